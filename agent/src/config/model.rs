@@ -1,0 +1,131 @@
+//! The validated, fully expanded configuration: what the rest of the agent
+//! consumes. Produced by `Config::load` (see `mod.rs`); nothing here is
+//! serializable (the wire types live in `fleet-api`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A loaded, valid config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The main config file, as given.
+    pub source: PathBuf,
+    pub agent: AgentSettings,
+    /// Every process instance of every program, sorted by (priority, full name).
+    pub processes: Vec<ProcessSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentSettings {
+    /// Host name reported by the API (`[agent] name`, default: the system hostname).
+    pub host: String,
+    /// Unix control socket path (`[agent] socket`, default `/run/fleet/agent.sock`).
+    pub socket: PathBuf,
+    /// Optional TCP listener (`[agent] listen = "IP:PORT"`).
+    pub listen: Option<SocketAddr>,
+    /// Bearer token for TCP, from `token`, `token_file` or `token_env`.
+    pub token: Option<Secret>,
+    /// TLS for the TCP listener (`tls_cert` + `tls_key`, PEM); both or neither.
+    pub tls: Option<TlsFiles>,
+    /// Default directory for AUTO log files (`[agent] log_dir`, default `/var/log/fleet`).
+    pub log_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A secret string whose Debug/Display never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// `autorestart = true | false | "unexpected"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoRestart {
+    Always,
+    Never,
+    /// Restart only when the exit code is not in `exitcodes`.
+    Unexpected,
+}
+
+/// Where one output stream goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSpec {
+    /// `None` for `"NONE"` (output is still kept in the in-memory tail).
+    pub path: Option<PathBuf>,
+    /// Rotate when the file reaches this size; 0 disables rotation.
+    pub maxbytes: u64,
+    /// Rotated files kept (`path.1` … `path.N`); 0 truncates at maxbytes.
+    pub backups: u32,
+}
+
+/// The account a process runs as (`user = "name"`), resolved at load time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserSpec {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups (from the group database), primary gid included.
+    pub groups: Vec<u32>,
+    pub home: PathBuf,
+}
+
+/// One process instance (a program with numprocs = 3 gives three), with
+/// every template and `${VAR}` already expanded. Two specs compare equal
+/// exactly when a reload must leave the running process alone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessSpec {
+    /// The process name (`process_name` expanded), unique on the host.
+    pub name: String,
+    /// Program group: the `[group.X]` holding the program, else the program name.
+    pub group: String,
+    /// The `[program.X]` section name.
+    pub program: String,
+    /// Instance number (`numprocs_start` + index).
+    pub num: u32,
+    /// argv[0] is the command as written; resolved against PATH at spawn.
+    pub argv: Vec<String>,
+    pub directory: Option<PathBuf>,
+    pub user: Option<UserSpec>,
+    pub umask: Option<u32>,
+    /// Added to (and overriding) the agent's own environment, in order.
+    pub environment: Vec<(String, String)>,
+    pub priority: i32,
+    pub autostart: bool,
+    pub autorestart: AutoRestart,
+    pub exitcodes: Vec<i32>,
+    pub startsecs: Duration,
+    pub startretries: u32,
+    /// Signal number (validated), e.g. `libc::SIGTERM`.
+    pub stopsignal: i32,
+    pub stopwaitsecs: Duration,
+    pub stopasgroup: bool,
+    pub killasgroup: bool,
+    pub redirect_stderr: bool,
+    pub stdout: LogSpec,
+    /// Ignored when `redirect_stderr` is true.
+    pub stderr: LogSpec,
+}
+
+impl ProcessSpec {
+    /// `group:process`, the name the API uses.
+    pub fn full_name(&self) -> String {
+        format!("{}:{}", self.group, self.name)
+    }
+}

@@ -1,0 +1,2 @@
+//! Process output: pumps from pipes to rotating files, an in-memory tail and
+//! live followers.

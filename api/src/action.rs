@@ -1,0 +1,94 @@
+use crate::process::ProcessState;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Lifecycle verbs the agent performs on processes. This closed set is the
+/// security boundary: there is no "run this command".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verb {
+    Start,
+    Stop,
+    Restart,
+    Signal,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Restart => "restart",
+            Self::Signal => "signal",
+        }
+    }
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Verb {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "start" => Ok(Self::Start),
+            "stop" => Ok(Self::Stop),
+            "restart" => Ok(Self::Restart),
+            "signal" => Ok(Self::Signal),
+            other => Err(format!(
+                "unknown action {other:?} (expected start, stop, restart or signal)"
+            )),
+        }
+    }
+}
+
+/// Optional body of `POST /v1/processes/{target}/{verb}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRequest {
+    /// Signal name for `signal` (`"HUP"`, `"SIGUSR1"`, `"15"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// Wait until every process reaches the verb's end state (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Done: the process reached the verb's end state.
+    Ok,
+    /// Nothing to do (start of a running process, stop of a stopped one).
+    Already,
+    /// It did not reach the end state; `message` says why.
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionResult {
+    pub name: String,
+    pub outcome: Outcome,
+    pub state: ProcessState,
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// Answer of `POST /v1/processes/{target}/{verb}`: one entry per process
+/// touched.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionResponse {
+    pub verb: Verb,
+    pub target: String,
+    pub results: Vec<ActionResult>,
+}
+
+impl ActionResponse {
+    pub fn all_ok(&self) -> bool {
+        self.results.iter().all(|r| r.outcome != Outcome::Failed)
+    }
+}

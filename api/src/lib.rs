@@ -1,0 +1,24 @@
+//! Wire types for fleet: the JSON that crosses between `fleet-agent`,
+//! `fleet-console` and `fleetctl`. Defined once here and used by all three.
+//!
+//! Rules: every type here is a promise to scripts and to mixed-version
+//! fleets, so wire types *accept* unknown fields (no `deny_unknown_fields`),
+//! states and signals travel as names (`"RUNNING"`, `"TERM"`), and times are
+//! unix milliseconds. Nothing here depends on tokio, axum or reqwest.
+
+mod action;
+mod error;
+mod event;
+mod process;
+mod reload;
+mod selector;
+
+pub use action::{ActionRequest, ActionResponse, ActionResult, Outcome, Verb};
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use event::Event;
+pub use process::{AgentStatus, ExitInfo, ExitKind, ProcessInfo, ProcessState, Wanted};
+pub use reload::ReloadResponse;
+pub use selector::{Selector, SelectorError};
+
+/// Header that carries the bearer token on TCP (`Authorization: Bearer …`).
+pub const AUTH_HEADER: &str = "authorization";

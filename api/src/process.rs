@@ -1,0 +1,169 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// supervisord's process states, with the same names and meanings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProcessState {
+    /// Never started, or stopped by an operator.
+    Stopped,
+    /// Spawned; waiting for `startsecs` to elapse.
+    Starting,
+    /// Stayed up longer than `startsecs`.
+    Running,
+    /// Died (or failed to spawn) while STARTING; will retry after a delay.
+    Backoff,
+    /// Stop signal sent; waiting for the exit.
+    Stopping,
+    /// Exited from RUNNING (expected or not).
+    Exited,
+    /// Retries exhausted; only a manual start leaves this state.
+    Fatal,
+}
+
+impl ProcessState {
+    pub const ALL: [ProcessState; 7] = [
+        Self::Stopped,
+        Self::Starting,
+        Self::Running,
+        Self::Backoff,
+        Self::Stopping,
+        Self::Exited,
+        Self::Fatal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stopped => "STOPPED",
+            Self::Starting => "STARTING",
+            Self::Running => "RUNNING",
+            Self::Backoff => "BACKOFF",
+            Self::Stopping => "STOPPING",
+            Self::Exited => "EXITED",
+            Self::Fatal => "FATAL",
+        }
+    }
+
+    /// supervisord's STOPPED_STATES: nothing is running and nothing will be
+    /// started without an order.
+    pub fn is_stopped(self) -> bool {
+        matches!(self, Self::Stopped | Self::Exited | Self::Fatal)
+    }
+
+    /// A pid exists for this process.
+    pub fn has_pid(self) -> bool {
+        matches!(self, Self::Starting | Self::Running | Self::Stopping)
+    }
+}
+
+impl fmt::Display for ProcessState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the operator (or the config's `autostart`) wants, kept apart from the
+/// observed state so that a stopped process stays stopped across a reload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wanted {
+    Running,
+    Stopped,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitKind {
+    /// The process called exit; `code` holds the status.
+    Exited,
+    /// The process died from a signal; `signal` holds its name.
+    Signaled,
+    /// The process could not be started; `message` says why.
+    SpawnFailed,
+}
+
+/// How a process ended. Unlike supervisord (every signal death is -1) this
+/// keeps the signal, the core dump flag and whether fleet stopped it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    pub kind: ExitKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(default)]
+    pub core_dumped: bool,
+    /// fleet asked it to stop (stop, restart, reload, shutdown).
+    #[serde(default)]
+    pub stopped_by_us: bool,
+    /// The exit code is one of the program's `exitcodes`.
+    #[serde(default)]
+    pub expected: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Unix milliseconds.
+    pub at: u64,
+}
+
+impl fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ExitKind::Exited => write!(f, "exit code {}", self.code.unwrap_or_default())?,
+            ExitKind::Signaled => {
+                write!(f, "killed by SIG{}", self.signal.as_deref().unwrap_or("?"))?;
+                if self.core_dumped {
+                    f.write_str(" (core dumped)")?;
+                }
+            }
+            ExitKind::SpawnFailed => {
+                write!(f, "spawn failed: {}", self.message.as_deref().unwrap_or("?"))?
+            }
+        }
+        if self.stopped_by_us {
+            f.write_str(", stopped by fleet")?;
+        }
+        Ok(())
+    }
+}
+
+/// One managed process, as `GET /v1/status` reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// `group:process`, unique on the host.
+    pub name: String,
+    pub group: String,
+    pub program: String,
+    /// The process name alone (from `process_name`).
+    pub process: String,
+    pub state: ProcessState,
+    pub wanted: Wanted,
+    pub pid: Option<u32>,
+    /// Unix ms of the current (or last) spawn.
+    pub started_at: Option<u64>,
+    /// Unix ms when the current state was entered.
+    pub state_since: u64,
+    pub exit_status: Option<ExitInfo>,
+    /// Spawns after the first one (automatic and manual).
+    pub restarts: u32,
+    /// Human summary like supervisord's: "pid 12, uptime 0:01:02" or the
+    /// spawn error.
+    pub description: String,
+    /// Recent exits, newest last (bounded).
+    #[serde(default)]
+    pub exits: Vec<ExitInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
+}
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    pub host: String,
+    pub version: String,
+    pub pid: u32,
+    /// Unix ms when the agent started.
+    pub started_at: u64,
+    pub processes: Vec<ProcessInfo>,
+}
