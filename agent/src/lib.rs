@@ -1,5 +1,19 @@
-//! fleet-agent: the per-host daemon.
-#![forbid(unsafe_code)]
+//! fleet-agent: the per-host daemon. See ARCHITECTURE.md for the map.
+//!
+//! Theory of operation: `config` turns TOML into a list of `ProcessSpec`s.
+//! `supervisor` owns the process table on its own thread and drives each
+//! process through the pure `state` machine, spawning with `spawn` and
+//! reaping with `sys::wait`. `logs` pumps child output to files, a tail and
+//! followers on the main runtime. `api` serves HTTP on a unix socket and
+//! optionally TCP (+TLS), holding only a `supervisor::Handle`.
+#![deny(unsafe_code)]
 
+pub mod api;
 pub mod config;
 pub mod logs;
+pub mod server;
+pub mod spawn;
+pub mod state;
+pub mod supervisor;
+#[allow(unsafe_code)]
+pub mod sys;

@@ -1,1 +1,142 @@
-fn main() {}
+//! `fleet-agent`: parse, validate, bind, then run until SIGTERM/SIGINT.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use fleet_agent::config::Config;
+use fleet_agent::{api, server, supervisor, sys};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "fleet-agent",
+    version,
+    about = "Supervise programs from a TOML config (a supervisord replacement)"
+)]
+struct Cli {
+    /// Config file to run with (runs in the foreground, logs to stderr).
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate a config file: exit 0 if it is valid, 1 with every error if not.
+    Check {
+        #[arg(value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+/// How long to let log pumps drain after the last program stopped.
+const DRAIN: Duration = Duration::from_secs(3);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Cmd::Check { config }) => check(&config),
+        None => {
+            match cli.config {
+                Some(path) => match run(path) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("fleet-agent: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                },
+                None => {
+                    eprintln!("fleet-agent: no config given: use --config FILE (or `fleet-agent check FILE`)");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(c) => {
+            let programs: std::collections::BTreeSet<&str> =
+                c.processes.iter().map(|p| p.program.as_str()).collect();
+            println!(
+                "{}: ok ({} programs, {} processes)",
+                path.display(),
+                programs.len(),
+                c.processes.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: PathBuf) -> anyhow::Result<()> {
+    let config = Config::load(&path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLEET_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    rt.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    sys::set_child_subreaper().context("cannot become child subreaper")?;
+    let unix = server::bind_unix(&config.agent.socket)?;
+    let tcp = server::bind_tcp(&config.agent).await?;
+    let tls = match (&config.agent.tls, &tcp) {
+        (Some(files), Some(_)) => Some(server::tls_acceptor(files)?),
+        _ => None,
+    };
+    if !sys::is_root() {
+        for p in config.processes.iter().filter(|p| p.user.is_some()) {
+            tracing::warn!(process = %p.full_name(), "user is set but fleet-agent is not root: it will fail to start unless the user is the agent's own");
+        }
+    }
+    if let (Some(addr), None) = (config.agent.listen, &tls) {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "TCP listener without TLS on a non-loopback address: the token crosses the network in clear");
+        }
+    }
+    let socket = config.agent.socket.clone();
+    let listen = config.agent.listen;
+    let token = config.agent.token.as_ref().map(|t| t.expose().to_owned());
+    let (handle, done) = supervisor::start(config, tokio::runtime::Handle::current())
+        .context("cannot start the supervisor")?;
+    let router = api::router(handle);
+    server::serve_unix(unix, router.clone());
+    if let (Some(tcp), Some(token)) = (tcp, token) {
+        server::serve_tcp(tcp, tls.clone(), router, token)?;
+    }
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        socket = %socket.display(),
+        listen = ?listen,
+        tls = tls.is_some(),
+        "fleet-agent started"
+    );
+    let exit = done.await.context("supervisor thread died")?;
+    // Every program has stopped; let the pumps write their last bytes.
+    let drain = futures_util::future::join_all(exit.pumps);
+    if tokio::time::timeout(DRAIN, drain).await.is_err() {
+        tracing::warn!(
+            "some output pipes are still open (a descendant holds them); not waiting longer"
+        );
+    }
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!("fleet-agent stopped");
+    Ok(())
+}

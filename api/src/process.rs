@@ -115,9 +115,11 @@ impl fmt::Display for ExitInfo {
                     f.write_str(" (core dumped)")?;
                 }
             }
-            ExitKind::SpawnFailed => {
-                write!(f, "spawn failed: {}", self.message.as_deref().unwrap_or("?"))?
-            }
+            ExitKind::SpawnFailed => write!(
+                f,
+                "spawn failed: {}",
+                self.message.as_deref().unwrap_or("?")
+            )?,
         }
         if self.stopped_by_us {
             f.write_str(", stopped by fleet")?;

@@ -7,4 +7,7 @@ pub struct ReloadResponse {
     pub changed: Vec<String>,
     pub removed: Vec<String>,
     pub unchanged: Vec<String>,
+    /// Settings that a reload cannot apply (e.g. a new listen address).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }

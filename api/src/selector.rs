@@ -12,7 +12,10 @@ pub enum Selector {
     /// A program (all its instances) or a bare process name.
     Name(String),
     /// One process of a group.
-    Process { group: String, process: String },
+    Process {
+        group: String,
+        process: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,27 @@
+//! `GET /v1/status`: answered from the published snapshot, plus live
+//! CPU/memory figures read from /proc.
+
+use crate::supervisor::Handle;
+use axum::extract::State;
+use axum::Json;
+use fleet_api::AgentStatus;
+
+pub fn now_ms() -> u64 {
+    crate::supervisor::unix_ms(std::time::SystemTime::now())
+}
+
+pub async fn status(State(h): State<Handle>) -> Json<AgentStatus> {
+    let snap = h.snapshot();
+    let now = now_ms();
+    Json(AgentStatus {
+        host: h.host.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        pid: std::process::id(),
+        started_at: h.started_at,
+        processes: snap
+            .procs
+            .iter()
+            .map(|p| crate::supervisor::describe(p, now))
+            .collect(),
+    })
+}

@@ -1,0 +1,836 @@
+//! The process state machine: supervisord's states and transitions as a pure
+//! function. No I/O, no clock: `now` is a parameter and effects come back as
+//! [`Action`]s for the supervisor loop to perform.
+//!
+//! | from | event | to | actions |
+//! |---|---|---|---|
+//! | STOPPED/EXITED/FATAL | Start, Restart | (same) | Spawn |
+//! | BACKOFF | Restart | STOPPED | Spawn (fresh retry count) |
+//! | BACKOFF | deadline (`until`) | (same) | Spawn |
+//! | any | Spawned | STARTING | — |
+//! | any | SpawnFailed | BACKOFF, or FATAL after `startretries` | — |
+//! | STARTING | deadline (`since + startsecs`) | RUNNING | — |
+//! | STARTING | Exited before `startsecs` | BACKOFF / FATAL | — |
+//! | STARTING/RUNNING | Exited after `startsecs` | EXITED | Spawn if `autorestart` says so; KillFamily with killasgroup |
+//! | STARTING/RUNNING | Stop, Restart | STOPPING | Signal(stopsignal, stopasgroup) |
+//! | BACKOFF | Stop | STOPPED | — |
+//! | STOPPING | deadline (`stopwaitsecs`) | STOPPING | Kill(killasgroup), deadline re-armed |
+//! | STOPPING | Exited, killasgroup | STOPPING (no pid) | KillFamily |
+//! | STOPPING (no pid) | FamilyGone | STOPPED | Spawn if a restart is pending |
+//! | STOPPING | Exited | STOPPED | Spawn if a restart is pending |
+//!
+//! The backoff delay before retry k is k seconds, as in supervisord.
+
+use crate::config::{AutoRestart, ProcessSpec};
+use fleet_api::ProcessState;
+use std::time::{Duration, Instant};
+
+/// What happens once a stop completes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterStop {
+    Stay,
+    Start,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    Stopped,
+    Starting {
+        pid: u32,
+        since: Instant,
+        /// Failed attempts before this one (supervisord's `backoff`).
+        retries: u32,
+    },
+    Running {
+        pid: u32,
+        since: Instant,
+    },
+    Backoff {
+        retries: u32,
+        until: Instant,
+    },
+    Stopping {
+        /// `None` once the main process is gone and only its family is
+        /// being killed (killasgroup).
+        pid: Option<u32>,
+        deadline: Instant,
+        then: AfterStop,
+    },
+    Exited,
+    Fatal,
+}
+
+/// How a process ended, as the reaper saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal { signal: i32, core_dumped: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Operator start, or autostart.
+    Start,
+    Stop,
+    /// One verb: stop if running, then start.
+    Restart,
+    Spawned {
+        pid: u32,
+    },
+    SpawnFailed,
+    Exited {
+        pid: u32,
+        exit: Exit,
+    },
+    /// No member of a stopped process's family is left (killasgroup).
+    FamilyGone,
+    /// The state's deadline has passed.
+    Deadline,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Spawn,
+    /// Send `signal` to the pid, or to its group and family when `group`.
+    Signal {
+        signal: i32,
+        group: bool,
+    },
+    /// SIGKILL to the pid, or to its group and family when `group`.
+    Kill {
+        group: bool,
+    },
+    /// SIGKILL every remaining member of the process's family; feed
+    /// `FamilyGone` when none is left.
+    KillFamily,
+}
+
+impl State {
+    pub fn name(&self) -> ProcessState {
+        match self {
+            Self::Stopped => ProcessState::Stopped,
+            Self::Starting { .. } => ProcessState::Starting,
+            Self::Running { .. } => ProcessState::Running,
+            Self::Backoff { .. } => ProcessState::Backoff,
+            Self::Stopping { .. } => ProcessState::Stopping,
+            Self::Exited => ProcessState::Exited,
+            Self::Fatal => ProcessState::Fatal,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        match *self {
+            Self::Starting { pid, .. } | Self::Running { pid, .. } => Some(pid),
+            Self::Stopping { pid, .. } => pid,
+            _ => None,
+        }
+    }
+
+    /// When this state next needs attention without any outside event.
+    pub fn deadline(&self, spec: &ProcessSpec) -> Option<Instant> {
+        match *self {
+            Self::Starting { since, .. } => Some(since + spec.startsecs),
+            Self::Backoff { until, .. } => Some(until),
+            Self::Stopping { deadline, .. } => Some(deadline),
+            _ => None,
+        }
+    }
+}
+
+fn backoff_or_fatal(retries: u32, spec: &ProcessSpec, now: Instant) -> State {
+    let retries = retries + 1;
+    if retries > spec.startretries {
+        State::Fatal
+    } else {
+        State::Backoff {
+            retries,
+            until: now + Duration::from_secs(u64::from(retries)),
+        }
+    }
+}
+
+/// Whether an exit code counts as expected (`exitcodes`); a signal death never does.
+pub fn is_expected(exit: Exit, spec: &ProcessSpec) -> bool {
+    matches!(exit, Exit::Code(c) if spec.exitcodes.contains(&c))
+}
+
+fn exited_from_running(exit: Exit, spec: &ProcessSpec) -> (State, Vec<Action>) {
+    let mut actions = Vec::new();
+    if spec.killasgroup {
+        actions.push(Action::KillFamily);
+    }
+    let restart = match spec.autorestart {
+        AutoRestart::Always => true,
+        AutoRestart::Never => false,
+        AutoRestart::Unexpected => !is_expected(exit, spec),
+    };
+    if restart {
+        actions.push(Action::Spawn);
+    }
+    (State::Exited, actions)
+}
+
+fn begin_stop(pid: u32, spec: &ProcessSpec, now: Instant, then: AfterStop) -> (State, Vec<Action>) {
+    (
+        State::Stopping {
+            pid: Some(pid),
+            deadline: now + spec.stopwaitsecs,
+            then,
+        },
+        vec![Action::Signal {
+            signal: spec.stopsignal,
+            group: spec.stopasgroup,
+        }],
+    )
+}
+
+fn after_stop(then: AfterStop) -> (State, Vec<Action>) {
+    match then {
+        AfterStop::Stay => (State::Stopped, vec![]),
+        AfterStop::Start => (State::Stopped, vec![Action::Spawn]),
+    }
+}
+
+/// The transition function. Events that do not apply to a state leave it
+/// unchanged with no action (e.g. an exit of a pid that is not ours).
+pub fn transition(
+    state: &State,
+    event: Event,
+    spec: &ProcessSpec,
+    now: Instant,
+) -> (State, Vec<Action>) {
+    use Event as E;
+    use State as S;
+    let same = || (state.clone(), vec![]);
+    match (state, event) {
+        // Starting.
+        (S::Stopped | S::Exited | S::Fatal, E::Start | E::Restart) => {
+            (state.clone(), vec![Action::Spawn])
+        }
+        (S::Backoff { .. }, E::Restart) => (S::Stopped, vec![Action::Spawn]),
+        (S::Backoff { until, .. }, E::Deadline) if now >= *until => {
+            (state.clone(), vec![Action::Spawn])
+        }
+        (_, E::Spawned { pid }) => {
+            let retries = match state {
+                S::Backoff { retries, .. } => *retries,
+                _ => 0,
+            };
+            (
+                S::Starting {
+                    pid,
+                    since: now,
+                    retries,
+                },
+                vec![],
+            )
+        }
+        (_, E::SpawnFailed) => {
+            let retries = match state {
+                S::Backoff { retries, .. } => *retries,
+                _ => 0,
+            };
+            (backoff_or_fatal(retries, spec, now), vec![])
+        }
+        (S::Starting { pid, since, .. }, E::Deadline) if now >= *since + spec.startsecs => (
+            S::Running {
+                pid: *pid,
+                since: *since,
+            },
+            vec![],
+        ),
+
+        // Exits.
+        (
+            S::Starting {
+                pid,
+                since,
+                retries,
+            },
+            E::Exited { pid: p, exit },
+        ) if *pid == p => {
+            if now.duration_since(*since) >= spec.startsecs {
+                // Up long enough; the promotion just had not run yet (T8).
+                exited_from_running(exit, spec)
+            } else {
+                let next = backoff_or_fatal(*retries, spec, now);
+                let actions = if spec.killasgroup {
+                    vec![Action::KillFamily]
+                } else {
+                    vec![]
+                };
+                (next, actions)
+            }
+        }
+        (S::Running { pid, .. }, E::Exited { pid: p, exit }) if *pid == p => {
+            exited_from_running(exit, spec)
+        }
+        (
+            S::Stopping {
+                pid: Some(pid),
+                then,
+                ..
+            },
+            E::Exited { pid: p, .. },
+        ) if *pid == p => {
+            if spec.killasgroup {
+                (
+                    S::Stopping {
+                        pid: None,
+                        deadline: now + spec.stopwaitsecs,
+                        then: *then,
+                    },
+                    vec![Action::KillFamily],
+                )
+            } else {
+                after_stop(*then)
+            }
+        }
+        (
+            S::Stopping {
+                pid: None, then, ..
+            },
+            E::FamilyGone,
+        ) => after_stop(*then),
+
+        // Stopping.
+        (S::Starting { pid, .. } | S::Running { pid, .. }, E::Stop) => {
+            begin_stop(*pid, spec, now, AfterStop::Stay)
+        }
+        (S::Starting { pid, .. } | S::Running { pid, .. }, E::Restart) => {
+            begin_stop(*pid, spec, now, AfterStop::Start)
+        }
+        (S::Backoff { .. }, E::Stop) => (S::Stopped, vec![]),
+        (S::Stopping { pid, deadline, .. }, E::Stop) => (
+            S::Stopping {
+                pid: *pid,
+                deadline: *deadline,
+                then: AfterStop::Stay,
+            },
+            vec![],
+        ),
+        (S::Stopping { pid, deadline, .. }, E::Start | E::Restart) => (
+            S::Stopping {
+                pid: *pid,
+                deadline: *deadline,
+                then: AfterStop::Start,
+            },
+            vec![],
+        ),
+        (
+            S::Stopping {
+                pid,
+                deadline,
+                then,
+            },
+            E::Deadline,
+        ) if now >= *deadline => {
+            // SIGKILL, repeated every stopwaitsecs while anything survives.
+            let action = match pid {
+                Some(_) => Action::Kill {
+                    group: spec.killasgroup,
+                },
+                None => Action::KillFamily,
+            };
+            (
+                S::Stopping {
+                    pid: *pid,
+                    deadline: now + spec.stopwaitsecs,
+                    then: *then,
+                },
+                vec![action],
+            )
+        }
+        _ => same(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{LogSpec, ProcessSpec};
+
+    fn spec() -> ProcessSpec {
+        let log = LogSpec {
+            path: None,
+            maxbytes: 0,
+            backups: 0,
+        };
+        ProcessSpec {
+            name: "w".into(),
+            group: "g".into(),
+            program: "w".into(),
+            num: 0,
+            argv: vec!["sleep".into(), "100".into()],
+            directory: None,
+            user: None,
+            umask: None,
+            environment: vec![],
+            priority: 999,
+            autostart: true,
+            autorestart: AutoRestart::Unexpected,
+            exitcodes: vec![0],
+            startsecs: Duration::from_secs(1),
+            startretries: 3,
+            stopsignal: libc::SIGTERM,
+            stopwaitsecs: Duration::from_secs(10),
+            stopasgroup: false,
+            killasgroup: false,
+            redirect_stderr: false,
+            stdout: log.clone(),
+            stderr: log,
+        }
+    }
+
+    fn t0() -> Instant {
+        Instant::now()
+    }
+    const S1: Duration = Duration::from_secs(1);
+    const TERM: Action = Action::Signal {
+        signal: libc::SIGTERM,
+        group: false,
+    };
+
+    fn step(state: State, ev: Event, spec: &ProcessSpec, now: Instant) -> (State, Vec<Action>) {
+        transition(&state, ev, spec, now)
+    }
+
+    fn starting(pid: u32, since: Instant, retries: u32) -> State {
+        State::Starting {
+            pid,
+            since,
+            retries,
+        }
+    }
+
+    #[test]
+    fn start_from_stopped_exited_fatal_spawns() {
+        let s = spec();
+        let now = t0();
+        for st in [State::Stopped, State::Exited, State::Fatal] {
+            assert_eq!(
+                step(st.clone(), Event::Start, &s, now),
+                (st, vec![Action::Spawn])
+            );
+        }
+    }
+
+    #[test]
+    fn start_while_up_or_backing_off_is_a_no_op() {
+        let s = spec();
+        let now = t0();
+        for st in [
+            starting(5, now, 0),
+            State::Running { pid: 5, since: now },
+            State::Backoff {
+                retries: 1,
+                until: now + S1,
+            },
+        ] {
+            assert_eq!(step(st.clone(), Event::Start, &s, now), (st, vec![]));
+        }
+    }
+
+    #[test]
+    fn spawned_enters_starting_keeping_retries_from_backoff() {
+        let s = spec();
+        let now = t0();
+        assert_eq!(
+            step(State::Stopped, Event::Spawned { pid: 7 }, &s, now).0,
+            starting(7, now, 0)
+        );
+        let backoff = State::Backoff {
+            retries: 2,
+            until: now,
+        };
+        assert_eq!(
+            step(backoff, Event::Spawned { pid: 7 }, &s, now).0,
+            starting(7, now, 2)
+        );
+    }
+
+    #[test]
+    fn starting_becomes_running_after_startsecs_not_before() {
+        let s = spec();
+        let now = t0();
+        let st = starting(7, now, 2);
+        assert_eq!(
+            step(st.clone(), Event::Deadline, &s, now + S1 / 2),
+            (st.clone(), vec![])
+        );
+        assert_eq!(
+            step(st, Event::Deadline, &s, now + S1).0,
+            State::Running { pid: 7, since: now }
+        );
+    }
+
+    #[test]
+    fn startsecs_zero_is_running_at_the_first_deadline() {
+        let mut s = spec();
+        s.startsecs = Duration::ZERO;
+        let now = t0();
+        let st = starting(7, now, 0);
+        assert_eq!(st.deadline(&s), Some(now));
+        assert_eq!(
+            step(st, Event::Deadline, &s, now).0,
+            State::Running { pid: 7, since: now }
+        );
+    }
+
+    #[test]
+    fn early_exit_backs_off_one_more_second_per_retry() {
+        let s = spec();
+        let now = t0();
+        for (retries, delay) in [(0, 1), (1, 2), (2, 3)] {
+            let (next, actions) = step(
+                starting(7, now, retries),
+                Event::Exited {
+                    pid: 7,
+                    exit: Exit::Code(0),
+                },
+                &s,
+                now + S1 / 2,
+            );
+            assert_eq!(
+                next,
+                State::Backoff {
+                    retries: retries + 1,
+                    until: now + S1 / 2 + Duration::from_secs(delay)
+                }
+            );
+            assert!(actions.is_empty());
+        }
+    }
+
+    #[test]
+    fn early_exit_after_startretries_is_fatal() {
+        let s = spec();
+        let now = t0();
+        let ev = Event::Exited {
+            pid: 7,
+            exit: Exit::Code(1),
+        };
+        assert_eq!(step(starting(7, now, 3), ev, &s, now).0, State::Fatal);
+    }
+
+    #[test]
+    fn backoff_retries_at_its_deadline_only() {
+        let s = spec();
+        let now = t0();
+        let st = State::Backoff {
+            retries: 1,
+            until: now + S1,
+        };
+        assert_eq!(
+            step(st.clone(), Event::Deadline, &s, now),
+            (st.clone(), vec![])
+        );
+        assert_eq!(
+            step(st.clone(), Event::Deadline, &s, now + S1),
+            (st, vec![Action::Spawn])
+        );
+    }
+
+    #[test]
+    fn spawn_failure_backs_off_then_gives_up() {
+        let mut s = spec();
+        s.startretries = 1;
+        let now = t0();
+        let (st, _) = step(State::Stopped, Event::SpawnFailed, &s, now);
+        assert_eq!(
+            st,
+            State::Backoff {
+                retries: 1,
+                until: now + S1
+            }
+        );
+        assert_eq!(step(st, Event::SpawnFailed, &s, now).0, State::Fatal);
+    }
+
+    #[test]
+    fn exit_after_startsecs_but_before_promotion_counts_as_running() {
+        let s = spec();
+        let now = t0();
+        let (st, actions) = step(
+            starting(7, now, 2),
+            Event::Exited {
+                pid: 7,
+                exit: Exit::Code(0),
+            },
+            &s,
+            now + S1 * 2,
+        );
+        assert_eq!((st, actions), (State::Exited, vec![]));
+    }
+
+    #[test]
+    fn autorestart_unexpected_restarts_only_unexpected_codes_and_signals() {
+        let s = spec();
+        let now = t0();
+        let run = State::Running { pid: 7, since: now };
+        let exit = |exit| Event::Exited { pid: 7, exit };
+        assert_eq!(
+            step(run.clone(), exit(Exit::Code(0)), &s, now),
+            (State::Exited, vec![])
+        );
+        assert_eq!(
+            step(run.clone(), exit(Exit::Code(3)), &s, now),
+            (State::Exited, vec![Action::Spawn])
+        );
+        let sig = Exit::Signal {
+            signal: libc::SIGSEGV,
+            core_dumped: true,
+        };
+        assert_eq!(
+            step(run, exit(sig), &s, now),
+            (State::Exited, vec![Action::Spawn])
+        );
+    }
+
+    #[test]
+    fn autorestart_true_and_false() {
+        let mut s = spec();
+        let now = t0();
+        let run = State::Running { pid: 7, since: now };
+        let ev = Event::Exited {
+            pid: 7,
+            exit: Exit::Code(0),
+        };
+        s.autorestart = AutoRestart::Always;
+        assert_eq!(
+            step(run.clone(), ev, &s, now),
+            (State::Exited, vec![Action::Spawn])
+        );
+        s.autorestart = AutoRestart::Never;
+        s.exitcodes = vec![0];
+        let ev = Event::Exited {
+            pid: 7,
+            exit: Exit::Code(9),
+        };
+        assert_eq!(step(run, ev, &s, now), (State::Exited, vec![]));
+    }
+
+    #[test]
+    fn crash_with_killasgroup_kills_the_family_too() {
+        let mut s = spec();
+        s.killasgroup = true;
+        let now = t0();
+        let ev = Event::Exited {
+            pid: 7,
+            exit: Exit::Code(1),
+        };
+        assert_eq!(
+            step(State::Running { pid: 7, since: now }, ev, &s, now),
+            (State::Exited, vec![Action::KillFamily, Action::Spawn])
+        );
+    }
+
+    #[test]
+    fn exit_of_another_pid_changes_nothing() {
+        let s = spec();
+        let now = t0();
+        let run = State::Running { pid: 7, since: now };
+        let ev = Event::Exited {
+            pid: 8,
+            exit: Exit::Code(1),
+        };
+        assert_eq!(step(run.clone(), ev, &s, now), (run, vec![]));
+    }
+
+    #[test]
+    fn stop_sends_stopsignal_to_pid_or_group() {
+        let mut s = spec();
+        let now = t0();
+        let run = State::Running { pid: 7, since: now };
+        let stopping = State::Stopping {
+            pid: Some(7),
+            deadline: now + Duration::from_secs(10),
+            then: AfterStop::Stay,
+        };
+        assert_eq!(
+            step(run.clone(), Event::Stop, &s, now),
+            (stopping.clone(), vec![TERM])
+        );
+        s.stopasgroup = true;
+        s.stopsignal = libc::SIGINT;
+        assert_eq!(
+            step(starting(7, now, 0), Event::Stop, &s, now),
+            (
+                stopping,
+                vec![Action::Signal {
+                    signal: libc::SIGINT,
+                    group: true
+                }]
+            )
+        );
+    }
+
+    #[test]
+    fn stop_in_backoff_is_immediate() {
+        let s = spec();
+        let now = t0();
+        let st = State::Backoff {
+            retries: 1,
+            until: now + S1,
+        };
+        assert_eq!(step(st, Event::Stop, &s, now), (State::Stopped, vec![]));
+    }
+
+    #[test]
+    fn stop_when_stopped_is_a_no_op() {
+        let s = spec();
+        for st in [State::Stopped, State::Exited, State::Fatal] {
+            assert_eq!(step(st.clone(), Event::Stop, &s, t0()), (st, vec![]));
+        }
+    }
+
+    #[test]
+    fn stopwaitsecs_escalates_to_sigkill_and_repeats() {
+        let mut s = spec();
+        s.stopwaitsecs = Duration::from_secs(2);
+        let now = t0();
+        let st = State::Stopping {
+            pid: Some(7),
+            deadline: now + S1 * 2,
+            then: AfterStop::Stay,
+        };
+        assert_eq!(
+            step(st.clone(), Event::Deadline, &s, now + S1),
+            (st.clone(), vec![])
+        );
+        let later = now + S1 * 2;
+        let (st2, actions) = step(st, Event::Deadline, &s, later);
+        assert_eq!(actions, vec![Action::Kill { group: false }]);
+        assert_eq!(
+            st2,
+            State::Stopping {
+                pid: Some(7),
+                deadline: later + S1 * 2,
+                then: AfterStop::Stay
+            }
+        );
+        s.killasgroup = true;
+        assert_eq!(
+            step(st2, Event::Deadline, &s, later + S1 * 2).1,
+            vec![Action::Kill { group: true }]
+        );
+    }
+
+    #[test]
+    fn exit_while_stopping_is_stopped_whatever_the_code() {
+        let s = spec();
+        let now = t0();
+        let st = State::Stopping {
+            pid: Some(7),
+            deadline: now,
+            then: AfterStop::Stay,
+        };
+        let ev = Event::Exited {
+            pid: 7,
+            exit: Exit::Signal {
+                signal: libc::SIGKILL,
+                core_dumped: false,
+            },
+        };
+        assert_eq!(step(st, ev, &s, now), (State::Stopped, vec![]));
+    }
+
+    #[test]
+    fn killasgroup_waits_for_the_family_before_stopped() {
+        let mut s = spec();
+        s.killasgroup = true;
+        let now = t0();
+        let st = State::Stopping {
+            pid: Some(7),
+            deadline: now,
+            then: AfterStop::Start,
+        };
+        let ev = Event::Exited {
+            pid: 7,
+            exit: Exit::Code(0),
+        };
+        let (st, actions) = step(st, ev, &s, now);
+        assert_eq!(actions, vec![Action::KillFamily]);
+        assert_eq!(st.pid(), None);
+        assert_eq!(st.name(), ProcessState::Stopping);
+        // Re-kill at the deadline if something is stuck.
+        let (st, actions) = step(st, Event::Deadline, &s, now + s.stopwaitsecs);
+        assert_eq!(actions, vec![Action::KillFamily]);
+        assert_eq!(
+            step(st, Event::FamilyGone, &s, now),
+            (State::Stopped, vec![Action::Spawn])
+        );
+    }
+
+    #[test]
+    fn restart_stops_then_starts() {
+        let s = spec();
+        let now = t0();
+        let (st, actions) = step(
+            State::Running { pid: 7, since: now },
+            Event::Restart,
+            &s,
+            now,
+        );
+        assert_eq!(actions, vec![TERM]);
+        let ev = Event::Exited {
+            pid: 7,
+            exit: Exit::Code(0),
+        };
+        assert_eq!(step(st, ev, &s, now), (State::Stopped, vec![Action::Spawn]));
+    }
+
+    #[test]
+    fn restart_of_a_stopped_or_backing_off_process_spawns_now() {
+        let s = spec();
+        let now = t0();
+        assert_eq!(
+            step(State::Fatal, Event::Restart, &s, now),
+            (State::Fatal, vec![Action::Spawn])
+        );
+        let st = State::Backoff {
+            retries: 2,
+            until: now + S1,
+        };
+        assert_eq!(
+            step(st, Event::Restart, &s, now),
+            (State::Stopped, vec![Action::Spawn])
+        );
+    }
+
+    #[test]
+    fn stop_during_a_restart_cancels_the_start_and_vice_versa() {
+        let s = spec();
+        let now = t0();
+        let st = State::Stopping {
+            pid: Some(7),
+            deadline: now,
+            then: AfterStop::Start,
+        };
+        let (st, _) = step(st, Event::Stop, &s, now);
+        assert!(matches!(
+            st,
+            State::Stopping {
+                then: AfterStop::Stay,
+                ..
+            }
+        ));
+        let (st, _) = step(st, Event::Start, &s, now);
+        assert!(matches!(
+            st,
+            State::Stopping {
+                then: AfterStop::Start,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn deadlines_per_state() {
+        let s = spec();
+        let now = t0();
+        assert_eq!(State::Stopped.deadline(&s), None);
+        assert_eq!(State::Running { pid: 1, since: now }.deadline(&s), None);
+        assert_eq!(starting(1, now, 0).deadline(&s), Some(now + S1));
+    }
+}

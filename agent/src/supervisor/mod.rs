@@ -1,0 +1,159 @@
+//! The supervisor: one task that owns the process table.
+//!
+//! It runs on its own thread (a current-thread runtime), so no log flood or
+//! HTTP load on the main runtime can delay a restart. It waits on a closed
+//! set of events — SIGCHLD, SIGHUP/SIGTERM/SIGINT/SIGUSR2, commands from the
+//! API (each with a reply channel), and the next real deadline — and never
+//! ticks. Everything else talks to it through a [`Handle`]: commands go in
+//! over an mpsc channel; the current picture comes out through a `watch` of
+//! [`Snapshot`] and state changes through the [`EventLog`].
+
+mod events;
+mod reload;
+mod run;
+mod table;
+
+pub use events::EventLog;
+pub use reload::{diff, Diff};
+pub use run::{start, Exit as SupervisorExit};
+pub use table::{describe, unix_ms};
+
+use crate::config::Config;
+use crate::logs::LogStream;
+use fleet_api::{Outcome, ProcessInfo, ProcessState, ReloadResponse, Selector, Verb};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// One process as handlers see it.
+#[derive(Clone)]
+pub struct ProcSnap {
+    /// Everything but the live fields (uptime text, cpu, memory), which the
+    /// handler fills in when it answers.
+    pub info: ProcessInfo,
+    /// Spawn attempts so far (failed ones included); lets a waiter tell a
+    /// fresh start from an old one.
+    pub attempts: u64,
+    pub startsecs: std::time::Duration,
+    pub stopwaitsecs: std::time::Duration,
+    pub stdout: Arc<LogStream>,
+    /// The same stream as `stdout` with `redirect_stderr`.
+    pub stderr: Arc<LogStream>,
+}
+
+/// The process table as last published.
+#[derive(Clone, Default)]
+pub struct Snapshot {
+    /// Sorted by full name.
+    pub procs: Vec<ProcSnap>,
+    pub shutting_down: bool,
+}
+
+impl Snapshot {
+    pub fn get(&self, full_name: &str) -> Option<&ProcSnap> {
+        self.procs.iter().find(|p| p.info.name == full_name)
+    }
+}
+
+/// What the owner did for one process when it received an action.
+#[derive(Clone, Debug)]
+pub struct Touched {
+    pub name: String,
+    /// Spawn attempts before the action, to recognise the new instance.
+    pub attempts_before: u64,
+    /// Set when the outcome is already known (nothing to wait for).
+    pub done: Option<(Outcome, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    #[error("{0}")]
+    NoMatch(String),
+    #[error("the agent is shutting down")]
+    ShuttingDown,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("config invalid, nothing changed:\n{0}")]
+    Invalid(String),
+    #[error("the agent is shutting down")]
+    ShuttingDown,
+}
+
+pub enum Command {
+    Act {
+        selector: Selector,
+        verb: Verb,
+        signal: Option<i32>,
+        reply: oneshot::Sender<Result<Vec<Touched>, ActError>>,
+    },
+    /// `config: None` re-reads the config file the agent started with.
+    Reload {
+        config: Option<Box<Config>>,
+        reply: oneshot::Sender<Result<ReloadResponse, ReloadError>>,
+    },
+    Shutdown,
+}
+
+/// Cheap to clone; what HTTP handlers hold.
+#[derive(Clone)]
+pub struct Handle {
+    pub commands: mpsc::Sender<Command>,
+    pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    pub events: Arc<EventLog>,
+    pub host: String,
+    pub started_at: u64,
+}
+
+impl Handle {
+    pub async fn act(
+        &self,
+        selector: Selector,
+        verb: Verb,
+        signal: Option<i32>,
+    ) -> Result<Vec<Touched>, ActError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Act {
+            selector,
+            verb,
+            signal,
+            reply,
+        };
+        self.commands
+            .send(cmd)
+            .await
+            .map_err(|_| ActError::ShuttingDown)?;
+        rx.await.map_err(|_| ActError::ShuttingDown)?
+    }
+
+    pub async fn reload(&self, config: Option<Config>) -> Result<ReloadResponse, ReloadError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Reload {
+            config: config.map(Box::new),
+            reply,
+        };
+        self.commands
+            .send(cmd)
+            .await
+            .map_err(|_| ReloadError::ShuttingDown)?;
+        rx.await.map_err(|_| ReloadError::ShuttingDown)?
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+}
+
+/// The state a verb drives a process to, and whether `state` settles it.
+pub fn settled(verb: Verb, state: ProcessState) -> Option<bool> {
+    use ProcessState as S;
+    match (verb, state) {
+        (Verb::Start | Verb::Restart, S::Running) => Some(true),
+        (Verb::Start | Verb::Restart, S::Backoff | S::Fatal | S::Exited | S::Stopped) => {
+            Some(false)
+        }
+        (Verb::Stop, s) if s.is_stopped() => Some(true),
+        (Verb::Signal, _) => Some(true),
+        _ => None,
+    }
+}

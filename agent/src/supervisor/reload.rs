@@ -1,0 +1,132 @@
+//! What a reload changes: a pure diff of two process lists by full name.
+//! Finer than supervisord's (which restarts a whole group when one member
+//! changes): only processes whose spec differs are touched.
+
+use crate::config::ProcessSpec;
+use fleet_api::ReloadResponse;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Default, PartialEq)]
+pub struct Diff {
+    pub added: Vec<ProcessSpec>,
+    pub changed: Vec<ProcessSpec>,
+    /// Full names.
+    pub removed: Vec<String>,
+    /// Full names.
+    pub unchanged: Vec<String>,
+    /// The answer, by program name.
+    pub report: ReloadResponse,
+}
+
+pub fn diff(old: &[ProcessSpec], new: &[ProcessSpec]) -> Diff {
+    let old_by: BTreeMap<String, &ProcessSpec> = old.iter().map(|s| (s.full_name(), s)).collect();
+    let new_by: BTreeMap<String, &ProcessSpec> = new.iter().map(|s| (s.full_name(), s)).collect();
+    let mut d = Diff::default();
+    let mut touched: BTreeSet<&str> = BTreeSet::new();
+    for (name, spec) in &new_by {
+        match old_by.get(name) {
+            None => {
+                d.added.push((*spec).clone());
+                touched.insert(&spec.program);
+            }
+            Some(o) if *o != *spec => {
+                d.changed.push((*spec).clone());
+                touched.insert(&spec.program);
+                touched.insert(&o.program);
+            }
+            Some(_) => d.unchanged.push(name.clone()),
+        }
+    }
+    for (name, spec) in &old_by {
+        if !new_by.contains_key(name) {
+            d.removed.push(name.clone());
+            touched.insert(&spec.program);
+        }
+    }
+    let old_programs: BTreeSet<&str> = old.iter().map(|s| s.program.as_str()).collect();
+    let new_programs: BTreeSet<&str> = new.iter().map(|s| s.program.as_str()).collect();
+    for p in new_programs.union(&old_programs) {
+        let list = match (old_programs.contains(p), new_programs.contains(p)) {
+            (false, true) => &mut d.report.added,
+            (true, false) => &mut d.report.removed,
+            _ if touched.contains(p) => &mut d.report.changed,
+            _ => &mut d.report.unchanged,
+        };
+        list.push((*p).to_owned());
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AutoRestart, LogSpec};
+    use std::time::Duration;
+
+    fn spec(program: &str, name: &str, cmd: &str) -> ProcessSpec {
+        let log = LogSpec {
+            path: None,
+            maxbytes: 0,
+            backups: 0,
+        };
+        ProcessSpec {
+            name: name.into(),
+            group: program.into(),
+            program: program.into(),
+            num: 0,
+            argv: vec![cmd.into()],
+            directory: None,
+            user: None,
+            umask: None,
+            environment: vec![],
+            priority: 999,
+            autostart: true,
+            autorestart: AutoRestart::Unexpected,
+            exitcodes: vec![0],
+            startsecs: Duration::from_secs(1),
+            startretries: 3,
+            stopsignal: libc::SIGTERM,
+            stopwaitsecs: Duration::from_secs(10),
+            stopasgroup: false,
+            killasgroup: false,
+            redirect_stderr: false,
+            stdout: log.clone(),
+            stderr: log,
+        }
+    }
+
+    #[test]
+    fn classifies_processes_and_programs() {
+        let old = vec![
+            spec("a", "a", "x"),
+            spec("b", "b_0", "x"),
+            spec("b", "b_1", "x"),
+            spec("gone", "gone", "x"),
+        ];
+        let new = vec![
+            spec("a", "a", "x"),
+            spec("b", "b_0", "x"),
+            spec("b", "b_1", "y"),
+            spec("b", "b_2", "y"),
+            spec("new", "new", "x"),
+        ];
+        let d = diff(&old, &new);
+        let names = |v: &[ProcessSpec]| v.iter().map(|s| s.full_name()).collect::<Vec<_>>();
+        assert_eq!(names(&d.added), vec!["b:b_2", "new:new"]);
+        assert_eq!(names(&d.changed), vec!["b:b_1"]);
+        assert_eq!(d.removed, vec!["gone:gone"]);
+        assert_eq!(d.unchanged, vec!["a:a", "b:b_0"]);
+        assert_eq!(d.report.added, vec!["new"]);
+        assert_eq!(d.report.changed, vec!["b"]);
+        assert_eq!(d.report.removed, vec!["gone"]);
+        assert_eq!(d.report.unchanged, vec!["a"]);
+    }
+
+    #[test]
+    fn identical_lists_change_nothing() {
+        let l = vec![spec("a", "a", "x")];
+        let d = diff(&l, &l);
+        assert!(d.added.is_empty() && d.changed.is_empty() && d.removed.is_empty());
+        assert_eq!(d.report.unchanged, vec!["a"]);
+    }
+}

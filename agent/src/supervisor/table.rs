@@ -1,0 +1,174 @@
+//! One row of the process table: the spec, the machine's state, what the
+//! operator wants, and the history the API reports.
+
+use crate::config::ProcessSpec;
+use crate::logs::{LogStream, TAIL_BYTES};
+use crate::state::State;
+use crate::supervisor::ProcSnap;
+use fleet_api::{ExitInfo, ProcessInfo, Wanted};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Exits remembered per process.
+const EXIT_HISTORY: usize = 10;
+
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+pub struct Proc {
+    pub spec: ProcessSpec,
+    /// A changed spec from a reload, applied at the next spawn (so the
+    /// running instance stops with the semantics it started with).
+    pub pending: Option<ProcessSpec>,
+    pub state: State,
+    pub wanted: Wanted,
+    /// Set by a reload that dropped this process: removed once stopped.
+    pub removing: bool,
+    pub attempts: u64,
+    pub spawns: u64,
+    pub started_at: Option<SystemTime>,
+    pub state_since: SystemTime,
+    /// The last main pid (for family kills after it is gone).
+    pub last_pid: Option<u32>,
+    /// Value of FLEET_SPAWN_ID for the current instance.
+    pub mark: String,
+    pub last_exit: Option<ExitInfo>,
+    pub exits: VecDeque<ExitInfo>,
+    /// Why the last start failed, if it did.
+    pub spawn_error: Option<String>,
+    pub stdout: Arc<LogStream>,
+    pub stderr: Arc<LogStream>,
+}
+
+/// Open the log streams a spec asks for (one shared stream with
+/// `redirect_stderr`).
+pub fn open_logs(spec: &ProcessSpec) -> std::io::Result<(Arc<LogStream>, Arc<LogStream>)> {
+    let stdout = LogStream::open(&spec.stdout, TAIL_BYTES)?;
+    let stderr = if spec.redirect_stderr {
+        stdout.clone()
+    } else {
+        LogStream::open(&spec.stderr, TAIL_BYTES)?
+    };
+    Ok((stdout, stderr))
+}
+
+impl Proc {
+    pub fn new(spec: ProcessSpec) -> std::io::Result<Proc> {
+        let (stdout, stderr) = open_logs(&spec)?;
+        Ok(Proc {
+            wanted: if spec.autostart {
+                Wanted::Running
+            } else {
+                Wanted::Stopped
+            },
+            spec,
+            pending: None,
+            state: State::Stopped,
+            removing: false,
+            attempts: 0,
+            spawns: 0,
+            started_at: None,
+            state_since: SystemTime::now(),
+            last_pid: None,
+            mark: String::new(),
+            last_exit: None,
+            exits: VecDeque::new(),
+            spawn_error: None,
+            stdout,
+            stderr,
+        })
+    }
+
+    pub fn full_name(&self) -> String {
+        self.spec.full_name()
+    }
+
+    pub fn record_exit(&mut self, exit: ExitInfo) {
+        if self.exits.len() == EXIT_HISTORY {
+            self.exits.pop_front();
+        }
+        self.exits.push_back(exit.clone());
+        self.last_exit = Some(exit);
+    }
+
+    /// The description, without the live uptime (added by `describe`).
+    fn note(&self) -> String {
+        use fleet_api::ProcessState as S;
+        match self.state.name() {
+            S::Backoff | S::Fatal => {
+                let why = match (&self.spawn_error, &self.last_exit) {
+                    (Some(e), _) => e.clone(),
+                    (None, Some(x)) => format!("exited too quickly ({x})"),
+                    (None, None) => String::new(),
+                };
+                if self.state.name() == S::Fatal {
+                    format!("gave up: {why}")
+                } else {
+                    why
+                }
+            }
+            S::Exited => self
+                .last_exit
+                .as_ref()
+                .map(|x| x.to_string())
+                .unwrap_or_default(),
+            S::Stopped if self.attempts == 0 => "not started".into(),
+            S::Stopped => match &self.last_exit {
+                Some(x) => format!("stopped ({x})"),
+                None => "stopped".into(),
+            },
+            S::Starting | S::Running | S::Stopping => String::new(),
+        }
+    }
+
+    pub fn snap(&self) -> ProcSnap {
+        ProcSnap {
+            info: ProcessInfo {
+                name: self.full_name(),
+                group: self.spec.group.clone(),
+                program: self.spec.program.clone(),
+                process: self.spec.name.clone(),
+                state: self.state.name(),
+                wanted: self.wanted,
+                pid: self.state.pid(),
+                started_at: self.started_at.map(unix_ms),
+                state_since: unix_ms(self.state_since),
+                exit_status: self.last_exit.clone(),
+                restarts: self.spawns.saturating_sub(1) as u32,
+                description: self.note(),
+                exits: self.exits.iter().cloned().collect(),
+                cpu_seconds: None,
+                rss_bytes: None,
+            },
+            attempts: self.attempts,
+            startsecs: self.spec.startsecs,
+            stopwaitsecs: self.spec.stopwaitsecs,
+            stdout: self.stdout.clone(),
+            stderr: self.stderr.clone(),
+        }
+    }
+}
+
+/// Fill in the live fields of a snapshot entry: uptime text, CPU, memory.
+pub fn describe(snap: &ProcSnap, now_ms: u64) -> ProcessInfo {
+    let mut info = snap.info.clone();
+    if let Some(pid) = info.pid {
+        if info.state.has_pid() {
+            let up = now_ms.saturating_sub(info.started_at.unwrap_or(now_ms)) / 1000;
+            info.description = format!(
+                "pid {pid}, uptime {}:{:02}:{:02}",
+                up / 3600,
+                up / 60 % 60,
+                up % 60
+            );
+            if let Some((cpu, rss)) = crate::sys::proc::usage(pid) {
+                info.cpu_seconds = Some(cpu);
+                info.rss_bytes = Some(rss);
+            }
+        }
+    }
+    info
+}
