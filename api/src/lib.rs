@@ -7,6 +7,7 @@
 //! unix milliseconds. Nothing here depends on tokio, axum or reqwest.
 
 mod action;
+mod console;
 mod error;
 mod event;
 mod process;
@@ -14,6 +15,11 @@ mod reload;
 mod selector;
 
 pub use action::{ActionRequest, ActionResponse, ActionResult, Outcome, Verb};
+pub use console::{
+    FleetEvent, FleetProcess, FleetStatus, HostInfo, HostResult, HostSource, HostsResponse, Op,
+    OpRequest, OpState, OpsResponse, Registration, RegistrationResponse, Role, StrategyKind,
+    Verdict,
+};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::Event;
 pub use process::{AgentStatus, ExitInfo, ExitKind, ProcessInfo, ProcessState, Wanted};
