@@ -1,0 +1,410 @@
+//! Shared harness for the end-to-end tests: locate (and build once) the real
+//! binaries, run a real `fleet-agent` in a temp dir, talk HTTP to it, and
+//! poll for conditions with a deadline instead of sleeping.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The test helper program (built with this package).
+pub fn testprog() -> &'static str {
+    env!("CARGO_BIN_EXE_fleet-testprog")
+}
+
+/// A workspace binary, built once per test process. Tests of the root
+/// package cannot name other packages' binaries, so build them here; cargo's
+/// own lock makes concurrent test binaries safe.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "fleet-agent",
+            "-p",
+            "fleet-console",
+        ]);
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build of the binaries failed");
+        // target/<profile>/deps/<test-exe> → target/<profile>
+        let exe = std::env::current_exe().unwrap();
+        exe.parent().unwrap().parent().unwrap().to_path_buf()
+    });
+    let p = dir.join(name);
+    assert!(p.exists(), "{} not built", p.display());
+    p
+}
+
+/// Poll `f` until it returns Some, or panic with `what` after `timeout`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request over any stream, `Connection: close`, whole body.
+pub fn http<S: Read + Write>(
+    mut s: S,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no header end"))?;
+    let head = std::str::from_utf8(&raw[..end]).map_err(|_| bad("header not utf-8"))?;
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("bad status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
+    }
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&b[..eol]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
+}
+
+/// A running `fleet-agent` with its own temp dir, socket and log dir.
+/// Dropping it stops the agent and kills anything it left behind.
+pub struct Agent {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub log_dir: PathBuf,
+    pub child: Option<Child>,
+    /// Marker in the environment of the agent and everything it spawns, so
+    /// cleanup finds strays even if the agent died.
+    tag: String,
+}
+
+impl Agent {
+    /// Write `programs` (TOML for `[program.*]` etc.) under an `[agent]`
+    /// section pointing into a fresh temp dir, and start the agent.
+    pub fn start(programs: &str) -> Agent {
+        Self::start_with("", programs)
+    }
+
+    /// Like `start`, with extra `[agent]` keys.
+    pub fn start_with(agent_keys: &str, programs: &str) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let log_dir = dir.path().join("logs");
+        let config = dir.path().join("agent.toml");
+        let text = format!(
+            "[agent]\nsocket = {:?}\nlog_dir = {:?}\n{agent_keys}\n{}",
+            socket.display().to_string(),
+            log_dir.display().to_string(),
+            programs.replace("TESTPROG", testprog())
+        );
+        std::fs::write(&config, text).unwrap();
+        let tag = format!("{}-{}", std::process::id(), unique());
+        let mut agent = Agent {
+            dir,
+            config,
+            socket,
+            log_dir,
+            child: None,
+            tag,
+        };
+        agent.spawn();
+        agent
+    }
+
+    pub fn spawn(&mut self) {
+        let child = Command::new(bin("fleet-agent"))
+            .arg("--config")
+            .arg(&self.config)
+            .env("FLEET_TEST_TAG", &self.tag)
+            .env("FLEET_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(self.dir.path().join("agent.stderr")).unwrap(),
+            ))
+            .spawn()
+            .expect("spawn fleet-agent");
+        self.child = Some(child);
+        let sock = self.socket.clone();
+        wait_for(Duration::from_secs(20), "agent socket", || {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    panic!("agent exited early ({st}): {}", self.stderr());
+                }
+            }
+            UnixStream::connect(&sock).ok().map(|_| ())
+        });
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.stderr")).unwrap_or_default()
+    }
+
+    /// Replace the config file (the agent reads it on reload).
+    pub fn write_config(&self, programs: &str) {
+        let text = format!(
+            "[agent]\nsocket = {:?}\nlog_dir = {:?}\n\n{}",
+            self.socket.display().to_string(),
+            self.log_dir.display().to_string(),
+            programs.replace("TESTPROG", testprog())
+        );
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    pub fn request(&self, method: &str, path: &str, body: &str) -> Response {
+        let s = UnixStream::connect(&self.socket).expect("connect agent socket");
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        http(s, method, path, &[], body.as_bytes()).expect("HTTP to agent")
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        let r = self.request("GET", path, "");
+        assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+        r.json()
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Response {
+        self.request("POST", path, body)
+    }
+
+    pub fn status(&self) -> Value {
+        self.get("/v1/status")
+    }
+
+    /// The process entry named `name` (full `group:process` or process).
+    pub fn process(&self, name: &str) -> Value {
+        let st = self.status();
+        st["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name || p["process"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no process {name} in {st}"))
+    }
+
+    pub fn state(&self, name: &str) -> String {
+        self.process(name)["state"].as_str().unwrap().to_string()
+    }
+
+    pub fn pid_of(&self, name: &str) -> Option<i32> {
+        self.process(name)["pid"].as_i64().map(|p| p as i32)
+    }
+
+    /// Wait until `name` is in `state`; returns its entry.
+    pub fn wait_state(&self, name: &str, state: &str, timeout: Duration) -> Value {
+        wait_for(timeout, &format!("{name} to be {state}"), || {
+            let p = self.process(name);
+            (p["state"] == state).then_some(p)
+        })
+    }
+
+    /// Send a signal to the agent itself.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), sig).unwrap();
+    }
+
+    /// Wait for the agent to exit; returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let child = self.child.as_mut().unwrap();
+        let st = wait_for(timeout, "agent to exit", || child.try_wait().unwrap());
+        self.child = None;
+        st.code()
+    }
+
+    /// Pids of live processes (not zombies) carrying this agent's marker,
+    /// other than the agent itself.
+    pub fn strays(&self) -> Vec<i32> {
+        let agent = self.child.as_ref().map(|c| c.id() as i32);
+        tagged_pids(&self.tag)
+            .into_iter()
+            .filter(|p| Some(*p) != agent && !is_zombie(*p))
+            .collect()
+    }
+
+    /// Zombie children of the agent.
+    pub fn zombies(&self) -> Vec<i32> {
+        let agent = self.pid() as i32;
+        all_pids()
+            .into_iter()
+            .filter(|&p| ppid(p) == Some(agent) && is_zombie(p))
+            .collect()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for p in tagged_pids(&self.tag) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+pub fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn all_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    Some(rest.split(' ').map(str::to_string).collect())
+}
+
+pub fn is_zombie(pid: i32) -> bool {
+    stat_fields(pid).is_some_and(|f| f[0] == "Z")
+}
+
+/// Alive: exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    stat_fields(pid).is_some_and(|f| f[0] != "Z" && f[0] != "X")
+}
+
+pub fn ppid(pid: i32) -> Option<i32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+fn tagged_pids(tag: &str) -> Vec<i32> {
+    let needle = format!("FLEET_TEST_TAG={tag}\0");
+    all_pids()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/environ"))
+                .map(|env| env.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Read a pid file written by `fleet-testprog` (waits for it to appear).
+pub fn read_pids(path: &Path) -> Vec<i32> {
+    wait_for(Duration::from_secs(10), "pid file", || {
+        std::fs::read_to_string(path).ok()
+    })
+    .lines()
+    .map(|l| l.parse().unwrap())
+    .collect()
+}
