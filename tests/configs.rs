@@ -10,8 +10,8 @@ fn check(path: &str) -> (bool, String) {
         .arg(path)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -35,5 +35,8 @@ fn check_reports_errors_with_location_and_exits_1() {
     std::fs::write(&path, "[program.web]\ncommand = \"x\"\nautostrat = true\n").unwrap();
     let (ok, text) = check(path.to_str().unwrap());
     assert!(!ok);
-    assert!(text.contains("bad.toml:3:1: unknown key \"autostrat\""), "{text}");
+    assert!(
+        text.contains("bad.toml:3:1: unknown key \"autostrat\""),
+        "{text}"
+    );
 }

@@ -97,6 +97,10 @@ pub fn start(
         shutdown_level_started: false,
     };
     owner.reindex();
+    // Autostart before returning, so the first status anyone can read
+    // already shows every process and no API call races the first spawns.
+    owner.autostart();
+    owner.publish();
     std::thread::Builder::new()
         .name("supervisor".into())
         .spawn(move || {
@@ -127,16 +131,21 @@ impl Signals {
 }
 
 impl Owner {
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut sig: Signals) -> Exit {
-        let names: Vec<String> = self
+    /// Start what is wanted running, lowest priority number first.
+    fn autostart(&mut self) {
+        let mut order: Vec<(i32, String)> = self
             .procs
             .iter()
             .filter(|p| p.wanted == Wanted::Running)
-            .map(|p| p.full_name())
+            .map(|p| (p.spec.priority, p.full_name()))
             .collect();
-        for name in names {
+        order.sort();
+        for (_, name) in order {
             self.apply(&name, Event::Start);
         }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut sig: Signals) -> Exit {
         loop {
             self.fire_deadlines();
             self.sweep();
