@@ -137,7 +137,7 @@ fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     if chunked {
-        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
+        body = dechunk(&body);
     }
     Ok(Response {
         status,
@@ -146,19 +146,23 @@ fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
     })
 }
 
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+/// Decodes a chunked body; a stream cut off by the server's exit (an event
+/// stream at shutdown) yields the complete chunks received.
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&b[..eol]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&b[..eol])
+            .ok()
+            .and_then(|t| usize::from_str_radix(t.split(';').next()?.trim(), 16).ok());
+        let Some(size) = size.filter(|&n| n > 0) else {
+            break;
+        };
         b = &b[eol + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(b.get(..size)?);
-        b = b.get(size + 2..)?;
+        let Some(chunk) = b.get(..size) else { break };
+        out.extend_from_slice(chunk);
+        b = b.get(size + 2..).unwrap_or_default();
     }
+    out
 }
 
 /// A running `fleet-agent` with its own temp dir, socket and log dir.
