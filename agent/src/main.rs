@@ -116,10 +116,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let token = config.agent.token.as_ref().map(|t| t.expose().to_owned());
     let (handle, done) = supervisor::start(config, tokio::runtime::Handle::current())
         .context("cannot start the supervisor")?;
+    let finished = handle.finished();
+    let finished = futures_util::future::FutureExt::shared(finished);
     let router = api::router(handle);
-    server::serve_unix(unix, router.clone());
+    let mut servers = vec![server::serve_unix(
+        unix,
+        router.clone(),
+        Box::pin(finished.clone()),
+    )];
     if let (Some(tcp), Some(token)) = (tcp, token) {
-        server::serve_tcp(tcp, tls.clone(), router, token)?;
+        servers.push(server::serve_tcp(
+            tcp,
+            tls.clone(),
+            router,
+            token,
+            Box::pin(finished),
+        )?);
     }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -136,6 +148,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "some output pipes are still open (a descendant holds them); not waiting longer"
         );
     }
+    // Streams (events, log follow) have ended; let their last bytes out.
+    let servers = futures_util::future::join_all(servers);
+    let _ = tokio::time::timeout(Duration::from_secs(2), servers).await;
     let _ = std::fs::remove_file(&socket);
     tracing::info!("fleet-agent stopped");
     Ok(())

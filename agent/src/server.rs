@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_rustls::rustls;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -165,23 +166,31 @@ pub fn serve_tcp(
     tls: Option<TlsAcceptor>,
     router: Router,
     token: String,
-) -> io::Result<()> {
+    stop: Stop,
+) -> io::Result<JoinHandle<()>> {
     let router = router.layer(axum::middleware::from_fn_with_state(
         Arc::new(token),
         crate::api::require_token,
     ));
-    match tls {
+    Ok(match tls {
         Some(acceptor) => {
             let l = TlsListener::new(tcp, acceptor)?;
-            tokio::spawn(async move { axum::serve(l, router).await });
+            tokio::spawn(async move {
+                let _ = axum::serve(l, router).with_graceful_shutdown(stop).await;
+            })
         }
-        None => {
-            tokio::spawn(async move { axum::serve(tcp, router).await });
-        }
-    }
-    Ok(())
+        None => tokio::spawn(async move {
+            let _ = axum::serve(tcp, router).with_graceful_shutdown(stop).await;
+        }),
+    })
 }
 
-pub fn serve_unix(unix: UnixListener, router: Router) {
-    tokio::spawn(async move { axum::serve(unix, router).await });
+pub fn serve_unix(unix: UnixListener, router: Router, stop: Stop) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let _ = axum::serve(unix, router).with_graceful_shutdown(stop).await;
+    })
 }
+
+/// Resolves when the servers should stop accepting and finish in-flight
+/// responses (after the supervisor is done).
+pub type Stop = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;

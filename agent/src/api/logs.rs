@@ -71,6 +71,8 @@ pub async fn log(
             )),
         })
     });
-    let body = futures_util::stream::once(async move { Ok(Bytes::from(first)) }).chain(live);
+    let body = futures_util::stream::once(async move { Ok(Bytes::from(first)) })
+        .chain(live)
+        .take_until(h.finished());
     Ok((headers, Body::from_stream(body)).into_response())
 }

@@ -106,6 +106,13 @@ pub struct Handle {
 }
 
 impl Handle {
+    /// Resolves once the supervisor has finished (after a shutdown), so
+    /// endless streams (events, log follow) can end cleanly.
+    pub fn finished(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut w = self.snapshot.clone();
+        async move { while w.changed().await.is_ok() {} }
+    }
+
     pub async fn act(
         &self,
         selector: Selector,
