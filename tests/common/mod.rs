@@ -276,14 +276,17 @@ impl Agent {
 
     /// The process entry named `name` (full `group:process` or process).
     pub fn process(&self, name: &str) -> Value {
-        let st = self.status();
-        st["processes"]
+        self.find_process(name)
+            .unwrap_or_else(|| panic!("no process {name} in {}", self.status()))
+    }
+
+    pub fn find_process(&self, name: &str) -> Option<Value> {
+        self.status()["processes"]
             .as_array()
             .unwrap()
             .iter()
             .find(|p| p["name"] == name || p["process"] == name)
             .cloned()
-            .unwrap_or_else(|| panic!("no process {name} in {st}"))
     }
 
     pub fn state(&self, name: &str) -> String {
@@ -297,8 +300,7 @@ impl Agent {
     /// Wait until `name` is in `state`; returns its entry.
     pub fn wait_state(&self, name: &str, state: &str, timeout: Duration) -> Value {
         wait_for(timeout, &format!("{name} to be {state}"), || {
-            let p = self.process(name);
-            (p["state"] == state).then_some(p)
+            self.find_process(name).filter(|p| p["state"] == state)
         })
     }
 
