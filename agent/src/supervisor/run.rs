@@ -470,10 +470,18 @@ impl Owner {
                 signal,
                 reply,
             } => {
-                let _ = reply.send(self.act(&selector, verb, signal));
+                let result = self.act(&selector, verb, signal);
+                // Publish before replying: the caller judges the outcome
+                // from snapshots and must never see one older than its
+                // own command (a start right after a stop would read the
+                // stop's `wanted` and report a failure).
+                self.publish();
+                let _ = reply.send(result);
             }
             Command::Reload { config, reply } => {
-                let _ = reply.send(self.reload(config.map(|c| *c)));
+                let result = self.reload(config.map(|c| *c));
+                self.publish();
+                let _ = reply.send(result);
             }
             Command::Shutdown => self.begin_shutdown("shutdown requested"),
         }
