@@ -47,8 +47,7 @@ pub async fn events(
                 .data(format!("{n} events dropped; re-read /v1/status")),
         })
     });
-    let stream = futures_util::stream::iter(head)
-        .chain(live)
-        .take_until(h.finished());
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    // The live part ends when the supervisor closes the log at exit.
+    Sse::new(futures_util::stream::iter(head).chain(live))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

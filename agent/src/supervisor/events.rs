@@ -13,12 +13,13 @@ const HISTORY: usize = 4096;
 
 pub struct EventLog {
     inner: Mutex<Inner>,
-    tx: broadcast::Sender<Event>,
 }
 
 struct Inner {
     next_seq: u64,
     history: VecDeque<Event>,
+    /// `None` once closed: followers then drain what is buffered and end.
+    tx: Option<broadcast::Sender<Event>>,
 }
 
 impl Default for EventLog {
@@ -33,8 +34,8 @@ impl EventLog {
             inner: Mutex::new(Inner {
                 next_seq: 1,
                 history: VecDeque::new(),
+                tx: Some(broadcast::channel(1024).0),
             }),
-            tx: broadcast::channel(1024).0,
         }
     }
 
@@ -48,14 +49,20 @@ impl EventLog {
         }
         inner.history.push_back(event.clone());
         // No receivers is fine.
-        let _ = self.tx.send(event);
+        if let Some(tx) = &inner.tx {
+            let _ = tx.send(event);
+        }
     }
 
     /// Events after `after` still in history (and whether some were already
     /// dropped), plus a receiver for everything that follows.
     pub fn resume(&self, after: Option<u64>) -> (Vec<Event>, bool, broadcast::Receiver<Event>) {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let rx = self.tx.subscribe();
+        let rx = match &inner.tx {
+            Some(tx) => tx.subscribe(),
+            // Closed: a receiver that ends after the history.
+            None => broadcast::channel(1).1,
+        };
         let Some(after) = after else {
             return (Vec::new(), false, rx);
         };
@@ -70,6 +77,12 @@ impl EventLog {
             .cloned()
             .collect();
         (past, missed, rx)
+    }
+
+    /// End every follower's stream once it has received all events so far
+    /// (the supervisor is done).
+    pub fn close(&self) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).tx = None;
     }
 
     pub fn last_seq(&self) -> u64 {

@@ -175,6 +175,8 @@ impl Owner {
             }
         }
         tracing::info!("all programs stopped");
+        self.publish();
+        self.events.close();
         Exit {
             pumps: std::mem::take(&mut self.pumps),
         }
