@@ -290,11 +290,11 @@ pub fn event_line(host: Option<&str>, e: &Event) -> String {
     if let Some(pid) = e.pid {
         line.push_str(&format!("  pid {pid}"));
     }
-    if let Some(x) = &e.exit_status {
-        line.push_str(&format!("  ({x})"));
-    }
-    if !e.description.is_empty() {
-        line.push_str(&format!("  {}", e.description));
+    // The description already says how it exited, when there is one.
+    match (&e.exit_status, e.description.is_empty()) {
+        (_, false) => line.push_str(&format!("  {}", e.description)),
+        (Some(x), true) => line.push_str(&format!("  ({x})")),
+        (None, true) => {}
     }
     line.push('\n');
     line
