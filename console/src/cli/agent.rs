@@ -102,9 +102,9 @@ async fn status(ctx: &Ctx, target: Option<&str>) -> Result<Status, CliError> {
                 list.retain(|p| p["name"].as_str().is_some_and(|n| names.contains(&n)));
             }
         }
-        output::write_json(&st.raw)?;
+        ctx.print_json(&st.raw)?;
     } else {
-        output::write(&process_table(shown.iter().map(|p| (None, *p))).render(ctx.style))?;
+        ctx.print(&process_table(shown.iter().map(|p| (None, *p))).render(ctx.style))?;
     }
     Ok(Status::Success)
 }
@@ -162,10 +162,10 @@ async fn act(
         .post_json::<_, ActionResponse>(&path, &body)
         .await?;
     if ctx.json() {
-        output::write_json(&resp.raw)?;
+        ctx.print_json(&resp.raw)?;
     } else {
         let t = action_table(verb, signal.as_deref(), &resp.data.results, "");
-        output::write(&t.render(ctx.style))?;
+        ctx.print(&t.render(ctx.style))?;
     }
     let failed: Vec<&str> = resp
         .data
@@ -195,7 +195,7 @@ async fn dry_run(ctx: &Ctx, verb: fleet_api::Verb, target: &str) -> Result<Statu
     }
     if ctx.json() {
         let names: Vec<&str> = chosen.iter().map(|p| p.name.as_str()).collect();
-        output::write_json(&serde_json::json!({
+        ctx.print_json(&serde_json::json!({
             "verb": verb, "target": target, "dry_run": true, "processes": names,
         }))?;
     } else {
@@ -207,7 +207,7 @@ async fn dry_run(ctx: &Ctx, verb: fleet_api::Verb, target: &str) -> Result<Statu
                 output::state_cell(p.state),
             ]);
         }
-        output::write(&t.render(ctx.style))?;
+        ctx.print(&t.render(ctx.style))?;
     }
     Ok(Status::Success)
 }
@@ -229,12 +229,7 @@ pub async fn copy_log(ctx: &Ctx, path: &str) -> Result<Status, CliError> {
     let mut body = ctx.client.stream(path, &[]).await?;
     loop {
         match body.chunk().await {
-            Ok(Some(bytes)) => {
-                use std::io::Write;
-                let mut out = std::io::stdout().lock();
-                out.write_all(&bytes)?;
-                out.flush()?;
-            }
+            Ok(Some(bytes)) => ctx.print_bytes(&bytes)?,
             Ok(None) => return Ok(Status::Success),
             Err(e) => return Err(ctx.client.broken(e).into()),
         }
@@ -257,7 +252,7 @@ async fn reload(ctx: &Ctx) -> Result<Status, CliError> {
         .post_json::<_, ReloadResponse>("/v1/reload", &serde_json::json!({}))
         .await?;
     if ctx.json() {
-        output::write_json(&r.raw)?;
+        ctx.print_json(&r.raw)?;
         return Ok(Status::Success);
     }
     let r = r.data;
@@ -274,7 +269,7 @@ async fn reload(ctx: &Ctx) -> Result<Status, CliError> {
     if text.is_empty() {
         text = format!("no changes ({} programs unchanged)\n", r.unchanged.len());
     }
-    output::write(&text)?;
+    ctx.print(&text)?;
     for w in &r.warnings {
         eprintln!("fleetctl: warning: {w}");
     }
@@ -310,9 +305,9 @@ async fn events(ctx: &Ctx) -> Result<Status, CliError> {
             return Ok(());
         };
         if ctx.json() {
-            output::write_json_line(&raw)?;
+            ctx.print_json_line(&raw)?;
         } else if let Ok(e) = serde_json::from_value::<Event>(raw) {
-            output::write(&event_line(None, &e))?;
+            ctx.print(&event_line(None, &e))?;
         }
         Ok(())
     })

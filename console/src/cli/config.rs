@@ -123,7 +123,7 @@ pub struct Inputs {
 
 impl Inputs {
     /// Read the process environment (empty variables count as unset).
-    pub fn from_env(self) -> Self {
+    pub fn with_env(self) -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         Self {
             env_console: var("FLEET_CONSOLE"),

@@ -89,7 +89,7 @@ async fn status(
     );
     let st = ctx.client.get_json::<FleetStatus>(&path).await?;
     if ctx.json() {
-        output::write_json(&st.raw)?;
+        ctx.print_json(&st.raw)?;
     } else {
         let rows = st
             .data
@@ -100,7 +100,7 @@ async fn status(
         if t.is_empty() {
             t = Table::new(&["HOST", "NAME", "STATE", "PID", "UPTIME", "DESCRIPTION"]);
         }
-        output::write(&t.render(ctx.style))?;
+        ctx.print(&t.render(ctx.style))?;
     }
     let down: Vec<_> = st.data.hosts.iter().filter(|h| !h.up).collect();
     for h in &down {
@@ -233,7 +233,7 @@ async fn op(
             }
             for h in op.hosts.iter().filter(|h| is_final(h.verdict)) {
                 if shown.insert(h.host.clone()) {
-                    output::write(&host_lines(ctx, &op, h))?;
+                    ctx.print(&host_lines(ctx, &op, h))?;
                 }
             }
         }
@@ -255,9 +255,9 @@ async fn op(
         raw = next.raw;
     }
     if ctx.json() {
-        output::write_json(&raw)?;
+        ctx.print_json(&raw)?;
     } else {
-        output::write(&summary(&op).0)?;
+        ctx.print(&summary(&op).0)?;
     }
     let (_, bad) = summary(&op);
     if op.all_ok() {
@@ -289,7 +289,7 @@ async fn tail(ctx: &Ctx, t: TailArgs) -> Result<Status, CliError> {
 async fn hosts(ctx: &Ctx) -> Result<Status, CliError> {
     let r = ctx.client.get_json::<HostsResponse>("/v1/hosts").await?;
     if ctx.json() {
-        output::write_json(&r.raw)?;
+        ctx.print_json(&r.raw)?;
         return Ok(Status::Success);
     }
     let mut t = Table::new(&[
@@ -331,7 +331,7 @@ async fn hosts(ctx: &Ctx) -> Result<Status, CliError> {
             h.error.clone().unwrap_or_default().into(),
         ]);
     }
-    output::write(&t.render(ctx.style))?;
+    ctx.print(&t.render(ctx.style))?;
     Ok(Status::Success)
 }
 
@@ -344,7 +344,7 @@ async fn events(ctx: &Ctx) -> Result<Status, CliError> {
             return Ok(());
         };
         if ctx.json() {
-            return Ok(output::write_json_line(&raw)?);
+            return Ok(ctx.print_json_line(&raw)?);
         }
         let line = match serde_json::from_value::<FleetEvent>(raw) {
             Ok(FleetEvent::Process { host, event }) => event_line(Some(&host), &event),
@@ -365,7 +365,7 @@ async fn events(ctx: &Ctx) -> Result<Status, CliError> {
             ),
             Err(_) => return Ok(()),
         };
-        Ok(output::write(&line)?)
+        Ok(ctx.print(&line)?)
     })
     .await
 }
@@ -382,7 +382,7 @@ async fn ops(ctx: &Ctx, id: Option<String>) -> Result<Status, CliError> {
             .get_json::<Op>(&format!("/v1/ops/{}", encode_segment(&id)))
             .await?;
         if ctx.json() {
-            output::write_json(&r.raw)?;
+            ctx.print_json(&r.raw)?;
         } else {
             let op = &r.data;
             let mut text = format!(
@@ -396,13 +396,13 @@ async fn ops(ctx: &Ctx, id: Option<String>) -> Result<Status, CliError> {
                 text.push_str(&host_lines(ctx, op, h));
             }
             text.push_str(&summary(op).0);
-            output::write(&text)?;
+            ctx.print(&text)?;
         }
         return Ok(Status::Success);
     }
     let r = ctx.client.get_json::<OpsResponse>("/v1/ops").await?;
     if ctx.json() {
-        output::write_json(&r.raw)?;
+        ctx.print_json(&r.raw)?;
         return Ok(Status::Success);
     }
     let mut t = Table::new(&[
@@ -441,7 +441,7 @@ async fn ops(ctx: &Ctx, id: Option<String>) -> Result<Status, CliError> {
             result.into(),
         ]);
     }
-    output::write(&t.render(ctx.style))?;
+    ctx.print(&t.render(ctx.style))?;
     Ok(Status::Success)
 }
 

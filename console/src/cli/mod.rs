@@ -14,6 +14,8 @@ mod agent;
 mod args;
 mod client;
 mod config;
+#[cfg(test)]
+mod console_tests;
 mod events;
 mod fleet;
 mod output;
@@ -26,6 +28,8 @@ use client::{Client, ClientError};
 use config::ConfigError;
 use fleet_api::{ActionResult, Outcome, Selector};
 use output::{Style, Table};
+use std::cell::RefCell;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// How a verb that ran to completion went.
@@ -67,11 +71,38 @@ pub struct Ctx {
     pub client: Client,
     pub format: Format,
     pub style: Style,
+    /// Where results go (stdout; a buffer in tests). Flushed per write so
+    /// followers see lines as they come.
+    out: RefCell<Box<dyn Write>>,
 }
 
 impl Ctx {
     pub fn json(&self) -> bool {
         self.format == Format::Json
+    }
+
+    pub fn print_bytes(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut out = self.out.borrow_mut();
+        out.write_all(bytes)?;
+        out.flush()
+    }
+
+    pub fn print(&self, text: &str) -> std::io::Result<()> {
+        self.print_bytes(text.as_bytes())
+    }
+
+    /// Pretty JSON, as the API sent it.
+    pub fn print_json(&self, value: &serde_json::Value) -> std::io::Result<()> {
+        let mut text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+        text.push('\n');
+        self.print(&text)
+    }
+
+    /// One compact JSON value per line (event streams).
+    pub fn print_json_line(&self, value: &serde_json::Value) -> std::io::Result<()> {
+        let mut text = serde_json::to_string(value).map_err(std::io::Error::other)?;
+        text.push('\n');
+        self.print(&text)
     }
 }
 
@@ -94,7 +125,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(run(cli)) {
+    let out = Box::new(std::io::stdout());
+    match rt.block_on(run(cli, out, Style::detect())) {
         Ok(Status::Success) => ExitCode::SUCCESS,
         Ok(Status::Failed) => ExitCode::from(1),
         Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
@@ -105,7 +137,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-pub async fn run(cli: Cli) -> Result<Status, CliError> {
+/// Run one parsed command line, writing results to `out`.
+pub async fn run(cli: Cli, out: Box<dyn Write>, style: Style) -> Result<Status, CliError> {
     validate(&cli.verb)?;
     let inputs = config::Inputs {
         flag_console: cli.console,
@@ -115,7 +148,7 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
         flag_config: cli.config,
         ..Default::default()
     }
-    .from_env();
+    .with_env();
     let resolved = config::resolve(&inputs)?;
     let console = resolved.target.is_console();
     if console {
@@ -127,7 +160,8 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
     let ctx = Ctx {
         client,
         format: cli.output,
-        style: Style::detect(),
+        style,
+        out: RefCell::new(out),
     };
     if console {
         fleet::run(&ctx, cli.verb).await

@@ -1,7 +1,7 @@
 //! Aligned tables, state colours, uptimes and JSON printing.
 
 use fleet_api::ProcessState;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 /// Colour only for a terminal, and never with `NO_COLOR` set.
 #[derive(Clone, Copy, Debug)]
@@ -154,27 +154,6 @@ pub fn clock(ms: u64) -> String {
         day_ms % 1000,
     );
     format!("{h:02}:{m:02}:{s:02}.{milli:03}")
-}
-
-pub fn write_json(value: &serde_json::Value) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
-    out.flush()
-}
-
-/// One compact JSON value per line (event streams).
-pub fn write_json_line(value: &serde_json::Value) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, value)?;
-    writeln!(out)?;
-    out.flush()
-}
-
-pub fn write(text: &str) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()
 }
 
 #[cfg(test)]
