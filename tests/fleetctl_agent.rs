@@ -661,3 +661,127 @@ startsecs = 0
     });
     assert_eq!(status.code(), Some(0), "{status}");
 }
+
+/// Make a CA and a leaf for 127.0.0.1 with openssl; None when openssl is
+/// not installed.
+fn make_certs(dir: &std::path::Path) -> Option<()> {
+    let ssl = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let st = ssl(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=fleet-test-ca",
+        ],
+    ]
+    .concat())
+    .ok()?;
+    assert!(st.success(), "openssl CA");
+    let st = ssl(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat())
+    .unwrap();
+    assert!(st.success(), "openssl CSR");
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let st = ssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ])
+    .unwrap();
+    assert!(st.success(), "openssl sign");
+    Some(())
+}
+
+#[test]
+fn https_agent_with_cacert() {
+    let certs = tempfile::tempdir().unwrap();
+    if make_certs(certs.path()).is_none() {
+        eprintln!("openssl not installed; skipping the TLS test");
+        return;
+    }
+    const TOKEN: &str = "tls-test-token";
+    let port = free_port();
+    let p = |f: &str| certs.path().join(f).display().to_string();
+    let a = Agent::start_with(
+        &format!(
+            "listen = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\ntls_cert = {:?}\ntls_key = {:?}",
+            p("leaf.pem"),
+            p("leaf.key")
+        ),
+        WEB,
+    );
+    wait_state(&a, "web:web_00", "RUNNING");
+    wait_for(T, "TLS listener", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    let url = format!("https://127.0.0.1:{port}");
+    let ca = p("ca.pem");
+
+    let o = ctl_url(&url, &["--cacert", &ca, "status"], Some(TOKEN));
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(line_of(&o, "web:web_00").contains("RUNNING"), "{o:?}");
+
+    // Without the CA the certificate is not trusted: one line, exit 1.
+    let o = ctl_url(&url, &["status"], Some(TOKEN));
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        o.stderr
+            .starts_with(&format!("fleetctl: cannot connect to {url}: ")),
+        "{o:?}"
+    );
+    assert!(o.stderr.contains("certificate"), "{o:?}");
+    assert!(o.stderr.contains("--cacert"), "{o:?}");
+    assert_eq!(o.stderr.lines().count(), 1, "{o:?}");
+
+    // A CA file that is not PEM is refused before connecting.
+    let o = ctl_url(&url, &["--cacert", &p("ext.cnf"), "status"], Some(TOKEN));
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("cannot use CA certificate"), "{o:?}");
+}

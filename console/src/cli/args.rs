@@ -6,28 +6,50 @@ use std::path::PathBuf;
 /// Control fleet: one agent (unix socket or URL) or the whole fleet through
 /// the console.
 #[derive(Debug, Parser)]
-#[command(name = "fleetctl", version, about, max_term_width = 100)]
+#[command(
+    name = "fleetctl",
+    version,
+    about = "Control fleet: one agent, or every host through the console",
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Talk to the console at URL (env FLEET_CONSOLE).
-    #[arg(long, global = true, value_name = "URL", conflicts_with = "agent")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        conflicts_with = "agent",
+        help_heading = "Connection"
+    )]
     pub console: Option<String>,
 
     /// Talk to one agent: a unix socket path or an http(s):// URL
     /// (env FLEET_AGENT; default /run/fleet/agent.sock).
-    #[arg(long, global = true, value_name = "SOCKET-OR-URL")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SOCKET-OR-URL",
+        help_heading = "Connection"
+    )]
     pub agent: Option<String>,
 
     /// Bearer token (env FLEET_TOKEN). Never printed.
-    #[arg(long, global = true, value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        hide_env_values = true,
+        help_heading = "Connection"
+    )]
     pub token: Option<String>,
 
     /// Extra CA certificate (PEM) to trust for https:// URLs.
-    #[arg(long, global = true, value_name = "PEM")]
+    #[arg(long, global = true, value_name = "PEM", help_heading = "Connection")]
     pub cacert: Option<PathBuf>,
 
     /// Config file (default $FLEETCTL_CONFIG, ~/.config/fleet/fleetctl.toml,
     /// then /etc/fleet/fleetctl.toml).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
     pub config: Option<PathBuf>,
 
     /// Output format.

@@ -196,6 +196,7 @@ impl Client {
         let hint = match (refused, self.console) {
             (true, false) => " (is fleet-agent running?)",
             (true, true) => " (is fleet-console running?)",
+            _ if reason.contains("certificate") => " (pass --cacert with the CA that signed it?)",
             _ => "",
         };
         ClientError::Connect {
