@@ -20,9 +20,7 @@ pub fn check(verb: &Verb) -> Result<(), CliError> {
         Verb::Hosts => return console_only("hosts"),
         Verb::Ops { .. } => return console_only("ops"),
         Verb::Status { hosts, .. } if hosts.hosts.is_some() => return console_only("--hosts"),
-        Verb::Tail(t) if t.names.len() == 2 => {
-            return console_only("tail HOST PROCESS (a host name)")
-        }
+        Verb::Tail(t) if t.names.len() == 2 => return console_only("tail with a HOST"),
         Verb::Start(a) | Verb::Stop(a) | Verb::Restart(a) | Verb::Signal { act: a, .. } => a,
         _ => return Ok(()),
     };

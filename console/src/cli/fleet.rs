@@ -356,18 +356,27 @@ async fn events(ctx: &Ctx) -> Result<Status, CliError> {
                 host.error.map(|e| format!("  {e}")).unwrap_or_default()
             ),
             Ok(FleetEvent::Op { op }) => format!(
-                "{}  op {}  {} {}  {:?}\n",
+                "{}  op {}  {} {}  {}\n",
                 output::clock(output::now_ms()),
                 op.id,
                 op.request.action,
                 op.request.target,
-                op.state
+                op_state(&op)
             ),
             Err(_) => return Ok(()),
         };
         Ok(ctx.print(&line)?)
     })
     .await
+}
+
+fn op_state(op: &Op) -> &'static str {
+    match op.state {
+        OpState::Running => "running",
+        OpState::Done if op.all_ok() => "done",
+        OpState::Done => "done (failures)",
+        OpState::Aborted => "ABORTED",
+    }
 }
 
 fn time_of(ms: u64) -> String {
@@ -420,12 +429,7 @@ async fn ops(ctx: &Ctx, id: Option<String>) -> Result<Status, CliError> {
             Some(s) => format!("signal {s}"),
             None => op.request.action.to_string(),
         };
-        let state = match op.state {
-            OpState::Running => "running",
-            OpState::Done if op.all_ok() => "done",
-            OpState::Done => "done (failures)",
-            OpState::Aborted => "ABORTED",
-        };
+        let state = op_state(op);
         t.row(vec![
             op.id.clone().into(),
             time_of(op.created_at).into(),
