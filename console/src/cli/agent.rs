@@ -1,0 +1,361 @@
+//! Verbs against one agent (`--agent SOCKET-or-URL`, or the default socket).
+
+use super::args::{ActArgs, TailArgs, Verb};
+use super::client::encode_segment;
+use super::output::{self, Table};
+use super::{action_table, events, selector, signal_name, CliError, Ctx, Status};
+use fleet_api::{
+    ActionRequest, ActionResponse, AgentStatus, Event, Outcome, ProcessInfo, ReloadResponse,
+    Selector,
+};
+
+/// Console-only options are usage errors here.
+pub fn check(verb: &Verb) -> Result<(), CliError> {
+    let console_only = |what: &str| {
+        Err(CliError::Usage(format!(
+            "{what} needs the console: pass --console URL or set FLEET_CONSOLE"
+        )))
+    };
+    let act = match verb {
+        Verb::Hosts => return console_only("hosts"),
+        Verb::Ops { .. } => return console_only("ops"),
+        Verb::Status { hosts, .. } if hosts.hosts.is_some() => return console_only("--hosts"),
+        Verb::Tail(t) if t.names.len() == 2 => return console_only("tail with a HOST"),
+        Verb::Start(a) | Verb::Stop(a) | Verb::Restart(a) | Verb::Signal { act: a, .. } => a,
+        _ => return Ok(()),
+    };
+    if act.hosts.hosts.is_some() {
+        return console_only("--hosts");
+    }
+    if act.rolling.is_some() || act.max_failures.is_some() {
+        return console_only("--rolling");
+    }
+    if act.concurrency.is_some() {
+        return console_only("--concurrency");
+    }
+    Ok(())
+}
+
+pub async fn run(ctx: &Ctx, verb: Verb) -> Result<Status, CliError> {
+    match verb {
+        Verb::Status { target, .. } => status(ctx, target.as_deref()).await,
+        Verb::Start(a) => act(ctx, fleet_api::Verb::Start, None, a).await,
+        Verb::Stop(a) => act(ctx, fleet_api::Verb::Stop, None, a).await,
+        Verb::Restart(a) => act(ctx, fleet_api::Verb::Restart, None, a).await,
+        Verb::Signal { signal, act: a } => {
+            let sig = signal_name(&signal)?;
+            act(ctx, fleet_api::Verb::Signal, Some(sig), a).await
+        }
+        Verb::Tail(t) => tail(ctx, t).await,
+        Verb::Reload => reload(ctx).await,
+        Verb::Events => events(ctx).await,
+        Verb::Hosts | Verb::Ops { .. } => unreachable!("refused by check()"),
+    }
+}
+
+/// The processes a selector names, the way the agent matches them: a bare
+/// NAME is a program if one has that name, else a process or group name.
+pub fn select<'a>(sel: &Selector, procs: &'a [ProcessInfo]) -> Vec<&'a ProcessInfo> {
+    let filter = |f: &dyn Fn(&ProcessInfo) -> bool| procs.iter().filter(|p| f(p)).collect();
+    match sel {
+        Selector::All => procs.iter().collect(),
+        Selector::Group(g) => filter(&|p| &p.group == g),
+        Selector::Process { group, process } => {
+            filter(&|p| &p.group == group && &p.process == process)
+        }
+        Selector::Name(n) => {
+            let by_program: Vec<_> = filter(&|p| &p.program == n);
+            if by_program.is_empty() {
+                filter(&|p| &p.process == n || &p.group == n)
+            } else {
+                by_program
+            }
+        }
+    }
+}
+
+fn no_match(ctx: &Ctx, target: &str) -> CliError {
+    CliError::NoMatch(format!(
+        "no process matches {target:?} on {}",
+        ctx.client.endpoint()
+    ))
+}
+
+async fn status(ctx: &Ctx, target: Option<&str>) -> Result<Status, CliError> {
+    let mut st = ctx.client.get_json::<AgentStatus>("/v1/status").await?;
+    let shown: Vec<&ProcessInfo> = match target {
+        None => st.data.processes.iter().collect(),
+        Some(t) => {
+            let chosen = select(&selector(t)?, &st.data.processes);
+            if chosen.is_empty() {
+                return Err(no_match(ctx, t));
+            }
+            chosen
+        }
+    };
+    if ctx.json() {
+        if target.is_some() {
+            let names: Vec<&str> = shown.iter().map(|p| p.name.as_str()).collect();
+            if let Some(serde_json::Value::Array(list)) = st.raw.get_mut("processes") {
+                list.retain(|p| p["name"].as_str().is_some_and(|n| names.contains(&n)));
+            }
+        }
+        ctx.print_json(&st.raw)?;
+    } else {
+        ctx.print(&process_table(shown.iter().map(|p| (None, *p))).render(ctx.style))?;
+    }
+    Ok(Status::Success)
+}
+
+/// The status table; `host` is shown when any row has one.
+pub fn process_table<'a>(rows: impl Iterator<Item = (Option<&'a str>, &'a ProcessInfo)>) -> Table {
+    let rows: Vec<_> = rows.collect();
+    let with_host = rows.iter().any(|(h, _)| h.is_some());
+    let header: &[&str] = if with_host {
+        &["HOST", "NAME", "STATE", "PID", "UPTIME", "DESCRIPTION"]
+    } else {
+        &["NAME", "STATE", "PID", "UPTIME", "DESCRIPTION"]
+    };
+    let mut t = Table::new(header);
+    let now = output::now_ms();
+    for (host, p) in rows {
+        let uptime = match (p.state.has_pid(), p.started_at) {
+            (true, Some(at)) => output::duration(now.saturating_sub(at)),
+            _ => "-".into(),
+        };
+        let mut cells = Vec::new();
+        if with_host {
+            cells.push(host.unwrap_or("").into());
+        }
+        cells.extend([
+            p.name.clone().into(),
+            output::state_cell(p.state),
+            p.pid
+                .map_or_else(|| "-".to_owned(), |p| p.to_string())
+                .into(),
+            uptime.into(),
+            p.description.clone().into(),
+        ]);
+        t.row(cells);
+    }
+    t
+}
+
+async fn act(
+    ctx: &Ctx,
+    verb: fleet_api::Verb,
+    signal: Option<String>,
+    a: ActArgs,
+) -> Result<Status, CliError> {
+    if a.dry_run {
+        return dry_run(ctx, verb, &a.target).await;
+    }
+    let path = format!("/v1/processes/{}/{verb}", encode_segment(&a.target));
+    let body = ActionRequest {
+        signal: signal.clone(),
+        wait: None,
+    };
+    let resp = ctx
+        .client
+        .post_json::<_, ActionResponse>(&path, &body)
+        .await?;
+    if ctx.json() {
+        ctx.print_json(&resp.raw)?;
+    } else {
+        let t = action_table(verb, signal.as_deref(), &resp.data.results, "");
+        ctx.print(&t.render(ctx.style))?;
+    }
+    let failed: Vec<&str> = resp
+        .data
+        .results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .map(|r| r.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        return Ok(Status::Success);
+    }
+    eprintln!(
+        "fleetctl: {verb} failed for {} of {} processes: {}",
+        failed.len(),
+        resp.data.results.len(),
+        failed.join(", ")
+    );
+    Ok(Status::Failed)
+}
+
+/// What a verb would touch, from the current status; nothing is sent.
+async fn dry_run(ctx: &Ctx, verb: fleet_api::Verb, target: &str) -> Result<Status, CliError> {
+    let st = ctx.client.get_json::<AgentStatus>("/v1/status").await?;
+    let chosen = select(&selector(target)?, &st.data.processes);
+    if chosen.is_empty() {
+        return Err(no_match(ctx, target));
+    }
+    if ctx.json() {
+        let names: Vec<&str> = chosen.iter().map(|p| p.name.as_str()).collect();
+        ctx.print_json(&serde_json::json!({
+            "verb": verb, "target": target, "dry_run": true, "processes": names,
+        }))?;
+    } else {
+        let mut t = Table::headless(3);
+        for p in chosen {
+            t.row(vec![
+                p.name.clone().into(),
+                format!("would {verb}").into(),
+                output::state_cell(p.state),
+            ]);
+        }
+        ctx.print(&t.render(ctx.style))?;
+    }
+    Ok(Status::Success)
+}
+
+pub fn log_query(t: &TailArgs) -> String {
+    let stream = if t.stderr { "stderr" } else { "stdout" };
+    let mut q = format!("stream={stream}");
+    if let Some(n) = t.bytes {
+        q.push_str(&format!("&tail={n}"));
+    }
+    if t.follow {
+        q.push_str("&follow=true");
+    }
+    q
+}
+
+/// Copy a log body to stdout as it arrives.
+pub async fn copy_log(ctx: &Ctx, path: &str) -> Result<Status, CliError> {
+    let mut body = ctx.client.stream(path, &[]).await?;
+    loop {
+        match body.chunk().await {
+            Ok(Some(bytes)) => ctx.print_bytes(&bytes)?,
+            Ok(None) => return Ok(Status::Success),
+            Err(e) => return Err(ctx.client.broken(e).into()),
+        }
+    }
+}
+
+async fn tail(ctx: &Ctx, t: TailArgs) -> Result<Status, CliError> {
+    let name = &t.names[0];
+    let path = format!(
+        "/v1/processes/{}/log?{}",
+        encode_segment(name),
+        log_query(&t)
+    );
+    copy_log(ctx, &path).await
+}
+
+async fn reload(ctx: &Ctx) -> Result<Status, CliError> {
+    let r = ctx
+        .client
+        .post_json::<_, ReloadResponse>("/v1/reload", &serde_json::json!({}))
+        .await?;
+    if ctx.json() {
+        ctx.print_json(&r.raw)?;
+        return Ok(Status::Success);
+    }
+    let r = r.data;
+    let mut text = String::new();
+    for (what, list) in [
+        ("added", &r.added),
+        ("changed", &r.changed),
+        ("removed", &r.removed),
+    ] {
+        if !list.is_empty() {
+            text.push_str(&format!("{what}: {}\n", list.join(", ")));
+        }
+    }
+    if text.is_empty() {
+        text = format!("no changes ({} programs unchanged)\n", r.unchanged.len());
+    }
+    ctx.print(&text)?;
+    for w in &r.warnings {
+        eprintln!("fleetctl: warning: {w}");
+    }
+    Ok(Status::Success)
+}
+
+pub fn event_line(host: Option<&str>, e: &Event) -> String {
+    let mut line = output::clock(e.time);
+    if let Some(h) = host {
+        line.push_str(&format!("  {h}"));
+    }
+    line.push_str(&format!("  {}  {} -> {}", e.name, e.from, e.to));
+    if let Some(pid) = e.pid {
+        line.push_str(&format!("  pid {pid}"));
+    }
+    // The description already says how it exited, when there is one.
+    match (&e.exit_status, e.description.is_empty()) {
+        (_, false) => line.push_str(&format!("  {}", e.description)),
+        (Some(x), true) => line.push_str(&format!("  ({x})")),
+        (None, true) => {}
+    }
+    line.push('\n');
+    line
+}
+
+async fn events(ctx: &Ctx) -> Result<Status, CliError> {
+    events::follow(&ctx.client, "/v1/events", |ev| {
+        if ev.event == "gap" {
+            eprintln!("fleetctl: {}", ev.data);
+            return Ok(());
+        }
+        let Ok(raw) = serde_json::from_str::<serde_json::Value>(&ev.data) else {
+            return Ok(());
+        };
+        if ctx.json() {
+            ctx.print_json_line(&raw)?;
+        } else if let Ok(e) = serde_json::from_value::<Event>(raw) {
+            ctx.print(&event_line(None, &e))?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleet_api::{ProcessState, Wanted};
+
+    fn p(group: &str, program: &str, process: &str) -> ProcessInfo {
+        ProcessInfo {
+            name: format!("{group}:{process}"),
+            group: group.into(),
+            program: program.into(),
+            process: process.into(),
+            state: ProcessState::Running,
+            wanted: Wanted::Running,
+            pid: Some(1),
+            started_at: Some(0),
+            state_since: 0,
+            exit_status: None,
+            restarts: 0,
+            description: String::new(),
+            exits: vec![],
+            cpu_seconds: None,
+            rss_bytes: None,
+        }
+    }
+
+    #[test]
+    fn selection_matches_the_agent() {
+        let procs = vec![
+            p("celery", "worker", "worker_00"),
+            p("celery", "beat", "beat"),
+            p("web", "web", "web_00"),
+        ];
+        let names = |s: &str| -> Vec<String> {
+            select(&s.parse().unwrap(), &procs)
+                .iter()
+                .map(|p| p.name.clone())
+                .collect()
+        };
+        assert_eq!(names("all").len(), 3);
+        assert_eq!(names("group:celery"), ["celery:worker_00", "celery:beat"]);
+        assert_eq!(names("celery:*"), ["celery:worker_00", "celery:beat"]);
+        assert_eq!(names("worker"), ["celery:worker_00"]);
+        assert_eq!(names("celery"), ["celery:worker_00", "celery:beat"]);
+        assert_eq!(names("web:web_00"), ["web:web_00"]);
+        assert!(names("nope").is_empty());
+    }
+}

@@ -1,0 +1,477 @@
+//! Verbs against the console (`--console URL`): the fleet picture, bulk
+//! operations followed by long-polling, hosts, operation history, events.
+
+use super::agent::{copy_log, event_line, log_query, process_table};
+use super::args::{ActArgs, TailArgs, Verb};
+use super::client::encode_segment;
+use super::output::{self, Cell, Table};
+use super::{action_table, events, signal_name, CliError, Ctx, Status};
+use fleet_api::{
+    FleetEvent, FleetStatus, HostResult, HostsResponse, Op, OpRequest, OpState, OpsResponse,
+    StrategyKind, Verdict,
+};
+use std::collections::HashSet;
+use std::io::IsTerminal;
+
+/// Agent-only verbs are usage errors here.
+pub fn check(verb: &Verb) -> Result<(), CliError> {
+    match verb {
+        Verb::Reload => Err(CliError::Usage(
+            "reload is an agent verb: pass --agent SOCKET-or-URL (the console has no fleet-wide reload)"
+                .into(),
+        )),
+        Verb::Tail(t) if t.names.len() != 2 => Err(CliError::Usage(
+            "in console mode tail needs HOST PROCESS".into(),
+        )),
+        Verb::Start(a) | Verb::Stop(a) | Verb::Restart(a) | Verb::Signal { act: a, .. } => {
+            if let Some(r) = &a.rolling {
+                batch(r)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `N` or `N%`, N ≥ 1 (and ≤ 100 for a percentage).
+fn batch(s: &str) -> Result<(), CliError> {
+    let (num, pct) = match s.strip_suffix('%') {
+        Some(n) => (n, true),
+        None => (s, false),
+    };
+    match num.parse::<u64>() {
+        Ok(n) if n >= 1 && (!pct || n <= 100) => Ok(()),
+        _ => Err(CliError::Usage(format!(
+            "bad --rolling {s:?} (expected a number of hosts like 2, or a percentage like 25%)"
+        ))),
+    }
+}
+
+pub async fn run(ctx: &Ctx, verb: Verb) -> Result<Status, CliError> {
+    use fleet_api::Verb as V;
+    match verb {
+        Verb::Status { target, hosts } => status(ctx, target.as_deref(), hosts.hosts).await,
+        Verb::Start(a) => op(ctx, V::Start, None, a).await,
+        Verb::Stop(a) => op(ctx, V::Stop, None, a).await,
+        Verb::Restart(a) => op(ctx, V::Restart, None, a).await,
+        Verb::Signal { signal, act } => {
+            let sig = signal_name(&signal)?;
+            op(ctx, V::Signal, Some(sig), act).await
+        }
+        Verb::Tail(t) => tail(ctx, t).await,
+        Verb::Hosts => hosts(ctx).await,
+        Verb::Events => events(ctx).await,
+        Verb::Ops { id } => ops(ctx, id).await,
+        Verb::Reload => unreachable!("refused by check()"),
+    }
+}
+
+fn query(pairs: &[(&str, Option<&str>)]) -> String {
+    let q: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", encode_segment(v))))
+        .collect();
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
+}
+
+async fn status(
+    ctx: &Ctx,
+    target: Option<&str>,
+    hosts: Option<String>,
+) -> Result<Status, CliError> {
+    let path = format!(
+        "/v1/status{}",
+        query(&[("hosts", hosts.as_deref()), ("target", target)])
+    );
+    let st = ctx.client.get_json::<FleetStatus>(&path).await?;
+    if ctx.json() {
+        ctx.print_json(&st.raw)?;
+    } else {
+        let rows = st
+            .data
+            .processes
+            .iter()
+            .map(|p| (Some(p.host.as_str()), &p.info));
+        let mut t = process_table(rows);
+        if t.is_empty() {
+            t = Table::new(&["HOST", "NAME", "STATE", "PID", "UPTIME", "DESCRIPTION"]);
+        }
+        ctx.print(&t.render(ctx.style))?;
+    }
+    let down: Vec<_> = st.data.hosts.iter().filter(|h| !h.up).collect();
+    for h in &down {
+        let age = h
+            .stale_ms
+            .map(|ms| format!(", picture {} old", output::duration(ms)))
+            .unwrap_or_default();
+        eprintln!(
+            "fleetctl: host {} is unreachable: {}{age}",
+            h.name,
+            h.error.as_deref().unwrap_or("no live connection")
+        );
+    }
+    Ok(if down.is_empty() {
+        Status::Success
+    } else {
+        Status::Failed
+    })
+}
+
+fn is_final(v: Verdict) -> bool {
+    v != Verdict::Pending
+}
+
+fn verdict_cell(v: Verdict) -> Cell {
+    let (text, color) = match v {
+        Verdict::Pending => ("pending", None),
+        Verdict::Ok => ("ok", Some("32")),
+        Verdict::Failed => ("FAILED", Some("31")),
+        Verdict::Unreachable => ("UNREACHABLE", Some("31")),
+        Verdict::Skipped => ("skipped", Some("33")),
+    };
+    Cell {
+        text: text.into(),
+        color,
+    }
+}
+
+/// A host's verdict line, then one indented line per process.
+fn host_lines(ctx: &Ctx, op: &Op, h: &HostResult) -> String {
+    let mut head = Table::headless(3);
+    let host = match h.batch {
+        Some(b) => format!("[batch {b}] {}", h.host),
+        None => h.host.clone(),
+    };
+    head.row(vec![
+        host.into(),
+        verdict_cell(h.verdict),
+        h.message.clone().into(),
+    ]);
+    let mut text = head.render(ctx.style);
+    if op.request.dry_run {
+        for p in &h.processes {
+            text.push_str(&format!(
+                "    {}  would {}  ({})\n",
+                p.name, op.request.action, p.state
+            ));
+        }
+    } else {
+        let t = action_table(
+            op.request.action,
+            op.request.signal.as_deref(),
+            &h.processes,
+            "    ",
+        );
+        text.push_str(&t.render(ctx.style));
+    }
+    text
+}
+
+fn summary(op: &Op) -> (String, Vec<String>) {
+    let count = |v: Verdict| op.hosts.iter().filter(|h| h.verdict == v).count();
+    let bad: Vec<String> = op
+        .hosts
+        .iter()
+        .filter(|h| matches!(h.verdict, Verdict::Failed | Verdict::Unreachable))
+        .map(|h| h.host.clone())
+        .collect();
+    let state = match op.state {
+        OpState::Done => "done",
+        OpState::Aborted => "ABORTED",
+        OpState::Running => "running",
+    };
+    let mut line = format!(
+        "{} {}{}: {state}: {} ok, {} failed, {} unreachable, {} skipped (op {})",
+        op.request.action,
+        op.request.target,
+        if op.request.dry_run { " (dry run)" } else { "" },
+        count(Verdict::Ok),
+        count(Verdict::Failed),
+        count(Verdict::Unreachable),
+        count(Verdict::Skipped),
+        op.id
+    );
+    line.push('\n');
+    (line, bad)
+}
+
+async fn op(
+    ctx: &Ctx,
+    action: fleet_api::Verb,
+    signal: Option<String>,
+    a: ActArgs,
+) -> Result<Status, CliError> {
+    let req = OpRequest {
+        action,
+        target: a.target,
+        hosts: a.hosts.hosts,
+        signal,
+        strategy: if a.rolling.is_some() {
+            StrategyKind::Rolling
+        } else {
+            StrategyKind::Parallel
+        },
+        concurrency: a.concurrency.map(|c| c as usize),
+        batch: a.rolling,
+        max_failures: a.max_failures,
+        timeout_ms: None,
+        dry_run: a.dry_run,
+    };
+    let first = ctx.client.post_json::<_, Op>("/v1/ops", &req).await?;
+    let mut op = first.data;
+    let mut raw = first.raw;
+    let progress = !ctx.json() && std::io::stderr().is_terminal();
+    let mut shown: HashSet<String> = HashSet::new();
+    loop {
+        if !ctx.json() {
+            if progress {
+                eprint!("\r\x1b[K");
+            }
+            for h in op.hosts.iter().filter(|h| is_final(h.verdict)) {
+                if shown.insert(h.host.clone()) {
+                    ctx.print(&host_lines(ctx, &op, h))?;
+                }
+            }
+        }
+        if op.state != OpState::Running {
+            break;
+        }
+        let done = op.hosts.iter().filter(|h| is_final(h.verdict)).count();
+        if progress {
+            eprint!(
+                "{} {}: {done}/{} hosts done…",
+                op.request.action,
+                op.request.target,
+                op.hosts.len()
+            );
+        }
+        let path = format!("/v1/ops/{}?after={done}", encode_segment(&op.id));
+        let next = ctx.client.get_json::<Op>(&path).await?;
+        op = next.data;
+        raw = next.raw;
+    }
+    if ctx.json() {
+        ctx.print_json(&raw)?;
+    } else {
+        ctx.print(&summary(&op).0)?;
+    }
+    let (_, bad) = summary(&op);
+    if op.all_ok() {
+        return Ok(Status::Success);
+    }
+    if !bad.is_empty() {
+        eprintln!(
+            "fleetctl: {} failed on: {}",
+            op.request.action,
+            bad.join(", ")
+        );
+    } else if op.state == OpState::Aborted {
+        eprintln!("fleetctl: operation {} was aborted", op.id);
+    }
+    Ok(Status::Failed)
+}
+
+async fn tail(ctx: &Ctx, t: TailArgs) -> Result<Status, CliError> {
+    let (host, name) = (&t.names[0], &t.names[1]);
+    let path = format!(
+        "/v1/hosts/{}/processes/{}/log?{}",
+        encode_segment(host),
+        encode_segment(name),
+        log_query(&t)
+    );
+    copy_log(ctx, &path).await
+}
+
+async fn hosts(ctx: &Ctx) -> Result<Status, CliError> {
+    let r = ctx.client.get_json::<HostsResponse>("/v1/hosts").await?;
+    if ctx.json() {
+        ctx.print_json(&r.raw)?;
+        return Ok(Status::Success);
+    }
+    let mut t = Table::new(&[
+        "HOST",
+        "STATE",
+        "VERSION",
+        "PROCS",
+        "LAST SEEN",
+        "GROUPS",
+        "TAGS",
+        "ERROR",
+    ]);
+    let now = output::now_ms();
+    for h in &r.data.hosts {
+        let state = if h.up {
+            Cell {
+                text: "up".into(),
+                color: Some("32"),
+            }
+        } else {
+            Cell {
+                text: "DOWN".into(),
+                color: Some("31"),
+            }
+        };
+        let seen = h
+            .last_seen
+            .map(|at| format!("{} ago", output::duration(now.saturating_sub(at))))
+            .unwrap_or_else(|| "never".into());
+        let tags: Vec<String> = h.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        t.row(vec![
+            h.name.clone().into(),
+            state,
+            h.version.clone().unwrap_or_else(|| "-".into()).into(),
+            h.processes.to_string().into(),
+            seen.into(),
+            h.groups.join(",").into(),
+            tags.join(",").into(),
+            h.error.clone().unwrap_or_default().into(),
+        ]);
+    }
+    ctx.print(&t.render(ctx.style))?;
+    Ok(Status::Success)
+}
+
+async fn events(ctx: &Ctx) -> Result<Status, CliError> {
+    events::follow(&ctx.client, "/v1/events", |ev| {
+        let Ok(raw) = serde_json::from_str::<serde_json::Value>(&ev.data) else {
+            if !ev.data.is_empty() {
+                eprintln!("fleetctl: {}: {}", ev.event, ev.data);
+            }
+            return Ok(());
+        };
+        if ctx.json() {
+            return Ok(ctx.print_json_line(&raw)?);
+        }
+        let line = match serde_json::from_value::<FleetEvent>(raw) {
+            Ok(FleetEvent::Process { host, event }) => event_line(Some(&host), &event),
+            Ok(FleetEvent::Host { host }) => format!(
+                "{}  {}  {}{}\n",
+                output::clock(output::now_ms()),
+                host.name,
+                if host.up { "up" } else { "DOWN" },
+                host.error.map(|e| format!("  {e}")).unwrap_or_default()
+            ),
+            Ok(FleetEvent::Op { op }) => format!(
+                "{}  op {}  {} {}  {}\n",
+                output::clock(output::now_ms()),
+                op.id,
+                op.request.action,
+                op.request.target,
+                op_state(&op)
+            ),
+            Err(_) => return Ok(()),
+        };
+        Ok(ctx.print(&line)?)
+    })
+    .await
+}
+
+fn op_state(op: &Op) -> &'static str {
+    match op.state {
+        OpState::Running => "running",
+        OpState::Done if op.all_ok() => "done",
+        OpState::Done => "done (failures)",
+        OpState::Aborted => "ABORTED",
+    }
+}
+
+fn time_of(ms: u64) -> String {
+    let ago = output::now_ms().saturating_sub(ms);
+    format!("{} ago", output::duration(ago))
+}
+
+async fn ops(ctx: &Ctx, id: Option<String>) -> Result<Status, CliError> {
+    if let Some(id) = id {
+        let r = ctx
+            .client
+            .get_json::<Op>(&format!("/v1/ops/{}", encode_segment(&id)))
+            .await?;
+        if ctx.json() {
+            ctx.print_json(&r.raw)?;
+        } else {
+            let op = &r.data;
+            let mut text = format!(
+                "op {} by {}, {} ({})\n",
+                op.id,
+                op.who,
+                time_of(op.created_at),
+                op.request.hosts.as_deref().unwrap_or("all hosts")
+            );
+            for h in &op.hosts {
+                text.push_str(&host_lines(ctx, op, h));
+            }
+            text.push_str(&summary(op).0);
+            ctx.print(&text)?;
+        }
+        return Ok(Status::Success);
+    }
+    let r = ctx.client.get_json::<OpsResponse>("/v1/ops").await?;
+    if ctx.json() {
+        ctx.print_json(&r.raw)?;
+        return Ok(Status::Success);
+    }
+    let mut t = Table::new(&[
+        "ID", "CREATED", "WHO", "ACTION", "TARGET", "HOSTS", "STATE", "RESULT",
+    ]);
+    for op in &r.data.ops {
+        let count = |v: Verdict| op.hosts.iter().filter(|h| h.verdict == v).count();
+        let result = format!(
+            "{} ok, {} failed, {} unreachable",
+            count(Verdict::Ok),
+            count(Verdict::Failed),
+            count(Verdict::Unreachable)
+        );
+        let action = match &op.request.signal {
+            Some(s) => format!("signal {s}"),
+            None => op.request.action.to_string(),
+        };
+        let state = op_state(op);
+        t.row(vec![
+            op.id.clone().into(),
+            time_of(op.created_at).into(),
+            op.who.clone().into(),
+            action.into(),
+            op.request.target.clone().into(),
+            op.request
+                .hosts
+                .clone()
+                .unwrap_or_else(|| "all".into())
+                .into(),
+            state.into(),
+            result.into(),
+        ]);
+    }
+    ctx.print(&t.render(ctx.style))?;
+    Ok(Status::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolling_batches_are_counts_or_percentages() {
+        for ok in ["1", "10", "25%", "100%"] {
+            assert!(batch(ok).is_ok(), "{ok}");
+        }
+        for bad in ["0", "0%", "101%", "x", "", "-1", "5%%"] {
+            assert!(batch(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn queries_skip_absent_values_and_encode_the_rest() {
+        assert_eq!(query(&[("hosts", None), ("target", None)]), "");
+        assert_eq!(
+            query(&[
+                ("hosts", Some("web-*,role=worker")),
+                ("target", Some("group:web"))
+            ]),
+            "?hosts=web-%2A%2Crole%3Dworker&target=group%3Aweb"
+        );
+    }
+}
