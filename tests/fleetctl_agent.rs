@@ -276,7 +276,6 @@ fn stop_and_restart_by_group_and_glob() {
 /// handler judges the pre-command snapshot, where wanted is still
 /// `stopped`) although the processes do start.
 #[test]
-#[ignore = "agent race: act() replies before publish(); see the fleetctl report"]
 fn start_by_group_and_glob() {
     let a = web_agent();
     for _ in 0..5 {
