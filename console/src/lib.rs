@@ -1,1 +1,2 @@
 //! fleet-console
+pub mod server;
