@@ -56,7 +56,11 @@ fn status_then_parallel_restart_then_a_dead_agent_is_unreachable() {
     let c = Console::start(&cfg);
     let st = c.wait_running(10, T);
     assert_eq!(st["hosts"].as_array().unwrap().len(), 5);
-    assert!(st["hosts"].as_array().unwrap().iter().all(|h| h["up"] == true));
+    assert!(st["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["up"] == true));
     let p = &st["processes"][0];
     for k in ["host", "name", "group", "state", "pid"] {
         assert!(!p[k].is_null(), "{k} missing in {p}");
@@ -71,7 +75,11 @@ fn status_then_parallel_restart_then_a_dead_agent_is_unreachable() {
     let op = c.op(r#"{"action":"restart","target":"group:celery"}"#);
     assert_eq!(op["state"], "running");
     assert_eq!(op["who"], "ops");
-    assert!(op["hosts"].as_array().unwrap().iter().all(|h| h["verdict"] == "pending"));
+    assert!(op["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["verdict"] == "pending"));
     let done = c.wait_op(op["id"].as_str().unwrap(), T);
     assert_eq!(done["state"], "done", "{done}");
     for (h, v) in verdicts(&done) {
@@ -83,7 +91,11 @@ fn status_then_parallel_restart_then_a_dead_agent_is_unreachable() {
                 h["host"].as_str().unwrap().to_string(),
                 r["name"].as_str().unwrap().to_string(),
             );
-            assert_ne!(Some(&r["pid"].as_i64().unwrap()), before.get(&key), "{key:?}");
+            assert_ne!(
+                Some(&r["pid"].as_i64().unwrap()),
+                before.get(&key),
+                "{key:?}"
+            );
         }
     }
     // The picture follows the agents' events: new pids show up.
@@ -107,7 +119,9 @@ fn status_then_parallel_restart_then_a_dead_agent_is_unreachable() {
     });
     assert!(h["stale_ms"].as_u64().is_some(), "{h}");
     assert!(h["error"].as_str().is_some_and(|e| !e.is_empty()), "{h}");
-    let op = c.op(r#"{"action":"restart","target":"group:celery","hosts":"@workers","timeout_ms":10000}"#);
+    let op = c.op(
+        r#"{"action":"restart","target":"group:celery","hosts":"@workers","timeout_ms":10000}"#,
+    );
     let done = c.wait_op(op["id"].as_str().unwrap(), T);
     for (h, v) in verdicts(&done) {
         let want = if h == "w-04" { "unreachable" } else { "ok" };
@@ -117,7 +131,10 @@ fn status_then_parallel_restart_then_a_dead_agent_is_unreachable() {
     // Metrics see it too.
     let m = c.request("GET", "/metrics", Some(VIEWER), "").text();
     assert!(m.contains("fleet_console_agents{state=\"down\"} 1"), "{m}");
-    assert!(m.contains("fleet_console_ops_total{outcome=\"ok\"} 1"), "{m}");
+    assert!(
+        m.contains("fleet_console_ops_total{outcome=\"ok\"} 1"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -150,7 +167,13 @@ fn rolling_restart_stops_at_the_failed_batch() {
         .map(|h| h["batch"].as_u64().unwrap())
         .collect();
     assert_eq!(batches, [1, 1, 2, 2, 3]);
-    assert!(done["hosts"][2]["message"].as_str().unwrap().contains("worker"), "{done}");
+    assert!(
+        done["hosts"][2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("worker"),
+        "{done}"
+    );
     // The skipped host was not touched.
     let after = pids(&c.get("/v1/status"));
     for name in ["celery:worker_00", "celery:worker_01"] {
@@ -181,20 +204,39 @@ fn auth_bad_requests_dry_run_and_audit_across_restart() {
         r#"{"action":"restart","target":"group:celery","hosts":"db-*"}"#,
     );
     assert_eq!(r.status, 400);
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("db-*"), "{}", r.text());
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("db-*"),
+        "{}",
+        r.text()
+    );
     for (bad, code) in [
         ("{not json", "bad_request"),
         (r#"{"action":"explode","target":"all"}"#, "bad_request"),
         (r#"{"action":"restart","target":"../etc"}"#, "bad_selector"),
-        (r#"{"action":"signal","target":"all","signal":"NOPE"}"#, "bad_signal"),
-        (r#"{"action":"restart","target":"all","hosts":"@nogroup"}"#, "bad_selector"),
+        (
+            r#"{"action":"signal","target":"all","signal":"NOPE"}"#,
+            "bad_signal",
+        ),
+        (
+            r#"{"action":"restart","target":"all","hosts":"@nogroup"}"#,
+            "bad_selector",
+        ),
     ] {
         let r = c.request("POST", "/v1/ops", Some(OPERATOR), bad);
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
         assert_eq!(r.json()["error"]["code"], code, "{bad}");
     }
-    let big = format!(r#"{{"action":"restart","target":"{}"}}"#, "a".repeat(100_000));
-    assert_eq!(c.request("POST", "/v1/ops", Some(OPERATOR), &big).status, 413);
+    let big = format!(
+        r#"{{"action":"restart","target":"{}"}}"#,
+        "a".repeat(100_000)
+    );
+    assert_eq!(
+        c.request("POST", "/v1/ops", Some(OPERATOR), &big).status,
+        413
+    );
     assert_eq!(c.get("/v1/ops")["ops"].as_array().unwrap().len(), 0);
 
     // Dry run lists what it would touch and touches nothing.
@@ -226,7 +268,11 @@ fn auth_bad_requests_dry_run_and_audit_across_restart() {
         .collect();
     assert_eq!(ids[0], id, "newest first: {list}");
     assert_eq!(ids.len(), 2);
-    assert_eq!(c.request("GET", "/v1/ops/op-nosuch", Some(VIEWER), "").status, 404);
+    assert_eq!(
+        c.request("GET", "/v1/ops/op-nosuch", Some(VIEWER), "")
+            .status,
+        404
+    );
 }
 
 #[test]

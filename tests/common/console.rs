@@ -49,11 +49,16 @@ pub struct Console {
 impl Console {
     /// Start with the standard tokens plus `extra` (agents, groups…).
     pub fn start(extra: &str) -> Console {
+        Self::start_with("", extra)
+    }
+
+    /// Like `start`, with extra `[console]` keys.
+    pub fn start_with(console_keys: &str, extra: &str) -> Console {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("console.toml");
         let text = format!(
-            "[console]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\n\
+            "[console]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n{console_keys}\n\
              [[tokens]]\nname = \"ops\"\ntoken = \"{OPERATOR}\"\nrole = \"operator\"\n\n\
              [[tokens]]\nname = \"watcher\"\ntoken = \"{VIEWER}\"\nrole = \"viewer\"\n\n{extra}"
         );
@@ -173,16 +178,20 @@ impl Console {
 
     /// Wait until the picture shows `n` RUNNING processes on up hosts.
     pub fn wait_running(&self, n: usize, timeout: Duration) -> Value {
-        wait_for(timeout, &format!("{n} RUNNING processes in the console"), || {
-            let st = self.get("/v1/status");
-            let running = st["processes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|p| p["state"] == "RUNNING")
-                .count();
-            (running == n).then_some(st)
-        })
+        wait_for(
+            timeout,
+            &format!("{n} RUNNING processes in the console"),
+            || {
+                let st = self.get("/v1/status");
+                let running = st["processes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|p| p["state"] == "RUNNING")
+                    .count();
+                (running == n).then_some(st)
+            },
+        )
     }
 }
 

@@ -63,7 +63,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fleet-console: cannot start the runtime: {e}");
@@ -79,7 +82,9 @@ fn main() -> ExitCode {
             }
         };
         if app.auth.open() {
-            tracing::warn!("no [[tokens]] configured: anyone who can reach the loopback listener may act");
+            tracing::warn!(
+                "no [[tokens]] configured: anyone who can reach the loopback listener may act"
+            );
         }
         let listener = match tokio::net::TcpListener::bind(app.config.listen).await {
             Ok(l) => l,
@@ -88,16 +93,24 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let scheme = if app.config.tls.is_some() { "https" } else { "http" };
+        let scheme = if app.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         tracing::info!(
             "listening on {scheme}://{} ({} agent(s), data in {})",
-            listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
             app.inventory.len(),
             app.config.data_dir.display()
         );
         let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}

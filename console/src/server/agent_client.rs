@@ -127,7 +127,8 @@ fn build(trust: &AgentTrust, read_timeout: Option<Duration>) -> Result<reqwest::
             b = b.use_preconfigured_tls(super::tls::pinned_client_config(*fp));
         }
     }
-    b.build().map_err(|e| format!("cannot build HTTP client: {e}"))
+    b.build()
+        .map_err(|e| format!("cannot build HTTP client: {e}"))
 }
 
 /// One agent's API, with the token the console holds for it.
@@ -139,7 +140,12 @@ pub struct AgentClient {
 }
 
 impl AgentClient {
-    fn req(&self, c: &reqwest::Client, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    fn req(
+        &self,
+        c: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         let mut r = c.request(method, format!("{}{}", self.host.url, path));
         if let Some(t) = &self.host.token {
             r = r.bearer_auth(t.expose());

@@ -50,8 +50,8 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create data_dir {}: {e}", dir.display()))?;
         let path = dir.join("console.db");
-        let db = Connection::open(&path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let db =
+            Connection::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
             .and_then(|_| db.execute_batch(SCHEMA))
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -205,7 +205,10 @@ mod tests {
         s.append("intent", &op("b", OpState::Running), 2).unwrap();
         s.append("result", &op("a", OpState::Done), 3).unwrap();
         let list = s.list(10).unwrap();
-        assert_eq!(list.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(
+            list.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+            ["b", "a"]
+        );
         assert_eq!(list[1].state, OpState::Done);
         assert!(s.db().execute("DELETE FROM audit", []).is_err());
         assert!(s.db().execute("UPDATE audit SET who = 'x'", []).is_err());

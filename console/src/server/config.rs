@@ -168,8 +168,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             base.join(p)
         }
     };
-    let secret = |what: &str, inline: Option<String>, file: Option<PathBuf>, errs: &mut Vec<String>| {
-        match (inline, file) {
+    let secret =
+        |what: &str, inline: Option<String>, file: Option<PathBuf>, errs: &mut Vec<String>| match (
+            inline, file,
+        ) {
             (Some(_), Some(_)) => {
                 errs.push(format!("{what}: set token or token_file, not both"));
                 None
@@ -194,8 +196,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
                 }
             }
             (None, None) => None,
-        }
-    };
+        };
 
     let c = raw.console;
     let listen_text = c.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
@@ -286,9 +287,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             Ok(UrlKind::Https) => {}
             Ok(UrlKind::Http { loopback }) => {
                 if trust != AgentTrust::Default {
-                    errs.push(format!(
-                        "{what}: ca_file/fingerprint need an https:// url"
-                    ));
+                    errs.push(format!("{what}: ca_file/fingerprint need an https:// url"));
                 }
                 if !loopback {
                     if a.allow_insecure_http {
@@ -337,7 +336,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
     }
     Ok(Config {
         listen,
-        data_dir: c.data_dir.map(|d| resolve(&d)).unwrap_or_else(default_data_dir),
+        data_dir: c
+            .data_dir
+            .map(|d| resolve(&d))
+            .unwrap_or_else(default_data_dir),
         tls,
         heartbeat_secs,
         stale_after_secs: c.stale_after_secs.unwrap_or(heartbeat_secs * 3),
@@ -353,8 +355,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
 pub fn valid_host_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
@@ -374,7 +375,9 @@ pub fn check_agent_url(url: &str) -> Result<UrlKind, String> {
     };
     let authority = rest.trim_end_matches('/');
     if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
-        return Err(format!("{url:?}: expected scheme://host:port and nothing else"));
+        return Err(format!(
+            "{url:?}: expected scheme://host:port and nothing else"
+        ));
     }
     if https {
         return Ok(UrlKind::Https);

@@ -129,7 +129,10 @@ mod tests {
             (Some("state".into()), "{\"a\":1}".into())
         );
         let rest = &buf[end..];
-        assert_eq!(parse_block(&rest[..block_end(rest).unwrap()]), (None, String::new()));
+        assert_eq!(
+            parse_block(&rest[..block_end(rest).unwrap()]),
+            (None, String::new())
+        );
         assert_eq!(block_end(b"data: x\n"), None);
     }
 }

@@ -149,7 +149,9 @@ impl Inventory {
                 )));
             }
             let same_token = match (&old.token, &reg.agent_token) {
-                (Some(a), Some(b)) => subtle::ConstantTimeEq::ct_eq(a.expose().as_bytes(), b.as_bytes()).into(),
+                (Some(a), Some(b)) => {
+                    subtle::ConstantTimeEq::ct_eq(a.expose().as_bytes(), b.as_bytes()).into()
+                }
                 (None, None) => true,
                 _ => false,
             };

@@ -48,7 +48,9 @@ impl App {
         let store = Store::open(&config.data_dir)?;
         let closed = store.close_interrupted(picture::now_ms())?;
         if closed > 0 {
-            tracing::warn!("{closed} operation(s) were interrupted by the last shutdown; marked aborted");
+            tracing::warn!(
+                "{closed} operation(s) were interrupted by the last shutdown; marked aborted"
+            );
         }
         let registered = store.agents()?;
         let inventory = Inventory::new(&config.agents, &registered, config.host_groups.clone());
@@ -114,9 +116,11 @@ pub async fn run(
     app.follow_all();
     let router = http::router(app.clone());
     match &app.config.tls {
-        None => axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await,
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
         Some((cert, key)) => {
             let acceptor = tls::acceptor(cert, key)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -153,9 +157,10 @@ async fn serve_tls(
             let Ok(Ok(tls)) = hs.await else {
                 return;
             };
-            let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                router.clone().oneshot(req.map(axum::body::Body::new))
-            });
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    router.clone().oneshot(req.map(axum::body::Body::new))
+                });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), svc)
                 .await;

@@ -11,8 +11,8 @@ use super::picture::now_ms;
 use super::select;
 use super::App;
 use fleet_api::{
-    ActionResult, ErrorCode, FleetEvent, HostResult, Op, OpRequest, OpState, Outcome,
-    ProcessState, Selector, StrategyKind, Verb, Verdict,
+    ActionResult, ErrorCode, FleetEvent, HostResult, Op, OpRequest, OpState, Outcome, ProcessState,
+    Selector, StrategyKind, Verb, Verdict,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -65,7 +65,9 @@ fn valid_signal(s: &str) -> bool {
 
 /// `"N"` or `"N%"` of `total` hosts, at least 1.
 pub fn batch_size(spec: &str, total: usize) -> Result<usize, String> {
-    let bad = || format!("bad batch {spec:?}: expected a number of hosts like \"2\" or a percentage like \"25%\"");
+    let bad = || {
+        format!("bad batch {spec:?}: expected a number of hosts like \"2\" or a percentage like \"25%\"")
+    };
     let n = if let Some(p) = spec.trim().strip_suffix('%') {
         let p: usize = p.trim().parse().map_err(|_| bad())?;
         if p == 0 || p > 100 {
@@ -101,25 +103,39 @@ impl Ops {
             .map_err(|e: fleet_api::SelectorError| Refused(ErrorCode::BadSelector, e.0))?;
         match (req.action, &req.signal) {
             (Verb::Signal, None) => {
-                return Err(Refused(ErrorCode::BadSignal, "signal needs \"signal\": NAME".into()))
+                return Err(Refused(
+                    ErrorCode::BadSignal,
+                    "signal needs \"signal\": NAME".into(),
+                ))
             }
             (Verb::Signal, Some(s)) if !valid_signal(s) => {
                 return Err(Refused(
                     ErrorCode::BadSignal,
-                    format!("unknown signal {s:?} (expected a name like HUP, USR1, TERM or a number)"),
+                    format!(
+                        "unknown signal {s:?} (expected a name like HUP, USR1, TERM or a number)"
+                    ),
                 ))
             }
             (Verb::Signal, Some(_)) => {}
             (v, Some(_)) => {
-                return Err(Refused(ErrorCode::BadRequest, format!("{v} takes no signal")))
+                return Err(Refused(
+                    ErrorCode::BadRequest,
+                    format!("{v} takes no signal"),
+                ))
             }
             (_, None) => {}
         }
         if req.concurrency == Some(0) {
-            return Err(Refused(ErrorCode::BadRequest, "concurrency must be at least 1".into()));
+            return Err(Refused(
+                ErrorCode::BadRequest,
+                "concurrency must be at least 1".into(),
+            ));
         }
         if req.timeout_ms == Some(0) {
-            return Err(Refused(ErrorCode::BadRequest, "timeout_ms must be at least 1".into()));
+            return Err(Refused(
+                ErrorCode::BadRequest,
+                "timeout_ms must be at least 1".into(),
+            ));
         }
         let hosts = app
             .inventory
@@ -201,7 +217,11 @@ impl Ops {
                 h.message = if procs.is_empty() {
                     "dry run: host has no known processes (down or not yet seen)".into()
                 } else {
-                    format!("dry run: would {} {} process(es)", req.action, h.processes.len())
+                    format!(
+                        "dry run: would {} {} process(es)",
+                        req.action,
+                        h.processes.len()
+                    )
                 };
             }
             app.store
@@ -443,8 +463,15 @@ async fn one_host(ctx: &Ctx, host: &str, gate: bool) -> HostResult {
             )
         }
         Ok(Err(CallError::Unreachable(m))) => return result(Verdict::Unreachable, m, vec![]),
-        Ok(Err(CallError::Agent { status: 404, message })) => {
-            return result(Verdict::Skipped, format!("nothing to do here: {message}"), vec![])
+        Ok(Err(CallError::Agent {
+            status: 404,
+            message,
+        })) => {
+            return result(
+                Verdict::Skipped,
+                format!("nothing to do here: {message}"),
+                vec![],
+            )
         }
         Ok(Err(CallError::Agent { message, .. })) => {
             return result(Verdict::Failed, format!("agent refused: {message}"), vec![])

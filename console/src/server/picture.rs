@@ -135,7 +135,11 @@ impl Picture {
         if e.to == ProcessState::Starting {
             p.started_at = Some(e.time);
         }
-        p.pid = if e.to.has_pid() { e.pid.or(p.pid) } else { None };
+        p.pid = if e.to.has_pid() {
+            e.pid.or(p.pid)
+        } else {
+            None
+        };
         if e.exit_status.is_some() {
             p.exit_status = e.exit_status.clone();
         }
@@ -173,7 +177,10 @@ impl Picture {
     }
 
     fn publish_host(&self, name: &str) {
-        let info = self.read().get(name).map(|v| self.info_from(name, v, now_ms()));
+        let info = self
+            .read()
+            .get(name)
+            .map(|v| self.info_from(name, v, now_ms()));
         if let Some(mut info) = info {
             // The inventory fills these in for API answers; events carry
             // what the picture knows.

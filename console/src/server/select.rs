@@ -30,7 +30,12 @@ pub fn resolve(
                 .ok_or_else(|| format!("host selector {sel:?}: no host group named {g:?}"))?;
             for pat in pats {
                 let m = pattern(pat, sel)?;
-                out.extend(hosts.iter().filter(|h| m.matches(h.name)).map(|h| h.name.to_string()));
+                out.extend(
+                    hosts
+                        .iter()
+                        .filter(|h| m.matches(h.name))
+                        .map(|h| h.name.to_string()),
+                );
             }
         } else if let Some((k, v)) = part.split_once('=') {
             out.extend(
@@ -43,7 +48,12 @@ pub fn resolve(
             out.extend(hosts.iter().map(|h| h.name.to_string()));
         } else {
             let m = pattern(part, sel)?;
-            out.extend(hosts.iter().filter(|h| m.matches(h.name)).map(|h| h.name.to_string()));
+            out.extend(
+                hosts
+                    .iter()
+                    .filter(|h| m.matches(h.name))
+                    .map(|h| h.name.to_string()),
+            );
         }
     }
     if out.is_empty() {
@@ -75,14 +85,18 @@ pub fn process_matches(sel: &Selector, p: &ProcessInfo, all: &[ProcessInfo]) -> 
 
 /// The processes of one host that `sel` picks.
 pub fn processes<'a>(sel: &Selector, all: &'a [ProcessInfo]) -> Vec<&'a ProcessInfo> {
-    all.iter().filter(|p| process_matches(sel, p, all)).collect()
+    all.iter()
+        .filter(|p| process_matches(sel, p, all))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn facts(v: &[(&'static str, BTreeMap<String, String>)]) -> Vec<(String, BTreeMap<String, String>)> {
+    fn facts(
+        v: &[(&'static str, BTreeMap<String, String>)],
+    ) -> Vec<(String, BTreeMap<String, String>)> {
         v.iter().map(|(n, t)| (n.to_string(), t.clone())).collect()
     }
 
@@ -107,8 +121,12 @@ mod tests {
         assert_eq!(r("role=worker").unwrap(), ["w-01"]);
         assert_eq!(r("db, web-1").unwrap(), ["db", "web-1"]);
         assert_eq!(r("all").unwrap().len(), 4);
-        assert!(r("nosuch-*").unwrap_err().contains("\"nosuch-*\" matched no host"));
-        assert!(r("@nope").unwrap_err().contains("no host group named \"nope\""));
+        assert!(r("nosuch-*")
+            .unwrap_err()
+            .contains("\"nosuch-*\" matched no host"));
+        assert!(r("@nope")
+            .unwrap_err()
+            .contains("no host group named \"nope\""));
         assert!(r("a,,b").unwrap_err().contains("empty element"));
     }
 }

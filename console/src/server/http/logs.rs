@@ -60,7 +60,9 @@ pub async fn log(
             };
             Err(ApiError::new(code, format!("{host}: {message}")))
         }
-        Err(CallError::Unreachable(m)) => Err(ApiError::internal(format!("{host} unreachable: {m}"))
-            .with_status(StatusCode::BAD_GATEWAY)),
+        Err(CallError::Unreachable(m)) => {
+            Err(ApiError::internal(format!("{host} unreachable: {m}"))
+                .with_status(StatusCode::BAD_GATEWAY))
+        }
     }
 }

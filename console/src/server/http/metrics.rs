@@ -16,13 +16,19 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     let _ = writeln!(s, "# TYPE fleet_console_agents gauge");
     let _ = writeln!(s, "fleet_console_agents{{state=\"up\"}} {up}");
     let _ = writeln!(s, "fleet_console_agents{{state=\"down\"}} {down}");
-    let _ = writeln!(s, "# HELP fleet_console_processes Processes across the fleet by state.");
+    let _ = writeln!(
+        s,
+        "# HELP fleet_console_processes Processes across the fleet by state."
+    );
     let _ = writeln!(s, "# TYPE fleet_console_processes gauge");
     for st in ProcessState::ALL {
         let n = by_state.get(&st).copied().unwrap_or(0);
         let _ = writeln!(s, "fleet_console_processes{{state=\"{st}\"}} {n}");
     }
-    let _ = writeln!(s, "# HELP fleet_console_ops_total Operations finished, by outcome.");
+    let _ = writeln!(
+        s,
+        "# HELP fleet_console_ops_total Operations finished, by outcome."
+    );
     let _ = writeln!(s, "# TYPE fleet_console_ops_total counter");
     let outcomes = app.ops.outcomes();
     for o in ["ok", "failed", "aborted", "dry_run"] {

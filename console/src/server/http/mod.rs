@@ -34,10 +34,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/ops", post(ops::create).get(ops::list))
         .route("/v1/ops/{id}", get(ops::get))
         .route("/v1/events", get(events::events))
-        .route(
-            "/v1/hosts/{host}/processes/{name}/log",
-            get(logs::log),
-        )
+        .route("/v1/hosts/{host}/processes/{name}/log", get(logs::log))
         .route("/metrics", get(metrics::metrics))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     Router::new()
@@ -65,7 +62,9 @@ async fn require_token(State(app): State<Arc<App>>, mut req: Request, next: Next
             "missing token: send Authorization: Bearer <token>",
         )
         .into_response(),
-        Err(Denied::Wrong) => ApiError::new(ErrorCode::Unauthorized, "invalid token").into_response(),
+        Err(Denied::Wrong) => {
+            ApiError::new(ErrorCode::Unauthorized, "invalid token").into_response()
+        }
     }
 }
 
@@ -76,7 +75,10 @@ fn operator(c: &Caller) -> Result<(), ApiError> {
     } else {
         Err(ApiError::new(
             ErrorCode::Forbidden,
-            format!("token {:?} is a viewer; this needs an operator token", c.name),
+            format!(
+                "token {:?} is a viewer; this needs an operator token",
+                c.name
+            ),
         ))
     }
 }

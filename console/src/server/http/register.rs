@@ -28,7 +28,10 @@ pub async fn register(
     };
     let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     if !bearer_is(header, secret.expose()) {
-        return Err(ApiError::new(ErrorCode::Unauthorized, "invalid enrollment token"));
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "invalid enrollment token",
+        ));
     }
     let reg: Registration = json_body(&body?)?;
     let changed = match app.inventory.register(&reg) {
