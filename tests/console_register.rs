@@ -24,7 +24,10 @@ fn registered_agents_are_followed_persisted_and_shown_down_when_silent() {
     );
     let r = c.request("POST", "/v1/agents/register", Some("wrong"), &reg);
     assert_eq!(r.status, 401, "{}", r.text());
-    assert_eq!(c.request("POST", "/v1/agents/register", None, &reg).status, 401);
+    assert_eq!(
+        c.request("POST", "/v1/agents/register", None, &reg).status,
+        401
+    );
     assert!(c.get("/v1/hosts")["hosts"].as_array().unwrap().is_empty());
 
     let r = c.request("POST", "/v1/agents/register", Some(ENROLL), &reg);
@@ -34,14 +37,24 @@ fn registered_agents_are_followed_persisted_and_shown_down_when_silent() {
     let hosts = c.get("/v1/hosts");
     assert_eq!(hosts["hosts"][0]["source"], "registered");
     assert_eq!(hosts["hosts"][0]["tags"]["role"], "worker");
-    assert_eq!(c.get("/v1/status?hosts=role=worker")["processes"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        c.get("/v1/status?hosts=role=worker")["processes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     // Same name, another agent token: refused, original untouched.
     let rogue = reg.replace(AGENT_TOKEN, "someone-else-entirely");
     let r = c.request("POST", "/v1/agents/register", Some(ENROLL), &rogue);
     assert_eq!(r.status, 409, "{}", r.text());
     // A heartbeat (same registration) is fine.
-    assert_eq!(c.request("POST", "/v1/agents/register", Some(ENROLL), &reg).status, 200);
+    assert_eq!(
+        c.request("POST", "/v1/agents/register", Some(ENROLL), &reg)
+            .status,
+        200
+    );
 
     // No more heartbeats: shown down after stale_after_secs, still listed.
     let h = wait_for(T, "auto-01 down for lack of heartbeat", || {

@@ -168,35 +168,35 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             base.join(p)
         }
     };
-    let secret =
-        |what: &str, inline: Option<String>, file: Option<PathBuf>, errs: &mut Vec<String>| match (
-            inline, file,
-        ) {
-            (Some(_), Some(_)) => {
-                errs.push(format!("{what}: set token or token_file, not both"));
-                None
-            }
-            (Some(t), None) if t.trim().is_empty() => {
-                errs.push(format!("{what}: token is empty"));
-                None
-            }
-            (Some(t), None) => Some(Secret::new(t)),
-            (None, Some(f)) => {
-                let f = resolve(&f);
-                match std::fs::read_to_string(&f) {
-                    Ok(t) if t.trim().is_empty() => {
-                        errs.push(format!("{what}: {} is empty", f.display()));
-                        None
-                    }
-                    Ok(t) => Some(Secret::new(t.trim())),
-                    Err(e) => {
-                        errs.push(format!("{what}: cannot read {}: {e}", f.display()));
-                        None
-                    }
+    let secret = |what: &str,
+                  inline: Option<String>,
+                  file: Option<PathBuf>,
+                  errs: &mut Vec<String>| match (inline, file) {
+        (Some(_), Some(_)) => {
+            errs.push(format!("{what}: set token or token_file, not both"));
+            None
+        }
+        (Some(t), None) if t.trim().is_empty() => {
+            errs.push(format!("{what}: token is empty"));
+            None
+        }
+        (Some(t), None) => Some(Secret::new(t)),
+        (None, Some(f)) => {
+            let f = resolve(&f);
+            match std::fs::read_to_string(&f) {
+                Ok(t) if t.trim().is_empty() => {
+                    errs.push(format!("{what}: {} is empty", f.display()));
+                    None
+                }
+                Ok(t) => Some(Secret::new(t.trim())),
+                Err(e) => {
+                    errs.push(format!("{what}: cannot read {}: {e}", f.display()));
+                    None
                 }
             }
-            (None, None) => None,
-        };
+        }
+        (None, None) => None,
+    };
 
     let c = raw.console;
     let listen_text = c.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
