@@ -1,2 +1,4 @@
-//! fleet-console
+//! fleet-console: the central server (`server`) and the `fleetctl` CLI
+//! (`cli`). Both speak the wire types of `fleet-api`.
 pub mod cli;
+pub mod server;

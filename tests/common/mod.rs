@@ -414,3 +414,5 @@ pub fn read_pids(path: &Path) -> Vec<i32> {
     .map(|l| l.parse().unwrap())
     .collect()
 }
+
+pub mod console;

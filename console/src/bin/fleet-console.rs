@@ -1,0 +1,128 @@
+//! `fleet-console --config FILE` runs the console in the foreground;
+//! `fleet-console check FILE` validates a console.toml.
+
+use clap::{Parser, Subcommand};
+use fleet_console::server::{self, config};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "fleet-console", version, about = "fleet's central server")]
+struct Cli {
+    /// console.toml
+    #[arg(long, short, env = "FLEET_CONSOLE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate a console.toml and exit.
+    Check { config: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let path = match (cli.command, cli.config) {
+        (Some(Cmd::Check { config }), _) => {
+            return match config::load(&config) {
+                Ok(c) => {
+                    println!(
+                        "{}: ok ({} agent(s), {} token(s), listen {})",
+                        config.display(),
+                        c.agents.len(),
+                        c.tokens.len(),
+                        c.listen
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("fleet-console: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        (None, Some(p)) => p,
+        (None, None) => {
+            eprintln!("fleet-console: --config FILE is required (or: fleet-console check FILE)");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLEET_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cfg = match config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("fleet-console: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fleet-console: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let app = match server::App::new(cfg) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("fleet-console: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if app.auth.open() {
+            tracing::warn!(
+                "no [[tokens]] configured: anyone who can reach the loopback listener may act"
+            );
+        }
+        let listener = match tokio::net::TcpListener::bind(app.config.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("fleet-console: cannot listen on {}: {e}", app.config.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        let scheme = if app.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(
+            "listening on {scheme}://{} ({} agent(s), data in {})",
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            app.inventory.len(),
+            app.config.data_dir.display()
+        );
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("shutting down");
+        };
+        match server::run(app, listener, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fleet-console: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

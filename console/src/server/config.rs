@@ -1,0 +1,496 @@
+//! console.toml: the raw serde shape (unknown keys are errors) and a
+//! `validate` step that collects every problem at once and resolves token
+//! files relative to the config file.
+
+use fleet_api::Role;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A secret that never shows up in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    console: RawConsole,
+    #[serde(default)]
+    tokens: Vec<RawToken>,
+    #[serde(default)]
+    agent: Vec<RawAgent>,
+    #[serde(default)]
+    host_groups: BTreeMap<String, Vec<String>>,
+    enrollment: Option<RawEnrollment>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConsole {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    heartbeat_secs: Option<u64>,
+    stale_after_secs: Option<u64>,
+    concurrency: Option<usize>,
+    host_timeout_secs: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    name: String,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    role: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    name: String,
+    url: String,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    ca_file: Option<PathBuf>,
+    fingerprint: Option<String>,
+    #[serde(default)]
+    allow_insecure_http: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnrollment {
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+}
+
+/// How the console checks an agent's TLS certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AgentTrust {
+    /// Plain HTTP (loopback, or explicitly allowed), or the system roots.
+    Default,
+    /// Only certificates chaining to this CA file (PEM).
+    CaFile(PathBuf),
+    /// Only the certificate whose DER SHA-256 is this.
+    Fingerprint([u8; 32]),
+}
+
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    pub name: String,
+    pub url: String,
+    pub token: Option<Secret>,
+    pub tags: BTreeMap<String, String>,
+    pub trust: AgentTrust,
+    /// Plain HTTP to a non-loopback address (warned about at start).
+    pub insecure: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct TokenConfig {
+    pub name: String,
+    pub secret: Secret,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub heartbeat_secs: u64,
+    pub stale_after_secs: u64,
+    pub concurrency: usize,
+    pub host_timeout_secs: u64,
+    pub tokens: Vec<TokenConfig>,
+    pub agents: Vec<AgentConfig>,
+    pub host_groups: BTreeMap<String, Vec<String>>,
+    pub enrollment: Option<Secret>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9700";
+
+fn default_data_dir() -> PathBuf {
+    if nix_is_root() {
+        return PathBuf::from("/var/lib/fleet");
+    }
+    match std::env::var_os("XDG_DATA_HOME") {
+        Some(d) if !d.is_empty() => PathBuf::from(d).join("fleet"),
+        _ => std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".local/share/fleet"))
+            .unwrap_or_else(|| PathBuf::from("fleet-data")),
+    }
+}
+
+fn nix_is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+/// Load and validate; the error lists every problem, one per line.
+pub fn load(path: &Path) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    parse(&text, path)
+}
+
+pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut errs = Vec::new();
+    let resolve = |p: &Path| -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    let secret = |what: &str,
+                  inline: Option<String>,
+                  file: Option<PathBuf>,
+                  errs: &mut Vec<String>| match (inline, file) {
+        (Some(_), Some(_)) => {
+            errs.push(format!("{what}: set token or token_file, not both"));
+            None
+        }
+        (Some(t), None) if t.trim().is_empty() => {
+            errs.push(format!("{what}: token is empty"));
+            None
+        }
+        (Some(t), None) => Some(Secret::new(t)),
+        (None, Some(f)) => {
+            let f = resolve(&f);
+            match std::fs::read_to_string(&f) {
+                Ok(t) if t.trim().is_empty() => {
+                    errs.push(format!("{what}: {} is empty", f.display()));
+                    None
+                }
+                Ok(t) => Some(Secret::new(t.trim())),
+                Err(e) => {
+                    errs.push(format!("{what}: cannot read {}: {e}", f.display()));
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+    };
+
+    let c = raw.console;
+    let listen_text = c.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let listen = listen_text.parse::<SocketAddr>().unwrap_or_else(|_| {
+        errs.push(format!(
+            "console.listen: expected IP:PORT such as \"127.0.0.1:9700\", found {listen_text:?}"
+        ));
+        DEFAULT_LISTEN.parse().unwrap()
+    });
+    let tls = match (c.tls_cert, c.tls_key) {
+        (Some(cert), Some(key)) => Some((resolve(&cert), resolve(&key))),
+        (None, None) => None,
+        _ => {
+            errs.push("console.tls_cert and console.tls_key: set both or neither".into());
+            None
+        }
+    };
+
+    let mut tokens = Vec::new();
+    for (i, t) in raw.tokens.into_iter().enumerate() {
+        let what = format!("tokens[{i}] ({:?})", t.name);
+        if t.name.is_empty() {
+            errs.push(format!("{what}: name is empty"));
+        }
+        if tokens.iter().any(|o: &TokenConfig| o.name == t.name) {
+            errs.push(format!("{what}: duplicate token name"));
+        }
+        let role = match t.role.as_str() {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            other => {
+                errs.push(format!(
+                    "{what}: role {other:?} (expected \"viewer\" or \"operator\")"
+                ));
+                None
+            }
+        };
+        let s = secret(&what, t.token, t.token_file, &mut errs);
+        if s.is_none() && !errs.iter().any(|e| e.starts_with(&what)) {
+            errs.push(format!("{what}: set token or token_file"));
+        }
+        if let (Some(secret), Some(role)) = (s, role) {
+            tokens.push(TokenConfig {
+                name: t.name,
+                secret,
+                role,
+            });
+        }
+    }
+    if !listen.ip().is_loopback() && tokens.is_empty() {
+        errs.push(format!(
+            "console.listen: refusing non-loopback address {listen} without [[tokens]]"
+        ));
+    }
+
+    let mut agents: Vec<AgentConfig> = Vec::new();
+    for a in raw.agent {
+        let what = format!("agent {:?}", a.name);
+        if !valid_host_name(&a.name) {
+            errs.push(format!(
+                "{what}: names use letters, digits and _ - . (no spaces, no glob characters)"
+            ));
+        }
+        if agents.iter().any(|o| o.name == a.name) {
+            errs.push(format!("{what}: duplicate agent name"));
+        }
+        let token = secret(&what, a.token, a.token_file, &mut errs);
+        let trust = match (a.ca_file, a.fingerprint) {
+            (Some(_), Some(_)) => {
+                errs.push(format!("{what}: set ca_file or fingerprint, not both"));
+                AgentTrust::Default
+            }
+            (Some(f), None) => AgentTrust::CaFile(resolve(&f)),
+            (None, Some(fp)) => match parse_fingerprint(&fp) {
+                Some(b) => AgentTrust::Fingerprint(b),
+                None => {
+                    errs.push(format!(
+                        "{what}: fingerprint must be a SHA-256 in hex (64 digits, colons allowed, optional \"sha256:\" prefix)"
+                    ));
+                    AgentTrust::Default
+                }
+            },
+            (None, None) => AgentTrust::Default,
+        };
+        let mut insecure = false;
+        match check_agent_url(&a.url) {
+            Err(e) => errs.push(format!("{what}: url: {e}")),
+            Ok(UrlKind::Https) => {}
+            Ok(UrlKind::Http { loopback }) => {
+                if trust != AgentTrust::Default {
+                    errs.push(format!("{what}: ca_file/fingerprint need an https:// url"));
+                }
+                if !loopback {
+                    if a.allow_insecure_http {
+                        insecure = true;
+                    } else {
+                        errs.push(format!(
+                            "{what}: plain http:// to a non-loopback address sends the token in clear; use https:// or set allow_insecure_http = true"
+                        ));
+                    }
+                }
+            }
+        }
+        agents.push(AgentConfig {
+            name: a.name,
+            url: a.url.trim_end_matches('/').to_string(),
+            token,
+            tags: a.tags,
+            trust,
+            insecure,
+        });
+    }
+    for (g, globs) in &raw.host_groups {
+        for pat in globs {
+            if glob::Pattern::new(pat).is_err() {
+                errs.push(format!("host_groups.{g}: bad pattern {pat:?}"));
+            }
+        }
+    }
+    let enrollment = raw
+        .enrollment
+        .and_then(|e| secret("enrollment", e.token, e.token_file, &mut errs));
+    let heartbeat_secs = c.heartbeat_secs.unwrap_or(10);
+    if heartbeat_secs == 0 {
+        errs.push("console.heartbeat_secs must be at least 1".into());
+    }
+    let concurrency = c.concurrency.unwrap_or(64);
+    if concurrency == 0 {
+        errs.push("console.concurrency must be at least 1".into());
+    }
+    if !errs.is_empty() {
+        return Err(errs
+            .into_iter()
+            .map(|e| format!("{}: {e}", path.display()))
+            .collect::<Vec<_>>()
+            .join("\n"));
+    }
+    Ok(Config {
+        listen,
+        data_dir: c
+            .data_dir
+            .map(|d| resolve(&d))
+            .unwrap_or_else(default_data_dir),
+        tls,
+        heartbeat_secs,
+        stale_after_secs: c.stale_after_secs.unwrap_or(heartbeat_secs * 3),
+        concurrency,
+        host_timeout_secs: c.host_timeout_secs.unwrap_or(60),
+        tokens,
+        agents,
+        host_groups: raw.host_groups,
+        enrollment,
+    })
+}
+
+pub fn valid_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+pub enum UrlKind {
+    Https,
+    Http { loopback: bool },
+}
+
+/// Accept `http(s)://HOST[:PORT]` with nothing after the authority.
+pub fn check_agent_url(url: &str) -> Result<UrlKind, String> {
+    let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err(format!("{url:?} must start with http:// or https://"));
+    };
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!(
+            "{url:?}: expected scheme://host:port and nothing else"
+        ));
+    }
+    if https {
+        return Ok(UrlKind::Https);
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    Ok(UrlKind::Http { loopback })
+}
+
+pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix("sha256:")
+        .or_else(|| s.strip_prefix("SHA256:"))
+        .unwrap_or(s);
+    let hex: String = s.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<Config, String> {
+        parse(text, Path::new("/etc/fleet/console.toml"))
+    }
+
+    #[test]
+    fn minimal_loopback_config_is_fine() {
+        let c = p("[console]\ndata_dir = \"d\"\n").unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.data_dir, PathBuf::from("/etc/fleet/d"));
+        assert_eq!(c.concurrency, 64);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = p("[console]\nlisten = \"127.0.0.1:1\"\nlistne = 1\n").unwrap_err();
+        assert!(e.contains("unknown field `listne`"), "{e}");
+    }
+
+    #[test]
+    fn non_loopback_without_tokens_is_refused() {
+        let e = p("[console]\nlisten = \"0.0.0.0:9700\"\n").unwrap_err();
+        assert!(e.contains("without [[tokens]]"), "{e}");
+    }
+
+    #[test]
+    fn collects_every_error() {
+        let e = p(r#"
+[[tokens]]
+name = "ops"
+role = "admin"
+token = "x"
+
+[[agent]]
+name = "w 1"
+url = "http://10.0.0.1:9701"
+
+[[agent]]
+name = "w2"
+url = "ftp://x"
+"#)
+        .unwrap_err();
+        assert!(e.contains("role \"admin\""), "{e}");
+        assert!(e.contains("names use letters"), "{e}");
+        assert!(e.contains("allow_insecure_http"), "{e}");
+        assert!(e.contains("must start with http"), "{e}");
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let c = p(r#"
+[console]
+listen = "0.0.0.0:9700"
+[[tokens]]
+name = "ops"
+token = "t0k"
+role = "operator"
+[[agent]]
+name = "w-01"
+url = "https://10.0.0.11:9701"
+token = "a"
+tags = { role = "worker" }
+fingerprint = "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+[[agent]]
+name = "w-02"
+url = "http://10.0.0.12:9701"
+allow_insecure_http = true
+[host_groups]
+workers = ["w-*"]
+[enrollment]
+token = "enroll"
+"#)
+        .unwrap();
+        assert_eq!(c.agents.len(), 2);
+        assert!(matches!(c.agents[0].trust, AgentTrust::Fingerprint(b) if b[1] == 0x11));
+        assert!(c.agents[1].insecure);
+        assert_eq!(c.tokens[0].role, Role::Operator);
+        assert!(format!("{c:?}").contains("Secret(…)"));
+        assert!(!format!("{c:?}").contains("t0k"));
+    }
+}

@@ -1,0 +1,39 @@
+//! `GET /metrics`: Prometheus text — agents up/down, processes by state,
+//! operations by outcome (since the console started).
+
+use crate::server::App;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use fleet_api::ProcessState;
+use std::fmt::Write;
+use std::sync::Arc;
+
+pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let (up, down, by_state) = app.picture.counts(&app.inventory);
+    let mut s = String::new();
+    let _ = writeln!(s, "# HELP fleet_console_agents Agents by liveness.");
+    let _ = writeln!(s, "# TYPE fleet_console_agents gauge");
+    let _ = writeln!(s, "fleet_console_agents{{state=\"up\"}} {up}");
+    let _ = writeln!(s, "fleet_console_agents{{state=\"down\"}} {down}");
+    let _ = writeln!(
+        s,
+        "# HELP fleet_console_processes Processes across the fleet by state."
+    );
+    let _ = writeln!(s, "# TYPE fleet_console_processes gauge");
+    for st in ProcessState::ALL {
+        let n = by_state.get(&st).copied().unwrap_or(0);
+        let _ = writeln!(s, "fleet_console_processes{{state=\"{st}\"}} {n}");
+    }
+    let _ = writeln!(
+        s,
+        "# HELP fleet_console_ops_total Operations finished, by outcome."
+    );
+    let _ = writeln!(s, "# TYPE fleet_console_ops_total counter");
+    let outcomes = app.ops.outcomes();
+    for o in ["ok", "failed", "aborted", "dry_run"] {
+        let n = outcomes.get(o).copied().unwrap_or(0);
+        let _ = writeln!(s, "fleet_console_ops_total{{outcome=\"{o}\"}} {n}");
+    }
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], s)
+}

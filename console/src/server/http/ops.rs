@@ -1,0 +1,68 @@
+//! `POST /v1/ops` (201 at once; work continues in the background),
+//! `GET /v1/ops` (newest first), `GET /v1/ops/{id}?after=N` (long-poll).
+
+use super::error::json_body;
+use super::{operator, ApiError};
+use crate::server::auth::Caller;
+use crate::server::ops::Ops;
+use crate::server::App;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use fleet_api::{Op, OpRequest, OpsResponse};
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Op>), ApiError> {
+    operator(&caller)?;
+    let req: OpRequest = json_body(&body?)?;
+    let op = Ops::create(&app, &caller.name, req)?;
+    tracing::info!(
+        op = %op.id,
+        who = %caller.name,
+        "{} {} on {} host(s)",
+        op.request.action,
+        op.request.target,
+        op.hosts.len()
+    );
+    Ok((StatusCode::CREATED, Json(op)))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    limit: Option<usize>,
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<OpsResponse>, ApiError> {
+    let Query(q) = q?;
+    let ops = Ops::list(&app, q.limit.unwrap_or(100).min(1000)).map_err(ApiError::internal)?;
+    Ok(Json(OpsResponse { ops }))
+}
+
+#[derive(Deserialize)]
+pub struct GetQuery {
+    after: Option<usize>,
+}
+
+pub async fn get(
+    State(app): State<Arc<App>>,
+    path: Result<Path<String>, PathRejection>,
+    q: Result<Query<GetQuery>, QueryRejection>,
+) -> Result<Json<Op>, ApiError> {
+    let Path(id) = path?;
+    let Query(q) = q?;
+    match Ops::get(&app, &id, q.after).await {
+        Ok(Some(op)) => Ok(Json(op)),
+        Ok(None) => Err(ApiError::not_found(format!("no operation {id:?}"))),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}

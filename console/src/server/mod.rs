@@ -1,0 +1,169 @@
+//! `fleet-console`: the central server.
+//!
+//! Theory of operation: the inventory (console.toml + registrations in the
+//! store) names the agents. For each, one follower task (`follow`) holds
+//! the agent's event stream and writes the live `picture`; status, hosts
+//! and metrics are read from that picture and never wait on an agent. Bulk
+//! operations (`ops`) resolve their hosts (`select`), are written to the
+//! audit log (`audit`) before they start, and run in the background with
+//! one `agent_client` call per host under a semaphore and a timeout.
+
+pub mod agent_client;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod follow;
+pub mod http;
+pub mod inventory;
+pub mod ops;
+pub mod picture;
+pub mod select;
+pub mod tls;
+
+use audit::Store;
+use auth::Auth;
+use config::Config;
+use inventory::Inventory;
+use picture::Picture;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub struct App {
+    pub config: Config,
+    pub inventory: Inventory,
+    pub picture: Arc<Picture>,
+    pub store: Store,
+    pub clients: agent_client::ClientFactory,
+    pub ops: ops::Ops,
+    pub auth: Auth,
+    followers: Mutex<HashMap<String, JoinHandle<()>>>,
+}
+
+impl App {
+    /// Open the store and build the inventory; no task is started yet.
+    pub fn new(config: Config) -> Result<Arc<App>, String> {
+        let store = Store::open(&config.data_dir)?;
+        let closed = store.close_interrupted(picture::now_ms())?;
+        if closed > 0 {
+            tracing::warn!(
+                "{closed} operation(s) were interrupted by the last shutdown; marked aborted"
+            );
+        }
+        let registered = store.agents()?;
+        let inventory = Inventory::new(&config.agents, &registered, config.host_groups.clone());
+        let picture = Arc::new(Picture::new(config.stale_after_secs * 1000));
+        for r in &registered {
+            if config.agents.iter().all(|a| a.name != r.reg.name) {
+                picture.track(&r.reg.name, Some(r.last_heartbeat));
+            }
+        }
+        for a in &config.agents {
+            if a.insecure {
+                tracing::warn!(
+                    host = %a.name,
+                    "plain http:// to a non-loopback agent ({}): its token crosses the network in clear (allow_insecure_http = true)",
+                    a.url
+                );
+            }
+        }
+        Ok(Arc::new(App {
+            auth: Auth::new(config.tokens.clone()),
+            config,
+            inventory,
+            picture,
+            store,
+            clients: Default::default(),
+            ops: Default::default(),
+            followers: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// (Re)start the follower task of `name`.
+    pub fn follow(&self, name: &str, heartbeat: Option<u64>) {
+        let Some(entry) = self.inventory.get(name) else {
+            return;
+        };
+        self.picture.track(name, heartbeat);
+        let task = match self.clients.for_host(&entry) {
+            Ok(client) => tokio::spawn(follow::follow(client, self.picture.clone())),
+            Err(e) => {
+                self.picture.set_down(name, e);
+                return;
+            }
+        };
+        let mut f = self.followers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = f.insert(name.to_string(), task) {
+            old.abort();
+        }
+    }
+
+    pub fn follow_all(&self) {
+        for h in self.inventory.all() {
+            self.follow(&h.name, None);
+        }
+    }
+}
+
+/// Serve until `shutdown` resolves. Tests pass their own listener.
+pub async fn run(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    app.follow_all();
+    let router = http::router(app.clone());
+    match &app.config.tls {
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some((cert, key)) => {
+            let acceptor = tls::acceptor(cert, key)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            serve_tls(listener, acceptor, router, shutdown).await
+        }
+    }
+}
+
+async fn serve_tls(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper::server::conn::http1;
+    use hyper_util::rt::TokioIo;
+    use tower::ServiceExt;
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return Ok(()),
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let hs = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp));
+            let Ok(Ok(tls)) = hs.await else {
+                return;
+            };
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    router.clone().oneshot(req.map(axum::body::Body::new))
+                });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), svc)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,307 @@
+//! The live picture of the fleet: per host, the last status the agent gave
+//! plus every event since, whether the stream is live, and why not. Written
+//! only by each host's follower task (and heartbeats); read by status,
+//! hosts, metrics and the ops engine. Never does I/O.
+//!
+//! Architecture Invariant: `GET /v1/status` is answered from here; nothing
+//! in this module waits on an agent.
+
+use super::inventory::{HostEntry, Inventory};
+use fleet_api::{
+    AgentStatus, Event, FleetEvent, FleetProcess, HostInfo, HostSource, ProcessInfo, ProcessState,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+use tokio::sync::broadcast;
+
+#[derive(Clone, Debug, Default)]
+pub struct HostView {
+    pub up: bool,
+    pub error: Option<String>,
+    pub last_seen: Option<u64>,
+    /// When the host went down (or when the console started looking).
+    pub down_since: u64,
+    pub version: Option<String>,
+    /// (pid, started_at) of the agent the picture came from.
+    pub instance: Option<(u32, u64)>,
+    /// Sorted by name.
+    pub processes: Vec<ProcessInfo>,
+    /// Registered hosts: last heartbeat (unix ms).
+    pub heartbeat: Option<u64>,
+}
+
+pub struct Picture {
+    hosts: RwLock<HashMap<String, HostView>>,
+    bus: broadcast::Sender<(u64, FleetEvent)>,
+    seq: AtomicU64,
+    /// Registered hosts without a heartbeat this long are shown down.
+    stale_after_ms: u64,
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Picture {
+    pub fn new(stale_after_ms: u64) -> Picture {
+        Picture {
+            hosts: RwLock::new(HashMap::new()),
+            bus: broadcast::channel(4096).0,
+            seq: AtomicU64::new(0),
+            stale_after_ms,
+        }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, HostView>> {
+        self.hosts.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, HostView>> {
+        self.hosts.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<(u64, FleetEvent)> {
+        self.bus.subscribe()
+    }
+
+    pub fn publish(&self, e: FleetEvent) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let _ = self.bus.send((seq, e));
+    }
+
+    /// Start tracking a host (down until its follower connects).
+    pub fn track(&self, name: &str, heartbeat: Option<u64>) {
+        let mut hosts = self.write();
+        let v = hosts.entry(name.to_string()).or_insert_with(|| HostView {
+            down_since: now_ms(),
+            error: Some("connecting".into()),
+            ..HostView::default()
+        });
+        if heartbeat.is_some() {
+            v.heartbeat = heartbeat;
+        }
+    }
+
+    pub fn heartbeat(&self, name: &str, version: &str) {
+        let mut hosts = self.write();
+        if let Some(v) = hosts.get_mut(name) {
+            v.heartbeat = Some(now_ms());
+            v.version = Some(version.to_string());
+        }
+    }
+
+    /// A fresh full status from the agent. Returns the previous instance.
+    pub fn set_status(&self, name: &str, st: AgentStatus) -> Option<(u32, u64)> {
+        let mut procs = st.processes;
+        procs.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut hosts = self.write();
+        let v = hosts.entry(name.to_string()).or_default();
+        let was_up = v.up;
+        let prev = v.instance;
+        v.up = true;
+        v.error = None;
+        v.last_seen = Some(now_ms());
+        v.version = Some(st.version);
+        v.instance = Some((st.pid, st.started_at));
+        v.processes = procs;
+        drop(hosts);
+        if !was_up {
+            self.publish_host(name);
+        }
+        prev
+    }
+
+    /// Apply one agent event. False when the process is unknown (a reload
+    /// added it): the caller re-reads the status.
+    pub fn apply(&self, host: &str, e: &Event) -> bool {
+        let mut hosts = self.write();
+        let Some(v) = hosts.get_mut(host) else {
+            return false;
+        };
+        v.last_seen = Some(now_ms());
+        let Some(p) = v.processes.iter_mut().find(|p| p.name == e.name) else {
+            return false;
+        };
+        // Events older than the status we hold are already in it.
+        if e.time < p.state_since {
+            return true;
+        }
+        p.state = e.to;
+        p.state_since = e.time;
+        if e.to == ProcessState::Starting {
+            p.started_at = Some(e.time);
+        }
+        p.pid = if e.to.has_pid() {
+            e.pid.or(p.pid)
+        } else {
+            None
+        };
+        if e.exit_status.is_some() {
+            p.exit_status = e.exit_status.clone();
+        }
+        if !e.description.is_empty() {
+            p.description = e.description.clone();
+        }
+        drop(hosts);
+        self.publish(FleetEvent::Process {
+            host: host.to_string(),
+            event: e.clone(),
+        });
+        true
+    }
+
+    /// Bytes arrived from the host (keep-alives included).
+    pub fn touch(&self, host: &str) {
+        if let Some(v) = self.write().get_mut(host) {
+            v.last_seen = Some(now_ms());
+        }
+    }
+
+    pub fn set_down(&self, host: &str, error: String) {
+        let mut hosts = self.write();
+        let v = hosts.entry(host.to_string()).or_default();
+        let was_up = v.up;
+        if was_up {
+            v.down_since = now_ms();
+        }
+        v.up = false;
+        v.error = Some(error);
+        drop(hosts);
+        if was_up {
+            self.publish_host(host);
+        }
+    }
+
+    fn publish_host(&self, name: &str) {
+        let info = self
+            .read()
+            .get(name)
+            .map(|v| self.info_from(name, v, now_ms()));
+        if let Some(mut info) = info {
+            // The inventory fills these in for API answers; events carry
+            // what the picture knows.
+            info.url = String::new();
+            self.publish(FleetEvent::Host { host: info });
+        }
+    }
+
+    fn info_from(&self, name: &str, v: &HostView, now: u64) -> HostInfo {
+        let mut up = v.up;
+        let mut error = v.error.clone();
+        if let Some(hb) = v.heartbeat {
+            if now.saturating_sub(hb) > self.stale_after_ms {
+                up = false;
+                error = Some(format!(
+                    "no heartbeat for {}s",
+                    now.saturating_sub(hb) / 1000
+                ));
+            }
+        }
+        let stale_ms = if up {
+            0
+        } else {
+            now.saturating_sub(v.last_seen.unwrap_or(v.down_since))
+        };
+        HostInfo {
+            name: name.to_string(),
+            url: String::new(),
+            tags: Default::default(),
+            groups: vec![],
+            source: if v.heartbeat.is_some() {
+                HostSource::Registered
+            } else {
+                HostSource::Config
+            },
+            up,
+            version: v.version.clone(),
+            last_seen: v.last_seen,
+            stale_ms: Some(stale_ms),
+            error: if up { None } else { error },
+            processes: v.processes.len(),
+        }
+    }
+
+    /// `HostInfo` for each named host, in the given order.
+    pub fn host_infos(&self, inv: &Inventory, names: &[String]) -> Vec<HostInfo> {
+        let now = now_ms();
+        let hosts = self.read();
+        names
+            .iter()
+            .filter_map(|n| inv.get(n))
+            .map(|e| self.info_for(&hosts, &e, inv, now))
+            .collect()
+    }
+
+    fn info_for(
+        &self,
+        hosts: &HashMap<String, HostView>,
+        e: &HostEntry,
+        inv: &Inventory,
+        now: u64,
+    ) -> HostInfo {
+        let empty = HostView {
+            down_since: now,
+            error: Some("not followed yet".into()),
+            ..HostView::default()
+        };
+        let v = hosts.get(&e.name).unwrap_or(&empty);
+        let mut info = self.info_from(&e.name, v, now);
+        info.url = e.url.clone();
+        info.tags = e.tags.clone();
+        info.groups = inv.groups_of(&e.name);
+        info.source = e.source;
+        if info.version.is_none() {
+            info.version = e.version.clone();
+        }
+        info
+    }
+
+    /// Processes of the named hosts that `keep` accepts, with their host.
+    pub fn processes(
+        &self,
+        names: &[String],
+        mut keep: impl FnMut(&ProcessInfo, &[ProcessInfo]) -> bool,
+    ) -> Vec<FleetProcess> {
+        let hosts = self.read();
+        let mut out = Vec::new();
+        for n in names {
+            if let Some(v) = hosts.get(n) {
+                for p in &v.processes {
+                    if keep(p, &v.processes) {
+                        out.push(FleetProcess {
+                            host: n.clone(),
+                            info: p.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A copy of one host's processes.
+    pub fn host_processes(&self, name: &str) -> Vec<ProcessInfo> {
+        self.read()
+            .get(name)
+            .map(|v| v.processes.clone())
+            .unwrap_or_default()
+    }
+
+    /// (up, down) host counts and processes per state, for /metrics.
+    pub fn counts(&self, inv: &Inventory) -> (usize, usize, HashMap<ProcessState, usize>) {
+        let names: Vec<String> = inv.all().iter().map(|h| h.name.clone()).collect();
+        let infos = self.host_infos(inv, &names);
+        let up = infos.iter().filter(|h| h.up).count();
+        let mut by_state = HashMap::new();
+        for v in self.read().values() {
+            for p in &v.processes {
+                *by_state.entry(p.state).or_insert(0) += 1;
+            }
+        }
+        (up, infos.len() - up, by_state)
+    }
+}

@@ -1,0 +1,235 @@
+//! A real `fleet-console` for the end-to-end tests, and real agents on
+//! loopback TCP for it to manage.
+
+use super::*;
+use std::net::{TcpListener, TcpStream};
+
+pub const OPERATOR: &str = "op-token-0123456789abcdef";
+pub const VIEWER: &str = "view-token-0123456789abcdef";
+pub const AGENT_TOKEN: &str = "agent-token-0123456789abcdef";
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real agent listening on loopback TCP with `AGENT_TOKEN`.
+pub fn tcp_agent(programs: &str) -> (Agent, u16) {
+    let port = free_port();
+    let a = Agent::start_with(
+        &format!("listen = \"127.0.0.1:{port}\"\ntoken = \"{AGENT_TOKEN}\"\n"),
+        programs,
+    );
+    (a, port)
+}
+
+/// `[[agent]]` entries for console.toml.
+pub fn agent_entries(agents: &[(&str, u16)]) -> String {
+    agents
+        .iter()
+        .map(|(name, port)| {
+            format!(
+                "[[agent]]\nname = \"{name}\"\nurl = \"http://127.0.0.1:{port}\"\ntoken = \"{AGENT_TOKEN}\"\n\n"
+            )
+        })
+        .collect()
+}
+
+pub struct Console {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub port: u16,
+    pub child: Option<Child>,
+}
+
+impl Console {
+    /// Start with the standard tokens plus `extra` (agents, groups…).
+    pub fn start(extra: &str) -> Console {
+        Self::start_with("", extra)
+    }
+
+    /// Like `start`, with extra `[console]` keys.
+    pub fn start_with(console_keys: &str, extra: &str) -> Console {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("console.toml");
+        let text = format!(
+            "[console]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n{console_keys}\n\
+             [[tokens]]\nname = \"ops\"\ntoken = \"{OPERATOR}\"\nrole = \"operator\"\n\n\
+             [[tokens]]\nname = \"watcher\"\ntoken = \"{VIEWER}\"\nrole = \"viewer\"\n\n{extra}"
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut c = Console {
+            dir,
+            config,
+            port,
+            child: None,
+        };
+        c.spawn();
+        c
+    }
+
+    pub fn spawn(&mut self) {
+        let child = Command::new(bin("fleet-console"))
+            .arg("--config")
+            .arg(&self.config)
+            .env("FLEET_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.path().join("console.stderr"))
+                    .unwrap(),
+            ))
+            .spawn()
+            .expect("spawn fleet-console");
+        self.child = Some(child);
+        wait_for(Duration::from_secs(20), "console to listen", || {
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("console exited early ({st}): {}", self.stderr());
+            }
+            self.try_request("GET", "/healthz", None, "")
+                .ok()
+                .filter(|r| r.status == 200)
+        });
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("console.stderr")).unwrap_or_default()
+    }
+
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> std::io::Result<Response> {
+        let s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
+        http(s, method, path, &headers, body.as_bytes())
+    }
+
+    pub fn request(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> Response {
+        self.try_request(method, path, token, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.stderr()))
+    }
+
+    /// GET with the viewer token, expecting 200.
+    pub fn get(&self, path: &str) -> Value {
+        let r = self.request("GET", path, Some(VIEWER), "");
+        assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+        r.json()
+    }
+
+    /// POST /v1/ops as operator; returns the 201 answer.
+    pub fn op(&self, body: &str) -> Value {
+        let r = self.request("POST", "/v1/ops", Some(OPERATOR), body);
+        assert_eq!(r.status, 201, "POST /v1/ops {body}: {}", r.text());
+        r.json()
+    }
+
+    /// Long-poll the op until it is no longer running.
+    pub fn wait_op(&self, id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut after = 0;
+        loop {
+            let op = self.get(&format!("/v1/ops/{id}?after={after}"));
+            if op["state"] != "running" {
+                return op;
+            }
+            after = op["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|h| h["verdict"] != "pending")
+                .count();
+            assert!(Instant::now() < deadline, "op {id} still running: {op}");
+        }
+    }
+
+    /// Wait until the picture shows `n` RUNNING processes on up hosts.
+    pub fn wait_running(&self, n: usize, timeout: Duration) -> Value {
+        wait_for(
+            timeout,
+            &format!("{n} RUNNING processes in the console"),
+            || {
+                let st = self.get("/v1/status");
+                let running = st["processes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|p| p["state"] == "RUNNING")
+                    .count();
+                (running == n).then_some(st)
+            },
+        )
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Verdict per host of a finished op.
+pub fn verdicts(op: &Value) -> Vec<(String, String)> {
+    op["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["host"].as_str().unwrap().to_string(),
+                h["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// (host, name) → pid from a status answer.
+pub fn pids(status: &Value) -> std::collections::BTreeMap<(String, String), i64> {
+    status["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                (
+                    p["host"].as_str()?.to_string(),
+                    p["name"].as_str()?.to_string(),
+                ),
+                p["pid"].as_i64()?,
+            ))
+        })
+        .collect()
+}
