@@ -270,12 +270,19 @@ pub fn shlex_tokens(s: &str) -> Result<Vec<String>, String> {
     Ok(tokens)
 }
 
-/// `KEY="val",KEY2=val2` as supervisord's `dict_of_key_value_pairs` reads it.
-pub fn key_value_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
+/// `KEY="val",KEY2=val2` as supervisord's `dict_of_key_value_pairs` reads
+/// it. That function skips one token after each pair without checking it
+/// is a comma, so `A=hello world` is `A=hello`: the skipped non-commas are
+/// returned second, for a warning.
+pub fn key_value_pairs(s: &str) -> Result<(Vec<(String, String)>, Vec<String>), String> {
     let tokens = shlex_tokens(s)?;
     let mut out: Vec<(String, String)> = Vec::new();
+    let mut dropped = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
+        if let Some(sep) = tokens.get(i + 3).filter(|t| *t != ",") {
+            dropped.push(sep.clone());
+        }
         match tokens.get(i..i + 3) {
             Some([k, eq, v]) if eq == "=" => {
                 let v = v.trim_matches(['\'', '"']).to_string();
@@ -288,7 +295,20 @@ pub fn key_value_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
         }
         i += 4;
     }
-    Ok(out)
+    Ok((out, dropped))
+}
+
+fn warn_dropped(cx: &mut Cx, sec: &Sec, ent: &Ent, dropped: &[String]) {
+    for d in dropped {
+        cx.warn(
+            sec,
+            Some(ent),
+            format!(
+            "supervisord silently drops {d:?} here (a value with spaces or commas needs quotes); \
+             dropped too: quote the value if it was meant to include it"
+        ),
+        );
+    }
 }
 
 /// Bytes as fleet writes them: `"50MB"` when exact, else an integer.
@@ -616,7 +636,8 @@ fn supervisord(cx: &mut Cx, sec: &Sec, agent: &mut Block) -> Result<(), Error> {
         match ent.key.as_str() {
             "environment" => {
                 let text = value(cx, Mode::Template)?;
-                let pairs = key_value_pairs(&text).map_err(|m| cx.error(sec, Some(ent), m))?;
+                let (pairs, dropped) = key_value_pairs(&text).map_err(|m| cx.error(sec, Some(ent), m))?;
+        warn_dropped(cx, sec, ent, &dropped);
                 for (k, v) in pairs {
                     if is_env_name(&k) {
                         cx.global_env.push((k, v));
@@ -749,7 +770,8 @@ fn program(
         let saved = std::mem::take(&mut p.conf_env);
         let text = cx.pexpand(&p, ent, Mode::Template, true)?;
         p.conf_env = saved;
-        let pairs = key_value_pairs(&text).map_err(|m| cx.error(sec, Some(ent), m))?;
+        let (pairs, dropped) = key_value_pairs(&text).map_err(|m| cx.error(sec, Some(ent), m))?;
+        warn_dropped(cx, sec, ent, &dropped);
         for (k, v) in pairs {
             if !is_env_name(&k) {
                 cx.warn(sec, Some(ent), format!("variable name {k:?} is not accepted by fleet (letters, digits and _); left out"));
@@ -1170,7 +1192,11 @@ mod tests {
 
     #[test]
     fn environment_syntax() {
-        let kv = |s: &str| key_value_pairs(s).unwrap();
+        let kv = |s: &str| {
+            let (pairs, dropped) = key_value_pairs(s).unwrap();
+            assert!(dropped.is_empty(), "{dropped:?}");
+            pairs
+        };
         assert_eq!(
             kv("A=\"1\",B=\"2\""),
             [("A".into(), "1".into()), ("B".into(), "2".into())]
@@ -1193,7 +1219,10 @@ mod tests {
             ]
         );
         assert_eq!(kv(""), []);
-        assert!(key_value_pairs("A=hello world").is_err());
+        // supervisord's quirk: the token after a pair is skipped unchecked.
+        let (pairs, dropped) = key_value_pairs("A=hello world").unwrap();
+        assert_eq!(pairs, [("A".into(), "hello".into())]);
+        assert_eq!(dropped, ["world"]);
         assert!(key_value_pairs("A=x@y").is_err());
         assert!(key_value_pairs("A=\"open").is_err());
     }

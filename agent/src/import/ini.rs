@@ -216,14 +216,14 @@ mod tests {
     #[test]
     fn key_value_forms_and_case() {
         let s =
-            one("[program:x]\nCommand=a b\nuser = root\nDirectory :  /srv  \n\tpriority\t=\t5\t\n");
+            one("[program:x]\n\tpriority\t=\t5\t\nCommand=a b\nuser = root\nDirectory :  /srv  \n");
         assert_eq!(s.name, "program:x");
         assert_eq!(val(&s, "command"), "a b");
         assert_eq!(val(&s, "user"), "root");
         assert_eq!(val(&s, "directory"), "/srv");
         // Indented first option after a header is an option, not a continuation.
         assert_eq!(val(&s, "priority"), "5");
-        assert_eq!(s.get("command").unwrap().line, 2);
+        assert_eq!(s.get("command").unwrap().line, 3);
     }
 
     #[test]
