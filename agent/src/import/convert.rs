@@ -270,11 +270,14 @@ pub fn shlex_tokens(s: &str) -> Result<Vec<String>, String> {
     Ok(tokens)
 }
 
+/// Variables in order.
+pub type Pairs = Vec<(String, String)>;
+
 /// `KEY="val",KEY2=val2` as supervisord's `dict_of_key_value_pairs` reads
 /// it. That function skips one token after each pair without checking it
 /// is a comma, so `A=hello world` is `A=hello`: the skipped non-commas are
 /// returned second, for a warning.
-pub fn key_value_pairs(s: &str) -> Result<(Vec<(String, String)>, Vec<String>), String> {
+pub fn key_value_pairs(s: &str) -> Result<(Pairs, Vec<String>), String> {
     let tokens = shlex_tokens(s)?;
     let mut out: Vec<(String, String)> = Vec::new();
     let mut dropped = Vec::new();
@@ -314,7 +317,7 @@ fn warn_dropped(cx: &mut Cx, sec: &Sec, ent: &Ent, dropped: &[String]) {
 /// Bytes as fleet writes them: `"50MB"` when exact, else an integer.
 fn size_val(n: u64) -> Val {
     for (suf, m) in [("GB", 1u64 << 30), ("MB", 1 << 20), ("KB", 1 << 10)] {
-        if n > 0 && n % m == 0 {
+        if n > 0 && (n / m) * m == n {
             return Val::Str(format!("{}{suf}", n / m));
         }
     }

@@ -223,11 +223,11 @@ enum Value<'a> {
     Env(String),
 }
 
-fn field<'a>(
+fn field(
     name: &str,
     spec: &Spec,
     s: &str,
-    scope: &'a Scope,
+    scope: &Scope,
     mode: Mode,
     notes: &mut Vec<String>,
 ) -> Result<Piece, String> {
