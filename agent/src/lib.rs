@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod config;
+pub mod import;
 pub mod logs;
 pub mod server;
 pub mod spawn;

@@ -29,6 +29,18 @@ enum Cmd {
         #[arg(value_name = "FILE")]
         config: PathBuf,
     },
+    /// Convert a supervisord config (and its [include] files) to fleet TOML on
+    /// stdout; warnings for anything without an equivalent go to stderr.
+    Import {
+        #[arg(value_name = "SUPERVISORD_CONF")]
+        path: PathBuf,
+        /// Write DIR/agent.toml instead of printing it.
+        #[arg(long, value_name = "DIR")]
+        write: Option<PathBuf>,
+        /// With --write, replace an existing agent.toml.
+        #[arg(long, requires = "write")]
+        force: bool,
+    },
 }
 
 /// How long to let log pumps drain after the last program stopped.
@@ -38,6 +50,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Check { config }) => check(&config),
+        Some(Cmd::Import { path, write, force }) => {
+            ExitCode::from(fleet_agent::import::run(&path, write.as_deref(), force))
+        }
         None => {
             match cli.config {
                 Some(path) => match run(path) {
