@@ -1,0 +1,147 @@
+//! The pump: drain one output pipe into a [`LogStream`] until EOF.
+//!
+//! The pipe is non-blocking and read through `AsyncFd` on the main runtime,
+//! so an idle program costs a parked task, no thread. A read goes into a
+//! small stack buffer first; a stream that fills it is busy, so it gets a
+//! large heap buffer (given back once reads are small again) and a larger
+//! pipe, so the program blocks less while the agent writes. The pump reads
+//! until EOF whatever happens to the file: a program never stalls on a full
+//! pipe because its log disk is full. Readiness waits go through tokio's
+//! cooperative budget, so a flood yields to other tasks on the runtime.
+
+use super::LogStream;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use tokio::net::unix::pipe;
+use tokio::task::JoinHandle;
+
+/// Stack buffer for quiet streams.
+const SMALL: usize = 16 * 1024;
+/// Heap buffer for busy streams (also the largest chunk a follower gets).
+const BIG: usize = 256 * 1024;
+/// Pipe capacity asked for a busy stream (Linux caps it at
+/// /proc/sys/fs/pipe-max-size, 1 MiB by default, for non-root users).
+#[cfg(target_os = "linux")]
+const PIPE_SIZE: i32 = 1 << 20;
+
+/// Drain `pipe` into `stream` on the current runtime. The handle completes
+/// at EOF, once every byte has been handed to `stream`.
+pub fn spawn_pump(pipe: OwnedFd, stream: Arc<LogStream>) -> JoinHandle<()> {
+    tokio::spawn(pump(pipe, stream))
+}
+
+async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {
+    // `pipe::Receiver` is tokio's `AsyncFd` for pipes (it sets O_NONBLOCK),
+    // without `AsyncFd::register`'s `unsafe`. Keep a duplicate in case it
+    // cannot be registered: the output must be drained either way.
+    let spare = fd.try_clone();
+    let rx = match pipe::Receiver::from_owned_fd(fd) {
+        Ok(rx) => rx,
+        Err(e) => return drain_blocking(spare, stream, e).await,
+    };
+    drop(spare);
+    let mut reader = Reader::default();
+    loop {
+        // `poll_read_ready`, unlike `readable()`, spends tokio's cooperative
+        // budget: a pipe that is always ready still yields the worker.
+        if std::future::poll_fn(|cx| rx.poll_read_ready(cx))
+            .await
+            .is_err()
+        {
+            return; // the runtime is shutting down
+        }
+        match reader.read(&rx, &stream) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read program output; closing the pipe");
+                return;
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Reader {
+    /// Empty while the stream is quiet.
+    big: Vec<u8>,
+    pipe_raised: bool,
+}
+
+impl Reader {
+    /// One `read(2)` into the buffer that fits; the bytes go to `stream`.
+    fn read(&mut self, pipe: &pipe::Receiver, stream: &LogStream) -> io::Result<usize> {
+        if self.big.is_empty() {
+            let mut small = [0u8; SMALL];
+            let n = pipe.try_read(&mut small)?;
+            stream.write(&small[..n]);
+            if n == SMALL {
+                self.busy(pipe);
+            }
+            return Ok(n);
+        }
+        let n = pipe.try_read(&mut self.big)?;
+        stream.write(&self.big[..n]);
+        if n < SMALL {
+            self.big = Vec::new();
+        }
+        Ok(n)
+    }
+
+    fn busy(&mut self, _pipe: &pipe::Receiver) {
+        // Zeroed allocations come from fresh mmap'd pages: only the pages a
+        // read touches cost memory.
+        self.big = vec![0; BIG];
+        // Only busy pipes get raised: Linux charges pipe capacity per user
+        // (pipe-user-pages-soft), and past that limit every new pipe of the
+        // user is created tiny. Best effort.
+        #[cfg(target_os = "linux")]
+        if !self.pipe_raised {
+            self.pipe_raised = true;
+            let _ = nix::fcntl::fcntl(
+                _pipe.as_raw_fd(),
+                nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE),
+            );
+        }
+    }
+}
+
+fn set_blocking(fd: OwnedFd) -> io::Result<OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(fd)
+}
+
+/// Fallback when the pipe cannot be polled: a blocking read on the blocking
+/// pool, so the program's output is still drained.
+async fn drain_blocking(pipe: io::Result<OwnedFd>, stream: Arc<LogStream>, why: io::Error) {
+    tracing::warn!(error = %why, "cannot poll an output pipe; draining it from a thread");
+    // `from_owned_fd` may have set O_NONBLOCK before it failed.
+    let pipe = match pipe.and_then(set_blocking) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot drain an output pipe; the program may block");
+            return;
+        }
+    };
+    let drain = tokio::task::spawn_blocking(move || {
+        let mut pipe = std::fs::File::from(pipe);
+        let mut buf = vec![0; BIG];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => stream.write(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read program output; closing the pipe");
+                    return;
+                }
+            }
+        }
+    });
+    let _ = drain.await;
+}
