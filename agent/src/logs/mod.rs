@@ -25,7 +25,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use tokio::sync::broadcast;
 
 pub use pump::spawn_pump;
@@ -46,7 +46,8 @@ pub struct LogStream {
     /// switches to it.
     reopened: Mutex<Option<(File, u64, bool)>>,
     tail: Mutex<Ring>,
-    tx: broadcast::Sender<Bytes>,
+    /// Created by the first `follow`: a stream nobody follows costs nothing.
+    tx: OnceLock<broadcast::Sender<Bytes>>,
     written: AtomicU64,
     write_errors: AtomicU64,
 }
@@ -73,7 +74,7 @@ impl LogStream {
             }),
             reopened: Mutex::new(None),
             tail: Mutex::new(Ring::new(cap)),
-            tx: broadcast::channel(FOLLOW_CHUNKS).0,
+            tx: OnceLock::new(),
             written: AtomicU64::new(0),
             write_errors: AtomicU64::new(0),
         }))
@@ -92,8 +93,8 @@ impl LogStream {
             tail.push(data);
             // Under the tail lock, so `follow` sees each chunk exactly once:
             // in its snapshot or on its receiver.
-            if self.tx.receiver_count() > 0 {
-                let _ = self.tx.send(Bytes::copy_from_slice(data));
+            if let Some(tx) = self.tx.get().filter(|tx| tx.receiver_count() > 0) {
+                let _ = tx.send(Bytes::copy_from_slice(data));
             }
         }
         self.written.fetch_add(data.len() as u64, Relaxed);
@@ -115,7 +116,7 @@ impl LogStream {
                     tracing::warn!(
                         path = %file.path().display(),
                         error = %e,
-                        "cannot write log file; output is still kept in the tail and streamed"
+                        "cannot write or rotate the log file; output is still kept in the tail and streamed"
                     );
                 }
             }
@@ -131,7 +132,8 @@ impl LogStream {
     /// them: no gap, no duplicate.
     pub fn follow(&self, max: usize) -> (Vec<u8>, broadcast::Receiver<Bytes>) {
         let tail = lock(&self.tail);
-        (tail.last(max), self.tx.subscribe())
+        let tx = self.tx.get_or_init(|| broadcast::channel(FOLLOW_CHUNKS).0);
+        (tail.last(max), tx.subscribe())
     }
 
     pub fn path(&self) -> Option<&Path> {

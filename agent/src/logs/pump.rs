@@ -15,6 +15,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use tokio::net::unix::pipe;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 /// Stack buffer for quiet streams.
 const SMALL: usize = 16 * 1024;
@@ -28,7 +29,8 @@ const PIPE_SIZE: i32 = 1 << 20;
 /// Drain `pipe` into `stream` on the current runtime. The handle completes
 /// at EOF, once every byte has been handed to `stream`.
 pub fn spawn_pump(pipe: OwnedFd, stream: Arc<LogStream>) -> JoinHandle<()> {
-    tokio::spawn(pump(pipe, stream))
+    // In the caller's span (the process's, if it has one), for the warnings.
+    tokio::spawn(pump(pipe, stream).instrument(tracing::Span::current()))
 }
 
 async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {

@@ -20,6 +20,7 @@ impl Ring {
         }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.buf.len()
     }
