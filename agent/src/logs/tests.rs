@@ -300,3 +300,33 @@ async fn pump_keeps_draining_when_the_file_cannot_be_written() {
     assert!(s.write_errors() > 0);
     assert_eq!(s.tail(usize::MAX), data[data.len() - 1000..]);
 }
+
+#[test]
+fn a_slow_follower_lags_without_slowing_the_writer() {
+    use tokio::sync::broadcast::error::TryRecvError;
+    let n = super::FOLLOW_CHUNKS;
+    let s = LogStream::open(&spec(None, 0, 0), 100).unwrap();
+    let (_, mut rx) = s.follow(0);
+    // The follower never reads: writes must not block.
+    for i in 0..3 * n {
+        s.write(format!("{i},").as_bytes());
+    }
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Lagged(2 * n as u64)));
+    assert_eq!(rx.try_recv().unwrap(), format!("{},", 2 * n).as_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pumps_can_share_a_stream() {
+    // As with redirect_stderr: stdout and stderr into one stream.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.log");
+    let s = LogStream::open(&spec(Some(path.clone()), 100_000, 100), 100).unwrap();
+    tokio::join!(
+        pump_through(vec![b'o'; 1 << 20], &s),
+        pump_through(vec![b'e'; 1 << 20], &s)
+    );
+    assert_eq!(s.bytes_written(), 2 << 20);
+    let all = all_files(&path, 100);
+    assert_eq!(all.len(), 2 << 20);
+    assert_eq!(all.iter().filter(|&&b| b == b'o').count(), 1 << 20);
+}
