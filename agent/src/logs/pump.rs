@@ -68,15 +68,15 @@ async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {
 
 #[derive(Default)]
 struct Reader {
-    /// Empty while the stream is quiet.
-    big: Vec<u8>,
+    /// `None` while the stream is quiet.
+    big: Option<PageBuf>,
     pipe_raised: bool,
 }
 
 impl Reader {
     /// One `read(2)` into the buffer that fits; the bytes go to `stream`.
     fn read(&mut self, pipe: &pipe::Receiver, stream: &LogStream) -> io::Result<usize> {
-        if self.big.is_empty() {
+        let Some(big) = &mut self.big else {
             let mut small = [0u8; SMALL];
             let n = pipe.try_read(&mut small)?;
             stream.write(&small[..n]);
@@ -84,19 +84,18 @@ impl Reader {
                 self.busy(pipe);
             }
             return Ok(n);
-        }
-        let n = pipe.try_read(&mut self.big)?;
-        stream.write(&self.big[..n]);
+        };
+        let buf = big.get();
+        let n = pipe.try_read(buf)?;
+        stream.write(&buf[..n]);
         if n < SMALL {
-            self.big = Vec::new();
+            self.big = None;
         }
         Ok(n)
     }
 
     fn busy(&mut self, _pipe: &pipe::Receiver) {
-        // Zeroed allocations come from fresh mmap'd pages: only the pages a
-        // read touches cost memory.
-        self.big = vec![0; BIG];
+        self.big = Some(PageBuf::new(BIG));
         // Only busy pipes get raised: Linux charges pipe capacity per user
         // (pipe-user-pages-soft), and past that limit every new pipe of the
         // user is created tiny. Best effort.
@@ -108,6 +107,32 @@ impl Reader {
                 nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE),
             );
         }
+    }
+}
+
+/// A zeroed heap buffer that starts on a page boundary. Pipe pages and the
+/// page cache are page-aligned, and the kernel's copies to and from a
+/// misaligned buffer cost far more: measured on AMD EPYC, 1.4-1.9 s of CPU
+/// per GiB with malloc's 16-byte offset against 0.56-0.68 s aligned.
+struct PageBuf {
+    mem: Vec<u8>,
+    start: usize,
+}
+
+const PAGE: usize = 4096;
+
+impl PageBuf {
+    fn new(len: usize) -> PageBuf {
+        // Zeroed, this comes from fresh mmap'd pages: only the pages reads
+        // touch cost memory.
+        let mem = vec![0; len + PAGE];
+        let start = mem.as_ptr().align_offset(PAGE).min(PAGE);
+        PageBuf { mem, start }
+    }
+
+    fn get(&mut self) -> &mut [u8] {
+        let len = self.mem.len() - PAGE;
+        &mut self.mem[self.start..self.start + len]
     }
 }
 
@@ -132,9 +157,10 @@ async fn drain_blocking(pipe: io::Result<OwnedFd>, stream: Arc<LogStream>, why: 
     };
     let drain = tokio::task::spawn_blocking(move || {
         let mut pipe = std::fs::File::from(pipe);
-        let mut buf = vec![0; BIG];
+        let mut buf = PageBuf::new(BIG);
+        let buf = buf.get();
         loop {
-            match pipe.read(&mut buf) {
+            match pipe.read(buf) {
                 Ok(0) => return,
                 Ok(n) => stream.write(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
