@@ -72,10 +72,17 @@ impl RotatingFile {
             return Ok(());
         }
         if self.backups > 0 {
+            // The oldest backup is about to be replaced. Held open, the
+            // rename only drops its name; the last close, which frees its
+            // pages (and may wait for their writeback), happens off the pump.
+            let oldest = File::open(self.numbered(self.backups)).ok();
             for i in (1..self.backups).rev() {
                 rename_if_exists(&self.numbered(i), &self.numbered(i + 1))?;
             }
             rename_if_exists(&self.path, &self.numbered(1))?;
+            if let Some(f) = oldest {
+                close_in_background(f);
+            }
         }
         // Truncate: with backups = 0 this is how the content is dropped; with
         // backups the path was just renamed away, unless someone recreated it.
@@ -114,6 +121,13 @@ pub fn open_append(path: &Path) -> io::Result<(File, u64, bool)> {
     let file = OpenOptions::new().append(true).create(true).open(path)?;
     let meta = file.metadata()?;
     Ok((file, meta.len(), meta.file_type().is_file()))
+}
+
+fn close_in_background(f: File) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => drop(rt.spawn_blocking(move || drop(f))),
+        Err(_) => drop(f),
+    }
 }
 
 fn rename_if_exists(from: &Path, to: &Path) -> io::Result<()> {

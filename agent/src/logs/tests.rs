@@ -63,6 +63,16 @@ async fn pump_through(data: Vec<u8>, stream: &Arc<LogStream>) {
 
 #[test]
 fn rotates_with_supervisords_naming_and_count() {
+    rotation_case();
+}
+
+#[tokio::test]
+async fn rotates_the_same_inside_a_runtime() {
+    // There the replaced oldest backup is closed on the blocking pool.
+    rotation_case();
+}
+
+fn rotation_case() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sub/dir/out.log");
     let s = LogStream::open(&spec(Some(path.clone()), 10, 2), 100).unwrap();
