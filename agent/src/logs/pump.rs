@@ -173,3 +173,26 @@ async fn drain_blocking(pipe: io::Result<OwnedFd>, stream: Arc<LogStream>, why: 
     });
     let _ = drain.await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogSpec;
+
+    #[test]
+    fn an_idle_pump_is_small() {
+        // 500 programs idle in `readable` must not hold 500 big buffers.
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        let spec = LogSpec {
+            path: None,
+            maxbytes: 0,
+            backups: 0,
+        };
+        let pump = pump(r, LogStream::open(&spec, 100).unwrap());
+        assert!(
+            std::mem::size_of_val(&pump) < 512,
+            "{}",
+            std::mem::size_of_val(&pump)
+        );
+    }
+}
