@@ -1,10 +1,11 @@
 //! The pump: drain one output pipe into a [`LogStream`] until EOF.
 //!
-//! The pipe is non-blocking and read through `AsyncFd` on the main runtime,
-//! so an idle program costs a parked task, no thread. A read goes into a
-//! small stack buffer first; a stream that fills it is busy, so it gets a
-//! large heap buffer (given back once reads are small again) and a larger
-//! pipe, so the program blocks less while the agent writes. The pump reads
+//! The pipe is non-blocking and polled by tokio (`pipe::Receiver`) on the
+//! main runtime, so an idle program costs a parked task, no thread. A read
+//! goes into a small stack buffer first; a stream that fills it is busy, so
+//! it gets a large page-aligned heap buffer (given back once reads are small
+//! again) and a larger pipe, so the program blocks less while the agent
+//! writes. The file is written directly from the task: a page-cache write. The pump reads
 //! until EOF whatever happens to the file: a program never stalls on a full
 //! pipe because its log disk is full. Readiness waits go through tokio's
 //! cooperative budget, so a flood yields to other tasks on the runtime.
