@@ -1,84 +1,181 @@
-//! TEMPORARY STUB (replaced by the real module from the logs branch).
+//! Log capture. Each output pipe of a program is drained by a pump task
+//! (`pump`) that hands every chunk to a [`LogStream`], which writes it to a
+//! size-rotated file (`file`), keeps the last bytes in memory (`ring`) and
+//! broadcasts it to followers.
+//!
+//! Locking: `LogStream::file` is held across the disk write; it serialises
+//! writers (with `redirect_stderr` two pumps share one stream), so the file
+//! and the tail see chunks in the same order. `LogStream::tail` is taken
+//! inside it only for a memcpy and a broadcast send, and it is the only lock
+//! readers (`tail`, `follow`) take: a reader never waits for the disk, and
+//! `reopen` never waits for a write in progress.
+
+mod file;
+mod pump;
+mod ring;
+
+#[cfg(test)]
+mod tests;
+
 use crate::config::LogSpec;
 use bytes::Bytes;
-use std::io::Write;
-use std::os::fd::OwnedFd;
+use file::RotatingFile;
+use ring::Ring;
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use tokio::sync::broadcast;
+
+pub use pump::spawn_pump;
+
+/// In-memory tail kept per stream.
 pub const TAIL_BYTES: usize = 64 * 1024;
+
+/// Chunks a follower may fall behind before it gets `Lagged`. Times the
+/// pump's largest chunk, this bounds what one slow follower pins in memory.
+const FOLLOW_CHUNKS: usize = 64;
+
+/// One output stream of a process (stdout or stderr, or both when
+/// redirected).
 pub struct LogStream {
     path: Option<PathBuf>,
-    inner: Mutex<(Option<std::fs::File>, Vec<u8>, u64)>,
-    tx: broadcast::Sender<Bytes>,
-    cap: usize,
+    file: Mutex<FileState>,
+    /// A file `reopen` opened while a write held `file`; the next write
+    /// switches to it.
+    reopened: Mutex<Option<(File, u64, bool)>>,
+    tail: Mutex<Ring>,
+    /// Created by the first `follow`: a stream nobody follows costs nothing.
+    tx: OnceLock<broadcast::Sender<Bytes>>,
+    written: AtomicU64,
+    write_errors: AtomicU64,
 }
+
+struct FileState {
+    file: Option<RotatingFile>,
+    /// A write failed and was reported; the next failures are only counted.
+    failing: bool,
+}
+
 impl LogStream {
-    pub fn open(spec: &LogSpec, cap: usize) -> std::io::Result<Arc<LogStream>> {
-        let f = match &spec.path {
-            Some(p) => {
-                if let Some(d) = p.parent() {
-                    std::fs::create_dir_all(d)?;
-                }
-                Some(
-                    std::fs::OpenOptions::new()
-                        .append(true)
-                        .create(true)
-                        .open(p)?,
-                )
-            }
+    /// Open (append, creating parent directories) the stream's file, if it
+    /// has one, and keep a tail of `cap` bytes.
+    pub fn open(spec: &LogSpec, cap: usize) -> io::Result<Arc<LogStream>> {
+        let file = match &spec.path {
+            Some(p) => Some(RotatingFile::open(p, spec.maxbytes, spec.backups)?),
             None => None,
         };
         Ok(Arc::new(LogStream {
             path: spec.path.clone(),
-            inner: Mutex::new((f, Vec::new(), 0)),
-            tx: broadcast::channel(256).0,
-            cap,
+            file: Mutex::new(FileState {
+                file,
+                failing: false,
+            }),
+            reopened: Mutex::new(None),
+            tail: Mutex::new(Ring::new(cap)),
+            tx: OnceLock::new(),
+            written: AtomicU64::new(0),
+            write_errors: AtomicU64::new(0),
         }))
     }
+
+    /// Take one chunk of program output. A failed file write is reported
+    /// once (until writes succeed again) and counted; the tail and the
+    /// followers get the bytes regardless.
     pub fn write(&self, data: &[u8]) {
-        let mut g = self.inner.lock().unwrap();
-        if let Some(f) = &mut g.0 {
-            let _ = f.write_all(data);
+        if data.is_empty() {
+            return;
         }
-        g.1.extend_from_slice(data);
-        let l = g.1.len();
-        if l > self.cap {
-            g.1.drain(..l - self.cap);
+        let mut guard = lock(&self.file);
+        {
+            let mut tail = lock(&self.tail);
+            tail.push(data);
+            // Under the tail lock, so `follow` sees each chunk exactly once:
+            // in its snapshot or on its receiver.
+            if let Some(tx) = self.tx.get().filter(|tx| tx.receiver_count() > 0) {
+                let _ = tx.send(Bytes::copy_from_slice(data));
+            }
         }
-        g.2 += data.len() as u64;
-        let _ = self.tx.send(Bytes::copy_from_slice(data));
+        self.written.fetch_add(data.len() as u64, Relaxed);
+        let FileState { file, failing } = &mut *guard;
+        let Some(file) = file else { return };
+        if let Some(new) = lock(&self.reopened).take() {
+            file.replace(new);
+        }
+        match file.write(data) {
+            Ok(()) if *failing => {
+                *failing = false;
+                tracing::info!(path = %file.path().display(), "log file writable again");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                self.write_errors.fetch_add(1, Relaxed);
+                if !*failing {
+                    *failing = true;
+                    tracing::warn!(
+                        path = %file.path().display(),
+                        error = %e,
+                        "cannot write or rotate the log file; output is still kept in the tail and streamed"
+                    );
+                }
+            }
+        }
     }
+
+    /// The last `max` bytes (at most the tail's capacity).
     pub fn tail(&self, max: usize) -> Vec<u8> {
-        let g = self.inner.lock().unwrap();
-        let s = g.1.len().saturating_sub(max);
-        g.1[s..].to_vec()
+        lock(&self.tail).last(max)
     }
+
+    /// The last `max` bytes and a receiver of every chunk written after
+    /// them: no gap, no duplicate.
     pub fn follow(&self, max: usize) -> (Vec<u8>, broadcast::Receiver<Bytes>) {
-        let g = self.inner.lock().unwrap();
-        let s = g.1.len().saturating_sub(max);
-        (g.1[s..].to_vec(), self.tx.subscribe())
+        let tail = lock(&self.tail);
+        let tx = self.tx.get_or_init(|| broadcast::channel(FOLLOW_CHUNKS).0);
+        (tail.last(max), tx.subscribe())
     }
+
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
+
+    /// Bytes received from the program, whether or not they reached the file.
     pub fn bytes_written(&self) -> u64 {
-        self.inner.lock().unwrap().2
+        self.written.load(Relaxed)
     }
-    pub fn reopen(&self) -> std::io::Result<()> {
+
+    /// File writes (or rotations) that failed.
+    pub fn write_errors(&self) -> u64 {
+        self.write_errors.load(Relaxed)
+    }
+
+    /// Reopen the file at its path (SIGUSR2, after an external logrotate
+    /// moved it). On error the current file stays in use.
+    pub fn reopen(&self) -> io::Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let new = file::open_append(path)?;
+        let mut guard = match self.file.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            // A write is in progress (maybe stuck on a slow disk): hand the
+            // file over rather than wait.
+            Err(TryLockError::WouldBlock) => {
+                *lock(&self.reopened) = Some(new);
+                return Ok(());
+            }
+        };
+        // An older handover is superseded by this newer file.
+        lock(&self.reopened).take();
+        if let Some(file) = &mut guard.file {
+            file.replace(new);
+        }
         Ok(())
     }
 }
-pub fn spawn_pump(pipe: OwnedFd, stream: Arc<LogStream>) -> tokio::task::JoinHandle<()> {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut f = std::fs::File::from(pipe);
-        let mut buf = vec![0u8; 65536];
-        loop {
-            match f.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => stream.write(&buf[..n]),
-            }
-        }
-    })
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

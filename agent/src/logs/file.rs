@@ -1,0 +1,138 @@
+//! A log file rotated by size with supervisord's rules
+//! (`RotatingFileHandler.doRollover`):
+//!
+//! - the size is checked after every write, and a write is never split: a
+//!   file may end up larger than `maxbytes` by up to one chunk;
+//! - when the size is `>= maxbytes`, `path.(N-1)` → `path.N` … `path` →
+//!   `path.1` and a fresh `path` is opened;
+//! - `backups = 0` truncates `path` instead (its content is lost);
+//! - `maxbytes = 0` never rotates.
+//!
+//! Unlike supervisord, a target that is not a regular file (`/dev/stdout`, a
+//! FIFO) is never rotated instead of failing with "Illegal seek".
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+pub struct RotatingFile {
+    path: PathBuf,
+    maxbytes: u64,
+    backups: u32,
+    file: File,
+    /// Bytes in the current file (it is opened in append mode).
+    size: u64,
+    rotatable: bool,
+}
+
+impl RotatingFile {
+    pub fn open(path: &Path, maxbytes: u64, backups: u32) -> io::Result<RotatingFile> {
+        let (file, size, rotatable) = open_append(path)?;
+        Ok(RotatingFile {
+            path: path.to_owned(),
+            maxbytes,
+            backups,
+            file,
+            size,
+            rotatable,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Write all of `data`, then rotate if the file is now due. Whatever
+    /// failed, `self` stays usable: bytes go to the file still open and a
+    /// failed rotation is retried after the next write.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        let written = self.write_all(data);
+        let rotated = self.rotate_if_due();
+        written.and(rotated)
+    }
+
+    fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            match self.file.write(data) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.size += n as u64;
+                    data = &data[n..];
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn rotate_if_due(&mut self) -> io::Result<()> {
+        if self.maxbytes == 0 || self.size < self.maxbytes || !self.rotatable {
+            return Ok(());
+        }
+        if self.backups > 0 {
+            // The oldest backup is about to be replaced. Held open, the
+            // rename only drops its name; the last close, which frees its
+            // pages (and may wait for their writeback), happens off the pump.
+            let oldest = File::open(self.numbered(self.backups)).ok();
+            for i in (1..self.backups).rev() {
+                rename_if_exists(&self.numbered(i), &self.numbered(i + 1))?;
+            }
+            rename_if_exists(&self.path, &self.numbered(1))?;
+            if let Some(f) = oldest {
+                close_in_background(f);
+            }
+        }
+        // Truncate: with backups = 0 this is how the content is dropped; with
+        // backups the path was just renamed away, unless someone recreated it.
+        // std refuses append + truncate; O_APPEND as a raw flag is fine.
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_APPEND)
+            .open(&self.path)?;
+        self.file = file;
+        self.size = 0;
+        Ok(())
+    }
+
+    /// Continue in `file`, freshly opened at our path (`open_append`).
+    pub fn replace(&mut self, (file, size, rotatable): (File, u64, bool)) {
+        self.file = file;
+        self.size = size;
+        self.rotatable = rotatable;
+    }
+
+    fn numbered(&self, i: u32) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(format!(".{i}"));
+        p.into()
+    }
+}
+
+/// Open `path` for appending, creating it and its parent directories.
+/// Returns the file, its current size and whether it may be rotated.
+pub fn open_append(path: &Path) -> io::Result<(File, u64, bool)> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = OpenOptions::new().append(true).create(true).open(path)?;
+    let meta = file.metadata()?;
+    Ok((file, meta.len(), meta.file_type().is_file()))
+}
+
+fn close_in_background(f: File) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => drop(rt.spawn_blocking(move || drop(f))),
+        Err(_) => drop(f),
+    }
+}
+
+fn rename_if_exists(from: &Path, to: &Path) -> io::Result<()> {
+    match std::fs::rename(from, to) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
