@@ -205,3 +205,39 @@ startsecs = 0
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
     assert_eq!(cwd, std::path::Path::new("/tmp"));
 }
+
+#[test]
+fn a_log_file_that_cannot_be_opened_fails_that_program_only() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where a directory should be: the log cannot be created.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let a = Agent::start(&format!(
+        r#"
+[program.badlog]
+command = "TESTPROG sleep"
+stdout_logfile = "{}/out.log"
+startretries = 0
+
+[program.fine]
+command = "TESTPROG sleep"
+startsecs = 0
+"#,
+        blocker.display()
+    ));
+    let p = a.wait_state("badlog", "FATAL", T);
+    let d = p["description"].as_str().unwrap();
+    assert!(d.contains("cannot open log file"), "{d}");
+    assert!(d.contains("not-a-dir/out.log"), "{d}");
+    a.wait_state("fine", "RUNNING", T);
+    // Once the path is usable, a manual start works.
+    std::fs::remove_file(&blocker).unwrap();
+    std::fs::create_dir(&blocker).unwrap();
+    let r = a.post("/v1/processes/badlog/start", "");
+    assert_eq!(r.json()["results"][0]["outcome"], "ok", "{}", r.text());
+    wait_for(T, "output in the new log file", || {
+        std::fs::read_to_string(blocker.join("out.log"))
+            .ok()
+            .filter(|t| t.starts_with("ready"))
+    });
+}

@@ -55,7 +55,10 @@ stdout_logfile_backups = 20
         let total: u64 = files.iter().map(|f| f.metadata().unwrap().len()).sum();
         (total == GIB).then_some(files)
     });
-    assert!(files.len() >= 10, "expected rotation into ~11 files: {files:?}");
+    assert!(
+        files.len() >= 10,
+        "expected rotation into ~11 files: {files:?}"
+    );
     for f in &files[..files.len() - 1] {
         let len = f.metadata().unwrap().len();
         assert!(len >= 100_000_000, "{} rotated early: {len}", f.display());
@@ -88,7 +91,9 @@ stdout_logfile_backups = 20
     assert_eq!(r.body, b"\n");
     let m = a.request("GET", "/metrics", "").text();
     assert!(
-        m.contains(&format!("fleet_agent_log_bytes_total{{name=\"flood:flood\",stream=\"stdout\"}} {GIB}")),
+        m.contains(&format!(
+            "fleet_agent_log_bytes_total{{name=\"flood:flood\",stream=\"stdout\"}} {GIB}"
+        )),
         "{m}"
     );
 }

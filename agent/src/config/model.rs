@@ -65,7 +65,7 @@ pub enum AutoRestart {
 }
 
 /// Where one output stream goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogSpec {
     /// `None` for `"NONE"` (output is still kept in the in-memory tail).
     pub path: Option<PathBuf>,

@@ -67,7 +67,11 @@ pub fn start(
     let devnull: OwnedFd = std::fs::File::open("/dev/null")?.into();
     let mut procs = Vec::new();
     for spec in &config.processes {
-        procs.push(Proc::new(spec.clone())?);
+        let p = Proc::new(spec.clone());
+        if let Some(e) = &p.log_error {
+            tracing::error!(process = %p.full_name(), "{e}");
+        }
+        procs.push(p);
     }
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -355,7 +359,11 @@ impl Owner {
         let p = &mut self.procs[i];
         p.attempts += 1;
         self.dirty = true;
-        match spawn::spawn(&p.spec, &mark, &self.devnull) {
+        let spawned = match p.retry_logs() {
+            true => spawn::spawn(&p.spec, &mark, &self.devnull).map_err(|e| e.to_string()),
+            false => Err(p.log_error.clone().unwrap_or_default()),
+        };
+        match spawned {
             Ok(child) => {
                 p.spawns += 1;
                 p.spawn_error = None;
@@ -371,8 +379,7 @@ impl Owner {
                 }
                 self.apply(name, Event::Spawned { pid: child.pid });
             }
-            Err(e) => {
-                let msg = e.to_string();
+            Err(msg) => {
                 tracing::warn!(process = %name, "spawn failed: {msg}");
                 p.stderr
                     .write(format!("fleet-agent: spawn failed: {msg}\n").as_bytes());
@@ -623,12 +630,10 @@ impl Owner {
         // Open every new log file first, so a failure changes nothing.
         let mut added = Vec::new();
         for spec in &d.added {
-            let p = Proc::new(spec.clone()).map_err(|e| {
-                ReloadError::Invalid(format!(
-                    "cannot open log files for {}: {e}",
-                    spec.full_name()
-                ))
-            })?;
+            let p = Proc::new(spec.clone());
+            if let Some(e) = &p.log_error {
+                return Err(ReloadError::Invalid(format!("{}: {e}", spec.full_name())));
+            }
             added.push(p);
         }
         let mut report = d.report.clone();

@@ -39,6 +39,10 @@ pub struct Proc {
     pub exits: VecDeque<ExitInfo>,
     /// Why the last start failed, if it did.
     pub spawn_error: Option<String>,
+    /// The log files could not be opened: spawns fail with this until a
+    /// retry opens them (as supervisord, a bad log path fails the process,
+    /// not the whole daemon).
+    pub log_error: Option<String>,
     pub stdout: Arc<LogStream>,
     pub stderr: Arc<LogStream>,
 }
@@ -55,10 +59,39 @@ pub fn open_logs(spec: &ProcessSpec) -> std::io::Result<(Arc<LogStream>, Arc<Log
     Ok((stdout, stderr))
 }
 
+/// Describe a log-open failure with the path(s) involved.
+pub fn log_open_error(spec: &ProcessSpec, e: &std::io::Error) -> String {
+    let paths: Vec<String> = [&spec.stdout.path, &spec.stderr.path]
+        .into_iter()
+        .flatten()
+        .map(|p| p.display().to_string())
+        .collect();
+    format!("cannot open log file ({}): {e}", paths.join(", "))
+}
+
 impl Proc {
-    pub fn new(spec: ProcessSpec) -> std::io::Result<Proc> {
-        let (stdout, stderr) = open_logs(&spec)?;
-        Ok(Proc {
+    /// A row whose log files could not be opened still exists, with
+    /// memory-only tails and `log_error` set.
+    pub fn new(spec: ProcessSpec) -> Proc {
+        match open_logs(&spec) {
+            Ok((stdout, stderr)) => Self::with_logs(spec, stdout, stderr, None),
+            Err(e) => {
+                let why = log_open_error(&spec, &e);
+                let stdout = LogStream::open(&Default::default(), TAIL_BYTES)
+                    .expect("a memory-only log stream cannot fail");
+                let stderr = stdout.clone();
+                Self::with_logs(spec, stdout, stderr, Some(why))
+            }
+        }
+    }
+
+    fn with_logs(
+        spec: ProcessSpec,
+        stdout: Arc<LogStream>,
+        stderr: Arc<LogStream>,
+        log_error: Option<String>,
+    ) -> Proc {
+        Proc {
             wanted: if spec.autostart {
                 Wanted::Running
             } else {
@@ -77,9 +110,29 @@ impl Proc {
             last_exit: None,
             exits: VecDeque::new(),
             spawn_error: None,
+            log_error,
             stdout,
             stderr,
-        })
+        }
+    }
+
+    /// Try again to open log files that failed before; true when usable.
+    pub fn retry_logs(&mut self) -> bool {
+        if self.log_error.is_none() {
+            return true;
+        }
+        match open_logs(&self.spec) {
+            Ok((o, e)) => {
+                self.stdout = o;
+                self.stderr = e;
+                self.log_error = None;
+                true
+            }
+            Err(e) => {
+                self.log_error = Some(log_open_error(&self.spec, &e));
+                false
+            }
+        }
     }
 
     pub fn full_name(&self) -> String {
