@@ -7,11 +7,10 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(20);
 
-#[test]
-fn killasgroup_leaves_no_descendant_even_one_that_called_setsid() {
-    let dir = tempfile::tempdir().unwrap();
-    let pidfile = dir.path().join("pids");
-    let a = Agent::start(&format!(
+/// A Celery-like program: main process and three pool children ignore
+/// TERM, and a grandchild escaped the group with setsid.
+fn stubborn_celery(pidfile: &std::path::Path) -> Agent {
+    Agent::start(&format!(
         r#"
 [program.celery]
 command = ["TESTPROG", "stubborn", "3", "{}"]
@@ -20,7 +19,14 @@ stopwaitsecs = 1
 killasgroup = true
 "#,
         pidfile.display()
-    ));
+    ))
+}
+
+#[test]
+fn killasgroup_leaves_no_descendant_even_one_that_called_setsid() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pids");
+    let a = stubborn_celery(&pidfile);
     a.wait_state("celery", "RUNNING", T);
     let pids = read_pids(&pidfile);
     assert_eq!(pids.len(), 5, "main, three children, one setsid grandchild");
@@ -47,16 +53,7 @@ killasgroup = true
 fn restart_with_killasgroup_also_clears_the_old_tree() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pids");
-    let a = Agent::start(&format!(
-        r#"
-[program.celery]
-command = ["TESTPROG", "stubborn", "3", "{}"]
-startsecs = 0
-stopwaitsecs = 1
-killasgroup = true
-"#,
-        pidfile.display()
-    ));
+    let a = stubborn_celery(&pidfile);
     a.wait_state("celery", "RUNNING", T);
     let old = read_pids(&pidfile);
     std::fs::remove_file(&pidfile).unwrap();

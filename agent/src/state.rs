@@ -348,37 +348,12 @@ pub fn transition(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{LogSpec, ProcessSpec};
+    use crate::config::ProcessSpec;
 
     fn spec() -> ProcessSpec {
-        let log = LogSpec {
-            path: None,
-            maxbytes: 0,
-            backups: 0,
-        };
         ProcessSpec {
-            name: "w".into(),
             group: "g".into(),
-            program: "w".into(),
-            num: 0,
-            argv: vec!["sleep".into(), "100".into()],
-            directory: None,
-            user: None,
-            umask: None,
-            environment: vec![],
-            priority: 999,
-            autostart: true,
-            autorestart: AutoRestart::Unexpected,
-            exitcodes: vec![0],
-            startsecs: Duration::from_secs(1),
-            startretries: 3,
-            stopsignal: libc::SIGTERM,
-            stopwaitsecs: Duration::from_secs(10),
-            stopasgroup: false,
-            killasgroup: false,
-            redirect_stderr: false,
-            stdout: log.clone(),
-            stderr: log,
+            ..ProcessSpec::example("w", "w", &["sleep", "100"])
         }
     }
 

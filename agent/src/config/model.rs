@@ -129,3 +129,34 @@ impl ProcessSpec {
         format!("{}:{}", self.group, self.name)
     }
 }
+
+#[cfg(test)]
+impl ProcessSpec {
+    /// A spec with supervisord's defaults and no log files, for tests.
+    pub(crate) fn example(program: &str, name: &str, argv: &[&str]) -> ProcessSpec {
+        ProcessSpec {
+            name: name.into(),
+            group: program.into(),
+            program: program.into(),
+            num: 0,
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            directory: None,
+            user: None,
+            umask: None,
+            environment: vec![],
+            priority: 999,
+            autostart: true,
+            autorestart: AutoRestart::Unexpected,
+            exitcodes: vec![0],
+            startsecs: Duration::from_secs(1),
+            startretries: 3,
+            stopsignal: libc::SIGTERM,
+            stopwaitsecs: Duration::from_secs(10),
+            stopasgroup: false,
+            killasgroup: false,
+            redirect_stderr: false,
+            stdout: LogSpec::default(),
+            stderr: LogSpec::default(),
+        }
+    }
+}

@@ -60,39 +60,9 @@ pub fn diff(old: &[ProcessSpec], new: &[ProcessSpec]) -> Diff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{AutoRestart, LogSpec};
-    use std::time::Duration;
 
     fn spec(program: &str, name: &str, cmd: &str) -> ProcessSpec {
-        let log = LogSpec {
-            path: None,
-            maxbytes: 0,
-            backups: 0,
-        };
-        ProcessSpec {
-            name: name.into(),
-            group: program.into(),
-            program: program.into(),
-            num: 0,
-            argv: vec![cmd.into()],
-            directory: None,
-            user: None,
-            umask: None,
-            environment: vec![],
-            priority: 999,
-            autostart: true,
-            autorestart: AutoRestart::Unexpected,
-            exitcodes: vec![0],
-            startsecs: Duration::from_secs(1),
-            startretries: 3,
-            stopsignal: libc::SIGTERM,
-            stopwaitsecs: Duration::from_secs(10),
-            stopasgroup: false,
-            killasgroup: false,
-            redirect_stderr: false,
-            stdout: log.clone(),
-            stderr: log,
-        }
+        ProcessSpec::example(program, name, &[cmd])
     }
 
     #[test]
