@@ -205,6 +205,39 @@ impl Proc {
     }
 }
 
+/// How long a CPU/memory reading is reused.
+const USAGE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// CPU seconds and RSS of `pid`, read from /proc at most once per
+/// `USAGE_TTL`: reading /proc/PID/stat is most of the cost of a status of
+/// hundreds of processes, and figures a second old are fresh enough.
+fn usage(pid: u32) -> Option<(f64, u64)> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::Instant;
+    static CACHE: Mutex<Option<HashMap<u32, (Instant, f64, u64)>>> = Mutex::new(None);
+    let now = Instant::now();
+    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = guard.get_or_insert_with(HashMap::new);
+    if let Some(&(at, cpu, rss)) = cache.get(&pid) {
+        if now.duration_since(at) < USAGE_TTL {
+            return Some((cpu, rss));
+        }
+    }
+    drop(guard);
+    let (cpu, rss) = crate::sys::proc::usage(pid)?;
+    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = guard.get_or_insert_with(HashMap::new);
+    cache.insert(pid, (now, cpu, rss));
+    // Forget stale entries (exited pids) so the cache stays bounded; the
+    // oldest entry decides, so this runs about once per TTL, not per pid.
+    let oldest = cache.values().map(|(at, _, _)| *at).min().unwrap_or(now);
+    if now.duration_since(oldest) > USAGE_TTL * 4 {
+        cache.retain(|_, (at, _, _)| now.duration_since(*at) < USAGE_TTL);
+    }
+    Some((cpu, rss))
+}
+
 /// Fill in the live fields of a snapshot entry: uptime text, CPU, memory.
 pub fn describe(snap: &ProcSnap, now_ms: u64) -> ProcessInfo {
     let mut info = snap.info.clone();
@@ -217,7 +250,7 @@ pub fn describe(snap: &ProcSnap, now_ms: u64) -> ProcessInfo {
                 up / 60 % 60,
                 up % 60
             );
-            if let Some((cpu, rss)) = crate::sys::proc::usage(pid) {
+            if let Some((cpu, rss)) = usage(pid) {
                 info.cpu_seconds = Some(cpu);
                 info.rss_bytes = Some(rss);
             }
