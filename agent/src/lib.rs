@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod config;
+pub mod enroll;
 pub mod import;
 pub mod logs;
 pub mod server;

@@ -129,6 +129,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let socket = config.agent.socket.clone();
     let listen = config.agent.listen;
     let token = config.agent.token.as_ref().map(|t| t.expose().to_owned());
+    let enroll = config.agent.enroll.clone().zip(config.agent.token.clone());
+    let host = config.agent.host.clone();
     let (handle, done) = supervisor::start(config, tokio::runtime::Handle::current())
         .context("cannot start the supervisor")?;
     let finished = handle.finished();
@@ -147,6 +149,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             token,
             Box::pin(finished),
         )?);
+    }
+    if let Some((e, token)) = enroll {
+        tokio::spawn(fleet_agent::enroll::run(e, host, token));
     }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

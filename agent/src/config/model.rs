@@ -2,6 +2,7 @@
 //! consumes. Produced by `Config::load` (see `mod.rs`); nothing here is
 //! serializable (the wire types live in `fleet-api`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +32,20 @@ pub struct AgentSettings {
     pub tls: Option<TlsFiles>,
     /// Default directory for AUTO log files (`[agent] log_dir`, default `/var/log/fleet`).
     pub log_dir: PathBuf,
+    /// Self-registration with a console (`[agent] console = "URL"`).
+    pub enroll: Option<Enrollment>,
+}
+
+/// `console`, `enrollment_token[_file|_env]`, `advertise_url`, `tags`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Enrollment {
+    /// The console's base URL, without a trailing slash.
+    pub console: String,
+    /// Sent as the Bearer token of `POST /v1/agents/register`.
+    pub token: Secret,
+    /// Where the console reaches this agent (default from `listen`).
+    pub advertise_url: String,
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

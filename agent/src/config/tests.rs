@@ -78,6 +78,7 @@ fn defaults() {
             token: None,
             tls: None,
             log_dir: "/var/log/fleet".into(),
+            enroll: None,
         }
     );
     let log = |s: &str| LogSpec {
@@ -282,7 +283,8 @@ fn golden_unknown_keys_all_reported() {
     assert_eq!(
         errors(text),
         "DIR/agent.toml:2:1: unknown key \"nmae\" in [agent]; did you mean \"name\"? (expected one of: \
-         name, socket, listen, token, token_file, token_env, tls_cert, tls_key, log_dir)\n\
+         name, socket, listen, token, token_file, token_env, tls_cert, tls_key, log_dir, console, \
+         enrollment_token, enrollment_token_file, enrollment_token_env, advertise_url, tags)\n\
          DIR/agent.toml:6:1: unknown key \"autostrat\" in [program.web]; did you mean \"autostart\"? \
          (expected one of: command, numprocs, numprocs_start, process_name, directory, user, umask, \
          environment, priority, autostart, autorestart, exitcodes, startsecs, startretries, \
@@ -824,4 +826,79 @@ fn load_env_from_process() {
     assert!(!e.hostname.is_empty());
     assert!(e.vars.contains_key("PATH") || !e.vars.is_empty());
     let _ = HashMap::<String, String>::new();
+}
+
+#[test]
+fn enrollment_settings() {
+    let c = ok(r#"[agent]
+name = "w-01"
+listen = "127.0.0.1:9701"
+token = "agent-tok"
+console = "https://console.example:9700/"
+enrollment_token_env = "SECRET"
+tags = { role = "worker", dc = "${APP}" }
+"#);
+    let e = c.agent.enroll.clone().expect("enrollment");
+    assert_eq!(e.console, "https://console.example:9700");
+    assert_eq!(e.token.expose(), "s3cret");
+    assert_eq!(e.advertise_url, "http://127.0.0.1:9701");
+    assert_eq!(e.tags["role"], "worker");
+    assert_eq!(e.tags["dc"], "/srv/app");
+    assert!(!format!("{:?}", c.agent).contains("s3cret"));
+
+    let c = ok(r#"[agent]
+listen = "0.0.0.0:9701"
+token = "t"
+tls_cert = "c"
+tls_key = "k"
+console = "http://127.0.0.1:9700"
+enrollment_token = "e"
+advertise_url = "https://w-01.example:9701"
+"#);
+    let e = c.agent.enroll.unwrap();
+    assert_eq!(e.advertise_url, "https://w-01.example:9701");
+    assert_eq!(e.token.expose(), "e");
+    assert!(e.tags.is_empty());
+
+    // Derived from listen, https with TLS.
+    let c = ok(
+        "[agent]\nlisten = \"[::1]:9701\"\ntoken = \"t\"\ntls_cert = \"c\"\ntls_key = \"k\"\n\
+                console = \"http://c:1\"\nenrollment_token = \"e\"\n",
+    );
+    assert_eq!(c.agent.enroll.unwrap().advertise_url, "https://[::1]:9701");
+    assert!(ok("[agent]\nname = \"x\"\n").agent.enroll.is_none());
+}
+
+#[test]
+fn enrollment_errors() {
+    assert_eq!(
+        errors("[agent]\nconsole = \"http://c:9700\"\n"),
+        "DIR/agent.toml:2:11: agent.console needs agent.listen and agent.token: the console calls \
+         the agent back over TCP with that token\n\
+         DIR/agent.toml:2:11: agent.console needs one of enrollment_token, enrollment_token_file and \
+         enrollment_token_env"
+    );
+    assert_eq!(
+        errors(
+            "[agent]\nlisten = \"0.0.0.0:1\"\ntoken = \"t\"\nconsole = \"c:9700\"\n\
+             enrollment_token = \"e\"\nenrollment_token_file = \"f\"\ntags = [\"x\"]\n"
+        ),
+        "DIR/agent.toml:4:11: agent.console: expected a URL such as \"https://console:9700\", \
+         found \"c:9700\"\n\
+         DIR/agent.toml:4:11: agent.console: set agent.advertise_url: the console cannot reach \
+         0.0.0.0:1, which listens on every address\n\
+         DIR/agent.toml:6:1: agent.enrollment_token_file: set at most one of enrollment_token, \
+         enrollment_token_file and enrollment_token_env (found enrollment_token and \
+         enrollment_token_file)\n\
+         DIR/agent.toml:7:8: agent.tags: expected a table of strings such as { role = \"worker\" }, \
+         found an array"
+    );
+    assert_eq!(
+        errors("[agent]\nenrollment_token = \"e\"\ntags = { role = 1 }\n"),
+        "DIR/agent.toml:2:1: agent.enrollment_token is set but agent.console is not (it is only \
+         used to register with a console)\n\
+         DIR/agent.toml:3:1: agent.tags is set but agent.console is not (it is only used to \
+         register with a console)\n\
+         DIR/agent.toml:3:17: agent.tags.role: expected a string, found 1"
+    );
 }

@@ -2,6 +2,7 @@
 //! `[group.*]` sections. Every check records its error in the [`Sink`] and
 //! carries on with a default, so one load reports every problem.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use toml::Spanned;
 
 use super::error::{FileId, Loc, Sink};
 use super::expand::expand_vars;
-use super::model::{AgentSettings, Secret, TlsFiles};
+use super::model::{AgentSettings, Enrollment, Secret, TlsFiles};
 use super::raw::{Key, Raw};
 use super::LoadEnv;
 
@@ -184,6 +185,12 @@ const AGENT_KEYS: &[&str] = &[
     "tls_cert",
     "tls_key",
     "log_dir",
+    "console",
+    "enrollment_token",
+    "enrollment_token_file",
+    "enrollment_token_env",
+    "advertise_url",
+    "tags",
 ];
 
 pub(crate) const DEFAULT_SOCKET: &str = "/run/fleet/agent.sock";
@@ -198,6 +205,7 @@ pub(crate) fn agent(cx: &mut Ctx, t: Option<Table>) -> AgentSettings {
         token: None,
         tls: None,
         log_dir: PathBuf::from(DEFAULT_LOG_DIR),
+        enroll: None,
     };
     let Some(t) = t else { return out };
     cx.check_keys(&t, "[agent]", AGENT_KEYS);
@@ -231,7 +239,7 @@ pub(crate) fn agent(cx: &mut Ctx, t: Option<Table>) -> AgentSettings {
             }
         }
     }
-    out.token = token(cx, &t);
+    out.token = secret(cx, &t, "token");
 
     let cert = cx.path(&t, "tls_cert");
     let key = cx.path(&t, "tls_key");
@@ -249,14 +257,146 @@ pub(crate) fn agent(cx: &mut Ctx, t: Option<Table>) -> AgentSettings {
     if let (Some(cert), Some(key)) = (cert, key) {
         out.tls = Some(TlsFiles { cert, key });
     }
+    out.enroll = enrollment(cx, &t, &out);
     out
 }
 
-/// At most one of `token`, `token_file`, `token_env`; read now so a bad
-/// secret fails the load rather than the first request.
-fn token(cx: &mut Ctx, t: &Table) -> Option<Secret> {
-    let sources: Vec<&str> = ["token", "token_file", "token_env"]
-        .into_iter()
+/// `console` and what goes with it; `None` without `console` (then the
+/// other enrollment keys are errors: they would be silently unused).
+fn enrollment(cx: &mut Ctx, t: &Table, agent: &AgentSettings) -> Option<Enrollment> {
+    let token = secret(cx, t, "enrollment_token");
+    let advertise = cx.string(t, "advertise_url");
+    let tags = tags(cx, t);
+    let Some(console) = cx.string(t, "console") else {
+        if t.get("console").is_none() {
+            for k in [
+                "enrollment_token",
+                "enrollment_token_file",
+                "enrollment_token_env",
+                "advertise_url",
+                "tags",
+            ] {
+                if t.get(k).is_some() {
+                    cx.error(
+                        &t.key_loc(k),
+                        format!("agent.{k} is set but agent.console is not (it is only used to register with a console)"),
+                    );
+                }
+            }
+        }
+        return None;
+    };
+    let console_loc = t.loc(t.get("console").expect("just read"));
+    let mut ok = true;
+    if let Err(e) = http_url(&console) {
+        cx.error(&console_loc, format!("agent.console: {e}"));
+        ok = false;
+    }
+    if agent.listen.is_none() || agent.token.is_none() {
+        cx.error(
+            &console_loc,
+            "agent.console needs agent.listen and agent.token: the console calls the agent back over TCP with that token",
+        );
+        ok = false;
+    }
+    if token.is_none()
+        && ![
+            "enrollment_token",
+            "enrollment_token_file",
+            "enrollment_token_env",
+        ]
+        .iter()
+        .any(|k| t.get(k).is_some())
+    {
+        cx.error(
+            &console_loc,
+            "agent.console needs one of enrollment_token, enrollment_token_file and enrollment_token_env",
+        );
+    }
+    let advertise_url = match advertise {
+        Some(u) => {
+            if let Err(e) = http_url(&u) {
+                let loc = t.loc(t.get("advertise_url").expect("just read"));
+                cx.error(&loc, format!("agent.advertise_url: {e}"));
+                ok = false;
+            }
+            u.trim_end_matches('/').to_string()
+        }
+        None => match agent.listen {
+            Some(a) if a.ip().is_unspecified() => {
+                cx.error(
+                    &console_loc,
+                    format!("agent.console: set agent.advertise_url: the console cannot reach {a}, which listens on every address"),
+                );
+                ok = false;
+                String::new()
+            }
+            Some(a) => {
+                let scheme = if agent.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{a}")
+            }
+            None => String::new(),
+        },
+    };
+    if !ok {
+        return None;
+    }
+    Some(Enrollment {
+        console: console.trim_end_matches('/').to_string(),
+        token: token?,
+        advertise_url,
+        tags,
+    })
+}
+
+/// `http://HOST[:PORT]` or `https://…`, nothing after the authority.
+fn http_url(u: &str) -> Result<(), String> {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .ok_or_else(|| format!("expected a URL such as \"https://console:9700\", found {u:?}"))?;
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!(
+            "expected scheme://host:port and nothing else, found {u:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// `tags = { role = "worker" }`: strings only.
+fn tags(cx: &mut Ctx, t: &Table) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(v) = t.get("tags") else { return out };
+    let Raw::Table(entries) = v.get_ref() else {
+        let msg = format!(
+            "agent.tags: expected a table of strings such as {{ role = \"worker\" }}, found {}",
+            v.get_ref().describe()
+        );
+        cx.error(&t.loc(v), msg);
+        return out;
+    };
+    for (key, value) in entries {
+        let label = format!("agent.tags.{}", key.name);
+        if let Some(s) = cx.string_value(t.file, &label, value) {
+            out.insert(key.name.clone(), s);
+        }
+    }
+    out
+}
+
+/// At most one of `BASE`, `BASE_file`, `BASE_env` (`base` is `token` or
+/// `enrollment_token`); read now so a bad secret fails the load rather than
+/// the first request.
+fn secret(cx: &mut Ctx, t: &Table, base: &str) -> Option<Secret> {
+    let keys = [
+        base.to_string(),
+        format!("{base}_file"),
+        format!("{base}_env"),
+    ];
+    let sources: Vec<&str> = keys
+        .iter()
+        .map(String::as_str)
         .filter(|k| t.get(k).is_some())
         .collect();
     if let [_, extra @ ..] = sources.as_slice() {
@@ -264,7 +404,7 @@ fn token(cx: &mut Ctx, t: &Table) -> Option<Secret> {
             cx.error(
                 &t.key_loc(k),
                 format!(
-                    "agent.{k}: set at most one of token, token_file and token_env (found {})",
+                    "agent.{k}: set at most one of {base}, {base}_file and {base}_env (found {})",
                     sources.join(" and ")
                 ),
             );
@@ -275,38 +415,41 @@ fn token(cx: &mut Ctx, t: &Table) -> Option<Secret> {
     }
     let source = *sources.first()?;
     let loc = t.loc(t.get(source).expect("present"));
-    let secret = match source {
-        "token" => {
-            let s = cx.string(t, "token")?;
+    let secret = match source.strip_prefix(base) {
+        Some("") => {
+            let s = cx.string(t, source)?;
             if s.is_empty() {
-                cx.error(&loc, "agent.token: expected a non-empty token, found \"\"");
+                cx.error(
+                    &loc,
+                    format!("agent.{base}: expected a non-empty token, found \"\""),
+                );
                 return None;
             }
             s
         }
-        "token_file" => {
-            let path = cx.path(t, "token_file")?;
+        Some("_file") => {
+            let path = cx.path(t, source)?;
             match std::fs::read_to_string(&path) {
                 Ok(s) if !s.trim_end().is_empty() => s.trim_end().to_string(),
                 Ok(_) => {
-                    let msg = format!("agent.token_file: {} is empty", path.display());
+                    let msg = format!("agent.{source}: {} is empty", path.display());
                     cx.error(&loc, msg);
                     return None;
                 }
                 Err(e) => {
-                    let msg = format!("agent.token_file: cannot read {}: {e}", path.display());
+                    let msg = format!("agent.{source}: cannot read {}: {e}", path.display());
                     cx.error(&loc, msg);
                     return None;
                 }
             }
         }
         _ => {
-            let name = cx.string(t, "token_env")?;
+            let name = cx.string(t, source)?;
             match cx.env.vars.get(&name).filter(|v| !v.is_empty()) {
                 Some(v) => v.clone(),
                 None => {
                     let msg = format!(
-                        "agent.token_env: environment variable {name} is not set or is empty"
+                        "agent.{source}: environment variable {name} is not set or is empty"
                     );
                     cx.error(&loc, msg);
                     return None;

@@ -1,5 +1,6 @@
 //! `fleet-console --config FILE` runs the console in the foreground;
-//! `fleet-console check FILE` validates a console.toml.
+//! `fleet-console check FILE` validates a console.toml;
+//! `fleet-console demo` runs a console and a few local agents (see `demo`).
 
 use clap::{Parser, Subcommand};
 use fleet_console::server::{self, config};
@@ -20,6 +21,16 @@ struct Cli {
 enum Cmd {
     /// Validate a console.toml and exit.
     Check { config: PathBuf },
+    /// Run a demo fleet: N local agents with harmless programs and a
+    /// console, until Ctrl-C (which stops and removes everything).
+    Demo {
+        /// How many agents to start.
+        #[arg(long, default_value_t = 5)]
+        agents: usize,
+        /// Console port on 127.0.0.1 (default 9700, or a free port if taken; 0: any free port).
+        #[arg(long)]
+        port: Option<u16>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -42,6 +53,9 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             };
+        }
+        (Some(Cmd::Demo { agents, port }), _) => {
+            return fleet_console::demo::run(fleet_console::demo::Options { agents, port });
         }
         (None, Some(p)) => p,
         (None, None) => {
