@@ -215,7 +215,8 @@ fn usage(pid: u32) -> Option<(f64, u64)> {
     use std::collections::HashMap;
     use std::sync::Mutex;
     use std::time::Instant;
-    static CACHE: Mutex<Option<HashMap<u32, (Instant, f64, u64)>>> = Mutex::new(None);
+    type Readings = HashMap<u32, (Instant, f64, u64)>;
+    static CACHE: Mutex<Option<Readings>> = Mutex::new(None);
     let now = Instant::now();
     let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     let cache = guard.get_or_insert_with(HashMap::new);
