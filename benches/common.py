@@ -278,7 +278,25 @@ class Daemon:
         return self
 
     def __exit__(self, *a):
-        self.stop()
+        self.teardown()
+
+    def teardown(self):
+        """Harness-side cleanup, not measured: SIGKILL the daemon and then
+        each child pid it reported (a graceful stop of 500 programs costs
+        supervisord seconds per run and measures nothing we report)."""
+        if not self.proc:
+            return
+        pids = []
+        try:
+            pids = [p["pid"] for p in self.status() if p["pid"]]
+        except Exception:
+            pass
+        kill_pid(self.proc.pid)
+        self.proc.wait()
+        for p in pids:
+            kill_pid(p)
+        STARTED.discard(self.proc.pid)
+        self.proc = None
 
 
 class Fleet(Daemon):

@@ -220,6 +220,8 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     ap.add_argument("--cache", default=os.environ.get("FLEET_BENCH_CACHE", str(Path.home() / ".cache" / "fleet-bench")))
     ap.add_argument("--no-build", action="store_true", help="use the existing target/release binaries")
+    ap.add_argument("--scratch", help="directory for configs, sockets and logs (default /dev/shm: "
+                    "tmpfs, so log capture measures the supervisors, not the disk)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = ap.parse_args()
 
@@ -230,7 +232,9 @@ def main():
     cache.mkdir(parents=True, exist_ok=True)
     sd, ver = venv(cache)
     header = machine()
-    tmp = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
+    header.append(f"- Scratch directory (configs, sockets, logs): {args.scratch or '/dev/shm (tmpfs)'}")
+    scratch = args.scratch or ("/dev/shm" if os.path.isdir("/dev/shm") else None)
+    tmp = Path(tempfile.mkdtemp(prefix="fleet-bench-", dir=scratch))
     ctx = Ctx(args, tmp, sd, ver)
     names = args.only.split(",") if args.only else SCENARIOS
     rows: list[common.Row] = []

@@ -8,7 +8,7 @@ from common import ADAPTERS, Program, Row, alternate, rss_kib, hwm_kib, threads
 
 def run(ctx):
     sizes = (10, 100) if ctx.quick else (10, 100, 500)
-    reps = 2 if ctx.quick else 3
+    reps = 1 if ctx.quick else 3
     rows = []
     per = {}
     for n in sizes:

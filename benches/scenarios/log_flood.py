@@ -14,7 +14,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from common import Program, Row, alternate, cpu_s, rss_kib, hwm_kib
+from common import ADAPTERS, Program, Row, cpu_s, rss_kib, hwm_kib
 
 CHUNK = 65536
 MAXBYTES = 100 * 1024 * 1024
@@ -96,10 +96,7 @@ def run(ctx):
         secs = (e - s) / 1e9
         return mib / secs, (c1 - c0) / gib, ondisk / 2**20, bad, (rss1 - rss0) / 1024, hwm / 1024
 
-    res = alternate(ctx, reps, one)
-
-    refs = {"file": [], "cat": [], "cat_cpu": []}
-    for rep in range(reps):
+    def ref(rep):
         wd = ctx.workdir("flood-ref")
         out = wd / "out"
         with open(out, "wb") as fo:
@@ -118,6 +115,20 @@ def run(ctx):
             refs["cat"].append(mib / (time.time() - t0))
             refs["cat_cpu"].append((ru.ru_utime + ru.ru_stime) / gib)
         out.unlink()
+
+    # References run in the same alternation as the two daemons.
+    refs = {"file": [], "cat": [], "cat_cpu": []}
+    res = {A.label: [] for A in ADAPTERS}
+    for rep in range(reps):
+        order = list(ADAPTERS) + ["ref"]
+        if rep % 2:
+            order.reverse()
+        for A in order:
+            ctx.log(f"  {getattr(A, 'label', A)} run {rep + 1}/{reps}")
+            if A == "ref":
+                ref(rep)
+            else:
+                res[A.label].append(one(A, rep))
 
     f, s = res["fleet"], res["supervisord"]
     rows = []

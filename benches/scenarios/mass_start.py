@@ -8,7 +8,7 @@ from common import Program, Row, alternate, wait_file_lines
 
 def run(ctx):
     sizes = (100,) if ctx.quick else (100, 500)
-    reps = 2 if ctx.quick else 3
+    reps = 1 if ctx.quick else 3
     rows = []
     for n in sizes:
         ctx.log(f" mass start {n}")

@@ -12,7 +12,7 @@ from common import Program, Row, alternate, alive, kill_pid, wait_file_lines
 
 
 def run(ctx):
-    reps = 2 if ctx.quick else 3
+    reps = 1 if ctx.quick else 3
 
     def one(A, rep):
         wd = ctx.workdir(f"stop-{A.label}")
@@ -41,7 +41,7 @@ def run(ctx):
             th.join()
             for p in survivors:
                 kill_pid(p)
-        return t_ret - t0, (gone.get("t", float("nan")) - t0), len(survivors)
+        return t_ret - t0, (gone["t"] - t0 if "t" in gone else None), len(survivors)
 
     res = alternate(ctx, reps, one)
     f, s = res["fleet"], res["supervisord"]
@@ -49,6 +49,8 @@ def run(ctx):
     r1.target = "≤ 2.05 s (returns when last is gone)"
     r1.met = r1.fmed() <= 2.05
     r2 = Row("stop", "last listed pid gone", "s", [x[1] for x in f], [x[1] for x in s])
+    if any(x[1] is None for x in f + s):
+        r2.note = "n/a / missing runs: some listed pid was still alive 10 s after the stop began (a survivor)."
     r3 = Row("stop", "survivors of 5 (incl. setsid grandchild)", "", [x[2] for x in f], [x[2] for x in s])
     r3.target = "0"
     r3.met = max(x[2] for x in f) == 0
