@@ -498,9 +498,11 @@ def wait_file_lines(path: Path, n: int, timeout=30, poll=0.001) -> list[str]:
     deadline = time.time() + timeout
     while True:
         try:
-            lines = path.read_text().splitlines()
+            text = path.read_text()
         except FileNotFoundError:
-            lines = []
+            text = ""
+        # Only complete lines: a writer may be half-way through one.
+        lines = text[: text.rfind("\n") + 1].splitlines()
         if len(lines) >= n:
             return lines
         if time.time() > deadline:
