@@ -3,7 +3,7 @@ programs of `fleet-testprog sleep` (startsecs=1), measured 2 s after every
 process is RUNNING."""
 
 import time
-from common import ADAPTERS, Program, Row, alternate, rss_kib, hwm_kib, threads
+from common import Program, Row, alternate, rss_kib, hwm_kib, threads, proc_status
 
 
 def run(ctx):
@@ -19,7 +19,8 @@ def run(ctx):
             with A(ctx, ctx.workdir(f"foot-{A.label}-{n}"), progs).start() as d:
                 d.wait_states("RUNNING", n, timeout=120)
                 time.sleep(2)
-                return rss_kib(d.pid) / 1024, hwm_kib(d.pid) / 1024, threads(d.pid)
+                anon = int(proc_status(d.pid).get("RssAnon", "0 kB").split()[0])
+                return rss_kib(d.pid) / 1024, hwm_kib(d.pid) / 1024, threads(d.pid), anon / 1024
 
         res = alternate(ctx, reps, one)
         per[n] = res
@@ -31,6 +32,7 @@ def run(ctx):
             r.met = r.ratio() is not None and r.ratio() <= 0.25
         rows.append(r)
         rows.append(Row("footprint", f"peak RSS, {n} programs", "MiB", [x[1] for x in f], [x[1] for x in s]))
+        rows.append(Row("footprint", f"RSS anonymous (heap+stacks), {n} programs", "MiB", [x[3] for x in f], [x[3] for x in s]))
         rows.append(Row("footprint", f"threads, {n} programs", "", [x[2] for x in f], [x[2] for x in s]))
     lo, hi = sizes[0], sizes[-1]
     if hi > lo:
