@@ -196,6 +196,9 @@ def write_md(out: Path, ctx: Ctx, rows: list[common.Row], errors, header, elapse
             L.append(f"- {r.scenario} / {r.metric}: {r.note}")
         L.append("")
     missed = [r for r in rows if r.met is False]
+    if (HERE / "BOUNDS.md").exists():
+        L.append((HERE / "BOUNDS.md").read_text().strip())
+        L.append("")
     L.append("## Targets missed")
     L.append("")
     if missed:
