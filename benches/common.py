@@ -1,0 +1,510 @@
+"""Shared pieces of the benchmark harness: /proc readers, the two
+supervisor adapters (same programs written as a supervisord INI file and as
+a fleet TOML file, same control verbs over each one's unix-socket API),
+statistics and result rows.
+
+Python 3.11 standard library only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import time
+import xmlrpc.client
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# Every pid the harness started (daemons and reference pipelines); killed
+# by pid, one by one, if a scenario fails half-way.
+STARTED: set[int] = set()
+
+
+# ---------------------------------------------------------------- /proc
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                out[k] = v.strip()
+    except OSError:
+        pass
+    return out
+
+
+def rss_kib(pid: int) -> int:
+    return int(proc_status(pid).get("VmRSS", "0 kB").split()[0])
+
+
+def hwm_kib(pid: int) -> int:
+    return int(proc_status(pid).get("VmHWM", "0 kB").split()[0])
+
+
+def cpu_s(pid: int) -> float:
+    """utime + stime of the process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    # rest[0] is field 3 (state); utime is field 14, stime 15.
+    return (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+
+def ctx_switches(pid: int) -> tuple[int, int]:
+    """(voluntary, nonvoluntary) summed over every thread."""
+    vol = invol = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0, 0
+    for tid in tids:
+        st = proc_status_path(f"/proc/{pid}/task/{tid}/status")
+        vol += int(st.get("voluntary_ctxt_switches", 0))
+        invol += int(st.get("nonvoluntary_ctxt_switches", 0))
+    return vol, invol
+
+
+def proc_status_path(path: str) -> dict[str, str]:
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                out[k] = v.strip()
+    except OSError:
+        pass
+    return out
+
+
+def threads(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return 0
+
+
+def alive(pid: int) -> bool:
+    """True if pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except OSError:
+        return False
+
+
+def kill_pid(pid: int, sig=signal.SIGKILL) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+# ---------------------------------------------------------------- stats
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def pct(xs, p):
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    k = min(len(s) - 1, max(0, int(round(p / 100 * (len(s) - 1)))))
+    return s[k]
+
+
+@dataclass
+class Row:
+    scenario: str
+    metric: str
+    unit: str
+    fleet: list = field(default_factory=list)
+    sup: list | None = None  # None: no supervisord equivalent
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+    # for rows whose figure is a percentile over pooled samples
+    agg: str = "median"
+
+    def fmed(self):
+        return self._agg(self.fleet)
+
+    def smed(self):
+        return self._agg(self.sup) if self.sup is not None else None
+
+    def _agg(self, xs):
+        xs = [x for x in xs if x is not None]
+        if not xs:
+            return None
+        if self.agg == "p95":
+            return pct(xs, 95)
+        return median(xs)
+
+    def ratio(self):
+        f, s = self.fmed(), self.smed()
+        if f is None or s is None or s == 0:
+            return None
+        return f / s
+
+
+# ---------------------------------------------------------------- programs
+
+
+@dataclass
+class Program:
+    name: str
+    argv: list[str]
+    numprocs: int = 1
+    autostart: bool = True
+    autorestart: bool | str = True
+    startsecs: int = 1
+    startretries: int = 3
+    stopwaitsecs: int = 10
+    killasgroup: bool = False
+    stopasgroup: bool = False
+    redirect_stderr: bool = False
+    stdout_logfile: str | None = None
+    stdout_logfile_maxbytes: int | None = None
+    stdout_logfile_backups: int | None = None
+
+    def process_names(self) -> list[str]:
+        if self.numprocs == 1:
+            return [self.name]
+        return [f"{self.name}_{i:02}" for i in range(self.numprocs)]
+
+
+def _unix_conn(path: str, timeout: float = 120) -> http.client.HTTPConnection:
+    class C(http.client.HTTPConnection):
+        def connect(self):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            s.connect(path)
+            self.sock = s
+
+    return C("localhost", timeout=timeout)
+
+
+class Daemon:
+    """Base class: one supervisor daemon under test, in its own directory."""
+
+    label = "?"
+
+    def __init__(self, ctx, workdir: Path, programs: list[Program], groups=None):
+        self.ctx = ctx
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "logs").mkdir(exist_ok=True)
+        self.programs = programs
+        self.groups = groups or {}
+        self.proc: subprocess.Popen | None = None
+        self.t_start = 0.0
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def start(self, wait_api=True):
+        cfg = self.write_config()
+        err = open(self.dir / "daemon.stderr", "wb")
+        self.t_start = time.time()
+        self.proc = subprocess.Popen(
+            self.argv(cfg),
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
+            cwd=self.dir,
+            start_new_session=True,
+        )
+        STARTED.add(self.proc.pid)
+        if wait_api:
+            self.wait_api()
+        return self
+
+    def wait_api(self, timeout=30):
+        deadline = time.time() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.label} exited: "
+                    + (self.dir / "daemon.stderr").read_text(errors="replace")[-2000:]
+                )
+            try:
+                self.status()
+                return
+            except (OSError, http.client.HTTPException, xmlrpc.client.Error):
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def states(self) -> dict[str, tuple[str, int | None]]:
+        return {p["name"]: (p["state"], p["pid"]) for p in self.status()}
+
+    def wait_states(self, want: str, n: int, timeout=120, poll=0.05) -> float:
+        """Poll until n processes are in `want`; returns the time.time()."""
+        deadline = time.time() + timeout
+        while True:
+            st = self.states()
+            if sum(1 for s, _ in st.values() if s == want) >= n:
+                return time.time()
+            if time.time() > deadline:
+                raise TimeoutError(f"{self.label}: {want} x{n}: {st}")
+            time.sleep(poll)
+
+    def stop(self, timeout=60):
+        if not self.proc:
+            return
+        if self.proc.poll() is None:
+            kill_pid(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                kill_pid(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        STARTED.discard(self.proc.pid)
+        self.proc = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.teardown()
+
+    def teardown(self):
+        """Harness-side cleanup, not measured: SIGKILL the daemon and then
+        each child pid it reported (a graceful stop of 500 programs costs
+        supervisord seconds per run and measures nothing we report)."""
+        if not self.proc:
+            return
+        pids = []
+        try:
+            pids = [p["pid"] for p in self.status() if p["pid"]]
+        except Exception:
+            pass
+        kill_pid(self.proc.pid)
+        self.proc.wait()
+        for p in pids:
+            kill_pid(p)
+        STARTED.discard(self.proc.pid)
+        self.proc = None
+
+
+class Fleet(Daemon):
+    label = "fleet"
+
+    @property
+    def sock(self):
+        return str(self.dir / "agent.sock")
+
+    def write_config(self) -> Path:
+        lines = [
+            "[agent]",
+            f"socket = {json.dumps(self.sock)}",
+            f"log_dir = {json.dumps(str(self.dir / 'logs'))}",
+            "",
+        ]
+        for p in self.programs:
+            lines.append(f"[program.{p.name}]")
+            lines.append(f"command = {json.dumps(p.argv)}")
+            if p.numprocs != 1:
+                lines.append(f"numprocs = {p.numprocs}")
+                lines.append('process_name = "{program}_{num:02}"')
+            ar = p.autorestart
+            lines.append(
+                "autorestart = " + (json.dumps(ar) if isinstance(ar, str) else str(ar).lower())
+            )
+            for k in ("autostart", "killasgroup", "stopasgroup", "redirect_stderr"):
+                lines.append(f"{k} = {str(getattr(p, k)).lower()}")
+            for k in ("startsecs", "startretries", "stopwaitsecs"):
+                lines.append(f"{k} = {getattr(p, k)}")
+            if p.stdout_logfile:
+                lines.append(f"stdout_logfile = {json.dumps(p.stdout_logfile)}")
+            if p.stdout_logfile_maxbytes is not None:
+                lines.append(f"stdout_logfile_maxbytes = {p.stdout_logfile_maxbytes}")
+            if p.stdout_logfile_backups is not None:
+                lines.append(f"stdout_logfile_backups = {p.stdout_logfile_backups}")
+            lines.append("")
+        for g, members in self.groups.items():
+            lines.append(f"[group.{g}]")
+            lines.append(f"programs = {json.dumps(members)}")
+            lines.append("")
+        path = self.dir / "agent.toml"
+        path.write_text("\n".join(lines))
+        return path
+
+    def argv(self, cfg):
+        return [str(self.ctx.bin("fleet-agent")), "--config", str(cfg)]
+
+    def _req(self, method, path, body=None):
+        c = _unix_conn(self.sock)
+        try:
+            c.request(method, path, body=body)
+            r = c.getresponse()
+            data = r.read()
+        finally:
+            c.close()
+        if r.status >= 400:
+            raise RuntimeError(f"fleet {method} {path}: {r.status} {data[:500]!r}")
+        return json.loads(data)
+
+    def status(self):
+        return [
+            {"name": p["name"], "state": p["state"], "pid": p.get("pid")}
+            for p in self._req("GET", "/v1/status")["processes"]
+        ]
+
+    def act(self, verb, target):
+        return self._req("POST", f"/v1/processes/{target}/{verb}")
+
+    def start_proc(self, name):
+        return self.act("start", name)
+
+    def stop_proc(self, name):
+        return self.act("stop", name)
+
+    def restart_all(self):
+        return self.act("restart", "all")
+
+    def restart_group(self, g):
+        return self.act("restart", f"group:{g}")
+
+
+class Supervisord(Daemon):
+    label = "supervisord"
+
+    @property
+    def sock(self):
+        return str(self.dir / "supervisor.sock")
+
+    def write_config(self) -> Path:
+        d = self.dir
+        lines = [
+            "[unix_http_server]",
+            f"file={self.sock}",
+            "",
+            "[supervisord]",
+            f"logfile={d / 'supervisord.log'}",
+            f"pidfile={d / 'supervisord.pid'}",
+            f"childlogdir={d / 'logs'}",
+            "nodaemon=true",
+            "minfds=4096",
+            "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            f"serverurl=unix://{self.sock}",
+            "",
+        ]
+        for p in self.programs:
+            lines.append(f"[program:{p.name}]")
+            lines.append("command=" + " ".join(shlex.quote(a) for a in p.argv).replace("%", "%%"))
+            if p.numprocs != 1:
+                lines.append(f"numprocs={p.numprocs}")
+                lines.append("process_name=%(program_name)s_%(process_num)02d")
+            ar = p.autorestart
+            lines.append("autorestart=" + (ar if isinstance(ar, str) else str(ar).lower()))
+            for k in ("autostart", "killasgroup", "stopasgroup", "redirect_stderr"):
+                lines.append(f"{k}={str(getattr(p, k)).lower()}")
+            for k in ("startsecs", "startretries", "stopwaitsecs"):
+                lines.append(f"{k}={getattr(p, k)}")
+            if p.stdout_logfile:
+                lines.append(f"stdout_logfile={p.stdout_logfile}")
+            if p.stdout_logfile_maxbytes is not None:
+                lines.append(f"stdout_logfile_maxbytes={p.stdout_logfile_maxbytes}")
+            if p.stdout_logfile_backups is not None:
+                lines.append(f"stdout_logfile_backups={p.stdout_logfile_backups}")
+            lines.append("")
+        for g, members in self.groups.items():
+            lines.append(f"[group:{g}]")
+            lines.append("programs=" + ",".join(members))
+            lines.append("")
+        path = self.dir / "supervisord.conf"
+        path.write_text("\n".join(lines))
+        return path
+
+    def argv(self, cfg):
+        return [str(self.ctx.supervisord), "-n", "-c", str(cfg)]
+
+    def rpc(self):
+        sock = self.sock
+
+        class T(xmlrpc.client.Transport):
+            def make_connection(self, host):
+                return _unix_conn(sock)
+
+        return xmlrpc.client.ServerProxy("http://localhost", transport=T()).supervisor
+
+    def status(self):
+        return [
+            {
+                "name": f"{p['group']}:{p['name']}",
+                "state": p["statename"],
+                "pid": p["pid"] or None,
+            }
+            for p in self.rpc().getAllProcessInfo()
+        ]
+
+    def _full(self, name):
+        for p in self.programs:
+            if name in p.process_names():
+                return f"{p.name}:{name}" if p.numprocs != 1 else f"{name}:{name}"
+        return name
+
+    def start_proc(self, name):
+        return self.rpc().startProcess(self._full(name), True)
+
+    def stop_proc(self, name):
+        return self.rpc().stopProcess(self._full(name), True)
+
+    def restart_all(self):
+        # What `supervisorctl restart all` does.
+        r = self.rpc()
+        r.stopAllProcesses(True)
+        return r.startAllProcesses(True)
+
+    def restart_group(self, g):
+        r = self.rpc()
+        r.stopProcessGroup(g, True)
+        return r.startProcessGroup(g, True)
+
+
+ADAPTERS = (Fleet, Supervisord)
+
+
+def alternate(ctx, reps: int, fn):
+    """Run fn(adapter_cls, rep) `reps` times per supervisor, alternating
+    which one goes first. Returns {label: [results...]}."""
+    out = {a.label: [] for a in ADAPTERS}
+    for rep in range(reps):
+        order = ADAPTERS if rep % 2 == 0 else tuple(reversed(ADAPTERS))
+        for a in order:
+            ctx.log(f"  {a.label} run {rep + 1}/{reps}")
+            out[a.label].append(fn(a, rep))
+    return out
+
+
+def wait_file_lines(path: Path, n: int, timeout=30, poll=0.001) -> list[str]:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            text = ""
+        # Only complete lines: a writer may be half-way through one.
+        lines = text[: text.rfind("\n") + 1].splitlines()
+        if len(lines) >= n:
+            return lines
+        if time.time() > deadline:
+            raise TimeoutError(f"{path}: {len(lines)} of {n} lines")
+        time.sleep(poll)

@@ -1,0 +1,153 @@
+"""9. Fleet: one fleet-console with 50, 200 and 500 fleet-agents (quick: 50)
+on TCP loopback, each agent running a `celery` group of 2 `sleep`
+processes (startsecs=1). Reported: time until the console's picture shows
+every process RUNNING, `fleetctl status` wall time (5 calls), `fleetctl
+restart group:celery` wall time in parallel and rolling 10% (each waits
+for the operation to finish; includes the programs' startsecs), and the
+console's RSS, CPU and context switches over 10 s idle with every agent
+connected. No supervisord equivalent: absolute figures against targets."""
+
+import http.client
+import json
+import socket
+import subprocess
+import time
+from common import STARTED, Row, cpu_s, ctx_switches, kill_pid, rss_kib
+
+TOKEN_AGENT = "agent-token-0123456789abcdef"
+TOKEN_OP = "op-token-0123456789abcdef"
+
+CELERY = """
+[program.worker]
+command = ["{tp}", "sleep"]
+numprocs = 2
+process_name = "{{program}}_{{num:02}}"
+startsecs = 1
+stopwaitsecs = 2
+
+[group.celery]
+programs = ["worker"]
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def get_status(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        c.request("GET", "/v1/status", headers={"Authorization": f"Bearer {TOKEN_OP}"})
+        r = c.getresponse()
+        return json.loads(r.read())
+    finally:
+        c.close()
+
+
+def run(ctx):
+    sizes = (50,) if ctx.quick else (50, 200, 500)
+    tp = str(ctx.bin("fleet-testprog"))
+    rows = []
+    for n in sizes:
+        ctx.log(f" fleet with {n} agents")
+        base = ctx.workdir(f"fleet-{n}")
+        agents = []
+        entries = []
+        try:
+            for i in range(n):
+                d = base / f"a{i:03}"
+                (d / "logs").mkdir(parents=True)
+                port = free_port()
+                (d / "agent.toml").write_text(
+                    "[agent]\n"
+                    f"socket = {json.dumps(str(d / 'agent.sock'))}\n"
+                    f"log_dir = {json.dumps(str(d / 'logs'))}\n"
+                    f'listen = "127.0.0.1:{port}"\ntoken = "{TOKEN_AGENT}"\n'
+                    + CELERY.format(tp=tp)
+                )
+                err = open(d / "stderr", "wb")
+                p = subprocess.Popen([str(ctx.bin("fleet-agent")), "--config", str(d / "agent.toml")],
+                                     stdout=err, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+                STARTED.add(p.pid)
+                agents.append(p)
+                entries.append(f'[[agent]]\nname = "w-{i:03}"\nurl = "http://127.0.0.1:{port}"\ntoken = "{TOKEN_AGENT}"\n')
+            cport = free_port()
+            (base / "data").mkdir()
+            (base / "console.toml").write_text(
+                f'[console]\nlisten = "127.0.0.1:{cport}"\ndata_dir = {json.dumps(str(base / "data"))}\n\n'
+                f'[[tokens]]\nname = "ops"\ntoken = "{TOKEN_OP}"\nrole = "operator"\n\n' + "\n".join(entries)
+            )
+            err = open(base / "console.stderr", "wb")
+            t0 = time.time()
+            con = subprocess.Popen([str(ctx.bin("fleet-console")), "--config", str(base / "console.toml")],
+                                   stdout=err, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+            STARTED.add(con.pid)
+            agents.append(con)
+            deadline = time.time() + 300
+            while True:
+                try:
+                    st = get_status(cport)
+                    running = sum(1 for p in st.get("processes", []) if p.get("state") == "RUNNING")
+                    if running >= 2 * n:
+                        break
+                except (OSError, ValueError, http.client.HTTPException):
+                    pass
+                if time.time() > deadline:
+                    raise TimeoutError(f"console sees {running} of {2 * n} RUNNING")
+                time.sleep(0.2)
+            t_pic = time.time() - t0
+            url = f"http://127.0.0.1:{cport}"
+            ctl = [str(ctx.bin("fleetctl")), "--console", url, "--token", TOKEN_OP]
+            stl = []
+            for _ in range(5):
+                t = time.perf_counter()
+                r = subprocess.run(ctl + ["status"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                stl.append((time.perf_counter() - t) * 1000)
+                if r.returncode != 0:
+                    raise RuntimeError(f"fleetctl status: {r.stderr[-500:]!r}")
+            time.sleep(2)
+            c0, (v0, i0) = cpu_s(con.pid), ctx_switches(con.pid)
+            time.sleep(10)
+            c1, (v1, i1) = cpu_s(con.pid), ctx_switches(con.pid)
+            rss = rss_kib(con.pid) / 1024
+
+            def restart(extra):
+                t = time.perf_counter()
+                r = subprocess.run(ctl + ["restart", "group:celery"] + extra,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                took = time.perf_counter() - t
+                if r.returncode != 0:
+                    raise RuntimeError(f"fleetctl restart {extra}: rc {r.returncode} {r.stderr[-500:]!r}")
+                return took
+
+            par = restart([])
+            time.sleep(1)
+            roll = restart(["--rolling", "10%"])
+        finally:
+            for p in agents:
+                kill_pid(p.pid, 15)
+            for p in agents:
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    kill_pid(p.pid)
+                    p.wait()
+                STARTED.discard(p.pid)
+
+        def R(metric, unit, vals, target="", met=None):
+            rows.append(Row("fleet", f"{metric}, {n} agents", unit, vals, None, target, met))
+
+        R("console picture complete (all RUNNING)", "s", [t_pic])
+        ms = sorted(stl)[len(stl) // 2]
+        R("`fleetctl status`", "ms", stl, *(("≤ 300 ms", ms <= 300) if n == 500 else ("",)))
+        R("`fleetctl restart group:celery` parallel", "s", [par],
+          *(("≤ 3 s + startsecs (4 s)", par <= 4) if n == 500 else ("",)))
+        R("`fleetctl restart group:celery` rolling 10%", "s", [roll])
+        R("console RSS idle", "MiB", [rss], *(("≤ 200 MiB", rss <= 200) if n == 500 else ("",)))
+        R("console CPU over 10 s idle", "s", [c1 - c0], *(("near zero (≤ 0.1 s)", c1 - c0 <= 0.1) if n == 500 else ("",)))
+        R("console wake-ups idle", "/s", [(v1 - v0) / 10])
+    return rows

@@ -1,0 +1,47 @@
+"""1. Footprint: daemon RSS and peak RSS (VmHWM) idle with 10, 100 and 500
+programs of `fleet-testprog sleep` (startsecs=1), measured 2 s after every
+process is RUNNING."""
+
+import time
+from common import Program, Row, alternate, rss_kib, hwm_kib, threads, proc_status
+
+
+def run(ctx):
+    sizes = (10, 100) if ctx.quick else (10, 100, 500)
+    reps = 1 if ctx.quick else 3
+    rows = []
+    per = {}
+    for n in sizes:
+        ctx.log(f" footprint {n} programs")
+
+        def one(A, rep):
+            progs = [Program(f"p{i:03}", [str(ctx.bin("fleet-testprog")), "sleep"]) for i in range(n)]
+            with A(ctx, ctx.workdir(f"foot-{A.label}-{n}"), progs).start() as d:
+                d.wait_states("RUNNING", n, timeout=120)
+                time.sleep(2)
+                anon = int(proc_status(d.pid).get("RssAnon", "0 kB").split()[0])
+                return rss_kib(d.pid) / 1024, hwm_kib(d.pid) / 1024, threads(d.pid), anon / 1024
+
+        res = alternate(ctx, reps, one)
+        per[n] = res
+        f = res["fleet"]
+        s = res["supervisord"]
+        r = Row("footprint", f"RSS, {n} programs", "MiB", [x[0] for x in f], [x[0] for x in s])
+        if n == 100:
+            r.target = "≤ 1/4 of supervisord"
+            r.met = r.ratio() is not None and r.ratio() <= 0.25
+        rows.append(r)
+        rows.append(Row("footprint", f"peak RSS, {n} programs", "MiB", [x[1] for x in f], [x[1] for x in s]))
+        rows.append(Row("footprint", f"RSS anonymous (heap+stacks), {n} programs", "MiB", [x[3] for x in f], [x[3] for x in s]))
+        rows.append(Row("footprint", f"threads, {n} programs", "", [x[2] for x in f], [x[2] for x in s]))
+    lo, hi = sizes[0], sizes[-1]
+    if hi > lo:
+        def growth(lbl):
+            a = sorted(x[0] for x in per[lo][lbl])
+            b = sorted(x[0] for x in per[hi][lbl])
+            return [(b[len(b) // 2] - a[len(a) // 2]) * 1024 / (hi - lo)]
+        r = Row("footprint", f"RSS growth per program ({lo}→{hi})", "KiB", growth("fleet"), growth("supervisord"))
+        r.target = "per-process bookkeeping only (≤ 64 KiB)"
+        r.met = r.fmed() <= 64
+        rows.append(r)
+    return rows
