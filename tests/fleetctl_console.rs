@@ -211,4 +211,13 @@ fn fleetctl_drives_the_console() {
         4,
         "the viewer's attempt was not recorded as an op"
     );
+    // A typo'd target is a usage error with no op behind it (threat T19).
+    let o = fleetctl(
+        home.path(),
+        &env,
+        &["restart", "nosuch", "--hosts", "@live"],
+    );
+    assert_eq!(o.code, 2, "{}\n{}", o.stdout, o.stderr);
+    assert!(o.stderr.contains("matches no process"), "{}", o.stderr);
+    assert_eq!(c.get("/v1/ops")["ops"].as_array().unwrap().len(), 4);
 }

@@ -112,9 +112,17 @@ pub fn process_table<'a>(rows: impl Iterator<Item = (Option<&'a str>, &'a Proces
     let rows: Vec<_> = rows.collect();
     let with_host = rows.iter().any(|(h, _)| h.is_some());
     let header: &[&str] = if with_host {
-        &["HOST", "NAME", "STATE", "PID", "UPTIME", "DESCRIPTION"]
+        &[
+            "HOST",
+            "GROUP",
+            "NAME",
+            "STATE",
+            "PID",
+            "UPTIME",
+            "DESCRIPTION",
+        ]
     } else {
-        &["NAME", "STATE", "PID", "UPTIME", "DESCRIPTION"]
+        &["GROUP", "NAME", "STATE", "PID", "UPTIME", "DESCRIPTION"]
     };
     let mut t = Table::new(header);
     let now = output::now_ms();
@@ -127,14 +135,22 @@ pub fn process_table<'a>(rows: impl Iterator<Item = (Option<&'a str>, &'a Proces
         if with_host {
             cells.push(host.unwrap_or("").into());
         }
+        // "pid N, uptime T" repeats the PID and UPTIME columns (and goes
+        // stale in a relayed picture): show only descriptions that add.
+        let description = if p.state.has_pid() && p.description.starts_with("pid ") {
+            String::new()
+        } else {
+            p.description.clone()
+        };
         cells.extend([
+            p.group.clone().into(),
             p.name.clone().into(),
             output::state_cell(p.state),
             p.pid
                 .map_or_else(|| "-".to_owned(), |p| p.to_string())
                 .into(),
             uptime.into(),
-            p.description.clone().into(),
+            description.into(),
         ]);
         t.row(cells);
     }

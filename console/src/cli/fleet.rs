@@ -3,12 +3,12 @@
 
 use super::agent::{copy_log, event_line, log_query, process_table};
 use super::args::{ActArgs, TailArgs, Verb};
-use super::client::encode_segment;
+use super::client::{encode_segment, ClientError};
 use super::output::{self, Cell, Table};
 use super::{action_table, events, signal_name, CliError, Ctx, Status};
 use fleet_api::{
-    FleetEvent, FleetStatus, HostResult, HostsResponse, Op, OpRequest, OpState, OpsResponse,
-    StrategyKind, Verdict,
+    ErrorCode, FleetEvent, FleetStatus, HostResult, HostsResponse, Op, OpRequest, OpState,
+    OpsResponse, StrategyKind, Verdict,
 };
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -221,7 +221,15 @@ async fn op(
         timeout_ms: None,
         dry_run: a.dry_run,
     };
-    let first = ctx.client.post_json::<_, Op>("/v1/ops", &req).await?;
+    let first = match ctx.client.post_json::<_, Op>("/v1/ops", &req).await {
+        // An empty selection is a typo's blast radius: exit 2, no op made.
+        Err(ClientError::Api {
+            code: Some(ErrorCode::NotFound | ErrorCode::BadSelector),
+            message,
+            ..
+        }) => return Err(CliError::Usage(message)),
+        other => other?,
+    };
     let mut op = first.data;
     let mut raw = first.raw;
     let progress = !ctx.json() && std::io::stderr().is_terminal();

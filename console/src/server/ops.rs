@@ -159,7 +159,22 @@ impl Ops {
             .processes(&hosts, |p, all| select::process_matches(&selector, p, all))
             .into_iter()
             .map(|p| (p.host, p.info.name))
-            .collect();
+            .collect::<HashSet<_>>();
+        // A target that matches nothing anywhere we can see is a typo, not
+        // an operation: refuse it rather than audit a fleet of "skipped".
+        // (Hosts we know nothing about may still match, so proceed then.)
+        let seen = hosts
+            .iter()
+            .any(|h| !app.picture.host_processes(h).is_empty());
+        if touches.is_empty() && seen {
+            return Err(Refused(
+                ErrorCode::NotFound,
+                format!(
+                    "target {:?} matches no process on the selected hosts",
+                    req.target
+                ),
+            ));
+        }
         Ok(Plan {
             selector,
             hosts,

@@ -35,9 +35,28 @@ pub async fn status(
             None if app.inventory.is_empty() => Ok(vec![]),
             _ => Err(ApiError::new(ErrorCode::BadSelector, e)),
         })?;
-    let processes = app
+    let mut processes = app
         .picture
         .processes(&names, |p, all| select::process_matches(&target, p, all));
+    // The agent's "pid N, uptime T" was true when it was sent; keep the
+    // uptime current as the agent's own status does.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    for p in &mut processes {
+        let info = &mut p.info;
+        if let (true, Some(pid), Some(at)) = (info.state.has_pid(), info.pid, info.started_at) {
+            if info.description.starts_with("pid ") {
+                let up = now.saturating_sub(at) / 1000;
+                info.description = format!(
+                    "pid {pid}, uptime {}:{:02}:{:02}",
+                    up / 3600,
+                    up / 60 % 60,
+                    up % 60
+                );
+            }
+        }
+    }
     Ok(Json(FleetStatus {
         hosts: app.picture.host_infos(&app.inventory, &names),
         processes,
