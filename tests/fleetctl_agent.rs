@@ -69,11 +69,12 @@ fn ok(a: &Agent, args: &[&str]) -> Out {
     o
 }
 
-/// Lines of stdout that start with `name`.
+/// The line of stdout with `name` in its first two columns (status tables
+/// lead with GROUP, action tables with NAME).
 fn line_of<'a>(o: &'a Out, name: &str) -> &'a str {
     o.stdout
         .lines()
-        .find(|l| l.split_whitespace().next() == Some(name))
+        .find(|l| l.split_whitespace().take(2).any(|c| c == name))
         .unwrap_or_else(|| panic!("no line for {name}: {o:?}"))
 }
 
@@ -189,11 +190,15 @@ fn status_prints_a_table_of_every_process() {
         .unwrap()
         .split_whitespace()
         .collect();
-    assert_eq!(header, ["NAME", "STATE", "PID", "UPTIME", "DESCRIPTION"]);
+    assert_eq!(
+        header,
+        ["GROUP", "NAME", "STATE", "PID", "UPTIME", "DESCRIPTION"]
+    );
     for name in ["web:web_00", "web:web_01", "flower:flower"] {
         let cols: Vec<&str> = line_of(&o, name).split_whitespace().collect();
-        assert_eq!(cols[1], "RUNNING", "{o:?}");
-        assert_eq!(cols[2], a.pid_of(name).unwrap().to_string(), "{o:?}");
+        assert_eq!(cols[0], name.split(':').next().unwrap(), "{o:?}");
+        assert_eq!(cols[2], "RUNNING", "{o:?}");
+        assert_eq!(cols[3], a.pid_of(name).unwrap().to_string(), "{o:?}");
     }
     assert_eq!(o.stdout.lines().count(), 4, "{o:?}");
     assert!(!o.stdout.contains('\x1b'), "no colour when not a TTY");
