@@ -10,8 +10,10 @@
 
 pub mod api;
 pub mod config;
+pub mod docs;
 pub mod import;
 pub mod logs;
+pub mod notify;
 pub mod server;
 pub mod spawn;
 pub mod state;

@@ -41,6 +41,9 @@ enum Cmd {
         #[arg(long, requires = "write")]
         force: bool,
     },
+    /// Write man pages and shell completions under DIR (packaging).
+    #[command(hide = true)]
+    GenDocs { dir: PathBuf },
 }
 
 /// How long to let log pumps drain after the last program stopped.
@@ -52,6 +55,16 @@ fn main() -> ExitCode {
         Some(Cmd::Check { config }) => check(&config),
         Some(Cmd::Import { path, write, force }) => {
             ExitCode::from(fleet_agent::import::run(&path, write.as_deref(), force))
+        }
+        Some(Cmd::GenDocs { dir }) => {
+            use clap::CommandFactory;
+            match fleet_agent::docs::generate(Cli::command(), &dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("fleet-agent gen-docs: {}: {e}", dir.display());
+                    ExitCode::FAILURE
+                }
+            }
         }
         None => {
             match cli.config {
@@ -92,6 +105,8 @@ fn check(path: &std::path::Path) -> ExitCode {
 }
 
 fn run(path: PathBuf) -> anyhow::Result<()> {
+    // Still single-threaded: take NOTIFY_SOCKET out of the programs' env.
+    fleet_agent::notify::take_socket();
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -155,6 +170,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tls = tls.is_some(),
         "fleet-agent started"
     );
+    fleet_agent::notify::ready();
+    tokio::spawn(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            fleet_agent::notify::stopping();
+        }
+    });
     let exit = done.await.context("supervisor thread died")?;
     // Every program has stopped; let the pumps write their last bytes.
     let drain = futures_util::future::join_all(exit.pumps);

@@ -20,6 +20,10 @@ struct Cli {
 enum Cmd {
     /// Validate a console.toml and exit.
     Check { config: PathBuf },
+    /// Write man pages and shell completions for fleet-console and fleetctl
+    /// under DIR (packaging).
+    #[command(hide = true)]
+    GenDocs { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,18 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("fleet-console: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        (Some(Cmd::GenDocs { dir }), _) => {
+            use clap::CommandFactory;
+            let done = fleet_console::docs::generate(Cli::command(), &dir)
+                .and_then(|()| fleet_console::docs::generate(fleet_console::cli::Cli::command(), &dir));
+            return match done {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("fleet-console gen-docs: {}: {e}", dir.display());
                     ExitCode::FAILURE
                 }
             };
@@ -63,6 +79,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Still single-threaded: take NOTIFY_SOCKET out of the environment.
+    fleet_console::notify::take_socket();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -107,6 +125,7 @@ fn main() -> ExitCode {
             app.inventory.len(),
             app.config.data_dir.display()
         );
+        fleet_console::notify::ready();
         let shutdown = async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -115,6 +134,7 @@ fn main() -> ExitCode {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
+            fleet_console::notify::stopping();
             tracing::info!("shutting down");
         };
         match server::run(app, listener, shutdown).await {
