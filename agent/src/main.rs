@@ -41,30 +41,22 @@ enum Cmd {
         #[arg(long, requires = "write")]
         force: bool,
     },
-    /// Write man pages and shell completions under DIR (packaging).
-    #[command(hide = true)]
-    GenDocs { dir: PathBuf },
 }
 
 /// How long to let log pumps drain after the last program stopped.
 const DRAIN: Duration = Duration::from_secs(3);
 
 fn main() -> ExitCode {
+    // Packaging: `fleet-agent gen-docs DIR` writes man pages and completions.
+    if let Some(dir) = fleet_agent::docs::requested() {
+        use clap::CommandFactory;
+        return fleet_agent::docs::run(&[Cli::command()], &dir);
+    }
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Check { config }) => check(&config),
         Some(Cmd::Import { path, write, force }) => {
             ExitCode::from(fleet_agent::import::run(&path, write.as_deref(), force))
-        }
-        Some(Cmd::GenDocs { dir }) => {
-            use clap::CommandFactory;
-            match fleet_agent::docs::generate(Cli::command(), &dir) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("fleet-agent gen-docs: {}: {e}", dir.display());
-                    ExitCode::FAILURE
-                }
-            }
         }
         None => {
             match cli.config {

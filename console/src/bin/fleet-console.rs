@@ -20,13 +20,16 @@ struct Cli {
 enum Cmd {
     /// Validate a console.toml and exit.
     Check { config: PathBuf },
-    /// Write man pages and shell completions for fleet-console and fleetctl
-    /// under DIR (packaging).
-    #[command(hide = true)]
-    GenDocs { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
+    // Packaging: `fleet-console gen-docs DIR` writes man pages and
+    // completions for fleet-console and fleetctl.
+    if let Some(dir) = fleet_console::docs::requested() {
+        use clap::CommandFactory;
+        let commands = [Cli::command(), fleet_console::cli::Cli::command()];
+        return fleet_console::docs::run(&commands, &dir);
+    }
     let cli = Cli::parse();
     let path = match (cli.command, cli.config) {
         (Some(Cmd::Check { config }), _) => {
@@ -43,18 +46,6 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("fleet-console: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        (Some(Cmd::GenDocs { dir }), _) => {
-            use clap::CommandFactory;
-            let done = fleet_console::docs::generate(Cli::command(), &dir)
-                .and_then(|()| fleet_console::docs::generate(fleet_console::cli::Cli::command(), &dir));
-            return match done {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("fleet-console gen-docs: {}: {e}", dir.display());
                     ExitCode::FAILURE
                 }
             };
