@@ -36,6 +36,7 @@ step "man pages and completions"
 rm -rf "$rel/fleet-docs"
 "$rel/fleet-agent" gen-docs "$rel/fleet-docs"
 "$rel/fleet-console" gen-docs "$rel/fleet-docs"
+gzip -9n "$rel"/fleet-docs/man/*.1   # Debian ships man pages compressed
 
 step "packages"
 out="$target/debian"
@@ -70,8 +71,14 @@ conffiles() {
     ok "$(basename "$pkg") conffiles: $*"
 }
 field() { dpkg-deb -f "$1" "$2"; }
+# has_re DEB REGEX WHAT: some path in DEB matches REGEX (grep -E, whole path).
+has_re() {
+    local list
+    list=$(dpkg-deb -c "$1" | awk '{print $6}' | sed 's|^\./|/|')
+    grep -qxE "$2" <<<"$list" || fail "$(basename "$1") lacks $3"
+    ok "$(basename "$1") has $3"
+}
 unitdir() { dpkg-deb -c "$1" | awk '{print $6}' | sed -n 's|^\./\(.*systemd/system\)/.*|/\1|p' | head -1; }
-man1=/usr/share/man/man1
 for deb in "$agent_deb" "$console_deb" "$ctl_deb"; do dpkg-deb -I "$deb"; done
 
 has "$agent_deb" /usr/bin/fleet-agent /etc/fleet/agent.toml \
@@ -80,29 +87,32 @@ has "$agent_deb" /usr/bin/fleet-agent /etc/fleet/agent.toml \
     /usr/share/zsh/vendor-completions/_fleet-agent \
     /usr/share/fish/vendor_completions.d/fleet-agent.fish \
     /usr/share/doc/fleet-agent/examples/agent.toml
-dpkg-deb -c "$agent_deb" | grep -q " \./usr/share/man/man1/fleet-agent\.1\(\.gz\)\?$" || fail "no fleet-agent(1)"
-dpkg-deb -c "$agent_deb" | grep -q " \./usr/share/man/man1/fleet-agent-import\.1\(\.gz\)\?$" || fail "no fleet-agent-import(1)"
-ok "fleet-agent man pages in $man1"
+has_re "$agent_deb" "/usr/share/man/man1/fleet-agent\\.1\\.gz" "fleet-agent(1)"
+has_re "$agent_deb" "/usr/share/man/man1/fleet-agent-import\\.1\\.gz" "fleet-agent-import(1)"
 conffiles "$agent_deb" /etc/fleet/agent.toml
-field "$agent_deb" Depends | grep -qw fleetctl || fail "fleet-agent does not depend on fleetctl"
+deps=$(field "$agent_deb" Depends)
+grep -qw fleetctl <<<"$deps" || fail "fleet-agent does not depend on fleetctl: $deps"
+ok "fleet-agent depends on fleetctl"
 
 has "$console_deb" /usr/bin/fleet-console /etc/fleet/console.toml \
     "$(unitdir "$console_deb")/fleet-console.service" \
     /usr/share/bash-completion/completions/fleet-console \
     /usr/share/zsh/vendor-completions/_fleet-console \
     /usr/share/fish/vendor_completions.d/fleet-console.fish
-dpkg-deb -c "$console_deb" | grep -q " \./usr/share/man/man1/fleet-console\.1\(\.gz\)\?$" || fail "no fleet-console(1)"
+has_re "$console_deb" "/usr/share/man/man1/fleet-console\\.1\\.gz" "fleet-console(1)"
 conffiles "$console_deb" /etc/fleet/console.toml
-dpkg-deb -I "$console_deb" postinst | grep -q "adduser\|useradd" || fail "fleet-console postinst creates no user"
+postinst=$(dpkg-deb -I "$console_deb" postinst)
+grep -q "adduser --quiet --system" <<<"$postinst" || fail "fleet-console postinst creates no user"
 ok "fleet-console postinst creates its user"
 
 has "$ctl_deb" /usr/bin/fleetctl /etc/fleet/fleetctl.toml \
     /usr/share/bash-completion/completions/fleetctl \
     /usr/share/zsh/vendor-completions/_fleetctl \
     /usr/share/fish/vendor_completions.d/fleetctl.fish
-dpkg-deb -c "$ctl_deb" | grep -q " \./usr/share/man/man1/fleetctl-restart\.1\(\.gz\)\?$" || fail "no fleetctl-restart(1)"
+has_re "$ctl_deb" "/usr/share/man/man1/fleetctl-restart\\.1\\.gz" "fleetctl-restart(1)"
 conffiles "$ctl_deb" /etc/fleet/fleetctl.toml
-if dpkg-deb -c "$ctl_deb" | grep -q "systemd/system"; then fail "fleetctl ships a unit"; fi
+ctl_list=$(dpkg-deb -c "$ctl_deb")
+if grep -q "systemd/system" <<<"$ctl_list"; then fail "fleetctl ships a unit"; fi
 ok "fleetctl ships no unit"
 
 if [[ "${FLEET_DEB_NO_INSTALL:-}" == 1 ]]; then
@@ -116,7 +126,7 @@ if [[ $(id -u) != 0 ]]; then
     exit 0
 fi
 for p in fleet-agent fleet-console fleetctl; do
-    if dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q installed; then
+    if [[ $(dpkg-query -W -f '${Status}' "$p" 2>/dev/null || true) == *" installed" ]]; then
         fail "$p is already installed here; not touching it (FLEET_DEB_NO_INSTALL=1 to skip this part)"
     fi
 done
