@@ -81,7 +81,9 @@ fn agents_are_verified_against_a_ca_file_or_a_pinned_fingerprint() {
          [[agent]]\nname = \"no-trust\"\nurl = \"https://127.0.0.1:{port}\"\ntoken = \"{AGENT_TOKEN}\"\n"
     ));
     for name in ["by-ca", "pinned"] {
-        wait_for(T, &format!("{name} up"), || (host(&c, name)["up"] == true).then_some(()));
+        wait_for(T, &format!("{name} up"), || {
+            (host(&c, name)["up"] == true).then_some(())
+        });
     }
     for name in ["wrong-pin", "no-trust"] {
         let h = wait_for(T, &format!("{name} down with an error"), || {
@@ -89,7 +91,10 @@ fn agents_are_verified_against_a_ca_file_or_a_pinned_fingerprint() {
             (h["up"] == false && h["error"].is_string()).then_some(h)
         });
         let e = h["error"].as_str().unwrap().to_lowercase();
-        assert!(e.contains("certificate") || e.contains("fingerprint"), "{name}: {e}");
+        assert!(
+            e.contains("certificate") || e.contains("fingerprint"),
+            "{name}: {e}"
+        );
     }
     // The verified hosts really are followed: their process is in status.
     let st = c.get("/v1/status?hosts=by-ca,pinned");
@@ -138,12 +143,18 @@ fn the_console_serves_tls_when_configured() {
             .with_no_client_auth(),
     );
     let get = |path: &str| -> Option<Response> {
-        let conn = rustls::ClientConnection::new(config.clone(), "localhost".try_into().unwrap())
-            .unwrap();
+        let conn =
+            rustls::ClientConnection::new(config.clone(), "localhost".try_into().unwrap()).unwrap();
         let tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
         let auth = format!("Bearer {OPERATOR}");
-        http(rustls::StreamOwned::new(conn, tcp), "GET", path, &[("Authorization", &auth)], b"")
-            .ok()
+        http(
+            rustls::StreamOwned::new(conn, tcp),
+            "GET",
+            path,
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .ok()
     };
     let r = wait_for(T, "console over TLS", || get("/v1/hosts"));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -151,7 +162,9 @@ fn the_console_serves_tls_when_configured() {
     // Plain HTTP to the TLS port gets no answer.
     let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    assert!(http(s, "GET", "/healthz", &[], b"").map(|r| r.status != 200).unwrap_or(true));
+    assert!(http(s, "GET", "/healthz", &[], b"")
+        .map(|r| r.status != 200)
+        .unwrap_or(true));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,

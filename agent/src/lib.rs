@@ -10,9 +10,11 @@
 
 pub mod api;
 pub mod config;
+pub mod docs;
 pub mod enroll;
 pub mod import;
 pub mod logs;
+pub mod notify;
 pub mod server;
 pub mod spawn;
 pub mod state;

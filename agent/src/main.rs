@@ -47,6 +47,11 @@ enum Cmd {
 const DRAIN: Duration = Duration::from_secs(3);
 
 fn main() -> ExitCode {
+    // Packaging: `fleet-agent gen-docs DIR` writes man pages and completions.
+    if let Some(dir) = fleet_agent::docs::requested() {
+        use clap::CommandFactory;
+        return fleet_agent::docs::run(&[Cli::command()], &dir);
+    }
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Check { config }) => check(&config),
@@ -92,6 +97,8 @@ fn check(path: &std::path::Path) -> ExitCode {
 }
 
 fn run(path: PathBuf) -> anyhow::Result<()> {
+    // Still single-threaded: take NOTIFY_SOCKET out of the programs' env.
+    fleet_agent::notify::take_socket();
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -160,6 +167,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tls = tls.is_some(),
         "fleet-agent started"
     );
+    fleet_agent::notify::ready();
+    tokio::spawn(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            fleet_agent::notify::stopping();
+        }
+    });
     let exit = done.await.context("supervisor thread died")?;
     // Every program has stopped; let the pumps write their last bytes.
     let drain = futures_util::future::join_all(exit.pumps);

@@ -34,6 +34,13 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    // Packaging: `fleet-console gen-docs DIR` writes man pages and
+    // completions for fleet-console and fleetctl.
+    if let Some(dir) = fleet_console::docs::requested() {
+        use clap::CommandFactory;
+        let commands = [Cli::command(), fleet_console::cli::Cli::command()];
+        return fleet_console::docs::run(&commands, &dir);
+    }
     let cli = Cli::parse();
     let path = match (cli.command, cli.config) {
         (Some(Cmd::Check { config }), _) => {
@@ -77,6 +84,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Still single-threaded: take NOTIFY_SOCKET out of the environment.
+    fleet_console::notify::take_socket();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,6 +130,7 @@ fn main() -> ExitCode {
             app.inventory.len(),
             app.config.data_dir.display()
         );
+        fleet_console::notify::ready();
         let shutdown = async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -129,6 +139,7 @@ fn main() -> ExitCode {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
+            fleet_console::notify::stopping();
             tracing::info!("shutting down");
         };
         match server::run(app, listener, shutdown).await {
