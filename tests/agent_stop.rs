@@ -161,16 +161,30 @@ startsecs = 0
     for n in ["db", "app:app_0", "app:app_1", "edge"] {
         a.wait_state(n, "RUNNING", T);
     }
-    // Follow the event stream; it ends when the agent exits.
-    let sock = std::os::unix::net::UnixStream::connect(&a.socket).unwrap();
+    // Follow the event stream; it ends when the agent exits. The request
+    // is sent and the response has begun before SIGTERM, so the stream is
+    // live; Last-Event-ID 0 replays the whole history, so nothing is
+    // missed by subscribing late.
+    let mut sock = std::os::unix::net::UnixStream::connect(&a.socket).unwrap();
+    use std::io::{Read, Write};
+    sock.write_all(
+        b"GET /v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nLast-Event-ID: 0\r\n\r\n",
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = sock.read(&mut buf).unwrap();
+        assert!(n > 0, "event stream closed early");
+        raw.extend_from_slice(&buf[..n]);
+    }
     let reader = std::thread::spawn(move || {
-        // Last-Event-ID 0: the whole history first, so the stream cannot
-        // miss an event by subscribing late.
-        http(sock, "GET", "/v1/events", &[("Last-Event-ID", "0")], b"").map(|r| r.text())
+        let _ = sock.read_to_end(&mut raw);
+        String::from_utf8_lossy(&raw).into_owned()
     });
     a.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(a.wait_exit(T), Some(0), "{}", a.stderr());
-    let text = reader.join().unwrap().expect("event stream");
+    let text = reader.join().unwrap();
     let stopped: Vec<String> = text
         .lines()
         .filter_map(|l| l.strip_prefix("data:"))

@@ -308,8 +308,11 @@ async fn fleet_status_shows_hosts_and_flags_unreachable_ones() {
     )
     .await;
     assert_eq!(r.unwrap(), Status::Failed, "a host is down: {out}");
-    assert!(out.starts_with("HOST  NAME "), "{out}");
-    assert!(out.contains("w-02  celery:worker_00  RUNNING"), "{out}");
+    assert!(out.starts_with("HOST  GROUP   NAME "), "{out}");
+    assert!(
+        out.contains("w-02  celery  celery:worker_00  RUNNING"),
+        "{out}"
+    );
     assert_eq!(
         fake.lock().unwrap().seen[0].1,
         "/v1/status?hosts=w-%2A&target=group%3Acelery"
