@@ -36,7 +36,8 @@ const S = {
 const $ = (sel, root = document) => root.querySelector(sel);
 const esc = (s) =>
   String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-const pkey = (host, name) => host + "\u0000" + name;
+// Host names never contain "/" (the console's name rule), so it separates.
+const pkey = (host, name) => host + "/" + name;
 const canAct = () => S.me && S.me.role === "operator";
 const enc = encodeURIComponent;
 
@@ -895,7 +896,9 @@ function specToReqs(verb, spec) {
     // One operation per process name, on the hosts where it is selected.
     const byName = new Map();
     for (const k of S.sel) {
-      const [host, name] = k.split("\u0000");
+      const i = k.indexOf("/");
+      const host = k.slice(0, i);
+      const name = k.slice(i + 1);
       if (!byName.has(name)) byName.set(name, []);
       byName.get(name).push(host);
     }

@@ -416,3 +416,4 @@ pub fn read_pids(path: &Path) -> Vec<i32> {
 }
 
 pub mod console;
+pub mod browser;
