@@ -150,11 +150,17 @@ fn operator_logs_in_filters_restarts_a_group_live_and_tails_a_log() {
         "const e = document.querySelector('#confirm [data-touch-count]'); return e && document.getElementById('confirm-body').textContent;",
     );
     let touched = touched.as_str().unwrap();
-    assert!(touched.contains("6 process(es)") && touched.contains("3 host(s)"), "{touched}");
+    assert!(
+        touched.contains("6 process(es)") && touched.contains("3 host(s)"),
+        "{touched}"
+    );
     for h in ["w-01", "w-02", "w-03"] {
         assert!(touched.contains(h), "{touched}");
     }
-    assert!(touched.contains("celery:worker_00") && !touched.contains("web:web"), "{touched}");
+    assert!(
+        touched.contains("celery:worker_00") && !touched.contains("web:web"),
+        "{touched}"
+    );
     b.click("#confirm-go");
     b.wait_js(
         "the dialog to report every host ok",
@@ -164,8 +170,11 @@ fn operator_logs_in_filters_restarts_a_group_live_and_tails_a_log() {
     b.click("#confirm-cancel");
     let after = wait_for(Duration::from_secs(30), "new pids in the page", || {
         let now = page_pids(&b);
-        (now.len() == 6 && now.iter().all(|(k, p)| !p.is_empty() && before.get(k) != Some(p)))
-            .then_some(now)
+        (now.len() == 6
+            && now
+                .iter()
+                .all(|(k, p)| !p.is_empty() && before.get(k) != Some(p)))
+        .then_some(now)
     });
     assert_eq!(
         b.js("return window.__noReload", vec![]),
@@ -224,11 +233,26 @@ fn a_viewer_sees_no_action_controls_and_cannot_act() {
     b.login(VIEWER, "watcher");
     for (path, ready) in [
         ("/#/", "document.querySelector('tr[data-group=\"celery\"]')"),
-        ("/#/hosts", "document.querySelectorAll('.vrow[data-key]').length === 2"),
-        ("/#/groups", "document.querySelector('tr[data-group=\"celery\"]')"),
-        ("/#/group/celery", "document.querySelectorAll('.vrow[data-key]').length === 4"),
-        ("/#/processes", "document.querySelectorAll('.vrow[data-key]').length === 6"),
-        ("/#/host/w-01", "document.querySelectorAll('tr[data-key]').length === 3"),
+        (
+            "/#/hosts",
+            "document.querySelectorAll('.vrow[data-key]').length === 2",
+        ),
+        (
+            "/#/groups",
+            "document.querySelector('tr[data-group=\"celery\"]')",
+        ),
+        (
+            "/#/group/celery",
+            "document.querySelectorAll('.vrow[data-key]').length === 4",
+        ),
+        (
+            "/#/processes",
+            "document.querySelectorAll('.vrow[data-key]').length === 6",
+        ),
+        (
+            "/#/host/w-01",
+            "document.querySelectorAll('tr[data-key]').length === 3",
+        ),
         ("/#/proc/w-01/web:web", "document.getElementById('log')"),
     ] {
         b.goto(path);
@@ -341,7 +365,10 @@ fn cookie_requests_without_the_csrf_token_are_refused() {
     let page = console_http(port, "GET", "/", &[], "");
     assert_eq!(page.status, 200);
     let csp = page.header("content-security-policy").unwrap();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert!(!page.text().contains(OPERATOR) && !page.text().contains(VIEWER));
     // Nothing secret in the console's log either.
     let log = c.stderr();
@@ -369,7 +396,8 @@ fn screenshot_of_the_overview() {
         "w-03 web stopped",
         "const e = document.querySelector('[data-count=\"STOPPED\"] .n'); return e && e.textContent === '1';",
     );
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshot-overview.png");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshot-overview.png");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     b.screenshot(&path);
     eprintln!("wrote {}", path.display());

@@ -38,6 +38,7 @@ const esc = (s) =>
   String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 // Host names never contain "/" (the console's name rule), so it separates.
 const pkey = (host, name) => host + "/" + name;
+const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 const canAct = () => S.me && S.me.role === "operator";
 const enc = encodeURIComponent;
 
@@ -299,8 +300,9 @@ function filtered() {
       (h) => withProc.has(h.name) || (f.text.length && !f.group && !f.state && !f.name && f.text.every((t) => h.name.toLowerCase().includes(t))),
     );
   }
-  shown.sort((a, b) => a.name.localeCompare(b.name));
-  procs.sort((a, b) => (a.host === b.host ? a.name.localeCompare(b.name) : a.host.localeCompare(b.host)));
+  // Plain code-unit order: localeCompare is ~10× slower on 10,000 rows.
+  shown.sort((a, b) => cmp(a.name, b.name));
+  procs.sort((a, b) => (a.host === b.host ? cmp(a.name, b.name) : cmp(a.host, b.host)));
   return { f, hosts: shown, procs };
 }
 

@@ -199,7 +199,9 @@ impl Browser {
             .rt
             .block_on(self.c().get_all_cookies())
             .expect("cookies");
-        all.iter().find(|c| c.name() == name).map(|c| c.http_only() == Some(true))
+        all.iter()
+            .find(|c| c.name() == name)
+            .map(|c| c.http_only() == Some(true))
     }
 
     pub fn screenshot(&self, path: &Path) {
@@ -235,9 +237,9 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         if let Some(c) = self.client.take() {
-            let _ = self.rt.block_on(async {
-                tokio::time::timeout(Duration::from_secs(10), c.close()).await
-            });
+            let _ = self
+                .rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(10), c.close()).await });
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();

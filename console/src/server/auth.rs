@@ -216,7 +216,9 @@ impl Sessions {
 
 /// Constant-time comparison of the CSRF header with the session's token.
 pub fn csrf_ok(given: Option<&str>, expected: &str) -> bool {
-    given.is_some_and(|g| !expected.is_empty() && bool::from(g.as_bytes().ct_eq(expected.as_bytes())))
+    given.is_some_and(|g| {
+        !expected.is_empty() && bool::from(g.as_bytes().ct_eq(expected.as_bytes()))
+    })
 }
 
 /// The value of cookie `name` in a `Cookie` header.
@@ -286,7 +288,10 @@ mod tests {
 
     #[test]
     fn cookies_and_csrf() {
-        assert_eq!(cookie("a=1; fleet_session=xyz; b=2", SESSION_COOKIE), Some("xyz"));
+        assert_eq!(
+            cookie("a=1; fleet_session=xyz; b=2", SESSION_COOKIE),
+            Some("xyz")
+        );
         assert_eq!(cookie("a=1", SESSION_COOKIE), None);
         assert_eq!(cookie("fleet_session=", SESSION_COOKIE), None);
         assert!(csrf_ok(Some("t"), "t"));

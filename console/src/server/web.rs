@@ -58,7 +58,10 @@ fn etags() -> &'static [String] {
             .iter()
             .map(|a| {
                 let d = ring::digest::digest(&ring::digest::SHA256, a.body);
-                let hex: String = d.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect();
+                let hex: String = d.as_ref()[..12]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
                 format!("\"{hex}\"")
             })
             .collect()
@@ -92,12 +95,9 @@ fn serve(i: usize, headers: &HeaderMap) -> Response {
 
 /// Routes for the page and its assets (no auth).
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    ASSETS
-        .iter()
-        .enumerate()
-        .fold(Router::new(), |r, (i, a)| {
-            r.route(a.path, get(move |h: HeaderMap| async move { serve(i, &h) }))
-        })
+    ASSETS.iter().enumerate().fold(Router::new(), |r, (i, a)| {
+        r.route(a.path, get(move |h: HeaderMap| async move { serve(i, &h) }))
+    })
 }
 
 #[cfg(test)]

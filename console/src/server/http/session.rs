@@ -83,14 +83,19 @@ pub async fn login(
 
 pub async fn whoami(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
     let l = from_headers(&app, &headers).ok_or_else(|| {
-        ApiError::new(ErrorCode::Unauthorized, "no session: log in with POST /v1/session")
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "no session: log in with POST /v1/session",
+        )
     })?;
     Ok(([(CACHE_CONTROL, "no-store")], Json(SessionInfo::of(&l))).into_response())
 }
 
 pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(l) = from_headers(&app, &headers) {
-        let given = headers.get(super::CSRF_HEADER).and_then(|v| v.to_str().ok());
+        let given = headers
+            .get(super::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok());
         if !auth::csrf_ok(given, &l.csrf) {
             return Err(super::csrf_refused());
         }
