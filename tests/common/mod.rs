@@ -415,4 +415,5 @@ pub fn read_pids(path: &Path) -> Vec<i32> {
     .collect()
 }
 
+pub mod browser;
 pub mod console;

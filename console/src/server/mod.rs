@@ -19,6 +19,7 @@ pub mod ops;
 pub mod picture;
 pub mod select;
 pub mod tls;
+pub mod web;
 
 use audit::Store;
 use auth::Auth;

@@ -1,6 +1,11 @@
 //! The console's HTTP API (axum): an explicit route table, one JSON error
 //! shape, bearer-token roles applied by one middleware on every route but
-//! `/healthz` and agent registration (which takes the enrollment token).
+//! `/healthz`, agent registration (which takes the enrollment token), the
+//! web page's static assets and the session login.
+//!
+//! A request authenticates with `Authorization: Bearer` (CLI, scripts) or
+//! with the web page's session cookie; with the cookie, every method but
+//! GET/HEAD must also carry the session's `X-CSRF-Token`, else 403.
 
 mod error;
 mod events;
@@ -9,6 +14,7 @@ mod logs;
 mod metrics;
 mod ops;
 mod register;
+mod session;
 mod status;
 
 pub use error::ApiError;
@@ -17,6 +23,7 @@ use super::auth::{Caller, Denied};
 use super::App;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::AUTHORIZATION;
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,6 +33,9 @@ use std::sync::Arc;
 
 /// Request bodies are small JSON objects; anything bigger is a 413.
 const BODY_LIMIT: usize = 64 * 1024;
+
+/// The header a cookie-authenticated state-changing request must carry.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 pub fn router(app: Arc<App>) -> Router {
     let authed = Router::new()
@@ -39,6 +49,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     Router::new()
         .merge(authed)
+        .merge(crate::server::web::router())
+        .route(
+            "/v1/session",
+            post(session::login)
+                .get(session::whoami)
+                .delete(session::logout),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/v1/agents/register", post(register::register))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -52,6 +69,17 @@ async fn require_token(State(app): State<Arc<App>>, mut req: Request, next: Next
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    if header.is_none() && !app.auth.open() {
+        if let Some(login) = session::from_headers(&app, req.headers()) {
+            let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+            let given = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if !safe && !super::auth::csrf_ok(given, &login.csrf) {
+                return csrf_refused().into_response();
+            }
+            req.extensions_mut().insert(login.caller);
+            return next.run(req).await;
+        }
+    }
     match app.auth.check(header) {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
@@ -66,6 +94,14 @@ async fn require_token(State(app): State<Arc<App>>, mut req: Request, next: Next
             ApiError::new(ErrorCode::Unauthorized, "invalid token").into_response()
         }
     }
+}
+
+/// A cookie-authenticated change without the session's CSRF token.
+fn csrf_refused() -> ApiError {
+    ApiError::new(
+        ErrorCode::Forbidden,
+        "missing or wrong X-CSRF-Token for this session",
+    )
 }
 
 /// 403 unless the caller may act.

@@ -1,0 +1,266 @@
+//! Headless Debian Chromium driven through `chromedriver` (WebDriver) with
+//! `fantoccini`, wrapped in blocking calls so browser tests read like the
+//! other end-to-end tests and poll with `wait_for`.
+//!
+//! Each `Browser` starts its own chromedriver on a free port and a fresh
+//! Chromium profile; dropping it ends the WebDriver session (which quits
+//! Chromium) and then chromedriver.
+
+use super::console::free_port;
+use super::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::net::TcpStream;
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+pub struct Browser {
+    rt: tokio::runtime::Runtime,
+    client: Option<Client>,
+    driver: Child,
+    _profile: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT` of the console under test.
+    pub base: String,
+}
+
+impl Browser {
+    /// A fresh headless Chromium pointed at the console on `console_port`.
+    pub fn start(console_port: u16) -> Browser {
+        let driver_bin = which("chromedriver").unwrap_or_else(|| {
+            panic!(
+                "chromedriver not found on PATH: the browser tests need Debian's \
+                 `chromium` and `chromium-driver` packages \
+                 (apt-get install chromium chromium-driver; .ci/run installs them)"
+            )
+        });
+        let chromium = ["chromium", "chromium-browser", "google-chrome"]
+            .iter()
+            .find_map(|n| which(n))
+            .unwrap_or_else(|| {
+                panic!(
+                    "chromium not found on PATH: install Debian's `chromium` package \
+                     (apt-get install chromium chromium-driver; .ci/run installs them)"
+                )
+            });
+        let port = free_port();
+        let profile = tempfile::tempdir().unwrap();
+        let mut driver = Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chromedriver");
+        wait_for(Duration::from_secs(20), "chromedriver to listen", || {
+            if let Ok(Some(st)) = driver.try_wait() {
+                panic!("chromedriver exited early ({st})");
+            }
+            // chromedriver keeps connections open despite `Connection:
+            // close`; a successful connect means it is listening.
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        let caps = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    "--window-size=1400,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        });
+        let caps = match caps {
+            serde_json::Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = rt
+            .block_on(
+                ClientBuilder::new(connector)
+                    .capabilities(caps)
+                    .connect(&format!("http://127.0.0.1:{port}")),
+            )
+            .unwrap_or_else(|e| panic!("start a Chromium session through chromedriver: {e}"));
+        Browser {
+            rt,
+            client: Some(client),
+            driver,
+            _profile: profile,
+            base: format!("http://127.0.0.1:{console_port}"),
+        }
+    }
+
+    fn c(&self) -> &Client {
+        self.client.as_ref().unwrap()
+    }
+
+    /// Load `path` (e.g. `/` or `/#/hosts`) from the console.
+    pub fn goto(&self, path: &str) {
+        let url = format!("{}{path}", self.base);
+        self.rt
+            .block_on(self.c().goto(&url))
+            .unwrap_or_else(|e| panic!("goto {url}: {e}"));
+    }
+
+    /// Run `script` (a function body; `arguments[i]` are `args`).
+    pub fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.rt
+            .block_on(self.c().execute(script, args))
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Poll `script` until it returns something other than null/false.
+    pub fn wait_js(&self, what: &str, script: &str) -> Value {
+        wait_for(Duration::from_secs(30), what, || {
+            let v = self.js(script, vec![]);
+            (!v.is_null() && v != Value::Bool(false)).then_some(v)
+        })
+    }
+
+    pub fn click(&self, css: &str) {
+        self.rt.block_on(async {
+            let e = self
+                .c()
+                .wait()
+                .at_most(Duration::from_secs(20))
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+            e.click()
+                .await
+                .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        })
+    }
+
+    pub fn type_into(&self, css: &str, text: &str) {
+        self.rt.block_on(async {
+            let e = self
+                .c()
+                .wait()
+                .at_most(Duration::from_secs(20))
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+            e.send_keys(text)
+                .await
+                .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+        })
+    }
+
+    /// Keys to whatever has focus (e.g. "/" for the filter shortcut).
+    pub fn keys(&self, text: &str) {
+        self.rt.block_on(async {
+            let e = self.c().active_element().await.expect("active element");
+            e.send_keys(text).await.expect("send keys");
+        })
+    }
+
+    pub fn url(&self) -> String {
+        self.rt
+            .block_on(self.c().current_url())
+            .expect("current url")
+            .to_string()
+    }
+
+    pub fn source(&self) -> String {
+        self.rt.block_on(self.c().source()).expect("page source")
+    }
+
+    /// The value of cookie `name` as the browser holds it (HttpOnly ones
+    /// too: WebDriver sees them, page scripts do not).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let all = self
+            .rt
+            .block_on(self.c().get_all_cookies())
+            .expect("cookies");
+        all.iter()
+            .find(|c| c.name() == name)
+            .map(|c| c.value().to_string())
+    }
+
+    pub fn cookie_http_only(&self, name: &str) -> Option<bool> {
+        let all = self
+            .rt
+            .block_on(self.c().get_all_cookies())
+            .expect("cookies");
+        all.iter()
+            .find(|c| c.name() == name)
+            .map(|c| c.http_only() == Some(true))
+    }
+
+    pub fn screenshot(&self, path: &Path) {
+        let png = self.rt.block_on(self.c().screenshot()).expect("screenshot");
+        std::fs::write(path, png).unwrap();
+    }
+
+    pub fn resize(&self, w: u32, h: u32) {
+        self.rt
+            .block_on(self.c().set_window_size(w, h))
+            .expect("resize");
+    }
+
+    /// Log in through the page's form and wait for the header to show who.
+    pub fn login(&self, token: &str, name: &str) {
+        self.goto("/");
+        self.wait_js(
+            "the login form",
+            "return !document.getElementById('login').hidden",
+        );
+        self.type_into("#token", token);
+        self.click("#login-form button[type=submit]");
+        self.wait_js(
+            &format!("the header to name {name}"),
+            &format!(
+                "const w = document.getElementById('who'); \
+                 return !document.getElementById('top').hidden && w.textContent.startsWith({name:?})"
+            ),
+        );
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            let _ = self
+                .rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(10), c.close()).await });
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// One HTTP request to the console with arbitrary headers.
+pub fn console_http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let s = TcpStream::connect(("127.0.0.1", port)).expect("connect console");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    http(s, method, path, headers, body.as_bytes()).expect("HTTP to console")
+}
+
+/// `fleet_session=…` from a login answer's Set-Cookie.
+pub fn session_cookie(r: &Response) -> String {
+    let sc = r.header("set-cookie").expect("Set-Cookie on login");
+    sc.split(';').next().unwrap().trim().to_string()
+}
