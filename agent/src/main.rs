@@ -167,20 +167,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tls = tls.is_some(),
         "fleet-agent started"
     );
-    fleet_agent::notify::ready();
-    tokio::spawn(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
+    // Listen before announcing readiness: a SIGTERM right after READY=1
+    // must still be answered with STOPPING=1.
+    use tokio::signal::unix::{signal, SignalKind};
+    if let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        tokio::spawn(async move {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
             }
             fleet_agent::notify::stopping();
-        }
-    });
+        });
+    }
+    fleet_agent::notify::ready();
     let exit = done.await.context("supervisor thread died")?;
     // Every program has stopped; let the pumps write their last bytes.
     let drain = futures_util::future::join_all(exit.pumps);

@@ -32,6 +32,20 @@ pub fn bin(name: &str) -> PathBuf {
             "-p",
             "fleet-console",
         ]);
+        // Cargo gives tests CARGO_MANIFEST_DIR and friends; build scripts
+        // that track them (ring's) would see a changed environment and
+        // rebuild half the tree on every test binary. Build as a shell would.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("CARGO_")
+                && !matches!(
+                    k.as_str(),
+                    "CARGO_HOME" | "CARGO_TARGET_DIR" | "CARGO_BUILD_JOBS" | "CARGO_TERM_COLOR"
+                )
+            {
+                cmd.env_remove(&k);
+            }
+        }
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
         }

@@ -130,13 +130,16 @@ fn main() -> ExitCode {
             app.inventory.len(),
             app.config.data_dir.display()
         );
+        // Handlers first, then READY=1: a SIGTERM right after readiness
+        // must not be missed.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .expect("SIGINT handler");
         fleet_console::notify::ready();
-        let shutdown = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
+        let shutdown = async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             fleet_console::notify::stopping();
