@@ -22,8 +22,9 @@ def run(ctx):
             ]
             with A(ctx, wd, progs).start(wait_api=False) as d:
                 lines = wait_file_lines(rec, n, timeout=120, poll=0.02)
-                last = max(int(l.split()[1]) for l in lines) / 1e9
-                first = min(int(l.split()[1]) for l in lines) / 1e9
+                stamps = [int(l.split()[1]) for l in lines if len(l.split()) == 2]
+                last = max(stamps) / 1e9
+                first = min(stamps) / 1e9
                 d.wait_api()
                 t_run = d.wait_states("RUNNING", n, timeout=120)
                 return last - d.t_start, t_run - d.t_start, first - d.t_start

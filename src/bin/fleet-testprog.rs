@@ -47,7 +47,10 @@ fn main() {
                 .create(true)
                 .open(arg(1))
                 .expect("record FILE");
-            writeln!(f, "{} {nanos}", std::process::id()).unwrap();
+            // One write(2) per record: with O_APPEND it lands whole even
+            // when hundreds of instances start at once.
+            let line = format!("{} {nanos}\n", std::process::id());
+            f.write_all(line.as_bytes()).unwrap();
             drop(f);
             wait_forever()
         }
