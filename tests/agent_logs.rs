@@ -25,19 +25,14 @@ stdout_logfile_backups = 20
     // Poll status while the flood runs; every answer must come promptly.
     let mut worst = Duration::ZERO;
     let mut polls = 0;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
+    let p = wait_for(Duration::from_secs(300), "the flood to finish", || {
         let t = Instant::now();
         let p = a.process("flood");
         worst = worst.max(t.elapsed());
         polls += 1;
-        if p["state"] == "EXITED" {
-            assert_eq!(p["exit_status"]["code"], 0, "{p}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "flood did not finish: {p}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        (p["state"] == "EXITED").then_some(p)
+    });
+    assert_eq!(p["exit_status"]["code"], 0, "{p}");
     eprintln!("status during the flood: {polls} polls, worst {worst:?}");
     assert!(worst < Duration::from_secs(1), "API stalled for {worst:?}");
 
