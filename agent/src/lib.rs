@@ -10,14 +10,14 @@
 
 pub mod api;
 pub mod config;
-pub mod docs;
 pub mod enroll;
 pub mod import;
 pub mod logs;
-pub mod notify;
 pub mod server;
 pub mod spawn;
 pub mod state;
 pub mod supervisor;
 #[allow(unsafe_code)]
 pub mod sys;
+
+pub use fleet_daemon::{docs, notify};

@@ -2,6 +2,6 @@
 //! (`cli`). Both speak the wire types of `fleet-api`.
 pub mod cli;
 pub mod demo;
-pub mod docs;
-pub mod notify;
 pub mod server;
+
+pub use fleet_daemon::{docs, notify};
