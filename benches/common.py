@@ -136,6 +136,9 @@ class Row:
     note: str = ""
     # for rows whose figure is a percentile over pooled samples
     agg: str = "median"
+    # Extra peer supervisors (circus, PM2, see peers.py): label -> samples.
+    # Shown as extra columns; ratio and targets stay fleet vs supervisord.
+    peers: dict = field(default_factory=dict)
 
     def fmed(self):
         return self._agg(self.fleet)
@@ -150,6 +153,9 @@ class Row:
         if self.agg == "p95":
             return pct(xs, 95)
         return median(xs)
+
+    def pmed(self, label):
+        return self._agg(self.peers[label]) if label in self.peers else None
 
     def ratio(self):
         f, s = self.fmed(), self.smed()
@@ -481,17 +487,110 @@ class Supervisord(Daemon):
 
 ADAPTERS = (Fleet, Supervisord)
 
+# Peer adapters that installed and are switched on (run.py fills this from
+# peers.setup(); empty with --no-peers or when no peer could be installed).
+PEERS: list = []
 
-def alternate(ctx, reps: int, fn):
+
+def alternate(ctx, reps: int, fn, peer_reps: int = 0):
     """Run fn(adapter_cls, rep) `reps` times per supervisor, alternating
-    which one goes first. Returns {label: [results...]}."""
+    which one goes first. Returns {label: [results...]}.
+
+    With peer_reps > 0, each adapter in PEERS also runs in the first
+    peer_reps repetitions (after fleet and supervisord in even
+    repetitions, before them in odd ones). A peer that fails is logged,
+    recorded in ctx.notes and skipped for the rest of the scenario: a peer
+    never fails a scenario. Its label is then absent from the result (or
+    holds fewer samples)."""
     out = {a.label: [] for a in ADAPTERS}
-    for rep in range(reps):
-        order = ADAPTERS if rep % 2 == 0 else tuple(reversed(ADAPTERS))
+    peers = list(PEERS) if peer_reps > 0 else []
+    broken: set[str] = set()
+    for p in peers:
+        out[p.label] = []
+    for rep in range(reps if not peers else max(reps, peer_reps)):
+        order = list(ADAPTERS if rep % 2 == 0 else tuple(reversed(ADAPTERS)))
+        if rep >= reps:
+            order = []
+        these = [p for p in peers if rep < peer_reps and p.label not in broken]
+        order = order + these if rep % 2 == 0 else these + order
         for a in order:
-            ctx.log(f"  {a.label} run {rep + 1}/{reps}")
-            out[a.label].append(fn(a, rep))
+            ctx.log(f"  {a.label} run {rep + 1}/{peer_reps if a in peers else reps}")
+            if a not in peers:
+                out[a.label].append(fn(a, rep))
+                continue
+            try:
+                out[a.label].append(fn(a, rep))
+            except Exception as e:  # a peer never fails the scenario
+                broken.add(a.label)
+                msg = f"{a.label} failed in {getattr(ctx, 'scenario', '?')}: {type(e).__name__}: {e}"[:300]
+                ctx.log("  " + msg)
+                ctx.notes.append(msg)
+            finally:
+                kill_peer_leftovers()
+    for label in broken:
+        if not out[label]:
+            del out[label]
     return out
+
+
+def kill_peer_leftovers():
+    """Kill every peer daemon tree still registered (a peer's teardown
+    unregisters it; this catches a scenario that died half-way)."""
+    for d in list(LIVE_PEERS):
+        try:
+            d.teardown()
+        except Exception:
+            pass
+        LIVE_PEERS.discard(d)
+
+
+# Peer daemons (peers.py) between start() and teardown(): their daemons may
+# not be our children (PM2 daemonizes), so STARTED alone can't clean up.
+LIVE_PEERS: set = set()
+
+
+def peer_samples(res, f) -> dict:
+    """{peer label: [f(result) ...]} for the peers present in an
+    alternate() result."""
+    return {p.label: [f(x) for x in res[p.label]] for p in PEERS if p.label in res}
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of pid, from /proc/*/stat."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(rest[1]) == pid:
+            out.append(int(d))
+    return out
+
+
+def kill_tree(pid: int) -> list[int]:
+    """SIGSTOP pid (so it can't spawn or respawn anything), collect its
+    descendants from /proc, then SIGKILL all of them. Returns the pids."""
+    if not alive(pid):
+        return []
+    kill_pid(pid, signal.SIGSTOP)
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        if p != pid:
+            kill_pid(p, signal.SIGSTOP)
+        todo += [c for c in children_of(p) if c not in seen]
+    for p in seen:
+        kill_pid(p)
+    # Gone (or a zombie left to init/its parent to reap) before we return.
+    deadline = time.time() + 10
+    while any(alive(p) for p in seen) and time.time() < deadline:
+        time.sleep(0.01)
+    return seen
 
 
 def wait_file_lines(path: Path, n: int, timeout=30, poll=0.001) -> list[str]:

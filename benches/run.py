@@ -4,11 +4,16 @@
     python3 benches/run.py            # full run (< 20 min), writes BENCHMARKS.md
     python3 benches/run.py --quick    # fewer reps and sizes (< 3 min)
     python3 benches/run.py --only crash_restart,stop --out /tmp/b.md
+    python3 benches/run.py --no-peers # fleet vs supervisord only
 
 Builds the release binaries (`cargo build --release --workspace --bins`),
 installs supervisor from PyPI into a private virtualenv under the cache dir
 (default ~/.cache/fleet-bench), runs every scenario for both supervisors
 with alternating runs, and writes BENCHMARKS.md (method, machine, table).
+Unless --no-peers, also installs circus (into the same venv) and PM2 (npm,
+under the cache dir) and adds them as extra columns on footprint, idle,
+crash_restart and mass_start (see peers.py); a peer that can't be
+installed or fails is left out with a note, never failing the run.
 Python 3.11 standard library only.
 """
 
@@ -32,6 +37,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import common  # noqa: E402
+import peers  # noqa: E402
 
 SCENARIOS = [
     "footprint",
@@ -60,6 +66,9 @@ class Ctx:
         self.t0 = time.time()
         self.notes: list[str] = []
         self._n = 0
+        self.scenario = ""
+        # [(adapter class, version)] of the peers in this run (peers.py)
+        self.peers: list[tuple[type, str]] = []
 
     def bin(self, name) -> Path:
         return self.target_dir / name
@@ -159,7 +168,8 @@ def write_md(out: Path, ctx: Ctx, rows: list[common.Row], errors, header, elapse
     L.append("")
     L.append(f"Command: `{cmd}` — {'quick' if ctx.quick else 'full'} run, "
              f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
-             f"took {elapsed / 60:.1f} min. Compared with {ctx.sup_version and 'supervisord ' + ctx.sup_version}.")
+             f"took {elapsed / 60:.1f} min. Compared with {ctx.sup_version and 'supervisord ' + ctx.sup_version}"
+             + "".join(f", {a.label} {v}" for a, v in ctx.peers) + ".")
     L.append("")
     L.append("## Machine")
     L.append("")
@@ -175,14 +185,26 @@ def write_md(out: Path, ctx: Ctx, rows: list[common.Row], errors, header, elapse
         "times, memory and CPU; higher is better for throughput)."
     )
     L.append("")
-    L.append("| scenario | metric | unit | fleet | supervisord | ratio | target | met? |")
-    L.append("|---|---|---|---|---|---|---|---|")
+    # Peer columns: only peers with a sample in some row (none with
+    # --no-peers, which leaves the table as it was).
+    plabels = [a.label for a, _ in ctx.peers if any(r.peers.get(a.label) for r in rows)]
+    if plabels:
+        L.append(
+            "Peer columns (" + ", ".join(plabels) + ") run fewer repetitions, on some "
+            "scenarios only (see Method); ratio and targets are fleet vs supervisord."
+        )
+        L.append("")
+    L.append("| scenario | metric | unit | fleet | supervisord | "
+             + "".join(f"{p} | " for p in plabels) + "ratio | target | met? |")
+    L.append("|---|---|---|---|---|" + "---|" * len(plabels) + "---|---|---|")
     for r in rows:
         ratio = r.ratio()
         met = {True: "yes", False: "**no**", None: ""}[r.met]
         L.append(
             f"| {r.scenario} | {r.metric} | {r.unit} | {cell(r.fleet, r.agg)} | "
-            f"{cell(r.sup, r.agg)} | {fmt(ratio) if ratio is not None else '—'} | "
+            f"{cell(r.sup, r.agg)} | "
+            + "".join(f"{cell(r.peers.get(p), r.agg)} | " for p in plabels)
+            + f"{fmt(ratio) if ratio is not None else '—'} | "
             f"{r.target} | {met} |"
         )
     L.append("")
@@ -226,6 +248,9 @@ def main():
     ap.add_argument("--scratch", help="directory for configs, sockets and logs (default /dev/shm: "
                     "tmpfs, so log capture measures the supervisors, not the disk)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run circus and PM2 as extra columns on footprint, idle, "
+                    "crash_restart, mass_start (default: on; --no-peers skips them)")
     args = ap.parse_args()
 
     t0 = time.time()
@@ -239,12 +264,19 @@ def main():
     scratch = args.scratch or ("/dev/shm" if os.path.isdir("/dev/shm") else None)
     tmp = Path(tempfile.mkdtemp(prefix="fleet-bench-", dir=scratch))
     ctx = Ctx(args, tmp, sd, ver)
+    if args.peers:
+        ctx.peers = peers.setup(cache, sd.parent.parent, ctx.notes)
+        common.PEERS[:] = [a for a, _ in ctx.peers]
+        header.append("- Peers: " + (", ".join(f"{a.label} {v}" for a, v in ctx.peers) or "none installed")
+                      + (f"; node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}"
+                         if shutil.which("node") else ""))
     names = args.only.split(",") if args.only else SCENARIOS
     rows: list[common.Row] = []
     errors = []
     try:
         for name in names:
             ctx.log(f"scenario {name}")
+            ctx.scenario = name
             mod = importlib.import_module(f"scenarios.{name}")
             try:
                 rows += mod.run(ctx)
@@ -252,6 +284,7 @@ def main():
                 traceback.print_exc()
                 errors.append((name, f"{type(e).__name__}: {e}"[:300]))
             finally:
+                common.kill_peer_leftovers()
                 for pid in list(common.STARTED):
                     common.kill_pid(pid)
                     common.STARTED.discard(pid)
@@ -261,6 +294,8 @@ def main():
     cmd = "python3 benches/run.py" + (" --quick" if args.quick else "")
     if args.only:
         cmd += f" --only {args.only}"
+    if not args.peers:
+        cmd += " --no-peers"
     write_md(Path(args.out), ctx, rows, errors, header, time.time() - t0, cmd)
     print(Path(args.out).read_text())
     return 1 if errors else 0

@@ -1,9 +1,10 @@
 """1. Footprint: daemon RSS and peak RSS (VmHWM) idle with 10, 100 and 500
 programs of `fleet-testprog sleep` (startsecs=1), measured 2 s after every
-process is RUNNING."""
+process is RUNNING. Peers (circus, PM2) at 100 programs only, 1 run
+(full: 2)."""
 
 import time
-from common import Program, Row, alternate, rss_kib, hwm_kib, threads, proc_status
+from common import Program, Row, alternate, peer_samples, rss_kib, hwm_kib, threads, proc_status
 
 
 def run(ctx):
@@ -22,18 +23,22 @@ def run(ctx):
                 anon = int(proc_status(d.pid).get("RssAnon", "0 kB").split()[0])
                 return rss_kib(d.pid) / 1024, hwm_kib(d.pid) / 1024, threads(d.pid), anon / 1024
 
-        res = alternate(ctx, reps, one)
+        res = alternate(ctx, reps, one, peer_reps=(1 if ctx.quick else 2) if n == 100 else 0)
         per[n] = res
         f = res["fleet"]
         s = res["supervisord"]
-        r = Row("footprint", f"RSS, {n} programs", "MiB", [x[0] for x in f], [x[0] for x in s])
+
+        def pk(i):
+            return peer_samples(res, lambda x: x[i])
+
+        r = Row("footprint", f"RSS, {n} programs", "MiB", [x[0] for x in f], [x[0] for x in s], peers=pk(0))
         if n == 100:
             r.target = "≤ 1/4 of supervisord"
             r.met = r.ratio() is not None and r.ratio() <= 0.25
         rows.append(r)
-        rows.append(Row("footprint", f"peak RSS, {n} programs", "MiB", [x[1] for x in f], [x[1] for x in s]))
-        rows.append(Row("footprint", f"RSS anonymous (heap+stacks), {n} programs", "MiB", [x[3] for x in f], [x[3] for x in s]))
-        rows.append(Row("footprint", f"threads, {n} programs", "", [x[2] for x in f], [x[2] for x in s]))
+        rows.append(Row("footprint", f"peak RSS, {n} programs", "MiB", [x[1] for x in f], [x[1] for x in s], peers=pk(1)))
+        rows.append(Row("footprint", f"RSS anonymous (heap+stacks), {n} programs", "MiB", [x[3] for x in f], [x[3] for x in s], peers=pk(3)))
+        rows.append(Row("footprint", f"threads, {n} programs", "", [x[2] for x in f], [x[2] for x in s], peers=pk(2)))
     lo, hi = sizes[0], sizes[-1]
     if hi > lo:
         def growth(lbl):
