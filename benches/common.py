@@ -586,9 +586,21 @@ def kill_tree(pid: int) -> list[int]:
         todo += [c for c in children_of(p) if c not in seen]
     for p in seen:
         kill_pid(p)
-    # Gone (or a zombie left to init/its parent to reap) before we return.
-    deadline = time.time() + 10
-    while any(alive(p) for p in seen) and time.time() < deadline:
+    # Wait until each is gone from /proc, or is a zombie of ours (the
+    # caller reaps those). Orphans (PM2's daemon, and the children of a
+    # killed daemon) are reaped by init, here within ~1 s.
+    me = os.getpid()
+
+    def gone(p):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return True
+        return rest[0] == "Z" and int(rest[1]) == me
+
+    deadline = time.time() + 5
+    while not all(gone(p) for p in seen) and time.time() < deadline:
         time.sleep(0.01)
     return seen
 

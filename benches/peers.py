@@ -182,11 +182,17 @@ class Circus(Daemon):
         return self.cmd("stop", name=self._watcher(name), waiting=True)
 
     def restart_all(self):
-        return self.cmd("restart", waiting=True)
+        # Like `supervisorctl restart all`: stop every watcher, then start
+        # them. (circus's `restart` with no name restarts the arbiter
+        # itself, control socket included.)
+        # Start each by name: a nameless start skips autostart=false ones.
+        self.cmd("stop", waiting=True)
+        return [self.cmd("start", name=p.name, waiting=True) for p in self.programs]
 
     def restart_group(self, g):
-        return self._call([{"command": "restart", "properties": {"name": m, "waiting": True}}
-                           for m in self.groups[g]])
+        # One watcher at a time: circus refuses a second restart while
+        # one is running (its commands take an arbiter-wide lock).
+        return [self.cmd("restart", name=m, waiting=True) for m in self.groups[g]]
 
     def teardown(self):
         if self.bridge is not None:
