@@ -100,13 +100,7 @@ fn run(path: PathBuf) -> anyhow::Result<()> {
     // Still single-threaded: take NOTIFY_SOCKET out of the programs' env.
     fleet_agent::notify::take_socket();
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FLEET_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    fleet_daemon::log::init("info");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

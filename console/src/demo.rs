@@ -49,13 +49,7 @@ struct Demo {
 }
 
 pub fn run(opts: Options) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FLEET_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    fleet_daemon::log::init("warn");
     match run_inner(opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
