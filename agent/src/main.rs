@@ -101,8 +101,12 @@ fn run(path: PathBuf) -> anyhow::Result<()> {
     fleet_agent::notify::take_socket();
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
     fleet_daemon::log::init("info");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One runtime thread (plus the supervisor's own, which parks on this
+    // runtime's handle): the API, log pumps and followers are I/O-bound, and
+    // the multi-threaded scheduler would add a worker, its malloc arena and
+    // libm (its poll-time statistics call `pow`) to every host's RSS.
+    // The main thread drives I/O and timers for both, from `block_on`.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
