@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """fleet vs supervisord benchmark suite.
 
-    python3 benches/run.py            # full run (< 20 min), writes BENCHMARKS.md
-    python3 benches/run.py --quick    # fewer reps and sizes (< 3 min)
+    python3 benches/run.py            # full run (< 20 min + ~3 for peers), writes BENCHMARKS.md
+    python3 benches/run.py --quick    # fewer reps and sizes, no peers (< 3 min)
     python3 benches/run.py --only crash_restart,stop --out /tmp/b.md
     python3 benches/run.py --no-peers # fleet vs supervisord only
 
@@ -10,7 +10,7 @@ Builds the release binaries (`cargo build --release --workspace --bins`),
 installs supervisor from PyPI into a private virtualenv under the cache dir
 (default ~/.cache/fleet-bench), runs every scenario for both supervisors
 with alternating runs, and writes BENCHMARKS.md (method, machine, table).
-Unless --no-peers, also installs circus (into the same venv) and PM2 (npm,
+In a full run (or with --peers), also installs circus (into the same venv) and PM2 (npm,
 under the cache dir) and adds them as extra columns on footprint, idle,
 crash_restart and mass_start (see peers.py); a peer that can't be
 installed or fails is left out with a note, never failing the run.
@@ -248,10 +248,13 @@ def main():
     ap.add_argument("--scratch", help="directory for configs, sockets and logs (default /dev/shm: "
                     "tmpfs, so log capture measures the supervisors, not the disk)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
-    ap.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True,
+    ap.add_argument("--peers", action=argparse.BooleanOptionalAction, default=None,
                     help="also run circus and PM2 as extra columns on footprint, idle, "
-                    "crash_restart, mass_start (default: on; --no-peers skips them)")
+                    "crash_restart, mass_start (default: on for a full run, off with "
+                    "--quick, which must stay under 3 minutes)")
     args = ap.parse_args()
+    if args.peers is None:
+        args.peers = not args.quick
 
     t0 = time.time()
     if not args.no_build:
@@ -294,7 +297,9 @@ def main():
     cmd = "python3 benches/run.py" + (" --quick" if args.quick else "")
     if args.only:
         cmd += f" --only {args.only}"
-    if not args.peers:
+    if args.peers and args.quick:
+        cmd += " --peers"
+    elif not args.peers and not args.quick:
         cmd += " --no-peers"
     write_md(Path(args.out), ctx, rows, errors, header, time.time() - t0, cmd)
     print(Path(args.out).read_text())
