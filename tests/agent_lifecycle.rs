@@ -178,6 +178,10 @@ umask = "027"
 user = "nobody"
 environment = { GREETING = "hi {num}" }
 startsecs = 0
+
+[program.plain]
+command = "sleep 1000"
+startsecs = 0
 "#,
     );
     let p = a.wait_state("envy", "RUNNING", T);
@@ -200,10 +204,31 @@ startsecs = 0
             .all(|u| u == nobody.uid.to_string()),
         "{uid_line}"
     );
+    // Programs start with no signal blocked or ignored, whatever the agent
+    // blocks or ignores itself (SIGPIPE, at least). `sleep`, not testprog:
+    // Rust programs ignore SIGPIPE themselves.
+    let plain = a.wait_state("plain", "RUNNING", T)["pid"].as_i64().unwrap();
+    let plain = std::fs::read_to_string(format!("/proc/{plain}/status")).unwrap();
+    for key in ["SigBlk:", "SigIgn:"] {
+        let line = plain.lines().find(|l| l.starts_with(key)).unwrap();
+        assert!(line.ends_with("0000000000000000"), "{line}");
+    }
     let umask_line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
     assert!(umask_line.ends_with("0027"), "{umask_line}");
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
     assert_eq!(cwd, std::path::Path::new("/tmp"));
+    // The child shares the agent's memory until exec (CLONE_VM): switching
+    // its credentials must not have switched any of the agent's threads.
+    for task in std::fs::read_dir(format!("/proc/{}/task", a.pid())).unwrap() {
+        let st = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        for key in ["Uid:", "Gid:"] {
+            let line = st.lines().find(|l| l.starts_with(key)).unwrap();
+            assert!(
+                line.split_whitespace().skip(1).all(|u| u == "0"),
+                "agent thread changed credentials: {line}"
+            );
+        }
+    }
 }
 
 #[test]

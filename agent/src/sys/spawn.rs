@@ -1,11 +1,26 @@
-//! fork + exec with every step's failure reported back to the parent.
+//! Spawn with every step's failure reported back to the parent.
 //!
-//! Everything the child needs (C strings, group list) is prepared before
-//! `fork`, because after fork in a multi-threaded process only
-//! async-signal-safe calls are allowed: the child makes raw libc calls and
-//! never allocates. A CLOEXEC pipe carries `(step, errno)` back if a step
-//! fails; EOF on it means exec succeeded. The failed child `_exit`s and is
-//! reaped by the one reaper like any other unknown pid.
+//! The child is created with `clone(CLONE_VM | CLONE_VFORK)`, as glibc's
+//! posix_spawn does, not `fork`: it borrows the agent's address space until
+//! it execs, so the kernel neither copies the agent's page tables nor tears
+//! the copy down again at exec. Measured with 500 spawns from a 10 MiB
+//! process: ~0.5-0.7 ms each against ~1.0 ms with fork. The calling thread
+//! is suspended until the child has exec'd or exited.
+//!
+//! Sharing memory makes the child's rules stricter than after fork:
+//! - everything it needs (C strings, group list, its own stack) is
+//!   prepared before `clone`; it makes raw libc calls and never allocates;
+//! - credentials change through raw syscalls: glibc's `setuid` & co. would
+//!   broadcast the change to every thread of the *agent* (setxid), whose
+//!   memory the child shares;
+//! - all signals are blocked in the calling thread across `clone`, so no
+//!   agent handler ever runs on the child's stack; the child resets every
+//!   disposition to the default (its handler table is its own: no
+//!   CLONE_SIGHAND) before it unblocks them.
+//!
+//! A CLOEXEC pipe carries `(step, errno)` back if a step fails; EOF on it
+//! means exec succeeded. The failed child `_exit`s and is reaped by the one
+//! reaper like any other unknown pid.
 
 use std::ffi::CString;
 use std::fmt;
@@ -112,7 +127,29 @@ pub fn cloexec_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Fork and exec. Returns the child's pid once exec has succeeded.
+/// Stack for the cloned child until it execs: the child only makes libc
+/// calls on small locals.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// The kernel's `struct sigaction` for rt_sigaction(2) on x86_64 and
+/// aarch64 (not libc's, which differs in layout).
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// What the child reads from the parent's memory.
+struct ChildArgs<'a> {
+    exec: &'a Exec,
+    argv: &'a [*const libc::c_char],
+    envp: &'a [*const libc::c_char],
+    report: RawFd,
+}
+
+/// Spawn and exec. Returns the child's pid once exec has succeeded.
 pub fn spawn(exec: &Exec) -> Result<u32, StepError> {
     let err = |step| move |errno| StepError { step, errno };
     let (report_r, report_w) = cloexec_pipe()
@@ -120,20 +157,43 @@ pub fn spawn(exec: &Exec) -> Result<u32, StepError> {
         .map_err(err(Step::Pipe))?;
     let argv = null_terminated(&exec.argv);
     let envp = null_terminated(&exec.envp);
+    let args = ChildArgs {
+        exec,
+        argv: &argv,
+        envp: &envp,
+        report: report_w.as_raw_fd(),
+    };
+    let mut stack = vec![0u8; CHILD_STACK];
+    // The stack grows down on every Linux target we build for; align its top.
+    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
 
-    // SAFETY: the child branch only makes async-signal-safe libc calls on
-    // memory prepared above, and always ends in execve or _exit.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(StepError {
-            step: Step::Fork,
-            errno: nix::errno::Errno::last(),
-        });
-    }
-    if pid == 0 {
-        // Child.
-        unsafe { child(exec, &argv, &envp, report_w.as_raw_fd()) }
-    }
+    // SAFETY: `all`/`old` are valid sigsets; blocking every signal in this
+    // thread keeps agent handlers off the child's stack while it shares our
+    // memory. clone with CLONE_VFORK returns only after the child has exec'd
+    // or exited, so `args`, `argv`, `envp` and `stack` outlive its use of
+    // them; the child entry only makes async-signal-safe calls.
+    let pid = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            child_entry,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&args as *const ChildArgs).cast_mut().cast(),
+        );
+        let errno = nix::errno::Errno::last();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid < 0 {
+            return Err(StepError {
+                step: Step::Fork,
+                errno,
+            });
+        }
+        pid
+    };
+    drop(stack);
     drop(report_w);
     let mut buf = [0u8; 5];
     let mut got = 0;
@@ -167,7 +227,16 @@ pub fn spawn(exec: &Exec) -> Result<u32, StepError> {
     })
 }
 
-/// Runs in the forked child. Never returns.
+extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `ChildArgs` the suspended parent keeps alive.
+    unsafe {
+        let a = &*(arg as *const ChildArgs);
+        child(a.exec, a.argv, a.envp, a.report)
+    }
+}
+
+/// Runs in the cloned child, on its own stack in the agent's memory.
+/// Never returns.
 unsafe fn child(
     exec: &Exec,
     argv: &[*const libc::c_char],
@@ -188,16 +257,32 @@ unsafe fn child(
     if libc::setpgid(0, 0) != 0 {
         fail(Step::Setsid);
     }
-    // The agent's runtime blocks or ignores signals (SIGPIPE is ignored by
-    // Rust); programs must start with the defaults.
+    // The agent handles, ignores (SIGPIPE, by Rust) or blocks signals;
+    // programs must start with the defaults. Dispositions first, while
+    // everything is still blocked (see the module doc), then the mask.
+    // Every signal, real-time ones included: the raw syscall, because
+    // glibc's wrappers refuse the two it reserves (32, 33), which an agent
+    // started with them ignored would otherwise pass on.
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            );
+        }
+    }
     let mut set: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut set);
     libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    for sig in 1..32 {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            libc::signal(sig, libc::SIG_DFL);
-        }
-    }
 
     if libc::dup2(exec.stdin, 0) < 0
         || libc::dup2(exec.stdout, 1) < 0
@@ -207,13 +292,19 @@ unsafe fn child(
     }
 
     if let Some(creds) = &exec.creds {
-        if libc::setgroups(creds.groups.len(), creds.groups.as_ptr()) != 0 {
+        // Raw syscalls: this task only (see the module doc).
+        if libc::syscall(
+            libc::SYS_setgroups,
+            creds.groups.len(),
+            creds.groups.as_ptr(),
+        ) != 0
+        {
             fail(Step::SetGroups);
         }
-        if libc::setgid(creds.gid) != 0 {
+        if libc::syscall(libc::SYS_setgid, creds.gid) != 0 {
             fail(Step::SetGid);
         }
-        if libc::setuid(creds.uid) != 0 {
+        if libc::syscall(libc::SYS_setuid, creds.uid) != 0 {
             fail(Step::SetUid);
         }
     }
