@@ -71,6 +71,7 @@ fn main() -> ExitCode {
         }
     };
     fleet_daemon::log::init("info");
+    raise_fd_limit();
     let cfg = match config::load(&path) {
         Ok(c) => c,
         Err(e) => {
@@ -147,4 +148,20 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// The console holds a connection per agent (its event stream) plus one per
+/// host in flight in an operation: raise the soft fd limit to the hard one,
+/// as Go's runtime does, so 1024 (a common default) is not the fleet's size.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(soft, hard, error = %e, "cannot raise the open-file limit");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
+    }
 }

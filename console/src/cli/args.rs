@@ -123,7 +123,8 @@ pub struct ActArgs {
     /// Rolling: abort after F failed hosts (console mode).
     #[arg(long, value_name = "F", requires = "rolling")]
     pub max_failures: Option<usize>,
-    /// Hosts in flight at once (console mode).
+    /// Hosts in flight at once (console mode; default: the console's
+    /// `concurrency`, 512 unless configured).
     #[arg(long, value_name = "C", value_parser = clap::value_parser!(u64).range(1..))]
     pub concurrency: Option<u64>,
     /// List what would be touched; touch nothing.

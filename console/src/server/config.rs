@@ -9,6 +9,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// Hosts a parallel operation acts on at once unless the request or
+/// `[console] concurrency` says otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 512;
+
 /// A secret that never shows up in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -323,7 +327,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
     if heartbeat_secs == 0 {
         errs.push("console.heartbeat_secs must be at least 1".into());
     }
-    let concurrency = c.concurrency.unwrap_or(64);
+    // A parallel operation reaches a few hundred hosts in one wave; each
+    // in-flight host is one idle HTTP request, cheap for the console (whose
+    // fd limit is raised at start). Lower it, or use --rolling, to spread load.
+    let concurrency = c.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
     if concurrency == 0 {
         errs.push("console.concurrency must be at least 1".into());
     }
@@ -423,7 +430,7 @@ mod tests {
         let c = p("[console]\ndata_dir = \"d\"\n").unwrap();
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.data_dir, PathBuf::from("/etc/fleet/d"));
-        assert_eq!(c.concurrency, 64);
+        assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
     }
 
     #[test]
