@@ -197,15 +197,19 @@ def write_md(out: Path, ctx: Ctx, rows: list[common.Row], errors, header, elapse
     L.append("| scenario | metric | unit | fleet | supervisord | "
              + "".join(f"{p} | " for p in plabels) + "ratio | target | met? |")
     L.append("|---|---|---|---|---|" + "---|" * len(plabels) + "---|---|---|")
+    def esc(text):
+        # A `|` inside a cell (e.g. "writer | cat > file") would split it.
+        return text.replace("|", "\\|")
+
     for r in rows:
         ratio = r.ratio()
         met = {True: "yes", False: "**no**", None: ""}[r.met]
         L.append(
-            f"| {r.scenario} | {r.metric} | {r.unit} | {cell(r.fleet, r.agg)} | "
+            f"| {r.scenario} | {esc(r.metric)} | {r.unit} | {cell(r.fleet, r.agg)} | "
             f"{cell(r.sup, r.agg)} | "
             + "".join(f"{cell(r.peers.get(p), r.agg)} | " for p in plabels)
             + f"{fmt(ratio) if ratio is not None else '—'} | "
-            f"{r.target} | {met} |"
+            f"{esc(r.target)} | {met} |"
         )
     L.append("")
     notes = [r for r in rows if r.note]
