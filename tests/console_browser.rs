@@ -11,17 +11,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const PROGRAMS: &str = r#"
-[program.worker]
-command = "TESTPROG sleep"
-numprocs = 2
-process_name = "{program}_{num:02}"
-startsecs = 0
-stopwaitsecs = 2
-
-[group.celery]
-programs = ["worker"]
-
+/// Besides `CELERY`: a program that logs, for the live tail.
+const WEB: &str = r#"
 [program.web]
 command = "TESTPROG ticker 100"
 startsecs = 0
@@ -39,7 +30,7 @@ fn fleet(n: usize) -> Fleet {
     let mut agents = Vec::new();
     let mut entries = Vec::new();
     for i in 1..=n {
-        let (a, port) = tcp_agent(PROGRAMS);
+        let (a, port) = tcp_agent(&format!("{CELERY}{WEB}"));
         agents.push(a);
         entries.push((format!("w-{i:02}"), port));
     }

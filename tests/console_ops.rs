@@ -9,18 +9,6 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
 
-const CELERY: &str = r#"
-[program.worker]
-command = "TESTPROG sleep"
-numprocs = 2
-process_name = "{program}_{num:02}"
-startsecs = 0
-stopwaitsecs = 2
-
-[group.celery]
-programs = ["worker"]
-"#;
-
 /// A celery group whose workers die at once: a restart ends FATAL.
 const BROKEN: &str = r#"
 [program.worker]

@@ -10,18 +10,6 @@ use common::console::*;
 use common::*;
 use std::time::{Duration, Instant};
 
-const CELERY: &str = r#"
-[program.worker]
-command = "TESTPROG sleep"
-numprocs = 2
-process_name = "{program}_{num:02}"
-startsecs = 0
-stopwaitsecs = 2
-
-[group.celery]
-programs = ["worker"]
-"#;
-
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()

@@ -2,6 +2,7 @@
 //! processes, over the unix socket and over TCP with a token.
 
 mod common;
+use common::ctl::*;
 use common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -10,51 +11,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(20);
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
-    }
-}
-
-impl std::fmt::Debug for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// `fleetctl` with a clean environment: no FLEET_* variables, no user
-/// config file, no colour.
-fn fleetctl_cmd() -> Command {
-    let mut c = Command::new(bin("fleetctl"));
-    c.env_remove("FLEET_CONSOLE")
-        .env_remove("FLEET_AGENT")
-        .env_remove("FLEET_TOKEN")
-        .env("FLEETCTL_CONFIG", "/dev/null")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    c
-}
-
-fn run(mut c: Command) -> Out {
-    let o = c.output().expect("run fleetctl");
-    Out {
-        code: o.status.code().expect("fleetctl killed by a signal"),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
 
 /// `fleetctl --agent SOCKET ARGS…`
 fn ctl(a: &Agent, args: &[&str]) -> Out {

@@ -5,47 +5,20 @@
 
 mod common;
 use common::console::*;
-use common::*;
-use serde_json::Value;
-use std::process::Command;
+use common::ctl::*;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
-const CELERY: &str = "[program.worker]\ncommand = \"TESTPROG sleep\"\nnumprocs = 2\nprocess_name = \"worker_{num}\"\nstartsecs = 0\n[group.celery]\nprograms = [\"worker\"]\n";
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
-    }
-}
 
 /// Run fleetctl with a clean environment (no config file, no env defaults)
 /// plus `env`.
 fn fleetctl(home: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Out {
-    let mut cmd = Command::new(bin("fleetctl"));
+    let mut cmd = fleetctl_cmd();
     cmd.args(args)
-        .env_remove("FLEET_CONSOLE")
-        .env_remove("FLEET_TOKEN")
-        .env_remove("FLEET_AGENT")
-        .env_remove("FLEETCTL_CONFIG")
         .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let o = cmd.output().expect("run fleetctl");
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+        .env("XDG_CONFIG_HOME", home)
+        .envs(env.iter().copied());
+    run(cmd)
 }
 
 #[test]

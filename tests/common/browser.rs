@@ -133,15 +133,19 @@ impl Browser {
         })
     }
 
+    /// The element `css` selects, once it exists (20 s at most).
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
+        self.c()
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
     pub fn click(&self, css: &str) {
         self.rt.block_on(async {
-            let e = self
-                .c()
-                .wait()
-                .at_most(Duration::from_secs(20))
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+            let e = self.element(css).await;
             e.click()
                 .await
                 .unwrap_or_else(|e| panic!("click {css}: {e}"));
@@ -150,13 +154,7 @@ impl Browser {
 
     pub fn type_into(&self, css: &str, text: &str) {
         self.rt.block_on(async {
-            let e = self
-                .c()
-                .wait()
-                .at_most(Duration::from_secs(20))
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+            let e = self.element(css).await;
             e.send_keys(text)
                 .await
                 .unwrap_or_else(|e| panic!("type into {css}: {e}"));

@@ -8,6 +8,20 @@ pub const OPERATOR: &str = "op-token-0123456789abcdef";
 pub const VIEWER: &str = "view-token-0123456789abcdef";
 pub const AGENT_TOKEN: &str = "agent-token-0123456789abcdef";
 
+/// The fleet the console tests manage on every agent: a `celery` group of
+/// two workers.
+pub const CELERY: &str = r#"
+[program.worker]
+command = "TESTPROG sleep"
+numprocs = 2
+process_name = "{program}_{num:02}"
+startsecs = 0
+stopwaitsecs = 2
+
+[group.celery]
+programs = ["worker"]
+"#;
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

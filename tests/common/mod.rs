@@ -78,10 +78,12 @@ pub fn poll_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
         if let Some(v) = f() {
             return Some(v);
         }
-        if Instant::now() > deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return None;
         }
-        std::thread::sleep(pause);
+        // Never past the deadline: one last poll happens right at it.
+        std::thread::sleep(pause.min(left));
         pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
@@ -438,3 +440,4 @@ pub fn read_pids(path: &Path) -> Vec<i32> {
 
 pub mod browser;
 pub mod console;
+pub mod ctl;
