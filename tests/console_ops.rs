@@ -300,3 +300,49 @@ fn a_black_holed_agent_does_not_slow_status() {
     }
     drop(hole);
 }
+
+/// The soft and hard "Max open files" of `pid`.
+fn nofile(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    let mut f = line.split_whitespace().skip(3);
+    (f.next().unwrap().into(), f.next().unwrap().into())
+}
+
+#[test]
+fn the_console_raises_its_fd_limit_and_survives_a_bad_fleet_log() {
+    // Started like a service with a low soft limit (1024 is common) and a
+    // typo in FLEET_LOG: the limit is raised to the hard one, the typo is
+    // reported, and the console serves with its default filter.
+    let mut c = Console::start("");
+    c.stop();
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -Sn 256 && exec \"$0\" --config \"$1\"")
+        .arg(bin("fleet-console"))
+        .arg(&c.config)
+        .env("FLEET_LOG", "fleet_console=loud")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(c.dir.path().join("console.stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    c.child = Some(child);
+    wait_for(T, "the console to serve", || {
+        c.try_request("GET", "/healthz", None, "")
+            .ok()
+            .filter(|r| r.status == 200)
+    });
+    let (soft, hard) = nofile(pid);
+    assert_eq!(soft, hard, "soft fd limit not raised");
+    assert_ne!(soft, "256");
+    let err = c.stderr();
+    assert!(
+        err.contains("ignoring FLEET_LOG=\"fleet_console=loud\"") && err.contains("using \"info\""),
+        "{err}"
+    );
+}

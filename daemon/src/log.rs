@@ -22,14 +22,11 @@ pub fn parse(spec: &str) -> Result<Targets, String> {
 /// is used: a typo must not silence the daemon.
 pub fn init(default: &str) {
     let env = std::env::var(VAR).ok().filter(|s| !s.trim().is_empty());
-    let filter = match env.as_deref().map(parse) {
-        Some(Ok(f)) => f,
-        Some(Err(e)) => {
-            eprintln!("ignoring {e}; using {default:?}");
-            parse(default).unwrap_or_default()
-        }
-        None => parse(default).unwrap_or_default(),
-    };
+    let filter = env.as_deref().map(parse).and_then(|r| {
+        r.map_err(|e| eprintln!("ignoring {e}; using {default:?}"))
+            .ok()
+    });
+    let filter = filter.unwrap_or_else(|| parse(default).unwrap_or_default());
     tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(filter)

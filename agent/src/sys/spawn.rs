@@ -163,7 +163,8 @@ pub fn spawn(exec: &Exec) -> Result<u32, StepError> {
         envp: &envp,
         report: report_w.as_raw_fd(),
     };
-    let mut stack = vec![0u8; CHILD_STACK];
+    // Only the child writes it, so it needs no zeroing.
+    let mut stack = Vec::<u8>::with_capacity(CHILD_STACK);
     // The stack grows down on every Linux target we build for; align its top.
     let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
 
