@@ -10,6 +10,7 @@
 //! readers (`tail`, `follow`) take: a reader never waits for the disk, and
 //! `reopen` never waits for a write in progress.
 
+mod chunk;
 mod file;
 mod pump;
 mod ring;
@@ -19,6 +20,7 @@ mod tests;
 
 use crate::config::LogSpec;
 use bytes::Bytes;
+use chunk::Chunk;
 use file::RotatingFile;
 use ring::Ring;
 use std::fs::File;
@@ -84,13 +86,27 @@ impl LogStream {
     /// once (until writes succeed again) and counted; the tail and the
     /// followers get the bytes regardless.
     pub fn write(&self, data: &[u8]) {
+        self.write_to_all(data, None);
+    }
+
+    /// `write` for a pump's chunk, which the tail may keep without a copy.
+    fn write_chunk(&self, chunk: Chunk) {
+        // The slice borrows the chunk's buffer, which the tail clone shares.
+        let data = chunk.clone();
+        self.write_to_all(data.as_slice(), Some(chunk));
+    }
+
+    fn write_to_all(&self, data: &[u8], chunk: Option<Chunk>) {
         if data.is_empty() {
             return;
         }
         let mut guard = lock(&self.file);
         {
             let mut tail = lock(&self.tail);
-            tail.push(data);
+            match chunk {
+                Some(c) => tail.push_chunk(c),
+                None => tail.push(data),
+            }
             // Under the tail lock, so `follow` sees each chunk exactly once:
             // in its snapshot or on its receiver.
             if let Some(tx) = self.tx.get().filter(|tx| tx.receiver_count() > 0) {
@@ -121,6 +137,12 @@ impl LogStream {
                 }
             }
         }
+    }
+
+    /// Copy a held chunk into the tail's own buffer: a pump going quiet or
+    /// ending gives its buffers back.
+    fn settle_tail(&self) {
+        lock(&self.tail).settle();
     }
 
     /// The last `max` bytes (at most the tail's capacity).

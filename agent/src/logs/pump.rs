@@ -3,13 +3,17 @@
 //! The pipe is non-blocking and polled by tokio (`pipe::Receiver`) on the
 //! main runtime, so an idle program costs a parked task, no thread. A read
 //! goes into a small stack buffer first; a stream that fills it is busy, so
-//! it gets a large page-aligned heap buffer (given back once reads are small
-//! again) and a larger pipe, so the program blocks less while the agent
-//! writes. The file is written directly from the task: a page-cache write. The pump reads
+//! it gets two large page-aligned heap buffers (given back once reads are
+//! small again) and a larger pipe, so the program blocks less while the agent
+//! writes. A big read goes to the stream as a shared [`Chunk`]: the tail keeps
+//! it by reference while the pump reads into the other buffer, so a flood is
+//! not copied a second time into the tail. The file is written directly from
+//! the task: a page-cache write. The pump reads
 //! until EOF whatever happens to the file: a program never stalls on a full
 //! pipe because its log disk is full. Readiness waits go through tokio's
 //! cooperative budget, so a flood yields to other tasks on the runtime.
 
+use super::chunk::{Chunk, PageBuf};
 use super::LogStream;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -44,6 +48,7 @@ async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {
         Err(e) => return drain_blocking(spare, stream, e).await,
     };
     drop(spare);
+    let _settle = Settle(&stream);
     let mut reader = Reader::default();
     loop {
         // `poll_read_ready`, unlike `readable()`, spends tokio's cooperative
@@ -67,17 +72,27 @@ async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {
     }
 }
 
+/// However the pump ends, the stream lets go of its buffers.
+struct Settle<'a>(&'a LogStream);
+
+impl Drop for Settle<'_> {
+    fn drop(&mut self) {
+        self.0.settle_tail();
+    }
+}
+
 #[derive(Default)]
 struct Reader {
-    /// `None` while the stream is quiet.
-    big: Option<PageBuf>,
+    /// Empty while the stream is quiet; while busy, at most two: the one
+    /// being read into and the one the tail may still hold.
+    big: Vec<Arc<PageBuf>>,
     pipe_raised: bool,
 }
 
 impl Reader {
     /// One `read(2)` into the buffer that fits; the bytes go to `stream`.
     fn read(&mut self, pipe: &pipe::Receiver, stream: &LogStream) -> io::Result<usize> {
-        let Some(big) = &mut self.big else {
+        if self.big.is_empty() {
             let mut small = [0u8; SMALL];
             let n = pipe.try_read(&mut small)?;
             stream.write(&small[..n]);
@@ -85,18 +100,38 @@ impl Reader {
                 self.busy(pipe);
             }
             return Ok(n);
-        };
-        let buf = big.get();
-        let n = pipe.try_read(buf)?;
-        stream.write(&buf[..n]);
+        }
+        let i = self.free_buffer();
+        let buf = Arc::get_mut(&mut self.big[i]).expect("a buffer nobody else holds");
+        let n = pipe.try_read(buf.get())?;
         if n < SMALL {
-            self.big = None;
+            // Quiet again: copy, and let both buffers go.
+            stream.write(&buf.bytes()[..n]);
+            self.big.clear();
+        } else {
+            stream.write_chunk(Chunk::new(self.big[i].clone(), n));
         }
         Ok(n)
     }
 
+    /// The index of a buffer only this reader holds. The tail holds at most
+    /// one chunk of a stream, so two buffers always leave one free.
+    fn free_buffer(&mut self) -> usize {
+        if let Some(i) = self.big.iter_mut().position(|b| Arc::get_mut(b).is_some()) {
+            return i;
+        }
+        let fresh = Arc::new(PageBuf::new(BIG));
+        if self.big.len() < 2 {
+            self.big.push(fresh);
+            self.big.len() - 1
+        } else {
+            self.big[0] = fresh;
+            0
+        }
+    }
+
     fn busy(&mut self, _pipe: &pipe::Receiver) {
-        self.big = Some(PageBuf::new(BIG));
+        self.big.push(Arc::new(PageBuf::new(BIG)));
         // Only busy pipes get raised: Linux charges pipe capacity per user
         // (pipe-user-pages-soft), and past that limit every new pipe of the
         // user is created tiny. Best effort.
@@ -108,32 +143,6 @@ impl Reader {
                 nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE),
             );
         }
-    }
-}
-
-/// A zeroed heap buffer that starts on a page boundary. Pipe pages and the
-/// page cache are page-aligned, and the kernel's copies to and from a
-/// misaligned buffer cost far more: measured on AMD EPYC, 1.4-1.9 s of CPU
-/// per GiB with malloc's 16-byte offset against 0.56-0.68 s aligned.
-struct PageBuf {
-    mem: Vec<u8>,
-    start: usize,
-}
-
-const PAGE: usize = 4096;
-
-impl PageBuf {
-    fn new(len: usize) -> PageBuf {
-        // Zeroed, this comes from fresh mmap'd pages: only the pages reads
-        // touch cost memory.
-        let mem = vec![0; len + PAGE];
-        let start = mem.as_ptr().align_offset(PAGE).min(PAGE);
-        PageBuf { mem, start }
-    }
-
-    fn get(&mut self) -> &mut [u8] {
-        let len = self.mem.len() - PAGE;
-        &mut self.mem[self.start..self.start + len]
     }
 }
 

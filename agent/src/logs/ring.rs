@@ -2,13 +2,18 @@
 //!
 //! Memory grows with what was actually written (a quiet program costs a few
 //! bytes, not `cap`) and never past `cap`; once full, new bytes overwrite the
-//! oldest in place.
+//! oldest in place. A chunk at least `cap` long is the whole tail by itself,
+//! so it is kept by reference, not copied, until a smaller write or `settle`.
+
+use super::chunk::Chunk;
 
 pub struct Ring {
     buf: Vec<u8>,
     /// Where the oldest byte is once `buf` is full (0 until then).
     head: usize,
     cap: usize,
+    /// When set, the tail is its last `cap` bytes and `buf` is empty.
+    held: Option<Chunk>,
 }
 
 impl Ring {
@@ -17,7 +22,32 @@ impl Ring {
             buf: Vec::new(),
             head: 0,
             cap,
+            held: None,
         }
+    }
+
+    /// Take a chunk; one that covers the whole tail is kept without a copy.
+    pub fn push_chunk(&mut self, chunk: Chunk) {
+        if self.cap == 0 || chunk.as_slice().len() < self.cap {
+            return self.push(chunk.as_slice());
+        }
+        // Everything before is out of the tail; keep the allocation.
+        self.buf.clear();
+        self.head = 0;
+        self.held = Some(chunk);
+    }
+
+    /// Copy a held chunk's tail into `buf`, giving the chunk's buffer back
+    /// to its pump (or to the allocator).
+    pub fn settle(&mut self) {
+        if let Some(chunk) = self.held.take() {
+            self.push(chunk.as_slice());
+        }
+    }
+
+    #[cfg(test)]
+    pub fn holds_a_chunk(&self) -> bool {
+        self.held.is_some()
     }
 
     #[cfg(test)]
@@ -26,6 +56,7 @@ impl Ring {
     }
 
     pub fn push(&mut self, data: &[u8]) {
+        self.settle();
         // Only the last `cap` bytes of `data` can survive.
         let mut data = &data[data.len().saturating_sub(self.cap)..];
         if self.buf.len() < self.cap {
@@ -50,6 +81,10 @@ impl Ring {
 
     /// The last `max` bytes, oldest first.
     pub fn last(&self, max: usize) -> Vec<u8> {
+        if let Some(chunk) = &self.held {
+            let s = chunk.as_slice();
+            return s[s.len() - max.min(self.cap)..].to_vec();
+        }
         let (a, b) = self.buf.split_at(self.head);
         // Logical order is `b` then `a`.
         let n = max.min(self.buf.len());
@@ -63,14 +98,25 @@ impl Ring {
 
 #[cfg(test)]
 mod tests {
-    use super::Ring;
+    use super::{Chunk, Ring};
 
-    /// The reference: keep everything, look at the end.
+    /// The reference: keep everything, look at the end. Each write goes in
+    /// three ways: copied, as a chunk, and alternating.
     fn check(cap: usize, writes: &[&[u8]]) {
+        for how in 0..3 {
+            check_as(cap, writes, how);
+        }
+    }
+
+    fn check_as(cap: usize, writes: &[&[u8]], how: usize) {
         let mut ring = Ring::new(cap);
         let mut all = Vec::new();
-        for w in writes {
-            ring.push(w);
+        for (i, w) in writes.iter().enumerate() {
+            if how == 0 || (how == 2 && i % 2 == 0) {
+                ring.push(w);
+            } else {
+                ring.push_chunk(Chunk::copy_of(w));
+            }
             all.extend_from_slice(w);
             assert!(ring.len() <= cap);
             assert!(ring.buf.capacity() <= cap.max(1));
@@ -105,6 +151,23 @@ mod tests {
         ring.push(b"hello\n");
         assert!(ring.buf.capacity() < 64);
         assert_eq!(ring.last(100), b"hello\n");
+    }
+
+    #[test]
+    fn a_long_chunk_is_held_until_a_small_write_or_settle() {
+        let mut ring = Ring::new(4);
+        ring.push(b"ab");
+        ring.push_chunk(Chunk::copy_of(b"cdefgh"));
+        assert!(ring.holds_a_chunk());
+        assert_eq!(ring.last(10), b"efgh");
+        ring.push_chunk(Chunk::copy_of(b"ij"));
+        assert!(!ring.holds_a_chunk(), "a short chunk is copied");
+        assert_eq!(ring.last(10), b"ghij");
+        ring.push_chunk(Chunk::copy_of(b"klmnop"));
+        ring.settle();
+        assert!(!ring.holds_a_chunk());
+        assert!(ring.buf.capacity() <= 4);
+        assert_eq!(ring.last(3), b"nop");
     }
 
     #[test]

@@ -340,3 +340,16 @@ async fn two_pumps_can_share_a_stream() {
     assert_eq!(all.len(), 2 << 20);
     assert_eq!(all.iter().filter(|&&b| b == b'o').count(), 1 << 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_leaves_a_settled_exact_tail() {
+    // Big reads reach the tail by reference; at EOF the stream must have
+    // copied the tail out so the pump's buffers are freed.
+    let s = LogStream::open(&spec(None, 0, 0), super::TAIL_BYTES).unwrap();
+    let data = pattern(16 << 20);
+    pump_through(data.clone(), &s).await;
+    assert_eq!(s.bytes_written(), data.len() as u64);
+    assert!(!super::lock(&s.tail).holds_a_chunk());
+    assert_eq!(s.tail(usize::MAX), data[data.len() - super::TAIL_BYTES..]);
+    assert_eq!(s.tail(10), data[data.len() - 10..]);
+}
