@@ -57,7 +57,7 @@ impl Chunk {
         &self.buf.bytes()[..self.len]
     }
 
-    #[cfg(test)]
+    /// A chunk of its own: a small write that must queue behind big ones.
     pub fn copy_of(data: &[u8]) -> Chunk {
         let mut buf = PageBuf::new(data.len());
         buf.get()[..data.len()].copy_from_slice(data);

@@ -74,7 +74,8 @@ impl RotatingFile {
         if self.backups > 0 {
             // The oldest backup is about to be replaced. Held open, the
             // rename only drops its name; the last close, which frees its
-            // pages (and may wait for their writeback), happens off the pump.
+            // pages, happens off the pump: on the blocking pool when this
+            // runs on the runtime, on the log writer thread itself there.
             let oldest = File::open(self.numbered(self.backups)).ok();
             for i in (1..self.backups).rev() {
                 rename_if_exists(&self.numbered(i), &self.numbered(i + 1))?;

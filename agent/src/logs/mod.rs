@@ -1,19 +1,24 @@
 //! Log capture. Each output pipe of a program is drained by a pump task
 //! (`pump`) that hands every chunk to a [`LogStream`], which writes it to a
 //! size-rotated file (`file`), keeps the last bytes in memory (`ring`) and
-//! broadcasts it to followers.
+//! broadcasts it to followers. A busy pump's file writes happen on the log
+//! writer thread (`writer`), in parallel with its next read.
 //!
-//! Locking: `LogStream::file` is held across the disk write; it serialises
-//! writers (with `redirect_stderr` two pumps share one stream), so the file
-//! and the tail see chunks in the same order. `LogStream::tail` is taken
-//! inside it only for a memcpy and a broadcast send, and it is the only lock
-//! readers (`tail`, `follow`) take: a reader never waits for the disk, and
-//! `reopen` never waits for a write in progress.
+//! Order: chunks reach the tail, the followers and the writer's queue under
+//! the tail lock, so all three see a stream's chunks in one order (with
+//! `redirect_stderr` two pumps share one stream). An inline write happens
+//! only while none of the stream's chunks is queued, holding
+//! `LogStream::file` across the disk write; the writer thread holds it for
+//! each queued chunk. `LogStream::tail` is held only for a memcpy and a
+//! broadcast send, and it is the only lock readers (`tail`, `follow`) take:
+//! a reader never waits for the disk, and `reopen` never waits for a write
+//! in progress.
 
 mod chunk;
 mod file;
 mod pump;
 mod ring;
+mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -26,7 +31,9 @@ use ring::Ring;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
+};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use tokio::sync::broadcast;
 
@@ -52,6 +59,11 @@ pub struct LogStream {
     tx: OnceLock<broadcast::Sender<Bytes>>,
     written: AtomicU64,
     write_errors: AtomicU64,
+    /// Chunks waiting for the writer thread; while any do, a write that
+    /// would overtake them goes behind them instead.
+    queued: AtomicUsize,
+    /// Told when `queued` drops to 0.
+    drained: tokio::sync::Notify,
 }
 
 struct FileState {
@@ -79,42 +91,107 @@ impl LogStream {
             tx: OnceLock::new(),
             written: AtomicU64::new(0),
             write_errors: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
+            drained: tokio::sync::Notify::new(),
         }))
     }
 
     /// Take one chunk of program output. A failed file write is reported
     /// once (until writes succeed again) and counted; the tail and the
-    /// followers get the bytes regardless.
-    pub fn write(&self, data: &[u8]) {
-        self.write_to_all(data, None);
-    }
-
-    /// `write` for a pump's chunk, which the tail may keep without a copy.
-    fn write_chunk(&self, chunk: Chunk) {
-        // The slice borrows the chunk's buffer, which the tail clone shares.
-        let data = chunk.clone();
-        self.write_to_all(data.as_slice(), Some(chunk));
-    }
-
-    fn write_to_all(&self, data: &[u8], chunk: Option<Chunk>) {
-        if data.is_empty() {
+    /// followers get the bytes regardless. Written to the file before this
+    /// returns, unless earlier chunks of the stream still wait for the
+    /// writer thread: then it queues behind them, or, if the queue is full,
+    /// is written at once, out of order in the file rather than lost.
+    pub fn write(self: &Arc<Self>, data: &[u8]) {
+        if data.is_empty() || self.write_inline(data, None) {
             return;
         }
-        let mut guard = lock(&self.file);
+        match writer::sender().and_then(|tx| tx.try_reserve().ok()) {
+            Some(permit) => self.enqueue(Chunk::copy_of(data), permit),
+            None => self.write_now(data, None),
+        }
+    }
+
+    /// Tail, followers and file, here and now, if no chunk of the stream is
+    /// queued (else nothing is done: false).
+    fn write_inline(&self, data: &[u8], chunk: Option<Chunk>) -> bool {
+        // Lock order: file, then tail (as `write_now`). Holding `file`, no
+        // queued chunk is being written; holding `tail`, none is queued.
+        let mut file = lock(&self.file);
         {
             let mut tail = lock(&self.tail);
-            match chunk {
-                Some(c) => tail.push_chunk(c),
-                None => tail.push(data),
+            if self.queued.load(Acquire) > 0 {
+                return false;
             }
-            // Under the tail lock, so `follow` sees each chunk exactly once:
-            // in its snapshot or on its receiver.
-            if let Some(tx) = self.tx.get().filter(|tx| tx.receiver_count() > 0) {
-                let _ = tx.send(Bytes::copy_from_slice(data));
+            self.to_tail(&mut tail, data, chunk);
+        }
+        self.to_file(&mut file, data);
+        true
+    }
+
+    fn write_now(&self, data: &[u8], chunk: Option<Chunk>) {
+        let mut file = lock(&self.file);
+        self.to_tail(&mut lock(&self.tail), data, chunk);
+        self.to_file(&mut file, data);
+    }
+
+    /// A pump's chunk: to the tail (by reference) and followers now, to the
+    /// file on the writer thread if `permit`, else inline.
+    fn write_chunk(self: &Arc<Self>, chunk: Chunk, permit: Option<writer::Permit<'_>>) {
+        match permit {
+            Some(permit) => self.enqueue(chunk, permit),
+            None => {
+                // The slice borrows the chunk's buffer, which the tail shares.
+                let data = chunk.clone();
+                if !self.write_inline(data.as_slice(), Some(chunk.clone())) {
+                    self.write_now(data.as_slice(), Some(chunk));
+                }
             }
         }
+    }
+
+    fn enqueue(self: &Arc<Self>, chunk: Chunk, permit: writer::Permit<'_>) {
+        // Under the tail lock, so the queue (and so the file) has the
+        // stream's chunks in the tail's order.
+        let mut tail = lock(&self.tail);
+        self.to_tail(&mut tail, chunk.as_slice(), Some(chunk.clone()));
+        self.queued.fetch_add(1, AcqRel);
+        permit.send(writer::Job::new(self.clone(), chunk));
+    }
+
+    fn is_queued(&self) -> bool {
+        self.queued.load(Acquire) > 0
+    }
+
+    /// Wait until the writer thread has written every queued chunk of the
+    /// stream.
+    async fn flushed(&self) {
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.queued.load(Acquire) == 0 {
+                return;
+            }
+            drained.await;
+        }
+    }
+
+    fn to_tail(&self, tail: &mut Ring, data: &[u8], chunk: Option<Chunk>) {
+        match chunk {
+            Some(c) => tail.push_chunk(c),
+            None => tail.push(data),
+        }
+        // Under the tail lock, so `follow` sees each chunk exactly once:
+        // in its snapshot or on its receiver.
+        if let Some(tx) = self.tx.get().filter(|tx| tx.receiver_count() > 0) {
+            let _ = tx.send(Bytes::copy_from_slice(data));
+        }
         self.written.fetch_add(data.len() as u64, Relaxed);
-        let FileState { file, failing } = &mut *guard;
+    }
+
+    fn to_file(&self, state: &mut FileState, data: &[u8]) {
+        let FileState { file, failing } = state;
         let Some(file) = file else { return };
         if let Some(new) = lock(&self.reopened).take() {
             file.replace(new);

@@ -14,7 +14,7 @@
 //! cooperative budget, so a flood yields to other tasks on the runtime.
 
 use super::chunk::{Chunk, PageBuf};
-use super::LogStream;
+use super::{writer, LogStream};
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -59,17 +59,34 @@ async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {
         {
             return; // the runtime is shutting down
         }
-        match reader.read(&rx, &stream) {
-            Ok(0) => return,
+        // A busy stream's chunks go to the writer thread. Waiting here for
+        // room in its queue, before reading, is what slows the program down
+        // to the disk's pace.
+        let permit = match writer::sender() {
+            Some(tx) if reader.is_busy() || stream.is_queued() => tx.reserve().await.ok(),
+            _ => None,
+        };
+        let read = reader.read(&rx, &stream, permit);
+        if let Some(chunk) = reader.pending.take() {
+            let permit = match writer::sender() {
+                Some(tx) => tx.reserve().await.ok(),
+                None => None,
+            };
+            stream.write_chunk(chunk, permit);
+        }
+        match read {
+            Ok(0) => break,
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read program output; closing the pipe");
-                return;
+                break;
             }
         }
     }
+    // Done when every byte is in the file, not just queued.
+    stream.flushed().await;
 }
 
 /// However the pump ends, the stream lets go of its buffers.
@@ -87,15 +104,37 @@ struct Reader {
     /// being read into and the one the tail may still hold.
     big: Vec<Arc<PageBuf>>,
     pipe_raised: bool,
+    /// A read that must queue behind the stream's queued chunks, for which
+    /// the pump has to wait for room.
+    pending: Option<Chunk>,
 }
 
 impl Reader {
-    /// One `read(2)` into the buffer that fits; the bytes go to `stream`.
-    fn read(&mut self, pipe: &pipe::Receiver, stream: &LogStream) -> io::Result<usize> {
+    fn is_busy(&self) -> bool {
+        !self.big.is_empty()
+    }
+
+    /// One `read(2)` into the buffer that fits; the bytes go to `stream`,
+    /// through the writer thread's queue when there is a `permit`.
+    fn read(
+        &mut self,
+        pipe: &pipe::Receiver,
+        stream: &Arc<LogStream>,
+        permit: Option<writer::Permit<'_>>,
+    ) -> io::Result<usize> {
         if self.big.is_empty() {
             let mut small = [0u8; SMALL];
             let n = pipe.try_read(&mut small)?;
-            stream.write(&small[..n]);
+            let data = &small[..n];
+            if n > 0 {
+                // Earlier chunks may still be queued: then this one goes
+                // behind them, never past them.
+                match permit {
+                    Some(p) => stream.write_chunk(Chunk::copy_of(data), Some(p)),
+                    None if stream.write_inline(data, None) => {}
+                    None => self.pending = Some(Chunk::copy_of(data)),
+                }
+            }
             if n == SMALL {
                 self.busy(pipe);
             }
@@ -104,24 +143,27 @@ impl Reader {
         let i = self.free_buffer();
         let buf = Arc::get_mut(&mut self.big[i]).expect("a buffer nobody else holds");
         let n = pipe.try_read(buf.get())?;
+        if n > 0 {
+            stream.write_chunk(Chunk::new(self.big[i].clone(), n), permit);
+        }
         if n < SMALL {
-            // Quiet again: copy, and let both buffers go.
-            stream.write(&buf.bytes()[..n]);
+            // Quiet again: let the buffers go (once written and out of the
+            // tail).
             self.big.clear();
-        } else {
-            stream.write_chunk(Chunk::new(self.big[i].clone(), n));
         }
         Ok(n)
     }
 
-    /// The index of a buffer only this reader holds. The tail holds at most
-    /// one chunk of a stream, so two buffers always leave one free.
+    /// The index of a buffer only this reader holds. The others are in the
+    /// writer's queue (at most `writer::QUEUE`) or the tail (one), so this
+    /// many always leave one free.
     fn free_buffer(&mut self) -> usize {
+        const MAX: usize = writer::QUEUE + 2;
         if let Some(i) = self.big.iter_mut().position(|b| Arc::get_mut(b).is_some()) {
             return i;
         }
         let fresh = Arc::new(PageBuf::new(BIG));
-        if self.big.len() < 2 {
+        if self.big.len() < MAX {
             self.big.push(fresh);
             self.big.len() - 1
         } else {

@@ -353,3 +353,41 @@ async fn a_flood_leaves_a_settled_exact_tail() {
     assert_eq!(s.tail(usize::MAX), data[data.len() - super::TAIL_BYTES..]);
     assert_eq!(s.tail(10), data[data.len() - 10..]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pump_keeps_order_across_busy_and_quiet_spells() {
+    // Bursts (queued for the writer thread) alternate with trickles (written
+    // inline once the queue is empty, else queued behind it): the file must
+    // still be the stream, byte for byte.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.log");
+    let s = LogStream::open(&spec(Some(path.clone()), 1 << 20, 100), 1000).unwrap();
+    let data = pattern(24 << 20);
+    let (r, w) = nix::unistd::pipe().unwrap();
+    let feed = data.clone();
+    let writer = std::thread::spawn(move || {
+        let mut w = std::fs::File::from(w);
+        let (mut at, mut i) = (0, 0usize);
+        while at < feed.len() {
+            // 1 MiB bursts, then 64 lines of 1..100 bytes.
+            let len = if i % 65 == 0 {
+                1 << 20
+            } else {
+                1 + i * 37 % 100
+            };
+            let end = (at + len).min(feed.len());
+            w.write_all(&feed[at..end]).unwrap();
+            at = end;
+            i += 1;
+        }
+    });
+    let pump = spawn_pump(r, s.clone());
+    tokio::time::timeout(Duration::from_secs(60), pump)
+        .await
+        .expect("the pump did not finish at EOF")
+        .unwrap();
+    writer.join().unwrap();
+    assert_eq!(s.bytes_written(), data.len() as u64);
+    assert_eq!(all_files(&path, 100), data);
+    assert_eq!(s.tail(usize::MAX), data[data.len() - 1000..]);
+}
