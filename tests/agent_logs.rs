@@ -1,6 +1,7 @@
 //! Log capture under load: a program writing 1 GiB as fast as it can loses
 //! no byte (current file + backups hold all of it, in order) and the API
-//! keeps answering meanwhile.
+//! keeps answering meanwhile; a log that cannot keep up slows its program,
+//! not the agent.
 
 mod common;
 use common::*;
@@ -91,4 +92,102 @@ stdout_logfile_backups = 20
         )),
         "{m}"
     );
+}
+
+/// The agent's counter of bytes captured from `name`'s stdout.
+fn captured(a: &Agent, name: &str) -> u64 {
+    let m = a.request("GET", "/metrics", "").text();
+    let key = format!("fleet_agent_log_bytes_total{{name=\"{name}\",stream=\"stdout\"}} ");
+    m.lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_log_that_cannot_keep_up_slows_its_program_not_the_agent() {
+    use std::os::unix::fs::OpenOptionsExt;
+    // The flood's log "file" is a FIFO that the test reads only later:
+    // until then every write to it blocks, as on a stalled disk.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("stalled.log");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // A reader must exist before the agent opens the FIFO for writing.
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    const TOTAL: u64 = 64 << 20;
+    let a = Agent::start(&format!(
+        r#"
+[program.flood]
+command = "TESTPROG flood {TOTAL} {CHUNK}"
+startsecs = 0
+autorestart = false
+stdout_logfile = {fifo:?}
+
+[program.ticker]
+command = "TESTPROG ticker 20"
+startsecs = 0
+"#
+    ));
+    // The flood gets going, then stops: past what the pipe, the writer's
+    // queue and the FIFO hold, it is blocked on its own stdout.
+    wait_for(Duration::from_secs(30), "the flood to be captured", || {
+        (captured(&a, "flood:flood") > 1 << 20).then_some(())
+    });
+    let ticker_log = a.log_dir.join("ticker.stdout.log");
+    let lines = || std::fs::read_to_string(&ticker_log).map_or(0, |s| s.lines().count());
+    let before = lines();
+    // Meanwhile the agent answers at once and the ticker's output is
+    // still written: nothing waits for the stalled log but its program.
+    let mut worst = Duration::ZERO;
+    wait_for(Duration::from_secs(30), "the ticker's log to grow", || {
+        let t = Instant::now();
+        assert_eq!(a.state("flood"), "RUNNING");
+        worst = worst.max(t.elapsed());
+        (lines() >= before + 10).then_some(())
+    });
+    assert!(worst < Duration::from_secs(1), "API stalled for {worst:?}");
+    let held = captured(&a, "flood:flood");
+    assert!(
+        held < 8 << 20,
+        "{held} bytes taken while the log is stalled"
+    );
+    assert!(
+        rss_kib(a.pid()) < 64 * 1024,
+        "agent RSS {} KiB",
+        rss_kib(a.pid())
+    );
+
+    // Unstalled, every byte arrives, in order, and the flood ends.
+    let mut got = Vec::with_capacity(TOTAL as usize);
+    let mut buf = vec![0u8; 1 << 20];
+    wait_for(
+        Duration::from_secs(60),
+        "all bytes through the FIFO",
+        || {
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            (got.len() as u64 >= TOTAL).then_some(())
+        },
+    );
+    assert_eq!(got.len() as u64, TOTAL);
+    for (k, chunk) in got.chunks(CHUNK as usize).enumerate() {
+        assert_eq!(&chunk[..16], format!("{k:016}").as_bytes(), "chunk {k}");
+    }
+    let p = a.wait_state("flood", "EXITED", Duration::from_secs(30));
+    assert_eq!(p["exit_status"]["code"], 0, "{p}");
 }
