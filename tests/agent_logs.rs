@@ -191,3 +191,52 @@ startsecs = 0
     let p = a.wait_state("flood", "EXITED", Duration::from_secs(30));
     assert_eq!(p["exit_status"]["code"], 0, "{p}");
 }
+
+/// Names of the agent's threads.
+fn threads(pid: u32) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|c| c.trim().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_log_writer_thread_starts_with_the_first_flood_not_before() {
+    let a = Agent::start(&format!(
+        r#"
+[program.ticker]
+command = "TESTPROG ticker 10"
+startsecs = 0
+
+[program.flood]
+command = "TESTPROG flood {} {CHUNK}"
+startsecs = 0
+autostart = false
+autorestart = false
+"#,
+        64 << 20
+    ));
+    let ticker_log = a.log_dir.join("ticker.stdout.log");
+    wait_for(
+        Duration::from_secs(30),
+        "the ticker's lines on disk",
+        || {
+            let n = std::fs::read_to_string(&ticker_log).map_or(0, |s| s.lines().count());
+            (n >= 5).then_some(())
+        },
+    );
+    let quiet = threads(a.pid());
+    assert!(!quiet.iter().any(|t| t == "fleet-logwrite"), "{quiet:?}");
+    assert_eq!(quiet.len(), 2, "{quiet:?}");
+    a.post("/v1/processes/flood/start", "");
+    a.wait_state("flood", "EXITED", Duration::from_secs(60));
+    let busy = threads(a.pid());
+    assert_eq!(
+        busy.iter().filter(|t| *t == "fleet-logwrite").count(),
+        1,
+        "{busy:?}"
+    );
+}

@@ -62,9 +62,13 @@ async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {
         // A busy stream's chunks go to the writer thread. Waiting here for
         // room in its queue, before reading, is what slows the program down
         // to the disk's pace.
-        let permit = match writer::sender() {
-            Some(tx) if reader.is_busy() || stream.is_queued() => tx.reserve().await.ok(),
-            _ => None,
+        // (A quiet stream never asks: the thread starts with the first flood.)
+        let permit = match reader.is_busy() || stream.is_queued() {
+            true => match writer::sender() {
+                Some(tx) => tx.reserve().await.ok(),
+                None => None,
+            },
+            false => None,
         };
         let read = reader.read(&rx, &stream, permit);
         if let Some(chunk) = reader.pending.take() {
