@@ -45,14 +45,20 @@ fn pattern(len: usize) -> Vec<u8> {
 /// Feed `data` into a real pipe from a thread, pump it into `stream`, and
 /// wait (bounded) for the pump to finish at EOF.
 async fn pump_through(data: Vec<u8>, stream: &Arc<LogStream>) {
-    let (r, w) = nix::unistd::pipe().unwrap();
-    let writer = std::thread::spawn(move || {
-        let mut w = std::fs::File::from(w);
-        // Odd-sized writes, so chunks do not line up with anything.
+    // Odd-sized writes, so chunks do not line up with anything.
+    pump_fed(stream, move |mut w| {
         for piece in data.chunks(7919) {
             w.write_all(piece).unwrap();
         }
-    });
+    })
+    .await
+}
+
+/// Pump what `feed` writes into a real pipe (from a thread) into `stream`
+/// and wait (bounded) for the pump to finish at EOF.
+async fn pump_fed(stream: &Arc<LogStream>, feed: impl FnOnce(std::fs::File) + Send + 'static) {
+    let (r, w) = nix::unistd::pipe().unwrap();
+    let writer = std::thread::spawn(move || feed(std::fs::File::from(w)));
     let pump = spawn_pump(r, stream.clone());
     tokio::time::timeout(Duration::from_secs(60), pump)
         .await
@@ -363,10 +369,8 @@ async fn pump_keeps_order_across_busy_and_quiet_spells() {
     let path = dir.path().join("out.log");
     let s = LogStream::open(&spec(Some(path.clone()), 1 << 20, 100), 1000).unwrap();
     let data = pattern(24 << 20);
-    let (r, w) = nix::unistd::pipe().unwrap();
     let feed = data.clone();
-    let writer = std::thread::spawn(move || {
-        let mut w = std::fs::File::from(w);
+    pump_fed(&s, move |mut w| {
         let (mut at, mut i) = (0, 0usize);
         while at < feed.len() {
             // 1 MiB bursts, then 64 lines of 1..100 bytes.
@@ -380,13 +384,8 @@ async fn pump_keeps_order_across_busy_and_quiet_spells() {
             at = end;
             i += 1;
         }
-    });
-    let pump = spawn_pump(r, s.clone());
-    tokio::time::timeout(Duration::from_secs(60), pump)
-        .await
-        .expect("the pump did not finish at EOF")
-        .unwrap();
-    writer.join().unwrap();
+    })
+    .await;
     assert_eq!(s.bytes_written(), data.len() as u64);
     assert_eq!(all_files(&path, 100), data);
     assert_eq!(s.tail(usize::MAX), data[data.len() - 1000..]);
