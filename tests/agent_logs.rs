@@ -138,9 +138,11 @@ startsecs = 0
 "#
     ));
     // The flood gets going, then stops: past what the pipe, the writer's
-    // queue and the FIFO hold, it is blocked on its own stdout.
+    // queue and the FIFO hold, it is blocked on its own stdout. Past 128 KiB
+    // taken in, more is bound for the FIFO (64 KiB) than it can hold, so
+    // the writer thread is stuck or about to be.
     wait_for(Duration::from_secs(30), "the flood to be captured", || {
-        (captured(&a, "flood:flood") > 1 << 20).then_some(())
+        (captured(&a, "flood:flood") > 128 << 10).then_some(())
     });
     let ticker_log = a.log_dir.join("ticker.stdout.log");
     let lines = || std::fs::read_to_string(&ticker_log).map_or(0, |s| s.lines().count());
@@ -230,7 +232,6 @@ autorestart = false
     );
     let quiet = threads(a.pid());
     assert!(!quiet.iter().any(|t| t == "fleet-logwrite"), "{quiet:?}");
-    assert_eq!(quiet.len(), 2, "{quiet:?}");
     a.post("/v1/processes/flood/start", "");
     a.wait_state("flood", "EXITED", Duration::from_secs(60));
     let busy = threads(a.pid());
