@@ -103,12 +103,17 @@ impl LogStream {
     /// writer thread: then it queues behind them, or, if the queue is full,
     /// is written at once, out of order in the file rather than lost.
     pub fn write(self: &Arc<Self>, data: &[u8]) {
-        if data.is_empty() || self.write_inline(data, None) {
+        self.put(data, None);
+    }
+
+    /// `write`, for `data` that `chunk` (if any) holds.
+    fn put(self: &Arc<Self>, data: &[u8], chunk: Option<Chunk>) {
+        if data.is_empty() || self.write_inline(data, chunk.clone()) {
             return;
         }
         match writer::sender().and_then(|tx| tx.try_reserve().ok()) {
-            Some(permit) => self.enqueue(Chunk::copy_of(data), permit),
-            None => self.write_now(data, None),
+            Some(permit) => self.enqueue(chunk.unwrap_or_else(|| Chunk::copy_of(data)), permit),
+            None => self.write_now(data, chunk),
         }
     }
 
@@ -136,16 +141,14 @@ impl LogStream {
     }
 
     /// A pump's chunk: to the tail (by reference) and followers now, to the
-    /// file on the writer thread if `permit`, else inline.
+    /// file on the writer thread if `permit`, else as `write`.
     fn write_chunk(self: &Arc<Self>, chunk: Chunk, permit: Option<writer::Permit<'_>>) {
         match permit {
             Some(permit) => self.enqueue(chunk, permit),
             None => {
                 // The slice borrows the chunk's buffer, which the tail shares.
                 let data = chunk.clone();
-                if !self.write_inline(data.as_slice(), Some(chunk.clone())) {
-                    self.write_now(data.as_slice(), Some(chunk));
-                }
+                self.put(data.as_slice(), Some(chunk));
             }
         }
     }

@@ -61,22 +61,16 @@ async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {
         }
         // A busy stream's chunks go to the writer thread. Waiting here for
         // room in its queue, before reading, is what slows the program down
-        // to the disk's pace.
-        // (A quiet stream never asks: the thread starts with the first flood.)
-        let permit = match reader.is_busy() || stream.is_queued() {
-            true => match writer::sender() {
-                Some(tx) => tx.reserve().await.ok(),
-                None => None,
-            },
-            false => None,
+        // to the disk's pace. A quiet stream never asks: the thread starts
+        // with the first flood.
+        let permit = if reader.is_busy() || stream.is_queued() {
+            writer::reserve().await
+        } else {
+            None
         };
         let read = reader.read(&rx, &stream, permit);
         if let Some(chunk) = reader.pending.take() {
-            let permit = match writer::sender() {
-                Some(tx) => tx.reserve().await.ok(),
-                None => None,
-            };
-            stream.write_chunk(chunk, permit);
+            stream.write_chunk(chunk, writer::reserve().await);
         }
         match read {
             Ok(0) => break,

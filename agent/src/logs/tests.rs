@@ -390,3 +390,23 @@ async fn pump_keeps_order_across_busy_and_quiet_spells() {
     assert_eq!(all_files(&path, 100), data);
     assert_eq!(s.tail(usize::MAX), data[data.len() - 1000..]);
 }
+
+#[tokio::test]
+async fn a_job_dropped_unwritten_does_not_leave_its_stream_waiting() {
+    // If the writer thread dies, its jobs are dropped unwritten. They must
+    // stop counting as queued, or a pump would wait at EOF forever and
+    // later writes would queue behind nothing.
+    use std::sync::atomic::Ordering::AcqRel;
+    let s = LogStream::open(&spec(None, 0, 0), 100).unwrap();
+    s.queued.fetch_add(1, AcqRel);
+    let job = super::writer::Job::new(s.clone(), super::chunk::Chunk::copy_of(b"lost"));
+    let (flushed, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(10), s.flushed()),
+        async {
+            tokio::task::yield_now().await;
+            drop(job);
+        }
+    );
+    flushed.expect("flushed() still waits after the job was dropped");
+    assert!(!s.is_queued());
+}

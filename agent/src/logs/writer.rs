@@ -50,6 +50,12 @@ impl Drop for Job {
     }
 }
 
+/// Wait for room in the queue (starting the thread on first use); `None`
+/// if there is no thread: write inline.
+pub async fn reserve() -> Option<Permit<'static>> {
+    sender()?.reserve().await.ok()
+}
+
 /// The queue into the thread, which is started on first use; `None` if it
 /// could not be (writes then stay inline).
 pub fn sender() -> Option<&'static mpsc::Sender<Job>> {
