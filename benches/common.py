@@ -253,6 +253,13 @@ class Daemon:
                     raise
                 time.sleep(0.01)
 
+    def program_of(self, name: str) -> str:
+        """The program a process name belongs to (itself if none)."""
+        for p in self.programs:
+            if name in p.process_names():
+                return p.name
+        return name
+
     def states(self) -> dict[str, tuple[str, int | None]]:
         return {p["name"]: (p["state"], p["pid"]) for p in self.status()}
 

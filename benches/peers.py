@@ -167,19 +167,13 @@ class Circus(Daemon):
                 out.append({"name": pname, "state": state, "pid": pid if state == "RUNNING" else None})
         return out
 
-    def _watcher(self, name):
-        for p in self.programs:
-            if name in p.process_names():
-                return p.name
-        return name
-
     # Process-level verbs act on the whole watcher (circus has no
     # per-process start/stop); fine for numprocs = 1.
     def start_proc(self, name):
-        return self.cmd("start", name=self._watcher(name), waiting=True)
+        return self.cmd("start", name=self.program_of(name), waiting=True)
 
     def stop_proc(self, name):
-        return self.cmd("stop", name=self._watcher(name), waiting=True)
+        return self.cmd("stop", name=self.program_of(name), waiting=True)
 
     def restart_all(self):
         # Like `supervisorctl restart all`: stop every watcher, then start
@@ -386,15 +380,9 @@ class Pm2(Daemon):
                     out.append({"name": pname, "state": "STOPPED", "pid": None})
         return out
 
-    def _app(self, name):
-        for p in self.programs:
-            if name in p.process_names():
-                return p.name
-        return name
-
     # Per-app verbs (act on every instance of the app).
     def start_proc(self, name):
-        app = self._app(name)
+        app = self.program_of(name)
         if not any(x["name"] == app for x in json.loads(self._cli("jlist"))):
             f = self.dir / f"start-{app}.json"
             f.write_text(json.dumps({"apps": [self.apps[app]]}))
@@ -402,7 +390,7 @@ class Pm2(Daemon):
         return self._cli("start", app)
 
     def stop_proc(self, name):
-        return self._cli("stop", self._app(name))
+        return self._cli("stop", self.program_of(name))
 
     def restart_all(self):
         return self._cli("restart", "all")

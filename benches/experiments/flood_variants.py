@@ -40,10 +40,10 @@ import time
 from pathlib import Path
 
 F_SETPIPE_SZ = 1031
-CHUNK = 65536
-MAXBYTES = 100 * 1024 * 1024
-BACKUPS = 3
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benches"))
+from common import CLK_TCK, cpu_s  # noqa: E402
+from scenarios.log_flood import BACKUPS, CHUNK, MAXBYTES, through_cat  # noqa: E402
 
 
 def unix_post(sock: str, path: str):
@@ -59,10 +59,10 @@ def unix_post(sock: str, path: str):
         raise RuntimeError(f"{path}: {r.status}")
 
 
-def cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
+def thread_cpu_s(pid: int, tid: int) -> float:
+    with open(f"/proc/{pid}/task/{tid}/stat") as f:
         rest = f.read().rsplit(")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(rest[11]) + int(rest[12])) / CLK_TCK
 
 
 def settle(paths):
@@ -117,30 +117,16 @@ def agent_run(wd: Path, agent: str, exp: str, tp: str, total: int):
                 raise TimeoutError("flood did not finish")
             time.sleep(0.02)
         settle([log] + [Path(f"{log}.{i}") for i in range(1, BACKUPS + 1)])
-        cpu = cpu_s(p.pid) - c0
-        main = cpu_s(p.pid)
-        with open(f"/proc/{p.pid}/task/{p.pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        mainc = (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+        total_cpu = cpu_s(p.pid)
+        cpu = total_cpu - c0
+        mainc = thread_cpu_s(p.pid, p.pid)
         rd1 = int(open(f"/proc/{p.pid}/task/{p.pid}/schedstat").read().split()[1])
-        print(f"    main thread {mainc:.2f} of {main:.2f} total, runqueue wait {(rd1 - rd0) / 1e9:.3f} s", file=sys.stderr)
+        print(f"    main thread {mainc:.2f} of {total_cpu:.2f} total, runqueue wait {(rd1 - rd0) / 1e9:.3f} s", file=sys.stderr)
     finally:
         p.kill()
         p.wait()
     s, e = (int(x) for x in tf.read_text().split())
     return (e - s) / 1e9, cpu
-
-
-def cat_run(wd: Path, tp: str, total: int):
-    with open(wd / "out", "wb") as fo:
-        t0 = time.time()
-        w = subprocess.Popen([tp, "flood", str(total), str(CHUNK)], stdout=subprocess.PIPE)
-        c = subprocess.Popen(["cat"], stdin=w.stdout, stdout=fo)
-        w.stdout.close()
-        w.wait()
-        _, _, ru = os.wait4(c.pid, 0)
-        c.returncode = 0
-        return time.time() - t0, ru.ru_utime + ru.ru_stime
 
 
 def copy_run(wd: Path, tp: str, total: int, rotate: bool):
@@ -209,7 +195,7 @@ def main():
                 if v[0] == "agent":
                     wall, cpu = agent_run(wd, v[1], v[2], tp, total)
                 elif v[0] == "cat":
-                    wall, cpu = cat_run(wd, tp, total)
+                    wall, cpu = through_cat(tp, total, wd / "out")
                 else:
                     wall, cpu = copy_run(wd, tp, total, v[0] == "copy-rot")
                 shutil.rmtree(wd)

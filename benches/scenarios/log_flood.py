@@ -56,6 +56,20 @@ def check_tail(paths, total):
     return L, bad
 
 
+def through_cat(tp: str, total: int, out: Path) -> tuple[float, float]:
+    """The reference: `fleet-testprog flood` piped through `cat > out`.
+    Returns the seconds until both are done and cat's CPU seconds."""
+    with open(out, "wb") as fo:
+        t0 = time.time()
+        w = subprocess.Popen([tp, "flood", str(total), str(CHUNK)], stdout=subprocess.PIPE)
+        c = subprocess.Popen(["cat"], stdin=w.stdout, stdout=fo)
+        w.stdout.close()
+        w.wait()
+        _, _, ru = os.wait4(c.pid, 0)
+        c.returncode = 0
+        return time.time() - t0, ru.ru_utime + ru.ru_stime
+
+
 def run(ctx):
     total = (256 if ctx.quick else 1024) * 1024 * 1024
     reps = 1 if ctx.quick else 3
@@ -104,16 +118,9 @@ def run(ctx):
             subprocess.run([tp, "flood", str(total), str(CHUNK)], stdout=fo, check=True)
             refs["file"].append(mib / (time.time() - t0))
         out.unlink()
-        with open(out, "wb") as fo:
-            t0 = time.time()
-            w = subprocess.Popen([tp, "flood", str(total), str(CHUNK)], stdout=subprocess.PIPE)
-            c = subprocess.Popen(["cat"], stdin=w.stdout, stdout=fo)
-            w.stdout.close()
-            w.wait()
-            _, _, ru = os.wait4(c.pid, 0)
-            c.returncode = 0
-            refs["cat"].append(mib / (time.time() - t0))
-            refs["cat_cpu"].append((ru.ru_utime + ru.ru_stime) / gib)
+        secs, cat_cpu = through_cat(tp, total, out)
+        refs["cat"].append(mib / secs)
+        refs["cat_cpu"].append(cat_cpu / gib)
         out.unlink()
 
     # References run in the same alternation as the two daemons.
