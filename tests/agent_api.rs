@@ -15,14 +15,6 @@ command = "TESTPROG stderr hello-from-web"
 startsecs = 0
 "#;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn bad_requests_get_json_errors_and_change_nothing() {
     let a = Agent::start(ONE);
@@ -146,11 +138,12 @@ fn logs_by_stream_with_tail_and_metrics() {
 
 #[test]
 fn tcp_requires_the_token() {
-    let port = free_port();
     let a = Agent::start_with(
-        &format!("listen = \"127.0.0.1:{port}\"\ntoken = \"s3cret-token-value\""),
+        "listen = \"127.0.0.1:0\"\ntoken = \"s3cret-token-value\"",
         ONE,
     );
+    // The socket appears only once TCP is served: no race here.
+    let port = a.tcp_port();
     let get = |headers: &[(&str, &str)]| {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         http(s, "GET", "/v1/status", headers, b"").unwrap()
@@ -177,10 +170,9 @@ fn tcp_without_a_token_is_refused_at_start() {
     std::fs::write(
         &cfg,
         format!(
-            "[agent]\nsocket = \"{}/a.sock\"\nlog_dir = \"{}/logs\"\nlisten = \"0.0.0.0:{}\"\n",
+            "[agent]\nsocket = \"{}/a.sock\"\nlog_dir = \"{}/logs\"\nlisten = \"0.0.0.0:0\"\n",
             dir.path().display(),
             dir.path().display(),
-            free_port()
         ),
     )
     .unwrap();
@@ -201,15 +193,15 @@ fn tls_serves_with_the_configured_certificate() {
     let (crt, key) = (dir.path().join("agent.crt"), dir.path().join("agent.key"));
     std::fs::write(&crt, cert.cert.pem()).unwrap();
     std::fs::write(&key, cert.key_pair.serialize_pem()).unwrap();
-    let port = free_port();
     let a = Agent::start_with(
         &format!(
-            "listen = \"127.0.0.1:{port}\"\ntoken = \"tls-token\"\ntls_cert = {:?}\ntls_key = {:?}",
+            "listen = \"127.0.0.1:0\"\ntoken = \"tls-token\"\ntls_cert = {:?}\ntls_key = {:?}",
             crt.display().to_string(),
             key.display().to_string()
         ),
         ONE,
     );
+    let port = a.tcp_port();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.cert.der().clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -241,4 +233,64 @@ fn tls_serves_with_the_configured_certificate() {
         .map(|r| r.status != 200)
         .unwrap_or(true));
     drop(a);
+}
+
+/// The unix socket is the agent's "I am up" signal: an agent that cannot
+/// bind its TCP port fails before any socket appears, and leaves no staged
+/// socket file behind.
+#[test]
+fn no_socket_appears_when_a_listener_cannot_be_bound() {
+    let (_held, port) = closed_port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\nsocket = \"{}/a.sock\"\nlog_dir = \"{}/logs\"\nlisten = \"127.0.0.1:{port}\"\ntoken = \"t0k3n-value\"\n",
+            dir.path().display(),
+            dir.path().display(),
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin("fleet-agent"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("sock"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Port 0 picks a free port; status reports the real one, and it answers
+/// as soon as the socket exists.
+#[test]
+fn port_zero_is_reported_in_status() {
+    let a = Agent::start_with("listen = \"127.0.0.1:0\"\ntoken = \"t0k3n-value\"", ONE);
+    let port = a.tcp_port();
+    assert_ne!(port, 0);
+    let s = TcpStream::connect(("127.0.0.1", port)).expect("bound before the socket appeared");
+    let r = http(
+        s,
+        "GET",
+        "/healthz",
+        &[("Authorization", "Bearer t0k3n-value")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert!(
+        a.stderr().contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        a.stderr()
+    );
 }

@@ -16,10 +16,9 @@ fn an_agent_enrolls_itself_and_is_shown_down_when_killed() {
         "heartbeat_secs = 1\nstale_after_secs = 2\n",
         &format!("[enrollment]\ntoken = \"{ENROLL}\"\n"),
     );
-    let port = free_port();
     let mut agent = Agent::start_with(
         &format!(
-            "name = \"self-01\"\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{AGENT_TOKEN}\"\n\
+            "name = \"self-01\"\nlisten = \"127.0.0.1:0\"\ntoken = \"{AGENT_TOKEN}\"\n\
              console = \"http://127.0.0.1:{}\"\nenrollment_token = \"{ENROLL}\"\n\
              tags = {{ role = \"worker\", dc = \"lab\" }}\n",
             c.port
@@ -68,10 +67,9 @@ fn an_agent_enrolls_itself_and_is_shown_down_when_killed() {
 #[test]
 fn a_wrong_enrollment_token_is_retried_and_registers_nothing() {
     let c = Console::start(&format!("[enrollment]\ntoken = \"{ENROLL}\"\n"));
-    let port = free_port();
     let agent = Agent::start_with(
         &format!(
-            "name = \"rogue-01\"\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{AGENT_TOKEN}\"\n\
+            "name = \"rogue-01\"\nlisten = \"127.0.0.1:0\"\ntoken = \"{AGENT_TOKEN}\"\n\
              console = \"http://127.0.0.1:{}\"\nenrollment_token = \"not-the-token\"\n",
             c.port
         ),

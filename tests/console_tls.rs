@@ -3,6 +3,7 @@
 
 mod common;
 use common::console::*;
+use common::pki::{pki, Pki};
 use common::*;
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -11,26 +12,6 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(30);
 
 const PROGRAMS: &str = "[program.web]\ncommand = \"TESTPROG sleep\"\nstartsecs = 0\n";
-
-struct Pki {
-    ca: rcgen::Certificate,
-    leaf: rcgen::Certificate,
-    leaf_key: rcgen::KeyPair,
-}
-
-/// A throwaway CA and a leaf for 127.0.0.1/localhost signed by it.
-fn pki() -> Pki {
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf_params =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
-    Pki { ca, leaf, leaf_key }
-}
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
@@ -42,13 +23,13 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
 fn tls_agent(pki: &Pki, dir: &std::path::Path) -> (Agent, u16) {
     let crt = write(dir, "agent.crt", &pki.leaf.pem());
     let key = write(dir, "agent.key", &pki.leaf_key.serialize_pem());
-    let port = free_port();
     let a = Agent::start_with(
         &format!(
-            "listen = \"127.0.0.1:{port}\"\ntoken = \"{AGENT_TOKEN}\"\ntls_cert = {crt:?}\ntls_key = {key:?}\n"
+            "listen = \"127.0.0.1:0\"\ntoken = \"{AGENT_TOKEN}\"\ntls_cert = {crt:?}\ntls_key = {key:?}\n"
         ),
         PROGRAMS,
     );
+    let port = a.tcp_port();
     (a, port)
 }
 
@@ -68,12 +49,8 @@ fn agents_are_verified_against_a_ca_file_or_a_pinned_fingerprint() {
     let dir = tempfile::tempdir().unwrap();
     let (_agent, port) = tls_agent(&pki, dir.path());
     let ca = write(dir.path(), "ca.crt", &pki.ca.pem());
-    let good_fp = ring::digest::digest(&ring::digest::SHA256, pki.leaf.der())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
-    let other = pki_other_fingerprint();
+    let good_fp = pki.leaf_fingerprint();
+    let other = common::pki::pki().leaf_fingerprint();
     let c = Console::start(&format!(
         "[[agent]]\nname = \"by-ca\"\nurl = \"https://127.0.0.1:{port}\"\ntoken = \"{AGENT_TOKEN}\"\nca_file = {ca:?}\n\n\
          [[agent]]\nname = \"pinned\"\nurl = \"https://127.0.0.1:{port}\"\ntoken = \"{AGENT_TOKEN}\"\nfingerprint = \"sha256:{good_fp}\"\n\n\
@@ -101,37 +78,33 @@ fn agents_are_verified_against_a_ca_file_or_a_pinned_fingerprint() {
     assert_eq!(st["processes"].as_array().unwrap().len(), 2, "{st}");
 }
 
-fn pki_other_fingerprint() -> String {
-    let other = pki();
-    ring::digest::digest(&ring::digest::SHA256, other.leaf.der())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 #[test]
 fn the_console_serves_tls_when_configured() {
     let pki = pki();
     let dir = tempfile::tempdir().unwrap();
     let crt = write(dir.path(), "console.crt", &pki.leaf.pem());
     let key = write(dir.path(), "console.key", &pki.leaf_key.serialize_pem());
-    let port = free_port();
     let cfg = write(
         dir.path(),
         "console.toml",
         &format!(
-            "[console]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = {:?}\ntls_cert = {crt:?}\ntls_key = {key:?}\n\n\
+            "[console]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\ntls_cert = {crt:?}\ntls_key = {key:?}\n\n\
              [[tokens]]\nname = \"ops\"\ntoken = \"{OPERATOR}\"\nrole = \"operator\"\n",
             dir.path().join("data").display().to_string()
         ),
     );
+    let log = dir.path().join("console.stderr");
     let mut child = std::process::Command::new(bin("fleet-console"))
         .arg("--config")
         .arg(&cfg)
-        .stderr(std::process::Stdio::null())
+        .env("FLEET_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    // Port 0: the console logs the port it got once it is bound.
+    let port = wait_for(T, "the console's listening line", || {
+        listening_port(&std::fs::read_to_string(&log).unwrap_or_default())
+    });
     let mut roots = rustls::RootCertStore::empty();
     roots.add(pki.ca.der().clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());

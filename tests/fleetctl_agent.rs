@@ -4,9 +4,8 @@
 mod common;
 use common::ctl::*;
 use common::*;
-use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -100,20 +99,6 @@ impl Drop for Follower {
     }
 }
 
-/// Like `Agent::wait_state`, but a process not listed yet is waited for
-/// too: right after start-up the agent's status can be empty (its first
-/// snapshot is published after the socket accepts connections).
-fn wait_state(a: &Agent, name: &str, state: &str) -> Value {
-    wait_for(T, &format!("{name} to be {state}"), || {
-        let st = a.status();
-        st["processes"]
-            .as_array()?
-            .iter()
-            .find(|p| p["name"] == name && p["state"] == state)
-            .cloned()
-    })
-}
-
 const WEB: &str = r#"
 [program.web]
 command = "TESTPROG sleep"
@@ -130,7 +115,7 @@ startsecs = 0
 fn web_agent() -> Agent {
     let a = Agent::start(WEB);
     for p in ["web:web_00", "web:web_01", "flower:flower"] {
-        wait_state(&a, p, "RUNNING");
+        a.wait_state(p, "RUNNING", T);
     }
     a
 }
@@ -282,8 +267,8 @@ startsecs = 1
 startretries = 0
 "#,
     );
-    wait_state(&a, "crash:crash", "FATAL");
-    wait_state(&a, "ok:ok", "RUNNING");
+    a.wait_state("crash:crash", "FATAL", T);
+    a.wait_state("ok:ok", "RUNNING", T);
     let o = ctl(&a, &["restart", "all"]);
     assert_eq!(o.code, 1, "{o:?}");
     let crash = line_of(&o, "crash:crash");
@@ -367,7 +352,7 @@ startsecs = 0
 autorestart = false
 "#,
     );
-    let pid = wait_state(&a, "web:web", "RUNNING")["pid"]
+    let pid = a.wait_state("web:web", "RUNNING", T)["pid"]
         .as_i64()
         .unwrap();
     let o = ok(&a, &["signal", "hup", "web"]);
@@ -394,7 +379,7 @@ command = "TESTPROG stderr oops-on-stderr"
 startsecs = 0
 "#,
     );
-    wait_state(&a, "tick:tick", "RUNNING");
+    a.wait_state("tick:tick", "RUNNING", T);
     let first = wait_for(T, "a few ticks", || {
         let o = ok(&a, &["tail", "tick"]);
         o.stdout.contains("tick 2").then_some(o)
@@ -468,7 +453,7 @@ startsecs = 0
     let o = ok(&a, &["reload"]);
     assert!(o.stdout.contains("added: beat"), "{o:?}");
     assert!(o.stdout.contains("removed: flower"), "{o:?}");
-    wait_state(&a, "beat:beat", "RUNNING");
+    a.wait_state("beat:beat", "RUNNING", T);
 
     let o = ok(&a, &["reload"]);
     assert!(o.stdout.starts_with("no changes"), "{o:?}");
@@ -530,11 +515,6 @@ fn agent_from_env_and_config_file() {
     assert!(o.stderr.contains("agnet"), "{o:?}");
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 fn ctl_url(url: &str, extra: &[&str], env_token: Option<&str>) -> Out {
     let mut c = fleetctl_cmd();
     c.args(["--agent", url]).args(extra);
@@ -547,16 +527,12 @@ fn ctl_url(url: &str, extra: &[&str], env_token: Option<&str>) -> Out {
 #[test]
 fn tcp_agent_needs_the_token() {
     const TOKEN: &str = "s3cret-token-for-test";
-    let port = free_port();
     let a = Agent::start_with(
-        &format!("listen = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\""),
+        &format!("listen = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\""),
         WEB,
     );
-    wait_state(&a, "web:web_00", "RUNNING");
-    let url = format!("http://127.0.0.1:{port}");
-    wait_for(T, "TCP listener", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
+    a.wait_state("web:web_00", "RUNNING", T);
+    let url = format!("http://127.0.0.1:{}", a.tcp_port());
 
     let o = ctl_url(&url, &["--token", TOKEN, "status"], None);
     assert_eq!(o.code, 0, "{o:?}");
@@ -586,7 +562,8 @@ fn tcp_agent_needs_the_token() {
     assert_eq!(a.state("web:web_00"), "RUNNING");
 
     // Nothing listening on TCP: refused, naming the URL.
-    let closed = format!("http://127.0.0.1:{}", free_port());
+    let (_guard, closed) = closed_port();
+    let closed = format!("http://127.0.0.1:{closed}");
     let o = ctl_url(&closed, &["status"], Some(TOKEN));
     assert_eq!(o.code, 1, "{o:?}");
     assert!(
@@ -606,7 +583,7 @@ command = "TESTPROG ticker 50"
 startsecs = 0
 "#,
     );
-    wait_state(&a, "tick:tick", "RUNNING");
+    a.wait_state("tick:tick", "RUNNING", T);
     let mut c = fleetctl_cmd();
     c.arg("--agent")
         .arg(&a.socket)
@@ -622,105 +599,23 @@ startsecs = 0
     assert_eq!(status.code(), Some(0), "{status}");
 }
 
-/// Make a CA and a leaf for 127.0.0.1 with openssl; None when openssl is
-/// not installed.
-fn make_certs(dir: &std::path::Path) -> Option<()> {
-    let ssl = |args: &[&str]| {
-        Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let st = ssl(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=fleet-test-ca",
-        ],
-    ]
-    .concat())
-    .ok()?;
-    assert!(st.success(), "openssl CA");
-    let st = ssl(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    ]
-    .concat())
-    .unwrap();
-    assert!(st.success(), "openssl CSR");
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    let st = ssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "leaf.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ])
-    .unwrap();
-    assert!(st.success(), "openssl sign");
-    Some(())
-}
-
 #[test]
 fn https_agent_with_cacert() {
     let certs = tempfile::tempdir().unwrap();
-    if make_certs(certs.path()).is_none() {
-        eprintln!("openssl not installed; skipping the TLS test");
-        return;
-    }
+    common::pki::pki().write(certs.path());
+    std::fs::write(certs.path().join("not-pem.txt"), "not a certificate\n").unwrap();
     const TOKEN: &str = "tls-test-token";
-    let port = free_port();
     let p = |f: &str| certs.path().join(f).display().to_string();
     let a = Agent::start_with(
         &format!(
-            "listen = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\ntls_cert = {:?}\ntls_key = {:?}",
+            "listen = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\ntls_cert = {:?}\ntls_key = {:?}",
             p("leaf.pem"),
             p("leaf.key")
         ),
         WEB,
     );
-    wait_state(&a, "web:web_00", "RUNNING");
-    wait_for(T, "TLS listener", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
+    a.wait_state("web:web_00", "RUNNING", T);
+    let port = a.tcp_port();
     let url = format!("https://127.0.0.1:{port}");
     let ca = p("ca.pem");
 
@@ -741,7 +636,11 @@ fn https_agent_with_cacert() {
     assert_eq!(o.stderr.lines().count(), 1, "{o:?}");
 
     // A CA file that is not PEM is refused before connecting.
-    let o = ctl_url(&url, &["--cacert", &p("ext.cnf"), "status"], Some(TOKEN));
+    let o = ctl_url(
+        &url,
+        &["--cacert", &p("not-pem.txt"), "status"],
+        Some(TOKEN),
+    );
     assert_eq!(o.code, 1, "{o:?}");
     assert!(o.stderr.contains("cannot use CA certificate"), "{o:?}");
 }

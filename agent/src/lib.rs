@@ -14,6 +14,7 @@ pub mod enroll;
 pub mod import;
 pub mod logs;
 pub mod server;
+pub mod service;
 pub mod spawn;
 pub mod state;
 pub mod supervisor;
@@ -21,3 +22,4 @@ pub mod supervisor;
 pub mod sys;
 
 pub use fleet_daemon::{docs, notify};
+pub use service::{run, Listeners};

@@ -3,10 +3,9 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fleet_agent::config::Config;
-use fleet_agent::{api, server, supervisor, sys};
+use fleet_agent::Listeners;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -42,9 +41,6 @@ enum Cmd {
         force: bool,
     },
 }
-
-/// How long to let log pumps drain after the last program stopped.
-const DRAIN: Duration = Duration::from_secs(3);
 
 fn main() -> ExitCode {
     // Packaging: `fleet-agent gen-docs DIR` writes man pages and completions.
@@ -114,85 +110,20 @@ fn run(path: PathBuf) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    sys::set_child_subreaper().context("cannot become child subreaper")?;
-    let unix = server::bind_unix(&config.agent.socket)?;
-    let tcp = server::bind_tcp(&config.agent).await?;
-    let tls = match (&config.agent.tls, &tcp) {
-        (Some(files), Some(_)) => Some(server::tls_acceptor(files)?),
-        _ => None,
-    };
-    if !sys::is_root() {
-        for p in config.processes.iter().filter(|p| p.user.is_some()) {
-            tracing::warn!(process = %p.full_name(), "user is set but fleet-agent is not root: it will fail to start unless the user is the agent's own");
-        }
-    }
-    if let (Some(addr), None) = (config.agent.listen, &tls) {
-        if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "TCP listener without TLS on a non-loopback address: the token crosses the network in clear");
-        }
-    }
-    let socket = config.agent.socket.clone();
-    let listen = config.agent.listen;
-    let token = config.agent.token.as_ref().map(|t| t.expose().to_owned());
-    let enroll = config.agent.enroll.clone().zip(config.agent.token.clone());
-    let host = config.agent.host.clone();
-    let (handle, done) = supervisor::start(config, tokio::runtime::Handle::current())
-        .context("cannot start the supervisor")?;
-    let finished = handle.finished();
-    let finished = futures_util::future::FutureExt::shared(finished);
-    let router = api::router(handle);
-    let mut servers = vec![server::serve_unix(
-        unix,
-        router.clone(),
-        Box::pin(finished.clone()),
-    )];
-    if let (Some(tcp), Some(token)) = (tcp, token) {
-        servers.push(server::serve_tcp(
-            tcp,
-            tls.clone(),
-            router,
-            token,
-            Box::pin(finished),
-        )?);
-    }
-    if let Some((e, token)) = enroll {
-        tokio::spawn(fleet_agent::enroll::run(e, host, token));
-    }
-    tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        socket = %socket.display(),
-        listen = ?listen,
-        tls = tls.is_some(),
-        "fleet-agent started"
-    );
-    // Listen before announcing readiness: a SIGTERM right after READY=1
-    // must still be answered with STOPPING=1.
+    // Handlers before anything is bound: a SIGTERM right after READY=1 must
+    // still be answered with STOPPING=1 and a clean stop.
     use tokio::signal::unix::{signal, SignalKind};
-    if let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            fleet_agent::notify::stopping();
-        });
-    }
-    fleet_agent::notify::ready();
-    let exit = done.await.context("supervisor thread died")?;
-    // Every program has stopped; let the pumps write their last bytes.
-    let drain = futures_util::future::join_all(exit.pumps);
-    if tokio::time::timeout(DRAIN, drain).await.is_err() {
-        tracing::warn!(
-            "some output pipes are still open (a descendant holds them); not waiting longer"
-        );
-    }
-    // Streams (events, log follow) have ended; let their last bytes out.
-    let servers = futures_util::future::join_all(servers);
-    let _ = tokio::time::timeout(Duration::from_secs(2), servers).await;
-    let _ = std::fs::remove_file(&socket);
-    tracing::info!("fleet-agent stopped");
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let shutdown = async move {
+        let why = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        fleet_agent::notify::stopping();
+        tracing::info!("{why} received");
+    };
+    let listeners = Listeners::bind(&config.agent).await?;
+    fleet_agent::run(config, listeners, shutdown).await?;
     Ok(())
 }

@@ -33,9 +33,50 @@ pub enum ListenError {
     Tls(String),
 }
 
-/// Bind the unix socket, replacing a stale one but never a live one, and
-/// make it accessible to its owner only.
-pub fn bind_unix(path: &Path) -> Result<UnixListener, ListenError> {
+/// The unix control socket, bound under a staging name beside its final
+/// path. It appears at the path only when [`SocketName::publish`] is called,
+/// once every listener is serving: scripts and tests take the socket's
+/// existence as "the agent is up", on all its listeners.
+pub struct UnixSocket {
+    pub listener: UnixListener,
+    pub name: SocketName,
+}
+
+/// Where a staged socket is and where it goes; a socket never published is
+/// removed on drop.
+pub struct SocketName {
+    staged: std::path::PathBuf,
+    path: std::path::PathBuf,
+    published: bool,
+}
+
+impl SocketName {
+    /// Move the socket to its final path (atomically replacing a stale one).
+    pub fn publish(&mut self) -> Result<(), ListenError> {
+        std::fs::rename(&self.staged, &self.path).map_err(|source| ListenError::Io {
+            what: self.path.display().to_string(),
+            source,
+        })?;
+        self.published = true;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SocketName {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_file(&self.staged);
+        }
+    }
+}
+
+/// Bind the unix socket (staged, see [`UnixSocket`]), refusing to replace
+/// a live one, and make it accessible to its owner only.
+pub fn bind_unix(path: &Path) -> Result<UnixSocket, ListenError> {
     let io_err = |source| ListenError::Io {
         what: path.display().to_string(),
         source,
@@ -43,15 +84,22 @@ pub fn bind_unix(path: &Path) -> Result<UnixListener, ListenError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io_err)?;
     }
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(ListenError::SocketInUse(path.display().to_string()));
-        }
-        std::fs::remove_file(path).map_err(io_err)?;
+    if path.exists() && std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(ListenError::SocketInUse(path.display().to_string()));
     }
-    let listener = UnixListener::bind(path).map_err(io_err)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_err)?;
-    Ok(listener)
+    let mut staged = std::ffi::OsString::from(".");
+    staged.push(path.file_name().unwrap_or_default());
+    staged.push(format!(".{}.new", std::process::id()));
+    let name = SocketName {
+        staged: path.with_file_name(staged),
+        path: path.to_owned(),
+        published: false,
+    };
+    let _ = std::fs::remove_file(&name.staged);
+    let listener = UnixListener::bind(&name.staged).map_err(io_err)?;
+    std::fs::set_permissions(&name.staged, std::fs::Permissions::from_mode(0o600))
+        .map_err(io_err)?;
+    Ok(UnixSocket { listener, name })
 }
 
 /// Bind the TCP listener. A token is required on any address: the agent

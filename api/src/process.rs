@@ -167,5 +167,9 @@ pub struct AgentStatus {
     pub pid: u32,
     /// Unix ms when the agent started.
     pub started_at: u64,
+    /// The TCP address the agent serves its API on (the bound port, also
+    /// when the config says port 0); absent without a TCP listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
     pub processes: Vec<ProcessInfo>,
 }

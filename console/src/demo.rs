@@ -35,6 +35,7 @@ pub struct Options {
 /// One started agent.
 struct DemoAgent {
     name: String,
+    home: PathBuf,
     port: u16,
     token: String,
     tags: &'static str,
@@ -113,6 +114,22 @@ async fn serve(
         let a = demo.spawn_agent(agent_bin, name, tags, rng)?;
         demo.agents.push(a);
     }
+    // A port found free can be taken before the agent binds it: such an
+    // agent exits at start, and is started again on another port.
+    for i in 0..demo.agents.len() {
+        let mut tries = 0;
+        while !wait_listening(&mut demo.agents[i]).await? {
+            tries += 1;
+            if tries == 5 {
+                return Err(format!(
+                    "agent {} could not bind a free port",
+                    demo.agents[i].name
+                ));
+            }
+            let (name, tags) = (demo.agents[i].name.clone(), demo.agents[i].tags);
+            demo.agents[i] = demo.spawn_agent(agent_bin, name, tags, rng)?;
+        }
+    }
 
     let listener = bind(opts.port).await?;
     let addr = listener
@@ -125,10 +142,6 @@ async fn serve(
         .map_err(|e| format!("cannot write {}: {e}", console_toml.display()))?;
     let cfg = config::load(&console_toml)?;
     let app = server::App::new(cfg)?;
-
-    for a in &mut demo.agents {
-        wait_listening(a).await?;
-    }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(server::run(app, listener, async move {
@@ -213,7 +226,8 @@ impl Demo {
         rng: &SystemRandom,
     ) -> Result<DemoAgent, String> {
         let home = self.dir.join(&name);
-        std::fs::create_dir(&home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
+        std::fs::create_dir_all(&home)
+            .map_err(|e| format!("cannot create {}: {e}", home.display()))?;
         let port = free_port()?;
         let token = random_token(rng)?;
         let programs = if tags.contains("web") {
@@ -244,6 +258,7 @@ impl Demo {
             .map_err(|e| format!("cannot start {}: {e}", agent_bin.display()))?;
         Ok(DemoAgent {
             name,
+            home,
             port,
             token,
             tags,
@@ -344,18 +359,22 @@ async fn bind(port: Option<u16>) -> Result<tokio::net::TcpListener, String> {
     }
 }
 
-/// Wait until the agent's TCP port answers, or fail with its log.
-async fn wait_listening(a: &mut DemoAgent) -> Result<(), String> {
+/// Wait until the agent serves: its unix socket appears only once its TCP
+/// listener is bound and served, so a port another process holds is never
+/// mistaken for the agent's. `Ok(false)`: it lost its port to another
+/// process and exited (start it again on another port).
+async fn wait_listening(a: &mut DemoAgent) -> Result<bool, String> {
     let deadline = Instant::now() + AGENT_START;
     loop {
         if let Ok(Some(st)) = a.child.try_wait() {
-            return Err(format!("agent {} exited at start ({st})", a.name));
+            let log = std::fs::read_to_string(a.home.join("agent.log")).unwrap_or_default();
+            if log.contains("cannot listen on 127.0.0.1") {
+                return Ok(false);
+            }
+            return Err(format!("agent {} exited at start ({st}):\n{log}", a.name));
         }
-        if tokio::net::TcpStream::connect(("127.0.0.1", a.port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
+        if a.home.join("agent.sock").exists() {
+            return Ok(true);
         }
         if Instant::now() > deadline {
             return Err(format!(

@@ -2,11 +2,11 @@
 //! `fantoccini`, wrapped in blocking calls so browser tests read like the
 //! other end-to-end tests and poll with `wait_for`.
 //!
-//! Each `Browser` starts its own chromedriver on a free port and a fresh
+//! Each `Browser` starts its own chromedriver on a port it picks itself
+//! (`--port=0`, read back from its start-up line) and a fresh
 //! Chromium profile; dropping it ends the WebDriver session (which quits
 //! Chromium) and then chromedriver.
 
-use super::console::free_port;
 use super::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::net::TcpStream;
@@ -47,21 +47,26 @@ impl Browser {
                      (apt-get install chromium chromium-driver; .ci/run installs them)"
                 )
             });
-        let port = free_port();
         let profile = tempfile::tempdir().unwrap();
+        let out = profile.path().join("chromedriver.out");
         let mut driver = Command::new(driver_bin)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+            .arg("--port=0")
+            .stdout(std::fs::File::create(&out).unwrap())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn chromedriver");
-        wait_for(Duration::from_secs(20), "chromedriver to listen", || {
+        // "ChromeDriver was started successfully on port N." comes once it
+        // listens.
+        let port: u16 = wait_for(Duration::from_secs(20), "chromedriver to listen", || {
             if let Ok(Some(st)) = driver.try_wait() {
                 panic!("chromedriver exited early ({st})");
             }
-            // chromedriver keeps connections open despite `Connection:
-            // close`; a successful connect means it is listening.
-            TcpStream::connect(("127.0.0.1", port)).ok()
+            let text = std::fs::read_to_string(&out).ok()?;
+            let rest = text.split("started successfully on port ").nth(1)?;
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
         });
         let caps = serde_json::json!({
             "browserName": "chrome",

@@ -2,7 +2,7 @@
 //! loopback TCP for it to manage.
 
 use super::*;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 
 pub const OPERATOR: &str = "op-token-0123456789abcdef";
 pub const VIEWER: &str = "view-token-0123456789abcdef";
@@ -22,23 +22,23 @@ stopwaitsecs = 2
 programs = ["worker"]
 "#;
 
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A real agent listening on loopback TCP with `AGENT_TOKEN`.
+/// A real agent listening on loopback TCP with `AGENT_TOKEN`, on a port
+/// it picked itself (no window for another test to take it).
 pub fn tcp_agent(programs: &str) -> (Agent, u16) {
-    let port = free_port();
     let a = Agent::start_with(
-        &format!("listen = \"127.0.0.1:{port}\"\ntoken = \"{AGENT_TOKEN}\"\n"),
+        &format!("listen = \"127.0.0.1:0\"\ntoken = \"{AGENT_TOKEN}\"\n"),
         programs,
     );
+    let port = a.tcp_port();
     (a, port)
+}
+
+/// The port in a console's "listening on http(s)://ADDR" log line.
+pub fn listening_port(log: &str) -> Option<u16> {
+    let at = log.rfind("listening on http")?;
+    let rest = &log[at..];
+    let addr = rest.split("://").nth(1)?.split_whitespace().next()?;
+    addr.rsplit_once(':')?.1.parse().ok()
 }
 
 /// `[[agent]]` entries for console.toml.
@@ -69,7 +69,9 @@ impl Console {
     /// Like `start`, with extra `[console]` keys.
     pub fn start_with(console_keys: &str, extra: &str) -> Console {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        // Port 0: the console picks a free port and logs it; restarts
+        // reuse it (see `spawn`).
+        let port = 0;
         let config = dir.path().join("console.toml");
         let text = format!(
             "[console]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n{console_keys}\n\
@@ -87,7 +89,12 @@ impl Console {
         c
     }
 
+    /// Start (or restart) the console. The first start listens on port 0
+    /// and reads the port from the console's log; later starts reuse it,
+    /// so agents and browsers that know the URL keep it.
     pub fn spawn(&mut self) {
+        let log = self.dir.path().join("console.stderr");
+        let seen = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) as usize;
         let child = Command::new(bin("fleet-console"))
             .arg("--config")
             .arg(&self.config)
@@ -97,16 +104,31 @@ impl Console {
                 std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(self.dir.path().join("console.stderr"))
+                    .open(&log)
                     .unwrap(),
             ))
             .spawn()
             .expect("spawn fleet-console");
         self.child = Some(child);
-        wait_for(Duration::from_secs(20), "console to listen", || {
+        let port = wait_for(Duration::from_secs(20), "console to listen", || {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("console exited early ({st}): {}", self.stderr());
             }
+            let text = std::fs::read(&log).unwrap_or_default();
+            listening_port(&String::from_utf8_lossy(text.get(seen..)?))
+        });
+        if self.port == 0 {
+            self.port = port;
+            let text = std::fs::read_to_string(&self.config).unwrap();
+            let fixed = text.replacen(
+                "listen = \"127.0.0.1:0\"",
+                &format!("listen = \"127.0.0.1:{port}\""),
+                1,
+            );
+            std::fs::write(&self.config, fixed).unwrap();
+        }
+        assert_eq!(port, self.port, "the console came back on another port");
+        wait_for(Duration::from_secs(20), "console to answer", || {
             self.try_request("GET", "/healthz", None, "")
                 .ok()
                 .filter(|r| r.status == 200)

@@ -272,6 +272,17 @@ impl Agent {
         self.child.as_ref().unwrap().id()
     }
 
+    /// The TCP port the agent serves on, as its status reports it (the
+    /// socket appears only once every listener is bound, so this is known
+    /// as soon as `start` returns).
+    pub fn tcp_port(&self) -> u16 {
+        let st = self.status();
+        let listen = st["listen"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no TCP listener in {st}"));
+        listen.rsplit_once(':').unwrap().1.parse().unwrap()
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("agent.stderr")).unwrap_or_default()
     }
@@ -384,6 +395,30 @@ impl Drop for Agent {
     }
 }
 
+/// A loopback port that refuses connections and that nobody else can take
+/// while the guard lives: a TCP socket bound to it that never listens.
+pub fn closed_port() -> (std::os::fd::OwnedFd, u16) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket(2)/bind(2)/getsockname(2) on a fresh descriptor
+    // that the OwnedFd then owns.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let owned = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let rc = libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len);
+        assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+        let mut got: libc::sockaddr_in = std::mem::zeroed();
+        let mut glen = len;
+        let rc = libc::getsockname(fd, &mut got as *mut _ as *mut libc::sockaddr, &mut glen);
+        assert_eq!(rc, 0, "getsockname: {}", std::io::Error::last_os_error());
+        (owned, u16::from_be(got.sin_port))
+    }
+}
+
 pub fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
@@ -441,3 +476,4 @@ pub fn read_pids(path: &Path) -> Vec<i32> {
 pub mod browser;
 pub mod console;
 pub mod ctl;
+pub mod pki;

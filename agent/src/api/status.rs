@@ -18,6 +18,7 @@ pub async fn status(State(h): State<Handle>) -> Json<AgentStatus> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         pid: std::process::id(),
         started_at: h.started_at,
+        listen: h.listen.map(|a| a.to_string()),
         processes: snap
             .procs
             .iter()

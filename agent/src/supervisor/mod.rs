@@ -103,6 +103,9 @@ pub struct Handle {
     pub events: Arc<EventLog>,
     pub host: String,
     pub started_at: u64,
+    /// The TCP address the API is served on, if any (the bound port, even
+    /// when the config asked for port 0).
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl Handle {
@@ -144,6 +147,11 @@ impl Handle {
             .await
             .map_err(|_| ReloadError::ShuttingDown)?;
         rx.await.map_err(|_| ReloadError::ShuttingDown)?
+    }
+
+    /// Ask the owner to stop every program and finish; returns at once.
+    pub async fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown).await;
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {

@@ -49,7 +49,8 @@ struct Owner {
 
 /// Start the supervisor on its own thread. `io` is the runtime that runs
 /// log pumps. The returned receiver yields once every process is stopped
-/// after a shutdown (SIGTERM, SIGINT or [`Command::Shutdown`]).
+/// after a shutdown ([`Command::Shutdown`], which the caller sends on
+/// SIGTERM/SIGINT, or the command channel closing).
 pub fn start(
     config: Config,
     io: tokio::runtime::Handle,
@@ -63,6 +64,7 @@ pub fn start(
         events: events.clone(),
         host: config.agent.host.clone(),
         started_at: unix_ms(SystemTime::now()),
+        listen: None,
     };
     let devnull: OwnedFd = std::fs::File::open("/dev/null")?.into();
     let mut procs = Vec::new();
@@ -117,8 +119,6 @@ pub fn start(
 struct Signals {
     chld: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
     usr2: tokio::signal::unix::Signal,
 }
 
@@ -127,8 +127,6 @@ impl Signals {
         Ok(Signals {
             chld: signal(SignalKind::child())?,
             hup: signal(SignalKind::hangup())?,
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
             usr2: signal(SignalKind::user_defined2())?,
         })
     }
@@ -162,8 +160,6 @@ impl Owner {
             tokio::select! {
                 biased;
                 _ = sig.chld.recv() => self.reap(),
-                _ = sig.term.recv() => self.begin_shutdown("SIGTERM"),
-                _ = sig.int.recv() => self.begin_shutdown("SIGINT"),
                 _ = sig.hup.recv() => {
                     match self.reload(None) {
                         Ok(r) => tracing::info!(added = ?r.added, changed = ?r.changed, removed = ?r.removed, "reloaded on SIGHUP"),
@@ -492,7 +488,7 @@ impl Owner {
                 self.publish();
                 let _ = reply.send(result);
             }
-            Command::Shutdown => self.begin_shutdown("shutdown requested"),
+            Command::Shutdown => self.begin_shutdown("shutdown"),
         }
     }
 
