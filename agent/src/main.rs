@@ -93,6 +93,8 @@ fn check(path: &std::path::Path) -> ExitCode {
 }
 
 fn run(path: PathBuf) -> anyhow::Result<()> {
+    // Before anything of ours is open: drop the descriptors we inherited.
+    fleet_agent::sys::close_inherited_fds();
     // Still single-threaded: take NOTIFY_SOCKET out of the programs' env.
     fleet_agent::notify::take_socket();
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;

@@ -220,6 +220,16 @@ impl Agent {
 
     /// Like `start`, with extra `[agent]` keys.
     pub fn start_with(agent_keys: &str, programs: &str) -> Agent {
+        Self::start_as(agent_keys, programs, |_| {})
+    }
+
+    /// Like `start_with`, with a last say on the agent's command (extra
+    /// inherited descriptors, environment).
+    pub fn start_as(
+        agent_keys: &str,
+        programs: &str,
+        customize: impl FnOnce(&mut Command),
+    ) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("agent.sock");
         let log_dir = dir.path().join("logs");
@@ -240,22 +250,26 @@ impl Agent {
             child: None,
             tag,
         };
-        agent.spawn();
+        agent.spawn_as(customize);
         agent
     }
 
     pub fn spawn(&mut self) {
-        let child = Command::new(bin("fleet-agent"))
-            .arg("--config")
+        self.spawn_as(|_| {})
+    }
+
+    fn spawn_as(&mut self, customize: impl FnOnce(&mut Command)) {
+        let mut cmd = Command::new(bin("fleet-agent"));
+        cmd.arg("--config")
             .arg(&self.config)
             .env("FLEET_TEST_TAG", &self.tag)
             .env("FLEET_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::from(
                 std::fs::File::create(self.dir.path().join("agent.stderr")).unwrap(),
-            ))
-            .spawn()
-            .expect("spawn fleet-agent");
+            ));
+        customize(&mut cmd);
+        let child = cmd.spawn().expect("spawn fleet-agent");
         self.child = Some(child);
         let sock = self.socket.clone();
         wait_for(Duration::from_secs(20), "agent socket", || {

@@ -317,6 +317,18 @@ unsafe fn child(
     if let Some(mask) = exec.umask {
         libc::umask(mask);
     }
+    // A program gets fds 0-2 and nothing else, whatever the agent holds or
+    // inherited: mark everything from 3 up close-on-exec (one syscall; the
+    // report pipe must stay open until exec, so CLOEXEC rather than close).
+    // The child has its own copy of the fd table (no CLONE_FILES). Kernels
+    // before 5.11 lack the flag; the agent closed what it inherited at
+    // start (`close_inherited_fds`) and opens everything CLOEXEC.
+    libc::syscall(
+        libc::SYS_close_range,
+        3u32,
+        u32::MAX,
+        libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
+    );
     libc::execve(exec.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
     fail(Step::Exec)
 }
