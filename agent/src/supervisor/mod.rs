@@ -9,9 +9,12 @@
 //! [`Snapshot`] and state changes through the [`EventLog`].
 
 mod events;
+mod lifecycle;
 mod reload;
 mod run;
+mod shutdown;
 mod table;
+mod verbs;
 
 pub use events::EventLog;
 pub use reload::{diff, Diff};

@@ -1,9 +1,13 @@
-//! What a reload changes: a pure diff of two process lists by full name.
-//! Finer than supervisord's (which restarts a whole group when one member
-//! changes): only processes whose spec differs are touched.
+//! Reload: a pure diff of two process lists by full name, and the owner
+//! applying it. Finer than supervisord's (which restarts a whole group when
+//! one member changes): only processes whose spec differs are touched.
 
-use crate::config::ProcessSpec;
-use fleet_api::ReloadResponse;
+use super::run::Owner;
+use super::table::Proc;
+use super::ReloadError;
+use crate::config::{Config, ProcessSpec};
+use crate::state::Event;
+use fleet_api::{ReloadResponse, Wanted};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Default, PartialEq)]
@@ -57,16 +61,91 @@ pub fn diff(old: &[ProcessSpec], new: &[ProcessSpec]) -> Diff {
     d
 }
 
+impl Owner {
+    pub(super) fn reload(&mut self, config: Option<Config>) -> Result<ReloadResponse, ReloadError> {
+        if self.shutdown.is_some() {
+            return Err(ReloadError::ShuttingDown);
+        }
+        let config = match config {
+            Some(c) => c,
+            None => Config::load(&self.config.source)
+                .map_err(|e| ReloadError::Invalid(e.to_string()))?,
+        };
+        let old: Vec<_> = self
+            .procs
+            .iter()
+            .filter(|p| !p.removing)
+            .map(|p| p.spec.clone())
+            .collect();
+        let d = diff(&old, &config.processes);
+        // Open every new log file first, so a failure changes nothing.
+        let mut added = Vec::new();
+        for spec in &d.added {
+            let p = Proc::new(spec.clone());
+            if let Some(e) = &p.log_error {
+                return Err(ReloadError::Invalid(format!("{}: {e}", spec.full_name())));
+            }
+            added.push(p);
+        }
+        let mut report = d.report.clone();
+        if config.agent != self.config.agent {
+            report
+                .warnings
+                .push("[agent] settings changed; restart fleet-agent to apply them".to_owned());
+        }
+        for name in &d.removed {
+            let i = self.index[name];
+            self.procs[i].removing = true;
+            self.procs[i].wanted = Wanted::Stopped;
+            self.apply(name, Event::Stop);
+        }
+        for spec in d.changed {
+            let name = spec.full_name();
+            let i = self.index[&name];
+            let p = &mut self.procs[i];
+            p.pending = Some(spec);
+            if p.wanted == Wanted::Running {
+                // Stops with the old spec, starts with the new one.
+                self.apply(&name, Event::Restart);
+            }
+        }
+        let starts: Vec<String> = added
+            .iter()
+            .filter(|p| p.wanted == Wanted::Running)
+            .map(Proc::full_name)
+            .collect();
+        self.procs.extend(added);
+        self.reindex();
+        for name in starts {
+            self.apply(&name, Event::Start);
+        }
+        self.config = config;
+        self.dirty = true;
+        Ok(report)
+    }
+
+    pub(super) fn reopen_logs(&mut self) {
+        for p in &self.procs {
+            for s in [&p.stdout, &p.stderr] {
+                if let Err(e) = s.reopen() {
+                    tracing::warn!(process = %p.full_name(), "cannot reopen log file: {e}");
+                }
+            }
+        }
+        tracing::info!("log files reopened (SIGUSR2)");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn spec(program: &str, name: &str, cmd: &str) -> ProcessSpec {
+    pub(super) fn spec(program: &str, name: &str, cmd: &str) -> ProcessSpec {
         ProcessSpec::example(program, name, &[cmd])
     }
 
     #[test]
-    fn classifies_processes_and_programs() {
+    pub(super) fn classifies_processes_and_programs() {
         let old = vec![
             spec("a", "a", "x"),
             spec("b", "b_0", "x"),
@@ -93,7 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn identical_lists_change_nothing() {
+    pub(super) fn identical_lists_change_nothing() {
         let l = vec![spec("a", "a", "x")];
         let d = diff(&l, &l);
         assert!(d.added.is_empty() && d.changed.is_empty() && d.removed.is_empty());

@@ -1,19 +1,15 @@
-//! The owner loop: applies events to the table through the pure state
-//! machine and performs the resulting actions (spawn, signal, kill). The
-//! only place that spawns and reaps, so a pid is registered before its exit
-//! can be seen.
+//! The owner loop: waits on its closed set of inputs, applies events to
+//! the table through the pure state machine and performs the resulting
+//! actions. The owner's other rooms: `lifecycle.rs` (spawn, reap, kill the
+//! family), `verbs.rs`, `reload.rs`, `shutdown.rs`. The only place that
+//! spawns and reaps, so a pid is registered before its exit can be seen.
 
-use super::table::{open_logs, unix_ms, Proc};
-use super::{diff, ActError, Command, EventLog, Handle, ReloadError, Snapshot, Touched};
+use super::table::{unix_ms, Proc};
+use super::{Command, EventLog, Handle, Snapshot};
 use crate::config::Config;
-use crate::logs::spawn_pump;
-use crate::spawn::{self, MARK_VAR};
-use crate::state::{self, transition, Action, Event, Exit as RawExit, State};
-use crate::sys;
-use fleet_api::{
-    ExitInfo, ExitKind, Outcome, ProcessState, ReloadResponse, Selector, Verb, Wanted,
-};
-use std::collections::{HashMap, HashSet};
+use crate::state::{transition, Action, Event};
+use fleet_api::{ProcessState, Wanted};
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -26,25 +22,25 @@ pub struct Exit {
     pub pumps: Vec<JoinHandle<()>>,
 }
 
-struct Owner {
-    config: Config,
-    procs: Vec<Proc>,
+pub(super) struct Owner {
+    pub(super) config: Config,
+    pub(super) procs: Vec<Proc>,
     /// Full name → index in `procs`.
-    index: HashMap<String, usize>,
+    pub(super) index: HashMap<String, usize>,
     /// Main pid → full name.
-    pids: HashMap<u32, String>,
-    events: Arc<EventLog>,
-    snapshot: watch::Sender<Arc<Snapshot>>,
-    dirty: bool,
-    devnull: OwnedFd,
+    pub(super) pids: HashMap<u32, String>,
+    pub(super) events: Arc<EventLog>,
+    pub(super) snapshot: watch::Sender<Arc<Snapshot>>,
+    pub(super) dirty: bool,
+    pub(super) devnull: OwnedFd,
     /// The main runtime, where log pumps run.
-    io: tokio::runtime::Handle,
-    pumps: Vec<JoinHandle<()>>,
-    spawn_seq: u64,
-    agent_pid: u32,
+    pub(super) io: tokio::runtime::Handle,
+    pub(super) pumps: Vec<JoinHandle<()>>,
+    pub(super) spawn_seq: u64,
+    pub(super) agent_pid: u32,
     /// Priorities still to stop, highest last; `Some` once shutting down.
-    shutdown: Option<Vec<i32>>,
-    shutdown_level_started: bool,
+    pub(super) shutdown: Option<Vec<i32>>,
+    pub(super) shutdown_level_started: bool,
 }
 
 /// Start the supervisor on its own thread. `io` is the runtime that runs
@@ -123,7 +119,7 @@ struct Signals {
 }
 
 impl Signals {
-    fn new() -> std::io::Result<Signals> {
+    pub(super) fn new() -> std::io::Result<Signals> {
         Ok(Signals {
             chld: signal(SignalKind::child())?,
             hup: signal(SignalKind::hangup())?,
@@ -134,7 +130,7 @@ impl Signals {
 
 impl Owner {
     /// Start what is wanted running, lowest priority number first.
-    fn autostart(&mut self) {
+    pub(super) fn autostart(&mut self) {
         let mut order: Vec<(i32, String)> = self
             .procs
             .iter()
@@ -182,7 +178,7 @@ impl Owner {
         }
     }
 
-    fn reindex(&mut self) {
+    pub(super) fn reindex(&mut self) {
         self.procs.sort_by_key(|p| p.full_name());
         self.index = self
             .procs
@@ -192,7 +188,7 @@ impl Owner {
             .collect();
     }
 
-    fn publish(&mut self) {
+    pub(super) fn publish(&mut self) {
         if !self.dirty {
             return;
         }
@@ -204,14 +200,14 @@ impl Owner {
         self.snapshot.send_replace(Arc::new(snap));
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.procs
             .iter()
             .filter_map(|p| p.state.deadline(&p.spec))
             .min()
     }
 
-    fn fire_deadlines(&mut self) {
+    pub(super) fn fire_deadlines(&mut self) {
         let now = Instant::now();
         let due: Vec<String> = self
             .procs
@@ -226,7 +222,7 @@ impl Owner {
 
     /// Feed one event to one process's state machine and perform the
     /// actions it returns.
-    fn apply(&mut self, name: &str, event: Event) {
+    pub(super) fn apply(&mut self, name: &str, event: Event) {
         let Some(&i) = self.index.get(name) else {
             return;
         };
@@ -269,7 +265,7 @@ impl Owner {
         }
     }
 
-    fn perform(&mut self, name: &str, action: Action) {
+    pub(super) fn perform(&mut self, name: &str, action: Action) {
         let Some(&i) = self.index.get(name) else {
             return;
         };
@@ -285,189 +281,7 @@ impl Owner {
         }
     }
 
-    fn family(&self, i: usize) -> Vec<u32> {
-        let p = &self.procs[i];
-        let Some(pid) = p.last_pid else {
-            return Vec::new();
-        };
-        let marker = format!("{MARK_VAR}={}", p.mark);
-        let exclude: HashSet<u32> = self.pids.keys().copied().collect();
-        sys::proc::family(&sys::proc::FamilyKey {
-            pid,
-            pgid: pid,
-            marker: marker.as_bytes(),
-            agent_pid: self.agent_pid,
-            exclude: &exclude,
-        })
-    }
-
-    /// SIGKILL every live member of the family; returns how many there were.
-    fn kill_family(&mut self, i: usize) -> usize {
-        let members = self.family(i);
-        if let Some(pgid) = self.procs[i].last_pid {
-            let _ = sys::signal::send_group(pgid, libc::SIGKILL);
-        }
-        for &m in &members {
-            let _ = sys::signal::send(m, libc::SIGKILL);
-        }
-        if !members.is_empty() {
-            tracing::debug!(process = %self.procs[i].full_name(), ?members, "killing family");
-        }
-        members.len()
-    }
-
-    /// Send a signal to the main pid, or to its group and to family members
-    /// that left the group.
-    fn deliver(&mut self, i: usize, signal: i32, group: bool) {
-        let p = &self.procs[i];
-        let Some(pid) = p.state.pid().or(p.last_pid) else {
-            return;
-        };
-        let name = p.full_name();
-        let result = if group {
-            let outside: Vec<u32> = self
-                .family(i)
-                .into_iter()
-                .filter(|&m| sys::proc::stat(m).is_some_and(|s| s.pgid != pid))
-                .collect();
-            for m in outside {
-                let _ = sys::signal::send(m, signal);
-            }
-            sys::signal::send_group(pid, signal)
-        } else {
-            sys::signal::send(pid, signal)
-        };
-        if let Err(e) = result {
-            tracing::warn!(process = %name, signal = %sys::signal::name(signal), "cannot signal: {e}");
-        }
-    }
-
-    fn spawn(&mut self, name: &str) {
-        if self.shutdown.is_some() {
-            return;
-        }
-        let Some(&i) = self.index.get(name) else {
-            return;
-        };
-        self.swap_pending(i);
-        self.spawn_seq += 1;
-        let mark = format!("{}-{}", self.agent_pid, self.spawn_seq);
-        let p = &mut self.procs[i];
-        p.attempts += 1;
-        self.dirty = true;
-        let spawned = match p.retry_logs() {
-            true => spawn::spawn(&p.spec, &mark, &self.devnull).map_err(|e| e.to_string()),
-            false => Err(p.log_error.clone().unwrap_or_default()),
-        };
-        match spawned {
-            Ok(child) => {
-                p.spawns += 1;
-                p.spawn_error = None;
-                p.mark = mark;
-                p.last_pid = Some(child.pid);
-                p.started_at = Some(SystemTime::now());
-                self.pids.insert(child.pid, name.to_owned());
-                let _g = self.io.enter();
-                self.pumps.retain(|h| !h.is_finished());
-                self.pumps.push(spawn_pump(child.stdout, p.stdout.clone()));
-                if let Some(err) = child.stderr {
-                    self.pumps.push(spawn_pump(err, p.stderr.clone()));
-                }
-                self.apply(name, Event::Spawned { pid: child.pid });
-            }
-            Err(msg) => {
-                tracing::warn!(process = %name, "spawn failed: {msg}");
-                p.stderr
-                    .write(format!("fleet-agent: spawn failed: {msg}\n").as_bytes());
-                p.record_exit(ExitInfo {
-                    kind: ExitKind::SpawnFailed,
-                    code: None,
-                    signal: None,
-                    core_dumped: false,
-                    stopped_by_us: false,
-                    expected: false,
-                    message: Some(msg.clone()),
-                    at: unix_ms(SystemTime::now()),
-                });
-                p.spawn_error = Some(msg);
-                self.apply(name, Event::SpawnFailed);
-            }
-        }
-    }
-
-    /// Apply a reloaded spec held back until the old instance is gone.
-    fn swap_pending(&mut self, i: usize) {
-        let p = &mut self.procs[i];
-        let Some(new) = p.pending.take() else {
-            return;
-        };
-        if new.stdout != p.spec.stdout
-            || new.stderr != p.spec.stderr
-            || new.redirect_stderr != p.spec.redirect_stderr
-        {
-            match open_logs(&new) {
-                Ok((o, e)) => {
-                    p.stdout = o;
-                    p.stderr = e;
-                }
-                Err(e) => {
-                    tracing::error!(process = %p.full_name(), "cannot open new log files, keeping the old ones: {e}")
-                }
-            }
-        }
-        p.spec = new;
-        self.dirty = true;
-    }
-
-    fn reap(&mut self) {
-        let reaped = sys::wait::reap_all();
-        for (pid, exit) in reaped {
-            let Some(name) = self.pids.remove(&pid) else {
-                // An adopted descendant or a child whose exec failed.
-                tracing::debug!(pid, ?exit, "reaped unmanaged child");
-                continue;
-            };
-            let Some(&i) = self.index.get(&name) else {
-                continue;
-            };
-            let p = &mut self.procs[i];
-            let info = exit_info(exit, p.state.name() == ProcessState::Stopping, &p.spec);
-            p.record_exit(info);
-            self.apply(&name, Event::Exited { pid, exit });
-        }
-        // Families being killed may be gone now.
-        let waiting: Vec<String> = self
-            .procs
-            .iter()
-            .filter(|p| matches!(p.state, State::Stopping { pid: None, .. }))
-            .map(Proc::full_name)
-            .collect();
-        for name in waiting {
-            self.perform(&name, Action::KillFamily);
-        }
-    }
-
-    /// Drop processes a reload removed once they are stopped, and apply
-    /// held-back specs to processes that are not running.
-    fn sweep(&mut self) {
-        let before = self.procs.len();
-        self.procs.retain(|p| {
-            !(p.removing
-                && p.state.name().is_stopped()
-                && !matches!(p.state, State::Stopping { .. }))
-        });
-        if self.procs.len() != before {
-            self.reindex();
-            self.dirty = true;
-        }
-        for i in 0..self.procs.len() {
-            if self.procs[i].pending.is_some() && self.procs[i].state.name().is_stopped() {
-                self.swap_pending(i);
-            }
-        }
-    }
-
-    fn command(&mut self, cmd: Command) {
+    pub(super) fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Act {
                 selector,
@@ -490,274 +304,6 @@ impl Owner {
             }
             Command::Shutdown => self.begin_shutdown("shutdown"),
         }
-    }
-
-    fn select(&self, selector: &Selector) -> Result<Vec<String>, ActError> {
-        let live = self.procs.iter().filter(|p| !p.removing);
-        let matched: Vec<String> = match selector {
-            Selector::All => live.map(Proc::full_name).collect(),
-            Selector::Group(g) => live
-                .filter(|p| &p.spec.group == g)
-                .map(Proc::full_name)
-                .collect(),
-            Selector::Process { group, process } => live
-                .filter(|p| &p.spec.group == group && &p.spec.name == process)
-                .map(Proc::full_name)
-                .collect(),
-            Selector::Name(n) => {
-                let all: Vec<&Proc> = live.collect();
-                let by_program: Vec<String> = all
-                    .iter()
-                    .filter(|p| &p.spec.program == n)
-                    .map(|p| p.full_name())
-                    .collect();
-                if by_program.is_empty() {
-                    all.iter()
-                        .filter(|p| &p.spec.name == n || &p.spec.group == n)
-                        .map(|p| p.full_name())
-                        .collect()
-                } else {
-                    by_program
-                }
-            }
-        };
-        if matched.is_empty() {
-            let what = match selector {
-                Selector::All => "no processes are configured".to_owned(),
-                Selector::Group(g) => format!("no group named {g:?}"),
-                Selector::Name(n) => format!("no program, process or group named {n:?}"),
-                Selector::Process { group, process } => {
-                    format!("no process {process:?} in group {group:?}")
-                }
-            };
-            return Err(ActError::NoMatch(what));
-        }
-        Ok(matched)
-    }
-
-    fn act(
-        &mut self,
-        selector: &Selector,
-        verb: Verb,
-        signal: Option<i32>,
-    ) -> Result<Vec<Touched>, ActError> {
-        if self.shutdown.is_some() {
-            return Err(ActError::ShuttingDown);
-        }
-        let names = self.select(selector)?;
-        let mut out = Vec::with_capacity(names.len());
-        // Start in priority order, stop in reverse.
-        let mut order = names.clone();
-        order.sort_by_key(|n| {
-            let pr = self.procs[self.index[n]].spec.priority;
-            if verb == Verb::Stop {
-                -pr
-            } else {
-                pr
-            }
-        });
-        for name in order {
-            let i = self.index[&name];
-            let attempts_before = self.procs[i].attempts;
-            let state = self.procs[i].state.name();
-            let mut done = None;
-            match verb {
-                Verb::Start => {
-                    self.procs[i].wanted = Wanted::Running;
-                    match state {
-                        ProcessState::Running | ProcessState::Starting => {
-                            done = Some((Outcome::Already, "already started".to_owned()))
-                        }
-                        // An operator start does not wait out the backoff.
-                        ProcessState::Backoff => self.apply(&name, Event::Restart),
-                        _ => self.apply(&name, Event::Start),
-                    }
-                }
-                Verb::Stop => {
-                    self.procs[i].wanted = Wanted::Stopped;
-                    if state.is_stopped() {
-                        done = Some((Outcome::Already, "not running".to_owned()));
-                    } else {
-                        self.apply(&name, Event::Stop);
-                    }
-                }
-                Verb::Restart => {
-                    self.procs[i].wanted = Wanted::Running;
-                    self.apply(&name, Event::Restart);
-                }
-                Verb::Signal => {
-                    let sig = signal.unwrap_or(libc::SIGHUP);
-                    done = Some(match self.procs[i].state.pid() {
-                        Some(pid) if state.has_pid() => match sys::signal::send(pid, sig) {
-                            Ok(()) => (Outcome::Ok, String::new()),
-                            Err(e) => (Outcome::Failed, format!("cannot signal pid {pid}: {e}")),
-                        },
-                        _ => (Outcome::Failed, format!("not running ({state})")),
-                    });
-                }
-            }
-            self.dirty = true;
-            out.push(Touched {
-                name,
-                attempts_before,
-                done,
-            });
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
-    }
-
-    fn reload(&mut self, config: Option<Config>) -> Result<ReloadResponse, ReloadError> {
-        if self.shutdown.is_some() {
-            return Err(ReloadError::ShuttingDown);
-        }
-        let config = match config {
-            Some(c) => c,
-            None => Config::load(&self.config.source)
-                .map_err(|e| ReloadError::Invalid(e.to_string()))?,
-        };
-        let old: Vec<_> = self
-            .procs
-            .iter()
-            .filter(|p| !p.removing)
-            .map(|p| p.spec.clone())
-            .collect();
-        let d = diff(&old, &config.processes);
-        // Open every new log file first, so a failure changes nothing.
-        let mut added = Vec::new();
-        for spec in &d.added {
-            let p = Proc::new(spec.clone());
-            if let Some(e) = &p.log_error {
-                return Err(ReloadError::Invalid(format!("{}: {e}", spec.full_name())));
-            }
-            added.push(p);
-        }
-        let mut report = d.report.clone();
-        if config.agent != self.config.agent {
-            report
-                .warnings
-                .push("[agent] settings changed; restart fleet-agent to apply them".to_owned());
-        }
-        for name in &d.removed {
-            let i = self.index[name];
-            self.procs[i].removing = true;
-            self.procs[i].wanted = Wanted::Stopped;
-            self.apply(name, Event::Stop);
-        }
-        for spec in d.changed {
-            let name = spec.full_name();
-            let i = self.index[&name];
-            let p = &mut self.procs[i];
-            p.pending = Some(spec);
-            if p.wanted == Wanted::Running {
-                // Stops with the old spec, starts with the new one.
-                self.apply(&name, Event::Restart);
-            }
-        }
-        let starts: Vec<String> = added
-            .iter()
-            .filter(|p| p.wanted == Wanted::Running)
-            .map(Proc::full_name)
-            .collect();
-        self.procs.extend(added);
-        self.reindex();
-        for name in starts {
-            self.apply(&name, Event::Start);
-        }
-        self.config = config;
-        self.dirty = true;
-        Ok(report)
-    }
-
-    fn reopen_logs(&mut self) {
-        for p in &self.procs {
-            for s in [&p.stdout, &p.stderr] {
-                if let Err(e) = s.reopen() {
-                    tracing::warn!(process = %p.full_name(), "cannot reopen log file: {e}");
-                }
-            }
-        }
-        tracing::info!("log files reopened (SIGUSR2)");
-    }
-
-    fn begin_shutdown(&mut self, why: &str) {
-        if self.shutdown.is_some() {
-            return;
-        }
-        tracing::info!("{why}: stopping all programs in reverse priority order");
-        let mut levels: Vec<i32> = self.procs.iter().map(|p| p.spec.priority).collect();
-        levels.sort_unstable();
-        levels.dedup();
-        self.shutdown = Some(levels);
-        self.shutdown_level_started = false;
-        self.dirty = true;
-    }
-
-    /// Stop one priority level at a time, highest first; true when all done.
-    fn advance_shutdown(&mut self) -> bool {
-        loop {
-            let Some(levels) = &self.shutdown else {
-                return false;
-            };
-            let Some(&level) = levels.last() else {
-                return true;
-            };
-            let names: Vec<String> = self
-                .procs
-                .iter()
-                .filter(|p| p.spec.priority == level)
-                .map(Proc::full_name)
-                .collect();
-            if !self.shutdown_level_started {
-                self.shutdown_level_started = true;
-                for name in &names {
-                    let i = self.index[name];
-                    self.procs[i].wanted = Wanted::Stopped;
-                    self.apply(name, Event::Stop);
-                }
-            }
-            let done = names.iter().all(|n| {
-                let s = &self.procs[self.index[n]].state;
-                s.name().is_stopped() || matches!(s, State::Backoff { .. })
-            });
-            if !done {
-                return false;
-            }
-            if let Some(levels) = &mut self.shutdown {
-                levels.pop();
-            }
-            self.shutdown_level_started = false;
-        }
-    }
-}
-
-fn exit_info(exit: RawExit, stopping: bool, spec: &crate::config::ProcessSpec) -> ExitInfo {
-    let at = unix_ms(SystemTime::now());
-    let expected = state::is_expected(exit, spec);
-    match exit {
-        RawExit::Code(code) => ExitInfo {
-            kind: ExitKind::Exited,
-            code: Some(code),
-            signal: None,
-            core_dumped: false,
-            stopped_by_us: stopping,
-            expected,
-            message: None,
-            at,
-        },
-        RawExit::Signal {
-            signal,
-            core_dumped,
-        } => ExitInfo {
-            kind: ExitKind::Signaled,
-            code: None,
-            signal: Some(sys::signal::name(signal)),
-            core_dumped,
-            stopped_by_us: stopping,
-            expected,
-            message: None,
-            at,
-        },
     }
 }
 

@@ -1,0 +1,228 @@
+//! The owner's process lifecycle: spawn, reap, signal and kill a
+//! process's family, and drop what a reload removed. Runs on the owner
+//! thread only (see `run.rs`), so a pid is in the table before its exit
+//! can be seen.
+
+use super::run::Owner;
+use super::table::{open_logs, unix_ms, Proc};
+use crate::logs::spawn_pump;
+use crate::spawn::{self, MARK_VAR};
+use crate::state::{self, Action, Event, Exit as RawExit, State};
+use crate::sys;
+use fleet_api::{ExitInfo, ExitKind, ProcessState};
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+impl Owner {
+    pub(super) fn family(&self, i: usize) -> Vec<u32> {
+        let p = &self.procs[i];
+        let Some(pid) = p.last_pid else {
+            return Vec::new();
+        };
+        let marker = format!("{MARK_VAR}={}", p.mark);
+        let exclude: HashSet<u32> = self.pids.keys().copied().collect();
+        sys::proc::family(&sys::proc::FamilyKey {
+            pid,
+            pgid: pid,
+            marker: marker.as_bytes(),
+            agent_pid: self.agent_pid,
+            exclude: &exclude,
+        })
+    }
+
+    /// SIGKILL every live member of the family; returns how many there were.
+    pub(super) fn kill_family(&mut self, i: usize) -> usize {
+        let members = self.family(i);
+        if let Some(pgid) = self.procs[i].last_pid {
+            let _ = sys::signal::send_group(pgid, libc::SIGKILL);
+        }
+        for &m in &members {
+            let _ = sys::signal::send(m, libc::SIGKILL);
+        }
+        if !members.is_empty() {
+            tracing::debug!(process = %self.procs[i].full_name(), ?members, "killing family");
+        }
+        members.len()
+    }
+
+    /// Send a signal to the main pid, or to its group and to family members
+    /// that left the group.
+    pub(super) fn deliver(&mut self, i: usize, signal: i32, group: bool) {
+        let p = &self.procs[i];
+        let Some(pid) = p.state.pid().or(p.last_pid) else {
+            return;
+        };
+        let name = p.full_name();
+        let result = if group {
+            let outside: Vec<u32> = self
+                .family(i)
+                .into_iter()
+                .filter(|&m| sys::proc::stat(m).is_some_and(|s| s.pgid != pid))
+                .collect();
+            for m in outside {
+                let _ = sys::signal::send(m, signal);
+            }
+            sys::signal::send_group(pid, signal)
+        } else {
+            sys::signal::send(pid, signal)
+        };
+        if let Err(e) = result {
+            tracing::warn!(process = %name, signal = %sys::signal::name(signal), "cannot signal: {e}");
+        }
+    }
+
+    pub(super) fn spawn(&mut self, name: &str) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        let Some(&i) = self.index.get(name) else {
+            return;
+        };
+        self.swap_pending(i);
+        self.spawn_seq += 1;
+        let mark = format!("{}-{}", self.agent_pid, self.spawn_seq);
+        let p = &mut self.procs[i];
+        p.attempts += 1;
+        self.dirty = true;
+        let spawned = match p.retry_logs() {
+            true => spawn::spawn(&p.spec, &mark, &self.devnull).map_err(|e| e.to_string()),
+            false => Err(p.log_error.clone().unwrap_or_default()),
+        };
+        match spawned {
+            Ok(child) => {
+                p.spawns += 1;
+                p.spawn_error = None;
+                p.mark = mark;
+                p.last_pid = Some(child.pid);
+                p.started_at = Some(SystemTime::now());
+                self.pids.insert(child.pid, name.to_owned());
+                let _g = self.io.enter();
+                self.pumps.retain(|h| !h.is_finished());
+                self.pumps.push(spawn_pump(child.stdout, p.stdout.clone()));
+                if let Some(err) = child.stderr {
+                    self.pumps.push(spawn_pump(err, p.stderr.clone()));
+                }
+                self.apply(name, Event::Spawned { pid: child.pid });
+            }
+            Err(msg) => {
+                tracing::warn!(process = %name, "spawn failed: {msg}");
+                p.stderr
+                    .write(format!("fleet-agent: spawn failed: {msg}\n").as_bytes());
+                p.record_exit(ExitInfo {
+                    kind: ExitKind::SpawnFailed,
+                    code: None,
+                    signal: None,
+                    core_dumped: false,
+                    stopped_by_us: false,
+                    expected: false,
+                    message: Some(msg.clone()),
+                    at: unix_ms(SystemTime::now()),
+                });
+                p.spawn_error = Some(msg);
+                self.apply(name, Event::SpawnFailed);
+            }
+        }
+    }
+
+    /// Apply a reloaded spec held back until the old instance is gone.
+    pub(super) fn swap_pending(&mut self, i: usize) {
+        let p = &mut self.procs[i];
+        let Some(new) = p.pending.take() else {
+            return;
+        };
+        if new.stdout != p.spec.stdout
+            || new.stderr != p.spec.stderr
+            || new.redirect_stderr != p.spec.redirect_stderr
+        {
+            match open_logs(&new) {
+                Ok((o, e)) => {
+                    p.stdout = o;
+                    p.stderr = e;
+                }
+                Err(e) => {
+                    tracing::error!(process = %p.full_name(), "cannot open new log files, keeping the old ones: {e}")
+                }
+            }
+        }
+        p.spec = new;
+        self.dirty = true;
+    }
+
+    pub(super) fn reap(&mut self) {
+        let reaped = sys::wait::reap_all();
+        for (pid, exit) in reaped {
+            let Some(name) = self.pids.remove(&pid) else {
+                // An adopted descendant or a child whose exec failed.
+                tracing::debug!(pid, ?exit, "reaped unmanaged child");
+                continue;
+            };
+            let Some(&i) = self.index.get(&name) else {
+                continue;
+            };
+            let p = &mut self.procs[i];
+            let info = exit_info(exit, p.state.name() == ProcessState::Stopping, &p.spec);
+            p.record_exit(info);
+            self.apply(&name, Event::Exited { pid, exit });
+        }
+        // Families being killed may be gone now.
+        let waiting: Vec<String> = self
+            .procs
+            .iter()
+            .filter(|p| matches!(p.state, State::Stopping { pid: None, .. }))
+            .map(Proc::full_name)
+            .collect();
+        for name in waiting {
+            self.perform(&name, Action::KillFamily);
+        }
+    }
+
+    /// Drop processes a reload removed once they are stopped, and apply
+    /// held-back specs to processes that are not running.
+    pub(super) fn sweep(&mut self) {
+        let before = self.procs.len();
+        self.procs.retain(|p| {
+            !(p.removing
+                && p.state.name().is_stopped()
+                && !matches!(p.state, State::Stopping { .. }))
+        });
+        if self.procs.len() != before {
+            self.reindex();
+            self.dirty = true;
+        }
+        for i in 0..self.procs.len() {
+            if self.procs[i].pending.is_some() && self.procs[i].state.name().is_stopped() {
+                self.swap_pending(i);
+            }
+        }
+    }
+}
+
+fn exit_info(exit: RawExit, stopping: bool, spec: &crate::config::ProcessSpec) -> ExitInfo {
+    let at = unix_ms(SystemTime::now());
+    let expected = state::is_expected(exit, spec);
+    match exit {
+        RawExit::Code(code) => ExitInfo {
+            kind: ExitKind::Exited,
+            code: Some(code),
+            signal: None,
+            core_dumped: false,
+            stopped_by_us: stopping,
+            expected,
+            message: None,
+            at,
+        },
+        RawExit::Signal {
+            signal,
+            core_dumped,
+        } => ExitInfo {
+            kind: ExitKind::Signaled,
+            code: None,
+            signal: Some(sys::signal::name(signal)),
+            core_dumped,
+            stopped_by_us: stopping,
+            expected,
+            message: None,
+            at,
+        },
+    }
+}

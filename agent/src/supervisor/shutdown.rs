@@ -1,0 +1,59 @@
+//! Shutdown: stop every program one priority level at a time, highest
+//! first, each with its own stop semantics.
+
+use super::run::Owner;
+use super::table::Proc;
+use crate::state::{Event, State};
+use fleet_api::Wanted;
+
+impl Owner {
+    pub(super) fn begin_shutdown(&mut self, why: &str) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        tracing::info!("{why}: stopping all programs in reverse priority order");
+        let mut levels: Vec<i32> = self.procs.iter().map(|p| p.spec.priority).collect();
+        levels.sort_unstable();
+        levels.dedup();
+        self.shutdown = Some(levels);
+        self.shutdown_level_started = false;
+        self.dirty = true;
+    }
+
+    /// Stop one priority level at a time, highest first; true when all done.
+    pub(super) fn advance_shutdown(&mut self) -> bool {
+        loop {
+            let Some(levels) = &self.shutdown else {
+                return false;
+            };
+            let Some(&level) = levels.last() else {
+                return true;
+            };
+            let names: Vec<String> = self
+                .procs
+                .iter()
+                .filter(|p| p.spec.priority == level)
+                .map(Proc::full_name)
+                .collect();
+            if !self.shutdown_level_started {
+                self.shutdown_level_started = true;
+                for name in &names {
+                    let i = self.index[name];
+                    self.procs[i].wanted = Wanted::Stopped;
+                    self.apply(name, Event::Stop);
+                }
+            }
+            let done = names.iter().all(|n| {
+                let s = &self.procs[self.index[n]].state;
+                s.name().is_stopped() || matches!(s, State::Backoff { .. })
+            });
+            if !done {
+                return false;
+            }
+            if let Some(levels) = &mut self.shutdown {
+                levels.pop();
+            }
+            self.shutdown_level_started = false;
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The verbs (start, stop, restart, signal) applied to the processes a
+//! selector matches, in priority order.
+
+use super::run::Owner;
+use super::table::Proc;
+use super::{ActError, Touched};
+use crate::state::Event;
+use crate::sys;
+use fleet_api::{Outcome, ProcessState, Selector, Verb, Wanted};
+
+impl Owner {
+    pub(super) fn select(&self, selector: &Selector) -> Result<Vec<String>, ActError> {
+        let live = self.procs.iter().filter(|p| !p.removing);
+        let matched: Vec<String> = match selector {
+            Selector::All => live.map(Proc::full_name).collect(),
+            Selector::Group(g) => live
+                .filter(|p| &p.spec.group == g)
+                .map(Proc::full_name)
+                .collect(),
+            Selector::Process { group, process } => live
+                .filter(|p| &p.spec.group == group && &p.spec.name == process)
+                .map(Proc::full_name)
+                .collect(),
+            Selector::Name(n) => {
+                let all: Vec<&Proc> = live.collect();
+                let by_program: Vec<String> = all
+                    .iter()
+                    .filter(|p| &p.spec.program == n)
+                    .map(|p| p.full_name())
+                    .collect();
+                if by_program.is_empty() {
+                    all.iter()
+                        .filter(|p| &p.spec.name == n || &p.spec.group == n)
+                        .map(|p| p.full_name())
+                        .collect()
+                } else {
+                    by_program
+                }
+            }
+        };
+        if matched.is_empty() {
+            let what = match selector {
+                Selector::All => "no processes are configured".to_owned(),
+                Selector::Group(g) => format!("no group named {g:?}"),
+                Selector::Name(n) => format!("no program, process or group named {n:?}"),
+                Selector::Process { group, process } => {
+                    format!("no process {process:?} in group {group:?}")
+                }
+            };
+            return Err(ActError::NoMatch(what));
+        }
+        Ok(matched)
+    }
+
+    pub(super) fn act(
+        &mut self,
+        selector: &Selector,
+        verb: Verb,
+        signal: Option<i32>,
+    ) -> Result<Vec<Touched>, ActError> {
+        if self.shutdown.is_some() {
+            return Err(ActError::ShuttingDown);
+        }
+        let names = self.select(selector)?;
+        let mut out = Vec::with_capacity(names.len());
+        // Start in priority order, stop in reverse.
+        let mut order = names.clone();
+        order.sort_by_key(|n| {
+            let pr = self.procs[self.index[n]].spec.priority;
+            if verb == Verb::Stop {
+                -pr
+            } else {
+                pr
+            }
+        });
+        for name in order {
+            let i = self.index[&name];
+            let attempts_before = self.procs[i].attempts;
+            let state = self.procs[i].state.name();
+            let mut done = None;
+            match verb {
+                Verb::Start => {
+                    self.procs[i].wanted = Wanted::Running;
+                    match state {
+                        ProcessState::Running | ProcessState::Starting => {
+                            done = Some((Outcome::Already, "already started".to_owned()))
+                        }
+                        // An operator start does not wait out the backoff.
+                        ProcessState::Backoff => self.apply(&name, Event::Restart),
+                        _ => self.apply(&name, Event::Start),
+                    }
+                }
+                Verb::Stop => {
+                    self.procs[i].wanted = Wanted::Stopped;
+                    if state.is_stopped() {
+                        done = Some((Outcome::Already, "not running".to_owned()));
+                    } else {
+                        self.apply(&name, Event::Stop);
+                    }
+                }
+                Verb::Restart => {
+                    self.procs[i].wanted = Wanted::Running;
+                    self.apply(&name, Event::Restart);
+                }
+                Verb::Signal => {
+                    let sig = signal.unwrap_or(libc::SIGHUP);
+                    done = Some(match self.procs[i].state.pid() {
+                        Some(pid) if state.has_pid() => match sys::signal::send(pid, sig) {
+                            Ok(()) => (Outcome::Ok, String::new()),
+                            Err(e) => (Outcome::Failed, format!("cannot signal pid {pid}: {e}")),
+                        },
+                        _ => (Outcome::Failed, format!("not running ({state})")),
+                    });
+                }
+            }
+            self.dirty = true;
+            out.push(Touched {
+                name,
+                attempts_before,
+                done,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}
