@@ -30,6 +30,9 @@ use toml::Spanned;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 
+/// The one rule for a variable name, shared with `import`.
+pub(crate) use expand::is_env_name;
+
 use error::{FileId, Loc, Sink, SourceFile};
 use expand::{expand_template, is_process_name, Instance};
 use group::Group;

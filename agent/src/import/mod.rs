@@ -9,10 +9,15 @@
 //! cannot express; `emit` writes the TOML, each block commented with where
 //! it came from.
 
+mod context;
 pub mod convert;
+mod datatypes;
 pub mod emit;
 pub mod expand;
 pub mod ini;
+pub mod output;
+mod program;
+mod sections;
 
 use std::collections::HashMap;
 use std::fmt;
