@@ -109,8 +109,8 @@ pub struct UserSpec {
 /// each option into a `ProcessSpec` starting from [`ProcessSpec::default`]
 /// (supervisord's defaults), and each instance takes that spec whole, with
 /// only the per-instance fields (name, group, program, num, argv, directory,
-/// environment, stdout, stderr) filled in. A new option is a field here, its
-/// default, and its check in `program.rs`.
+/// environment, stdout, stderr) filled in. A new option is a field here
+/// with its default, plus its key and its check in `program.rs`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProcessSpec {
     /// The process name (`process_name` expanded), unique on the host.
