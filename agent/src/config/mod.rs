@@ -1,14 +1,18 @@
 //! Configuration: TOML in, a validated [`Config`] out.
 //!
 //! Stages: `raw` parses each file into a span-preserving tree; includes are
-//! followed (globs, cycle detection); `validate` / `program` check every
-//! section, expanding `${VAR}` and resolving users; then each program is
-//! expanded into its process instances (`expand` templates) and the
-//! cross-file checks run (groups, duplicate process names). Every problem is
-//! collected with its `file:line:col`; see [`ConfigErrors`].
+//! followed (globs, cycle detection); one file per section checks it
+//! (`agent`, `program`, `group`, with the shared helpers in `validate` and
+//! the value types in `values`), expanding `${VAR}` and resolving users;
+//! then each program is expanded into its process instances (`expand`
+//! templates) and the cross-file checks run (groups, duplicate process
+//! names). Every problem is collected with its `file:line:col`; see
+//! [`ConfigErrors`].
 
+mod agent;
 mod error;
 mod expand;
+mod group;
 mod model;
 mod program;
 mod raw;
@@ -26,11 +30,15 @@ use toml::Spanned;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 
+/// The one rule for a variable name, shared with `import`.
+pub(crate) use expand::is_env_name;
+
 use error::{FileId, Loc, Sink, SourceFile};
 use expand::{expand_template, is_process_name, Instance};
+use group::Group;
 use program::{LogTarget, LogTemplate, Program};
 use raw::{Key, Raw};
-use validate::{is_section_name, key_loc, Ctx, Group, Table};
+use validate::{is_section_name, key_loc, Ctx, Table};
 
 /// Environment used for `${VAR}` expansion and `{host}`; tests pass their own.
 #[derive(Clone, Debug, Default)]
@@ -276,13 +284,13 @@ fn build(cx: &mut Ctx, source: &Path, docs: &[Doc]) -> Config {
                 if kind == "program" {
                     programs.extend(program::program(cx, &key.name, doc.file, key, v));
                 } else {
-                    groups.push(validate::group(cx, &key.name, doc.file, key, v));
+                    groups.push(group::group(cx, &key.name, doc.file, key, v));
                 }
             }
         }
     }
 
-    let agent = validate::agent(
+    let agent = agent::agent(
         cx,
         agent_table.map(|entries| Table {
             file: docs[0].file,
@@ -290,7 +298,7 @@ fn build(cx: &mut Ctx, source: &Path, docs: &[Doc]) -> Config {
             entries,
         }),
     );
-    let group_of = check_groups(cx, &groups, &declared_programs);
+    let group_of = group::check_groups(cx, &groups, &declared_programs);
     let processes = processes(cx, &programs, &group_of, &agent);
     Config {
         source: source.to_path_buf(),
@@ -339,50 +347,6 @@ fn located(cx: &Ctx, loc: &Loc) -> String {
         }
         None => f.path.display().to_string(),
     }
-}
-
-/// Checks group membership; returns program name -> group name.
-fn check_groups(
-    cx: &mut Ctx,
-    groups: &[Group],
-    programs: &HashMap<String, Loc>,
-) -> HashMap<String, String> {
-    let mut group_of: HashMap<String, String> = HashMap::new();
-    for g in groups {
-        for (p, loc) in &g.programs {
-            if !programs.contains_key(p) {
-                let msg = format!(
-                    "group.{}.programs: unknown program {p:?} (no [program.{p}] section)",
-                    g.name
-                );
-                cx.error(loc, msg);
-            } else if let Some(other) = group_of.get(p) {
-                let msg = if *other == g.name {
-                    format!("group.{}.programs: program {p:?} is listed twice", g.name)
-                } else {
-                    format!(
-                        "group.{}.programs: program {p:?} is already in group {other:?} \
-                         (a program belongs to at most one group)",
-                        g.name
-                    )
-                };
-                cx.error(loc, msg);
-            } else {
-                group_of.insert(p.clone(), g.name.clone());
-            }
-        }
-    }
-    for g in groups {
-        if programs.contains_key(&g.name) && !group_of.contains_key(&g.name) {
-            let msg = format!(
-                "group {:?} has the same name as program {:?}, which is in no group and so is \
-                 its own group; rename one, or list {:?} in the group",
-                g.name, g.name, g.name
-            );
-            cx.error(&key_loc(g.file, &g.key), msg);
-        }
-    }
-    group_of
 }
 
 /// Expands every program into its instances; checks names are valid and unique.
@@ -443,6 +407,7 @@ fn instance(p: &Program, inst: &Instance, name: &str, agent: &AgentSettings) -> 
         maxbytes: l.maxbytes,
         backups: l.backups,
     };
+    // The per-instance fields; every other option is the program's as is.
     ProcessSpec {
         name: name.to_string(),
         group: inst.group.to_string(),
@@ -450,25 +415,13 @@ fn instance(p: &Program, inst: &Instance, name: &str, agent: &AgentSettings) -> 
         num: inst.num,
         argv: p.argv.iter().map(|a| t(a)).collect(),
         directory: p.directory.as_deref().map(|d| p.base_dir.join(t(d))),
-        user: p.user.clone(),
-        umask: p.umask,
         environment: p
             .environment
             .iter()
             .map(|(k, v)| (k.clone(), t(v)))
             .collect(),
-        priority: p.priority,
-        autostart: p.autostart,
-        autorestart: p.autorestart,
-        exitcodes: p.exitcodes.clone(),
-        startsecs: p.startsecs,
-        startretries: p.startretries,
-        stopsignal: p.stopsignal,
-        stopwaitsecs: p.stopwaitsecs,
-        stopasgroup: p.stopasgroup,
-        killasgroup: p.killasgroup,
-        redirect_stderr: p.redirect_stderr,
         stdout: log(&p.stdout, "stdout"),
         stderr: log(&p.stderr, "stderr"),
+        ..p.options.clone()
     }
 }

@@ -104,6 +104,13 @@ pub struct UserSpec {
 /// One process instance (a program with numprocs = 3 gives three), with
 /// every template and `${VAR}` already expanded. Two specs compare equal
 /// exactly when a reload must leave the running process alone.
+///
+/// This is also the one list of program options: `config/program.rs` reads
+/// each option into a `ProcessSpec` starting from [`ProcessSpec::default`]
+/// (supervisord's defaults), and each instance takes that spec whole, with
+/// only the per-instance fields (name, group, program, num, argv, directory,
+/// environment, stdout, stderr) filled in. A new option is a field here
+/// with its default, plus its key and its check in `program.rs`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProcessSpec {
     /// The process name (`process_name` expanded), unique on the host.
@@ -145,20 +152,20 @@ impl ProcessSpec {
     }
 }
 
-#[cfg(test)]
-impl ProcessSpec {
-    /// A spec with supervisord's defaults and no log files, for tests.
-    pub(crate) fn example(program: &str, name: &str, argv: &[&str]) -> ProcessSpec {
+/// supervisord's defaults for every option (fleet's defaults are the same),
+/// with no name, no command and no log files.
+impl Default for ProcessSpec {
+    fn default() -> Self {
         ProcessSpec {
-            name: name.into(),
-            group: program.into(),
-            program: program.into(),
+            name: String::new(),
+            group: String::new(),
+            program: String::new(),
             num: 0,
-            argv: argv.iter().map(|a| a.to_string()).collect(),
+            argv: Vec::new(),
             directory: None,
             user: None,
             umask: None,
-            environment: vec![],
+            environment: Vec::new(),
             priority: 999,
             autostart: true,
             autorestart: AutoRestart::Unexpected,
@@ -168,10 +175,25 @@ impl ProcessSpec {
             stopsignal: libc::SIGTERM,
             stopwaitsecs: Duration::from_secs(10),
             stopasgroup: false,
+            // supervisord: killasgroup defaults to stopasgroup.
             killasgroup: false,
             redirect_stderr: false,
             stdout: LogSpec::default(),
             stderr: LogSpec::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+impl ProcessSpec {
+    /// A spec with supervisord's defaults and no log files, for tests.
+    pub(crate) fn example(program: &str, name: &str, argv: &[&str]) -> ProcessSpec {
+        ProcessSpec {
+            name: name.into(),
+            group: program.into(),
+            program: program.into(),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            ..ProcessSpec::default()
         }
     }
 }

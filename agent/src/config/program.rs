@@ -4,14 +4,13 @@
 
 use std::ffi::CString;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use nix::unistd::{getgrouplist, Gid, Uid, User};
 use toml::Spanned;
 
 use super::error::{FileId, Loc};
 use super::expand::{check_process_name, is_env_name};
-use super::model::{AutoRestart, UserSpec};
+use super::model::{ProcessSpec, UserSpec};
 use super::raw::{Key, Raw};
 use super::validate::{key_loc, Ctx, Table};
 use super::values;
@@ -61,7 +60,8 @@ pub(crate) struct LogTemplate {
     pub backups: u32,
 }
 
-/// A checked program; string fields may still hold `{num}`-style templates.
+/// A checked program. The options that may hold `{num}`-style templates
+/// are kept apart, still unexpanded; every other option is in `options`.
 #[derive(Clone, Debug)]
 pub(crate) struct Program {
     pub name: String,
@@ -74,23 +74,14 @@ pub(crate) struct Program {
     /// `process_name`'s value if set, else the program's name.
     pub process_name_loc: Loc,
     pub directory: Option<String>,
-    pub user: Option<UserSpec>,
-    pub umask: Option<u32>,
     /// Sorted by key.
     pub environment: Vec<(String, String)>,
-    pub priority: i32,
-    pub autostart: bool,
-    pub autorestart: AutoRestart,
-    pub exitcodes: Vec<i32>,
-    pub startsecs: Duration,
-    pub startretries: u32,
-    pub stopsignal: i32,
-    pub stopwaitsecs: Duration,
-    pub stopasgroup: bool,
-    pub killasgroup: bool,
-    pub redirect_stderr: bool,
     pub stdout: LogTemplate,
     pub stderr: LogTemplate,
+    /// What every instance takes as is (user, priority, restart and stop
+    /// policy ...); its per-instance fields are left at their defaults
+    /// for `instance()` in mod.rs to fill.
+    pub options: ProcessSpec,
 }
 
 const U32_MAX: i64 = u32::MAX as i64;
@@ -180,25 +171,28 @@ pub(crate) fn program(
     });
     let environment = environment(cx, &t);
 
-    let priority = cx.field(&t, "priority", 999, |v| {
+    // Each option starts at its default in `ProcessSpec::default()`.
+    let mut o = ProcessSpec {
+        user,
+        umask,
+        ..ProcessSpec::default()
+    };
+    o.priority = cx.field(&t, "priority", o.priority.into(), |v| {
         values::int_in(v, i32::MIN.into(), i32::MAX.into())
     }) as i32;
-    let autostart = cx.field(&t, "autostart", true, values::boolean);
-    let autorestart = cx.field(
-        &t,
-        "autorestart",
-        AutoRestart::Unexpected,
-        values::autorestart,
-    );
-    let exitcodes = cx.field(&t, "exitcodes", vec![0], exitcodes);
-    let startsecs = cx.field(&t, "startsecs", Duration::from_secs(1), values::seconds);
-    let startretries = cx.field(&t, "startretries", 3, |v| values::int_in(v, 0, U32_MAX)) as u32;
-    let stopsignal = cx.field(&t, "stopsignal", libc::SIGTERM, values::signal);
-    let stopwaitsecs = cx.field(&t, "stopwaitsecs", Duration::from_secs(10), values::seconds);
-    let stopasgroup = cx.field(&t, "stopasgroup", false, values::boolean);
+    o.autostart = cx.field(&t, "autostart", o.autostart, values::boolean);
+    o.autorestart = cx.field(&t, "autorestart", o.autorestart, values::autorestart);
+    o.exitcodes = cx.field(&t, "exitcodes", o.exitcodes, exitcodes);
+    o.startsecs = cx.field(&t, "startsecs", o.startsecs, values::seconds);
+    o.startretries = cx.field(&t, "startretries", o.startretries.into(), |v| {
+        values::int_in(v, 0, U32_MAX)
+    }) as u32;
+    o.stopsignal = cx.field(&t, "stopsignal", o.stopsignal, values::signal);
+    o.stopwaitsecs = cx.field(&t, "stopwaitsecs", o.stopwaitsecs, values::seconds);
+    o.stopasgroup = cx.field(&t, "stopasgroup", o.stopasgroup, values::boolean);
     // supervisord: killasgroup defaults to stopasgroup.
-    let killasgroup = cx.field(&t, "killasgroup", stopasgroup, values::boolean);
-    let redirect_stderr = cx.field(&t, "redirect_stderr", false, values::boolean);
+    o.killasgroup = cx.field(&t, "killasgroup", o.stopasgroup, values::boolean);
+    o.redirect_stderr = cx.field(&t, "redirect_stderr", o.redirect_stderr, values::boolean);
     let stdout = log(cx, &t, "stdout");
     let stderr = log(cx, &t, "stderr");
 
@@ -214,22 +208,10 @@ pub(crate) fn program(
         process_name,
         process_name_loc,
         directory,
-        user,
-        umask,
         environment,
-        priority,
-        autostart,
-        autorestart,
-        exitcodes,
-        startsecs,
-        startretries,
-        stopsignal,
-        stopwaitsecs,
-        stopasgroup,
-        killasgroup,
-        redirect_stderr,
         stdout,
         stderr,
+        options: o,
     })
 }
 

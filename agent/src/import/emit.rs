@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::convert::{Output, Val};
+use super::output::{Output, Val};
 
 /// A TOML basic string (escaped by the toml crate).
 pub fn toml_str(s: &str) -> String {
@@ -95,7 +95,7 @@ pub fn emit(o: &Output) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::convert::{Block, Item};
+    use super::super::output::{Block, Item};
     use super::*;
 
     #[test]

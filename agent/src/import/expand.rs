@@ -20,6 +20,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use crate::config::is_env_name;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Template,
@@ -315,9 +317,7 @@ fn field(
                 });
             }
             match mode {
-                Mode::Template if super::convert::is_env_name(&var) => {
-                    Ok(Piece::Template(format!("${{{var}}}")))
-                }
+                Mode::Template if is_env_name(&var) => Ok(Piece::Template(format!("${{{var}}}"))),
                 _ => match scope.env.get(&var) {
                     Some(v) => Ok(Piece::Literal(v.clone())),
                     None => Err(format!(

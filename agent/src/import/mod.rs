@@ -4,15 +4,22 @@
 //! Stages: `ini` reads each file exactly as supervisord's config parser does;
 //! [`load`] follows the main file's `[include] files = ...` globs and merges
 //! the sections the way supervisord does (a later file's keys override);
-//! `convert` maps every section and option (with `expand` turning `%(name)s`
-//! into fleet templates) and collects a [`Warning`] for everything fleet
-//! cannot express; `emit` writes the TOML, each block commented with where
-//! it came from.
+//! `convert` maps every section and option (`program` the `[program:x]`
+//! sections, `sections` the others, `datatypes` reading values by
+//! supervisord's rules, `expand` turning `%(name)s` into fleet templates)
+//! into the `output` model and collects a [`Warning`] for everything fleet
+//! cannot express; `emit` writes that model as TOML, each block commented
+//! with where it came from.
 
+mod context;
 pub mod convert;
+mod datatypes;
 pub mod emit;
 pub mod expand;
 pub mod ini;
+pub mod output;
+mod program;
+mod sections;
 
 use std::collections::HashMap;
 use std::fmt;

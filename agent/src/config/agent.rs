@@ -1,0 +1,296 @@
+//! The `[agent]` section: listeners, token, TLS, log directory and
+//! enrollment with a console. Secrets are read now, so a bad one fails the
+//! load rather than the first request.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::model::{AgentSettings, Enrollment, Secret, TlsFiles};
+use super::raw::Raw;
+use super::validate::{Ctx, Table};
+
+const AGENT_KEYS: &[&str] = &[
+    "name",
+    "socket",
+    "listen",
+    "token",
+    "token_file",
+    "token_env",
+    "tls_cert",
+    "tls_key",
+    "log_dir",
+    "console",
+    "enrollment_token",
+    "enrollment_token_file",
+    "enrollment_token_env",
+    "advertise_url",
+    "tags",
+];
+
+pub(crate) const DEFAULT_SOCKET: &str = "/run/fleet/agent.sock";
+pub(crate) const DEFAULT_LOG_DIR: &str = "/var/log/fleet";
+
+/// The `[agent]` table (`None`: absent, all defaults).
+pub(crate) fn agent(cx: &mut Ctx, t: Option<Table>) -> AgentSettings {
+    let mut out = AgentSettings {
+        host: cx.env.hostname.clone(),
+        socket: PathBuf::from(DEFAULT_SOCKET),
+        listen: None,
+        token: None,
+        tls: None,
+        log_dir: PathBuf::from(DEFAULT_LOG_DIR),
+        enroll: None,
+    };
+    let Some(t) = t else { return out };
+    cx.check_keys(&t, "[agent]", AGENT_KEYS);
+
+    if let Some(name) = cx.string(&t, "name") {
+        if name.trim().is_empty() {
+            let loc = t.loc(t.get("name").expect("just read"));
+            cx.error(&loc, "agent.name: expected a host name, found \"\"");
+        } else {
+            out.host = name;
+        }
+    }
+    if let Some(p) = cx.path(&t, "socket") {
+        out.socket = p;
+    }
+    if let Some(p) = cx.path(&t, "log_dir") {
+        out.log_dir = p;
+    }
+    if let Some(s) = cx.string(&t, "listen") {
+        match s.parse::<SocketAddr>() {
+            Ok(a) => out.listen = Some(a),
+            Err(_) => {
+                let loc = t.loc(t.get("listen").expect("just read"));
+                cx.error(
+                    &loc,
+                    format!(
+                        "agent.listen: expected IP:PORT such as \"127.0.0.1:9701\" or \
+                         \"[::1]:9701\", found {s:?}"
+                    ),
+                );
+            }
+        }
+    }
+    out.token = secret(cx, &t, "token");
+
+    let cert = cx.path(&t, "tls_cert");
+    let key = cx.path(&t, "tls_key");
+    match (t.get("tls_cert").is_some(), t.get("tls_key").is_some()) {
+        (true, false) => cx.error(
+            &t.key_loc("tls_cert"),
+            "agent.tls_cert is set but agent.tls_key is not (set both or neither)",
+        ),
+        (false, true) => cx.error(
+            &t.key_loc("tls_key"),
+            "agent.tls_key is set but agent.tls_cert is not (set both or neither)",
+        ),
+        _ => {}
+    }
+    if let (Some(cert), Some(key)) = (cert, key) {
+        out.tls = Some(TlsFiles { cert, key });
+    }
+    out.enroll = enrollment(cx, &t, &out);
+    out
+}
+
+/// `console` and what goes with it; `None` without `console` (then the
+/// other enrollment keys are errors: they would be silently unused).
+fn enrollment(cx: &mut Ctx, t: &Table, agent: &AgentSettings) -> Option<Enrollment> {
+    let token = secret(cx, t, "enrollment_token");
+    let advertise = cx.string(t, "advertise_url");
+    let tags = tags(cx, t);
+    let Some(console) = cx.string(t, "console") else {
+        if t.get("console").is_none() {
+            for k in [
+                "enrollment_token",
+                "enrollment_token_file",
+                "enrollment_token_env",
+                "advertise_url",
+                "tags",
+            ] {
+                if t.get(k).is_some() {
+                    cx.error(
+                        &t.key_loc(k),
+                        format!("agent.{k} is set but agent.console is not (it is only used to register with a console)"),
+                    );
+                }
+            }
+        }
+        return None;
+    };
+    let console_loc = t.loc(t.get("console").expect("just read"));
+    let mut ok = true;
+    if let Err(e) = http_url(&console) {
+        cx.error(&console_loc, format!("agent.console: {e}"));
+        ok = false;
+    }
+    if agent.listen.is_none() || agent.token.is_none() {
+        cx.error(
+            &console_loc,
+            "agent.console needs agent.listen and agent.token: the console calls the agent back over TCP with that token",
+        );
+        ok = false;
+    }
+    if token.is_none()
+        && ![
+            "enrollment_token",
+            "enrollment_token_file",
+            "enrollment_token_env",
+        ]
+        .iter()
+        .any(|k| t.get(k).is_some())
+    {
+        cx.error(
+            &console_loc,
+            "agent.console needs one of enrollment_token, enrollment_token_file and enrollment_token_env",
+        );
+    }
+    let advertise_url = match advertise {
+        Some(u) => {
+            if let Err(e) = http_url(&u) {
+                let loc = t.loc(t.get("advertise_url").expect("just read"));
+                cx.error(&loc, format!("agent.advertise_url: {e}"));
+                ok = false;
+            }
+            u.trim_end_matches('/').to_string()
+        }
+        None => match agent.listen {
+            Some(a) if a.ip().is_unspecified() => {
+                cx.error(
+                    &console_loc,
+                    format!("agent.console: set agent.advertise_url: the console cannot reach {a}, which listens on every address"),
+                );
+                ok = false;
+                String::new()
+            }
+            Some(a) => {
+                let scheme = if agent.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{a}")
+            }
+            None => String::new(),
+        },
+    };
+    if !ok {
+        return None;
+    }
+    Some(Enrollment {
+        console: console.trim_end_matches('/').to_string(),
+        token: token?,
+        advertise_url,
+        tags,
+    })
+}
+
+/// `http://HOST[:PORT]` or `https://…`, nothing after the authority.
+fn http_url(u: &str) -> Result<(), String> {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .ok_or_else(|| format!("expected a URL such as \"https://console:9700\", found {u:?}"))?;
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!(
+            "expected scheme://host:port and nothing else, found {u:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// `tags = { role = "worker" }`: strings only.
+fn tags(cx: &mut Ctx, t: &Table) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(v) = t.get("tags") else { return out };
+    let Raw::Table(entries) = v.get_ref() else {
+        let msg = format!(
+            "agent.tags: expected a table of strings such as {{ role = \"worker\" }}, found {}",
+            v.get_ref().describe()
+        );
+        cx.error(&t.loc(v), msg);
+        return out;
+    };
+    for (key, value) in entries {
+        let label = format!("agent.tags.{}", key.name);
+        if let Some(s) = cx.string_value(t.file, &label, value) {
+            out.insert(key.name.clone(), s);
+        }
+    }
+    out
+}
+
+/// At most one of `BASE`, `BASE_file`, `BASE_env` (`base` is `token` or
+/// `enrollment_token`); read now so a bad secret fails the load rather than
+/// the first request.
+fn secret(cx: &mut Ctx, t: &Table, base: &str) -> Option<Secret> {
+    let keys = [
+        base.to_string(),
+        format!("{base}_file"),
+        format!("{base}_env"),
+    ];
+    let sources: Vec<&str> = keys
+        .iter()
+        .map(String::as_str)
+        .filter(|k| t.get(k).is_some())
+        .collect();
+    if let [_, extra @ ..] = sources.as_slice() {
+        for k in extra {
+            cx.error(
+                &t.key_loc(k),
+                format!(
+                    "agent.{k}: set at most one of {base}, {base}_file and {base}_env (found {})",
+                    sources.join(" and ")
+                ),
+            );
+        }
+        if !extra.is_empty() {
+            return None;
+        }
+    }
+    let source = *sources.first()?;
+    let loc = t.loc(t.get(source).expect("present"));
+    let secret = match source.strip_prefix(base) {
+        Some("") => {
+            let s = cx.string(t, source)?;
+            if s.is_empty() {
+                cx.error(
+                    &loc,
+                    format!("agent.{base}: expected a non-empty token, found \"\""),
+                );
+                return None;
+            }
+            s
+        }
+        Some("_file") => {
+            let path = cx.path(t, source)?;
+            match std::fs::read_to_string(&path) {
+                Ok(s) if !s.trim_end().is_empty() => s.trim_end().to_string(),
+                Ok(_) => {
+                    let msg = format!("agent.{source}: {} is empty", path.display());
+                    cx.error(&loc, msg);
+                    return None;
+                }
+                Err(e) => {
+                    let msg = format!("agent.{source}: cannot read {}: {e}", path.display());
+                    cx.error(&loc, msg);
+                    return None;
+                }
+            }
+        }
+        _ => {
+            let name = cx.string(t, source)?;
+            match cx.env.vars.get(&name).filter(|v| !v.is_empty()) {
+                Some(v) => v.clone(),
+                None => {
+                    let msg = format!(
+                        "agent.{source}: environment variable {name} is not set or is empty"
+                    );
+                    cx.error(&loc, msg);
+                    return None;
+                }
+            }
+        }
+    };
+    Some(Secret(secret))
+}

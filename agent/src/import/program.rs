@@ -1,0 +1,547 @@
+//! `[program:x]`: every supervisord program option mapped to fleet's, only
+//! values that differ from fleet's defaults written (fleet's program
+//! defaults are supervisord's, so a supervisord default never needs
+//! spelling out), and a warning for each option fleet has no equivalent for.
+
+use std::collections::BTreeMap;
+
+use super::context::{continued, fleet_name, origin, warn_dropped, Cx};
+use super::datatypes::{
+    auto_restart, boolean, byte_size, exitcodes, key_value_pairs, octal, py_int, signal_name,
+    Restart,
+};
+use super::expand::{escape_dollars, expand, Expanded, Mode};
+use super::output::{Block, Val};
+use super::{Ent, Error, Sec};
+use crate::config::is_env_name;
+
+const PROGRAM_KEYS: &[&str] = &[
+    "command",
+    "process_name",
+    "numprocs",
+    "numprocs_start",
+    "priority",
+    "autostart",
+    "startsecs",
+    "startretries",
+    "autorestart",
+    "exitcodes",
+    "stopsignal",
+    "stopwaitsecs",
+    "stopasgroup",
+    "killasgroup",
+    "user",
+    "redirect_stderr",
+    "stdout_logfile",
+    "stdout_logfile_maxbytes",
+    "stdout_logfile_backups",
+    "stdout_capture_maxbytes",
+    "stdout_events_enabled",
+    "stdout_syslog",
+    "stderr_logfile",
+    "stderr_logfile_maxbytes",
+    "stderr_logfile_backups",
+    "stderr_capture_maxbytes",
+    "stderr_events_enabled",
+    "stderr_syslog",
+    "environment",
+    "directory",
+    "umask",
+    "serverurl",
+];
+
+const DEFAULT_MAXBYTES: u64 = 50 << 20;
+
+/// Per-program state while converting one `[program:x]`.
+struct Prog<'a> {
+    sec: &'a Sec,
+    name: String,
+    group: String,
+    numprocs: u32,
+    conf_env: BTreeMap<String, String>,
+}
+
+impl<'a> Prog<'a> {
+    fn names(&self, per_process: bool) -> Option<(&str, &str, Option<u32>)> {
+        Some((
+            self.name.as_str(),
+            self.group.as_str(),
+            per_process.then_some(self.numprocs),
+        ))
+    }
+}
+
+impl Cx<'_> {
+    /// Expands `ent` in a program section; notes become warnings.
+    fn pexpand(
+        &mut self,
+        p: &Prog,
+        ent: &Ent,
+        mode: Mode,
+        per_process: bool,
+    ) -> Result<String, Error> {
+        let r: Result<Expanded, String> = {
+            let scope = self.scope(ent, p.names(per_process), &p.conf_env);
+            expand(&ent.value, &scope, mode)
+        };
+        let e = r.map_err(|m| self.error(p.sec, Some(ent), m))?;
+        for n in e.notes {
+            self.warn(p.sec, Some(ent), n);
+        }
+        Ok(e.text)
+    }
+
+    /// A statically expanded value parsed with `parse`.
+    fn pvalue<T>(
+        &mut self,
+        p: &Prog,
+        key: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, Error> {
+        let Some(ent) = p.sec.get(key) else {
+            return Ok(None);
+        };
+        let text = self.pexpand(p, ent, Mode::Static, false)?;
+        match parse(&text) {
+            Ok(v) => Ok(Some(v)),
+            Err(m) => Err(self.error(p.sec, Some(ent), continued(ent, m))),
+        }
+    }
+}
+
+/// Logs as fleet understands them.
+#[derive(Clone, Debug, PartialEq)]
+enum Log {
+    Auto,
+    None,
+    Path(String),
+}
+
+/// One `[program:x]`; `None` when supervisord would run no process for it.
+pub(super) fn program(
+    cx: &mut Cx,
+    sec: &Sec,
+    raw_name: &str,
+    group: Option<String>,
+) -> Result<Option<Block>, Error> {
+    let name = fleet_name(raw_name);
+    let mut block = Block {
+        header: format!("program.{name}"),
+        comments: vec![origin(cx.doc, sec)],
+        ..Block::default()
+    };
+    if name != raw_name {
+        cx.warn(sec, None, format!("renamed program {raw_name:?} to {name:?} (fleet names use letters, digits, \"_\", \"-\" and \".\")"));
+    }
+    let mut p = Prog {
+        sec,
+        group: group.unwrap_or_else(|| name.clone()),
+        name,
+        numprocs: 1,
+        conf_env: BTreeMap::new(),
+    };
+
+    // Numbers and switches (read before the loop over processes in supervisord).
+    let numprocs = cx.pvalue(&p, "numprocs", py_int)?.unwrap_or(1);
+    if numprocs < 1 {
+        cx.warn(
+            sec,
+            sec.get("numprocs"),
+            "numprocs < 1: supervisord runs no process for this program; not converted",
+        );
+        return Ok(None);
+    }
+    p.numprocs = u32::try_from(numprocs)
+        .map_err(|_| cx.error(sec, sec.get("numprocs"), "numprocs is too large"))?;
+    let numprocs_start = cx.pvalue(&p, "numprocs_start", py_int)?.unwrap_or(0);
+    if !(0..=i64::from(u32::MAX)).contains(&numprocs_start) {
+        return Err(cx.error(
+            sec,
+            sec.get("numprocs_start"),
+            "numprocs_start must be >= 0",
+        ));
+    }
+
+    // process_name: validated before expansion, as supervisord does.
+    let process_name = match sec.get("process_name") {
+        Some(ent) => {
+            if let Some(c) = ent
+                .value
+                .trim()
+                .chars()
+                .find(|c| matches!(c, ' ' | ':' | '/'))
+            {
+                return Err(cx.error(
+                    sec,
+                    Some(ent),
+                    format!("invalid name {:?} because of character {c:?}", ent.value),
+                ));
+            }
+            if p.numprocs > 1 && !ent.value.contains("%(process_num)") {
+                return Err(cx.error(
+                    sec,
+                    Some(ent),
+                    "%(process_num) must be present within process_name when numprocs > 1",
+                ));
+            }
+            let t = cx.pexpand(&p, ent, Mode::Template, true)?;
+            let clean = clean_process_name(&t);
+            if clean != t {
+                cx.warn(sec, Some(ent), format!("process names become {clean:?} (fleet process names use letters, digits, \"_\", \".\", \"@\" and \"-\")"));
+            }
+            Some(clean)
+        }
+        None if p.numprocs > 1 => {
+            return Err(cx.error(
+                sec,
+                sec.get("numprocs"),
+                "%(process_num) must be present within process_name when numprocs > 1",
+            ));
+        }
+        None => None,
+    };
+
+    // environment: [supervisord] environment overlaid by the program's.
+    let mut env: Vec<(String, String)> = cx.global_env.clone();
+    if let Some(ent) = sec.get("environment") {
+        // supervisord expands this before adding it to the ENV_ names.
+        let saved = std::mem::take(&mut p.conf_env);
+        let text = cx.pexpand(&p, ent, Mode::Template, true)?;
+        p.conf_env = saved;
+        let (pairs, dropped) = key_value_pairs(&text).map_err(|m| cx.error(sec, Some(ent), m))?;
+        warn_dropped(cx, sec, ent, &dropped);
+        for (k, v) in pairs {
+            if !is_env_name(&k) {
+                cx.warn(sec, Some(ent), format!("variable name {k:?} is not accepted by fleet (letters, digits and _); left out"));
+                continue;
+            }
+            match env.iter_mut().find(|(x, _)| *x == k) {
+                Some(slot) => slot.1 = v,
+                None => env.push((k, v)),
+            }
+        }
+    }
+    p.conf_env = env.iter().cloned().collect();
+
+    let command = match sec.get("command") {
+        Some(ent) => cx.pexpand(&p, ent, Mode::Template, true)?,
+        None => {
+            return Err(cx.error(
+                sec,
+                None,
+                "program section does not specify a command (supervisord refuses this)",
+            ))
+        }
+    };
+    if command.trim().is_empty() {
+        return Err(cx.error(sec, sec.get("command"), "empty command"));
+    }
+    block.set("command", Val::Str(command));
+    if let Some(pn) = process_name.filter(|pn| pn != "{program}") {
+        block.set("process_name", Val::Str(pn));
+    }
+    if p.numprocs != 1 {
+        block.set("numprocs", Val::Int(p.numprocs.into()));
+    }
+    if numprocs_start != 0 {
+        block.set("numprocs_start", Val::Int(numprocs_start));
+    }
+
+    if let Some(ent) = sec.get("directory") {
+        let d = cx.pexpand(&p, ent, Mode::Template, true)?;
+        if !d.is_empty() {
+            let d = absolute(cx, sec, ent, d, "directory");
+            block.set("directory", Val::Str(d));
+        }
+    }
+    if let Some(ent) = sec.get("user") {
+        let u = cx.pexpand(&p, ent, Mode::Static, false)?;
+        if u.is_empty() || u.contains(char::is_whitespace) {
+            let m = continued(ent, format!("invalid user name {u:?}"));
+            return Err(cx.error(sec, Some(ent), m));
+        }
+        block.set("user", Val::Str(escape_dollars(&u, false)));
+    }
+    let umask = match cx.pvalue(&p, "umask", octal)? {
+        Some(m) => Some(m),
+        None => cx.global_umask,
+    };
+    if let Some(m) = umask {
+        block.set("umask", Val::Str(format!("{m:03o}")));
+    }
+    if !env.is_empty() {
+        let mut env = env;
+        env.sort();
+        block.set("environment", Val::Table(env));
+    }
+
+    if let Some(n) = cx.pvalue(&p, "priority", py_int)? {
+        if n != 999 {
+            block.set("priority", Val::Int(n));
+        }
+    }
+    if let Some(false) = cx.pvalue(&p, "autostart", boolean)? {
+        block.set("autostart", Val::Bool(false));
+    }
+    match cx.pvalue(&p, "autorestart", auto_restart)? {
+        Some(Restart::Always) => block.set("autorestart", Val::Bool(true)),
+        Some(Restart::Never) => block.set("autorestart", Val::Bool(false)),
+        _ => {}
+    }
+    if let Some(codes) = cx.pvalue(&p, "exitcodes", exitcodes)? {
+        if codes != [0] {
+            block.set("exitcodes", Val::Ints(codes));
+        }
+    }
+    let nonneg = |s: &str| {
+        py_int(s).and_then(|n| {
+            if n >= 0 {
+                Ok(n)
+            } else {
+                Err(format!("{s:?} must be >= 0"))
+            }
+        })
+    };
+    for (key, default) in [("startsecs", 1), ("startretries", 3)] {
+        if let Some(n) = cx.pvalue(&p, key, nonneg)? {
+            if n != default {
+                block.set(key, Val::Int(n));
+            }
+        }
+    }
+    if let Some(sig) = cx.pvalue(&p, "stopsignal", signal_name)? {
+        if sig != "TERM" {
+            block.set("stopsignal", Val::Str(sig));
+        }
+    }
+    if let Some(n) = cx.pvalue(&p, "stopwaitsecs", nonneg)? {
+        if n != 10 {
+            block.set("stopwaitsecs", Val::Int(n));
+        }
+    }
+    let stopasgroup = cx.pvalue(&p, "stopasgroup", boolean)?.unwrap_or(false);
+    let killasgroup = cx
+        .pvalue(&p, "killasgroup", boolean)?
+        .unwrap_or(stopasgroup);
+    if stopasgroup && !killasgroup {
+        return Err(cx.error(
+            sec,
+            sec.get("killasgroup"),
+            "cannot set stopasgroup=true and killasgroup=false (supervisord refuses this)",
+        ));
+    }
+    if stopasgroup {
+        block.set("stopasgroup", Val::Bool(true));
+    }
+    if killasgroup != stopasgroup {
+        block.set("killasgroup", Val::Bool(killasgroup));
+    }
+
+    logs(cx, &p, &mut block)?;
+
+    // What fleet has no equivalent for.
+    for stream in ["stdout", "stderr"] {
+        let cap = format!("{stream}_capture_maxbytes");
+        if let Some(n) = cx.pvalue(&p, &cap, byte_size)? {
+            if n != 0 {
+                cx.warn(sec, sec.get(&cap), "no capture mode in fleet (PROCESS_COMMUNICATION events); the bytes between the capture tokens are written to the log like any output");
+            }
+        }
+        let ev = format!("{stream}_events_enabled");
+        if let Some(true) = cx.pvalue(&p, &ev, boolean)? {
+            cx.warn(sec, sec.get(&ev), "no PROCESS_LOG events in fleet; follow the output with GET /v1/processes/NAME/log?follow=true or `fleetctl tail -f`");
+        }
+        let sl = format!("{stream}_syslog");
+        if let Some(true) = cx.pvalue(&p, &sl, boolean)? {
+            cx.warn(sec, sec.get(&sl), "fleet does not send output to syslog; the log file (and journald, if you point the log at /dev/stdout with maxbytes 0) is where it goes");
+        }
+    }
+    if let Some(ent) = sec.get("serverurl") {
+        if !ent.value.trim().eq_ignore_ascii_case("auto") {
+            cx.warn(sec, Some(ent), "fleet does not set SUPERVISOR_SERVER_URL; programs that call back should use the agent socket (/run/fleet/agent.sock) or FLEET_* variables");
+        }
+    }
+    for e in &sec.entries {
+        if !PROGRAM_KEYS.contains(&e.key.as_str()) {
+            cx.warn(
+                sec,
+                Some(e),
+                "unknown key, ignored by supervisord; not converted",
+            );
+        }
+    }
+    Ok(Some(block))
+}
+
+/// Makes a relative path absolute against the file that wrote it.
+fn absolute(cx: &mut Cx, sec: &Sec, ent: &Ent, path: String, what: &str) -> String {
+    if let Some(rest) = path.strip_prefix('~') {
+        if rest.is_empty() || rest.starts_with('/') {
+            return format!("${{HOME}}{rest}");
+        }
+        cx.warn(
+            sec,
+            Some(ent),
+            format!("{what} {path:?}: \"~user\" is not expanded by fleet; write the full path"),
+        );
+        return path;
+    }
+    if path.starts_with('/') || path.starts_with("${") || path.starts_with('{') {
+        return path;
+    }
+    let abs = format!("{}/{path}", cx.doc.dir(ent.file).display());
+    cx.warn(
+        sec,
+        Some(ent),
+        format!(
+        "{what} {path:?} is relative: supervisord resolves it against its own working directory, \
+         fleet against the config file's; written as {abs:?}, check it"
+    ),
+    );
+    abs
+}
+
+/// `{process}`-free process name with characters fleet refuses replaced.
+fn clean_process_name(t: &str) -> String {
+    let mut out = String::new();
+    let mut in_field = false;
+    for c in t.chars() {
+        match c {
+            '{' => in_field = true,
+            '}' => in_field = false,
+            _ => {}
+        }
+        let ok =
+            in_field || c == '}' || c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '@' | '-');
+        out.push(if ok { c } else { '_' });
+    }
+    out
+}
+
+/// stdout/stderr log options, including the same-file quirk.
+fn logs(cx: &mut Cx, p: &Prog, block: &mut Block) -> Result<(), Error> {
+    let sec = p.sec;
+    let mut redirect = cx.pvalue(p, "redirect_stderr", boolean)?.unwrap_or(false);
+    let target = |cx: &mut Cx, stream: &str| -> Result<Log, Error> {
+        let key = format!("{stream}_logfile");
+        let Some(ent) = sec.get(&key) else {
+            return Ok(Log::Auto);
+        };
+        let t = cx.pexpand(p, ent, Mode::Template, true)?;
+        Ok(match t.to_lowercase().as_str() {
+            "auto" => Log::Auto,
+            "none" => Log::None,
+            "syslog" => {
+                cx.warn(sec, Some(ent), "fleet does not send output to syslog (deprecated in supervisord too); written as NONE: output is kept only in the agent's in-memory tail");
+                Log::None
+            }
+            "" => return Err(cx.error(sec, Some(ent), "empty log file name")),
+            _ => Log::Path(absolute(cx, sec, ent, t, &key)),
+        })
+    };
+    let out = target(cx, "stdout")?;
+    let err = target(cx, "stderr")?;
+    let mut same_file = false;
+    if let (false, Log::Path(a), Log::Path(b)) = (redirect, &out, &err) {
+        if a == b {
+            same_file = true;
+            redirect = true;
+        }
+    }
+    if same_file {
+        block.trailer.push(
+            "stderr_logfile was the same file as stdout_logfile: supervisord appends both streams to it \
+             through two writers; fleet writes the same bytes through one (redirect_stderr), so \
+             rotation cannot race"
+                .into(),
+        );
+    } else if redirect {
+        if let (Log::Path(_), Some(ent)) = (&err, sec.get("stderr_logfile")) {
+            cx.warn(
+                sec,
+                Some(ent),
+                "redirect_stderr=true: this file is ignored (supervisord ignores it too); left out",
+            );
+        }
+    }
+    if redirect {
+        block.set("redirect_stderr", Val::Bool(true));
+    }
+    if p.numprocs > 1 {
+        if let Log::Path(path) = &out {
+            if !path.contains("{num") && !path.contains("{process}") {
+                cx.warn(sec, sec.get("stdout_logfile"), format!(
+                    "all {} processes append to one file {path:?} (as under supervisord), and each rotates it; \
+                     consider {{num:02}} in the name",
+                    p.numprocs
+                ));
+            }
+        }
+    }
+    for (stream, log) in [("stdout", out), ("stderr", err)] {
+        if stream == "stderr" && redirect {
+            for k in ["stderr_logfile_maxbytes", "stderr_logfile_backups"] {
+                if sec.get(k).is_some() {
+                    block
+                        .trailer
+                        .push(format!("{k}: left out, stderr goes to the stdout log"));
+                }
+            }
+            continue;
+        }
+        match log {
+            Log::Auto => {}
+            Log::None => block.set(&format!("{stream}_logfile"), Val::Str("NONE".into())),
+            Log::Path(path) => block.set(&format!("{stream}_logfile"), Val::Str(path)),
+        }
+        let mb = format!("{stream}_logfile_maxbytes");
+        if let Some(n) = cx.pvalue(p, &mb, byte_size)? {
+            if n != DEFAULT_MAXBYTES {
+                block.set(&mb, size_val(n));
+            }
+        }
+        let bk = format!("{stream}_logfile_backups");
+        if let Some(n) = cx.pvalue(p, &bk, |s| {
+            py_int(s).and_then(|n| {
+                if n >= 0 {
+                    Ok(n)
+                } else {
+                    Err(format!("{s:?} must be >= 0"))
+                }
+            })
+        })? {
+            if n != 10 {
+                block.set(&bk, Val::Int(n));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Bytes as fleet writes them: `"50MB"` when exact, else an integer.
+fn size_val(n: u64) -> Val {
+    for (suf, m) in [("GB", 1u64 << 30), ("MB", 1 << 20), ("KB", 1 << 10)] {
+        if n > 0 && (n / m) * m == n {
+            return Val::Str(format!("{}{suf}", n / m));
+        }
+    }
+    Val::Int(n as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            clean_process_name("{program}_{num:02}"),
+            "{program}_{num:02}"
+        );
+        assert_eq!(clean_process_name("w+{num}@x"), "w_{num}@x");
+        assert_eq!(size_val(50 << 20), Val::Str("50MB".into()));
+        assert_eq!(size_val(1 << 30), Val::Str("1GB".into()));
+        assert_eq!(size_val(1000), Val::Int(1000));
+        assert_eq!(size_val(0), Val::Int(0));
+    }
+}
