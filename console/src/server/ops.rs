@@ -8,11 +8,10 @@
 
 use super::agent_client::CallError;
 use super::picture::now_ms;
-use super::select;
 use super::App;
 use fleet_api::{
-    ActionResult, ErrorCode, FleetEvent, HostResult, Op, OpRequest, OpState, Outcome, ProcessState,
-    Selector, StrategyKind, Verb, Verdict,
+    ActionResult, Batch, ErrorCode, FleetEvent, HostResult, Op, OpRequest, OpState, Outcome,
+    ProcessState, Selector, Signal, StrategyKind, Verb, Verdict,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -51,37 +50,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const SIGNALS: &[&str] = &[
-    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
-    "PIPE", "ALRM", "TERM", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ",
-    "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
-];
-
-fn valid_signal(s: &str) -> bool {
-    let up = s.trim().to_ascii_uppercase();
-    let name = up.strip_prefix("SIG").unwrap_or(&up);
-    SIGNALS.contains(&name) || name.parse::<u8>().is_ok_and(|n| (1..=64).contains(&n))
-}
-
-/// `"N"` or `"N%"` of `total` hosts, at least 1.
-pub fn batch_size(spec: &str, total: usize) -> Result<usize, String> {
-    let bad = || {
-        format!("bad batch {spec:?}: expected a number of hosts like \"2\" or a percentage like \"25%\"")
-    };
-    let n = if let Some(p) = spec.trim().strip_suffix('%') {
-        let p: usize = p.trim().parse().map_err(|_| bad())?;
-        if p == 0 || p > 100 {
-            return Err(bad());
-        }
-        (total * p).div_ceil(100)
-    } else {
-        let n: usize = spec.trim().parse().map_err(|_| bad())?;
-        if n == 0 {
-            return Err(bad());
-        }
-        n
-    };
-    Ok(n.clamp(1, total.max(1)))
+/// A rolling request's batch spec (one host at a time without one).
+fn batch(req: &OpRequest) -> Result<Batch, Refused> {
+    match &req.batch {
+        Some(b) => b
+            .parse()
+            .map_err(|e: fleet_api::BatchError| Refused(ErrorCode::BadRequest, e.0)),
+        None => Ok(Batch::default()),
+    }
 }
 
 fn new_id() -> String {
@@ -108,15 +84,10 @@ impl Ops {
                     "signal needs \"signal\": NAME".into(),
                 ))
             }
-            (Verb::Signal, Some(s)) if !valid_signal(s) => {
-                return Err(Refused(
-                    ErrorCode::BadSignal,
-                    format!(
-                        "unknown signal {s:?} (expected a name like HUP, USR1, TERM or a number)"
-                    ),
-                ))
+            (Verb::Signal, Some(s)) => {
+                s.parse::<Signal>()
+                    .map_err(|e| Refused(ErrorCode::BadSignal, e.0))?;
             }
-            (Verb::Signal, Some(_)) => {}
             (v, Some(_)) => {
                 return Err(Refused(
                     ErrorCode::BadRequest,
@@ -143,7 +114,8 @@ impl Ops {
             .map_err(|e| Refused(ErrorCode::BadSelector, e))?;
         match (req.strategy, &req.batch) {
             (StrategyKind::Rolling, Some(b)) => {
-                batch_size(b, hosts.len()).map_err(|e| Refused(ErrorCode::BadRequest, e))?;
+                b.parse::<Batch>()
+                    .map_err(|e| Refused(ErrorCode::BadRequest, e.0))?;
             }
             (StrategyKind::Rolling, None) => {}
             (StrategyKind::Parallel, Some(_)) => {
@@ -156,7 +128,7 @@ impl Ops {
         }
         let touches = app
             .picture
-            .processes(&hosts, |p, all| select::process_matches(&selector, p, all))
+            .processes(&hosts, |p, all| selector.matches(p, all))
             .into_iter()
             .map(|p| (p.host, p.info.name))
             .collect::<HashSet<_>>();
@@ -207,8 +179,7 @@ impl Ops {
                 .collect(),
         };
         if req.strategy == StrategyKind::Rolling {
-            let n = batch_size(req.batch.as_deref().unwrap_or("1"), plan.hosts.len())
-                .map_err(|e| Refused(ErrorCode::BadRequest, e))?;
+            let n = batch(&req)?.size(plan.hosts.len());
             for (i, h) in op.hosts.iter_mut().enumerate() {
                 h.batch = Some(i / n + 1);
             }
@@ -219,7 +190,9 @@ impl Ops {
             for h in &mut op.hosts {
                 let procs = app.picture.host_processes(&h.host);
                 h.verdict = Verdict::Skipped;
-                h.processes = select::processes(&plan.selector, &procs)
+                h.processes = plan
+                    .selector
+                    .select(&procs)
                     .into_iter()
                     .map(|p| ActionResult {
                         name: p.name.clone(),
@@ -341,7 +314,13 @@ impl Ops {
 }
 
 async fn run(app: Arc<App>, op: Arc<Mutex<Op>>, tx: watch::Sender<u64>, selector: Selector) {
-    let req = lock(&op).request.clone();
+    let mut req = lock(&op).request.clone();
+    // Agents get the signal by its name, whatever form the request used
+    // (plan() refused any the agents would not take).
+    req.signal = req
+        .signal
+        .and_then(|s| s.parse::<Signal>().ok())
+        .map(|s| s.name().to_owned());
     let hosts: Vec<String> = lock(&op).hosts.iter().map(|h| h.host.clone()).collect();
     let timeout = Duration::from_millis(
         req.timeout_ms
@@ -362,7 +341,7 @@ async fn run(app: Arc<App>, op: Arc<Mutex<Op>>, tx: watch::Sender<u64>, selector
             run_hosts(&ctx, &hosts, n, false).await;
         }
         StrategyKind::Rolling => {
-            let size = batch_size(req.batch.as_deref().unwrap_or("1"), hosts.len()).unwrap_or(1);
+            let size = batch(&req).unwrap_or_default().size(hosts.len());
             let max_failures = req.max_failures.unwrap_or(1).max(1);
             let mut failures = 0;
             let batches: Vec<&[String]> = hosts.chunks(size).collect();
@@ -535,30 +514,5 @@ async fn healthy(
         Ok(())
     } else {
         Err(format!("not healthy after the batch: {}", bad.join("; ")))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batch_sizes() {
-        assert_eq!(batch_size("2", 5), Ok(2));
-        assert_eq!(batch_size("10", 5), Ok(5));
-        assert_eq!(batch_size("25%", 10), Ok(3));
-        assert_eq!(batch_size("1%", 10), Ok(1));
-        assert!(batch_size("0", 5).is_err());
-        assert!(batch_size("x%", 5).is_err());
-        assert!(batch_size("150%", 5).is_err());
-    }
-
-    #[test]
-    fn signals() {
-        assert!(valid_signal("HUP"));
-        assert!(valid_signal("sigusr1"));
-        assert!(valid_signal("15"));
-        assert!(!valid_signal("BOGUS"));
-        assert!(!valid_signal("99"));
     }
 }
