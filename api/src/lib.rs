@@ -1,5 +1,8 @@
 //! Wire types for fleet: the JSON that crosses between `fleet-agent`,
-//! `fleet-console` and `fleetctl`. Defined once here and used by all three.
+//! `fleet-console` and `fleetctl`, and the rules every reader of it must
+//! apply alike (which signals exist, which processes a selector names, how
+//! big a rolling batch is, how long a process has been up). Defined once
+//! here and used by all three.
 //!
 //! Rules: every type here is a promise to scripts and to mixed-version
 //! fleets, so wire types *accept* unknown fields (no `deny_unknown_fields`),
@@ -7,14 +10,17 @@
 //! unix milliseconds. Nothing here depends on tokio, axum or reqwest.
 
 mod action;
+mod batch;
 mod console;
 mod error;
 mod event;
 mod process;
 mod reload;
 mod selector;
+mod signal;
 
 pub use action::{ActionRequest, ActionResponse, ActionResult, Outcome, Verb};
+pub use batch::{Batch, BatchError};
 pub use console::{
     FleetEvent, FleetProcess, FleetStatus, HostInfo, HostResult, HostSource, HostsResponse, Op,
     OpRequest, OpState, OpsResponse, Registration, RegistrationResponse, Role, StrategyKind,
@@ -22,9 +28,12 @@ pub use console::{
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::Event;
-pub use process::{AgentStatus, ExitInfo, ExitKind, ProcessInfo, ProcessState, Wanted};
+pub use process::{
+    format_uptime, AgentStatus, ExitInfo, ExitKind, ProcessInfo, ProcessState, Wanted,
+};
 pub use reload::ReloadResponse;
-pub use selector::{Selector, SelectorError};
+pub use selector::{Selectable, Selector, SelectorError};
+pub use signal::{Signal, SignalError};
 
 /// Header that carries the bearer token on TCP (`Authorization: Bearer …`).
 pub const AUTH_HEADER: &str = "authorization";

@@ -140,15 +140,20 @@ pub struct ProcessInfo {
     pub state: ProcessState,
     pub wanted: Wanted,
     pub pid: Option<u32>,
-    /// Unix ms of the current (or last) spawn.
+    /// Unix ms of the current (or last) spawn. Whoever shows uptime
+    /// computes it from this ([`ProcessInfo::uptime_ms`]), never from
+    /// `description`.
+    #[serde(default)]
     pub started_at: Option<u64>,
     /// Unix ms when the current state was entered.
+    #[serde(default)]
     pub state_since: u64,
     pub exit_status: Option<ExitInfo>,
     /// Spawns after the first one (automatic and manual).
     pub restarts: u32,
-    /// Human summary like supervisord's: "pid 12, uptime 0:01:02" or the
-    /// spawn error.
+    /// Human summary like supervisord's: "pid 12, uptime 0:01:02"
+    /// ([`ProcessInfo::timing`], true when it was made) or the spawn
+    /// error. For people: programs read the fields.
     pub description: String,
     /// Recent exits, newest last (bounded).
     #[serde(default)]
@@ -157,6 +162,30 @@ pub struct ProcessInfo {
     pub cpu_seconds: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rss_bytes: Option<u64>,
+}
+
+impl ProcessInfo {
+    /// How long the current run has lasted at `now_ms`, for a process that
+    /// has a pid (and a known start).
+    pub fn uptime_ms(&self, now_ms: u64) -> Option<u64> {
+        match (self.state.has_pid(), self.started_at) {
+            (true, Some(at)) => Some(now_ms.saturating_sub(at)),
+            _ => None,
+        }
+    }
+
+    /// supervisord's description of a live process at `now_ms`:
+    /// `"pid 12, uptime 0:01:02"`; `None` when it has no pid.
+    pub fn timing(&self, now_ms: u64) -> Option<String> {
+        let pid = self.pid?;
+        let up = self.uptime_ms(now_ms)?;
+        Some(format!("pid {pid}, uptime {}", format_uptime(up / 1000)))
+    }
+}
+
+/// `H:MM:SS`, hours unbounded, as supervisorctl shows uptime.
+pub fn format_uptime(secs: u64) -> String {
+    format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// `GET /v1/status`.
@@ -172,4 +201,92 @@ pub struct AgentStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
     pub processes: Vec<ProcessInfo>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(state: ProcessState, pid: Option<u32>, started_at: Option<u64>) -> ProcessInfo {
+        ProcessInfo {
+            name: "web:web_00".into(),
+            group: "web".into(),
+            program: "web".into(),
+            process: "web_00".into(),
+            state,
+            wanted: Wanted::Running,
+            pid,
+            started_at,
+            state_since: 0,
+            exit_status: None,
+            restarts: 0,
+            description: String::new(),
+            exits: vec![],
+            cpu_seconds: None,
+            rss_bytes: None,
+        }
+    }
+
+    #[test]
+    fn uptime_formats_like_supervisorctl() {
+        for (secs, want) in [
+            (0, "0:00:00"),
+            (59, "0:00:59"),
+            (62, "0:01:02"),
+            (3600, "1:00:00"),
+            (3 * 86400 + 3723, "73:02:03"),
+        ] {
+            assert_eq!(format_uptime(secs), want, "{secs}");
+        }
+    }
+
+    #[test]
+    fn timing_comes_from_the_fields() {
+        let now = 10_000_000;
+        let table = [
+            (
+                ProcessState::Running,
+                Some(12),
+                Some(now - 62_500),
+                Some("pid 12, uptime 0:01:02"),
+            ),
+            (
+                ProcessState::Starting,
+                Some(12),
+                Some(now),
+                Some("pid 12, uptime 0:00:00"),
+            ),
+            (
+                ProcessState::Stopping,
+                Some(9),
+                Some(now - 3_600_000),
+                Some("pid 9, uptime 1:00:00"),
+            ),
+            // A clock step back shows zero, not a wrap.
+            (
+                ProcessState::Running,
+                Some(12),
+                Some(now + 5_000),
+                Some("pid 12, uptime 0:00:00"),
+            ),
+            (ProcessState::Exited, None, Some(now - 1_000), None),
+            (ProcessState::Stopped, None, None, None),
+            // An agent that did not send started_at: no made-up uptime.
+            (ProcessState::Running, Some(12), None, None),
+        ];
+        for (state, pid, at, want) in table {
+            let p = info(state, pid, at);
+            assert_eq!(p.timing(now).as_deref(), want, "{state} {pid:?} {at:?}");
+            assert_eq!(p.uptime_ms(now).is_some(), state.has_pid() && at.is_some());
+        }
+    }
+
+    #[test]
+    fn timing_fields_may_be_absent() {
+        let json = r#"{"name":"a:a","group":"a","program":"a","process":"a",
+            "state":"RUNNING","wanted":"running","pid":3,"exit_status":null,
+            "restarts":0,"description":"pid 3, uptime 0:00:01","future":1}"#;
+        let p: ProcessInfo = serde_json::from_str(json).unwrap();
+        assert_eq!((p.started_at, p.state_since), (None, 0));
+    }
 }

@@ -1,3 +1,8 @@
+//! Process selectors in supervisorctl's syntax, and the one rule for which
+//! processes a selector names (the agent acts by it, the console plans and
+//! shows by it, fleetctl previews by it).
+
+use crate::process::ProcessInfo;
 use std::fmt;
 use std::str::FromStr;
 
@@ -61,6 +66,66 @@ impl FromStr for Selector {
     }
 }
 
+/// The three names a selector looks at, for whatever a reader holds per
+/// process (the wire's `ProcessInfo`, the agent's own table entries).
+pub trait Selectable {
+    fn group(&self) -> &str;
+    fn program(&self) -> &str;
+    fn process(&self) -> &str;
+}
+
+impl Selectable for ProcessInfo {
+    fn group(&self) -> &str {
+        &self.group
+    }
+    fn program(&self) -> &str {
+        &self.program
+    }
+    fn process(&self) -> &str {
+        &self.process
+    }
+}
+
+impl Selector {
+    /// Does the selector name `p`, one of the processes `host` holds? A bare
+    /// `NAME` is a program when any process on the host has that program,
+    /// else a process or group name (supervisorctl's reading), which is why
+    /// matching one process needs its neighbours.
+    pub fn matches<'a, T: Selectable + 'a>(
+        &self,
+        p: &T,
+        host: impl IntoIterator<Item = &'a T>,
+    ) -> bool {
+        let by_program = match self {
+            Self::Name(n) => host.into_iter().any(|q| q.program() == n),
+            _ => false,
+        };
+        self.matches_one(p, by_program)
+    }
+
+    /// The processes of one host the selector names, in the host's order.
+    pub fn select<'a, T: Selectable>(&self, host: impl IntoIterator<Item = &'a T>) -> Vec<&'a T> {
+        let all: Vec<&T> = host.into_iter().collect();
+        let by_program = match self {
+            Self::Name(n) => all.iter().any(|q| q.program() == n),
+            _ => false,
+        };
+        all.into_iter()
+            .filter(|p| self.matches_one(*p, by_program))
+            .collect()
+    }
+
+    fn matches_one<T: Selectable>(&self, p: &T, by_program: bool) -> bool {
+        match self {
+            Self::All => true,
+            Self::Group(g) => p.group() == g,
+            Self::Process { group, process } => p.group() == group && p.process() == process,
+            Self::Name(n) if by_program => p.program() == n,
+            Self::Name(n) => p.process() == n || p.group() == n,
+        }
+    }
+}
+
 impl fmt::Display for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -97,6 +162,65 @@ mod tests {
             let err = bad.parse::<Selector>().unwrap_err();
             assert!(err.0.contains("expected all"), "{bad}: {err}");
         }
+    }
+
+    /// (group, program, process)
+    struct P(&'static str, &'static str, &'static str);
+
+    impl Selectable for P {
+        fn group(&self) -> &str {
+            self.0
+        }
+        fn program(&self) -> &str {
+            self.1
+        }
+        fn process(&self) -> &str {
+            self.2
+        }
+    }
+
+    #[test]
+    fn selects_like_supervisorctl() {
+        let host = [
+            P("celery", "worker", "worker_00"),
+            P("celery", "worker", "worker_01"),
+            P("celery", "beat", "beat"),
+            P("web", "web", "web_00"),
+            // A process named like another group's program.
+            P("tools", "cron", "beat"),
+        ];
+        let table: &[(&str, &[&str])] = &[
+            ("all", &["worker_00", "worker_01", "beat", "web_00", "beat"]),
+            ("group:celery", &["worker_00", "worker_01", "beat"]),
+            ("celery:*", &["worker_00", "worker_01", "beat"]),
+            ("celery:worker_00", &["worker_00"]),
+            ("worker", &["worker_00", "worker_01"]),
+            // A program named "beat" exists: the bare name is the program.
+            ("beat", &["beat"]),
+            // No program "celery": the bare name is a group.
+            ("celery", &["worker_00", "worker_01", "beat"]),
+            // No program "web_00": the bare name is a process.
+            ("web_00", &["web_00"]),
+            ("web", &["web_00"]),
+            ("nope", &[]),
+            ("group:nope", &[]),
+            ("web:worker_00", &[]),
+        ];
+        for (sel, want) in table {
+            let sel: Selector = sel.parse().unwrap();
+            let got: Vec<&str> = sel.select(&host).iter().map(|p| p.2).collect();
+            assert_eq!(&got, want, "{sel}");
+            let one_by_one: Vec<&str> = host
+                .iter()
+                .filter(|p| sel.matches(*p, &host))
+                .map(|p| p.2)
+                .collect();
+            assert_eq!(one_by_one, got, "{sel}");
+        }
+        // "beat" as a program picks celery's beat, not tools' process "beat".
+        let beat = Selector::Name("beat".into());
+        assert!(beat.matches(&host[2], &host));
+        assert!(!beat.matches(&host[4], &host));
     }
 
     #[test]

@@ -344,6 +344,18 @@ function stateSummary(counts) {
     .join(" ");
 }
 
+// A live process's description is its timing, computed from the data like
+// fleet_api's ProcessInfo::timing ("pid 12, uptime 0:01:02"): the agent's
+// text was true when it was sent, and an event to a live state has none.
+function describe(p) {
+  if ((p.state === "STARTING" || p.state === "RUNNING" || p.state === "STOPPING") && p.pid != null && p.started_at) {
+    const s = Math.max(0, Math.floor((Date.now() - p.started_at) / 1000));
+    const two = (n) => String(n).padStart(2, "0");
+    return `pid ${p.pid}, uptime ${Math.floor(s / 3600)}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}`;
+  }
+  return p.description;
+}
+
 function ago(ms) {
   if (!ms) return "—";
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
@@ -473,7 +485,7 @@ function procRows(l, procs, opts = {}) {
         `<span>${link(procHref(p.host, p.name), p.name, "mono")}</span>` +
         `<span>${stBadge(p.state)}</span>` +
         `<span class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.pid == null ? "" : p.pid}</span>` +
-        `<span class="sub" title="${esc(p.description)}">${esc(p.description)}</span>` +
+        `<span class="sub" title="${esc(describe(p))}">${esc(describe(p))}</span>` +
         `<span>${actButtons({ target: p.name, hosts: p.host, what: `${p.name} on ${p.host}` }, ["start", "stop", "restart", "signal"])}</span>`
       );
     },
@@ -642,7 +654,7 @@ const VIEWS = {
       html += `<h2>${esc(g)} <span class="sub">${ps.length}</span> ${actButtons({ target: "group:" + g, hosts: name, what: `program group ${g} on ${name}` })}</h2>`;
       html += `<table><thead><tr><th>process</th><th>state</th><th>pid</th><th>description</th><th></th></tr></thead><tbody>`;
       for (const p of ps) {
-        html += `<tr data-key="${esc(pkey(p.host, p.name))}"><td>${link(procHref(p.host, p.name), p.name, "mono")}</td><td>${stBadge(p.state)}</td><td class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.pid == null ? "" : p.pid}</td><td class="sub">${esc(p.description)}</td><td>${actButtons({ target: p.name, hosts: p.host, what: `${p.name} on ${p.host}` }, ["start", "stop", "restart", "signal"])}</td></tr>`;
+        html += `<tr data-key="${esc(pkey(p.host, p.name))}"><td>${link(procHref(p.host, p.name), p.name, "mono")}</td><td>${stBadge(p.state)}</td><td class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.pid == null ? "" : p.pid}</td><td class="sub">${esc(describe(p))}</td><td>${actButtons({ target: p.name, hosts: p.host, what: `${p.name} on ${p.host}` }, ["start", "stop", "restart", "signal"])}</td></tr>`;
       }
       html += `</tbody></table>`;
     }
@@ -656,7 +668,7 @@ const VIEWS = {
     if (h && !h.up) html += `<div class="banner">Agent unreachable: ${esc(h.error || "")}. The log tail needs the agent.</div>`;
     if (p) {
       const last = p.exit_status ? JSON.stringify(p.exit_status) : "—";
-      html += `<dl class="kv"><dt>state</dt><dd>${stBadge(p.state)} since ${ago(p.state_since)}</dd><dt>pid</dt><dd class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.pid == null ? "—" : p.pid}</dd><dt>description</dt><dd>${esc(p.description)}</dd><dt>group / program</dt><dd>${esc(p.group)} / ${esc(p.program)}</dd><dt>restarts</dt><dd>${p.restarts}</dd><dt>last exit</dt><dd class="mono">${esc(last)}</dd></dl>`;
+      html += `<dl class="kv"><dt>state</dt><dd>${stBadge(p.state)} since ${ago(p.state_since)}</dd><dt>pid</dt><dd class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.pid == null ? "—" : p.pid}</dd><dt>description</dt><dd>${esc(describe(p))}</dd><dt>group / program</dt><dd>${esc(p.group)} / ${esc(p.program)}</dd><dt>restarts</dt><dd>${p.restarts}</dd><dt>last exit</dt><dd class="mono">${esc(last)}</dd></dl>`;
       html += `<div class="toolbar">${actButtons({ target: p.name, hosts: p.host, what: `${p.name} on ${p.host}` }, ["start", "stop", "restart", "signal"])}</div>`;
     } else if (S.loaded) html += empty("This process is not in the console's picture.");
     const base = procHref(host, name);

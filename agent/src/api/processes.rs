@@ -9,8 +9,8 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use fleet_api::{
-    ActionRequest, ActionResponse, ActionResult, ErrorCode, Outcome, ProcessState, Selector, Verb,
-    Wanted,
+    ActionRequest, ActionResponse, ActionResult, ErrorCode, Outcome, ProcessState, Selector,
+    Signal, SignalError, Verb, Wanted,
 };
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -45,14 +45,12 @@ pub async fn act(
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
     let signal = match (verb, &req.signal) {
-        (Verb::Signal, Some(name)) => Some(crate::sys::signal::parse(name).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::BadSignal,
-                format!(
-                    "unknown signal {name:?} (expected a name like HUP, USR1, TERM or a number)"
-                ),
-            )
-        })?),
+        (Verb::Signal, Some(name)) => {
+            let sig: Signal = name
+                .parse()
+                .map_err(|e: SignalError| ApiError::new(ErrorCode::BadSignal, e.0))?;
+            Some(crate::sys::signal::to_nix(sig) as i32)
+        }
         (Verb::Signal, None) => {
             return Err(ApiError::new(
                 ErrorCode::BadSignal,

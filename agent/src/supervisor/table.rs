@@ -5,7 +5,7 @@ use crate::config::ProcessSpec;
 use crate::logs::{LogStream, TAIL_BYTES};
 use crate::state::State;
 use crate::supervisor::ProcSnap;
-use fleet_api::{ExitInfo, ProcessInfo, Wanted};
+use fleet_api::{ExitInfo, ProcessInfo, Selectable, Wanted};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -67,6 +67,19 @@ pub fn log_open_error(spec: &ProcessSpec, e: &std::io::Error) -> String {
         .map(|p| p.display().to_string())
         .collect();
     format!("cannot open log file ({}): {e}", paths.join(", "))
+}
+
+/// Selectors name processes by their spec's names (`Selector::matches`).
+impl Selectable for Proc {
+    fn group(&self) -> &str {
+        &self.spec.group
+    }
+    fn program(&self) -> &str {
+        &self.spec.program
+    }
+    fn process(&self) -> &str {
+        &self.spec.name
+    }
 }
 
 impl Proc {
@@ -242,19 +255,11 @@ fn usage(pid: u32) -> Option<(f64, u64)> {
 /// Fill in the live fields of a snapshot entry: uptime text, CPU, memory.
 pub fn describe(snap: &ProcSnap, now_ms: u64) -> ProcessInfo {
     let mut info = snap.info.clone();
-    if let Some(pid) = info.pid {
-        if info.state.has_pid() {
-            let up = now_ms.saturating_sub(info.started_at.unwrap_or(now_ms)) / 1000;
-            info.description = format!(
-                "pid {pid}, uptime {}:{:02}:{:02}",
-                up / 3600,
-                up / 60 % 60,
-                up % 60
-            );
-            if let Some((cpu, rss)) = usage(pid) {
-                info.cpu_seconds = Some(cpu);
-                info.rss_bytes = Some(rss);
-            }
+    if let Some(timing) = info.timing(now_ms) {
+        info.description = timing;
+        if let Some((cpu, rss)) = info.pid.and_then(usage) {
+            info.cpu_seconds = Some(cpu);
+            info.rss_bytes = Some(rss);
         }
     }
     info

@@ -11,33 +11,11 @@ use fleet_api::{Outcome, ProcessState, Selector, Verb, Wanted};
 impl Owner {
     pub(super) fn select(&self, selector: &Selector) -> Result<Vec<String>, ActError> {
         let live = self.procs.iter().filter(|p| !p.removing);
-        let matched: Vec<String> = match selector {
-            Selector::All => live.map(Proc::full_name).collect(),
-            Selector::Group(g) => live
-                .filter(|p| &p.spec.group == g)
-                .map(Proc::full_name)
-                .collect(),
-            Selector::Process { group, process } => live
-                .filter(|p| &p.spec.group == group && &p.spec.name == process)
-                .map(Proc::full_name)
-                .collect(),
-            Selector::Name(n) => {
-                let all: Vec<&Proc> = live.collect();
-                let by_program: Vec<String> = all
-                    .iter()
-                    .filter(|p| &p.spec.program == n)
-                    .map(|p| p.full_name())
-                    .collect();
-                if by_program.is_empty() {
-                    all.iter()
-                        .filter(|p| &p.spec.name == n || &p.spec.group == n)
-                        .map(|p| p.full_name())
-                        .collect()
-                } else {
-                    by_program
-                }
-            }
-        };
+        let matched: Vec<String> = selector
+            .select(live)
+            .into_iter()
+            .map(Proc::full_name)
+            .collect();
         if matched.is_empty() {
             let what = match selector {
                 Selector::All => "no processes are configured".to_owned(),

@@ -1,23 +1,47 @@
-//! Signal names and delivery. Signals travel on the wire as names ("TERM").
+//! Signal names and delivery. Signals travel on the wire as names ("TERM");
+//! which ones exist is `fleet_api::Signal`'s rule, this maps them to nix's.
 
+use fleet_api::Signal as Wire;
 use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
-use std::str::FromStr;
 
-/// Parse "TERM", "SIGTERM", "term" or "15" into a signal number.
-pub fn parse(name: &str) -> Option<i32> {
-    let trimmed = name.trim();
-    if let Ok(n) = trimmed.parse::<i32>() {
-        return Signal::try_from(n).ok().map(|s| s as i32);
+/// nix's signal for a wire signal, by name, so the number is this
+/// platform's even where it differs from Linux's generic numbering.
+pub fn to_nix(s: Wire) -> Signal {
+    match s {
+        Wire::Hup => Signal::SIGHUP,
+        Wire::Int => Signal::SIGINT,
+        Wire::Quit => Signal::SIGQUIT,
+        Wire::Ill => Signal::SIGILL,
+        Wire::Trap => Signal::SIGTRAP,
+        Wire::Abrt => Signal::SIGABRT,
+        Wire::Bus => Signal::SIGBUS,
+        Wire::Fpe => Signal::SIGFPE,
+        Wire::Kill => Signal::SIGKILL,
+        Wire::Usr1 => Signal::SIGUSR1,
+        Wire::Segv => Signal::SIGSEGV,
+        Wire::Usr2 => Signal::SIGUSR2,
+        Wire::Pipe => Signal::SIGPIPE,
+        Wire::Alrm => Signal::SIGALRM,
+        Wire::Term => Signal::SIGTERM,
+        Wire::Stkflt => Signal::SIGSTKFLT,
+        Wire::Chld => Signal::SIGCHLD,
+        Wire::Cont => Signal::SIGCONT,
+        Wire::Stop => Signal::SIGSTOP,
+        Wire::Tstp => Signal::SIGTSTP,
+        Wire::Ttin => Signal::SIGTTIN,
+        Wire::Ttou => Signal::SIGTTOU,
+        Wire::Urg => Signal::SIGURG,
+        Wire::Xcpu => Signal::SIGXCPU,
+        Wire::Xfsz => Signal::SIGXFSZ,
+        Wire::Vtalrm => Signal::SIGVTALRM,
+        Wire::Prof => Signal::SIGPROF,
+        Wire::Winch => Signal::SIGWINCH,
+        Wire::Io => Signal::SIGIO,
+        Wire::Pwr => Signal::SIGPWR,
+        Wire::Sys => Signal::SIGSYS,
     }
-    let upper = trimmed.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    Signal::from_str(&full).ok().map(|s| s as i32)
 }
 
 /// "TERM" for 15; the number as text for anything unnamed.
@@ -51,14 +75,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_names_numbers_and_prefixes() {
-        assert_eq!(parse("TERM"), Some(libc::SIGTERM));
-        assert_eq!(parse("sigkill"), Some(libc::SIGKILL));
-        assert_eq!(parse("HUP"), Some(libc::SIGHUP));
-        assert_eq!(parse("10"), Some(libc::SIGUSR1));
-        assert_eq!(parse("NOPE"), None);
-        assert_eq!(parse("999"), None);
+    fn the_wire_set_is_what_this_platform_can_send() {
+        for &s in Wire::ALL {
+            let n = to_nix(s);
+            assert_eq!(n as i32, s.number(), "{s}");
+            assert_eq!(name(n as i32), s.name());
+        }
+        // Every signal nix can send is on the wire, and nothing else.
+        assert_eq!(Signal::iterator().count(), Wire::ALL.len());
+    }
+
+    #[test]
+    fn names() {
         assert_eq!(name(libc::SIGTERM), "TERM");
         assert_eq!(name(libc::SIGUSR2), "USR2");
+        assert_eq!(name(40), "40");
     }
 }

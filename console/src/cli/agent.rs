@@ -6,7 +6,6 @@ use super::output::{self, Table};
 use super::{action_table, events, selector, signal_name, CliError, Ctx, Status};
 use fleet_api::{
     ActionRequest, ActionResponse, AgentStatus, Event, Outcome, ProcessInfo, ReloadResponse,
-    Selector,
 };
 
 /// Console-only options are usage errors here.
@@ -53,27 +52,6 @@ pub async fn run(ctx: &Ctx, verb: Verb) -> Result<Status, CliError> {
     }
 }
 
-/// The processes a selector names, the way the agent matches them: a bare
-/// NAME is a program if one has that name, else a process or group name.
-pub fn select<'a>(sel: &Selector, procs: &'a [ProcessInfo]) -> Vec<&'a ProcessInfo> {
-    let filter = |f: &dyn Fn(&ProcessInfo) -> bool| procs.iter().filter(|p| f(p)).collect();
-    match sel {
-        Selector::All => procs.iter().collect(),
-        Selector::Group(g) => filter(&|p| &p.group == g),
-        Selector::Process { group, process } => {
-            filter(&|p| &p.group == group && &p.process == process)
-        }
-        Selector::Name(n) => {
-            let by_program: Vec<_> = filter(&|p| &p.program == n);
-            if by_program.is_empty() {
-                filter(&|p| &p.process == n || &p.group == n)
-            } else {
-                by_program
-            }
-        }
-    }
-}
-
 fn no_match(ctx: &Ctx, target: &str) -> CliError {
     CliError::NoMatch(format!(
         "no process matches {target:?} on {}",
@@ -86,7 +64,7 @@ async fn status(ctx: &Ctx, target: Option<&str>) -> Result<Status, CliError> {
     let shown: Vec<&ProcessInfo> = match target {
         None => st.data.processes.iter().collect(),
         Some(t) => {
-            let chosen = select(&selector(t)?, &st.data.processes);
+            let chosen = selector(t)?.select(&st.data.processes);
             if chosen.is_empty() {
                 return Err(no_match(ctx, t));
             }
@@ -127,17 +105,16 @@ pub fn process_table<'a>(rows: impl Iterator<Item = (Option<&'a str>, &'a Proces
     let mut t = Table::new(header);
     let now = output::now_ms();
     for (host, p) in rows {
-        let uptime = match (p.state.has_pid(), p.started_at) {
-            (true, Some(at)) => output::duration(now.saturating_sub(at)),
-            _ => "-".into(),
-        };
+        let uptime = p
+            .uptime_ms(now)
+            .map_or_else(|| "-".to_owned(), output::duration);
         let mut cells = Vec::new();
         if with_host {
             cells.push(host.unwrap_or("").into());
         }
-        // "pid N, uptime T" repeats the PID and UPTIME columns (and goes
-        // stale in a relayed picture): show only descriptions that add.
-        let description = if p.state.has_pid() && p.description.starts_with("pid ") {
+        // A live process's description is its timing ("pid N, uptime T"),
+        // which the PID and UPTIME columns show: show only ones that add.
+        let description = if p.timing(now).is_some() {
             String::new()
         } else {
             p.description.clone()
@@ -203,7 +180,7 @@ async fn act(
 /// What a verb would touch, from the current status; nothing is sent.
 async fn dry_run(ctx: &Ctx, verb: fleet_api::Verb, target: &str) -> Result<Status, CliError> {
     let st = ctx.client.get_json::<AgentStatus>("/v1/status").await?;
-    let chosen = select(&selector(target)?, &st.data.processes);
+    let chosen = selector(target)?.select(&st.data.processes);
     if chosen.is_empty() {
         return Err(no_match(ctx, target));
     }
@@ -326,52 +303,4 @@ async fn events(ctx: &Ctx) -> Result<Status, CliError> {
         Ok(())
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use fleet_api::{ProcessState, Wanted};
-
-    fn p(group: &str, program: &str, process: &str) -> ProcessInfo {
-        ProcessInfo {
-            name: format!("{group}:{process}"),
-            group: group.into(),
-            program: program.into(),
-            process: process.into(),
-            state: ProcessState::Running,
-            wanted: Wanted::Running,
-            pid: Some(1),
-            started_at: Some(0),
-            state_since: 0,
-            exit_status: None,
-            restarts: 0,
-            description: String::new(),
-            exits: vec![],
-            cpu_seconds: None,
-            rss_bytes: None,
-        }
-    }
-
-    #[test]
-    fn selection_matches_the_agent() {
-        let procs = vec![
-            p("celery", "worker", "worker_00"),
-            p("celery", "beat", "beat"),
-            p("web", "web", "web_00"),
-        ];
-        let names = |s: &str| -> Vec<String> {
-            select(&s.parse().unwrap(), &procs)
-                .iter()
-                .map(|p| p.name.clone())
-                .collect()
-        };
-        assert_eq!(names("all").len(), 3);
-        assert_eq!(names("group:celery"), ["celery:worker_00", "celery:beat"]);
-        assert_eq!(names("celery:*"), ["celery:worker_00", "celery:beat"]);
-        assert_eq!(names("worker"), ["celery:worker_00"]);
-        assert_eq!(names("celery"), ["celery:worker_00", "celery:beat"]);
-        assert_eq!(names("web:web_00"), ["web:web_00"]);
-        assert!(names("nope").is_empty());
-    }
 }

@@ -7,7 +7,7 @@ use super::client::{encode_segment, ClientError};
 use super::output::{self, Cell, Table};
 use super::{action_table, events, signal_name, CliError, Ctx, Status};
 use fleet_api::{
-    ErrorCode, FleetEvent, FleetStatus, HostResult, HostsResponse, Op, OpRequest, OpState,
+    Batch, ErrorCode, FleetEvent, FleetStatus, HostResult, HostsResponse, Op, OpRequest, OpState,
     OpsResponse, StrategyKind, Verdict,
 };
 use std::collections::HashSet;
@@ -25,7 +25,7 @@ pub fn check(verb: &Verb) -> Result<(), CliError> {
         )),
         Verb::Start(a) | Verb::Stop(a) | Verb::Restart(a) | Verb::Signal { act: a, .. } => {
             if let Some(r) = &a.rolling {
-                batch(r)?;
+                batch(r).map(drop)?;
             }
             Ok(())
         }
@@ -33,18 +33,13 @@ pub fn check(verb: &Verb) -> Result<(), CliError> {
     }
 }
 
-/// `N` or `N%`, N ≥ 1 (and ≤ 100 for a percentage).
-fn batch(s: &str) -> Result<(), CliError> {
-    let (num, pct) = match s.strip_suffix('%') {
-        Some(n) => (n, true),
-        None => (s, false),
-    };
-    match num.parse::<u64>() {
-        Ok(n) if n >= 1 && (!pct || n <= 100) => Ok(()),
-        _ => Err(CliError::Usage(format!(
+/// `N` or `N%` (`fleet_api::Batch`, as the console reads it).
+fn batch(s: &str) -> Result<Batch, CliError> {
+    s.parse::<Batch>().map_err(|_| {
+        CliError::Usage(format!(
             "bad --rolling {s:?} (expected a number of hosts like 2, or a percentage like 25%)"
-        ))),
-    }
+        ))
+    })
 }
 
 pub async fn run(ctx: &Ctx, verb: Verb) -> Result<Status, CliError> {
@@ -466,7 +461,7 @@ mod tests {
         for ok in ["1", "10", "25%", "100%"] {
             assert!(batch(ok).is_ok(), "{ok}");
         }
-        for bad in ["0", "0%", "101%", "x", "", "-1", "5%%"] {
+        for bad in ["0", "0%", "101%", "x", "", "-1", "+1", "5%%"] {
             assert!(batch(bad).is_err(), "{bad}");
         }
     }

@@ -26,7 +26,7 @@ pub use args::Cli;
 use args::{Format, Verb};
 use client::{Client, ClientError};
 use config::ConfigError;
-use fleet_api::{ActionResult, Outcome, Selector};
+use fleet_api::{ActionResult, Outcome, Selector, Signal};
 use output::{Style, Table};
 use std::cell::RefCell;
 use std::io::Write;
@@ -189,30 +189,12 @@ pub fn selector(s: &str) -> Result<Selector, CliError> {
     s.parse::<Selector>().map_err(|e| CliError::Usage(e.0))
 }
 
-/// Linux signal names, as the agent accepts them.
-const SIGNALS: &[&str] = &[
-    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
-    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
-    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
-];
-
-/// `hup`, `SIGHUP` or `1` → `"HUP"` / `"1"`; anything else is a usage error.
+/// `hup`, `SIGHUP` or `1` → `"HUP"` (the name the wire carries); anything
+/// outside `fleet_api::Signal`'s set is a usage error.
 pub fn signal_name(s: &str) -> Result<String, CliError> {
-    let t = s.trim();
-    if let Ok(n) = t.parse::<u32>() {
-        if (1..=31).contains(&n) {
-            return Ok(n.to_string());
-        }
-    } else {
-        let upper = t.to_ascii_uppercase();
-        let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-        if SIGNALS.contains(&bare) {
-            return Ok(bare.to_owned());
-        }
-    }
-    Err(CliError::Usage(format!(
-        "unknown signal {s:?} (expected a name like HUP, USR1, TERM or a number 1-31)"
-    )))
+    s.parse::<Signal>()
+        .map(|sig| sig.name().to_owned())
+        .map_err(|e| CliError::Usage(e.0))
 }
 
 /// What happened to one process, in words.
@@ -266,8 +248,8 @@ mod tests {
     fn signal_names_normalise_like_the_agent() {
         assert_eq!(signal_name("hup").unwrap(), "HUP");
         assert_eq!(signal_name("SIGUSR1").unwrap(), "USR1");
-        assert_eq!(signal_name("15").unwrap(), "15");
-        for bad in ["NOPE", "0", "99", "", "SIG"] {
+        assert_eq!(signal_name("15").unwrap(), "TERM");
+        for bad in ["NOPE", "0", "40", "99", "", "SIG"] {
             assert!(matches!(signal_name(bad), Err(CliError::Usage(_))), "{bad}");
         }
     }

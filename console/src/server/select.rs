@@ -1,7 +1,6 @@
 //! Host selectors (`w-01`, `web-*`, `@workers`, `role=worker`, comma lists
-//! = union) and matching a process selector against a host's picture.
+//! = union). Process selectors are `fleet_api::Selector`'s.
 
-use fleet_api::{ProcessInfo, Selector};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a selector is resolved against: each host's name and tags, and the
@@ -64,30 +63,6 @@ pub fn resolve(
 
 fn pattern(p: &str, sel: &str) -> Result<glob::Pattern, String> {
     glob::Pattern::new(p).map_err(|e| format!("bad host selector {sel:?}: {p:?}: {e}"))
-}
-
-/// Does process selector `sel` pick `p`? Mirrors the agent's matching
-/// (a bare name is a program, else a process or a group name).
-pub fn process_matches(sel: &Selector, p: &ProcessInfo, all: &[ProcessInfo]) -> bool {
-    match sel {
-        Selector::All => true,
-        Selector::Group(g) => &p.group == g,
-        Selector::Process { group, process } => &p.group == group && &p.process == process,
-        Selector::Name(n) => {
-            if all.iter().any(|q| &q.program == n) {
-                &p.program == n
-            } else {
-                &p.process == n || &p.group == n
-            }
-        }
-    }
-}
-
-/// The processes of one host that `sel` picks.
-pub fn processes<'a>(sel: &Selector, all: &'a [ProcessInfo]) -> Vec<&'a ProcessInfo> {
-    all.iter()
-        .filter(|p| process_matches(sel, p, all))
-        .collect()
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! asking agents.
 
 use super::ApiError;
-use crate::server::{select, App};
+use crate::server::App;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
@@ -37,24 +37,15 @@ pub async fn status(
         })?;
     let mut processes = app
         .picture
-        .processes(&names, |p, all| select::process_matches(&target, p, all));
+        .processes(&names, |p, all| target.matches(p, all));
     // The agent's "pid N, uptime T" was true when it was sent; keep the
-    // uptime current as the agent's own status does.
+    // uptime current as the agent's own status does, from the data.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     for p in &mut processes {
-        let info = &mut p.info;
-        if let (true, Some(pid), Some(at)) = (info.state.has_pid(), info.pid, info.started_at) {
-            if info.description.starts_with("pid ") {
-                let up = now.saturating_sub(at) / 1000;
-                info.description = format!(
-                    "pid {pid}, uptime {}:{:02}:{:02}",
-                    up / 3600,
-                    up / 60 % 60,
-                    up % 60
-                );
-            }
+        if let Some(timing) = p.info.timing(now) {
+            p.info.description = timing;
         }
     }
     Ok(Json(FleetStatus {

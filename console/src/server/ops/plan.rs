@@ -1,0 +1,108 @@
+//! Planning an operation: validate the request (selector, signal, batch,
+//! limits), resolve its hosts and the processes it would touch.
+
+use super::registry::Ops;
+use super::Refused;
+use crate::server::App;
+use fleet_api::{Batch, ErrorCode, OpRequest, Selector, Signal, StrategyKind, Verb};
+use std::collections::HashSet;
+
+pub(super) struct Plan {
+    pub(super) selector: Selector,
+    pub(super) hosts: Vec<String>,
+    pub(super) touches: HashSet<(String, String)>,
+}
+
+/// A rolling request's batch spec (one host at a time without one).
+pub(super) fn batch(req: &OpRequest) -> Result<Batch, Refused> {
+    match &req.batch {
+        Some(b) => b
+            .parse()
+            .map_err(|e: fleet_api::BatchError| Refused(ErrorCode::BadRequest, e.0)),
+        None => Ok(Batch::default()),
+    }
+}
+
+impl Ops {
+    pub(super) fn plan(&self, app: &App, req: &OpRequest) -> Result<Plan, Refused> {
+        let selector: Selector = req
+            .target
+            .parse()
+            .map_err(|e: fleet_api::SelectorError| Refused(ErrorCode::BadSelector, e.0))?;
+        match (req.action, &req.signal) {
+            (Verb::Signal, None) => {
+                return Err(Refused(
+                    ErrorCode::BadSignal,
+                    "signal needs \"signal\": NAME".into(),
+                ))
+            }
+            (Verb::Signal, Some(s)) => {
+                s.parse::<Signal>()
+                    .map_err(|e| Refused(ErrorCode::BadSignal, e.0))?;
+            }
+            (v, Some(_)) => {
+                return Err(Refused(
+                    ErrorCode::BadRequest,
+                    format!("{v} takes no signal"),
+                ))
+            }
+            (_, None) => {}
+        }
+        if req.concurrency == Some(0) {
+            return Err(Refused(
+                ErrorCode::BadRequest,
+                "concurrency must be at least 1".into(),
+            ));
+        }
+        if req.timeout_ms == Some(0) {
+            return Err(Refused(
+                ErrorCode::BadRequest,
+                "timeout_ms must be at least 1".into(),
+            ));
+        }
+        let hosts = app
+            .inventory
+            .resolve(req.hosts.as_deref())
+            .map_err(|e| Refused(ErrorCode::BadSelector, e))?;
+        match (req.strategy, &req.batch) {
+            (StrategyKind::Rolling, Some(b)) => {
+                b.parse::<Batch>()
+                    .map_err(|e| Refused(ErrorCode::BadRequest, e.0))?;
+            }
+            (StrategyKind::Rolling, None) => {}
+            (StrategyKind::Parallel, Some(_)) => {
+                return Err(Refused(
+                    ErrorCode::BadRequest,
+                    "batch is for the rolling strategy".into(),
+                ))
+            }
+            (StrategyKind::Parallel, None) => {}
+        }
+        let touches = app
+            .picture
+            .processes(&hosts, |p, all| selector.matches(p, all))
+            .into_iter()
+            .map(|p| (p.host, p.info.name))
+            .collect::<HashSet<_>>();
+        // A target that matches nothing anywhere we can see is a typo, not
+        // an operation: refuse it rather than audit a fleet of "skipped".
+        // (Hosts we know nothing about may still match, so proceed then.)
+        let seen = hosts
+            .iter()
+            .any(|h| !app.picture.host_processes(h).is_empty());
+        if touches.is_empty() && seen {
+            return Err(Refused(
+                ErrorCode::NotFound,
+                format!(
+                    "target {:?} matches no process on the selected hosts",
+                    req.target
+                ),
+            ));
+        }
+        Ok(Plan {
+            selector,
+            hosts,
+            touches,
+        })
+    }
+}

@@ -1,0 +1,203 @@
+//! The running operations: overlap refusal, the audit record before any
+//! host is touched, progress for long-polls, and the history.
+
+use super::plan::batch;
+use super::{lock, run, Refused};
+use crate::server::picture::now_ms;
+use crate::server::App;
+use fleet_api::{
+    ActionResult, ErrorCode, FleetEvent, HostResult, Op, OpRequest, OpState, Outcome, Selector,
+    StrategyKind, Verdict,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The longest a `GET /v1/ops/{id}?after=N` waits.
+pub const LONG_POLL: Duration = Duration::from_secs(25);
+
+pub(super) struct LiveOp {
+    op: Arc<Mutex<Op>>,
+    progress: watch::Receiver<u64>,
+    hosts: BTreeSet<String>,
+    target: Selector,
+    touches: HashSet<(String, String)>,
+}
+
+#[derive(Default)]
+pub struct Ops {
+    pub(super) live: Mutex<HashMap<String, LiveOp>>,
+    outcomes: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+fn new_id() -> String {
+    format!("op-{:x}-{:06x}", now_ms(), fastrand::u32(..0xff_ffff))
+}
+
+fn count_final(op: &Op) -> usize {
+    op.hosts
+        .iter()
+        .filter(|h| h.verdict != Verdict::Pending)
+        .count()
+}
+
+impl Ops {
+    /// Validate, audit and start an operation; returns it as first recorded.
+    pub fn create(app: &Arc<App>, who: &str, req: OpRequest) -> Result<Op, Refused> {
+        let this = &app.ops;
+        let plan = this.plan(app, &req)?;
+        let now = now_ms();
+        let mut op = Op {
+            id: new_id(),
+            who: who.to_string(),
+            request: req.clone(),
+            state: OpState::Running,
+            created_at: now,
+            finished_at: None,
+            hosts: plan
+                .hosts
+                .iter()
+                .map(|h| HostResult {
+                    host: h.clone(),
+                    verdict: Verdict::Pending,
+                    batch: None,
+                    message: String::new(),
+                    processes: vec![],
+                })
+                .collect(),
+        };
+        if req.strategy == StrategyKind::Rolling {
+            let n = batch(&req)?.size(plan.hosts.len());
+            for (i, h) in op.hosts.iter_mut().enumerate() {
+                h.batch = Some(i / n + 1);
+            }
+        }
+        if req.dry_run {
+            op.state = OpState::Done;
+            op.finished_at = Some(now);
+            for h in &mut op.hosts {
+                let procs = app.picture.host_processes(&h.host);
+                h.verdict = Verdict::Skipped;
+                h.processes = plan
+                    .selector
+                    .select(&procs)
+                    .into_iter()
+                    .map(|p| ActionResult {
+                        name: p.name.clone(),
+                        outcome: Outcome::Already,
+                        state: p.state,
+                        pid: p.pid,
+                        message: format!("dry run: would {}", req.action),
+                    })
+                    .collect();
+                h.message = if procs.is_empty() {
+                    "dry run: host has no known processes (down or not yet seen)".into()
+                } else {
+                    format!(
+                        "dry run: would {} {} process(es)",
+                        req.action,
+                        h.processes.len()
+                    )
+                };
+            }
+            app.store
+                .append("result", &op, now)
+                .map_err(|e| Refused(ErrorCode::Internal, e))?;
+            this.count("dry_run");
+            return Ok(op);
+        }
+        let (tx, rx) = watch::channel(0u64);
+        let shared = Arc::new(Mutex::new(op.clone()));
+        {
+            let mut live = lock(&this.live);
+            let host_set: BTreeSet<String> = plan.hosts.iter().cloned().collect();
+            for (id, other) in live.iter() {
+                if other.hosts.is_disjoint(&host_set) {
+                    continue;
+                }
+                let overlap = other.target == plan.selector
+                    || other.target == Selector::All
+                    || plan.selector == Selector::All
+                    || !other.touches.is_disjoint(&plan.touches);
+                if overlap {
+                    return Err(Refused(
+                        ErrorCode::Conflict,
+                        format!(
+                            "operation {id} ({} {}) is still running on some of these hosts and processes; wait for it (GET /v1/ops/{id})",
+                            lock(&other.op).request.action,
+                            other.target
+                        ),
+                    ));
+                }
+            }
+            // Intent before act: refuse if the audit log cannot take it.
+            app.store
+                .append("intent", &op, now)
+                .map_err(|e| Refused(ErrorCode::Internal, format!("{e}; nothing was done")))?;
+            live.insert(
+                op.id.clone(),
+                LiveOp {
+                    op: shared.clone(),
+                    progress: rx,
+                    hosts: host_set,
+                    target: plan.selector.clone(),
+                    touches: plan.touches,
+                },
+            );
+        }
+        app.picture.publish(FleetEvent::Op { op: op.clone() });
+        let app2 = app.clone();
+        tokio::spawn(async move { run::run(app2, shared, tx, plan.selector).await });
+        Ok(op)
+    }
+
+    pub(super) fn count(&self, outcome: &'static str) {
+        *lock(&self.outcomes).entry(outcome).or_insert(0) += 1;
+    }
+
+    pub fn outcomes(&self) -> BTreeMap<&'static str, u64> {
+        lock(&self.outcomes).clone()
+    }
+
+    /// The op, once more than `after` hosts are final or it stopped running
+    /// (or the long-poll expired).
+    pub async fn get(app: &App, id: &str, after: Option<usize>) -> Result<Option<Op>, String> {
+        let live = lock(&app.ops.live)
+            .get(id)
+            .map(|l| (l.op.clone(), l.progress.clone()));
+        let Some((op, mut rx)) = live else {
+            return app.store.get(id);
+        };
+        let deadline = tokio::time::Instant::now() + LONG_POLL;
+        loop {
+            {
+                let o = lock(&op);
+                let ready = match after {
+                    None => true,
+                    Some(n) => count_final(&o) > n || o.state != OpState::Running,
+                };
+                if ready {
+                    return Ok(Some(o.clone()));
+                }
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                // Finished (sender gone) or the long-poll expired.
+                _ => return Ok(Some(lock(&op).clone())),
+            }
+        }
+    }
+
+    /// Newest first; running ops come from memory.
+    pub fn list(app: &App, limit: usize) -> Result<Vec<Op>, String> {
+        let mut ops = app.store.list(limit)?;
+        let live = lock(&app.ops.live);
+        for o in &mut ops {
+            if let Some(l) = live.get(&o.id) {
+                *o = lock(&l.op).clone();
+            }
+        }
+        Ok(ops)
+    }
+}

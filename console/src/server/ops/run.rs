@@ -1,0 +1,226 @@
+//! Running an operation: its hosts in parallel (bounded) or in rolling
+//! batches behind a health gate, each host one agent call with a timeout;
+//! the result record at the end.
+
+use super::lock;
+use super::plan::batch;
+use crate::server::agent_client::CallError;
+use crate::server::picture::now_ms;
+use crate::server::App;
+use fleet_api::{
+    ActionResult, FleetEvent, HostResult, Op, OpRequest, OpState, Outcome, ProcessState, Selector,
+    Signal, StrategyKind, Verb, Verdict,
+};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+pub(super) async fn run(
+    app: Arc<App>,
+    op: Arc<Mutex<Op>>,
+    tx: watch::Sender<u64>,
+    selector: Selector,
+) {
+    let mut req = lock(&op).request.clone();
+    // Agents get the signal by its name, whatever form the request used
+    // (plan() refused any the agents would not take).
+    req.signal = req
+        .signal
+        .and_then(|s| s.parse::<Signal>().ok())
+        .map(|s| s.name().to_owned());
+    let hosts: Vec<String> = lock(&op).hosts.iter().map(|h| h.host.clone()).collect();
+    let timeout = Duration::from_millis(
+        req.timeout_ms
+            .unwrap_or(app.config.host_timeout_secs * 1000),
+    );
+    let ctx = Arc::new(Ctx {
+        app: app.clone(),
+        op: op.clone(),
+        tx,
+        target: selector.to_string(),
+        req: req.clone(),
+        timeout,
+    });
+    let mut aborted = false;
+    match req.strategy {
+        StrategyKind::Parallel => {
+            let n = req.concurrency.unwrap_or(app.config.concurrency);
+            run_hosts(&ctx, &hosts, n, false).await;
+        }
+        StrategyKind::Rolling => {
+            let size = batch(&req).unwrap_or_default().size(hosts.len());
+            let max_failures = req.max_failures.unwrap_or(1).max(1);
+            let mut failures = 0;
+            let batches: Vec<&[String]> = hosts.chunks(size).collect();
+            for (i, batch) in batches.iter().enumerate() {
+                failures += run_hosts(&ctx, batch, batch.len(), true).await;
+                app.picture.publish(FleetEvent::Op {
+                    op: lock(&op).clone(),
+                });
+                if failures >= max_failures && i + 1 < batches.len() {
+                    aborted = true;
+                    let mut o = lock(&op);
+                    for h in o.hosts.iter_mut().filter(|h| h.verdict == Verdict::Pending) {
+                        h.verdict = Verdict::Skipped;
+                        h.message = format!(
+                            "not touched: the rolling operation stopped after {failures} failed host(s) (max_failures {max_failures})"
+                        );
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    let now = now_ms();
+    let done = {
+        let mut o = lock(&op);
+        o.state = if aborted {
+            OpState::Aborted
+        } else {
+            OpState::Done
+        };
+        o.finished_at = Some(now);
+        o.clone()
+    };
+    if let Err(e) = app.store.append("result", &done, now) {
+        tracing::error!("op {}: {e}", done.id);
+    }
+    app.ops.count(if aborted {
+        "aborted"
+    } else if done.all_ok() {
+        "ok"
+    } else {
+        "failed"
+    });
+    lock(&app.ops.live).remove(&done.id);
+    ctx.tx.send_modify(|v| *v += 1);
+    app.picture.publish(FleetEvent::Op { op: done });
+}
+
+struct Ctx {
+    app: Arc<App>,
+    op: Arc<Mutex<Op>>,
+    tx: watch::Sender<u64>,
+    target: String,
+    req: OpRequest,
+    timeout: Duration,
+}
+
+/// Run on `hosts`, `n` at a time; returns how many failed (failed or
+/// unreachable). With `gate`, a host that reports ok is re-checked.
+async fn run_hosts(ctx: &Arc<Ctx>, hosts: &[String], n: usize, gate: bool) -> usize {
+    let sem = Arc::new(Semaphore::new(n.max(1)));
+    let mut set = JoinSet::new();
+    for h in hosts {
+        let ctx = ctx.clone();
+        let sem = sem.clone();
+        let h = h.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let r = one_host(&ctx, &h, gate).await;
+            let failed = matches!(r.verdict, Verdict::Failed | Verdict::Unreachable);
+            {
+                let mut o = lock(&ctx.op);
+                if let Some(slot) = o.hosts.iter_mut().find(|x| x.host == h) {
+                    let batch = slot.batch;
+                    *slot = HostResult { batch, ..r };
+                }
+            }
+            ctx.tx.send_modify(|v| *v += 1);
+            failed
+        });
+    }
+    let mut failed = 0;
+    while let Some(r) = set.join_next().await {
+        if r.unwrap_or(true) {
+            failed += 1;
+        }
+    }
+    failed
+}
+
+async fn one_host(ctx: &Ctx, host: &str, gate: bool) -> HostResult {
+    let result = |verdict, message: String, processes| HostResult {
+        host: host.to_string(),
+        verdict,
+        batch: None,
+        message,
+        processes,
+    };
+    let Some(entry) = ctx.app.inventory.get(host) else {
+        return result(Verdict::Failed, "host left the inventory".into(), vec![]);
+    };
+    let client = match ctx.app.clients.for_host(&entry) {
+        Ok(c) => c,
+        Err(e) => return result(Verdict::Unreachable, e, vec![]),
+    };
+    let call = client.act(&ctx.target, ctx.req.action, ctx.req.signal.clone());
+    let resp = match tokio::time::timeout(ctx.timeout, call).await {
+        Err(_) => {
+            return result(
+                Verdict::Unreachable,
+                format!("no answer within {} ms", ctx.timeout.as_millis()),
+                vec![],
+            )
+        }
+        Ok(Err(CallError::Unreachable(m))) => return result(Verdict::Unreachable, m, vec![]),
+        Ok(Err(CallError::Agent {
+            status: 404,
+            message,
+        })) => {
+            return result(
+                Verdict::Skipped,
+                format!("nothing to do here: {message}"),
+                vec![],
+            )
+        }
+        Ok(Err(CallError::Agent { message, .. })) => {
+            return result(Verdict::Failed, format!("agent refused: {message}"), vec![])
+        }
+        Ok(Ok(r)) => r,
+    };
+    let failed: Vec<String> = resp
+        .results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .map(|r| format!("{}: {}", r.name, r.message))
+        .collect();
+    if !failed.is_empty() {
+        return result(Verdict::Failed, failed.join("; "), resp.results);
+    }
+    let wants_running = matches!(ctx.req.action, Verb::Start | Verb::Restart);
+    if gate && wants_running {
+        if let Err(why) = healthy(&client, &resp.results, ctx.timeout).await {
+            return result(Verdict::Failed, why, resp.results);
+        }
+    }
+    result(Verdict::Ok, String::new(), resp.results)
+}
+
+/// Rolling health gate: every touched process is still RUNNING with the
+/// pid the action reported, read fresh from the agent.
+async fn healthy(
+    client: &crate::server::agent_client::AgentClient,
+    results: &[ActionResult],
+    timeout: Duration,
+) -> Result<(), String> {
+    let st = match tokio::time::timeout(timeout, client.status()).await {
+        Ok(Ok(st)) => st,
+        Ok(Err(e)) => return Err(format!("health check failed: {e}")),
+        Err(_) => return Err("health check timed out".into()),
+    };
+    let mut bad = Vec::new();
+    for r in results {
+        match st.processes.iter().find(|p| p.name == r.name) {
+            Some(p) if p.state == ProcessState::Running && p.pid == r.pid => {}
+            Some(p) => bad.push(format!("{} is {} ({})", r.name, p.state, p.description)),
+            None => bad.push(format!("{} disappeared", r.name)),
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("not healthy after the batch: {}", bad.join("; ")))
+    }
+}
