@@ -2,10 +2,8 @@
 //! signals, autorestart). Each returns the tail of the message, e.g.
 //! `expected an integer >= 1, found 0`; the caller prefixes the key path.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 
 use super::model::AutoRestart;
 use super::raw::Raw;
@@ -127,17 +125,12 @@ pub(crate) fn bytes(v: &Raw) -> Result<u64, String> {
     }
 }
 
-/// A signal name with or without `SIG`, any case; returns its number.
+/// A signal name with or without `SIG`, any case (or its number as a
+/// string): the wire's one rule, `fleet_api::Signal`; returns its number.
 pub(crate) fn signal(v: &Raw) -> Result<i32, String> {
     if let Raw::String(s) = v {
-        let upper = s.trim().to_ascii_uppercase();
-        let name = if upper.starts_with("SIG") {
-            upper
-        } else {
-            format!("SIG{upper}")
-        };
-        if let Ok(sig) = Signal::from_str(&name) {
-            return Ok(sig as i32);
+        if let Ok(sig) = s.parse::<fleet_api::Signal>() {
+            return Ok(sig.number());
         }
     }
     Err(format!(

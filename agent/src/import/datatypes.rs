@@ -54,23 +54,15 @@ pub(super) fn byte_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is not a size (e.g. 50MB)"))
 }
 
-/// A signal name without `SIG`, from a name or a number.
+/// A signal name without `SIG`, from a name or a number (Python's int()
+/// syntax, as supervisord reads it); the set is the wire's, `fleet_api::Signal`.
 pub(super) fn signal_name(s: &str) -> Result<String, String> {
-    use nix::sys::signal::Signal;
-    use std::str::FromStr;
+    use fleet_api::Signal;
     let sig = match py_int(s) {
-        Ok(n) => i32::try_from(n).ok().and_then(|n| Signal::try_from(n).ok()),
-        Err(_) => {
-            let upper = s.trim().to_uppercase();
-            let name = if upper.starts_with("SIG") {
-                upper
-            } else {
-                format!("SIG{upper}")
-            };
-            Signal::from_str(&name).ok()
-        }
+        Ok(n) => i32::try_from(n).ok().and_then(Signal::from_number),
+        Err(_) => s.parse::<Signal>().ok(),
     };
-    sig.map(|s| s.as_str().trim_start_matches("SIG").to_string())
+    sig.map(|s| s.name().to_string())
         .ok_or_else(|| format!("value {s:?} is not a valid signal name"))
 }
 
