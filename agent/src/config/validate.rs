@@ -457,7 +457,7 @@ fn secret(cx: &mut Ctx, t: &Table, base: &str) -> Option<Secret> {
             }
         }
     };
-    Some(Secret(secret))
+    Some(Secret::new(secret))
 }
 
 /// A validated `[group.NAME]`: programs with the location of each entry.
