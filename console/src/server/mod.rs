@@ -18,7 +18,6 @@ pub mod inventory;
 pub mod ops;
 pub mod picture;
 pub mod select;
-pub mod tls;
 pub mod web;
 
 use audit::Store;

@@ -1,5 +1,5 @@
-//! The client-side verifier that accepts exactly one pinned agent
-//! certificate (the console's own listener is the daemons' kit's).
+//! Trust by pin: a rustls client config whose verifier accepts exactly the
+//! certificate with a given SHA-256 (console `fingerprint = "sha256:…"`).
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -19,7 +19,7 @@ struct Pinned {
     provider: Arc<CryptoProvider>,
 }
 
-pub fn sha256(der: &[u8]) -> [u8; 32] {
+fn sha256(der: &[u8]) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, der);
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
@@ -81,7 +81,7 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
-pub fn pinned_client_config(fp: [u8; 32]) -> rustls::ClientConfig {
+pub fn client_config(fp: [u8; 32]) -> rustls::ClientConfig {
     let provider = provider();
     rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
