@@ -24,7 +24,14 @@ pub fn connect(
                 follow_redirects: true,
             };
             let trust = cacert.map_or(Trust::System, |p| Trust::ExtraCa(p.to_owned()));
-            Client::http(url, http_client(&opts, &trust)?, token, target.is_console())
+            let http = http_client(&opts, &trust).map_err(|e| match e {
+                ClientError::Transport { reason, .. } => ClientError::Transport {
+                    endpoint: url.clone(),
+                    reason,
+                },
+                e => e,
+            })?;
+            Client::http(url, http, token, target.is_console())
         }
     })
 }

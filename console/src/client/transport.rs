@@ -62,7 +62,8 @@ pub struct Options {
     pub follow_redirects: bool,
 }
 
-/// Build the http(s) half of a [`Client`]; see [`Client::http`].
+/// Build the http(s) half of a [`Client`]; see [`Client::http`]. A set-up
+/// error names no endpoint (one client may serve many).
 pub fn http_client(opts: &Options, trust: &Trust) -> Result<reqwest::Client, ClientError> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(opts.connect_timeout)
