@@ -78,23 +78,25 @@ fn agents_are_verified_against_a_ca_file_or_a_pinned_fingerprint() {
     assert_eq!(st["processes"].as_array().unwrap().len(), 2, "{st}");
 }
 
-#[test]
-fn the_console_serves_tls_when_configured() {
-    let pki = pki();
-    let dir = tempfile::tempdir().unwrap();
-    let crt = write(dir.path(), "console.crt", &pki.leaf.pem());
-    let key = write(dir.path(), "console.key", &pki.leaf_key.serialize_pem());
+/// A console serving TLS with the leaf certificate, and a client config
+/// that trusts the CA.
+fn tls_console(
+    pki: &Pki,
+    dir: &std::path::Path,
+) -> (std::process::Child, u16, Arc<rustls::ClientConfig>) {
+    let crt = write(dir, "console.crt", &pki.leaf.pem());
+    let key = write(dir, "console.key", &pki.leaf_key.serialize_pem());
     let cfg = write(
-        dir.path(),
+        dir,
         "console.toml",
         &format!(
             "[console]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\ntls_cert = {crt:?}\ntls_key = {key:?}\n\n\
              [[tokens]]\nname = \"ops\"\ntoken = \"{OPERATOR}\"\nrole = \"operator\"\n",
-            dir.path().join("data").display().to_string()
+            dir.join("data").display().to_string()
         ),
     );
-    let log = dir.path().join("console.stderr");
-    let mut child = std::process::Command::new(bin("fleet-console"))
+    let log = dir.join("console.stderr");
+    let child = std::process::Command::new(bin("fleet-console"))
         .arg("--config")
         .arg(&cfg)
         .env("FLEET_LOG", "info")
@@ -115,13 +117,37 @@ fn the_console_serves_tls_when_configured() {
             .with_root_certificates(roots)
             .with_no_client_auth(),
     );
+    (child, port, config)
+}
+
+fn tls_stream(
+    config: &Arc<rustls::ClientConfig>,
+    port: u16,
+) -> Option<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let conn =
+        rustls::ClientConnection::new(config.clone(), "localhost".try_into().unwrap()).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    tcp.set_read_timeout(Some(T)).unwrap();
+    Some(rustls::StreamOwned::new(conn, tcp))
+}
+
+fn sigterm(child: &std::process::Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_console_serves_tls_when_configured() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port, config) = tls_console(&pki, dir.path());
     let get = |path: &str| -> Option<Response> {
-        let conn =
-            rustls::ClientConnection::new(config.clone(), "localhost".try_into().unwrap()).unwrap();
-        let tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
         let auth = format!("Bearer {OPERATOR}");
         http(
-            rustls::StreamOwned::new(conn, tcp),
+            tls_stream(&config, port)?,
             "GET",
             path,
             &[("Authorization", &auth)],
@@ -138,10 +164,57 @@ fn the_console_serves_tls_when_configured() {
     assert!(http(s, "GET", "/healthz", &[], b"")
         .map(|r| r.status != 200)
         .unwrap_or(true));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
+    sigterm(&child);
+    let _ = child.wait();
+}
+
+/// SIGTERM drains the TLS listener as it does plain TCP: a response in
+/// flight (here an event stream, whose headers have arrived) is finished
+/// properly — last chunk, TLS close_notify — and the console exits 0,
+/// instead of the connection being cut when the process exits.
+#[test]
+fn shutdown_finishes_responses_in_flight_over_tls() {
+    use std::io::{Read, Write};
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port, config) = tls_console(&pki, dir.path());
+    wait_for(T, "console over TLS", || {
+        http(tls_stream(&config, port)?, "GET", "/healthz", &[], b"").ok()
+    });
+    let mut s = tls_stream(&config, port).unwrap();
+    write!(
+        s,
+        "GET /v1/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {OPERATOR}\r\n\r\n"
     )
     .unwrap();
-    let _ = child.wait();
+    s.flush().unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut buf).expect("event stream headers");
+        assert!(
+            n > 0,
+            "closed before the headers: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&got).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("text/event-stream"), "{head}");
+    sigterm(&child);
+    // read_to_end fails with UnexpectedEof unless the server sent
+    // close_notify: the connection was shut down, not dropped.
+    s.read_to_end(&mut got)
+        .expect("the stream ends with TLS close_notify");
+    assert!(
+        got.ends_with(b"0\r\n\r\n"),
+        "the chunked body is finished: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    let status = poll_until(T, || child.try_wait().unwrap()).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("the console did not exit after SIGTERM")
+    });
+    assert!(status.success(), "{status}");
 }

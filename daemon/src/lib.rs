@@ -1,9 +1,20 @@
 //! Pieces `fleet-agent` and `fleet-console` both need as daemons, kept once:
 //! `notify` (systemd `Type=notify` readiness), `docs` (man pages and
-//! shell completions generated from their clap definitions) and `log`
-//! (stderr diagnostics filtered by `FLEET_LOG`).
+//! shell completions generated from their clap definitions), `log`
+//! (stderr diagnostics filtered by `FLEET_LOG`), `http` (the JSON error
+//! shape as an axum response, malformed bodies included), `tls` (the TLS
+//! listener both serve HTTPS on, with axum's graceful drain), `secret`
+//! (tokens that never print themselves), `time` (epoch milliseconds) and
+//! `hex`.
 #![forbid(unsafe_code)]
 
 pub mod docs;
+pub mod hex;
+pub mod http;
 pub mod log;
 pub mod notify;
+pub mod secret;
+pub mod time;
+pub mod tls;
+
+pub use secret::Secret;

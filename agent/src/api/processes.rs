@@ -41,8 +41,7 @@ pub async fn act(
     let req: ActionRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ActionRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+        super::error::json_body(&body)?
     };
     let signal = match (verb, &req.signal) {
         (Verb::Signal, Some(name)) => {

@@ -6,9 +6,7 @@ use axum::extract::State;
 use axum::Json;
 use fleet_api::AgentStatus;
 
-pub fn now_ms() -> u64 {
-    crate::supervisor::unix_ms(std::time::SystemTime::now())
-}
+pub use fleet_daemon::time::now_ms;
 
 pub async fn status(State(h): State<Handle>) -> Json<AgentStatus> {
     let snap = h.snapshot();

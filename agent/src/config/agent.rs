@@ -292,5 +292,5 @@ fn secret(cx: &mut Ctx, t: &Table, base: &str) -> Option<Secret> {
             }
         }
     };
-    Some(Secret(secret))
+    Some(Secret::new(secret))
 }

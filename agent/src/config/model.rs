@@ -3,7 +3,6 @@
 //! serializable (the wire types live in `fleet-api`).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,21 +53,8 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// A secret string whose Debug/Display never show the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+/// A secret string whose Debug never shows the value.
+pub use fleet_daemon::Secret;
 
 /// `autorestart = true | false | "unexpected"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

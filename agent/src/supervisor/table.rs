@@ -8,15 +8,12 @@ use crate::supervisor::ProcSnap;
 use fleet_api::{ExitInfo, ProcessInfo, Selectable, Wanted};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// Exits remembered per process.
 const EXIT_HISTORY: usize = 10;
 
-pub fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use fleet_daemon::time::unix_ms;
 
 pub struct Proc {
     pub spec: ProcessSpec,

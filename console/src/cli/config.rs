@@ -20,24 +20,8 @@ pub struct FileConfig {
     pub cacert: Option<PathBuf>,
 }
 
-/// A bearer token. Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+/// A bearer token. Its `Debug` never shows it.
+pub use fleet_daemon::Secret;
 
 /// What fleetctl talks to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -344,6 +328,6 @@ mod tests {
 
     #[test]
     fn secrets_do_not_debug_print() {
-        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(…)");
     }
 }

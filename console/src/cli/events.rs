@@ -3,8 +3,8 @@
 //! (exit 1) rather than retrying forever.
 
 use super::client::Client;
-use super::sse::{SseEvent, SseParser};
 use super::{CliError, Status};
+use crate::client::sse::{SseEvent, SseParser};
 use std::time::Duration;
 
 /// Pause before reconnecting, so a server that closes at once is not
@@ -18,16 +18,15 @@ pub async fn follow(
 ) -> Result<Status, CliError> {
     let mut last_id: Option<String> = None;
     loop {
-        let headers: Vec<(&str, &str)> = match &last_id {
-            Some(id) => vec![("last-event-id", id.as_str())],
-            None => vec![],
-        };
-        let mut stream = client.stream(path, &headers).await?;
+        let mut stream = client.events(path, last_id.as_deref()).await?;
         let mut parser = SseParser::default();
         let why = loop {
-            match stream.chunk().await {
-                Ok(Some(bytes)) => {
-                    for ev in parser.feed(&bytes) {
+            match stream.chunk().await.and_then(|b| match b {
+                Some(bytes) => parser.feed(&bytes).map(Some),
+                None => Ok(None),
+            }) {
+                Ok(Some(events)) => {
+                    for ev in events {
                         if let Some(id) = &ev.id {
                             last_id = Some(id.clone());
                         }

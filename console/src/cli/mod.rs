@@ -19,7 +19,6 @@ mod console_tests;
 mod events;
 mod fleet;
 mod output;
-mod sse;
 
 pub use args::Cli;
 
@@ -156,7 +155,7 @@ pub async fn run(cli: Cli, out: Box<dyn Write>, style: Style) -> Result<Status, 
     } else {
         agent::check(&cli.verb)?;
     }
-    let client = Client::new(&resolved.target, resolved.token, resolved.cacert.as_deref())?;
+    let client = client::connect(&resolved.target, resolved.token, resolved.cacert.as_deref())?;
     let ctx = Ctx {
         client,
         format: cli.output,

@@ -136,12 +136,7 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
+pub use fleet_daemon::time::now_ms;
 
 /// Local wall-clock time of day (UTC; fleetctl has no tz database) for
 /// event lines: "12:34:56.789".

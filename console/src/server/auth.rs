@@ -7,6 +7,7 @@
 
 use super::config::TokenConfig;
 use fleet_api::Role;
+use fleet_daemon::hex::encode as hex;
 use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
 use std::collections::HashMap;
@@ -123,10 +124,6 @@ impl Default for Sessions {
     fn default() -> Self {
         Self::with_idle(SESSION_IDLE)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn key(id: &str) -> String {

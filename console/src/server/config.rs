@@ -5,7 +5,6 @@
 use fleet_api::Role;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -14,23 +13,7 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CONCURRENCY: usize = 512;
 
 /// A secret that never shows up in `Debug` output or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(…)")
-    }
-}
+pub use fleet_daemon::Secret;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]

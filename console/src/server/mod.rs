@@ -18,18 +18,23 @@ pub mod inventory;
 pub mod ops;
 pub mod picture;
 pub mod select;
-pub mod tls;
 pub mod web;
 
 use audit::Store;
 use auth::Auth;
+use axum::body::{Body, HttpBody};
+use axum::extract::State;
+use axum::response::Response;
 use config::Config;
+use fleet_daemon::tls::TlsListener;
+use futures_util::StreamExt;
 use inventory::Inventory;
 use picture::Picture;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub struct App {
@@ -108,14 +113,25 @@ impl App {
     }
 }
 
-/// Serve until `shutdown` resolves. Tests pass their own listener.
+/// Serve until `shutdown` resolves, then drain: stop accepting, let every
+/// in-flight response finish (responses that stream without end, event
+/// streams and followed logs, end first) and return. Plain TCP and TLS
+/// (the daemons' kit listener) drain alike. Tests pass their own listener.
 pub async fn run(
     app: Arc<App>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     app.follow_all();
-    let router = http::router(app.clone());
+    let (closing_tx, closing) = watch::channel(false);
+    let router = http::router(app.clone()).layer(axum::middleware::map_response_with_state(
+        closing,
+        end_at_shutdown,
+    ));
+    let shutdown = async move {
+        shutdown.await;
+        let _ = closing_tx.send(true);
+    };
     match &app.config.tls {
         None => {
             axum::serve(listener, router)
@@ -123,48 +139,28 @@ pub async fn run(
                 .await
         }
         Some((cert, key)) => {
-            let acceptor = tls::acceptor(cert, key)
+            let acceptor = fleet_daemon::tls::acceptor(cert, key)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-            serve_tls(listener, acceptor, router, shutdown).await
+            axum::serve(TlsListener::new(listener, acceptor)?, router)
+                .with_graceful_shutdown(shutdown)
+                .await
         }
     }
 }
 
-async fn serve_tls(
-    listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    router: axum::Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper::server::conn::http1;
-    use hyper_util::rt::TokioIo;
-    use tower::ServiceExt;
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, _peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    continue;
-                }
-            },
-            _ = &mut shutdown => return Ok(()),
-        };
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        tokio::spawn(async move {
-            let hs = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp));
-            let Ok(Ok(tls)) = hs.await else {
-                return;
-            };
-            let svc =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    router.clone().oneshot(req.map(axum::body::Body::new))
-                });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), svc)
-                .await;
-        });
+/// A body of unknown length (an event stream, a followed log) ends once
+/// shutdown starts; the drain would wait for it forever otherwise.
+async fn end_at_shutdown(
+    State(mut closing): State<watch::Receiver<bool>>,
+    resp: Response,
+) -> Response {
+    if resp.body().size_hint().exact().is_some() {
+        return resp;
     }
+    resp.map(|body| {
+        let stop = async move {
+            let _ = closing.wait_for(|c| *c).await;
+        };
+        Body::from_stream(body.into_data_stream().take_until(stop))
+    })
 }

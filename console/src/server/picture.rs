@@ -39,12 +39,7 @@ pub struct Picture {
     stale_after_ms: u64,
 }
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use fleet_daemon::time::now_ms;
 
 impl Picture {
     pub fn new(stale_after_ms: u64) -> Picture {

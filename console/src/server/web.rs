@@ -58,11 +58,7 @@ fn etags() -> &'static [String] {
             .iter()
             .map(|a| {
                 let d = ring::digest::digest(&ring::digest::SHA256, a.body);
-                let hex: String = d.as_ref()[..12]
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-                format!("\"{hex}\"")
+                format!("\"{}\"", fleet_daemon::hex::encode(&d.as_ref()[..12]))
             })
             .collect()
     })

@@ -49,7 +49,7 @@ pub async fn log(
     match client.log(&name, &query).await {
         Ok(resp) => Ok((
             [(CONTENT_TYPE, "application/octet-stream")],
-            Body::from_stream(resp.bytes_stream()),
+            Body::from_stream(resp.into_stream()),
         )
             .into_response()),
         Err(CallError::Agent { status, message }) => {

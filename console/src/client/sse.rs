@@ -1,5 +1,10 @@
 //! A small server-sent events parser: feed it bytes as they arrive, take
-//! complete events out.
+//! complete events out. Events without data are not dispatched (as in
+//! browsers); an event that grows past [`MAX_EVENT`] is an error, not a
+//! reason to buffer without end.
+
+/// The largest event (or line) the parser holds while it is incomplete.
+pub const MAX_EVENT: usize = 1 << 20;
 
 /// One dispatched event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,7 +24,7 @@ pub struct SseParser {
 
 impl SseParser {
     /// Add bytes; returns the events they complete.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, String> {
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
         while let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
@@ -61,7 +66,10 @@ impl SseParser {
                 _ => {}
             }
         }
-        out
+        if self.buf.len() + self.cur.data.len() > MAX_EVENT {
+            return Err(format!("an event larger than {MAX_EVENT} bytes"));
+        }
+        Ok(out)
     }
 }
 
@@ -72,8 +80,10 @@ mod tests {
     #[test]
     fn parses_events_split_across_chunks() {
         let mut p = SseParser::default();
-        assert!(p.feed(b"id: 7\nevent: state\nda").is_empty());
-        let evs = p.feed(b"ta: {\"a\":1}\n\n: keep-alive\n\ndata: x\ndata: y\r\n\r\n");
+        assert!(p.feed(b"id: 7\nevent: state\nda").unwrap().is_empty());
+        let evs = p
+            .feed(b"ta: {\"a\":1}\n\n: keep-alive\n\ndata: x\ndata: y\r\n\r\n")
+            .unwrap();
         assert_eq!(
             evs,
             vec![
@@ -89,5 +99,37 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn gap_events_and_crlf_blocks_are_dispatched() {
+        let mut p = SseParser::default();
+        let evs = p
+            .feed(b"event: gap\r\ndata: 3 events dropped\r\n\r\nid: 9\n\n")
+            .unwrap();
+        assert_eq!(
+            evs,
+            vec![SseEvent {
+                id: None,
+                event: "gap".into(),
+                data: "3 events dropped".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn an_endless_event_is_an_error() {
+        let mut p = SseParser::default();
+        let line = vec![b'x'; 4096];
+        let mut fed = 0;
+        let err = loop {
+            match p.feed(&line) {
+                Ok(evs) => assert!(evs.is_empty()),
+                Err(e) => break e,
+            }
+            fed += line.len();
+            assert!(fed <= MAX_EVENT, "no error after {fed} bytes");
+        };
+        assert!(err.contains("larger than"), "{err}");
     }
 }

@@ -1,11 +1,10 @@
-//! TLS: the console's own listener (rustls, PEM files) and the client-side
-//! verifier that accepts exactly one pinned agent certificate.
+//! Trust by pin: a rustls client config whose verifier accepts exactly the
+//! certificate with a given SHA-256 (console `fingerprint = "sha256:…"`).
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use std::path::Path;
 use std::sync::Arc;
 
 fn provider() -> Arc<CryptoProvider> {
@@ -20,7 +19,7 @@ struct Pinned {
     provider: Arc<CryptoProvider>,
 }
 
-pub fn sha256(der: &[u8]) -> [u8; 32] {
+fn sha256(der: &[u8]) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, der);
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
@@ -42,7 +41,7 @@ impl ServerCertVerifier for Pinned {
         } else {
             Err(rustls::Error::General(format!(
                 "agent certificate fingerprint sha256:{} does not match the pinned one",
-                hex(&got)
+                fleet_daemon::hex::encode(&got)
             )))
         }
     }
@@ -82,11 +81,7 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-pub fn pinned_client_config(fp: [u8; 32]) -> rustls::ClientConfig {
+pub fn client_config(fp: [u8; 32]) -> rustls::ClientConfig {
     let provider = provider();
     rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -94,26 +89,4 @@ pub fn pinned_client_config(fp: [u8; 32]) -> rustls::ClientConfig {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(Pinned { fp, provider }))
         .with_no_client_auth()
-}
-
-pub fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
-    let cert_pem = read(cert)?;
-    let key_pem = read(key)?;
-    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate found", cert.display()));
-    }
-    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| format!("{}: {e}", key.display()))?
-        .ok_or_else(|| format!("{}: no private key found", key.display()))?;
-    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| e.to_string())?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

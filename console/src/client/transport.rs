@@ -1,0 +1,586 @@
+//! The transport: one [`Client`] over a unix socket (hyper, a connection
+//! per request) or http(s) (reqwest, pooled; one reqwest client may serve
+//! many base URLs, as the console's agents share one per trust setting).
+
+use bytes::Bytes;
+use fleet_api::{ErrorBody, ErrorCode};
+use fleet_daemon::Secret;
+use futures_util::Stream;
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {endpoint}: {reason}{hint}")]
+    Connect {
+        endpoint: String,
+        reason: String,
+        hint: &'static str,
+    },
+    #[error("{message} (from {endpoint}, HTTP {status}){hint}")]
+    Api {
+        endpoint: String,
+        status: u16,
+        code: Option<ErrorCode>,
+        message: String,
+        hint: &'static str,
+    },
+    #[error("{endpoint}: request failed: {reason}")]
+    Transport { endpoint: String, reason: String },
+    #[error("{endpoint}: unexpected answer to {path}: {reason}")]
+    Decode {
+        endpoint: String,
+        path: String,
+        reason: String,
+    },
+    #[error("cannot use CA certificate {}: {reason}", path.display())]
+    CaCert { path: PathBuf, reason: String },
+}
+
+/// Which certificates an https server may present.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Trust {
+    /// The system roots (and plain http).
+    System,
+    /// Only certificates chaining to the CA(s) in this PEM file.
+    CaFile(PathBuf),
+    /// The system roots plus the CA(s) in this PEM file.
+    ExtraCa(PathBuf),
+    /// Only the certificate whose DER SHA-256 is this.
+    Fingerprint([u8; 32]),
+}
+
+/// How an http(s) client behaves, per program.
+pub struct Options {
+    pub user_agent: &'static str,
+    pub connect_timeout: Duration,
+    /// fleetctl follows redirects (a console behind one); the console
+    /// never follows an agent elsewhere.
+    pub follow_redirects: bool,
+}
+
+/// Build the http(s) half of a [`Client`]; see [`Client::http`]. A set-up
+/// error names no endpoint (one client may serve many).
+pub fn http_client(opts: &Options, trust: &Trust) -> Result<reqwest::Client, ClientError> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(opts.connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(4)
+        .tcp_nodelay(true)
+        .user_agent(opts.user_agent);
+    if !opts.follow_redirects {
+        b = b.redirect(reqwest::redirect::Policy::none());
+    }
+    let ca_file = |path: &Path| -> Result<Vec<reqwest::Certificate>, ClientError> {
+        let bad = |reason: String| ClientError::CaCert {
+            path: path.to_owned(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(io_reason(&e)))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(root_reason(&e)))?;
+        if certs.is_empty() {
+            return Err(bad("no certificate found".into()));
+        }
+        Ok(certs)
+    };
+    match trust {
+        Trust::System => {}
+        Trust::CaFile(path) => {
+            b = b.tls_built_in_root_certs(false);
+            for c in ca_file(path)? {
+                b = b.add_root_certificate(c);
+            }
+        }
+        Trust::ExtraCa(path) => {
+            for c in ca_file(path)? {
+                b = b.add_root_certificate(c);
+            }
+        }
+        Trust::Fingerprint(fp) => {
+            b = b.use_preconfigured_tls(super::pin::client_config(*fp));
+        }
+    }
+    b.build().map_err(|e| ClientError::Transport {
+        endpoint: "(client set-up)".into(),
+        reason: root_reason(&e),
+    })
+}
+
+enum Transport {
+    Unix(PathBuf),
+    Http {
+        base: String,
+        client: reqwest::Client,
+    },
+}
+
+pub struct Client {
+    transport: Transport,
+    token: Option<Secret>,
+    /// The socket path or base URL, for messages.
+    endpoint: String,
+    /// What is expected to be listening, for the "is it running?" hint.
+    console: bool,
+}
+
+/// A JSON answer, typed and as received (`-o json` prints the latter, so
+/// fields this fleetctl does not know still reach scripts).
+pub struct Fetched<T> {
+    pub data: T,
+    pub raw: serde_json::Value,
+}
+
+enum Body {
+    Hyper(hyper::body::Incoming),
+    Reqwest(reqwest::Response),
+}
+
+/// A response body read chunk by chunk (log follow, server-sent events).
+pub struct ByteStream {
+    body: Body,
+    /// The longest wait for the next chunk (event streams send keep-alives).
+    read_timeout: Option<Duration>,
+}
+
+pub struct Response {
+    pub status: u16,
+    pub body: ByteStream,
+}
+
+/// "No such file or directory" without std's " (os error 2)".
+fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+/// The most specific cause in an error chain, io errors preferred.
+fn root_reason(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut last = e.to_string();
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.get_ref().is_none() {
+                return io_reason(io);
+            }
+        }
+        last = err.to_string();
+        cur = err.source();
+    }
+    last
+}
+
+impl ByteStream {
+    /// Fail a read that waits longer than `t` for its next chunk.
+    pub fn with_read_timeout(mut self, t: Duration) -> ByteStream {
+        self.read_timeout = Some(t);
+        self
+    }
+
+    /// The next chunk, or `None` at the end of the body.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, String> {
+        match self.read_timeout {
+            None => self.body.chunk().await,
+            Some(t) => tokio::time::timeout(t, self.body.chunk())
+                .await
+                .map_err(|_| format!("timed out: nothing received for {}s", t.as_secs()))?,
+        }
+    }
+
+    pub async fn collect(mut self) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        while let Some(c) = self.chunk().await? {
+            out.extend_from_slice(&c);
+        }
+        Ok(out)
+    }
+
+    /// As a stream of chunks (to pass a body through, as the console's log
+    /// route does).
+    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
+        futures_util::stream::unfold(self, |mut s| async move {
+            match s.chunk().await {
+                Ok(Some(b)) => Some((Ok(b), s)),
+                Ok(None) => None,
+                Err(e) => Some((Err(std::io::Error::other(e)), s)),
+            }
+        })
+    }
+}
+
+impl Body {
+    async fn chunk(&mut self) -> Result<Option<Bytes>, String> {
+        match self {
+            Self::Hyper(body) => loop {
+                match body.frame().await {
+                    None => return Ok(None),
+                    Some(Err(e)) => return Err(root_reason(&e)),
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            if !data.is_empty() {
+                                return Ok(Some(data));
+                            }
+                        }
+                    }
+                }
+            },
+            Self::Reqwest(r) => r.chunk().await.map_err(|e| root_reason(&e)),
+        }
+    }
+}
+
+impl Client {
+    /// The agent's unix socket (guarded by its file mode: no token).
+    pub fn unix(socket: PathBuf) -> Client {
+        Client {
+            endpoint: socket.display().to_string(),
+            transport: Transport::Unix(socket),
+            token: None,
+            console: false,
+        }
+    }
+
+    /// A server at `base` (`https://host:port`, no trailing slash) through
+    /// `client` (from [`http_client`]), with a bearer token.
+    pub fn http(
+        base: &str,
+        client: reqwest::Client,
+        token: Option<Secret>,
+        console: bool,
+    ) -> Client {
+        Client {
+            endpoint: base.to_owned(),
+            transport: Transport::Http {
+                base: base.to_owned(),
+                client,
+            },
+            token,
+            console,
+        }
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn connect_error(&self, reason: String, refused: bool) -> ClientError {
+        let hint = match (refused, self.console) {
+            (true, false) => " (is fleet-agent running?)",
+            (true, true) => " (is fleet-console running?)",
+            _ if reason.contains("certificate") => " (pass --cacert with the CA that signed it?)",
+            _ => "",
+        };
+        ClientError::Connect {
+            endpoint: self.endpoint.clone(),
+            reason,
+            hint,
+        }
+    }
+
+    /// Send a request; any status outside 2xx becomes [`ClientError::Api`].
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, ClientError> {
+        let resp = match &self.transport {
+            Transport::Unix(socket) => {
+                self.unix_request(socket, method, path, body, headers)
+                    .await?
+            }
+            Transport::Http { base, client } => {
+                self.http_request(client, base, method, path, body, headers)
+                    .await?
+            }
+        };
+        if (200..300).contains(&resp.status) {
+            return Ok(resp);
+        }
+        let status = resp.status;
+        let raw = resp.body.collect().await.unwrap_or_default();
+        let (code, message) = match serde_json::from_slice::<ErrorBody>(&raw) {
+            Ok(b) => (Some(b.error.code), b.error.message),
+            Err(_) => {
+                let text = String::from_utf8_lossy(&raw).trim().to_owned();
+                let text = if text.is_empty() {
+                    format!("HTTP status {status}")
+                } else {
+                    text.chars().take(200).collect()
+                };
+                (None, text)
+            }
+        };
+        let hint = match status {
+            401 if self.token.is_none() => "; pass --token or set FLEET_TOKEN",
+            401 => "; check --token or FLEET_TOKEN",
+            _ => "",
+        };
+        Err(ClientError::Api {
+            endpoint: self.endpoint.clone(),
+            status,
+            code,
+            message,
+            hint,
+        })
+    }
+
+    async fn unix_request(
+        &self,
+        socket: &Path,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, ClientError> {
+        let stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
+            let refused = matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            );
+            self.connect_error(io_reason(&e), refused)
+        })?;
+        let transport_err = |reason: String| ClientError::Transport {
+            endpoint: self.endpoint.clone(),
+            reason,
+        };
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| transport_err(root_reason(&e)))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, "localhost");
+        if body.is_some() {
+            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(http_body_util::Full::new(Bytes::from(
+                body.unwrap_or_default(),
+            )))
+            .map_err(|e| transport_err(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| transport_err(root_reason(&e)))?;
+        Ok(Response {
+            status: resp.status().as_u16(),
+            body: ByteStream {
+                body: Body::Hyper(resp.into_body()),
+                read_timeout: None,
+            },
+        })
+    }
+
+    async fn http_request(
+        &self,
+        client: &reqwest::Client,
+        base: &str,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, ClientError> {
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ClientError::Transport {
+                endpoint: self.endpoint.clone(),
+                reason: e.to_string(),
+            })?;
+        let mut req = client.request(method, format!("{base}{path}"));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t.expose());
+        }
+        if let Some(b) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.map_err(|e| {
+            if e.is_connect() {
+                let reason = root_reason(&e);
+                let refused = reason.contains("refused");
+                self.connect_error(reason, refused)
+            } else {
+                ClientError::Transport {
+                    endpoint: self.endpoint.clone(),
+                    reason: root_reason(&e),
+                }
+            }
+        })?;
+        Ok(Response {
+            status: resp.status().as_u16(),
+            body: ByteStream {
+                body: Body::Reqwest(resp),
+                read_timeout: None,
+            },
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Fetched<T>, ClientError> {
+        let resp = self.request(method, path, body, &[]).await?;
+        let decode = |reason: String| ClientError::Decode {
+            endpoint: self.endpoint.clone(),
+            path: path.to_owned(),
+            reason,
+        };
+        let bytes = resp.body.collect().await.map_err(|r| self.broken(r))?;
+        let raw: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| decode(e.to_string()))?;
+        let data = T::deserialize(&raw).map_err(|e| decode(e.to_string()))?;
+        Ok(Fetched { data, raw })
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Fetched<T>, ClientError> {
+        self.json("GET", path, None).await
+    }
+
+    pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<Fetched<T>, ClientError> {
+        let body = serde_json::to_vec(body).expect("request bodies serialize");
+        self.json("POST", path, Some(body)).await
+    }
+
+    /// GET a streaming body (log follow, server-sent events).
+    pub async fn stream(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<ByteStream, ClientError> {
+        Ok(self.request("GET", path, None, headers).await?.body)
+    }
+
+    /// Open a server-sent event stream, resuming after `last_id` (the
+    /// server replays what followed it, or says `gap`).
+    pub async fn events(
+        &self,
+        path: &str,
+        last_id: Option<&str>,
+    ) -> Result<ByteStream, ClientError> {
+        let mut headers = vec![("accept", "text/event-stream")];
+        if let Some(id) = last_id {
+            headers.push(("last-event-id", id));
+        }
+        self.stream(path, &headers).await
+    }
+
+    /// The error for a body that broke off mid-stream.
+    pub fn broken(&self, reason: String) -> ClientError {
+        ClientError::Transport {
+            endpoint: self.endpoint.clone(),
+            reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::encode;
+    use axum::extract::Path as UrlPath;
+    use axum::routing::get;
+
+    #[test]
+    fn io_reasons_drop_the_errno() {
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(io_reason(&e), "No such file or directory");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn missing_socket_is_a_connect_error_with_a_hint() {
+        let c = Client::unix("/nonexistent/fleet.sock".into());
+        let e = c
+            .get_json::<serde_json::Value>("/v1/status")
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "cannot connect to /nonexistent/fleet.sock: No such file or directory (is fleet-agent running?)"
+        );
+    }
+
+    /// Names as the server's router sees them: what the agent's
+    /// `/v1/processes/{name}/log` route would get, over both transports.
+    #[tokio::test(flavor = "current_thread")]
+    async fn path_segments_round_trip_over_both_transports() {
+        let router = || {
+            axum::Router::new().route(
+                "/v1/processes/{name}/{verb}",
+                get(
+                    |UrlPath((name, verb)): UrlPath<(String, String)>| async move {
+                        axum::Json(serde_json::json!({ "name": name, "verb": verb }))
+                    },
+                ),
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("api.sock");
+        let unix = tokio::net::UnixListener::bind(&sock).unwrap();
+        tokio::spawn(async move { axum::serve(unix, router()).await });
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", tcp.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(tcp, router()).await });
+        let opts = Options {
+            user_agent: "test",
+            connect_timeout: Duration::from_secs(5),
+            follow_redirects: false,
+        };
+        let clients = [
+            Client::unix(sock.clone()),
+            Client::http(
+                &base,
+                http_client(&opts, &Trust::System).unwrap(),
+                None,
+                false,
+            ),
+        ];
+        for c in &clients {
+            for name in [
+                "celery:worker_00",
+                "web:*",
+                "a@b",
+                "group:celery",
+                "sp ace/slash%?#",
+                "é",
+            ] {
+                let got = c
+                    .get_json::<serde_json::Value>(&format!(
+                        "/v1/processes/{}/log",
+                        encode::segment(name)
+                    ))
+                    .await
+                    .unwrap_or_else(|e| panic!("{name} via {}: {e}", c.endpoint()));
+                assert_eq!(got.data["name"], name, "via {}", c.endpoint());
+                assert_eq!(got.data["verb"], "log");
+            }
+        }
+    }
+}
