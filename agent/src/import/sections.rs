@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::context::{check_name, fleet_name, origin, raw_name, warn_dropped, Cx};
 use super::datatypes::{key_value_pairs, octal, py_int};
-use super::emit::toml_str;
 use super::expand::{expand, Mode};
 use super::output::{Block, Val};
 use super::{Error, Sec};
