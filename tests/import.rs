@@ -151,15 +151,41 @@ fn celery_host_with_includes() {
         main,
         10,
         "[inet_http_server] password",
-        "generate a token: `[agent] token_file`",
+        "the generated [agent] token is the password now",
     );
-    assert_warns(&stderr, main, 8, "[inet_http_server] port", "token");
+    assert_warns(
+        &stderr,
+        main,
+        8,
+        "[inet_http_server] port",
+        "mapped to [agent] listen",
+    );
     assert_warns(&stderr, main, 21, "[rpcinterface:supervisor]", "built in");
     assert_warns(&stderr, main, 25, "[supervisorctl] serverurl", "fleetctl");
     assert_warns(&stderr, main, 14, "[supervisord] pidfile", "not needed");
     assert!(
         !text(&import(&[main]).stdout).contains("s3cr3t"),
         "the plaintext password leaked"
+    );
+    // The old addresses keep working: the unix socket path and the TCP
+    // port, with a generated token (a new one every import) as password.
+    assert_eq!(
+        Some(c.agent.socket.clone()),
+        path("/var/run/supervisor.sock")
+    );
+    assert_eq!(c.agent.listen, Some("0.0.0.0:9001".parse().unwrap()));
+    let token = c
+        .agent
+        .token
+        .as_ref()
+        .expect("a generated token")
+        .expose()
+        .to_owned();
+    assert!(token.len() >= 32 && !token.contains("s3cr3t"), "{token}");
+    let again = text(&import(&[main]).stdout);
+    assert!(
+        again.contains("token = ") && !again.contains(&token),
+        "tokens are fresh"
     );
 }
 
@@ -318,9 +344,16 @@ fn write_refuses_to_overwrite_without_force() {
     let mut forced = args.to_vec();
     forced.push("--force");
     assert_eq!(import(&forced).status.code(), Some(0));
+    // Equal but for the generated token, which is new every import.
+    let no_token = |t: &str| -> String {
+        t.lines()
+            .filter(|l| !l.starts_with("token = "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert_eq!(
-        std::fs::read_to_string(target.join("agent.toml")).unwrap(),
-        written
+        no_token(&std::fs::read_to_string(target.join("agent.toml")).unwrap()),
+        no_token(&written)
     );
 }
 

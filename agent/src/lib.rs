@@ -5,7 +5,8 @@
 //! process through the pure `state` machine, spawning with `spawn` and
 //! reaping with `sys::wait`. `logs` pumps child output to files, a tail and
 //! followers on the main runtime. `api` serves HTTP on a unix socket and
-//! optionally TCP (+TLS), holding only a `supervisor::Handle`.
+//! optionally TCP (+TLS), holding only a `supervisor::Handle`; `xmlrpc` is
+//! its supervisord-compatible face (`/RPC2`, `/logtail`) on the same listeners.
 #![deny(unsafe_code)]
 
 pub mod api;
@@ -20,6 +21,7 @@ pub mod state;
 pub mod supervisor;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod xmlrpc;
 
 pub use fleet_daemon::{docs, notify};
 pub use service::{run, Listeners};

@@ -29,7 +29,8 @@ pub use console::{
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::Event;
 pub use process::{
-    format_uptime, AgentStatus, ExitInfo, ExitKind, ProcessInfo, ProcessState, Wanted,
+    format_timedelta, format_uptime, AgentStatus, ExitInfo, ExitKind, ProcessInfo, ProcessState,
+    Wanted,
 };
 pub use reload::ReloadResponse;
 pub use selector::{Selectable, Selector, SelectorError};

@@ -188,6 +188,18 @@ pub fn format_uptime(secs: u64) -> String {
     format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
+/// Python's `str(timedelta(seconds=secs))`, which supervisord's XML-RPC
+/// `description` shows: `0:01:02`, `1 day, 2:03:04`, `3 days, 0:00:00`.
+pub fn format_timedelta(secs: u64) -> String {
+    let (days, rest) = (secs / 86400, secs % 86400);
+    let hms = format!("{}:{:02}:{:02}", rest / 3600, rest / 60 % 60, rest % 60);
+    match days {
+        0 => hms,
+        1 => format!("1 day, {hms}"),
+        d => format!("{d} days, {hms}"),
+    }
+}
+
 /// `GET /v1/status`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgentStatus {
@@ -237,6 +249,19 @@ mod tests {
             (3 * 86400 + 3723, "73:02:03"),
         ] {
             assert_eq!(format_uptime(secs), want, "{secs}");
+        }
+    }
+
+    #[test]
+    fn timedelta_formats_like_python() {
+        for (secs, want) in [
+            (0, "0:00:00"),
+            (62, "0:01:02"),
+            (86399, "23:59:59"),
+            (86400 + 7384, "1 day, 2:03:04"),
+            (3 * 86400, "3 days, 0:00:00"),
+        ] {
+            assert_eq!(format_timedelta(secs), want, "{secs}");
         }
     }
 

@@ -1,26 +1,68 @@
-//! Bearer-token check for the TCP listener, compared in constant time.
+//! Token check for the TCP listener, compared in constant time: `Bearer
+//! <token>` everywhere, and on supervisord's routes (`/RPC2`, `/logtail`,
+//! `/mainlogtail`) also HTTP Basic with the token as the password (any user
+//! name), answered as supervisord does: 401 with
+//! `WWW-Authenticate: Basic realm="default"`.
 
 use super::ApiError;
 use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 use fleet_api::ErrorCode;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-/// axum middleware: 401 unless `Authorization: Bearer <token>` matches.
-pub async fn require_token(State(token): State<Arc<String>>, req: Request, next: Next) -> Response {
-    let given = req
+enum Given {
+    Bearer(String),
+    Basic(Vec<u8>),
+    Nothing,
+}
+
+fn given(req: &Request) -> Given {
+    let Some(v) = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match given {
-        Some(t) if bool::from(t.as_bytes().ct_eq(token.as_bytes())) => next.run(req).await,
-        Some(_) => ApiError::new(ErrorCode::Unauthorized, "invalid token").into_response(),
-        None => ApiError::new(
+    else {
+        return Given::Nothing;
+    };
+    if let Some(t) = v.strip_prefix("Bearer ") {
+        return Given::Bearer(t.trim().to_owned());
+    }
+    if let Some(b) = v.strip_prefix("Basic ") {
+        // `user:password`; a header that does not decode is a wrong login.
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .unwrap_or_default();
+        let password = match decoded.iter().position(|&c| c == b':') {
+            Some(i) => decoded[i + 1..].to_vec(),
+            None => Vec::new(),
+        };
+        return Given::Basic(password);
+    }
+    Given::Nothing
+}
+
+/// axum middleware: 401 unless the request carries the token.
+pub async fn require_token(State(token): State<Arc<String>>, req: Request, next: Next) -> Response {
+    let supervisord = crate::xmlrpc::is_supervisord_path(req.uri().path());
+    let ok = |t: &[u8]| bool::from(t.ct_eq(token.as_bytes())) && !t.is_empty();
+    match given(&req) {
+        Given::Bearer(t) if ok(t.as_bytes()) => next.run(req).await,
+        Given::Basic(p) if supervisord && ok(&p) => next.run(req).await,
+        _ if supervisord => (
+            StatusCode::UNAUTHORIZED,
+            [(WWW_AUTHENTICATE, r#"Basic realm="default""#)],
+            "401 Unauthorized: log in with any user name and the agent token as password\n",
+        )
+            .into_response(),
+        Given::Bearer(_) | Given::Basic(_) => {
+            ApiError::new(ErrorCode::Unauthorized, "invalid token").into_response()
+        }
+        Given::Nothing => ApiError::new(
             ErrorCode::Unauthorized,
             "missing token: send Authorization: Bearer <token>",
         )

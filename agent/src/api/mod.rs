@@ -14,6 +14,7 @@ mod status;
 
 pub use auth::require_token;
 pub use error::ApiError;
+pub(crate) use processes::wait_for;
 
 use crate::supervisor::Handle;
 use axum::extract::DefaultBodyLimit;
@@ -23,7 +24,7 @@ use axum::Router;
 /// Request bodies are tiny JSON objects; anything bigger is refused (413).
 const BODY_LIMIT: usize = 64 * 1024;
 
-/// The routes, without authentication (the unix socket is guarded by its
+/// The routes (with supervisord's, see `crate::xmlrpc`), without authentication (the unix socket is guarded by its
 /// file permissions; TCP adds [`require_token`]).
 pub fn router(handle: Handle) -> Router {
     Router::new()
@@ -34,6 +35,7 @@ pub fn router(handle: Handle) -> Router {
         .route("/v1/reload", post(reload::reload))
         .route("/v1/processes/{target}/{verb}", post(processes::act))
         .route("/v1/processes/{name}/log", get(logs::log))
+        .merge(crate::xmlrpc::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -107,7 +107,7 @@ fn judge(snap: &Snapshot, verb: Verb, t: &Touched) -> Option<ActionResult> {
     }
 }
 
-async fn wait_for(
+pub(crate) async fn wait_for(
     watch: &mut tokio::sync::watch::Receiver<std::sync::Arc<Snapshot>>,
     verb: Verb,
     touched: Vec<Touched>,

@@ -9,6 +9,7 @@
 //! [`Snapshot`] and state changes through the [`EventLog`].
 
 mod events;
+mod groups;
 mod lifecycle;
 mod reload;
 mod run;
@@ -17,6 +18,7 @@ mod table;
 mod verbs;
 
 pub use events::EventLog;
+pub use groups::{GroupError, GroupOp, GroupReply, Reread};
 pub use reload::{diff, Diff};
 pub use run::{start, Exit as SupervisorExit};
 pub use table::{describe, unix_ms};
@@ -38,6 +40,8 @@ pub struct ProcSnap {
     pub attempts: u64,
     pub startsecs: std::time::Duration,
     pub stopwaitsecs: std::time::Duration,
+    /// Start order (lowest first); stops go in reverse.
+    pub priority: i32,
     pub stdout: Arc<LogStream>,
     /// The same stream as `stdout` with `redirect_stderr`.
     pub stderr: Arc<LogStream>,
@@ -95,6 +99,11 @@ pub enum Command {
         config: Option<Box<Config>>,
         reply: oneshot::Sender<Result<ReloadResponse, ReloadError>>,
     },
+    /// supervisord's group-level config changes (the XML-RPC face).
+    Groups {
+        op: GroupOp,
+        reply: oneshot::Sender<Result<GroupReply, GroupError>>,
+    },
     Shutdown,
 }
 
@@ -150,6 +159,15 @@ impl Handle {
             .await
             .map_err(|_| ReloadError::ShuttingDown)?;
         rx.await.map_err(|_| ReloadError::ShuttingDown)?
+    }
+
+    pub async fn groups(&self, op: GroupOp) -> Result<GroupReply, GroupError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Groups { op, reply })
+            .await
+            .map_err(|_| GroupError::ShuttingDown)?;
+        rx.await.map_err(|_| GroupError::ShuttingDown)?
     }
 
     /// Ask the owner to stop every program and finish; returns at once.

@@ -302,6 +302,11 @@ impl Owner {
                 self.publish();
                 let _ = reply.send(result);
             }
+            Command::Groups { op, reply } => {
+                let result = self.groups(op);
+                self.publish();
+                let _ = reply.send(result);
+            }
             Command::Shutdown => self.begin_shutdown("shutdown"),
         }
     }

@@ -209,6 +209,7 @@ impl Proc {
             attempts: self.attempts,
             startsecs: self.spec.startsecs,
             stopwaitsecs: self.spec.stopwaitsecs,
+            priority: self.spec.priority,
             stdout: self.stdout.clone(),
             stderr: self.stderr.clone(),
         }

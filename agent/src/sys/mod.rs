@@ -4,6 +4,7 @@
 pub mod proc;
 pub mod signal;
 pub mod spawn;
+pub mod time;
 pub mod wait;
 
 /// Become the child subreaper, so descendants that daemonize (double fork,
