@@ -10,6 +10,7 @@
 
 mod events;
 mod lifecycle;
+mod log_faults;
 mod reload;
 mod run;
 mod shutdown;
@@ -17,6 +18,7 @@ mod table;
 mod verbs;
 
 pub use events::EventLog;
+pub use log_faults::report as report_log_faults;
 pub use reload::{diff, Diff};
 pub use run::{start, Exit as SupervisorExit};
 pub use table::{describe, unix_ms};
