@@ -97,6 +97,8 @@ pub async fn run(
     let (mut handle, done) = supervisor::start(config, tokio::runtime::Handle::current())
         .map_err(RunError::Supervisor)?;
     handle.listen = listen;
+    // Log write failures (full disk) become events, off the owner thread.
+    tokio::spawn(supervisor::report_log_faults(handle.clone()));
     let finished = futures_util::future::FutureExt::shared(handle.finished());
     let router = api::router(handle.clone());
     let mut servers = Vec::new();

@@ -263,6 +263,7 @@ mod tests {
                 exits: vec![],
                 cpu_seconds: None,
                 rss_bytes: None,
+                log_error: None,
             },
         };
         let v = serde_json::to_value(&p).unwrap();

@@ -162,6 +162,11 @@ pub struct ProcessInfo {
     pub cpu_seconds: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rss_bytes: Option<u64>,
+    /// Why the process's output is not reaching its log file (it cannot be
+    /// opened, or writes fail: a full disk), while that lasts. The output
+    /// is still kept in the in-memory tail and streamed to followers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_error: Option<String>,
 }
 
 impl ProcessInfo {
@@ -236,6 +241,7 @@ mod tests {
             exits: vec![],
             cpu_seconds: None,
             rss_bytes: None,
+            log_error: None,
         }
     }
 

@@ -13,6 +13,13 @@
 //! broadcast send, and it is the only lock readers (`tail`, `follow`) take:
 //! a reader never waits for the disk, and `reopen` never waits for a write
 //! in progress.
+//!
+//! A file that cannot be written (full disk, `/dev/full`) costs the file
+//! those bytes only: the program keeps running, the tail and followers get
+//! everything, and the stream's [`LogStream::error`] says why until a write
+//! succeeds again (the same file stays open, so capture resumes by itself
+//! when space returns). Each time a stream starts or stops failing,
+//! [`fault_changes`] ticks, so the supervisor can report it as an event.
 
 mod chunk;
 mod file;
@@ -35,7 +42,7 @@ use std::sync::atomic::{
     AtomicU64, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
 };
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 pub use pump::spawn_pump;
 
@@ -59,6 +66,9 @@ pub struct LogStream {
     tx: OnceLock<broadcast::Sender<Bytes>>,
     written: AtomicU64,
     write_errors: AtomicU64,
+    /// Why the file is not being written, while it is not; its own lock so
+    /// a status never waits for a disk write.
+    error: Mutex<Option<String>>,
     /// Chunks waiting for the writer thread; while any do, a write that
     /// would overtake them goes behind them instead.
     queued: AtomicUsize,
@@ -91,6 +101,7 @@ impl LogStream {
             tx: OnceLock::new(),
             written: AtomicU64::new(0),
             write_errors: AtomicU64::new(0),
+            error: Mutex::new(None),
             queued: AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
         }))
@@ -202,6 +213,8 @@ impl LogStream {
         match file.write(data) {
             Ok(()) if *failing => {
                 *failing = false;
+                *lock(&self.error) = None;
+                fault_changed();
                 tracing::info!(path = %file.path().display(), "log file writable again");
             }
             Ok(()) => {}
@@ -209,6 +222,11 @@ impl LogStream {
                 self.write_errors.fetch_add(1, Relaxed);
                 if !*failing {
                     *failing = true;
+                    *lock(&self.error) = Some(format!(
+                        "cannot write log file {}: {e}; output is kept in memory only",
+                        file.path().display()
+                    ));
+                    fault_changed();
                     tracing::warn!(
                         path = %file.path().display(),
                         error = %e,
@@ -252,6 +270,12 @@ impl LogStream {
         self.write_errors.load(Relaxed)
     }
 
+    /// Why the file is not being written (the first error since the last
+    /// successful write), or `None` while it is.
+    pub fn error(&self) -> Option<String> {
+        lock(&self.error).clone()
+    }
+
     /// Reopen the file at its path (SIGUSR2, after an external logrotate
     /// moved it). On error the current file stays in use.
     pub fn reopen(&self) -> io::Result<()> {
@@ -276,6 +300,22 @@ impl LogStream {
         }
         Ok(())
     }
+}
+
+/// Ticks whenever some stream of this process starts or stops failing.
+fn faults() -> &'static watch::Sender<u64> {
+    static FAULTS: OnceLock<watch::Sender<u64>> = OnceLock::new();
+    FAULTS.get_or_init(|| watch::channel(0).0)
+}
+
+fn fault_changed() {
+    faults().send_modify(|n| *n += 1);
+}
+
+/// A receiver that is told each time a stream's [`LogStream::error`]
+/// changes (any stream's: the caller re-reads the ones it knows).
+pub fn fault_changes() -> watch::Receiver<u64> {
+    faults().subscribe()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

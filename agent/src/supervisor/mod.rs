@@ -11,6 +11,7 @@
 mod events;
 mod groups;
 mod lifecycle;
+mod log_faults;
 mod reload;
 mod run;
 mod shutdown;
@@ -19,6 +20,7 @@ mod verbs;
 
 pub use events::EventLog;
 pub use groups::{GroupError, GroupOp, GroupReply, Reread};
+pub use log_faults::report as report_log_faults;
 pub use reload::{diff, Diff};
 pub use run::{start, Exit as SupervisorExit};
 pub use table::{describe, unix_ms};

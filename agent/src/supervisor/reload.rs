@@ -78,9 +78,17 @@ impl Owner {
             .map(|p| p.spec.clone())
             .collect();
         let d = diff(&old, &config.processes);
-        // Open every new log file first, so a failure changes nothing.
+        // Open every new log file first, so a failure changes nothing. A
+        // name an earlier reload removed may still be in the table, its
+        // process stopping: that row is revived below rather than joined by
+        // a second one, so a name never has two rows (nor two processes).
         let mut added = Vec::new();
+        let mut revived = Vec::new();
         for spec in &d.added {
+            if self.index.contains_key(&spec.full_name()) {
+                revived.push(spec.clone());
+                continue;
+            }
             let p = Proc::new(spec.clone());
             if let Some(e) = &p.log_error {
                 return Err(ReloadError::Invalid(format!("{}: {e}", spec.full_name())));
@@ -109,11 +117,27 @@ impl Owner {
                 self.apply(&name, Event::Restart);
             }
         }
-        let starts: Vec<String> = added
+        let mut starts: Vec<String> = added
             .iter()
             .filter(|p| p.wanted == Wanted::Running)
             .map(Proc::full_name)
             .collect();
+        for spec in revived {
+            let name = spec.full_name();
+            let p = &mut self.procs[self.index[&name]];
+            p.removing = false;
+            p.wanted = if spec.autostart {
+                Wanted::Running
+            } else {
+                Wanted::Stopped
+            };
+            // Like a changed spec: the old instance finishes stopping with
+            // the spec it started with, the next spawn takes this one.
+            p.pending = (spec != p.spec).then_some(spec);
+            if p.wanted == Wanted::Running {
+                starts.push(name);
+            }
+        }
         self.procs.extend(added);
         self.reindex();
         for name in starts {

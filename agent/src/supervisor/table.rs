@@ -205,6 +205,7 @@ impl Proc {
                 exits: self.exits.iter().cloned().collect(),
                 cpu_seconds: None,
                 rss_bytes: None,
+                log_error: self.log_error.clone(),
             },
             attempts: self.attempts,
             startsecs: self.spec.startsecs,
@@ -250,7 +251,9 @@ fn usage(pid: u32) -> Option<(f64, u64)> {
     Some((cpu, rss))
 }
 
-/// Fill in the live fields of a snapshot entry: uptime text, CPU, memory.
+/// Fill in the live fields of a snapshot entry: uptime text, CPU, memory,
+/// and a log file that cannot be written (read from the streams now: a
+/// write failure does not wake the owner).
 pub fn describe(snap: &ProcSnap, now_ms: u64) -> ProcessInfo {
     let mut info = snap.info.clone();
     if let Some(timing) = info.timing(now_ms) {
@@ -260,5 +263,20 @@ pub fn describe(snap: &ProcSnap, now_ms: u64) -> ProcessInfo {
             info.rss_bytes = Some(rss);
         }
     }
+    if info.log_error.is_none() {
+        info.log_error = log_write_error(snap);
+        if let Some(e) = &info.log_error {
+            info.description = match info.description.is_empty() {
+                true => e.clone(),
+                false => format!("{}; {e}", info.description),
+            };
+        }
+    }
     info
+}
+
+/// Why a process's output is not reaching its file (stdout's, else
+/// stderr's), while writes fail.
+pub fn log_write_error(snap: &ProcSnap) -> Option<String> {
+    snap.stdout.error().or_else(|| snap.stderr.error())
 }
