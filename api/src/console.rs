@@ -263,6 +263,7 @@ mod tests {
                 exits: vec![],
                 cpu_seconds: None,
                 rss_bytes: None,
+                leftovers: 0,
             },
         };
         let v = serde_json::to_value(&p).unwrap();

@@ -162,6 +162,11 @@ pub struct ProcessInfo {
     pub cpu_seconds: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rss_bytes: Option<u64>,
+    /// Processes of this process's family that were still running after
+    /// its main process had exited and that the agent stopped (stop
+    /// signal, then SIGKILL after stopwaitsecs), over the agent's life.
+    #[serde(default)]
+    pub leftovers: u32,
 }
 
 impl ProcessInfo {
@@ -224,6 +229,7 @@ mod tests {
             exits: vec![],
             cpu_seconds: None,
             rss_bytes: None,
+            leftovers: 0,
         }
     }
 

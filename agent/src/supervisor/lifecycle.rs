@@ -80,7 +80,8 @@ impl Owner {
         };
         self.swap_pending(i);
         self.spawn_seq += 1;
-        let mark = format!("{}-{}", self.agent_pid, self.spawn_seq);
+        // Agent identity, agent pid, spawn number: `previous.rs` reads it.
+        let mark = format!("{}-{}-{}", self.agent_id, self.agent_pid, self.spawn_seq);
         let p = &mut self.procs[i];
         p.attempts += 1;
         self.dirty = true;
@@ -159,6 +160,7 @@ impl Owner {
             let Some(&i) = self.index.get(&name) else {
                 continue;
             };
+            self.note_exited(i, pid);
             let p = &mut self.procs[i];
             let info = exit_info(exit, p.state.name() == ProcessState::Stopping, &p.spec);
             p.record_exit(info);
@@ -174,6 +176,8 @@ impl Owner {
         for name in waiting {
             self.perform(&name, Action::KillFamily);
         }
+        // After the restarts: leftovers never delay one.
+        self.hunt();
     }
 
     /// Drop processes a reload removed once they are stopped, and apply

@@ -9,7 +9,9 @@
 //! [`Snapshot`] and state changes through the [`EventLog`].
 
 mod events;
+mod leftovers;
 mod lifecycle;
+mod previous;
 mod reload;
 mod run;
 mod shutdown;

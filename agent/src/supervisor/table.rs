@@ -36,6 +36,8 @@ pub struct Proc {
     /// Value of FLEET_SPAWN_ID for the current instance.
     pub mark: String,
     pub last_exit: Option<ExitInfo>,
+    /// Leftovers of its exited instances that the agent stopped.
+    pub leftovers: u32,
     pub exits: VecDeque<ExitInfo>,
     /// Why the last start failed, if it did.
     pub spawn_error: Option<String>,
@@ -121,6 +123,7 @@ impl Proc {
             last_pid: None,
             mark: String::new(),
             last_exit: None,
+            leftovers: 0,
             exits: VecDeque::new(),
             spawn_error: None,
             log_error,
@@ -208,6 +211,7 @@ impl Proc {
                 exits: self.exits.iter().cloned().collect(),
                 cpu_seconds: None,
                 rss_bytes: None,
+                leftovers: self.leftovers,
             },
             attempts: self.attempts,
             startsecs: self.spec.startsecs,

@@ -59,6 +59,7 @@ fn proc_info(name: &str) -> ProcessInfo {
         exits: vec![],
         cpu_seconds: None,
         rss_bytes: None,
+        leftovers: 0,
     }
 }
 
