@@ -67,7 +67,12 @@ stopwaitsecs = 2
         let started = Instant::now();
         let r = a.post(&format!("/v1/processes/web/{verb}"), "");
         let took = started.elapsed();
-        assert_eq!(r.json()["results"][0]["outcome"], "ok", "{verb}: {}", r.text());
+        assert_eq!(
+            r.json()["results"][0]["outcome"],
+            "ok",
+            "{verb}: {}",
+            r.text()
+        );
         assert!(took < Duration::from_secs(1), "{verb} took {took:?}");
     }
 
@@ -77,7 +82,10 @@ stopwaitsecs = 2
     assert_eq!(r.status, 200, "{}", r.text());
     a.wait_state("slow", "RUNNING", Duration::from_secs(3));
     let took = started.elapsed();
-    assert!(took < Duration::from_millis(1800), "promoted after {took:?}");
+    assert!(
+        took < Duration::from_millis(1800),
+        "promoted after {took:?}"
+    );
 
     // SIGHUP reloads.
     a.write_config(&format!(
@@ -86,7 +94,11 @@ stopwaitsecs = 2
     let started = Instant::now();
     a.signal(Signal::SIGHUP);
     a.wait_state("added", "RUNNING", Duration::from_secs(3));
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(restarts(&a, "storm:storm_000") > 3, "the storm went on");
 
     // SIGTERM stops the agent within the programs' stopwaitsecs (2 s).
@@ -118,7 +130,10 @@ stopwaitsecs = 1
     let mut dead = a.child.take().unwrap();
     dead.kill().unwrap();
     dead.wait().unwrap();
-    assert!(old.iter().all(|&p| alive(p)), "the old tree should outlive a SIGKILLed agent");
+    assert!(
+        old.iter().all(|&p| alive(p)),
+        "the old tree should outlive a SIGKILLed agent"
+    );
 
     a.spawn();
     a.wait_state("celery", "RUNNING", T);
@@ -158,7 +173,11 @@ stderr_logfile = "NONE"
         runs.display()
     ));
     let agent = a.pid();
-    let fds = || std::fs::read_dir(format!("/proc/{agent}/fd")).unwrap().count();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{agent}/fd"))
+            .unwrap()
+            .count()
+    };
     let rss_kib = || -> u64 {
         let s = std::fs::read_to_string(format!("/proc/{agent}/status")).unwrap();
         let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
@@ -175,9 +194,11 @@ stderr_logfile = "NONE"
         });
         let r = a.post("/v1/processes/crash/stop", "");
         assert_eq!(r.json()["results"][0]["outcome"], "ok", "{}", r.text());
-        wait_for(Duration::from_secs(5), "the agent's fds back to the baseline", || {
-            (fds() == baseline).then_some(())
-        });
+        wait_for(
+            Duration::from_secs(5),
+            "the agent's fds back to the baseline",
+            || (fds() == baseline).then_some(()),
+        );
         rss_kib()
     };
     let started = Instant::now();
@@ -194,7 +215,10 @@ stderr_logfile = "NONE"
     assert!(a.strays().is_empty(), "strays: {:?}", a.strays());
     assert!(a.zombies().is_empty(), "zombies: {:?}", a.zombies());
     eprintln!("{spawns} crash cycles in {took:?}; fds {baseline} at rest; RSS {rss_warm} -> {rss_end} KiB");
-    assert!(rss_end <= rss_warm + 1024, "RSS grew: {rss_warm} -> {rss_end} KiB");
+    assert!(
+        rss_end <= rss_warm + 1024,
+        "RSS grew: {rss_warm} -> {rss_end} KiB"
+    );
 }
 
 #[test]
@@ -238,7 +262,10 @@ stopwaitsecs = 2
     let took = started.elapsed();
     // The largest stopwaitsecs is 2 s: the stubborn tree's SIGKILL.
     assert!(took < Duration::from_secs(4), "SIGTERM took {took:?}");
-    assert!(stubborn.iter().all(|&p| !alive(p)), "stubborn tree survived");
+    assert!(
+        stubborn.iter().all(|&p| !alive(p)),
+        "stubborn tree survived"
+    );
     assert!(a.strays().is_empty(), "strays: {:?}", a.strays());
 }
 
@@ -271,7 +298,10 @@ startsecs = 0
     for p in st["processes"].as_array().unwrap() {
         if p["program"] == "missing" {
             let d = p["description"].as_str().unwrap();
-            assert!(d.starts_with("gave up: command not found: /nonexistent/"), "{d}");
+            assert!(
+                d.starts_with("gave up: command not found: /nonexistent/"),
+                "{d}"
+            );
         }
     }
     let r = a.post("/v1/processes/web/restart", "");
@@ -318,8 +348,7 @@ startretries = 0
             .then_some(ps)
     });
     let running = settled.iter().filter(|p| p["state"] == "RUNNING").count();
-    let fatal: Vec<&serde_json::Value> =
-        settled.iter().filter(|p| p["state"] == "FATAL").collect();
+    let fatal: Vec<&serde_json::Value> = settled.iter().filter(|p| p["state"] == "FATAL").collect();
     assert!(running > 0, "nothing runs");
     assert!(!fatal.is_empty(), "all {n} fit in 64 descriptors?");
     for p in &fatal {
