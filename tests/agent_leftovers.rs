@@ -82,14 +82,18 @@ fn restarting_a_shell_stops_the_old_child_and_keeps_the_new() {
     let (old_main, old_sleep) = shell_running(&a);
     let r = a.post("/v1/processes/sh/restart", "");
     assert_eq!(r.json()["results"][0]["outcome"], "ok", "{}", r.text());
-    let (new_main, new_sleep) = shell_running(&a);
+    a.wait_state("sh", "RUNNING", T);
+    let new_main = a.pid_of("sh").unwrap();
     assert_ne!(old_main, new_main);
+    let new_sleep = wait_for(T, "the new sleep", || {
+        sleeps(&a, new_main).into_iter().find(|&p| p != old_sleep)
+    });
     wait_for(
         Duration::from_secs(1),
         "the old sleep to be stopped",
         || (!alive(old_sleep)).then_some(()),
     );
-    assert!(alive(new_sleep) && new_sleep != old_sleep);
+    assert!(alive(new_sleep));
     assert_eq!(a.process("sh")["leftovers"], 1);
 }
 

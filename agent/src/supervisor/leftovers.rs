@@ -32,7 +32,16 @@ pub(super) struct Exited {
     pub pid: u32,
     pub signal: i32,
     pub stopwaitsecs: Duration,
+    /// When to look (`FIRST_LOOK` after the exit).
+    pub due: Instant,
 }
+
+/// How long after a main's exit its family is first looked for: not in the
+/// wake-up that restarts it, so the /proc scan never competes with the new
+/// instance's start (crash→restart latency), and one scan serves a burst
+/// of exits. The group id cannot be reused this soon: only once the group
+/// is empty and the pid space has wrapped.
+const FIRST_LOOK: Duration = Duration::from_millis(50);
 
 /// Leftovers of one instance being stopped.
 pub(super) struct Hunt {
@@ -66,6 +75,7 @@ impl Owner {
             pid,
             signal: p.spec.stopsignal,
             stopwaitsecs: p.spec.stopwaitsecs,
+            due: Instant::now() + FIRST_LOOK,
         });
     }
 
@@ -73,12 +83,22 @@ impl Owner {
     /// way, with one /proc scan: new ones get the stop signal, hunts whose
     /// families are gone end, due ones get SIGKILL.
     pub(super) fn hunt(&mut self) {
-        if self.exited.is_empty() && self.hunts.is_empty() {
-            return;
-        }
-        let all = sys::proc::scan();
         let now = Instant::now();
-        for e in std::mem::take(&mut self.exited) {
+        let due_now = |e: &Exited| e.due <= now;
+        if !self.exited.iter().any(due_now) && !self.hunts.iter().any(|h| h.kill_at <= now) {
+            // Nothing due; hunts still running end when a look finds them
+            // gone (at their SIGKILL time, or on a reap below).
+            if self.hunts.is_empty() || !self.reaped_since_look {
+                return;
+            }
+        }
+        self.reaped_since_look = false;
+        let all = sys::proc::scan();
+        let (due, later): (Vec<Exited>, Vec<Exited>) = std::mem::take(&mut self.exited)
+            .into_iter()
+            .partition(due_now);
+        self.exited = later;
+        for e in due {
             let marker = format!("{MARK_VAR}={}", e.mark);
             let found = self.members(&all, &marker, |s| s.pgid == e.pid);
             if found.is_empty() {
@@ -152,13 +172,14 @@ impl Owner {
         self.hunts
             .iter()
             .map(|h| h.kill_at)
+            .chain(self.exited.iter().map(|e| e.due))
             .chain(self.sweep_kill_at)
             .min()
     }
 
-    /// Leftover families still being stopped.
+    /// Leftover families still to look for or being stopped.
     pub(super) fn hunting(&self) -> bool {
-        !self.hunts.is_empty()
+        !self.hunts.is_empty() || !self.exited.is_empty()
     }
 
     /// Family members in `all`: seeds chosen by `seed`, the agent's adopted

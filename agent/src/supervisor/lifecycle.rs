@@ -151,6 +151,7 @@ impl Owner {
 
     pub(super) fn reap(&mut self) {
         let reaped = sys::wait::reap_all();
+        self.reaped_since_look |= !reaped.is_empty();
         for (pid, exit) in reaped {
             let Some(name) = self.pids.remove(&pid) else {
                 // An adopted descendant or a child whose exec failed.

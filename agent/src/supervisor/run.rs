@@ -50,6 +50,8 @@ pub(super) struct Owner {
     pub(super) exited: Vec<super::leftovers::Exited>,
     /// Leftover families being stopped.
     pub(super) hunts: Vec<super::leftovers::Hunt>,
+    /// Something was reaped since the last look: a hunt may be over.
+    pub(super) reaped_since_look: bool,
     /// Stray children sent SIGTERM at shutdown, and when SIGKILL follows.
     pub(super) swept: HashSet<(u32, u64)>,
     pub(super) sweep_kill_at: Option<Instant>,
@@ -114,6 +116,7 @@ pub fn start(
         shutdown_deadline: None,
         exited: Vec::new(),
         hunts: Vec::new(),
+        reaped_since_look: false,
         swept: HashSet::new(),
         sweep_kill_at: None,
     };
