@@ -209,9 +209,13 @@ stderr_logfile = "NONE"
     let p = a.process("crash");
     assert_eq!(p["state"], "STOPPED");
     let spawns = p["restarts"].as_u64().unwrap() + 1;
-    // Every spawn ran exactly once, and exited (none is left running).
+    // Every spawn ran at most once and exited (none is left running); each
+    // of the two stops may have ended an instance before it wrote its line.
     let lines = std::fs::read_to_string(&runs).unwrap().lines().count() as u64;
-    assert_eq!(lines, spawns, "runs recorded vs spawns");
+    assert!(
+        lines <= spawns && lines + 2 >= spawns,
+        "{lines} runs recorded for {spawns} spawns"
+    );
     assert!(a.strays().is_empty(), "strays: {:?}", a.strays());
     assert!(a.zombies().is_empty(), "zombies: {:?}", a.zombies());
     eprintln!("{spawns} crash cycles in {took:?}; fds {baseline} at rest; RSS {rss_warm} -> {rss_end} KiB");
