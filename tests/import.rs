@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 
-use fleet_agent::config::{AutoRestart, Config, ProcessSpec};
+use fleet_agent::config::{AutoRestart, Config, Leftovers, ProcessSpec};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -82,6 +82,13 @@ fn assert_warns(stderr: &str, file: &str, line: usize, section_key: &str, words:
 #[test]
 fn celery_host_with_includes() {
     let (_dir, c, stderr) = convert("celery/supervisord.conf");
+    // The leftovers default is said once, and nothing is written for it.
+    assert_eq!(
+        stderr.matches("leftovers = \"keep\"").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(c.processes.iter().all(|p| p.leftovers == Leftovers::Stop));
     // supervisord: [group:celery] absorbs the three programs; numprocs=4
     // with %(program_name)s_%(process_num)02d gives celery_00..03; order is
     // (priority, group, name).

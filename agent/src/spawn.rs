@@ -25,6 +25,8 @@ pub enum SpawnError {
     NotRoot(String),
     #[error("argument or environment value contains a NUL byte")]
     Nul,
+    #[error("{0}")]
+    Fds(String),
     #[error("couldn't {step}{what}: {errno}", what = what(.step, .detail), errno = .errno.desc())]
     Step {
         step: Step,
@@ -124,6 +126,9 @@ fn environment(spec: &ProcessSpec, mark: &str) -> Vec<(OsString, OsString)> {
 
 /// Start one instance of `spec`. `mark` is the unique value of [`MARK_VAR`].
 pub fn spawn(spec: &ProcessSpec, mark: &str, devnull: &OwnedFd) -> Result<Spawned, SpawnError> {
+    // Two pipes (four descriptors while spawning), never from the reserve:
+    // the API must answer even when programs cannot start.
+    sys::fd_room(4).map_err(SpawnError::Fds)?;
     let env = environment(spec, mark);
     let path_var = env
         .iter()

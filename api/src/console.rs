@@ -264,6 +264,7 @@ mod tests {
                 cpu_seconds: None,
                 rss_bytes: None,
                 log_error: None,
+                leftovers: 0,
             },
         };
         let v = serde_json::to_value(&p).unwrap();

@@ -167,6 +167,11 @@ pub struct ProcessInfo {
     /// is still kept in the in-memory tail and streamed to followers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_error: Option<String>,
+    /// Processes of this process's family that were still running after
+    /// its main process had exited and that the agent stopped (stop
+    /// signal, then SIGKILL after stopwaitsecs), over the agent's life.
+    #[serde(default)]
+    pub leftovers: u32,
 }
 
 impl ProcessInfo {
@@ -242,6 +247,7 @@ mod tests {
             cpu_seconds: None,
             rss_bytes: None,
             log_error: None,
+            leftovers: 0,
         }
     }
 

@@ -9,6 +9,14 @@
 //!   stubborn N PIDFILE          ignore SIGTERM; fork N children that ignore
 //!                               it too, and one grandchild that calls
 //!                               setsid; write every pid to PIDFILE
+//!   celery N PIDFILE            a Celery-like worker with default signal
+//!                               handling (TERM ends it): fork N pool
+//!                               children, and a task subprocess (under the
+//!                               first child) that ignores TERM and calls
+//!                               setsid; write every pid to PIDFILE, the
+//!                               task's last
+//!   count FILE                  append "PID" to FILE, then exit 1 (a
+//!                               crash loop that counts its runs)
 //!   doublefork PIDFILE          fork a child that forks a grandchild and
 //!                               exits at once (the grandchild is orphaned
 //!                               and lives 200 ms); write pids; wait
@@ -56,6 +64,17 @@ fn main() {
         }
         "stubborn" => stubborn(arg(1).parse().expect("stubborn N"), arg(2)),
         "doublefork" => doublefork(arg(1)),
+        "celery" => celery(arg(1).parse().expect("celery N"), arg(2)),
+        "count" => {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(arg(1))
+                .expect("count FILE");
+            f.write_all(format!("{}\n", std::process::id()).as_bytes())
+                .unwrap();
+            std::process::exit(1)
+        }
         "flood" => {
             let total: u64 = arg(1).parse().expect("flood BYTES");
             let chunk: usize = arg(2).parse().unwrap_or(65536);
@@ -145,6 +164,36 @@ fn stubborn(children: usize, pidfile: &str) -> ! {
     while unsafe { libc::getpgid(gc) } == unsafe { libc::getpgid(0) } {
         std::thread::sleep(Duration::from_millis(1));
     }
+    write_pids(pidfile, &pids);
+    println!("ready {}", std::process::id());
+    wait_forever()
+}
+
+fn celery(children: usize, pidfile: &str) -> ! {
+    let mut pids = vec![std::process::id() as i32];
+    let (r, w) = nix_pipe();
+    // The first pool child runs a task subprocess that ignores TERM and
+    // has left the process group, as a shelled-out task can.
+    pids.push(fork_then(|| {
+        let task = fork_then(|| {
+            ignore_term();
+            // SAFETY: plain syscall.
+            unsafe { libc::setsid() };
+        });
+        // SAFETY: writing 4 bytes to our pipe.
+        unsafe { libc::write(w, (&task as *const i32).cast(), 4) };
+    }));
+    for _ in 1..children {
+        pids.push(fork_then(|| {}));
+    }
+    let mut task: i32 = 0;
+    // SAFETY: reading 4 bytes from our pipe.
+    unsafe { libc::read(r, (&mut task as *mut i32).cast(), 4) };
+    // SAFETY: plain syscalls.
+    while unsafe { libc::getpgid(task) } == unsafe { libc::getpgid(0) } {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    pids.push(task);
     write_pids(pidfile, &pids);
     println!("ready {}", std::process::id());
     wait_forever()

@@ -65,6 +65,17 @@ pub enum AutoRestart {
     Unexpected,
 }
 
+/// `leftovers = "stop" | "keep"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leftovers {
+    /// Every process of the family still alive once the main has exited
+    /// gets the stop signal, then SIGKILL after `stopwaitsecs`.
+    Stop,
+    /// Leave them be (supervisord's behaviour): for a program that means to
+    /// leave a daemon behind.
+    Keep,
+}
+
 /// Where one output stream goes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogSpec {
@@ -125,6 +136,9 @@ pub struct ProcessSpec {
     pub stopwaitsecs: Duration,
     pub stopasgroup: bool,
     pub killasgroup: bool,
+    /// What happens to the family members left once the main process has
+    /// exited (`leftovers = "stop" | "keep"`).
+    pub leftovers: Leftovers,
     pub redirect_stderr: bool,
     pub stdout: LogSpec,
     /// Ignored when `redirect_stderr` is true.
@@ -163,6 +177,8 @@ impl Default for ProcessSpec {
             stopasgroup: false,
             // supervisord: killasgroup defaults to stopasgroup.
             killasgroup: false,
+            // Not supervisord's: it keeps them (its issue #1101).
+            leftovers: Leftovers::Stop,
             redirect_stderr: false,
             stdout: LogSpec::default(),
             stderr: LogSpec::default(),

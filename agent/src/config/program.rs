@@ -34,6 +34,7 @@ pub(crate) const PROGRAM_KEYS: &[&str] = &[
     "stopwaitsecs",
     "stopasgroup",
     "killasgroup",
+    "leftovers",
     "redirect_stderr",
     "stdout_logfile",
     "stdout_logfile_maxbytes",
@@ -192,6 +193,7 @@ pub(crate) fn program(
     o.stopasgroup = cx.field(&t, "stopasgroup", o.stopasgroup, values::boolean);
     // supervisord: killasgroup defaults to stopasgroup.
     o.killasgroup = cx.field(&t, "killasgroup", o.stopasgroup, values::boolean);
+    o.leftovers = cx.field(&t, "leftovers", o.leftovers, values::leftovers);
     o.redirect_stderr = cx.field(&t, "redirect_stderr", o.redirect_stderr, values::boolean);
     let stdout = log(cx, &t, "stdout");
     let stderr = log(cx, &t, "stderr");

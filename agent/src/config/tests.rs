@@ -108,6 +108,7 @@ fn defaults() {
             stopwaitsecs: Duration::from_secs(10),
             stopasgroup: false,
             killasgroup: false,
+            leftovers: Leftovers::Stop,
             redirect_stderr: false,
             stdout: log("stdout"),
             stderr: log("stderr"),
@@ -193,6 +194,22 @@ stderr_logfile_backups = 3
         }
     );
     assert_eq!(one(&c, "api-5").num, 5);
+}
+
+#[test]
+fn leftovers_default_to_stop_and_keep_is_accepted() {
+    let c = ok("[program.a]\ncommand = \"a\"\n\
+                [program.b]\ncommand = \"b\"\nleftovers = \"keep\"\n");
+    assert_eq!(one(&c, "a").leftovers, Leftovers::Stop);
+    assert_eq!(one(&c, "b").leftovers, Leftovers::Keep);
+    assert_eq!(
+        errors("[program.a]\ncommand = \"a\"\nleftovers = \"kill\"\n"),
+        "DIR/agent.toml:3:13: program.a.leftovers: expected \"stop\" or \"keep\", found \"kill\""
+    );
+    assert_eq!(
+        errors("[program.a]\ncommand = \"a\"\nleftovers = true\n"),
+        "DIR/agent.toml:3:13: program.a.leftovers: expected \"stop\" or \"keep\", found true"
+    );
 }
 
 #[test]
@@ -288,7 +305,7 @@ fn golden_unknown_keys_all_reported() {
          DIR/agent.toml:6:1: unknown key \"autostrat\" in [program.web]; did you mean \"autostart\"? \
          (expected one of: command, numprocs, numprocs_start, process_name, directory, user, umask, \
          environment, priority, autostart, autorestart, exitcodes, startsecs, startretries, \
-         stopsignal, stopwaitsecs, stopasgroup, killasgroup, redirect_stderr, stdout_logfile, \
+         stopsignal, stopwaitsecs, stopasgroup, killasgroup, leftovers, redirect_stderr, stdout_logfile, \
          stdout_logfile_maxbytes, stdout_logfile_backups, stderr_logfile, stderr_logfile_maxbytes, \
          stderr_logfile_backups)\n\
          DIR/agent.toml:8:2: unknown key \"programs\" in the top-level table; did you mean \"program\"? \
@@ -321,7 +338,7 @@ when = 1979-05-27
          DIR/agent.toml:10:1: unknown key \"when\" in [program.env] (expected one of: command, numprocs, \
          numprocs_start, process_name, directory, user, umask, environment, priority, autostart, \
          autorestart, exitcodes, startsecs, startretries, stopsignal, stopwaitsecs, stopasgroup, \
-         killasgroup, redirect_stderr, stdout_logfile, stdout_logfile_maxbytes, stdout_logfile_backups, \
+         killasgroup, leftovers, redirect_stderr, stdout_logfile, stdout_logfile_maxbytes, stdout_logfile_backups, \
          stderr_logfile, stderr_logfile_maxbytes, stderr_logfile_backups)"
     );
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::model::AutoRestart;
+use super::model::{AutoRestart, Leftovers};
 use super::raw::Raw;
 
 fn found(v: &Raw) -> String {
@@ -156,6 +156,18 @@ pub(crate) fn autorestart(v: &Raw) -> Result<AutoRestart, String> {
             "expected true, false or \"unexpected\", {}",
             found(v)
         )),
+    }
+}
+
+/// `"stop"` or `"keep"`.
+pub(crate) fn leftovers(v: &Raw) -> Result<Leftovers, String> {
+    match v {
+        Raw::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "stop" => Ok(Leftovers::Stop),
+            "keep" => Ok(Leftovers::Keep),
+            _ => Err(format!("expected \"stop\" or \"keep\", {}", found(v))),
+        },
+        _ => Err(format!("expected \"stop\" or \"keep\", {}", found(v))),
     }
 }
 

@@ -272,6 +272,12 @@ pub fn import(path: &Path) -> Result<Imported, Error> {
     import_with(path, &env, &host)
 }
 
+/// Said once per import: the one default that differs from supervisord's
+/// and that the TOML does not spell out (the default is the safe one).
+pub const LEFTOVERS_NOTE: &str = "note: fleet stops what a program leaves behind when its main \
+process exits (supervisord leaves it running unless stopasgroup/killasgroup); \
+set leftovers = \"keep\" on a program that means to leave a daemon behind";
+
 /// The `fleet-agent import` command: 0 done (warnings allowed), 1 the
 /// config cannot be read or converted, or the output cannot be written.
 pub fn run(path: &Path, write: Option<&Path>, force: bool) -> u8 {
@@ -284,6 +290,9 @@ pub fn run(path: &Path, write: Option<&Path>, force: bool) -> u8 {
     };
     for w in &imported.warnings {
         eprintln!("warning: {w}");
+    }
+    if imported.toml.contains("[program.") {
+        eprintln!("{LEFTOVERS_NOTE}");
     }
     let Some(dir) = write else {
         print!("{}", imported.toml);

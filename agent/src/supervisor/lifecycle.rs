@@ -80,7 +80,8 @@ impl Owner {
         };
         self.swap_pending(i);
         self.spawn_seq += 1;
-        let mark = format!("{}-{}", self.agent_pid, self.spawn_seq);
+        // Agent identity, agent pid, spawn number: `previous.rs` reads it.
+        let mark = format!("{}-{}-{}", self.agent_id, self.agent_pid, self.spawn_seq);
         let p = &mut self.procs[i];
         p.attempts += 1;
         self.dirty = true;
@@ -150,6 +151,7 @@ impl Owner {
 
     pub(super) fn reap(&mut self) {
         let reaped = sys::wait::reap_all();
+        self.reaped_since_look |= !reaped.is_empty();
         for (pid, exit) in reaped {
             let Some(name) = self.pids.remove(&pid) else {
                 // An adopted descendant or a child whose exec failed.
@@ -159,6 +161,7 @@ impl Owner {
             let Some(&i) = self.index.get(&name) else {
                 continue;
             };
+            self.note_exited(i, pid);
             let p = &mut self.procs[i];
             let info = exit_info(exit, p.state.name() == ProcessState::Stopping, &p.spec);
             p.record_exit(info);
@@ -174,6 +177,8 @@ impl Owner {
         for name in waiting {
             self.perform(&name, Action::KillFamily);
         }
+        // After the restarts: leftovers never delay one.
+        self.hunt();
     }
 
     /// Drop processes a reload removed once they are stopped, and apply

@@ -3,15 +3,18 @@
 //! It runs on its own thread (a current-thread runtime), so no log flood or
 //! HTTP load on the main runtime can delay a restart. It waits on a closed
 //! set of events — SIGCHLD, SIGHUP/SIGTERM/SIGINT/SIGUSR2, commands from the
-//! API (each with a reply channel), and the next real deadline — and never
+//! API (each with a reply channel), and the next real deadline (a state's,
+//! or a leftover hunt's SIGKILL) — none can starve another — and never
 //! ticks. Everything else talks to it through a [`Handle`]: commands go in
 //! over an mpsc channel; the current picture comes out through a `watch` of
 //! [`Snapshot`] and state changes through the [`EventLog`].
 
 mod events;
 mod groups;
+mod leftovers;
 mod lifecycle;
 mod log_faults;
+mod previous;
 mod reload;
 mod run;
 mod shutdown;

@@ -9,7 +9,7 @@ use super::{Command, EventLog, Handle, Snapshot};
 use crate::config::Config;
 use crate::state::{transition, Action, Event};
 use fleet_api::{ProcessState, Wanted};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -38,9 +38,23 @@ pub(super) struct Owner {
     pub(super) pumps: Vec<JoinHandle<()>>,
     pub(super) spawn_seq: u64,
     pub(super) agent_pid: u32,
+    /// This agent's identity in spawn markers (see `previous.rs`).
+    pub(super) agent_id: String,
     /// Priorities still to stop, highest last; `Some` once shutting down.
     pub(super) shutdown: Option<Vec<i32>>,
     pub(super) shutdown_level_started: bool,
+    /// When a shutdown must be over: its start plus the largest
+    /// stopwaitsecs (leftovers and strays are SIGKILLed by then).
+    pub(super) shutdown_deadline: Option<Instant>,
+    /// Instances whose main was reaped in this wake-up (see `leftovers.rs`).
+    pub(super) exited: Vec<super::leftovers::Exited>,
+    /// Leftover families being stopped.
+    pub(super) hunts: Vec<super::leftovers::Hunt>,
+    /// Something was reaped since the last look: a hunt may be over.
+    pub(super) reaped_since_look: bool,
+    /// Stray children sent SIGTERM at shutdown, and when SIGKILL follows.
+    pub(super) swept: HashSet<(u32, u64)>,
+    pub(super) sweep_kill_at: Option<Instant>,
 }
 
 /// Start the supervisor on its own thread. `io` is the runtime that runs
@@ -82,6 +96,7 @@ pub fn start(
         let _ctx = rt.enter();
         Signals::new()?
     };
+    let agent_id = super::previous::identity(&config.agent.socket);
     let mut owner = Owner {
         config,
         procs,
@@ -95,10 +110,19 @@ pub fn start(
         pumps: Vec::new(),
         spawn_seq: 0,
         agent_pid: std::process::id(),
+        agent_id,
         shutdown: None,
         shutdown_level_started: false,
+        shutdown_deadline: None,
+        exited: Vec::new(),
+        hunts: Vec::new(),
+        reaped_since_look: false,
+        swept: HashSet::new(),
+        sweep_kill_at: None,
     };
     owner.reindex();
+    // Never twice: what a previous incarnation left running goes first.
+    owner.stop_previous();
     // Autostart before returning, so the first status anyone can read
     // already shows every process and no API call races the first spawns.
     owner.autostart();
@@ -153,8 +177,11 @@ impl Owner {
             }
             self.publish();
             let next = self.next_deadline();
+            // Not `biased`: under a crash storm SIGCHLD is always ready, and
+            // polling it first starved commands (stop, SIGTERM's Shutdown),
+            // reloads and deadlines. Each ready input gets its turn at
+            // random; a restart still happens in the wake-up that reaps.
             tokio::select! {
-                biased;
                 _ = sig.chld.recv() => self.reap(),
                 _ = sig.hup.recv() => {
                     match self.reload(None) {
@@ -204,6 +231,7 @@ impl Owner {
         self.procs
             .iter()
             .filter_map(|p| p.state.deadline(&p.spec))
+            .chain(self.hunt_deadline())
             .min()
     }
 
@@ -217,6 +245,9 @@ impl Owner {
             .collect();
         for name in due {
             self.apply(&name, Event::Deadline);
+        }
+        if self.hunt_deadline().is_some_and(|d| d <= now) {
+            self.hunt();
         }
     }
 

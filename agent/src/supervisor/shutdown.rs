@@ -1,10 +1,12 @@
 //! Shutdown: stop every program one priority level at a time, highest
-//! first, each with its own stop semantics.
+//! first, each with its own stop semantics; then wait for leftovers being
+//! stopped and stop any other child, so the agent exits with none left.
 
 use super::run::Owner;
 use super::table::Proc;
 use crate::state::{Event, State};
 use fleet_api::Wanted;
+use std::time::Instant;
 
 impl Owner {
     pub(super) fn begin_shutdown(&mut self, why: &str) {
@@ -16,6 +18,8 @@ impl Owner {
         levels.sort_unstable();
         levels.dedup();
         self.shutdown = Some(levels);
+        let longest = self.procs.iter().map(|p| p.spec.stopwaitsecs).max();
+        self.shutdown_deadline = Some(Instant::now() + longest.unwrap_or_default());
         self.shutdown_level_started = false;
         self.dirty = true;
     }
@@ -27,7 +31,8 @@ impl Owner {
                 return false;
             };
             let Some(&level) = levels.last() else {
-                return true;
+                // Programs are stopped; the agent leaves no child behind.
+                return self.final_sweep();
             };
             let names: Vec<String> = self
                 .procs

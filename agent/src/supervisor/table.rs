@@ -33,6 +33,8 @@ pub struct Proc {
     /// Value of FLEET_SPAWN_ID for the current instance.
     pub mark: String,
     pub last_exit: Option<ExitInfo>,
+    /// Leftovers of its exited instances that the agent stopped.
+    pub leftovers: u32,
     pub exits: VecDeque<ExitInfo>,
     /// Why the last start failed, if it did.
     pub spawn_error: Option<String>,
@@ -40,6 +42,9 @@ pub struct Proc {
     /// retry opens them (as supervisord, a bad log path fails the process,
     /// not the whole daemon).
     pub log_error: Option<String>,
+    /// The log files are opened at the first spawn, not at load: set when
+    /// descriptors were short (see `Proc::new`).
+    pub logs_deferred: bool,
     pub stdout: Arc<LogStream>,
     pub stderr: Arc<LogStream>,
 }
@@ -47,6 +52,8 @@ pub struct Proc {
 /// Open the log streams a spec asks for (one shared stream with
 /// `redirect_stderr`).
 pub fn open_logs(spec: &ProcessSpec) -> std::io::Result<(Arc<LogStream>, Arc<LogStream>)> {
+    // Room for the files and the pipes of a spawn after them.
+    crate::sys::fd_room(2 + 4).map_err(std::io::Error::other)?;
     let stdout = LogStream::open(&spec.stdout, TAIL_BYTES)?;
     let stderr = if spec.redirect_stderr {
         stdout.clone()
@@ -83,6 +90,19 @@ impl Proc {
     /// A row whose log files could not be opened still exists, with
     /// memory-only tails and `log_error` set.
     pub fn new(spec: ProcessSpec) -> Proc {
+        // Past half the descriptor limit, log files wait for their
+        // program's first spawn: opened all at load, they would take every
+        // descriptor and leave none for any program's pipes.
+        let (lowest, limit) = crate::sys::fd_usage();
+        let files = spec.stdout.path.is_some() || spec.stderr.path.is_some();
+        if files && lowest >= limit / 2 {
+            let stdout = LogStream::open(&Default::default(), TAIL_BYTES)
+                .expect("a memory-only log stream cannot fail");
+            let stderr = stdout.clone();
+            let mut p = Self::with_logs(spec, stdout, stderr, None);
+            p.logs_deferred = true;
+            return p;
+        }
         match open_logs(&spec) {
             Ok((stdout, stderr)) => Self::with_logs(spec, stdout, stderr, None),
             Err(e) => {
@@ -118,9 +138,11 @@ impl Proc {
             last_pid: None,
             mark: String::new(),
             last_exit: None,
+            leftovers: 0,
             exits: VecDeque::new(),
             spawn_error: None,
             log_error,
+            logs_deferred: false,
             stdout,
             stderr,
         }
@@ -128,7 +150,7 @@ impl Proc {
 
     /// Try again to open log files that failed before; true when usable.
     pub fn retry_logs(&mut self) -> bool {
-        if self.log_error.is_none() {
+        if self.log_error.is_none() && !self.logs_deferred {
             return true;
         }
         match open_logs(&self.spec) {
@@ -136,6 +158,7 @@ impl Proc {
                 self.stdout = o;
                 self.stderr = e;
                 self.log_error = None;
+                self.logs_deferred = false;
                 true
             }
             Err(e) => {
@@ -206,6 +229,7 @@ impl Proc {
                 cpu_seconds: None,
                 rss_bytes: None,
                 log_error: self.log_error.clone(),
+                leftovers: self.leftovers,
             },
             attempts: self.attempts,
             startsecs: self.spec.startsecs,

@@ -46,6 +46,50 @@ pub fn close_inherited_fds() {
     }
 }
 
+/// Descriptors the agent keeps for itself (API connections, the runtime,
+/// /proc reads): what programs' pipes and log files may not take.
+pub const FD_RESERVE: u64 = 16;
+
+/// The lowest free descriptor number and the soft RLIMIT_NOFILE.
+/// Descriptors are allocated lowest first, so the lowest free one is
+/// about how many are open; one syscall pair, cheap enough per spawn.
+pub fn fd_usage() -> (u64, u64) {
+    // SAFETY: epoll_create1 returns a fresh descriptor (the lowest free)
+    // that we close at once; getrlimit writes into our struct.
+    unsafe {
+        let fd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+        let lowest = if fd >= 0 {
+            libc::close(fd);
+            fd as u64
+        } else {
+            u64::MAX
+        };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        let limit = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur
+        } else {
+            u64::MAX
+        };
+        (lowest, limit)
+    }
+}
+
+/// `Err` with a clear message when opening `more` descriptors would eat
+/// into [`FD_RESERVE`].
+pub fn fd_room(more: u64) -> Result<(), String> {
+    let (lowest, limit) = fd_usage();
+    if lowest.saturating_add(more) > limit.saturating_sub(FD_RESERVE) {
+        Err(format!(
+            "too many open files: RLIMIT_NOFILE is {limit} and the agent keeps {FD_RESERVE} for itself"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }

@@ -14,6 +14,9 @@ pub struct Stat {
     pub utime: u64,
     pub stime: u64,
     pub rss_pages: u64,
+    /// Clock ticks after boot when the process started: with the pid, it
+    /// names one process even across pid reuse.
+    pub start: u64,
 }
 
 /// Parse /proc/PID/stat. The command name may contain spaces and
@@ -30,6 +33,7 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
         pgid: f.get(2)?.parse().ok()?,
         utime: f.get(11)?.parse().ok()?,
         stime: f.get(12)?.parse().ok()?,
+        start: f.get(19)?.parse().ok()?,
         rss_pages: f.get(21)?.parse().ok()?,
     })
 }
@@ -57,6 +61,50 @@ pub fn environ_has(pid: u32, needle: &[u8]) -> bool {
         Ok(env) => env.split(|&b| b == 0).any(|kv| kv == needle),
         Err(_) => false,
     }
+}
+
+/// The value of `key` in the process's initial environment.
+pub fn environ_var(pid: u32, key: &str) -> Option<Vec<u8>> {
+    let env = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    env.split(|&b| b == 0).find_map(|kv| {
+        kv.strip_prefix(key.as_bytes())?
+            .strip_prefix(b"=")
+            .map(<[u8]>::to_vec)
+    })
+}
+
+/// Every live (non-zombie) process in `all` that is a seed or descends from
+/// one, skipping `excluded` pids and what descends only through them.
+pub fn closure(
+    all: &[Stat],
+    mut seed: impl FnMut(&Stat) -> bool,
+    excluded: impl Fn(u32) -> bool,
+) -> Vec<Stat> {
+    let mut children: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, s) in all.iter().enumerate() {
+        children.entry(s.ppid).or_default().push(i);
+    }
+    let mut found: HashSet<u32> = HashSet::new();
+    let mut todo: Vec<usize> = Vec::new();
+    for (i, s) in all.iter().enumerate() {
+        if !excluded(s.pid) && seed(s) && found.insert(s.pid) {
+            todo.push(i);
+        }
+    }
+    let mut out = Vec::new();
+    while let Some(i) = todo.pop() {
+        let s = all[i];
+        for &c in children.get(&s.pid).into_iter().flatten() {
+            if !excluded(all[c].pid) && found.insert(all[c].pid) {
+                todo.push(c);
+            }
+        }
+        if s.state != b'Z' {
+            out.push(s);
+        }
+    }
+    out.sort_unstable_by_key(|s| s.pid);
+    out
 }
 
 /// What identifies a program's family.
@@ -145,6 +193,7 @@ mod tests {
             utime: 0,
             stime: 0,
             rss_pages: 0,
+            start: 0,
         }
     }
 
@@ -155,7 +204,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((s.pid, s.state, s.ppid, s.pgid), (42, b'S', 1, 42));
-        assert_eq!((s.utime, s.stime, s.rss_pages), (7, 3, 55));
+        assert_eq!((s.utime, s.stime, s.rss_pages, s.start), (7, 3, 55, 100));
     }
 
     #[test]

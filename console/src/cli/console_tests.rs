@@ -60,6 +60,7 @@ fn proc_info(name: &str) -> ProcessInfo {
         cpu_seconds: None,
         rss_bytes: None,
         log_error: None,
+        leftovers: 0,
     }
 }
 
