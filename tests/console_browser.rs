@@ -136,9 +136,11 @@ fn operator_logs_in_filters_restarts_a_group_live_and_tails_a_log() {
     let before = page_pids(&b);
     assert_eq!(before.len(), 6, "{before:?}");
     b.click(".toolbar [data-act=restart]");
+    // The dialog plans only when asked.
+    b.click("#confirm-plan");
     let touched = b.wait_js(
         "the dry run to list what will be touched",
-        "const e = document.querySelector('#confirm [data-touch-count]'); return e && document.getElementById('confirm-body').textContent;",
+        "const e = document.querySelector('#confirm [data-touch-count]'); return e && document.getElementById('confirm-progress').textContent;",
     );
     let touched = touched.as_str().unwrap();
     assert!(
