@@ -237,6 +237,7 @@ function flush() {
         // The agent's whole copy after the change (see fleet_api::Event).
         Object.assign(p, e.process);
         p.host = e.host;
+        p._flap = p._rank = undefined;
         continue;
       }
       p.state = e.to;
@@ -306,7 +307,9 @@ function hostOk(f, h) {
 function recentExits(p, now = Date.now()) {
   return (p.exits || []).filter((x) => now - x.at < FLAP_MS && !x.stopped_by_us).length;
 }
-const flapping = (p) => recentExits(p) >= FLAP_N;
+// Computed once per render for every process (filtered() sets _flap), so
+// sorting 10,000 rows does not re-scan exit lists.
+const flapping = (p) => (p._flap !== undefined ? p._flap : recentExits(p) >= FLAP_N);
 const trouble = (p) => BAD.has(p.state) || flapping(p) || (p.wanted === "running" && p.state === "STOPPED");
 
 function procOk(f, p) {
@@ -321,9 +324,13 @@ function procOk(f, p) {
   return true;
 }
 
+// A flapping process ranks with BACKOFF whatever its state this instant,
+// so a crash loop does not jump up and down the list.
+const rankOf = (p) => (p._rank !== undefined ? p._rank : flapping(p) ? Math.min(SEVERITY[p.state], SEVERITY.BACKOFF) : SEVERITY[p.state]);
+
 // Sort keys for ?sort=KEY (a leading "-" reverses); worst first by default.
 const PROC_SORT = {
-  severity: (a, b) => SEVERITY[a.state] - SEVERITY[b.state] || (flapping(b) ? 1 : 0) - (flapping(a) ? 1 : 0) || b.restarts - a.restarts,
+  severity: (a, b) => rankOf(a) - rankOf(b),
   host: (a, b) => cmp(a.host, b.host),
   name: (a, b) => cmp(a.name, b.name),
   state: (a, b) => cmp(a.state, b.state),
@@ -350,7 +357,10 @@ function filtered() {
   }
   const procs = [];
   const badHosts = new Map();
+  const now = Date.now();
   for (const p of S.procs.values()) {
+    p._flap = p.exits && p.exits.length >= FLAP_N ? recentExits(p, now) >= FLAP_N : false;
+    p._rank = p._flap ? Math.min(SEVERITY[p.state], SEVERITY.BACKOFF) : SEVERITY[p.state];
     if (trouble(p)) badHosts.set(p.host, (badHosts.get(p.host) || 0) + 1);
     if (hostSet.has(p.host) && procOk(f, p)) procs.push(p);
   }
@@ -607,7 +617,16 @@ function morphChildren(old, neu) {
     } else if (cur && !keyOf(cur) && sameKind(cur, n)) match = cur;
     if (match) {
       if (match === cur) cur = cur.nextSibling;
-      else old.insertBefore(match, cur);
+      else if (match.contains(document.activeElement)) {
+        // Moving a node drops focus: move what lies before it instead.
+        const after = match.nextSibling;
+        while (cur !== match) {
+          const next = cur.nextSibling;
+          old.insertBefore(cur, after);
+          cur = next;
+        }
+        cur = match.nextSibling;
+      } else old.insertBefore(match, cur);
       morphNode(match, n);
     } else old.insertBefore(n, cur);
   }
@@ -749,7 +768,7 @@ function groupTable(procs, f) {
       `<td>${g.hosts.size}</td><td>${g.procs.length}</td><td>${bar(c, g.procs.length)}</td><td>${stateSummary(c)}</td>` +
       `<td>${actButtons(groupSpec(name, g.hosts))}</td></tr>`;
   }
-  return `<table class="groups"><thead><tr><th>program group</th><th>hosts</th><th>processes</th><th>states</th><th></th><th>${canAct() ? "across the fleet" : ""}</th></tr></thead><tbody>${rows}</tbody></table>`;
+  return `<div class="scroll-x"><table class="groups"><thead><tr><th>program group</th><th>hosts</th><th>processes</th><th>states</th><th></th><th>${canAct() ? "across the fleet" : ""}</th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
 function hostGroupTable(hosts, procs) {
@@ -780,7 +799,7 @@ function hostGroupTable(hosts, procs) {
       `<td>${e.procs.length}</td><td>${bar(c, e.procs.length)}</td><td>${stateSummary(c)}</td>` +
       `<td>${name === "(no group)" ? "" : actButtons({ target: "all", hosts: "@" + name, nhosts: e.hosts.length, what: `every process on host group ${name} (${e.hosts.length} hosts)`, fleet: true })}</td></tr>`;
   }
-  return `<table class="hostgroups"><thead><tr><th>host group</th><th>hosts up</th><th>processes</th><th>states</th><th></th><th></th></tr></thead><tbody>${rows}</tbody></table>`;
+  return `<div class="scroll-x"><table class="hostgroups"><thead><tr><th>host group</th><th>hosts up</th><th>processes</th><th>states</th><th></th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
 const VIEWS = {
@@ -1521,7 +1540,7 @@ function onRowKey(ev) {
   if (ev.key === "k" || (ev.key === "ArrowUp" && inList)) return move(-1), true;
   if (!row || row !== document.activeElement) return false;
   if (ev.key === "Enter") {
-    const a = row.querySelector(".c-name a, td a[href^='#/proc'], a");
+    const a = row.querySelector(".c-name a") || row.querySelector("a[href^='#/proc']") || row.querySelector("a");
     if (a) location.hash = a.getAttribute("href");
     return true;
   }
