@@ -24,7 +24,8 @@ pub struct Event {
     /// replaces its copy with this, so restarts, exits and timing never
     /// drift from the agent's. Absent from agents older than this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub process: Option<ProcessInfo>,
+    // Boxed: it is most of the event, and only agents send it.
+    pub process: Option<Box<ProcessInfo>>,
     /// A reload removed this process and it has now stopped: it leaves the
     /// agent's table with this event.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

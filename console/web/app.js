@@ -415,6 +415,12 @@ function bar(counts, total) {
   return `<div class="bar bar20">${cells}</div>`;
 }
 
+// A green RUNNING count must not hide a crash loop.
+function flapNote(procs) {
+  const n = procs.filter(flapping).length;
+  return n ? ` <span class="st st-FATAL">${n} flapping</span>` : "";
+}
+
 function stateSummary(counts) {
   return STATES.filter((s) => counts[s])
     .map((s) => `<span class="st st-${s}">${counts[s]} ${s}</span>`)
@@ -767,7 +773,7 @@ function groupTable(procs, f) {
     const c = countStates(g.procs);
     rows +=
       `<tr data-group="${esc(name)}"><td>${link("#/group/" + enc(name) + (f ? "?f=" + enc(f) : ""), name)}</td>` +
-      `<td>${g.hosts.size}</td><td>${g.procs.length}</td><td>${bar(c, g.procs.length)}</td><td>${stateSummary(c)}</td>` +
+      `<td>${g.hosts.size}</td><td>${g.procs.length}</td><td>${bar(c, g.procs.length)}</td><td>${stateSummary(c)}${flapNote(g.procs)}</td>` +
       `<td>${actButtons(groupSpec(name, g.hosts))}</td></tr>`;
   }
   return `<div class="scroll-x"><table class="groups"><thead><tr><th>program group</th><th>hosts</th><th>processes</th><th>states</th><th></th><th>${canAct() ? "across the fleet" : ""}</th></tr></thead><tbody>${rows}</tbody></table></div>`;
@@ -798,7 +804,7 @@ function hostGroupTable(hosts, procs) {
     const href = name === "(no group)" ? "#/hosts" : "#/hosts?f=" + enc("hg:" + name);
     rows +=
       `<tr data-hostgroup="${esc(name)}"><td>${link(href, name)}</td><td>${up}/${e.hosts.length}${up < e.hosts.length ? ` <span class="st st-DOWN">${e.hosts.length - up} down</span>` : ""}</td>` +
-      `<td>${e.procs.length}</td><td>${bar(c, e.procs.length)}</td><td>${stateSummary(c)}</td>` +
+      `<td>${e.procs.length}</td><td>${bar(c, e.procs.length)}</td><td>${stateSummary(c)}${flapNote(e.procs)}</td>` +
       `<td>${name === "(no group)" ? "" : actButtons({ target: "all", hosts: "@" + name, nhosts: e.hosts.length, what: `every process on host group ${name} (${e.hosts.length} hosts)`, fleet: true })}</td></tr>`;
   }
   return `<div class="scroll-x"><table class="hostgroups"><thead><tr><th>host group</th><th>hosts up</th><th>processes</th><th>states</th><th></th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`;

@@ -259,7 +259,7 @@ impl Owner {
                     _ => None,
                 },
                 description: desc,
-                process: Some(info),
+                process: Some(Box::new(info)),
                 // As `sweep` decides: stopped, not waiting on a family.
                 removed: p.removing
                     && p.state.name().is_stopped()

@@ -128,7 +128,7 @@ impl Picture {
                     pid: new.pid,
                     exit_status: new.exit_status.clone(),
                     description: new.description.clone(),
-                    process: Some(new.clone()),
+                    process: Some(Box::new(new.clone())),
                     removed: false,
                 })
                 .collect(),
@@ -181,7 +181,7 @@ impl Picture {
                     true => (p.cpu_seconds, p.rss_bytes),
                     false => (None, None),
                 };
-                *p = now.clone();
+                *p = (**now).clone();
                 p.cpu_seconds = cpu;
                 p.rss_bytes = rss;
             }
