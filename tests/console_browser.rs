@@ -136,9 +136,11 @@ fn operator_logs_in_filters_restarts_a_group_live_and_tails_a_log() {
     let before = page_pids(&b);
     assert_eq!(before.len(), 6, "{before:?}");
     b.click(".toolbar [data-act=restart]");
+    // The dialog plans only when asked.
+    b.click("#confirm-plan");
     let touched = b.wait_js(
         "the dry run to list what will be touched",
-        "const e = document.querySelector('#confirm [data-touch-count]'); return e && document.getElementById('confirm-body').textContent;",
+        "const e = document.querySelector('#confirm [data-touch-count]'); return e && document.getElementById('confirm-progress').textContent;",
     );
     let touched = touched.as_str().unwrap();
     assert!(
@@ -369,29 +371,59 @@ fn cookie_requests_without_the_csrf_token_are_refused() {
 
 /// Writes docs/screenshot-overview.png (run once, by hand):
 /// cargo test --test console_browser -- --ignored screenshot --nocapture
+/// A fleet with a problem: a program that gave up (FATAL) on one host, a
+/// crash loop on another, a host down, a process stopped.
 #[test]
 #[ignore = "writes docs/screenshot-overview.png; run by hand"]
 fn screenshot_of_the_overview() {
-    let f = fleet(4);
-    let c = &f.console;
-    // Something to look at: one process stopped, one host down.
-    c.op(r#"{"action":"stop","target":"web","hosts":"w-03"}"#);
+    const BROKEN: &str = r#"
+[program.billing]
+command = "TESTPROG exit 1"
+startsecs = 1
+startretries = 1
+
+[program.crashy]
+command = "TESTPROG exit 1 400"
+startsecs = 0
+"#;
+    let mut agents = Vec::new();
+    let mut entries = Vec::new();
+    for i in 1..=4 {
+        let extra = match i {
+            2 => BROKEN.split("[program.crashy]").next().unwrap().to_string(),
+            3 => format!(
+                "[program.crashy]{}",
+                BROKEN.split("[program.crashy]").nth(1).unwrap()
+            ),
+            _ => String::new(),
+        };
+        let (a, port) = tcp_agent(&format!("{CELERY}{WEB}{extra}"));
+        agents.push(a);
+        entries.push((format!("w-{i:02}"), port));
+    }
+    let (_held, dead) = closed_port();
+    entries.push(("w-05".into(), dead));
+    let refs: Vec<(&str, u16)> = entries.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    let c = Console::start(&format!(
+        "{}[host_groups]\nworkers = [\"w-*\"]\nfirst = [\"w-01\"]\n",
+        agent_entries(&refs)
+    ));
+    c.wait_running(12, Duration::from_secs(30));
+    c.op(r#"{"action":"stop","target":"web","hosts":"w-04"}"#);
     let b = Browser::start(c.port);
     b.resize(1400, 900);
     b.login(OPERATOR, "ops");
     b.wait_js(
-        "the overview with 4 hosts",
-        "const e = document.querySelector('[data-count=\"up\"] .n'); return e && e.textContent === '4';",
-    );
-    b.wait_js(
-        "w-03 web stopped",
-        "const e = document.querySelector('[data-count=\"STOPPED\"] .n'); return e && e.textContent === '1';",
+        "billing FATAL, crashy flapping, w-05 down",
+        "return document.querySelector('[data-count=\"trouble-FATAL\"]') && document.querySelector('[data-count=\"trouble-flapping\"]') \
+           && document.querySelector('[data-count=\"trouble-down\"]')",
     );
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshot-overview.png");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     b.screenshot(&path);
     eprintln!("wrote {}", path.display());
+    drop(agents);
 }
 
 /// The page at 500 hosts × 20 processes: a real console and browser, the

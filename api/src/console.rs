@@ -115,9 +115,16 @@ pub struct OpRequest {
     /// Per-host timeout in ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
-    /// List what would be touched; touch nothing.
+    /// List what would be touched; touch nothing (and write no audit
+    /// record: a plan is not an operation).
     #[serde(default)]
     pub dry_run: bool,
+    /// Exactly these processes, each `HOST/GROUP:PROCESS` (a selection
+    /// made on the page): one operation, however many names and hosts.
+    /// `target` and `hosts` still bound it (the page sends `all` and the
+    /// selection's hosts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
 }
 
 /// Per-host verdict of an operation.
@@ -190,6 +197,9 @@ impl Op {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OpsResponse {
     pub ops: Vec<Op>,
+    /// `offset` for the next page, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
 }
 
 /// One item of the console's `GET /v1/events` stream. The SSE `event:`

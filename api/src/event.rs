@@ -1,4 +1,4 @@
-use crate::process::{ExitInfo, ProcessState};
+use crate::process::{ExitInfo, ProcessInfo, ProcessState};
 use serde::{Deserialize, Serialize};
 
 /// A state change, as streamed by `GET /v1/events` (server-sent events whose
@@ -20,4 +20,16 @@ pub struct Event {
     pub exit_status: Option<ExitInfo>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// The process as it stands after this change: what `GET /v1/status`
+    /// shows for it, except the live CPU/memory figures and a live
+    /// process's timing description (both derived at read time). A follower
+    /// replaces its copy with this, so restarts, exits and timing never
+    /// drift from the agent's. Absent from agents older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Boxed: it is most of the event, and only agents send it.
+    pub process: Option<Box<ProcessInfo>>,
+    /// A reload removed this process and it has now stopped: it leaves the
+    /// agent's table with this event.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
 }

@@ -3,7 +3,11 @@
 // Data flow: log in (POST /v1/session → HttpOnly cookie + CSRF token kept
 // in memory only), subscribe to GET /v1/events (SSE), then read
 // GET /v1/status once. Events are queued and applied once per animation
-// frame; the current view is re-rendered from the in-memory picture.
+// frame; the current view is rendered from the in-memory picture as HTML
+// text and *morphed* into the live DOM (`morph`): elements are patched in
+// place, rows matched by `data-key`, so focus, selection, scroll position
+// and an open menu survive an event storm. Relative times tick once a
+// second by rewriting only the text of `[data-t]` elements.
 // Long lists (hosts, processes) are virtualised: only the rows in view exist
 // in the DOM, so 500 hosts × 20 processes stay cheap. The URL hash holds the
 // view and the filter (#/processes?f=group:celery%20state:fatal).
@@ -11,8 +15,16 @@
 
 const STATES = ["RUNNING", "STARTING", "BACKOFF", "STOPPING", "STOPPED", "EXITED", "FATAL"];
 const BAD = new Set(["FATAL", "EXITED", "BACKOFF"]);
+// Worst first: the default order of every list.
+const SEVERITY = { FATAL: 0, BACKOFF: 1, EXITED: 2, STOPPING: 3, STARTING: 4, STOPPED: 5, RUNNING: 6 };
 const SIGNALS = ["TERM", "HUP", "INT", "QUIT", "USR1", "USR2", "KILL"];
-const ROW = 30;
+// A process that restarted this often within FLAP_MS is flapping.
+const FLAP_N = 3;
+const FLAP_MS = 10 * 60 * 1000;
+// Row height of the virtual lists: one line, or two on a narrow screen
+// where the columns fold into the row (see app.css, max-width: 900px).
+const narrow = () => window.innerWidth <= 900;
+const rowH = () => (narrow() ? 58 : 30);
 
 const S = {
   me: null,
@@ -211,16 +223,28 @@ function flush() {
       continue;
     }
     if (kind === "process") {
-      const p = S.procs.get(pkey(e.host, e.name));
+      const k = pkey(e.host, e.name);
+      const p = S.procs.get(k);
+      if (e.removed) {
+        S.procs.delete(k);
+        continue;
+      }
       if (!p) {
         resync = true;
+        continue;
+      }
+      if (e.process) {
+        // The agent's whole copy after the change (see fleet_api::Event).
+        Object.assign(p, e.process);
+        p.host = e.host;
+        p._flap = p._rank = undefined;
         continue;
       }
       p.state = e.to;
       p.pid = e.pid === undefined ? null : e.pid;
       p.state_since = e.time;
       if (e.to === "STARTING") p.started_at = e.time;
-      if (e.description) p.description = e.description;
+      p.description = e.description || "";
       if (e.exit_status) p.exit_status = e.exit_status;
     } else if (kind === "host") {
       const old = S.hosts.get(e.host.name);
@@ -239,19 +263,25 @@ function flush() {
 
 // ---------------------------------------------------------------- filter
 
-// "web host:w-0* group:celery state:fatal,exited hg:workers"
+// "web host:w-0* group:celery state:fatal,exited hg:workers is:down"
+// is: down, stale, up (hosts); flapping, trouble (processes).
 function parseFilter(text) {
-  const f = { text: [], host: null, group: null, state: null, hg: null, name: null };
+  const f = { text: [], host: null, group: null, state: null, hg: null, name: null, is: new Set(), raw: {} };
   for (const tok of (text || "").trim().split(/\s+/)) {
     if (!tok) continue;
-    const m = /^(host|group|state|hg|name):(.*)$/i.exec(tok);
+    const m = /^(host|group|state|hg|name|is):(.*)$/i.exec(tok);
     if (m && m[2]) {
       const k = m[1].toLowerCase();
+      f.raw[k] = m[2];
       if (k === "state") f.state = new Set(m[2].toUpperCase().split(","));
+      else if (k === "is") for (const w of m[2].toLowerCase().split(",")) f.is.add(w);
       else f[k] = glob(m[2]);
     } else f.text.push(tok.toLowerCase());
   }
-  f.any = f.text.length || f.host || f.group || f.state || f.hg || f.name;
+  f.hostIs = ["down", "stale", "up"].filter((w) => f.is.has(w));
+  f.procIs = ["flapping", "trouble"].filter((w) => f.is.has(w));
+  f.procTerms = !!(f.group || f.state || f.name || f.procIs.length);
+  f.any = f.text.length || f.host || f.group || f.state || f.hg || f.name || f.is.size;
   return f;
 }
 
@@ -263,23 +293,61 @@ function glob(pat) {
   return new RegExp("^(?:" + re + ")$", "i");
 }
 
+const hostDown = (h) => !h.up;
+const hostStale = (h) => h.up && h.stale_ms > 0;
+
 function hostOk(f, h) {
   if (f.host && !f.host.test(h.name)) return false;
   if (f.hg && !(h.groups || []).some((g) => f.hg.test(g))) return false;
+  if (f.hostIs.length && !f.hostIs.some((w) => (w === "down" ? hostDown(h) : w === "stale" ? hostStale(h) : h.up && !hostStale(h)))) return false;
   return true;
 }
+
+// Restarts within FLAP_MS, from the exits the agent keeps.
+function recentExits(p, now = Date.now()) {
+  return (p.exits || []).filter((x) => now - x.at < FLAP_MS && !x.stopped_by_us).length;
+}
+// Computed once per render for every process (filtered() sets _flap), so
+// sorting 10,000 rows does not re-scan exit lists.
+const flapping = (p) => (p._flap !== undefined ? p._flap : recentExits(p) >= FLAP_N);
+const trouble = (p) => BAD.has(p.state) || flapping(p) || (p.wanted === "running" && p.state === "STOPPED");
 
 function procOk(f, p) {
   if (f.group && !f.group.test(p.group)) return false;
   if (f.state && !f.state.has(p.state)) return false;
   if (f.name && !f.name.test(p.name) && !f.name.test(p.process)) return false;
+  if (f.is.has("flapping") && !flapping(p)) return false;
+  if (f.is.has("trouble") && !trouble(p)) return false;
   for (const t of f.text) {
     if (!p.name.toLowerCase().includes(t) && !p.host.toLowerCase().includes(t)) return false;
   }
   return true;
 }
 
-function filtered() {
+// A flapping process ranks with BACKOFF whatever its state this instant,
+// so a crash loop does not jump up and down the list.
+const rankOf = (p) => (p._rank !== undefined ? p._rank : flapping(p) ? Math.min(SEVERITY[p.state], SEVERITY.BACKOFF) : SEVERITY[p.state]);
+
+// Sort keys for ?sort=KEY (a leading "-" reverses); worst first by default.
+const PROC_SORT = {
+  severity: (a, b) => rankOf(a) - rankOf(b),
+  host: (a, b) => cmp(a.host, b.host),
+  name: (a, b) => cmp(a.name, b.name),
+  state: (a, b) => cmp(a.state, b.state),
+  restarts: (a, b) => b.restarts - a.restarts,
+  uptime: (a, b) => (a.started_at || 0) - (b.started_at || 0),
+};
+
+function sortProcs(procs) {
+  const want = S.route.params.get("sort") || "severity";
+  const rev = want.startsWith("-");
+  const by = PROC_SORT[want.replace(/^-/, "")] || PROC_SORT.severity;
+  procs.sort((a, b) => (rev ? -1 : 1) * by(a, b) || cmp(a.host, b.host) || cmp(a.name, b.name));
+}
+
+// The filtered picture; `sorted` = false skips ordering 10,000 processes
+// for views that only count them.
+function filtered(sorted = true) {
   const f = parseFilter(S.route.params.get("f"));
   const hosts = [];
   const hostSet = new Set();
@@ -290,19 +358,28 @@ function filtered() {
     }
   }
   const procs = [];
-  for (const p of S.procs.values()) if (hostSet.has(p.host) && procOk(f, p)) procs.push(p);
+  const badHosts = new Map();
+  const now = Date.now();
+  for (const p of S.procs.values()) {
+    p._flap = p.exits && p.exits.length >= FLAP_N ? recentExits(p, now) >= FLAP_N : false;
+    p._rank = p._flap ? Math.min(SEVERITY[p.state], SEVERITY.BACKOFF) : SEVERITY[p.state];
+    if (trouble(p)) badHosts.set(p.host, (badHosts.get(p.host) || 0) + 1);
+    if (hostSet.has(p.host) && procOk(f, p)) procs.push(p);
+  }
   // With process-level terms, a host shows only if a process of it matches
   // (or, for plain text, its name matches).
   let shown = hosts;
-  if (f.group || f.state || f.name || f.text.length) {
+  if (f.procTerms || f.text.length) {
     const withProc = new Set(procs.map((p) => p.host));
     shown = hosts.filter(
-      (h) => withProc.has(h.name) || (f.text.length && !f.group && !f.state && !f.name && f.text.every((t) => h.name.toLowerCase().includes(t))),
+      (h) => withProc.has(h.name) || (f.text.length && !f.procTerms && f.text.every((t) => h.name.toLowerCase().includes(t))),
     );
   }
+  // Worst first: down, stale, with troubled processes; then by name.
   // Plain code-unit order: localeCompare is ~10× slower on 10,000 rows.
-  shown.sort((a, b) => cmp(a.name, b.name));
-  procs.sort((a, b) => (a.host === b.host ? cmp(a.name, b.name) : cmp(a.host, b.host)));
+  const rank = (h) => (hostDown(h) ? 0 : hostStale(h) ? 1 : badHosts.get(h.name) ? 2 : 3);
+  shown.sort((a, b) => rank(a) - rank(b) || cmp(a.name, b.name));
+  if (sorted) sortProcs(procs);
   return { f, hosts: shown, procs };
 }
 
@@ -338,6 +415,12 @@ function bar(counts, total) {
   return `<div class="bar bar20">${cells}</div>`;
 }
 
+// A green RUNNING count must not hide a crash loop.
+function flapNote(procs) {
+  const n = procs.filter(flapping).length;
+  return n ? ` <span class="st st-FATAL">${n} flapping</span>` : "";
+}
+
 function stateSummary(counts) {
   return STATES.filter((s) => counts[s])
     .map((s) => `<span class="st st-${s}">${counts[s]} ${s}</span>`)
@@ -345,15 +428,19 @@ function stateSummary(counts) {
 }
 
 // A live process's description is its timing, computed from the data like
-// fleet_api's ProcessInfo::timing ("pid 12, uptime 0:01:02"): the agent's
-// text was true when it was sent, and an event to a live state has none.
+// fleet_api's ProcessInfo::timing ("pid 12, uptime 0:01:02"); the uptime
+// is a ticking span (see tick()), so rows are not re-rendered each second.
 function describe(p) {
   if ((p.state === "STARTING" || p.state === "RUNNING" || p.state === "STOPPING") && p.pid != null && p.started_at) {
-    const s = Math.max(0, Math.floor((Date.now() - p.started_at) / 1000));
-    const two = (n) => String(n).padStart(2, "0");
-    return `pid ${p.pid}, uptime ${Math.floor(s / 3600)}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}`;
+    return `pid ${p.pid}, uptime ${when(p.started_at, "up")}`;
   }
-  return p.description;
+  return esc(p.description);
+}
+
+function uptimeText(ms) {
+  const s = Math.max(0, Math.floor((Date.now() - ms) / 1000));
+  const two = (n) => String(n).padStart(2, "0");
+  return `${Math.floor(s / 3600)}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}`;
 }
 
 function ago(ms) {
@@ -365,13 +452,60 @@ function ago(ms) {
   return new Date(ms).toLocaleString();
 }
 
-// Action buttons; nothing at all for a viewer.
+// A time that ticks by itself: "12 s ago" (fmt "ago") or an uptime.
+function when(ms, fmt = "ago") {
+  if (!ms) return "—";
+  return `<span data-t="${ms}" data-fmt="${fmt}">${fmt === "up" ? uptimeText(ms) : ago(ms)}</span>`;
+}
+
+// Rewrite ticking times in place, once a second: text only, no rows.
+function tick() {
+  for (const e of document.querySelectorAll("[data-t]")) {
+    const ms = +e.dataset.t;
+    const t = e.dataset.fmt === "up" ? uptimeText(ms) : ago(ms);
+    if (e.firstChild && e.firstChild.nodeValue !== t) e.firstChild.nodeValue = t;
+  }
+}
+
+// "exit 1", "SIGKILL (core dumped)", "spawn failed: …" — for people.
+function exitText(x) {
+  if (!x) return "";
+  let t = x.kind === "exited" ? `exit ${x.code ?? "?"}` : x.kind === "signaled" ? `SIG${x.signal || "?"}${x.core_dumped ? " (core dumped)" : ""}` : `spawn failed: ${x.message || "?"}`;
+  if (x.stopped_by_us) t += ", stopped by fleet";
+  else if (x.expected) t += " (expected)";
+  return t;
+}
+
+// The row's one-line story: uptime when live, else the last exit, when,
+// and how often it restarted: "exit 1, 12 s ago, 167 restarts".
+function story(p) {
+  const live = (p.state === "STARTING" || p.state === "RUNNING" || p.state === "STOPPING") && p.started_at;
+  let t = live ? `${p.pid != null ? "pid " + p.pid + ", " : ""}up ${when(p.started_at, "up")}` : p.exit_status ? `${esc(exitText(p.exit_status))}, ${when(p.exit_status.at)}` : esc(p.description || "");
+  if (p.restarts) t += `, ${p.restarts} restart${p.restarts === 1 ? "" : "s"}`;
+  const r = recentExits(p);
+  if (r >= FLAP_N) t += `, <b class="error">flapping (${r} exits in 10 min)</b>`;
+  return t;
+}
+
+// Wanted vs actual: "wanted running" on a stopped one, and the reverse.
+function wantedNote(p) {
+  const up = p.state === "RUNNING" || p.state === "STARTING";
+  if (p.wanted === "running" && !up && p.state !== "BACKOFF") return `<span class="want bad">wanted running</span>`;
+  if (p.wanted === "stopped" && up) return `<span class="want">wanted stopped</span>`;
+  return "";
+}
+
+const RISK = { start: "primary", stop: "danger", restart: "warn", signal: "warn" };
+
+// Action buttons; nothing at all for a viewer. Each names what it acts on
+// for screen readers ("restart web:web_00 on w-01").
 function actButtons(spec, verbs = ["start", "stop", "restart"]) {
   if (!canAct()) return "";
   const data = esc(JSON.stringify(spec));
+  const what = spec.what || (spec.multi === "procs" ? "the selected processes" : "every process on the selected hosts");
   return (
     `<span class="actions">` +
-    verbs.map((v) => `<button type="button" class="small" data-act="${v}" data-spec="${data}">${v}</button>`).join("") +
+    verbs.map((v) => `<button type="button" class="small" data-act="${v}" data-spec="${data}" aria-label="${esc(v + " " + what)}">${v}</button>`).join("") +
     `</span>`
   );
 }
@@ -383,6 +517,9 @@ function link(hash, text, cls = "") {
 const hostHref = (h) => "#/host/" + enc(h);
 const procHref = (h, n) => "#/proc/" + enc(h) + "/" + enc(n);
 const withF = (hash, f) => hash + (f ? "?f=" + enc(f) : "");
+const curF = () => S.route.params.get("f") || "";
+// The filter joined with one more term (cards and links that narrow).
+const andF = (term) => (curF() ? curF() + " " : "") + term;
 
 function empty(text) {
   return `<div class="empty">${text}</div>`;
@@ -422,36 +559,111 @@ class VList {
     this.rowClass = rowClass || (() => "");
     this.cls = cls;
     this.head.className = "vhead " + cls;
-    if (this.head.innerHTML !== head) this.head.innerHTML = head;
-    this.spacer.style.height = rows.length * ROW + "px";
+    morphHTML(this.head, head);
+    const R = rowH();
+    this.spacer.style.height = rows.length * R + "px";
     const max = Math.max(240, window.innerHeight - 240);
-    this.el.style.height = Math.min(max, rows.length * ROW + ROW + 4) + "px";
+    this.el.style.height = Math.min(max, rows.length * R + R + 4) + "px";
     this.paint();
   }
   paint() {
+    const R = rowH();
     const top = this.el.scrollTop;
     const h = this.el.clientHeight || 800;
-    const first = Math.max(0, Math.floor(top / ROW) - 8);
-    const last = Math.min(this.rows.length, Math.ceil((top + h) / ROW) + 8);
+    const first = Math.max(0, Math.floor(top / R) - 8);
+    const last = Math.min(this.rows.length, Math.ceil((top + h) / R) + 8);
     let html = "";
     for (let i = first; i < last; i++) {
       const r = this.rows[i];
       const k = this.key(r);
       const sel = this.selected && this.selected.has(k) ? " sel" : "";
-      html += `<div class="vrow ${this.cls} ${this.rowClass(r)}${sel}" data-key="${esc(k)}">${this.row(r)}</div>`;
+      html += `<div class="vrow ${this.cls} ${this.rowClass(r)}${sel}" data-key="${esc(k)}" tabindex="-1">${this.row(r)}</div>`;
     }
-    this.win.style.transform = `translateY(${first * ROW}px)`;
+    const tr = `translateY(${first * R}px)`;
+    if (this.win.style.transform !== tr) this.win.style.transform = tr;
+    // Patch rows in place (matched by data-key): a focused button, a
+    // ticked box or an open <select> in a row outlives any update.
     if (html !== this.last) {
-      this.win.innerHTML = html;
+      morphHTML(this.win, html);
       this.last = html;
     }
   }
+}
+
+// ---------------------------------------------------------------- morph
+
+// Make `el`'s children look like `html` while keeping every element that
+// can stay: same tag and same key (data-key, id or data-mount) ⇒ the same
+// node, attributes and text patched. Elements marked `_kept` (mounted
+// lists, the log) are left alone.
+function morphHTML(el, html) {
+  const t = document.createElement("template");
+  t.innerHTML = html;
+  morphChildren(el, t.content);
+}
+
+const keyOf = (n) => (n.nodeType === 1 ? n.getAttribute("data-key") || n.id || n.getAttribute("data-mount") || null : null);
+
+function sameKind(a, b) {
+  return a.nodeType === b.nodeType && a.nodeName === b.nodeName && keyOf(a) === keyOf(b);
+}
+
+function morphChildren(old, neu) {
+  const keyed = new Map();
+  for (let c = old.firstChild; c; c = c.nextSibling) {
+    const k = keyOf(c);
+    if (k) keyed.set(k, c);
+  }
+  let cur = old.firstChild;
+  for (const n of [...neu.childNodes]) {
+    const k = keyOf(n);
+    let match = null;
+    if (k) {
+      match = keyed.get(k) || null;
+      if (match && match.nodeName !== n.nodeName) match = null;
+      if (match) keyed.delete(k);
+    } else if (cur && !keyOf(cur) && sameKind(cur, n)) match = cur;
+    if (match) {
+      if (match === cur) cur = cur.nextSibling;
+      else if (match.contains(document.activeElement)) {
+        // Moving a node drops focus: move what lies before it instead.
+        const after = match.nextSibling;
+        while (cur !== match) {
+          const next = cur.nextSibling;
+          old.insertBefore(cur, after);
+          cur = next;
+        }
+        cur = match.nextSibling;
+      } else old.insertBefore(match, cur);
+      morphNode(match, n);
+    } else old.insertBefore(n, cur);
+  }
+  while (cur) {
+    const next = cur.nextSibling;
+    old.removeChild(cur);
+    cur = next;
+  }
+}
+
+function morphNode(old, neu) {
+  if (old.nodeType !== 1) {
+    if (old.nodeValue !== neu.nodeValue) old.nodeValue = neu.nodeValue;
+    return;
+  }
+  if (old._kept) return;
+  // A mount placeholder whose kept element is already in place.
+  for (const a of [...old.attributes]) if (!neu.hasAttribute(a.name) && a.name !== "style") old.removeAttribute(a.name);
+  for (const a of neu.attributes) if (old.getAttribute(a.name) !== a.value) old.setAttribute(a.name, a.value);
+  if (old.nodeName === "INPUT" && old.type === "checkbox") old.checked = neu.hasAttribute("checked");
+  morphChildren(old, neu);
 }
 
 function list(id) {
   let l = S.lists.get(id);
   if (!l) {
     l = new VList(id);
+    l.el.dataset.mount = id;
+    l.el._kept = true;
     S.lists.set(id, l);
   }
   return l;
@@ -468,25 +680,33 @@ function mountList(id) {
   return l;
 }
 
-function procRows(l, procs, opts = {}) {
+function sortHead(key, label) {
+  const cur = S.route.params.get("sort") || "severity";
+  const on = cur.replace(/^-/, "") === key;
+  const dir = on ? (cur.startsWith("-") ? "descending" : "ascending") : "none";
+  return `<button type="button" class="sort${on ? " on" : ""}" data-sort="${key}" aria-sort="${dir}" aria-label="sort by ${label}">${label}${on ? (cur.startsWith("-") ? " ▲" : " ▼") : ""}</button>`;
+}
+
+function procRows(l, procs) {
   l.selected = canAct() ? S.sel : null;
   l.set(procs, {
     cls: "g-proc",
     head:
-      `<span>${canAct() ? `<input type="checkbox" data-selall="${esc(l.id)}" aria-label="select all">` : ""}</span>` +
-      `<span>host</span><span>process</span><span>state</span><span>pid</span><span>description</span><span>${canAct() ? "actions" : ""}</span>`,
+      `<span>${canAct() ? `<input type="checkbox" data-selall="${esc(l.id)}" aria-label="select all shown processes">` : ""}</span>` +
+      `<span>${sortHead("host", "host")}</span><span>${sortHead("name", "process")}</span><span>${sortHead("severity", "state")}</span><span>${sortHead("restarts", "restarts")}</span><span>${sortHead("uptime", "uptime / last exit")}</span><span>${canAct() ? "actions" : ""}</span>`,
     key: (p) => pkey(p.host, p.name),
     rowClass: (p) => hostClass(S.hosts.get(p.host)) + (S.hosts.get(p.host) && S.hosts.get(p.host).up ? "" : " dim"),
     row: (p) => {
       const k = pkey(p.host, p.name);
+      const what = `${p.name} on ${p.host}`;
       return (
-        `<span>${canAct() ? `<input type="checkbox" data-sel="${esc(k)}"${S.sel.has(k) ? " checked" : ""} aria-label="select">` : ""}</span>` +
-        `<span>${link(hostHref(p.host), p.host)}</span>` +
-        `<span>${link(procHref(p.host, p.name), p.name, "mono")}</span>` +
-        `<span>${stBadge(p.state)}</span>` +
-        `<span class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.pid == null ? "" : p.pid}</span>` +
-        `<span class="sub" title="${esc(describe(p))}">${esc(describe(p))}</span>` +
-        `<span>${actButtons({ target: p.name, hosts: p.host, what: `${p.name} on ${p.host}` }, ["start", "stop", "restart", "signal"])}</span>`
+        `<span class="c-sel">${canAct() ? `<input type="checkbox" data-sel="${esc(k)}"${S.sel.has(k) ? " checked" : ""} aria-label="${esc("select " + what)}">` : ""}</span>` +
+        `<span class="c-host">${link(hostHref(p.host), p.host)}</span>` +
+        `<span class="c-name">${link(procHref(p.host, p.name), p.name, "mono")}</span>` +
+        `<span class="c-state">${stBadge(p.state)} ${wantedNote(p)}</span>` +
+        `<span class="c-restarts mono" data-pid="${p.pid == null ? "" : p.pid}" title="restarts">${p.restarts || 0}</span>` +
+        `<span class="c-story sub">${story(p)}</span>` +
+        `<span class="c-act">${actButtons({ target: p.name, hosts: p.host, what }, ["start", "stop", "restart", "signal"])}</span>`
       );
     },
   });
@@ -513,20 +733,30 @@ function hostRows(l, hosts, procs) {
       const bad = STATES.filter((s) => BAD.has(s) && c[s]).map((s) => `${c[s]} ${s}`);
       const summary = !h.up ? esc(h.error || "unreachable") : bad.length ? bad.join(", ") : ps.length ? "all fine" : "no processes";
       return (
-        `<span>${canAct() ? `<input type="checkbox" data-hostsel="${esc(h.name)}"${S.hostSel.has(h.name) ? " checked" : ""} aria-label="select host">` : ""}</span>` +
+        `<span>${canAct() ? `<input type="checkbox" data-hostsel="${esc(h.name)}"${S.hostSel.has(h.name) ? " checked" : ""} aria-label="${esc("select host " + h.name)}">` : ""}</span>` +
         `<span>${link(hostHref(h.name), h.name)}</span>` +
         `<span>${hostBadge(h)}</span>` +
         `<span class="sub">${esc((h.groups || []).join(", "))}</span>` +
         `<span>${ps.length}</span>` +
         `<span>${bar(c, ps.length)}</span>` +
         `<span class="sub${bad.length || !h.up ? " error" : ""}" title="${summary}">${summary}</span>` +
-        `<span>${actButtons({ target: "all", hosts: h.name, what: `every process on ${h.name}` })}</span>`
+        `<span class="c-act">${actButtons({ target: "all", hosts: h.name, what: `every process on ${h.name}` })}</span>`
       );
     },
   });
 }
 
 // ---------------------------------------------------------------- views
+
+// A program group across the (filtered) fleet: the selector the operator
+// means (`all`, `web-*`, `@workers`) when the filter names hosts that way,
+// else the hosts shown.
+function groupSpec(name, hosts) {
+  const meant = hostsMeant();
+  const list = [...hosts].sort().join(",");
+  const sel = meant === undefined ? undefined : meant === null ? list : meant;
+  return { target: "group:" + name, hosts: sel, nhosts: hosts.size, what: `program group ${name} on ${sel === undefined ? "all hosts" : sel === list && hosts.size > 3 ? hosts.size + " hosts" : sel}`, fleet: true };
+}
 
 function groupTable(procs, f) {
   const groups = new Map();
@@ -543,10 +773,10 @@ function groupTable(procs, f) {
     const c = countStates(g.procs);
     rows +=
       `<tr data-group="${esc(name)}"><td>${link("#/group/" + enc(name) + (f ? "?f=" + enc(f) : ""), name)}</td>` +
-      `<td>${g.hosts.size}</td><td>${g.procs.length}</td><td>${bar(c, g.procs.length)}</td><td>${stateSummary(c)}</td>` +
-      `<td>${actButtons({ target: "group:" + name, hosts: [...g.hosts].sort().join(","), nhosts: g.hosts.size, what: `program group ${name} across ${g.hosts.size} host(s)`, fleet: true })}</td></tr>`;
+      `<td>${g.hosts.size}</td><td>${g.procs.length}</td><td>${bar(c, g.procs.length)}</td><td>${stateSummary(c)}${flapNote(g.procs)}</td>` +
+      `<td>${actButtons(groupSpec(name, g.hosts))}</td></tr>`;
   }
-  return `<table class="groups"><thead><tr><th>program group</th><th>hosts</th><th>processes</th><th>states</th><th></th><th>${canAct() ? "across the fleet" : ""}</th></tr></thead><tbody>${rows}</tbody></table>`;
+  return `<div class="scroll-x"><table class="groups"><thead><tr><th>program group</th><th>hosts</th><th>processes</th><th>states</th><th></th><th>${canAct() ? "across the fleet" : ""}</th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
 function hostGroupTable(hosts, procs) {
@@ -574,59 +804,72 @@ function hostGroupTable(hosts, procs) {
     const href = name === "(no group)" ? "#/hosts" : "#/hosts?f=" + enc("hg:" + name);
     rows +=
       `<tr data-hostgroup="${esc(name)}"><td>${link(href, name)}</td><td>${up}/${e.hosts.length}${up < e.hosts.length ? ` <span class="st st-DOWN">${e.hosts.length - up} down</span>` : ""}</td>` +
-      `<td>${e.procs.length}</td><td>${bar(c, e.procs.length)}</td><td>${stateSummary(c)}</td>` +
+      `<td>${e.procs.length}</td><td>${bar(c, e.procs.length)}</td><td>${stateSummary(c)}${flapNote(e.procs)}</td>` +
       `<td>${name === "(no group)" ? "" : actButtons({ target: "all", hosts: "@" + name, nhosts: e.hosts.length, what: `every process on host group ${name} (${e.hosts.length} hosts)`, fleet: true })}</td></tr>`;
   }
-  return `<table class="hostgroups"><thead><tr><th>host group</th><th>hosts up</th><th>processes</th><th>states</th><th></th><th></th></tr></thead><tbody>${rows}</tbody></table>`;
+  return `<div class="scroll-x"><table class="hostgroups"><thead><tr><th>host group</th><th>hosts up</th><th>processes</th><th>states</th><th></th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
 const VIEWS = {
   overview() {
-    const { hosts, procs } = filtered();
-    const f = S.route.params.get("f") || "";
+    const { hosts, procs } = filtered(false);
+    const f = curF();
     const up = hosts.filter((h) => h.up && !(h.stale_ms > 0)).length;
-    const down = hosts.filter((h) => !h.up).length;
-    const stale = hosts.filter((h) => h.up && h.stale_ms > 0).length;
+    const down = hosts.filter(hostDown).length;
+    const stale = hosts.filter(hostStale).length;
     const c = countStates(procs);
-    let html = `<h1>Fleet overview</h1><div class="cards">` + card(hosts.length, "hosts", "", "#/hosts") + card(up, "up", "ok", "#/hosts") + card(down, "down", down ? "bad" : "", "#/hosts") + card(stale, "stale", stale ? "warn" : "", "#/hosts") + card(procs.length, "processes", "", withF("#/processes", f));
+    const flap = procs.filter(flapping).length;
+    const unwanted = procs.filter((p) => p.wanted === "running" && p.state === "STOPPED").length;
+    let html = `<h1>Fleet overview</h1>`;
+    // Trouble first: every problem is a card linking to its filtered list.
+    let bad = "";
+    for (const s of ["FATAL", "BACKOFF", "EXITED"]) if (c[s]) bad += card(c[s], s, "bad", withF("#/processes", andF("state:" + s.toLowerCase())), "trouble-" + s);
+    if (flap) bad += card(flap, "flapping", "bad", withF("#/processes", andF("is:flapping")), "trouble-flapping");
+    if (unwanted) bad += card(unwanted, "stopped, wanted running", "warn", withF("#/processes", andF("state:stopped is:trouble")), "trouble-unwanted");
+    if (down) bad += card(down, "hosts down", "bad", withF("#/hosts", andF("is:down")), "trouble-down");
+    if (stale) bad += card(stale, "hosts stale", "warn", withF("#/hosts", andF("is:stale")), "trouble-stale");
+    if (S.loaded) {
+      html += bad
+        ? `<section class="trouble" aria-label="problems"><h2>Needs attention</h2><div class="cards">${bad}</div>${troubleTable(procs)}</section>`
+        : `<p class="allgood" role="status">No problems: ${up} host(s) up, ${c.RUNNING} process(es) running.</p>`;
+    }
+    html += `<h2>Fleet</h2><div class="cards">` + card(hosts.length, "hosts", "", withF("#/hosts", f)) + card(up, "up", "ok", withF("#/hosts", andF("is:up"))) + card(down, "down", down ? "bad" : "", withF("#/hosts", andF("is:down"))) + card(stale, "stale", stale ? "warn" : "", withF("#/hosts", andF("is:stale"))) + card(procs.length, "processes", "", withF("#/processes", f));
     for (const s of STATES) {
       if (!c[s] && s !== "RUNNING") continue;
       const cls = s === "RUNNING" ? "ok" : BAD.has(s) ? "bad" : s === "STOPPED" ? "" : "warn";
-      html += card(c[s], s, cls, "#/processes?f=" + enc((f ? f + " " : "") + "state:" + s.toLowerCase()), s);
+      html += card(c[s], s, cls, withF("#/processes", andF("state:" + s.toLowerCase())), s);
     }
     html += `</div>`;
     if (!S.loaded) html += S.loadError ? `<div class="banner">Could not read the fleet: ${esc(S.loadError)}</div>` : empty("Loading the fleet…");
     else if (!S.hosts.size) html += empty("No agents yet. List them under <code>[[agent]]</code> in console.toml, or let agents register with the enrollment token.");
-    const attention = hosts.filter((h) => !h.up || h.stale_ms > 0);
-    if (attention.length) {
-      html += `<h2>Hosts needing attention</h2><div class="chips">` + attention.slice(0, 40).map((h) => `${link(hostHref(h.name), h.name)} ${hostBadge(h)} <span class="sub">${esc(h.error || "")}</span>`).join(" · ") + (attention.length > 40 ? ` … ${link("#/hosts", "and " + (attention.length - 40) + " more")}` : "") + `</div>`;
-    }
     html += `<h2>Program groups across the fleet</h2>` + groupTable(procs, f);
     html += `<h2>Host groups</h2>` + hostGroupTable(hosts, procs);
     setView(html);
   },
   hosts() {
     const { hosts, procs } = filtered();
+    for (const n of [...S.hostSel]) if (!hosts.some((h) => h.name === n)) S.hostSel.delete(n);
     let html = `<h1>Hosts <span class="sub">${hosts.length} of ${S.hosts.size}</span></h1>` + selectionBar();
     html += hosts.length ? `<div data-mount="hosts"></div>` : empty(S.loaded ? "No host matches the filter. <kbd>Esc</kbd> clears it." : "Loading…");
     setView(html);
     if (hosts.length) hostRows(mountList("hosts"), hosts, procs);
   },
   hostgroups() {
-    const { hosts, procs } = filtered();
+    const { hosts, procs } = filtered(false);
     setView(`<h1>Host groups</h1>` + hostGroupTable(hosts, procs));
   },
   groups() {
-    const { procs } = filtered();
+    const { procs } = filtered(false);
     setView(`<h1>Program groups across the fleet</h1>` + groupTable(procs, S.route.params.get("f") || ""));
   },
   group([name]) {
     const { procs } = filtered();
     const mine = procs.filter((p) => p.group === name);
+    keepShown(mine);
     const hosts = [...new Set(mine.map((p) => p.host))].sort();
     const c = countStates(mine);
     let html = `<h1>Program group <code>${esc(name)}</code> <span class="sub">${mine.length} processes on ${hosts.length} hosts</span></h1>`;
-    html += `<div class="toolbar">${stateSummary(c)} ${hosts.length ? actButtons({ target: "group:" + name, hosts: hosts.join(","), nhosts: hosts.length, what: `program group ${name} across ${hosts.length} host(s)`, fleet: true }) : ""}</div>`;
+    html += `<div class="toolbar">${stateSummary(c)} ${hosts.length ? actButtons(groupSpec(name, new Set(hosts))) : ""}</div>`;
     html += selectionBar();
     html += mine.length ? `<div data-mount="group"></div>` : empty(S.loaded ? "No process of this group matches." : "Loading…");
     setView(html);
@@ -634,6 +877,7 @@ const VIEWS = {
   },
   processes() {
     const { procs } = filtered();
+    keepShown(procs);
     let html = `<h1>Processes <span class="sub">${procs.length} of ${S.procs.size}</span></h1>` + selectionBar();
     html += procs.length ? `<div data-mount="procs"></div>` : empty(S.loaded ? "No process matches the filter. <kbd>Esc</kbd> clears it." : "Loading…");
     setView(html);
@@ -642,55 +886,66 @@ const VIEWS = {
   host([name]) {
     const h = S.hosts.get(name);
     if (!h) return setView(S.loaded ? empty(`No host named <code>${esc(name)}</code>.`) : empty("Loading…"));
-    const procs = [...S.procs.values()].filter((p) => p.host === name).sort((a, b) => a.name.localeCompare(b.name));
+    // The filter narrows this host's processes; it never leaves the host.
+    const f = parseFilter(curF());
+    const procs = [...S.procs.values()].filter((p) => p.host === name && procOk(f, p));
+    sortProcs(procs);
     let html = `<h1>${esc(name)} ${hostBadge(h)}</h1>`;
     if (!h.up) html += `<div class="banner">Agent unreachable: ${esc(h.error || "no event stream")}. Processes below are the last known picture${h.last_seen ? " (" + ago(h.last_seen) + ")" : ""}.</div>`;
-    html += `<dl class="kv"><dt>url</dt><dd class="mono">${esc(h.url)}</dd><dt>version</dt><dd>${esc(h.version || "—")}</dd><dt>last seen</dt><dd>${ago(h.last_seen)}</dd><dt>host groups</dt><dd>${esc((h.groups || []).join(", ") || "—")}</dd><dt>tags</dt><dd>${esc(Object.entries(h.tags || {}).map(([k, v]) => k + "=" + v).join(", ") || "—")}</dd><dt>source</dt><dd>${esc(h.source)}</dd></dl>`;
+    html += `<dl class="kv"><dt>url</dt><dd class="mono">${esc(h.url)}</dd><dt>version</dt><dd>${esc(h.version || "—")}</dd><dt>last seen</dt><dd>${when(h.last_seen)}</dd><dt>host groups</dt><dd>${esc((h.groups || []).join(", ") || "—")}</dd><dt>tags</dt><dd>${esc(Object.entries(h.tags || {}).map(([k, v]) => k + "=" + v).join(", ") || "—")}</dd><dt>source</dt><dd>${esc(h.source)}</dd></dl>`;
     html += `<div class="toolbar"><b>All processes on ${esc(name)}:</b> ${actButtons({ target: "all", hosts: name, what: `every process on ${name}` })}</div>`;
     const groups = [...new Set(procs.map((p) => p.group))].sort();
-    if (!procs.length) html += empty("No processes known on this host.");
+    if (!procs.length) html += empty(f.any ? "No process of this host matches the filter." : "No processes known on this host.");
     for (const g of groups) {
       const ps = procs.filter((p) => p.group === g);
       html += `<h2>${esc(g)} <span class="sub">${ps.length}</span> ${actButtons({ target: "group:" + g, hosts: name, what: `program group ${g} on ${name}` })}</h2>`;
-      html += `<table><thead><tr><th>process</th><th>state</th><th>pid</th><th>description</th><th></th></tr></thead><tbody>`;
+      html += `<div class="scroll-x"><table class="procs"><thead><tr><th>process</th><th>state</th><th>restarts</th><th>uptime / last exit</th><th></th></tr></thead><tbody>`;
       for (const p of ps) {
-        html += `<tr data-key="${esc(pkey(p.host, p.name))}"><td>${link(procHref(p.host, p.name), p.name, "mono")}</td><td>${stBadge(p.state)}</td><td class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.pid == null ? "" : p.pid}</td><td class="sub">${esc(describe(p))}</td><td>${actButtons({ target: p.name, hosts: p.host, what: `${p.name} on ${p.host}` }, ["start", "stop", "restart", "signal"])}</td></tr>`;
+        html += `<tr data-key="${esc(pkey(p.host, p.name))}"><td>${link(procHref(p.host, p.name), p.name, "mono")}</td><td>${stBadge(p.state)} ${wantedNote(p)}</td><td class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.restarts || 0}</td><td class="sub">${story(p)}</td><td>${actButtons({ target: p.name, hosts: p.host, what: `${p.name} on ${p.host}` }, ["start", "stop", "restart", "signal"])}</td></tr>`;
       }
-      html += `</tbody></table>`;
+      html += `</tbody></table></div>`;
     }
     setView(html);
   },
   proc([host, name]) {
     const p = S.procs.get(pkey(host, name));
     const h = S.hosts.get(host);
-    const stream = S.route.params.get("stream") === "stderr" ? "stderr" : "stdout";
+    const want = S.route.params.get("stream");
+    const stream = want === "stdout" || want === "stderr" ? want : "both";
     let html = `<h1><code>${esc(name)}</code> on ${link(hostHref(host), host)} ${p ? stBadge(p.state) : ""}</h1>`;
     if (h && !h.up) html += `<div class="banner">Agent unreachable: ${esc(h.error || "")}. The log tail needs the agent.</div>`;
     if (p) {
-      const last = p.exit_status ? JSON.stringify(p.exit_status) : "—";
-      html += `<dl class="kv"><dt>state</dt><dd>${stBadge(p.state)} since ${ago(p.state_since)}</dd><dt>pid</dt><dd class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.pid == null ? "—" : p.pid}</dd><dt>description</dt><dd>${esc(describe(p))}</dd><dt>group / program</dt><dd>${esc(p.group)} / ${esc(p.program)}</dd><dt>restarts</dt><dd>${p.restarts}</dd><dt>last exit</dt><dd class="mono">${esc(last)}</dd></dl>`;
+      html += `<dl class="kv"><dt>state</dt><dd>${stBadge(p.state)} since ${when(p.state_since)} ${wantedNote(p)}</dd><dt>wanted</dt><dd>${esc(p.wanted)}</dd><dt>pid</dt><dd class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.pid == null ? "—" : p.pid}</dd><dt>now</dt><dd>${story(p)}</dd><dt>description</dt><dd>${describe(p)}</dd><dt>group / program</dt><dd>${esc(p.group)} / ${esc(p.program)}</dd><dt>restarts</dt><dd>${p.restarts}</dd></dl>`;
       html += `<div class="toolbar">${actButtons({ target: p.name, hosts: p.host, what: `${p.name} on ${p.host}` }, ["start", "stop", "restart", "signal"])}</div>`;
+      html += `<h2>Last exits <span class="sub">${(p.exits || []).length}, newest first</span></h2>` + exitsTable(p);
     } else if (S.loaded) html += empty("This process is not in the console's picture.");
     const base = procHref(host, name);
-    html += `<h2>Log <span class="seg"><a class="btn small${stream === "stdout" ? " on" : ""}" href="${base}?stream=stdout" data-stream="stdout">stdout</a> <a class="btn small${stream === "stderr" ? " on" : ""}" href="${base}?stream=stderr" data-stream="stderr">stderr</a></span> <span class="sub" id="log-state"></span></h2>`;
+    const seg = (k, label) => `<a class="btn small${stream === k ? " on" : ""}" href="${base}?stream=${k}" data-stream="${k}"${stream === k ? ' aria-current="true"' : ""}>${label}</a>`;
+    html += `<h2>Log <span class="seg">${seg("both", "stdout + stderr")} ${seg("stdout", "stdout")} ${seg("stderr", "stderr")}</span> <button type="button" class="small" data-download="log">download shown</button> <span class="sub" id="log-state"></span></h2>`;
     html += `<div data-mount="log"></div>`;
     setView(html);
-    const ph = $(`[data-mount="log"]`);
     const key = host + "\0" + name + "\0" + stream;
     if (!S.log || S.log.key !== key) startLog(host, name, stream, key);
-    if (ph) ph.replaceWith(S.log.pre);
+    const ph = $(`[data-mount="log"]`);
+    if (ph && ph !== S.log.pre) ph.replaceWith(S.log.pre);
   },
   ops() {
-    let html = `<h1>Operations</h1>`;
+    const q = S.route.params;
+    const sel = (k, opts) => `<label>${k} <select data-opsfilter="${k}" aria-label="filter operations by ${k}"><option value="">any</option>${opts.map((o) => `<option${q.get(k) === o ? " selected" : ""}>${o}</option>`).join("")}</select></label>`;
+    const inp = (k) => `<label>${k} <input data-opsfilter="${k}" size="12" value="${esc(q.get(k) || "")}" aria-label="filter operations by ${k}"></label>`;
+    let html = `<h1>Operations</h1><form class="toolbar" id="ops-filter">${sel("action", ["start", "stop", "restart", "signal"])} ${sel("result", ["ok", "failed", "running", "aborted"])} ${inp("who")} ${inp("target")}</form>`;
     if (!S.opsLoaded) html += empty("Loading…");
-    else if (!S.ops.length) html += empty("No operations yet.");
+    else if (!S.ops.length) html += empty(q.toString() ? "No operation matches." : "No operations yet.");
     else {
-      html += `<table class="ops"><thead><tr><th>when</th><th>who</th><th>action</th><th>target</th><th>hosts</th><th>strategy</th><th>state</th><th>outcome</th></tr></thead><tbody>`;
+      html += `<div class="scroll-x"><table class="ops"><thead><tr><th>when</th><th>who</th><th>action</th><th>target</th><th>hosts</th><th>strategy</th><th>state</th><th>took</th><th>outcome</th></tr></thead><tbody>`;
       for (const op of S.ops) {
         const r = op.request;
-        html += `<tr data-op="${esc(op.id)}"><td>${link("#/op/" + enc(op.id), ago(op.created_at))}</td><td>${esc(op.who)}</td><td>${esc(r.action)}${r.signal ? " " + esc(r.signal) : ""}${r.dry_run ? " <span class=sub>(dry run)</span>" : ""}</td><td class="mono">${esc(r.target)}</td><td class="mono">${esc(r.hosts || "all")}</td><td>${esc(r.strategy)}${r.batch ? " " + esc(r.batch) : ""}</td><td>${esc(op.state)}</td><td>${verdictSummary(op)}</td></tr>`;
+        const target = r.only && r.only.length ? `${r.only.length} selected process(es)` : r.target;
+        html += `<tr data-op="${esc(op.id)}" data-key="${esc(op.id)}"><td>${link("#/op/" + enc(op.id), ago(op.created_at))}</td><td>${esc(op.who)}</td><td>${esc(r.action)}${r.signal ? " " + esc(r.signal) : ""}</td><td class="mono">${esc(target)}</td><td class="mono">${esc(r.hosts || "all")}</td><td>${esc(r.strategy)}${r.batch ? " " + esc(r.batch) : ""}</td><td>${esc(op.state)}</td><td>${took(op)}</td><td>${verdictSummary(op)}</td></tr>`;
       }
-      html += `</tbody></table>`;
+      html += `</tbody></table></div>`;
+      const off = +(q.get("offset") || 0);
+      html += `<div class="toolbar">${off ? `<button type="button" data-page="${Math.max(0, off - OPS_PAGE)}">newer</button>` : ""}${S.opsNext != null ? `<button type="button" data-page="${S.opsNext}">older</button>` : ""}</div>`;
     }
     setView(html);
   },
@@ -698,14 +953,74 @@ const VIEWS = {
     const op = S.opDetail && S.opDetail.id === id ? S.opDetail : null;
     if (!op) return setView(S.opError ? `<div class="banner">${esc(S.opError)}</div>` : empty("Loading…"));
     const r = op.request;
-    let html = `<h1>Operation <code>${esc(op.id)}</code></h1><dl class="kv"><dt>what</dt><dd>${esc(r.action)}${r.signal ? " " + esc(r.signal) : ""} <code>${esc(r.target)}</code> on <code>${esc(r.hosts || "all")}</code>${r.dry_run ? " (dry run)" : ""}</dd><dt>who</dt><dd>${esc(op.who)}</dd><dt>when</dt><dd>${new Date(op.created_at).toLocaleString()}</dd><dt>strategy</dt><dd>${esc(r.strategy)}${r.batch ? ", batch " + esc(r.batch) : ""}${r.max_failures != null ? ", max failures " + r.max_failures : ""}</dd><dt>state</dt><dd>${esc(op.state)}</dd><dt>outcome</dt><dd>${verdictSummary(op)}</dd></dl>`;
+    let html = `<h1>Operation <code>${esc(op.id)}</code></h1><dl class="kv"><dt>what</dt><dd>${esc(r.action)}${r.signal ? " " + esc(r.signal) : ""} <code>${esc(r.target)}</code> on <code>${esc(r.hosts || "all")}</code>${r.only && r.only.length ? ` — exactly: <code>${esc(r.only.join(", "))}</code>` : ""}</dd><dt>who</dt><dd>${esc(op.who)}</dd><dt>when</dt><dd>${new Date(op.created_at).toLocaleString()}</dd><dt>strategy</dt><dd>${esc(r.strategy)}${r.batch ? ", batch " + esc(r.batch) : ""}${r.max_failures != null ? ", max failures " + r.max_failures : ""}</dd><dt>state</dt><dd>${esc(op.state)}</dd><dt>took</dt><dd>${took(op)}</dd><dt>outcome</dt><dd>${verdictSummary(op)}</dd></dl>`;
     html += `<h2>Per host</h2>` + verdictTable(op);
     setView(html);
   },
 };
 
+// The worst processes (at most 12), worst first, with their story.
+function troubleTable(procs) {
+  const bad = procs.filter(trouble);
+  sortProcs(bad);
+  if (!bad.length) return "";
+  let rows = "";
+  for (const p of bad.slice(0, 12)) {
+    rows += `<tr data-key="${esc(pkey(p.host, p.name))}"><td>${link(hostHref(p.host), p.host)}</td><td>${link(procHref(p.host, p.name), p.name, "mono")}</td><td>${stBadge(p.state)} ${wantedNote(p)}</td><td class="sub">${story(p)}</td></tr>`;
+  }
+  const more = bad.length > 12 ? `<p>${link(withF("#/processes", andF("is:trouble")), `all ${bad.length} processes in trouble`)}</p>` : "";
+  return `<div class="scroll-x"><table class="trouble-list"><thead><tr><th>host</th><th>process</th><th>state</th><th>what happened</th></tr></thead><tbody>${rows}</tbody></table></div>${more}`;
+}
+
+// Tab title and icon carry the count of problems across the whole fleet.
+let lastBadge = -1;
+function badge() {
+  let n = 0;
+  for (const p of S.procs.values()) if (trouble(p)) n++;
+  for (const h of S.hosts.values()) if (!h.up) n++;
+  if (n === lastBadge) return;
+  lastBadge = n;
+  document.title = n ? `(${n}) fleet console` : "fleet console";
+  const icon = document.querySelector("link[rel=icon]");
+  if (!icon) return;
+  if (!n) icon.href = "/ui/favicon.svg";
+  else {
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#dc2626"/><text x="8" y="12" font-size="${n > 99 ? 7 : 10}" text-anchor="middle" fill="#fff" font-family="sans-serif" font-weight="700">${n > 999 ? "!" : n}</text></svg>`;
+    icon.href = "data:image/svg+xml," + encodeURIComponent(svg);
+  }
+}
+
+function exitsTable(p) {
+  const xs = (p.exits || []).slice().reverse();
+  if (!xs.length) return `<p class="sub">No exit recorded since the agent started.</p>`;
+  let rows = "";
+  for (const x of xs) {
+    rows += `<tr><td>${when(x.at)}</td><td class="mono">${new Date(x.at).toLocaleString()}</td><td>${esc(exitText(x))}</td><td>${x.expected ? "yes" : "no"}</td><td>${x.stopped_by_us ? "yes" : "no"}</td><td>${esc(x.message || "")}</td></tr>`;
+  }
+  return `<div class="scroll-x"><table class="exits"><thead><tr><th>when</th><th>at</th><th>how</th><th>expected</th><th>stopped by fleet</th><th>message</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+}
+
 function card(n, label, cls, href, state) {
   return `<a class="card ${cls}" href="${esc(href)}"${state ? ` data-count="${state}"` : ` data-count="${esc(label)}"`}><div class="n">${n}</div><div class="l">${esc(label)}</div></a>`;
+}
+
+// What is selected is what is shown: rows a filter hides leave the
+// selection, so an action never touches a process the operator cannot see.
+function keepShown(procs) {
+  if (!S.sel.size) return;
+  const shown = new Set(procs.map((p) => pkey(p.host, p.name)));
+  for (const k of [...S.sel]) if (!shown.has(k)) S.sel.delete(k);
+}
+
+// The host selector the operator means by the current filter: all hosts,
+// a host glob or a host group — not the list it expands to today.
+function hostsMeant() {
+  const f = parseFilter(curF());
+  if (f.hostIs.length) return null;
+  if (f.raw.host && !f.raw.hg) return f.raw.host;
+  if (f.raw.hg && !f.raw.host) return f.raw.hg.split(",").map((g) => "@" + g).join(",");
+  if (!f.raw.host && !f.raw.hg) return undefined;
+  return null;
 }
 
 function selectionBar() {
@@ -728,27 +1043,24 @@ function verdictSummary(op) {
     .join(", ") || "—";
 }
 
+const VERDICT_RANK = { failed: 0, unreachable: 1, pending: 2, skipped: 3, ok: 4 };
+
+// Failures first, so a 500-host result starts with what went wrong.
 function verdictTable(op) {
-  let html = `<table class="verdicts"><thead><tr><th>host</th><th>batch</th><th>verdict</th><th>message</th><th>processes</th></tr></thead><tbody>`;
-  for (const h of op.hosts) {
+  let html = `<div class="scroll-x"><table class="verdicts"><thead><tr><th>host</th><th>batch</th><th>verdict</th><th>message</th><th>processes</th></tr></thead><tbody>`;
+  const hosts = op.hosts.slice().sort((a, b) => VERDICT_RANK[a.verdict] - VERDICT_RANK[b.verdict] || cmp(a.host, b.host));
+  for (const h of hosts) {
     const procs = (h.processes || []).map((p) => `<div class="mono">${esc(p.name)}: ${esc(p.outcome)} → ${esc(p.state)}${p.pid ? " pid " + p.pid : ""}${p.message ? " — " + esc(p.message) : ""}</div>`).join("");
-    html += `<tr data-host="${esc(h.host)}" data-verdict="${esc(h.verdict)}"><td>${link(hostHref(h.host), h.host)}</td><td>${h.batch || ""}</td><td class="v-${esc(h.verdict)}">${esc(h.verdict)}</td><td>${esc(h.message || "")}</td><td>${procs}</td></tr>`;
+    html += `<tr data-host="${esc(h.host)}" data-key="${esc(h.host)}" data-verdict="${esc(h.verdict)}"><td>${link(hostHref(h.host), h.host)}</td><td>${h.batch || ""}</td><td class="v-${esc(h.verdict)}">${esc(h.verdict)}</td><td>${esc(h.message || "")}</td><td>${procs}</td></tr>`;
   }
-  return html + `</tbody></table>`;
+  return html + `</tbody></table></div>`;
 }
 
 function setView(html) {
   const v = $("#view");
-  // Detach kept elements (lists, log) before replacing the HTML.
-  if (v._html !== html) {
-    v.innerHTML = html;
-    v._html = html;
-  } else {
-    for (const [id, l] of S.lists) {
-      const ph = v.querySelector(`[data-mount="${id}"]`);
-      if (ph) ph.replaceWith(l.el);
-    }
-  }
+  if (v._html === html) return;
+  v._html = html;
+  morphHTML(v, html);
 }
 
 function render() {
@@ -758,53 +1070,115 @@ function render() {
   // Keep scroll positions of lists before the view's HTML is replaced.
   for (const l of S.lists.values()) if (l.el.isConnected) l.scrollTop = l.el.scrollTop;
   fn(r.args);
-  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.view === r.view);
+  badge();
+  // Nav links carry the filter (each view applies what it understands).
+  const f = curF();
+  for (const a of document.querySelectorAll("#nav a")) {
+    a.classList.toggle("active", a.dataset.view === r.view);
+    if (a.dataset.view === r.view) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+    const base = a.dataset.view === "overview" ? "#/" : "#/" + a.dataset.view;
+    const href = a.dataset.view === "ops" ? base : withF(base, f);
+    if (a.getAttribute("href") !== href) a.setAttribute("href", href);
+  }
 }
 
 // ---------------------------------------------------------------- log tail
+
+// The log: the last TAIL bytes of each stream (from its first full line),
+// then new output as it arrives, stdout and stderr interleaved by arrival
+// with the time the page received each line (the agent keeps no line
+// times). stderr lines are marked and coloured.
+const TAIL = 65536;
+const LOG_LINES = 20000;
 
 function startLog(host, name, stream, key) {
   if (S.log) S.log.ctrl.abort();
   const pre = document.createElement("pre");
   pre.className = "log";
   pre.id = "log";
+  pre.dataset.mount = "log";
+  pre._kept = true;
+  pre.tabIndex = 0;
+  pre.setAttribute("aria-label", `log of ${name} on ${host}`);
   const ctrl = new AbortController();
   S.log = { key, ctrl, pre };
   const state = (t) => {
     const el = $("#log-state");
     if (el) el.textContent = t;
   };
-  const url = `/v1/hosts/${enc(host)}/processes/${enc(name)}/log?stream=${stream}&tail=200&follow=true`;
+  const base = `/v1/hosts/${enc(host)}/processes/${enc(name)}/log?stream=`;
+  const streams = stream === "both" ? ["stdout", "stderr"] : [stream];
+  const add = (st, text, live) => {
+    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    const frag = document.createDocumentFragment();
+    const stamp = live ? new Date().toLocaleTimeString() + " " : "";
+    for (const line of text.split("\n")) {
+      const e = document.createElement("span");
+      e.className = "ln" + (st === "stderr" ? " err" : "");
+      e.textContent = (stream === "both" && st === "stderr" ? "err│ " : "") + stamp + line + "\n";
+      frag.append(e);
+    }
+    pre.append(frag);
+    while (pre.childNodes.length > LOG_LINES) pre.firstChild.remove();
+    if (atEnd) pre.scrollTop = pre.scrollHeight;
+  };
+  const fail = async (r) => {
+    let m = r.status + "";
+    try {
+      m = (await r.json()).error.message;
+    } catch (_) {
+      /* keep status */
+    }
+    return m;
+  };
+  const tails = streams.map(async (st) => {
+    const r = await fetch(base + st + "&tail=" + TAIL, { signal: ctrl.signal, credentials: "same-origin", cache: "no-store" });
+    if (!r.ok) throw new Error(await fail(r));
+    let text = await r.text();
+    // A full tail may start mid-line: drop up to the first newline.
+    if (text.length >= TAIL - 4 && text.includes("\n")) text = text.slice(text.indexOf("\n") + 1);
+    return [st, text.replace(/\n$/, "")];
+  });
   (async () => {
     try {
-      const r = await fetch(url, { signal: ctrl.signal, credentials: "same-origin", cache: "no-store" });
-      if (!r.ok) {
-        let m = r.status + "";
-        try {
-          m = (await r.json()).error.message;
-        } catch (_) {
-          /* keep status */
+      for (const [st, text] of await Promise.all(tails)) {
+        if (stream === "both") {
+          const h = document.createElement("span");
+          h.className = "ln mark";
+          h.textContent = `── ${st}: last ${text.length ? text.split("\n").length : 0} line(s) ──\n`;
+          pre.append(h);
         }
-        pre.textContent = "Log unavailable: " + m;
-        return;
+        if (text) add(st, text, false);
       }
+      if (stream === "both") add("stdout", "── live, both streams, by arrival ──", false);
       state("following…");
-      const reader = r.body.getReader();
-      const dec = new TextDecoder();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-        pre.append(dec.decode(value, { stream: true }));
-        // Keep the last ~256 KiB.
-        if (pre.textContent.length > 300000) pre.textContent = pre.textContent.slice(-256000);
-        if (atEnd) pre.scrollTop = pre.scrollHeight;
-      }
+      await Promise.all(streams.map((st) => followStream(st)));
       state("stream ended");
     } catch (e) {
-      if (e.name !== "AbortError") state("log stream failed: " + e.message);
+      if (e.name !== "AbortError") {
+        state("log unavailable");
+        add("stderr", "Log unavailable: " + e.message, false);
+      }
     }
   })();
+  async function followStream(st) {
+    const r = await fetch(base + st + "&tail=0&follow=true", { signal: ctrl.signal, credentials: "same-origin", cache: "no-store" });
+    if (!r.ok) throw new Error(await fail(r));
+    const reader = r.body.getReader();
+    const dec = new TextDecoder();
+    let partial = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      partial += dec.decode(value, { stream: true });
+      const cut = partial.lastIndexOf("\n");
+      if (cut < 0) continue;
+      add(st, partial.slice(0, cut), true);
+      partial = partial.slice(cut + 1);
+    }
+    if (partial) add(st, partial, true);
+  }
 }
 
 function stopLog() {
@@ -847,9 +1221,11 @@ function onFilterInput() {
     const v = $("#filter").value.trim();
     if (v) r.params.set("f", v);
     else r.params.delete("f");
-    // Filtering from a detail page lands on the matching list.
+    // A host page filters its own processes; other detail pages land on
+    // the matching list.
     let parts = [r.view, ...r.args];
-    if (["host", "proc", "op", "ops"].includes(r.view)) parts = ["processes"];
+    if (["proc", "op", "ops"].includes(r.view)) parts = ["processes"];
+    r.params.delete("stream");
     const path = r.view === "overview" ? "#/" : "#/" + parts.map(enc).join("/");
     const qs = r.params.toString();
     history.replaceState(null, "", path + (qs ? "?" + qs : ""));
@@ -859,9 +1235,23 @@ function onFilterInput() {
 
 // ---------------------------------------------------------------- ops
 
+const OPS_PAGE = 100;
+
+function took(op) {
+  const end = op.finished_at || (op.state === "running" ? Date.now() : null);
+  if (!end) return "—";
+  const ms = Math.max(0, end - op.created_at);
+  return ms < 1000 ? ms + " ms" : ms < 60000 ? (ms / 1000).toFixed(1) + " s" : Math.round(ms / 60000) + " min";
+}
+
 async function loadOps() {
+  const q = new URLSearchParams();
+  for (const k of ["action", "result", "who", "target", "offset"]) if (S.route.params.get(k)) q.set(k, S.route.params.get(k));
+  q.set("limit", OPS_PAGE);
   try {
-    S.ops = (await api("GET", "/v1/ops?limit=200")).ops;
+    const r = await api("GET", "/v1/ops?" + q);
+    S.ops = r.ops;
+    S.opsNext = r.next_offset == null ? null : r.next_offset;
     S.opsLoaded = true;
   } catch (e) {
     S.ops = [];
@@ -901,32 +1291,23 @@ function opEvent(op) {
 
 // ---------------------------------------------------------------- action dialog
 
-// D: the dialog's current job. reqs: OpRequest bodies (several for a
-// multi-selection of processes on different names).
-const D = { reqs: [], ops: null, fleet: false };
+// D: the dialog's current job: one OpRequest (a multi-row selection is one
+// operation too, through `only`).
+const D = { req: null, ops: null, fleet: false };
 
-function specToReqs(verb, spec) {
+function specToReq(verb, spec) {
   if (spec.multi === "procs") {
-    // One operation per process name, on the hosts where it is selected.
-    const byName = new Map();
-    for (const k of S.sel) {
-      const i = k.indexOf("/");
-      const host = k.slice(0, i);
-      const name = k.slice(i + 1);
-      if (!byName.has(name)) byName.set(name, []);
-      byName.get(name).push(host);
-    }
-    return {
-      what: `${S.sel.size} selected process(es)`,
-      fleet: [...byName.values()].some((h) => h.length > 1),
-      reqs: [...byName].map(([name, hosts]) => ({ action: verb, target: name, hosts: hosts.sort().join(",") })),
-    };
+    const keys = [...S.sel].sort();
+    const hosts = [...new Set(keys.map((k) => k.slice(0, k.indexOf("/"))))].sort();
+    return { what: `${keys.length} selected process(es) on ${hosts.length} host(s)`, fleet: hosts.length > 1, req: { action: verb, target: "all", hosts: hosts.join(","), only: keys } };
   }
   if (spec.multi === "hosts") {
     const hosts = [...S.hostSel].sort();
-    return { what: `every process on ${hosts.length} selected host(s)`, fleet: hosts.length > 1, reqs: [{ action: verb, target: "all", hosts: hosts.join(",") }] };
+    return { what: `every process on ${hosts.length} selected host(s)`, fleet: hosts.length > 1, req: { action: verb, target: "all", hosts: hosts.join(",") } };
   }
-  return { what: spec.what, fleet: !!spec.fleet || (spec.nhosts || 1) > 1, reqs: [{ action: verb, target: spec.target, hosts: spec.hosts }] };
+  const req = { action: verb, target: spec.target };
+  if (spec.hosts !== undefined) req.hosts = spec.hosts;
+  return { what: spec.what, fleet: !!spec.fleet || (spec.nhosts || 1) > 1, req };
 }
 
 function options() {
@@ -937,74 +1318,100 @@ function options() {
   if (rolling && rolling.checked) {
     o.strategy = "rolling";
     o.batch = ($("#opt-batch").value || "1").trim();
-    const mf = parseInt($("#opt-maxfail").value, 10);
-    if (!isNaN(mf)) o.max_failures = mf;
+    const mf = $("#opt-maxfail").value.trim();
+    if (mf !== "") o.max_failures = /^\d+$/.test(mf) ? +mf : mf;
   }
   return o;
 }
 
-async function openAction(verb, spec) {
+// The confirm button's colour says how much the action can hurt.
+function paintGo() {
+  const go = $("#confirm-go");
+  const sig = $("#opt-signal");
+  let risk = RISK[D.verb] || "warn";
+  if (sig && (sig.value === "KILL" || sig.value === "TERM")) risk = "danger";
+  if (D.fleet && D.verb !== "start") risk = "danger";
+  go.className = risk;
+  go.dataset.risk = risk;
+}
+
+function optionsEnabled(on) {
+  $("#confirm-options").querySelectorAll("input,select").forEach((i) => (i.disabled = !on));
+}
+
+function openAction(verb, spec) {
   const dlg = $("#confirm");
-  const job = specToReqs(verb, spec);
-  D.reqs = job.reqs;
+  const job = specToReq(verb, spec);
+  D.req = job.req;
   D.ops = null;
   D.verb = verb;
+  D.fleet = job.fleet;
   $("#confirm-title").textContent = `${verb[0].toUpperCase() + verb.slice(1)} ${job.what}`;
-  $("#confirm-body").innerHTML = `<p class="sub">Checking what this would touch (dry run)…</p>`;
+  const hosts = D.req.hosts === undefined ? "all hosts" : D.req.hosts;
+  $("#confirm-body").innerHTML = `<p>${esc(verb)} <code>${esc(D.req.only ? D.req.only.join(", ") : D.req.target)}</code> on <code>${esc(hosts)}</code>. <span class="sub">“Plan” lists exactly what it would touch, without touching it.</span></p>`;
   $("#confirm-progress").innerHTML = "";
+  $("#confirm-error").textContent = "";
   let opts = "";
   if (verb === "signal") opts += `<p><label>Signal <select id="opt-signal">${SIGNALS.map((s) => `<option>${s}</option>`).join("")}</select></label></p>`;
   if (job.fleet) {
-    opts += `<p><label><input type="radio" name="strategy" id="opt-parallel" checked> all at once (parallel)</label><label><input type="radio" name="strategy" id="opt-rolling"> rolling</label> <label>batch <input id="opt-batch" size="4" value="1" title="N hosts or N%"></label><label>stop after <input id="opt-maxfail" size="3" value="1"> failed host(s)</label></p>`;
+    opts += `<fieldset><legend>Strategy</legend><label><input type="radio" name="strategy" id="opt-parallel" checked> all at once (parallel)</label><label><input type="radio" name="strategy" id="opt-rolling"> rolling</label> <label>batch <input id="opt-batch" size="5" value="1" title="N hosts or N%"></label><label>stop after <input id="opt-maxfail" size="3" value="1"> failed host(s)</label></fieldset>`;
   }
   $("#confirm-options").innerHTML = opts;
   const go = $("#confirm-go");
   go.hidden = false;
-  go.disabled = true;
+  go.disabled = false;
   go.textContent = verb;
+  $("#confirm-plan").hidden = false;
+  $("#confirm-plan").disabled = false;
   $("#confirm-cancel").textContent = "Cancel";
+  paintGo();
   if (!dlg.open) dlg.showModal();
+  // Never the confirm button: Enter must not act by default.
+  ($("#confirm-options").querySelector("select,input") || $("#confirm-cancel")).focus();
+}
+
+async function planAction() {
+  const plan = $("#confirm-plan");
+  plan.disabled = true;
+  $("#confirm-error").textContent = "";
   try {
-    const plans = await Promise.all(D.reqs.map((r) => api("POST", "/v1/ops", { ...r, dry_run: true })));
+    const op = await api("POST", "/v1/ops", { ...D.req, ...options(), dry_run: true });
     let total = 0;
     let lines = "";
-    const hosts = new Set();
-    for (const op of plans) {
-      for (const h of op.hosts) {
-        hosts.add(h.host);
-        total += h.processes.length;
-        lines += `<div><b>${esc(h.host)}</b>: ${h.processes.length ? h.processes.map((p) => `<code>${esc(p.name)}</code> ${stBadge(p.state)}`).join(" ") : `<span class="error">${esc(h.message || "nothing")}</span>`}</div>`;
-      }
+    for (const h of op.hosts) {
+      total += h.processes.length;
+      lines += `<div><b>${esc(h.host)}</b>: ${h.processes.length ? h.processes.map((p) => `<code>${esc(p.name)}</code> ${stBadge(p.state)}`).join(" ") : `<span class="error">${esc(h.message || "nothing")}</span>`}</div>`;
     }
-    D.total = hosts.size;
-    $("#confirm-body").innerHTML = `<p>This will <b>${esc(verb)}</b> <b data-touch-count="${total}">${total} process(es)</b> on <b>${hosts.size} host(s)</b>:</p><div class="touch">${lines}</div>`;
-    go.disabled = total === 0;
-    if (total === 0) $("#confirm-body").innerHTML += `<p class="error">Nothing matches; nothing to do.</p>`;
-    else go.focus();
+    $("#confirm-progress").innerHTML = `<p>This will <b>${esc(D.verb)}</b> <b data-touch-count="${total}">${total} process(es)</b> on <b>${op.hosts.length} host(s)</b>:</p><div class="touch">${lines}</div>` + (total ? "" : `<p class="error">Nothing matches; nothing to do.</p>`);
   } catch (e) {
-    $("#confirm-body").innerHTML = `<p class="error">Cannot plan this: ${esc(e.message)}</p>`;
+    $("#confirm-error").textContent = "Cannot plan this: " + e.message;
   }
+  plan.disabled = false;
 }
 
 async function runAction() {
   const go = $("#confirm-go");
   go.disabled = true;
-  const o = options();
-  $("#confirm-options").querySelectorAll("input,select").forEach((i) => (i.disabled = true));
+  optionsEnabled(false);
+  $("#confirm-error").textContent = "";
+  let op;
   try {
-    D.ops = [];
-    for (const r of D.reqs) D.ops.push(await api("POST", "/v1/ops", { ...r, ...o }));
+    op = await api("POST", "/v1/ops", { ...D.req, ...options() });
   } catch (e) {
-    $("#confirm-progress").innerHTML += `<p class="error">Refused: ${esc(e.message)}</p>`;
-    if (!D.ops.length) {
-      go.disabled = false;
-      return;
-    }
+    // Refused: nothing ran. Everything stays editable, the culprit focused.
+    $("#confirm-error").textContent = "Refused: " + e.message;
+    optionsEnabled(true);
+    go.disabled = false;
+    const culprit = /batch/.test(e.message) ? $("#opt-batch") : /fail/.test(e.message) ? $("#opt-maxfail") : /signal/.test(e.message) ? $("#opt-signal") : null;
+    if (culprit) culprit.focus();
+    return;
   }
+  D.ops = [op];
   go.hidden = true;
+  $("#confirm-plan").hidden = true;
   $("#confirm-cancel").textContent = "Close";
-  for (const op of D.ops) dialogOp(op);
-  for (const op of D.ops) followOp(op.id);
+  dialogOp(op);
+  followOp(op.id);
 }
 
 async function followOp(id) {
@@ -1079,9 +1486,92 @@ function onClick(ev) {
     (t.dataset.clear === "procs" ? S.sel : S.hostSel).clear();
     return schedule();
   }
+  const sort = t.closest("[data-sort]");
+  if (sort) {
+    const cur = S.route.params.get("sort") || "severity";
+    const k = sort.dataset.sort;
+    return setParam("sort", cur === k ? "-" + k : k === "severity" && cur === "-severity" ? null : k);
+  }
+  const page = t.closest("[data-page]");
+  if (page) return setParam("offset", page.dataset.page === "0" ? null : page.dataset.page, true);
+  if (t.matches("[data-download]") && S.log) {
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([S.log.pre.textContent], { type: "text/plain" }));
+    a.download = S.log.key.replace(/\0/g, "_").replace(/[^\w.-]/g, "_") + ".log";
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 5000);
+  }
+}
+
+// Change one URL parameter of the current view (history entry kept small).
+function setParam(k, v, reload) {
+  const r = parseHash();
+  if (v == null || v === "") r.params.delete(k);
+  else r.params.set(k, v);
+  const path = "#/" + [r.view, ...r.args].map(enc).join("/");
+  const qs = r.params.toString();
+  history.replaceState(null, "", path + (qs ? "?" + qs : ""));
+  onRoute();
+  if (reload) loadOps();
+}
+
+function onChange(ev) {
+  const t = ev.target;
+  if (t.matches("[data-opsfilter]")) {
+    const r = parseHash();
+    r.params.delete("offset");
+    if (t.value.trim()) r.params.set(t.dataset.opsfilter, t.value.trim());
+    else r.params.delete(t.dataset.opsfilter);
+    history.replaceState(null, "", "#/ops" + (r.params.toString() ? "?" + r.params : ""));
+    onRoute();
+  }
+  if (t.id === "opt-signal") paintGo();
+}
+
+// Keyboard: j/k or ↓/↑ move between rows, Enter opens the row's process
+// or host, s/r/x/t start/restart/stop/signal it, space ticks it.
+function onRowKey(ev) {
+  const row = document.activeElement && document.activeElement.closest && document.activeElement.closest(".vrow, tr[data-key]");
+  const inList = row && (row === document.activeElement || ev.key === "ArrowDown" || ev.key === "ArrowUp");
+  const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+  if (typing || $("#confirm").open) return false;
+  const rows = () => [...document.querySelectorAll("#view .vrow[data-key], #view tbody tr[data-key]")];
+  const move = (d) => {
+    const all = rows();
+    if (!all.length) return;
+    let i = row ? all.indexOf(row) : -1;
+    i = Math.max(0, Math.min(all.length - 1, i + d));
+    all[i].tabIndex = -1;
+    all[i].focus();
+    all[i].scrollIntoView({ block: "nearest" });
+  };
+  if (ev.key === "j" || (ev.key === "ArrowDown" && (inList || !row))) return move(1), true;
+  if (ev.key === "k" || (ev.key === "ArrowUp" && inList)) return move(-1), true;
+  if (!row || row !== document.activeElement) return false;
+  if (ev.key === "Enter") {
+    const a = row.querySelector(".c-name a") || row.querySelector("a[href^='#/proc']") || row.querySelector("a");
+    if (a) location.hash = a.getAttribute("href");
+    return true;
+  }
+  const verb = { s: "start", r: "restart", x: "stop", t: "signal" }[ev.key];
+  if (verb) {
+    const b = row.querySelector(`[data-act="${verb}"]`);
+    if (b) b.click();
+    return !!b;
+  }
+  if (ev.key === " ") {
+    const c = row.querySelector("input[type=checkbox]");
+    if (c) c.click();
+    return !!c;
+  }
+  return false;
 }
 
 function onKey(ev) {
+  if (S.me && !ev.ctrlKey && !ev.metaKey && !ev.altKey && onRowKey(ev)) {
+    ev.preventDefault();
+    return;
+  }
   const input = $("#filter");
   const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
   if (ev.key === "/" && !typing && !$("#confirm").open && S.me) {
@@ -1100,6 +1590,9 @@ function boot() {
   $("#logout").addEventListener("click", logout);
   $("#filter").addEventListener("input", onFilterInput);
   $("#confirm-go").addEventListener("click", runAction);
+  $("#confirm-plan").addEventListener("click", planAction);
+  document.addEventListener("change", onChange);
+  setInterval(tick, 1000);
   $("#confirm").addEventListener("close", () => {
     D.ops = null;
   });

@@ -110,6 +110,8 @@ mod tests {
             pid: None,
             exit_status: None,
             description: String::new(),
+            process: None,
+            removed: false,
         }
     }
 

@@ -244,6 +244,8 @@ impl Owner {
         let p = &self.procs[i];
         let state = p.state.name();
         self.events.record(fleet_api::Event {
+            process: None,
+            removed: false,
             seq: 0,
             time: super::table::unix_ms(SystemTime::now()),
             name: name.to_owned(),

@@ -33,6 +33,8 @@ pub async fn report(handle: Handle) {
                 let state = p.info.state;
                 tracing::info!(process = %name, "{description}");
                 handle.events.record(fleet_api::Event {
+                    process: None,
+                    removed: false,
                     seq: 0,
                     time: unix_ms(SystemTime::now()),
                     name: name.clone(),

@@ -162,6 +162,8 @@ impl Owner {
                 .map(|&i| self.procs[i].spec.group.clone())
                 .unwrap_or_default();
             self.events.record(fleet_api::Event {
+                process: None,
+                removed: false,
                 seq: 0,
                 time: unix_ms(SystemTime::now()),
                 name,

@@ -269,7 +269,8 @@ impl Owner {
         }
         if p.state.name() != from {
             let p = &self.procs[i];
-            let desc = p.snap().info.description;
+            let info = p.snap().info;
+            let desc = info.description.clone();
             let span = tracing::info_span!("process", name = %name);
             let _g = span.enter();
             tracing::info!(from = %from, to = %p.state.name(), pid = ?p.state.pid(), "{desc}");
@@ -289,6 +290,11 @@ impl Owner {
                     _ => None,
                 },
                 description: desc,
+                process: Some(Box::new(info)),
+                // As `sweep` decides: stopped, not waiting on a family.
+                removed: p.removing
+                    && p.state.name().is_stopped()
+                    && !matches!(p.state, crate::state::State::Stopping { .. }),
             });
         }
         for action in actions {

@@ -215,6 +215,7 @@ async fn op(
         max_failures: a.max_failures,
         timeout_ms: None,
         dry_run: a.dry_run,
+        only: vec![],
     };
     let first = match ctx.client.post_json::<_, Op>("/v1/ops", &req).await {
         // An empty selection is a typo's blast radius: exit 2, no op made.

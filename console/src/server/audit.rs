@@ -88,33 +88,51 @@ impl Store {
             .transpose()
     }
 
-    /// Newest first.
-    pub fn list(&self, limit: usize) -> Result<Vec<Op>, String> {
+    /// Newest first: the ops `keep` accepts, `offset` of them skipped, at
+    /// most `limit`, and whether more follow.
+    pub fn list(
+        &self,
+        mut keep: impl FnMut(&Op) -> bool,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Op>, bool), String> {
         let db = self.db();
         let mut st = db
             .prepare(
                 "SELECT a.op FROM audit a JOIN
                    (SELECT MAX(seq) AS last, MIN(seq) AS first FROM audit GROUP BY op_id) b
-                 ON a.seq = b.last ORDER BY b.first DESC LIMIT ?1",
+                 ON a.seq = b.last ORDER BY b.first DESC",
             )
             .map_err(|e| e.to_string())?;
         let rows = st
-            .query_map(params![limit as i64], |r| r.get::<_, String>(0))
+            .query_map([], |r| r.get::<_, String>(0))
             .map_err(|e| e.to_string())?;
         let mut out = Vec::new();
+        let mut skipped = 0;
         for r in rows {
             let j = r.map_err(|e| e.to_string())?;
-            out.push(serde_json::from_str(&j).map_err(|e| e.to_string())?);
+            let op: Op = serde_json::from_str(&j).map_err(|e| e.to_string())?;
+            if !keep(&op) {
+                continue;
+            }
+            if skipped < offset {
+                skipped += 1;
+                continue;
+            }
+            if out.len() == limit {
+                return Ok((out, true));
+            }
+            out.push(op);
         }
-        Ok(out)
+        Ok((out, false))
     }
 
     /// Ops whose last record is still `running` (the console stopped under
     /// them): append a result record marking them aborted.
     pub fn close_interrupted(&self, now: u64) -> Result<usize, String> {
-        let ops = self.list(10_000)?;
+        let (ops, _) = self.list(|o| o.state == OpState::Running, 0, usize::MAX)?;
         let mut n = 0;
-        for mut op in ops.into_iter().filter(|o| o.state == OpState::Running) {
+        for mut op in ops {
             op.state = OpState::Aborted;
             op.finished_at = Some(now);
             for h in &mut op.hosts {
@@ -189,6 +207,7 @@ mod tests {
                 max_failures: None,
                 timeout_ms: None,
                 dry_run: false,
+                only: vec![],
             },
             state,
             created_at: 1,
@@ -204,11 +223,19 @@ mod tests {
         s.append("intent", &op("a", OpState::Running), 1).unwrap();
         s.append("intent", &op("b", OpState::Running), 2).unwrap();
         s.append("result", &op("a", OpState::Done), 3).unwrap();
-        let list = s.list(10).unwrap();
+        let (list, more) = s.list(|_| true, 0, 10).unwrap();
         assert_eq!(
             list.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
             ["b", "a"]
         );
+        assert!(!more);
+        // Paging and filtering: newest first, skip, then whether more match.
+        assert_eq!(s.list(|_| true, 0, 1).unwrap().0[0].id, "b");
+        assert!(s.list(|_| true, 0, 1).unwrap().1);
+        let (page2, more) = s.list(|_| true, 1, 1).unwrap();
+        assert_eq!((page2[0].id.as_str(), more), ("a", false));
+        let done = s.list(|o| o.state == OpState::Done, 0, 10).unwrap().0;
+        assert_eq!(done.len(), 1);
         assert_eq!(list[1].state, OpState::Done);
         assert!(s.db().execute("DELETE FROM audit", []).is_err());
         assert!(s.db().execute("UPDATE audit SET who = 'x'", []).is_err());

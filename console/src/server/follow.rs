@@ -3,6 +3,12 @@
 //! the error; staleness counts from the last bytes seen) and the task
 //! reconnects with capped exponential backoff plus jitter, resuming with
 //! `Last-Event-ID`.
+//!
+//! Events carry each changed process whole (`Event::process`); what no
+//! event carries (a `wanted` change on a stopped process, processes a
+//! reload added or dropped, CPU/memory) comes from re-reading the status
+//! when an operation touched the host (`Picture::resync`) and every
+//! `RESYNC`.
 
 use super::agent_client::{AgentClient, CallError};
 use super::picture::Picture;
@@ -13,6 +19,8 @@ use std::time::{Duration, Instant};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(15);
+/// How often a live host's full status is re-read anyway.
+const RESYNC: Duration = Duration::from_secs(30);
 
 pub async fn follow(client: AgentClient, picture: Arc<Picture>) {
     let host = client.host.name.clone();
@@ -53,7 +61,21 @@ async fn session(
     let mut body = resp;
     let mut parser = SseParser::default();
     let broken = |e: String| CallError::Unreachable(format!("event stream broke off: {e}"));
-    while let Some(chunk) = body.chunk().await.map_err(broken)? {
+    let nudge = picture.nudge(host);
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + RESYNC, RESYNC);
+    loop {
+        let chunk = tokio::select! {
+            c = body.chunk() => c.map_err(broken)?,
+            _ = nudge.notified() => {
+                picture.set_status(host, client.status().await?);
+                continue;
+            }
+            _ = every.tick() => {
+                picture.set_status(host, client.status().await?);
+                continue;
+            }
+        };
+        let Some(chunk) = chunk else { break };
         picture.touch(host);
         for ev in parser.feed(&chunk).map_err(broken)? {
             match ev.event.as_str() {

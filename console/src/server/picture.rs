@@ -12,8 +12,8 @@ use fleet_api::{
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
-use tokio::sync::broadcast;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{broadcast, Notify};
 
 #[derive(Clone, Debug, Default)]
 pub struct HostView {
@@ -37,6 +37,7 @@ pub struct Picture {
     seq: AtomicU64,
     /// Registered hosts without a heartbeat this long are shown down.
     stale_after_ms: u64,
+    nudges: Mutex<HashMap<String, Arc<Notify>>>,
 }
 
 pub use fleet_daemon::time::now_ms;
@@ -48,6 +49,7 @@ impl Picture {
             bus: broadcast::channel(4096).0,
             seq: AtomicU64::new(0),
             stale_after_ms,
+            nudges: Mutex::default(),
         }
     }
 
@@ -90,6 +92,9 @@ impl Picture {
     }
 
     /// A fresh full status from the agent. Returns the previous instance.
+    /// Processes that differ from what the picture held are published as
+    /// process events (carrying the new copy), and a changed process list
+    /// as a host event, so page and event readers follow a re-read too.
     pub fn set_status(&self, name: &str, st: AgentStatus) -> Option<(u32, u64)> {
         let mut procs = st.processes;
         procs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -102,10 +107,43 @@ impl Picture {
         v.last_seen = Some(now_ms());
         v.version = Some(st.version);
         v.instance = Some((st.pid, st.started_at));
+        let same_list = v.processes.len() == procs.len()
+            && v.processes
+                .iter()
+                .zip(&procs)
+                .all(|(a, b)| a.name == b.name);
+        let changed: Vec<Event> = match was_up && same_list {
+            true => v
+                .processes
+                .iter()
+                .zip(&procs)
+                .filter(|(old, new)| !same_but_live_figures(old, new))
+                .map(|(old, new)| Event {
+                    seq: 0,
+                    time: now_ms(),
+                    name: new.name.clone(),
+                    group: new.group.clone(),
+                    from: old.state,
+                    to: new.state,
+                    pid: new.pid,
+                    exit_status: new.exit_status.clone(),
+                    description: new.description.clone(),
+                    process: Some(Box::new(new.clone())),
+                    removed: false,
+                })
+                .collect(),
+            false => vec![],
+        };
         v.processes = procs;
         drop(hosts);
-        if !was_up {
+        if !was_up || !same_list {
             self.publish_host(name);
+        }
+        for event in changed {
+            self.publish(FleetEvent::Process {
+                host: name.to_string(),
+                event,
+            });
         }
         prev
     }
@@ -125,21 +163,57 @@ impl Picture {
         if e.time < p.state_since {
             return true;
         }
-        p.state = e.to;
-        p.state_since = e.time;
-        if e.to == ProcessState::Starting {
-            p.started_at = Some(e.time);
+        if e.removed {
+            v.processes.retain(|p| p.name != e.name);
+            drop(hosts);
+            self.publish(FleetEvent::Process {
+                host: host.to_string(),
+                event: e.clone(),
+            });
+            self.publish_host(host);
+            return true;
         }
-        p.pid = if e.to.has_pid() {
-            e.pid.or(p.pid)
-        } else {
-            None
-        };
-        if e.exit_status.is_some() {
-            p.exit_status = e.exit_status.clone();
-        }
-        if !e.description.is_empty() {
-            p.description = e.description.clone();
+        match &e.process {
+            // The agent's own copy after the change: take it whole, keeping
+            // the last CPU/memory reading while the pid is the same.
+            Some(now) => {
+                let (cpu, rss) = match now.pid.is_some() && now.pid == p.pid {
+                    true => (p.cpu_seconds, p.rss_bytes),
+                    false => (None, None),
+                };
+                *p = (**now).clone();
+                p.cpu_seconds = cpu;
+                p.rss_bytes = rss;
+            }
+            // A note, not a state change (leftovers stopped, a log that
+            // cannot be written): what it reports is in the agent's status,
+            // so re-read that rather than touch state or its time.
+            None if e.from == e.to => {
+                drop(hosts);
+                self.resync(host);
+                self.publish(FleetEvent::Process {
+                    host: host.to_string(),
+                    event: e.clone(),
+                });
+                return true;
+            }
+            // An older agent: what the event itself says.
+            None => {
+                p.state = e.to;
+                p.state_since = e.time;
+                if e.to == ProcessState::Starting {
+                    p.started_at = Some(e.time);
+                }
+                p.pid = if e.to.has_pid() {
+                    e.pid.or(p.pid)
+                } else {
+                    None
+                };
+                if e.exit_status.is_some() {
+                    p.exit_status = e.exit_status.clone();
+                }
+                p.description = e.description.clone();
+            }
         }
         drop(hosts);
         self.publish(FleetEvent::Process {
@@ -147,6 +221,19 @@ impl Picture {
             event: e.clone(),
         });
         true
+    }
+
+    /// Ask `host`'s follower to re-read the agent's status: something
+    /// changed that events do not carry (an operator's stop of an exited
+    /// process changes only `wanted`; a reload adds or drops processes).
+    pub fn resync(&self, host: &str) {
+        self.nudge(host).notify_one();
+    }
+
+    /// What `host`'s follower waits on for [`Picture::resync`].
+    pub fn nudge(&self, host: &str) -> Arc<Notify> {
+        let mut n = self.nudges.lock().unwrap_or_else(|e| e.into_inner());
+        n.entry(host.to_string()).or_default().clone()
     }
 
     /// Bytes arrived from the host (keep-alives included).
@@ -261,6 +348,7 @@ impl Picture {
         names: &[String],
         mut keep: impl FnMut(&ProcessInfo, &[ProcessInfo]) -> bool,
     ) -> Vec<FleetProcess> {
+        let now = now_ms();
         let hosts = self.read();
         let mut out = Vec::new();
         for n in names {
@@ -269,7 +357,7 @@ impl Picture {
                     if keep(p, &v.processes) {
                         out.push(FleetProcess {
                             host: n.clone(),
-                            info: p.clone(),
+                            info: described(p, now),
                         });
                     }
                 }
@@ -278,11 +366,11 @@ impl Picture {
         out
     }
 
-    /// A copy of one host's processes.
+    /// A copy of one host's processes, as the agent's status shows them.
     pub fn host_processes(&self, name: &str) -> Vec<ProcessInfo> {
         self.read()
             .get(name)
-            .map(|v| v.processes.clone())
+            .map(|v| v.processes.iter().map(|p| described(p, now_ms())).collect())
             .unwrap_or_default()
     }
 
@@ -299,4 +387,30 @@ impl Picture {
         }
         (up, infos.len() - up, by_state)
     }
+}
+
+/// A process as the agent's `/v1/status` shows it at `now`: a live
+/// process's description is its timing, computed from the fields (as the
+/// agent does), never text that was true when an event was sent.
+fn described(p: &ProcessInfo, now: u64) -> ProcessInfo {
+    let mut p = p.clone();
+    if let Some(t) = p.timing(now) {
+        p.description = t;
+    }
+    p
+}
+
+/// Equal apart from what the agent derives when asked (CPU, memory, a live
+/// process's timing text): nothing a reader needs to hear about.
+fn same_but_live_figures(a: &ProcessInfo, b: &ProcessInfo) -> bool {
+    let strip = |p: &ProcessInfo| ProcessInfo {
+        cpu_seconds: None,
+        rss_bytes: None,
+        description: match p.state.has_pid() {
+            true => String::new(),
+            false => p.description.clone(),
+        },
+        ..p.clone()
+    };
+    strip(a) == strip(b)
 }

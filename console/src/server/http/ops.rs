@@ -4,7 +4,7 @@
 use super::error::json_body;
 use super::{operator, ApiError};
 use crate::server::auth::Caller;
-use crate::server::ops::Ops;
+use crate::server::ops::{OpFilter, Ops};
 use crate::server::App;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -37,15 +37,23 @@ pub async fn create(
 #[derive(Deserialize)]
 pub struct ListQuery {
     limit: Option<usize>,
+    offset: Option<usize>,
+    #[serde(flatten)]
+    filter: OpFilter,
 }
 
+/// `GET /v1/ops?limit=&offset=&action=&target=&who=&result=`.
 pub async fn list(
     State(app): State<Arc<App>>,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<OpsResponse>, ApiError> {
     let Query(q) = q?;
-    let ops = Ops::list(&app, q.limit.unwrap_or(100).min(1000)).map_err(ApiError::internal)?;
-    Ok(Json(OpsResponse { ops }))
+    q.filter.check().map_err(ApiError::bad_request)?;
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let (ops, more) = Ops::list(&app, &q.filter, offset, limit).map_err(ApiError::internal)?;
+    let next_offset = more.then_some(offset + ops.len());
+    Ok(Json(OpsResponse { ops, next_offset }))
 }
 
 #[derive(Deserialize)]

@@ -14,7 +14,7 @@ mod plan;
 mod registry;
 mod run;
 
-pub use registry::{Ops, LONG_POLL};
+pub use registry::{OpFilter, Ops, LONG_POLL};
 
 use fleet_api::ErrorCode;
 use std::sync::Mutex;

@@ -23,6 +23,20 @@ pub(super) fn batch(req: &OpRequest) -> Result<Batch, Refused> {
     }
 }
 
+/// A request's `only` list as (host, process) pairs.
+pub(super) fn only(req: &OpRequest) -> Result<HashSet<(String, String)>, Refused> {
+    req.only
+        .iter()
+        .map(|s| match s.split_once('/') {
+            Some((h, p)) if !h.is_empty() && !p.is_empty() => Ok((h.to_string(), p.to_string())),
+            _ => Err(Refused(
+                ErrorCode::BadRequest,
+                format!("bad entry {s:?} in only: expected HOST/GROUP:PROCESS"),
+            )),
+        })
+        .collect()
+}
+
 impl Ops {
     pub(super) fn plan(&self, app: &App, req: &OpRequest) -> Result<Plan, Refused> {
         let selector: Selector = req
@@ -78,11 +92,13 @@ impl Ops {
             }
             (StrategyKind::Parallel, None) => {}
         }
+        let only = only(req)?;
         let touches = app
             .picture
             .processes(&hosts, |p, all| selector.matches(p, all))
             .into_iter()
             .map(|p| (p.host, p.info.name))
+            .filter(|k| only.is_empty() || only.contains(k))
             .collect::<HashSet<_>>();
         // A target that matches nothing anywhere we can see is a typo, not
         // an operation: refuse it rather than audit a fleet of "skipped".

@@ -83,6 +83,10 @@ impl Ops {
                     .selector
                     .select(&procs)
                     .into_iter()
+                    .filter(|p| {
+                        req.only.is_empty()
+                            || plan.touches.contains(&(h.host.clone(), p.name.clone()))
+                    })
                     .map(|p| ActionResult {
                         name: p.name.clone(),
                         outcome: Outcome::Already,
@@ -101,9 +105,8 @@ impl Ops {
                     )
                 };
             }
-            app.store
-                .append("result", &op, now)
-                .map_err(|e| Refused(ErrorCode::Internal, e))?;
+            // A plan changes nothing and is not an operation: it is not in
+            // the audit log (the operation, if confirmed, will be).
             this.count("dry_run");
             return Ok(op);
         }
@@ -190,14 +193,66 @@ impl Ops {
     }
 
     /// Newest first; running ops come from memory.
-    pub fn list(app: &App, limit: usize) -> Result<Vec<Op>, String> {
-        let mut ops = app.store.list(limit)?;
+    /// Newest first, `offset` matching ops skipped, at most `limit`, and
+    /// whether more match.
+    pub fn list(
+        app: &App,
+        filter: &OpFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Op>, bool), String> {
+        let (mut ops, more) = app.store.list(|o| filter.keeps(o), offset, limit)?;
         let live = lock(&app.ops.live);
         for o in &mut ops {
             if let Some(l) = live.get(&o.id) {
                 *o = lock(&l.op).clone();
             }
         }
-        Ok(ops)
+        Ok((ops, more))
+    }
+}
+
+/// `GET /v1/ops` filters; each given one must hold.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct OpFilter {
+    /// The verb.
+    pub action: Option<String>,
+    /// A substring of the process target or the host selector.
+    pub target: Option<String>,
+    pub who: Option<String>,
+    /// `ok`, `failed` (some host failed or was unreachable), `running`,
+    /// `aborted`.
+    pub result: Option<String>,
+}
+
+impl OpFilter {
+    pub fn check(&self) -> Result<(), String> {
+        match self.result.as_deref() {
+            None | Some("ok" | "failed" | "running" | "aborted") => Ok(()),
+            Some(r) => Err(format!(
+                "unknown result {r:?} (expected ok, failed, running or aborted)"
+            )),
+        }
+    }
+
+    fn keeps(&self, op: &Op) -> bool {
+        let r = &op.request;
+        let failed = op
+            .hosts
+            .iter()
+            .any(|h| matches!(h.verdict, Verdict::Failed | Verdict::Unreachable));
+        self.action
+            .as_deref()
+            .is_none_or(|a| r.action.to_string() == a)
+            && self.target.as_deref().is_none_or(|t| {
+                r.target.contains(t) || r.hosts.as_deref().unwrap_or("all").contains(t)
+            })
+            && self.who.as_deref().is_none_or(|w| op.who == w)
+            && self.result.as_deref().is_none_or(|want| match want {
+                "ok" => op.state == OpState::Done && !failed,
+                "failed" => failed,
+                "running" => op.state == OpState::Running,
+                _ => op.state == OpState::Aborted,
+            })
     }
 }

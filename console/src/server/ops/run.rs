@@ -155,8 +155,37 @@ async fn one_host(ctx: &Ctx, host: &str, gate: bool) -> HostResult {
         Ok(c) => c,
         Err(e) => return result(Verdict::Unreachable, e, vec![]),
     };
-    let call = client.act(&ctx.target, ctx.req.action, ctx.req.signal.clone());
-    let resp = match tokio::time::timeout(ctx.timeout, call).await {
+    // A page selection names processes per host; anything else is the
+    // one target. The agent's answer changes what events may not carry
+    // (`wanted` of a stopped process): have the follower re-read it.
+    let targets: Vec<String> = match ctx.req.only.is_empty() {
+        true => vec![ctx.target.clone()],
+        false => ctx
+            .req
+            .only
+            .iter()
+            .filter_map(|s| s.split_once('/'))
+            .filter(|(h, _)| *h == host)
+            .map(|(_, p)| p.to_string())
+            .collect(),
+    };
+    let call = async {
+        let mut all = fleet_api::ActionResponse {
+            verb: ctx.req.action,
+            target: ctx.target.clone(),
+            results: vec![],
+        };
+        for t in &targets {
+            let r = client
+                .act(t, ctx.req.action, ctx.req.signal.clone())
+                .await?;
+            all.results.extend(r.results);
+        }
+        Ok::<_, CallError>(all)
+    };
+    let answer = tokio::time::timeout(ctx.timeout, call).await;
+    ctx.app.picture.resync(host);
+    let resp = match answer {
         Err(_) => {
             return result(
                 Verdict::Unreachable,
