@@ -4,6 +4,7 @@
 
 use crate::config::{AgentSettings, TlsFiles};
 use axum::Router;
+use fleet_daemon::serve::{serve, Limits};
 use fleet_daemon::tls::TlsListener;
 use std::io;
 use std::net::SocketAddr;
@@ -136,23 +137,20 @@ pub fn serve_tcp(
         Arc::new(token),
         crate::api::require_token,
     ));
+    let limits = Limits::default();
     Ok(match tls {
         Some(acceptor) => {
             let l = TlsListener::new(tcp, acceptor)?;
-            tokio::spawn(async move {
-                let _ = axum::serve(l, router).with_graceful_shutdown(stop).await;
-            })
+            tokio::spawn(serve(l, router, stop, limits))
         }
-        None => tokio::spawn(async move {
-            let _ = axum::serve(tcp, router).with_graceful_shutdown(stop).await;
-        }),
+        None => tokio::spawn(serve(tcp, router, stop, limits)),
     })
 }
 
+/// The unix socket has its own connection cap, so a flood on TCP never
+/// locks root out of the local socket.
 pub fn serve_unix(unix: UnixListener, router: Router, stop: Stop) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let _ = axum::serve(unix, router).with_graceful_shutdown(stop).await;
-    })
+    tokio::spawn(serve(unix, router, stop, Limits::default()))
 }
 
 /// Resolves when the servers should stop accepting and finish in-flight

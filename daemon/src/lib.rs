@@ -3,7 +3,8 @@
 //! shell completions generated from their clap definitions), `log`
 //! (stderr diagnostics filtered by `FLEET_LOG`), `http` (the JSON error
 //! shape as an axum response, malformed bodies included), `tls` (the TLS
-//! listener both serve HTTPS on, with axum's graceful drain), `secret`
+//! listener both serve HTTPS on), `serve` (serving with a connection cap,
+//! a header-read timeout and a graceful drain), `secret`
 //! (tokens that never print themselves), `time` (epoch milliseconds) and
 //! `hex`.
 #![forbid(unsafe_code)]
@@ -14,6 +15,7 @@ pub mod http;
 pub mod log;
 pub mod notify;
 pub mod secret;
+pub mod serve;
 pub mod time;
 pub mod tls;
 

@@ -41,6 +41,7 @@ pub(crate) fn agent(cx: &mut Ctx, t: Option<Table>) -> AgentSettings {
         tls: None,
         log_dir: PathBuf::from(DEFAULT_LOG_DIR),
         enroll: None,
+        secret_env: Vec::new(),
     };
     let Some(t) = t else { return out };
     cx.check_keys(&t, "[agent]", AGENT_KEYS);
@@ -74,7 +75,7 @@ pub(crate) fn agent(cx: &mut Ctx, t: Option<Table>) -> AgentSettings {
             }
         }
     }
-    out.token = secret(cx, &t, "token");
+    out.token = secret(cx, &t, "token", &mut out.secret_env);
 
     let cert = cx.path(&t, "tls_cert");
     let key = cx.path(&t, "tls_key");
@@ -92,14 +93,21 @@ pub(crate) fn agent(cx: &mut Ctx, t: Option<Table>) -> AgentSettings {
     if let (Some(cert), Some(key)) = (cert, key) {
         out.tls = Some(TlsFiles { cert, key });
     }
-    out.enroll = enrollment(cx, &t, &out);
+    let mut secret_env = std::mem::take(&mut out.secret_env);
+    out.enroll = enrollment(cx, &t, &out, &mut secret_env);
+    out.secret_env = secret_env;
     out
 }
 
 /// `console` and what goes with it; `None` without `console` (then the
 /// other enrollment keys are errors: they would be silently unused).
-fn enrollment(cx: &mut Ctx, t: &Table, agent: &AgentSettings) -> Option<Enrollment> {
-    let token = secret(cx, t, "enrollment_token");
+fn enrollment(
+    cx: &mut Ctx,
+    t: &Table,
+    agent: &AgentSettings,
+    secret_env: &mut Vec<String>,
+) -> Option<Enrollment> {
+    let token = secret(cx, t, "enrollment_token", secret_env);
     let advertise = cx.string(t, "advertise_url");
     let tags = tags(cx, t);
     let Some(console) = cx.string(t, "console") else {
@@ -223,7 +231,9 @@ fn tags(cx: &mut Ctx, t: &Table) -> BTreeMap<String, String> {
 /// At most one of `BASE`, `BASE_file`, `BASE_env` (`base` is `token` or
 /// `enrollment_token`); read now so a bad secret fails the load rather than
 /// the first request.
-fn secret(cx: &mut Ctx, t: &Table, base: &str) -> Option<Secret> {
+/// `base`, `base_file` or `base_env`; the variable named by `base_env` is
+/// added to `secret_env` (programs must not inherit it).
+fn secret(cx: &mut Ctx, t: &Table, base: &str, secret_env: &mut Vec<String>) -> Option<Secret> {
     let keys = [
         base.to_string(),
         format!("{base}_file"),
@@ -280,6 +290,7 @@ fn secret(cx: &mut Ctx, t: &Table, base: &str) -> Option<Secret> {
         }
         _ => {
             let name = cx.string(t, source)?;
+            secret_env.push(name.clone());
             match cx.env.vars.get(&name).filter(|v| !v.is_empty()) {
                 Some(v) => v.clone(),
                 None => {

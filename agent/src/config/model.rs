@@ -33,6 +33,9 @@ pub struct AgentSettings {
     pub log_dir: PathBuf,
     /// Self-registration with a console (`[agent] console = "URL"`).
     pub enroll: Option<Enrollment>,
+    /// Environment variables that hold the agent's secrets (`token_env`,
+    /// `enrollment_token_env`): removed from every program's environment.
+    pub secret_env: Vec<String>,
 }
 
 /// `console`, `enrollment_token[_file|_env]`, `advertise_url`, `tags`.

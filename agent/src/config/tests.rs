@@ -79,6 +79,7 @@ fn defaults() {
             tls: None,
             log_dir: "/var/log/fleet".into(),
             enroll: None,
+            secret_env: vec![],
         }
     );
     let log = |s: &str| LogSpec {

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-
 use super::model::AutoRestart;
 use super::raw::Raw;
 

@@ -26,6 +26,7 @@ use axum::body::{Body, HttpBody};
 use axum::extract::State;
 use axum::response::Response;
 use config::Config;
+use fleet_daemon::serve::{serve, Limits};
 use fleet_daemon::tls::TlsListener;
 use futures_util::StreamExt;
 use inventory::Inventory;
@@ -133,20 +134,29 @@ pub async fn run(
         let _ = closing_tx.send(true);
     };
     match &app.config.tls {
-        None => {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
+        None => serve(listener, router, shutdown, LIMITS).await,
         Some((cert, key)) => {
             let acceptor = fleet_daemon::tls::acceptor(cert, key)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-            axum::serve(TlsListener::new(listener, acceptor)?, router)
-                .with_graceful_shutdown(shutdown)
-                .await
+            serve(
+                TlsListener::new(listener, acceptor)?,
+                router,
+                shutdown,
+                LIMITS,
+            )
+            .await
         }
     }
+    Ok(())
 }
+
+/// Browsers hold an event stream each, fleetctl a few calls: 1,024 open
+/// connections (the fd limit is raised at start) with the kit's header
+/// timeout.
+const LIMITS: Limits = Limits {
+    max_connections: 1024,
+    header_read_timeout: std::time::Duration::from_secs(10),
+};
 
 /// A body of unknown length (an event stream, a followed log) ends once
 /// shutdown starts; the drain would wait for it forever otherwise.

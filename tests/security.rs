@@ -1,0 +1,188 @@
+//! Secure by default (issue #14): each test is named after the threat of
+//! reference/fleet-ops.md §4.2 (or the issue item) it proves the defence
+//! against, and runs the real binaries.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+const TOKEN: &str = "sec-test-token-0123456789abcdefXYZ";
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Issue #14 item 2 (T3/T17): a program never sees the agent's secrets.
+#[test]
+fn t3_programs_never_see_the_agents_token_or_enrollment_token() {
+    let a = Agent::start_as(
+        &format!("listen = \"127.0.0.1:0\"\ntoken_env = \"FLEET_T_SECRET\"\n"),
+        r#"
+[program.printenv]
+command = "/bin/sh -c 'env; exec sleep 1000'"
+startsecs = 0
+"#,
+        |cmd| {
+            cmd.env("FLEET_T_SECRET", TOKEN)
+                .env("FLEET_T_HARMLESS", "visible");
+        },
+    );
+    let log = a.log_dir.join("printenv.stdout.log");
+    let env = wait_for(T, "the program's environment in its log", || {
+        let s = std::fs::read_to_string(&log).ok()?;
+        s.contains("FLEET_PROCESS_NAME=printenv").then_some(s)
+    });
+    // The agent's environment is inherited otherwise...
+    assert!(env.contains("FLEET_T_HARMLESS=visible"), "{env}");
+    // ...but not the variable holding its token, nor the value anywhere.
+    assert!(!env.contains("FLEET_T_SECRET"), "{env}");
+    assert!(!env.contains(TOKEN), "{env}");
+}
+
+/// T5: a log file swapped for a symlink is never followed, at reopen
+/// (SIGUSR2) nor at the next start; nothing outside the log dir is written.
+#[test]
+fn t5_a_symlinked_log_file_is_refused_and_its_target_untouched() {
+    let a = Agent::start(
+        r#"
+[program.ticker]
+command = "/bin/sh -c 'while :; do echo tick; sleep 0.05; done'"
+startsecs = 0
+startretries = 0
+"#,
+    );
+    let log = a.log_dir.join("ticker.stdout.log");
+    wait_for(T, "ticks in the log", || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|s| s.contains("tick"))
+    });
+    let secret = a.dir.path().join("secret");
+    std::fs::write(&secret, "untouched").unwrap();
+    let moved = a.log_dir.join("moved.log");
+    std::fs::rename(&log, &moved).unwrap();
+    std::os::unix::fs::symlink(&secret, &log).unwrap();
+
+    a.signal(nix::sys::signal::Signal::SIGUSR2);
+    wait_for(T, "the refused reopen in the agent's log", || {
+        a.stderr().contains("is a symbolic link").then_some(())
+    });
+    // Output keeps going to the file the agent already had.
+    let before = moved.metadata().unwrap().len();
+    wait_for(T, "more ticks in the moved file", || {
+        (moved.metadata().unwrap().len() > before).then_some(())
+    });
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "untouched");
+
+    // A restart keeps the stream the agent already has: still nothing
+    // through the link.
+    let r = a.post("/v1/processes/ticker/restart", "");
+    assert_eq!(r.json()["results"][0]["outcome"], "ok", "{}", r.text());
+    a.wait_state("ticker", "RUNNING", T);
+    let before = moved.metadata().unwrap().len();
+    wait_for(T, "the restarted program's ticks in the moved file", || {
+        (moved.metadata().unwrap().len() > before).then_some(())
+    });
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "untouched");
+    assert!(log.symlink_metadata().unwrap().file_type().is_symlink());
+}
+
+/// T5: a log path that is already a symlink when the agent starts is
+/// refused with a clear error in the process's status; its target is never
+/// written.
+#[test]
+fn t5_a_log_path_that_is_a_symlink_at_start_fails_that_program_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "untouched").unwrap();
+    let link = dir.path().join("out.log");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let a = Agent::start(&format!(
+        r#"
+[program.linked]
+command = "/bin/sh -c 'echo leaked; exec sleep 1000'"
+stdout_logfile = "{}"
+startretries = 0
+"#,
+        link.display()
+    ));
+    let p = a.wait_state("linked", "FATAL", T);
+    let d = p["description"].as_str().unwrap();
+    assert!(d.contains("is a symbolic link"), "{d}");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "untouched");
+}
+
+/// T9 / issue #14 item 6: 300 half-open requests on the agent's TCP port
+/// cost at most the connection cap in fds, the agent keeps spawning and
+/// answering (its unix socket has its own cap), and every half-open
+/// connection is closed by the header-read timeout: the fd count returns
+/// to its baseline.
+#[test]
+fn t9_half_open_connections_are_capped_and_timed_out() {
+    let a = Agent::start_with(
+        &format!("listen = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"),
+        r#"
+[program.later]
+command = "TESTPROG sleep"
+autostart = false
+startsecs = 0
+"#,
+    );
+    let port = a.tcp_port();
+    let pid = a.pid();
+    let baseline = fd_count(pid);
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // Headers never finished.
+        s.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        held.push(s);
+    }
+    // The accepted ones are held (up to the cap); the rest wait in the
+    // kernel's backlog without costing the agent anything.
+    wait_for(T, "the agent to accept up to its cap", || {
+        (fd_count(pid) >= baseline + 200).then_some(())
+    });
+    let during = fd_count(pid);
+    assert!(
+        during <= baseline + 256 + 8,
+        "fds grew from {baseline} to {during}: no connection cap"
+    );
+    // Still spawns and answers on the unix socket meanwhile.
+    let r = a.post("/v1/processes/later/start", "");
+    assert_eq!(r.json()["results"][0]["outcome"], "ok", "{}", r.text());
+    a.wait_state("later", "RUNNING", T);
+
+    // The header-read timeout closes them: the agent's end goes away, and
+    // the fd count comes back down, queued connections included.
+    let s = &mut held[0];
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(
+        n == 0 || answer.starts_with("HTTP/1.1 408"),
+        "expected a close or 408 after the header timeout, got {answer:?}"
+    );
+    let settled = wait_for(
+        Duration::from_secs(60),
+        "the fd count back at baseline",
+        || {
+            let n = fd_count(pid);
+            (n <= baseline + 4).then_some(n)
+        },
+    );
+    eprintln!("fds: baseline {baseline}, with 300 half-open {during}, after the timeout {settled}");
+    // TCP answers again once the flood is gone.
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    let auth = format!("Bearer {TOKEN}");
+    let r = http(s, "GET", "/v1/status", &[("Authorization", &auth)], b"").unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+}
