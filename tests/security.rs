@@ -186,3 +186,184 @@ startsecs = 0
     let r = http(s, "GET", "/v1/status", &[("Authorization", &auth)], b"").unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// One raw HTTP/1.1 request with exactly these headers (no defaults but
+/// Host), answered with (status, body).
+fn raw(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {out:?}"));
+    (status, out)
+}
+
+const STOP_ALL: &str = r#"{"action":"stop","target":"all"}"#;
+
+/// T10 / issue #14 item 1: a cross-site "simple" POST (text/plain, foreign
+/// Origin) is refused even with a valid operator token; a foreign Host
+/// (DNS rebinding) cannot read; the program keeps running and no op exists.
+#[test]
+fn t10_cross_site_simple_post_and_dns_rebinding_are_refused() {
+    use common::console::*;
+    let (agent, port) = tcp_agent(CELERY);
+    let c = Console::start(&agent_entries(&[("w-01", port)]));
+    c.wait_running(2, T);
+    let bearer = format!("Bearer {OPERATOR}");
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[
+                ("Origin", "http://evil.example"),
+                ("Content-Type", "text/plain"),
+            ],
+            "cross-origin request refused",
+        ),
+        (
+            &[
+                ("Origin", "http://evil.example"),
+                ("Content-Type", "application/json"),
+            ],
+            "cross-origin request refused",
+        ),
+        (
+            &[("Content-Type", "text/plain")],
+            "state-changing requests send application/json",
+        ),
+        (
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "refused",
+        ),
+    ];
+    for (headers, why) in cases {
+        let mut h = headers.to_vec();
+        h.push(("Authorization", &bearer));
+        let (status, text) = raw(c.port, "POST", "/v1/ops", &h, STOP_ALL);
+        assert_eq!(status, 403, "{headers:?}: {text}");
+        assert!(text.contains(why), "{headers:?}: {text}");
+    }
+    let (status, text) = raw(
+        c.port,
+        "GET",
+        "/v1/status",
+        &[
+            ("Host", &format!("evil.example:{}", c.port)),
+            ("Authorization", &bearer),
+        ],
+        "",
+    );
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("DNS rebinding"), "{text}");
+    // Nothing happened.
+    let ops = c.get("/v1/ops");
+    assert_eq!(ops["ops"].as_array().map(Vec::len), Some(0), "{ops}");
+    for p in agent.status()["processes"].as_array().unwrap() {
+        assert_eq!(p["state"], "RUNNING", "{p}");
+    }
+    // The console's own origin with JSON is fine.
+    let own = format!("http://127.0.0.1:{}", c.port);
+    let (status, text) = raw(
+        c.port,
+        "POST",
+        "/v1/ops",
+        &[
+            ("Origin", &own),
+            ("Content-Type", "application/json"),
+            ("Authorization", &bearer),
+        ],
+        r#"{"action":"stop","target":"all","dry_run":true}"#,
+    );
+    assert!(status == 200 || status == 201, "{text}");
+}
+
+/// T11 / issue #14 item 1: no open mode by accident. Without [[tokens]]
+/// the console refuses to start, naming what to add; with
+/// `insecure_no_auth = true` (loopback only) it starts, and a cross-site
+/// POST is still refused.
+#[test]
+fn t11_console_without_tokens_refuses_to_start_unless_insecure_no_auth() {
+    use common::console::listening_port;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("console.toml");
+    std::fs::write(
+        &cfg,
+        "[console]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin("fleet-console"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("no [[tokens]]: add an operator token"),
+        "{err}"
+    );
+    assert!(err.contains("insecure_no_auth = true"), "{err}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused start created its data dir"
+    );
+
+    std::fs::write(
+        &cfg,
+        "[console]\nlisten = \"0.0.0.0:0\"\ndata_dir = \"data\"\ninsecure_no_auth = true\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin("fleet-console"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without [[tokens]]"));
+
+    std::fs::write(
+        &cfg,
+        "[console]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\ninsecure_no_auth = true\n",
+    )
+    .unwrap();
+    let log = dir.path().join("stderr");
+    let mut child = std::process::Command::new(bin("fleet-console"))
+        .arg("--config")
+        .arg(&cfg)
+        .env("FLEET_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let port = wait_for(T, "the open-mode console to listen", || {
+        listening_port(&std::fs::read_to_string(&log).ok()?)
+    });
+    let (status, text) = raw(
+        port,
+        "POST",
+        "/v1/ops",
+        &[
+            ("Origin", "http://evil.example"),
+            ("Content-Type", "text/plain"),
+        ],
+        STOP_ALL,
+    );
+    assert_eq!(status, 403, "{text}");
+    let (status, text) = raw(port, "GET", "/v1/ops", &[], "");
+    assert_eq!(status, 200, "{text}");
+    stop_child(&mut child, Duration::from_secs(10));
+}

@@ -8,6 +8,7 @@
 
 use fleet_api::{Op, OpState, Registration, Verdict};
 use rusqlite::{params, Connection, OptionalExtension};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -47,9 +48,26 @@ CREATE TABLE IF NOT EXISTS agents (
 impl Store {
     /// Open (creating the directory and the database on first start).
     pub fn open(dir: &Path) -> Result<Store, String> {
-        std::fs::create_dir_all(dir)
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .map_err(|e| format!("cannot create data_dir {}: {e}", dir.display()))?;
         let path = dir.join("console.db");
+        // The store holds registered agents' tokens: the console's alone.
+        // Created 0600 before SQLite opens it (and its -wal/-shm, which
+        // SQLite creates with the main file's mode).
+        let private = |p: &Path| -> Result<(), String> {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(p)
+                .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+                .map_err(|e| format!("cannot create {}: {e}", p.display()))
+        };
+        private(&path)?;
         let db =
             Connection::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")

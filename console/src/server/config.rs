@@ -40,6 +40,7 @@ struct RawConsole {
     stale_after_secs: Option<u64>,
     concurrency: Option<usize>,
     host_timeout_secs: Option<u64>,
+    insecure_no_auth: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +116,9 @@ pub struct Config {
     pub agents: Vec<AgentConfig>,
     pub host_groups: BTreeMap<String, Vec<String>>,
     pub enrollment: Option<Secret>,
+    /// No `[[tokens]]`: every caller is an operator. Loopback only, and
+    /// only when `[console] insecure_no_auth = true` says so.
+    pub insecure_no_auth: bool,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9700";
@@ -233,10 +237,23 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             });
         }
     }
+    let insecure_no_auth = c.insecure_no_auth.unwrap_or(false);
     if !listen.ip().is_loopback() && tokens.is_empty() {
         errs.push(format!(
             "console.listen: refusing non-loopback address {listen} without [[tokens]]"
         ));
+    } else if tokens.is_empty() && !insecure_no_auth {
+        errs.push(format!(
+            "no [[tokens]]: add an operator token, e.g.\n  \
+             head -c 32 /dev/urandom | base64 > /etc/fleet/secrets/ops.token\n  \
+             [[tokens]]\n  name = \"ops\"\n  token_file = \"secrets/ops.token\"\n  role = \"operator\"\n\
+             (or, for a loopback-only console without authentication, set [console] insecure_no_auth = true)"
+        ));
+    } else if !tokens.is_empty() && insecure_no_auth {
+        errs.push(
+            "console.insecure_no_auth = true with [[tokens]]: remove one (tokens are enforced)"
+                .into(),
+        );
     }
 
     let mut agents: Vec<AgentConfig> = Vec::new();
@@ -339,6 +356,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
         agents,
         host_groups: raw.host_groups,
         enrollment,
+        insecure_no_auth,
     })
 }
 
@@ -410,10 +428,19 @@ mod tests {
 
     #[test]
     fn minimal_loopback_config_is_fine() {
-        let c = p("[console]\ndata_dir = \"d\"\n").unwrap();
+        let c = p("[console]\ndata_dir = \"d\"\ninsecure_no_auth = true\n").unwrap();
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.data_dir, PathBuf::from("/etc/fleet/d"));
         assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
+    }
+
+    #[test]
+    fn no_tokens_needs_insecure_no_auth_on_loopback() {
+        let e = p("[console]\ndata_dir = \"d\"\n").unwrap_err();
+        assert!(e.contains("no [[tokens]]: add an operator token"), "{e}");
+        assert!(e.contains("insecure_no_auth = true"), "{e}");
+        let e = p("[console]\nlisten = \"0.0.0.0:9700\"\ninsecure_no_auth = true\n").unwrap_err();
+        assert!(e.contains("without [[tokens]]"), "{e}");
     }
 
     #[test]

@@ -125,10 +125,19 @@ pub async fn run(
 ) -> std::io::Result<()> {
     app.follow_all();
     let (closing_tx, closing) = watch::channel(false);
-    let router = http::router(app.clone()).layer(axum::middleware::map_response_with_state(
-        closing,
-        end_at_shutdown,
-    ));
+    let own = http::guard::Listener {
+        addr: listener.local_addr()?,
+        tls: app.config.tls.is_some(),
+    };
+    let router = http::router(app.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            own,
+            http::guard::guard,
+        ))
+        .layer(axum::middleware::map_response_with_state(
+            closing,
+            end_at_shutdown,
+        ));
     let shutdown = async move {
         shutdown.await;
         let _ = closing_tx.send(true);

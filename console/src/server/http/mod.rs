@@ -6,9 +6,12 @@
 //! A request authenticates with `Authorization: Bearer` (CLI, scripts) or
 //! with the web page's session cookie; with the cookie, every method but
 //! GET/HEAD must also carry the session's `X-CSRF-Token`, else 403.
+//! In front of all of it, `guard` checks Host, Origin and Content-Type for
+//! every caller (see there).
 
 mod error;
 mod events;
+pub mod guard;
 mod hosts;
 mod logs;
 mod metrics;
