@@ -367,3 +367,34 @@ fn t11_console_without_tokens_refuses_to_start_unless_insecure_no_auth() {
     assert_eq!(status, 200, "{text}");
     stop_child(&mut child, Duration::from_secs(10));
 }
+
+/// Issue #14 item 8: op parameters are bounded (400 naming the limit), and
+/// a refused op holds nothing: the next op on the same hosts runs.
+#[test]
+fn t20_op_parameters_out_of_bounds_are_refused_and_hold_nothing() {
+    use common::console::*;
+    let (_agent, port) = tcp_agent(CELERY);
+    let c = Console::start(&agent_entries(&[("w-01", port)]));
+    c.wait_running(2, T);
+    for (body, limit) in [
+        (
+            r#"{"action":"restart","target":"all","concurrency":18446744073709551615}"#,
+            "concurrency must be between 1 and 100000",
+        ),
+        (
+            r#"{"action":"restart","target":"all","concurrency":0}"#,
+            "concurrency must be between 1 and 100000",
+        ),
+        (
+            r#"{"action":"restart","target":"all","timeout_ms":18446744073709551615}"#,
+            "timeout_ms must be between 1 and 86400000",
+        ),
+    ] {
+        let r = c.request("POST", "/v1/ops", Some(OPERATOR), body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(r.text().contains(limit), "{body}: {}", r.text());
+    }
+    let op = c.op(r#"{"action":"restart","target":"all"}"#);
+    let done = c.wait_op(op["id"].as_str().unwrap(), T);
+    assert_eq!(done["state"], "done", "{done}");
+}
