@@ -398,3 +398,125 @@ fn t20_op_parameters_out_of_bounds_are_refused_and_hold_nothing() {
     let done = c.wait_op(op["id"].as_str().unwrap(), T);
     assert_eq!(done["state"], "done", "{done}");
 }
+
+const ENROLL: &str = "enroll-token-0123456789abcdefXYZ";
+
+fn console_bin(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(bin("fleet-console"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// T21 / issue #14 item 10: logins, refused logins and refused
+/// registrations are audited with their source address; the audit log is
+/// hash-chained: `fleet-console audit verify` passes on the intact log and
+/// names the broken record once a byte of it is changed behind the
+/// console's back.
+#[test]
+fn t21_audit_is_hash_chained_and_records_logins_and_refusals_with_source() {
+    use common::console::*;
+    let mut c = Console::start(&format!("[enrollment]\ntoken = \"{ENROLL}\"\n"));
+    let r = c.request(
+        "POST",
+        "/v1/session",
+        None,
+        &format!("{{\"token\":\"{OPERATOR}\"}}"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = c.request(
+        "POST",
+        "/v1/session",
+        None,
+        r#"{"token":"guess-0123456789abcdefghij"}"#,
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
+    let reg = r#"{"name":"rogue","url":"http://127.0.0.1:1","version":"0"}"#;
+    let r = c.request(
+        "POST",
+        "/v1/agents/register",
+        Some("not-the-enrollment-token"),
+        reg,
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
+    c.stop();
+
+    let cfg = c.config.to_str().unwrap().to_string();
+    let (code, out, err) = console_bin(&["audit", "verify", "--config", &cfg]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("audit log intact: 3 record(s), head "),
+        "{out}"
+    );
+
+    let db = c.dir.path().join("data/console.db");
+    let text = String::from_utf8_lossy(&std::fs::read(&db).unwrap()).into_owned()
+        + &String::from_utf8_lossy(&std::fs::read(db.with_extension("db-wal")).unwrap_or_default());
+    for kind in [
+        "login_refused",
+        "register_refused",
+        "invalid enrollment token",
+    ] {
+        assert!(text.contains(kind), "{kind} not in the audit log");
+    }
+    assert!(
+        text.contains("127.0.0.1:"),
+        "no source address in the audit log"
+    );
+
+    // An attacker with the file drops the triggers and edits a record...
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;
+         UPDATE audit SET who = 'someone-else' WHERE seq = 2;",
+    )
+    .unwrap();
+    let (code, out, err) = console_bin(&["audit", "verify", "--config", &cfg]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("record 2 (login_refused - at") && err.contains("does not match its hash"),
+        "{err}"
+    );
+    // ...or deletes one.
+    conn.execute_batch("DELETE FROM audit WHERE seq = 2;")
+        .unwrap();
+    drop(conn);
+    let (code, out, err) = console_bin(&["audit", "verify", "--config", &cfg]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("record 2 is missing (the next record is 3)"),
+        "{err}"
+    );
+}
+
+/// T6 / issue #14 item 4: a flood of bogus registrations is throttled
+/// (429) and adds nothing; the console keeps answering promptly.
+#[test]
+fn t6_a_registration_flood_is_throttled_and_the_console_answers() {
+    use common::console::*;
+    let c = Console::start(&format!(
+        "[enrollment]\ntoken = \"{ENROLL}\"\nrate_per_sec = 5\n"
+    ));
+    let mut throttled = 0;
+    let mut refused = 0;
+    for i in 0..200 {
+        let reg = format!(r#"{{"name":"bogus-{i}","url":"http://127.0.0.1:1","version":"0"}}"#);
+        let r = c.request("POST", "/v1/agents/register", Some("wrong-token"), &reg);
+        match r.status {
+            429 => throttled += 1,
+            401 => refused += 1,
+            s => panic!("unexpected {s}: {}", r.text()),
+        }
+    }
+    assert!(throttled > 100, "{throttled} throttled, {refused} refused");
+    assert!(refused >= 20, "the burst gets an answer: {refused}");
+    let t = std::time::Instant::now();
+    let hosts = c.get("/v1/hosts");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert_eq!(hosts["hosts"].as_array().map(Vec::len), Some(0), "{hosts}");
+}

@@ -72,6 +72,8 @@ struct RawAgent {
 struct RawEnrollment {
     token: Option<String>,
     token_file: Option<PathBuf>,
+    rate_per_sec: Option<u32>,
+    max_agents: Option<usize>,
 }
 
 /// How the console checks an agent's TLS certificate.
@@ -119,6 +121,13 @@ pub struct Config {
     /// No `[[tokens]]`: every caller is an operator. Loopback only, and
     /// only when `[console] insecure_no_auth = true` says so.
     pub insecure_no_auth: bool,
+    /// Registrations (and heartbeats) accepted per second, fleet-wide
+    /// (`[enrollment] rate_per_sec`, default 50; bursts of 4× that).
+    pub enrollment_rate: u32,
+    /// Registered agents the console keeps at most (`[enrollment]
+    /// max_agents`, default 10,000): a leaked enrollment token cannot fill
+    /// the inventory.
+    pub max_registered: usize,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9700";
@@ -320,6 +329,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             }
         }
     }
+    let (enrollment_rate, max_registered) = raw
+        .enrollment
+        .as_ref()
+        .map(|e| (e.rate_per_sec.unwrap_or(50), e.max_agents.unwrap_or(10_000)))
+        .unwrap_or((50, 10_000));
+    if enrollment_rate == 0 {
+        errs.push("enrollment.rate_per_sec must be at least 1".into());
+    }
     let enrollment = raw
         .enrollment
         .and_then(|e| secret("enrollment", e.token, e.token_file, &mut errs));
@@ -357,6 +374,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
         host_groups: raw.host_groups,
         enrollment,
         insecure_no_auth,
+        enrollment_rate,
+        max_registered,
     })
 }
 

@@ -73,6 +73,14 @@ impl Inventory {
         self.read().get(name).cloned()
     }
 
+    /// Hosts that registered themselves (the `max_agents` cap counts these).
+    pub fn registered(&self) -> usize {
+        self.read()
+            .values()
+            .filter(|h| h.source == HostSource::Registered)
+            .count()
+    }
+
     pub fn len(&self) -> usize {
         self.read().len()
     }

@@ -46,6 +46,10 @@ pub struct App {
     pub clients: agent_client::ClientFactory,
     pub ops: ops::Ops,
     pub auth: Auth,
+    /// Registrations and heartbeats, fleet-wide.
+    pub register_limit: http::RateLimit,
+    /// Logins (`POST /v1/session`), fleet-wide: guessing tokens is slow.
+    pub login_limit: http::RateLimit,
     followers: Mutex<HashMap<String, JoinHandle<()>>>,
 }
 
@@ -78,6 +82,11 @@ impl App {
         }
         Ok(Arc::new(App {
             auth: Auth::new(config.tokens.clone()),
+            register_limit: http::RateLimit::new(
+                config.enrollment_rate.saturating_mul(4),
+                config.enrollment_rate as f64,
+            ),
+            login_limit: http::RateLimit::new(20, 2.0),
             config,
             inventory,
             picture,
