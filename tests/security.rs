@@ -520,3 +520,107 @@ fn t6_a_registration_flood_is_throttled_and_the_console_answers() {
     assert!(t.elapsed() < Duration::from_secs(2));
     assert_eq!(hosts["hosts"].as_array().map(Vec::len), Some(0), "{hosts}");
 }
+
+fn enrolling_agent(console: &str, extra: &str) -> Agent {
+    Agent::start_with(
+        &format!(
+            "name = \"enroller\"\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n\
+             console = \"{console}\"\nenrollment_token = \"{ENROLL}\"\n{extra}"
+        ),
+        "",
+    )
+}
+
+/// T7 / T2 / issue #14 item 3: the agent checks its console. A console
+/// with another certificate than the pinned one is refused (and the log
+/// says why); the right pin is accepted; a redirect is never followed (the
+/// tokens never reach the redirect's target); plain http:// to a
+/// non-loopback console is a config error unless explicitly allowed.
+#[test]
+fn t7_agent_pins_its_console_never_follows_redirects_and_refuses_clear_text() {
+    use common::pki::pki;
+    // A TLS server to stand in for the console: a fleet-agent with a cert.
+    let p = pki();
+    let dir = tempfile::tempdir().unwrap();
+    p.write(dir.path());
+    let fake = Agent::start_with(
+        &format!(
+            "listen = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\ntls_cert = {:?}\ntls_key = {:?}\n",
+            dir.path().join("leaf.pem"),
+            dir.path().join("leaf.key")
+        ),
+        "",
+    );
+    let url = format!("https://127.0.0.1:{}", fake.tcp_port());
+    let wrong = "sha256:".to_string() + &"ab".repeat(32);
+    let a = enrolling_agent(&url, &format!("console_fingerprint = \"{wrong}\"\n"));
+    wait_for(T, "the refused pin in the agent's log", || {
+        a.stderr()
+            .contains("does not match the pinned one")
+            .then_some(())
+    });
+    let right = format!(
+        "console_fingerprint = \"sha256:{}\"\n",
+        p.leaf_fingerprint()
+    );
+    let a = enrolling_agent(&url, &right);
+    // The handshake passes; the stand-in then refuses the POST itself.
+    wait_for(T, "the pinned console's own answer", || {
+        a.stderr().contains("console answered 401").then_some(())
+    });
+    let ca = format!("console_ca_file = {:?}\n", dir.path().join("ca.pem"));
+    let a = enrolling_agent(&url, &ca);
+    wait_for(T, "the CA-verified console's own answer", || {
+        a.stderr().contains("console answered 401").then_some(())
+    });
+
+    // A "console" that redirects to a thief.
+    let thief = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    thief.set_nonblocking(true).unwrap();
+    let thief_port = thief.local_addr().unwrap().port();
+    let redirector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rport = redirector.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in redirector.incoming() {
+            let Ok(mut s) = s else { return };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{thief_port}/steal\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    let a = enrolling_agent(&format!("http://127.0.0.1:{rport}"), "");
+    wait_for(T, "the refused redirect in the agent's log", || {
+        a.stderr()
+            .contains("(a redirect): not followed")
+            .then_some(())
+    });
+    assert!(
+        thief.accept().is_err(),
+        "the agent followed the redirect to the thief"
+    );
+
+    // Clear text off loopback: a config error naming the way out.
+    let cfg = dir.path().join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\nconsole = \"http://10.11.12.13:9700\"\n\
+             enrollment_token = \"{ENROLL}\"\nadvertise_url = \"http://10.0.0.1:1\"\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin("fleet-agent"))
+        .arg("check")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("allow_insecure_console = true"), "{text}");
+}

@@ -7,18 +7,32 @@
 //! with. A failure is retried with a doubling delay (1 s up to a minute).
 //! Nothing secret is logged: only the console URL, status codes and the
 //! console's error message.
+//!
+//! The client never follows a redirect (a redirect would carry the tokens
+//! elsewhere), checks the console's certificate against `console_ca_file`
+//! or `console_fingerprint` when set, and a plain `http://` console off
+//! loopback is a config error unless `allow_insecure_console` (warned
+//! about here, at every start).
 
-use crate::config::{Enrollment, Secret};
+use crate::config::{ConsoleTrust, Enrollment, Secret};
 use fleet_api::{Registration, RegistrationResponse};
 use std::time::Duration;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The registration answer is a few bytes of JSON.
+const MAX_ANSWER: usize = 64 * 1024;
 
 /// Register, then heartbeat until the runtime ends.
 pub async fn run(enroll: Enrollment, host: String, agent_token: Secret) {
-    let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
+    if enroll.insecure {
+        tracing::warn!(
+            console = %enroll.console,
+            "plain http:// to a non-loopback console: the enrollment token and this agent's token cross the network in clear (allow_insecure_console = true)"
+        );
+    }
+    let client = match client(&enroll.trust) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("cannot build the HTTP client for registration: {e}");
@@ -65,6 +79,35 @@ pub async fn run(enroll: Enrollment, host: String, agent_token: Secret) {
     }
 }
 
+/// The registration client: bounded in time, no redirects, the
+/// configured trust.
+fn client(trust: &ConsoleTrust) -> Result<reqwest::Client, String> {
+    let b = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none());
+    let b = match trust {
+        ConsoleTrust::System => b,
+        ConsoleTrust::CaFile(path) => {
+            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("{}: {}", path.display(), error_chain(&e)))?;
+            if certs.is_empty() {
+                return Err(format!("{}: no certificate found", path.display()));
+            }
+            certs
+                .into_iter()
+                .fold(b.tls_built_in_root_certs(false), |b, c| {
+                    b.add_root_certificate(c)
+                })
+        }
+        ConsoleTrust::Fingerprint(fp) => {
+            b.use_preconfigured_tls(fleet_daemon::pin::client_config(*fp))
+        }
+    };
+    b.build().map_err(|e| error_chain(&e))
+}
+
 async fn register(
     client: &reqwest::Client,
     url: &str,
@@ -79,14 +122,32 @@ async fn register(
         .await
         .map_err(|e| error_chain(&e))?;
     let status = resp.status();
+    if status.is_redirection() {
+        return Err(format!(
+            "console answered {status} (a redirect): not followed; point agent.console at the console itself"
+        ));
+    }
+    // A console's answer is small; a larger one is not read past the cap.
+    let body = read_capped(resp, MAX_ANSWER).await?;
     if !status.is_success() {
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         let msg = body["error"]["message"].as_str().unwrap_or("no message");
         return Err(format!("console answered {status}: {msg}"));
     }
-    resp.json::<RegistrationResponse>()
-        .await
-        .map_err(|e| format!("unreadable answer: {}", error_chain(&e)))
+    serde_json::from_slice::<RegistrationResponse>(&body)
+        .map_err(|e| format!("unreadable answer: {e}"))
+}
+
+/// The body, or an error once it passes `cap` bytes.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| error_chain(&e))? {
+        if out.len() + chunk.len() > cap {
+            return Err(format!("the console's answer is larger than {cap} bytes"));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 /// reqwest's error and its sources on one line (the URL has no secret).

@@ -5,7 +5,8 @@
 //! shape as an axum response, malformed bodies included), `tls` (the TLS
 //! listener both serve HTTPS on), `serve` (serving with a connection cap,
 //! a header-read timeout and a graceful drain), `secret`
-//! (tokens that never print themselves), `time` (epoch milliseconds) and
+//! (tokens that never print themselves), `pin` (trust one certificate by
+//! its SHA-256), `time` (epoch milliseconds) and
 //! `hex`.
 #![forbid(unsafe_code)]
 
@@ -14,6 +15,7 @@ pub mod hex;
 pub mod http;
 pub mod log;
 pub mod notify;
+pub mod pin;
 pub mod secret;
 pub mod serve;
 pub mod time;

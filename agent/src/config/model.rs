@@ -48,6 +48,23 @@ pub struct Enrollment {
     /// Where the console reaches this agent (default from `listen`).
     pub advertise_url: String,
     pub tags: BTreeMap<String, String>,
+    /// How the console's certificate is checked (`console_ca_file`,
+    /// `console_fingerprint`; default the system roots).
+    pub trust: ConsoleTrust,
+    /// Plain `http://` to a non-loopback console, allowed by
+    /// `allow_insecure_console = true` (warned about at every start).
+    pub insecure: bool,
+}
+
+/// How the agent checks its console's TLS certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsoleTrust {
+    /// The system's roots (or plain HTTP).
+    System,
+    /// Only certificates chaining to this CA file (PEM).
+    CaFile(PathBuf),
+    /// Only the certificate whose DER SHA-256 is this.
+    Fingerprint([u8; 32]),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -101,7 +101,7 @@ pub fn http_client(opts: &Options, trust: &Trust) -> Result<reqwest::Client, Cli
             }
         }
         Trust::Fingerprint(fp) => {
-            b = b.use_preconfigured_tls(super::pin::client_config(*fp));
+            b = b.use_preconfigured_tls(fleet_daemon::pin::client_config(*fp));
         }
     }
     b.build().map_err(|e| ClientError::Transport {
