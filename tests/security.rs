@@ -624,3 +624,82 @@ fn t7_agent_pins_its_console_never_follows_redirects_and_refuses_clear_text() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("allow_insecure_console = true"), "{text}");
 }
+
+/// A hostile "agent" on loopback: every request is answered by `answer`.
+fn hostile_agent(answer: fn(&mut TcpStream)) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let _ = s.read(&mut buf);
+                answer(&mut s);
+            });
+        }
+    });
+    port
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// T9 / issue #14 item 5: an "agent" answering an endless body costs the
+/// console bounded memory (the body cap), and one answering a foreign
+/// error page never has that page shown (status code and a fixed
+/// message only).
+#[test]
+fn t9_hostile_agents_cost_bounded_memory_and_their_bodies_are_never_shown() {
+    use common::console::*;
+    let endless = hostile_agent(|s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n");
+        let chunk = vec![b'['; 1 << 16];
+        while s.write_all(&chunk).is_ok() {}
+    });
+    let foreign = hostile_agent(|s| {
+        let body = "<html>INTERNAL-SERVICE-MARKER</html>";
+        let _ = s.write_all(
+            format!(
+                "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    });
+    let c = Console::start(&agent_entries(&[
+        ("endless", endless),
+        ("foreign", foreign),
+    ]));
+    let pid = c.child.as_ref().unwrap().id();
+    let host = |name: &str| -> serde_json::Value {
+        c.get("/v1/hosts")["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let e = wait_for(T, "the endless agent refused for its size", || {
+        let h = host("endless").to_string();
+        h.contains("larger than").then_some(h)
+    });
+    let f = wait_for(T, "the foreign agent's error", || {
+        let h = host("foreign").to_string();
+        h.contains("502").then_some(h)
+    });
+    assert!(f.contains("not a fleet error answer"), "{f}");
+    let all = c.get("/v1/hosts").to_string() + &c.get("/v1/status").to_string();
+    assert!(!all.contains("INTERNAL-SERVICE-MARKER"), "{all}");
+    // A whole round with the endless answer is behind us: memory bounded.
+    let _ = e;
+    let worst = rss_kib(pid);
+    eprintln!("console RSS with an endless agent: at most {worst} KiB");
+    assert!(worst < 200 * 1024, "console RSS reached {worst} KiB");
+}

@@ -141,11 +141,23 @@ impl AgentClient {
             encode::segment(target),
             verb.as_str()
         );
+        // The op runner puts its own per-host deadline around this; the
+        // body is capped by the client.
         Ok(self.client.post_json(&path, &body).await?.data)
     }
 
+    /// Open a log (headers within [`STATUS_TIMEOUT`]). A tail (not
+    /// followed) also fails after [`STREAM_READ_TIMEOUT`] without a byte;
+    /// a followed log may be quiet for hours, and ends when its reader goes.
     pub async fn log(&self, name: &str, query: &str) -> Result<ByteStream, CallError> {
         let path = format!("/v1/processes/{}/log?{query}", encode::segment(name));
-        Ok(self.client.stream(&path, &[]).await?)
+        let body = tokio::time::timeout(STATUS_TIMEOUT, self.client.stream(&path, &[]))
+            .await
+            .map_err(|_| CallError::Unreachable("timed out waiting for the log".into()))??;
+        Ok(if query.contains("follow=true") {
+            body
+        } else {
+            body.with_read_timeout(STREAM_READ_TIMEOUT)
+        })
     }
 }
