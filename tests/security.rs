@@ -703,3 +703,71 @@ fn t9_hostile_agents_cost_bounded_memory_and_their_bodies_are_never_shown() {
     eprintln!("console RSS with an endless agent: at most {worst} KiB");
     assert!(worst < 200 * 1024, "console RSS reached {worst} KiB");
 }
+
+/// T18 / issue #14 item 12: fleetctl takes its token from a file (flag or
+/// FLEET_TOKEN_FILE) so it never shows in `ps`, warns when a config file
+/// holding a token is readable by others, and refuses to send a token over
+/// plain http:// off loopback (before connecting anywhere).
+#[test]
+fn t18_fleetctl_token_file_permissions_warning_and_no_clear_text() {
+    use common::console::*;
+    use common::ctl::{fleetctl_cmd, run};
+    use std::os::unix::fs::PermissionsExt;
+    let c = Console::start("");
+    let url = format!("http://127.0.0.1:{}", c.port);
+    let dir = tempfile::tempdir().unwrap();
+    let tf = dir.path().join("viewer.token");
+    std::fs::write(&tf, format!("{VIEWER}\n")).unwrap();
+    std::fs::set_permissions(&tf, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let mut cmd = fleetctl_cmd();
+    cmd.args([
+        "--console",
+        &url,
+        "--token-file",
+        tf.to_str().unwrap(),
+        "hosts",
+    ]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!out.stderr.contains("warning"), "{out:?}");
+
+    let mut cmd = fleetctl_cmd();
+    cmd.env("FLEET_TOKEN_FILE", &tf)
+        .args(["--console", &url, "hosts"]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{out:?}");
+
+    // A config file with the token inline, readable by everyone.
+    let cfg = dir.path().join("fleetctl.toml");
+    std::fs::write(&cfg, format!("console = \"{url}\"\ntoken = \"{VIEWER}\"\n")).unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut cmd = fleetctl_cmd();
+    cmd.env("FLEETCTL_CONFIG", &cfg).arg("hosts");
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("readable by group or others (mode 644)"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains(VIEWER), "{out:?}");
+
+    // Clear text off loopback: refused, and nothing listens there anyway.
+    let mut cmd = fleetctl_cmd();
+    cmd.args([
+        "--console",
+        "http://10.255.255.1:9700",
+        "--token-file",
+        tf.to_str().unwrap(),
+        "hosts",
+    ]);
+    let out = run(cmd);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("refusing to send the token over plain http://"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains(VIEWER), "{out:?}");
+}

@@ -132,6 +132,19 @@ pub struct Config {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9700";
 
+/// Console and enrollment tokens carry at least 128 bits: 22 base64
+/// characters (a token is compared as text, so count characters).
+pub const MIN_TOKEN_CHARS: usize = 22;
+
+/// Refuse a guessable token, saying how to make a good one.
+fn strong_enough(what: &str, s: &Secret, errs: &mut Vec<String>) {
+    if s.expose().chars().count() < MIN_TOKEN_CHARS {
+        errs.push(format!(
+            "{what}: token is shorter than {MIN_TOKEN_CHARS} characters (128 bits); generate one with `head -c 32 /dev/urandom | base64`"
+        ));
+    }
+}
+
 fn default_data_dir() -> PathBuf {
     if nix_is_root() {
         return PathBuf::from("/var/lib/fleet");
@@ -235,6 +248,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             }
         };
         let s = secret(&what, t.token, t.token_file, &mut errs);
+        if let Some(s) = &s {
+            strong_enough(&what, s, &mut errs);
+        }
         if s.is_none() && !errs.iter().any(|e| e.starts_with(&what)) {
             errs.push(format!("{what}: set token or token_file"));
         }
@@ -340,6 +356,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
     let enrollment = raw
         .enrollment
         .and_then(|e| secret("enrollment", e.token, e.token_file, &mut errs));
+    if let Some(e) = &enrollment {
+        strong_enough("enrollment", e, &mut errs);
+    }
     let heartbeat_secs = c.heartbeat_secs.unwrap_or(10);
     if heartbeat_secs == 0 {
         errs.push("console.heartbeat_secs must be at least 1".into());
@@ -504,7 +523,7 @@ url = "ftp://x"
 listen = "0.0.0.0:9700"
 [[tokens]]
 name = "ops"
-token = "t0k"
+token = "t0k-0123456789abcdefghijkl"
 role = "operator"
 [[agent]]
 name = "w-01"
@@ -519,7 +538,7 @@ allow_insecure_http = true
 [host_groups]
 workers = ["w-*"]
 [enrollment]
-token = "enroll"
+token = "enroll-0123456789abcdefghijkl"
 "#)
         .unwrap();
         assert_eq!(c.agents.len(), 2);
@@ -528,5 +547,8 @@ token = "enroll"
         assert_eq!(c.tokens[0].role, Role::Operator);
         assert!(format!("{c:?}").contains("Secret(…)"));
         assert!(!format!("{c:?}").contains("t0k"));
+        let e = p("[[tokens]]\nname = \"ops\"\ntoken = \"a\"\nrole = \"viewer\"\n").unwrap_err();
+        assert!(e.contains("shorter than 22 characters"), "{e}");
+        assert!(e.contains("head -c 32 /dev/urandom | base64"), "{e}");
     }
 }
