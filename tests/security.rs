@@ -771,3 +771,47 @@ fn t18_fleetctl_token_file_permissions_warning_and_no_clear_text() {
     );
     assert!(!out.stderr.contains(VIEWER), "{out:?}");
 }
+
+/// Issue #14 item 11: event-stream subscribers are capped with a clear
+/// 429, and a closed stream frees its place.
+#[test]
+fn t9_event_stream_subscribers_are_capped() {
+    use common::console::*;
+    let c = Console::start("");
+    let auth = format!("Bearer {VIEWER}");
+    let open = || -> (TcpStream, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", c.port)).unwrap();
+        s.set_read_timeout(Some(T)).unwrap();
+        s.write_all(
+            format!("GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nAuthorization: {auth}\r\n\r\n", c.port)
+                .as_bytes(),
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if s.read(&mut b).unwrap() == 0 {
+                break;
+            }
+            head.push(b[0]);
+        }
+        (s, String::from_utf8_lossy(&head).into_owned())
+    };
+    let mut streams = Vec::new();
+    for _ in 0..256 {
+        let (s, head) = open();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        streams.push(s);
+    }
+    let (mut s, head) = open();
+    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    assert!(body.contains("256 event streams are open"), "{body}");
+    drop(streams.pop());
+    let ok = wait_for(T, "a freed place", || {
+        let (s, head) = open();
+        head.starts_with("HTTP/1.1 200").then_some(s)
+    });
+    drop(ok);
+}

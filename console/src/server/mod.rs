@@ -50,6 +50,8 @@ pub struct App {
     pub register_limit: http::RateLimit,
     /// Logins (`POST /v1/session`), fleet-wide: guessing tokens is slow.
     pub login_limit: http::RateLimit,
+    /// Open `/v1/events` streams (`http::events::MAX_SUBSCRIBERS`).
+    pub event_streams: Arc<tokio::sync::Semaphore>,
     followers: Mutex<HashMap<String, JoinHandle<()>>>,
 }
 
@@ -87,6 +89,7 @@ impl App {
                 config.enrollment_rate as f64,
             ),
             login_limit: http::RateLimit::new(20, 2.0),
+            event_streams: Arc::new(tokio::sync::Semaphore::new(http::events::MAX_SUBSCRIBERS)),
             config,
             inventory,
             picture,

@@ -10,7 +10,7 @@
 //! every caller (see there).
 
 mod error;
-mod events;
+pub mod events;
 pub mod guard;
 mod hosts;
 mod logs;
