@@ -603,6 +603,13 @@ fn t7_agent_pins_its_console_never_follows_redirects_and_refuses_clear_text() {
         thief.accept().is_err(),
         "the agent followed the redirect to the thief"
     );
+    // T3: neither token is ever logged, whatever went wrong.
+    for log in [a.stderr(), fake.stderr()] {
+        assert!(
+            !log.contains(TOKEN) && !log.contains(ENROLL),
+            "token in a log:\n{log}"
+        );
+    }
 
     // Clear text off loopback: a config error naming the way out.
     let cfg = dir.path().join("agent.toml");
