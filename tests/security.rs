@@ -21,7 +21,7 @@ fn fd_count(pid: u32) -> usize {
 #[test]
 fn t3_programs_never_see_the_agents_token_or_enrollment_token() {
     let a = Agent::start_as(
-        &format!("listen = \"127.0.0.1:0\"\ntoken_env = \"FLEET_T_SECRET\"\n"),
+        "listen = \"127.0.0.1:0\"\ntoken_env = \"FLEET_T_SECRET\"\n",
         r#"
 [program.printenv]
 command = "/bin/sh -c 'env; exec sleep 1000'"

@@ -151,9 +151,8 @@ impl Store {
             .query_map([], |r| Ok((Row::read(r)?, r.get::<_, Option<String>>(7)?)))
             .map_err(|e| e.to_string())?;
         let mut prev = GENESIS.to_string();
-        let mut expect_seq = 1i64;
         let mut n = 0u64;
-        for row in rows {
+        for (expect_seq, row) in (1i64..).zip(rows) {
             let (row, stored) = row.map_err(|e| e.to_string())?;
             if row.seq != expect_seq {
                 return Err(format!(
@@ -172,7 +171,6 @@ impl Store {
                 }
                 None => return Err(format!("record {} has no hash in the chain", row.seq)),
             }
-            expect_seq += 1;
             n += 1;
         }
         let chained: i64 = db

@@ -268,12 +268,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             "console.listen: refusing non-loopback address {listen} without [[tokens]]"
         ));
     } else if tokens.is_empty() && !insecure_no_auth {
-        errs.push(format!(
+        errs.push(
             "no [[tokens]]: add an operator token, e.g.\n  \
              head -c 32 /dev/urandom | base64 > /etc/fleet/secrets/ops.token\n  \
              [[tokens]]\n  name = \"ops\"\n  token_file = \"secrets/ops.token\"\n  role = \"operator\"\n\
              (or, for a loopback-only console without authentication, set [console] insecure_no_auth = true)"
-        ));
+                .into(),
+        );
     } else if !tokens.is_empty() && insecure_no_auth {
         errs.push(
             "console.insecure_no_auth = true with [[tokens]]: remove one (tokens are enforced)"
