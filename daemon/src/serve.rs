@@ -5,7 +5,8 @@
 //! flood waits in the kernel's backlog and costs no fd), a request's
 //! headers must arrive within `header_read_timeout` (hyper's timer; it also
 //! bounds how long an idle keep-alive connection is kept), and headers are
-//! capped in size and number. Shutdown drains like `axum::serve`: stop
+//! capped in number (64) and, by hyper's read buffer, in size (~400 KiB;
+//! a smaller buffer would also cut request bodies short). Shutdown drains like `axum::serve`: stop
 //! accepting, let every connection finish its response, return once the
 //! last one closed (every permit is back).
 //!
@@ -42,8 +43,6 @@ impl Default for Limits {
     }
 }
 
-/// Header block size cap (hyper's read buffer; its minimum is 8 KiB).
-const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// At most this many header lines per request.
 const MAX_HEADERS: usize = 64;
 
@@ -87,7 +86,6 @@ pub async fn serve<L>(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout)
-                .max_buf_size(MAX_HEADER_BYTES)
                 .max_headers(MAX_HEADERS);
             let conn = builder
                 .serve_connection(TokioIo::new(io), service)
