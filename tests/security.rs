@@ -822,3 +822,79 @@ fn t9_event_stream_subscribers_are_capped() {
     });
     drop(ok);
 }
+
+/// T6 / issue #14 item 4: a squatted name can be reclaimed: the real agent
+/// gets 409 while the squatter holds the name, `fleetctl hosts remove`
+/// (operator only, audited) frees it, and the real agent then registers.
+#[test]
+fn t6_a_squatted_name_is_freed_by_fleetctl_hosts_remove() {
+    use common::console::*;
+    use common::ctl::{fleetctl_cmd, run};
+    let (_agent, port) = tcp_agent("");
+    let mut c = Console::start(&format!(
+        "[enrollment]\ntoken = \"{ENROLL}\"\n\n{}",
+        agent_entries(&[("configured", port)])
+    ));
+    let reg = |token: &str| {
+        format!(
+            r#"{{"name":"w-01","url":"http://127.0.0.1:{port}","version":"0","agent_token":"{token}"}}"#
+        )
+    };
+    let r = c.request(
+        "POST",
+        "/v1/agents/register",
+        Some(ENROLL),
+        &reg("squatter-0123456789abcdef"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = c.request(
+        "POST",
+        "/v1/agents/register",
+        Some(ENROLL),
+        &reg(AGENT_TOKEN),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+
+    let url = format!("http://127.0.0.1:{}", c.port);
+    let ctl = |token: &str, args: &[&str]| {
+        let mut cmd = fleetctl_cmd();
+        cmd.env("FLEET_TOKEN", token)
+            .args(["--console", &url])
+            .args(args);
+        run(cmd)
+    };
+    let out = ctl(VIEWER, &["hosts", "remove", "w-01"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("viewer"), "{out:?}");
+    let out = ctl(OPERATOR, &["hosts", "remove", "configured"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("defined in console.toml"), "{out:?}");
+    let out = ctl(OPERATOR, &["hosts", "remove", "w-01"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("w-01: removed"), "{out:?}");
+    let hosts = c.get("/v1/hosts").to_string();
+    assert!(!hosts.contains("\"w-01\""), "{hosts}");
+
+    let r = c.request(
+        "POST",
+        "/v1/agents/register",
+        Some(ENROLL),
+        &reg(AGENT_TOKEN),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    c.stop();
+    let cfg = c.config.to_str().unwrap().to_string();
+    let (code, out, err) = console_bin(&["audit", "verify", "--config", &cfg]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let db = c.dir.path().join("data/console.db");
+    let text = String::from_utf8_lossy(&std::fs::read(&db).unwrap()).into_owned()
+        + &String::from_utf8_lossy(&std::fs::read(db.with_extension("db-wal")).unwrap_or_default());
+    for kind in [
+        "\"remove\"",
+        "register_refused",
+        "already registered with another agent token",
+    ] {
+        let found = text.contains(kind) || text.contains(kind.trim_matches('"'));
+        assert!(found, "{kind} not in the audit log");
+    }
+}

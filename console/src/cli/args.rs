@@ -78,6 +78,16 @@ pub enum Format {
     Json,
 }
 
+/// `fleetctl hosts …`.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum HostsCmd {
+    /// Forget a self-registered host, freeing its name (operator; audited).
+    Remove {
+        /// The host's name.
+        name: String,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Verb {
     /// Show processes (TARGET defaults to all).
@@ -104,8 +114,11 @@ pub enum Verb {
     Tail(TailArgs),
     /// Re-read the agent's config and apply the differences (agent mode).
     Reload,
-    /// List the console's hosts (console mode).
-    Hosts,
+    /// List the console's hosts, or remove a registered one (console mode).
+    Hosts {
+        #[command(subcommand)]
+        action: Option<HostsCmd>,
+    },
     /// Print state changes as they happen.
     Events,
     /// List recent operations, or show one (console mode).

@@ -327,6 +327,15 @@ impl Store {
         Ok(out)
     }
 
+    /// Forget a registration (`DELETE /v1/hosts/{host}`; audited by the
+    /// caller first).
+    pub fn remove_agent(&self, name: &str) -> Result<(), String> {
+        self.db()
+            .execute("DELETE FROM agents WHERE name = ?1", params![name])
+            .map(|_| ())
+            .map_err(|e| format!("cannot remove registration: {e}"))
+    }
+
     pub fn upsert_agent(&self, reg: &Registration, now: u64) -> Result<(), String> {
         let json = serde_json::to_string(reg).map_err(|e| e.to_string())?;
         self.db()

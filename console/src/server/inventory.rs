@@ -73,6 +73,26 @@ impl Inventory {
         self.read().get(name).cloned()
     }
 
+    /// The registered host `name`, if it may be removed.
+    pub fn removable(&self, name: &str) -> Result<Arc<HostEntry>, RemoveError> {
+        match self.get(name) {
+            None => Err(RemoveError::Unknown),
+            Some(h) if h.source == HostSource::Config => Err(RemoveError::Configured),
+            Some(h) => Ok(h),
+        }
+    }
+
+    /// Forget a registered host (its name is free again).
+    pub fn remove(&self, name: &str) {
+        let mut hosts = self.hosts.write().unwrap_or_else(|e| e.into_inner());
+        if hosts
+            .get(name)
+            .is_some_and(|h| h.source == HostSource::Registered)
+        {
+            hosts.remove(name);
+        }
+    }
+
     /// Hosts that registered themselves (the `max_agents` cap counts these).
     pub fn registered(&self) -> usize {
         self.read()
@@ -179,6 +199,13 @@ impl Inventory {
         hosts.insert(reg.name.clone(), Arc::new(from_registration(reg)));
         Ok(Registered::Changed)
     }
+}
+
+#[derive(Debug)]
+pub enum RemoveError {
+    Unknown,
+    /// console.toml owns it.
+    Configured,
 }
 
 #[derive(Debug)]

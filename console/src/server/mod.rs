@@ -119,6 +119,14 @@ impl App {
         }
     }
 
+    /// Stop following `name` (it left the inventory).
+    pub fn unfollow(&self, name: &str) {
+        let mut f = self.followers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(task) = f.remove(name) {
+            task.abort();
+        }
+    }
+
     pub fn follow_all(&self) {
         for h in self.inventory.all() {
             self.follow(&h.name, None);

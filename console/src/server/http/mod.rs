@@ -43,6 +43,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub fn router(app: Arc<App>) -> Router {
     let authed = Router::new()
         .route("/v1/hosts", get(hosts::hosts))
+        .route("/v1/hosts/{host}", axum::routing::delete(hosts::remove))
         .route("/v1/status", get(status::status))
         .route("/v1/ops", post(ops::create).get(ops::list))
         .route("/v1/ops/{id}", get(ops::get))
