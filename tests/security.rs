@@ -898,3 +898,89 @@ fn t6_a_squatted_name_is_freed_by_fleetctl_hosts_remove() {
         assert!(found, "{kind} not in the audit log");
     }
 }
+
+/// T6 / issue #14 item 4: prove before trust. A registration naming a URL
+/// where no agent answers the console's challenge (here an internal
+/// service that answers anything with 200 JSON) gets only the challenge:
+/// no status, no event stream, no op call; the host shows "not verified"
+/// and nothing of the service's answer. A real agent proves itself and is
+/// followed.
+#[test]
+fn t6_a_registered_url_is_trusted_only_after_the_agent_proves_itself() {
+    use common::console::*;
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let internal = l.local_addr().unwrap().port();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let line = String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            log.lock().unwrap().push(line);
+            let body = r#"{"proof":"INTERNAL-SECRET-MARKER"}"#;
+            let _ = s.write_all(
+                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+                    .as_bytes(),
+            );
+        }
+    });
+    let c = Console::start(&format!("[enrollment]\ntoken = \"{ENROLL}\"\n"));
+    let reg = format!(
+        r#"{{"name":"evil","url":"http://127.0.0.1:{internal}","version":"0","agent_token":"evil-0123456789abcdefghij"}}"#
+    );
+    let r = c.request("POST", "/v1/agents/register", Some(ENROLL), &reg);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let host = |name: &str| -> String {
+        c.get("/v1/hosts")["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    };
+    let shown = wait_for(T, "the failed challenge", || {
+        let h = host("evil");
+        h.contains("not verified").then_some(h)
+    });
+    assert!(shown.contains("challenge is wrong"), "{shown}");
+    assert!(!shown.contains("INTERNAL-SECRET-MARKER"), "{shown}");
+    // An op selecting it does not call it either.
+    let r = c.request(
+        "POST",
+        "/v1/ops",
+        Some(OPERATOR),
+        r#"{"action":"restart","target":"all","hosts":"evil"}"#,
+    );
+    if r.status == 201 {
+        c.wait_op(r.json()["id"].as_str().unwrap(), T);
+    }
+    let lines = seen.lock().unwrap().clone();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        assert!(
+            l.starts_with("POST /v1/enroll/proof "),
+            "an unproven URL got {l:?}: {lines:?}"
+        );
+    }
+
+    // A real agent answers the challenge and is followed.
+    let (agent, port) = tcp_agent(CELERY);
+    let reg = format!(
+        r#"{{"name":"real","url":"http://127.0.0.1:{port}","version":"0","agent_token":"{AGENT_TOKEN}"}}"#
+    );
+    let r = c.request("POST", "/v1/agents/register", Some(ENROLL), &reg);
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(T, "the proven agent's processes", || {
+        let st = c.get("/v1/status");
+        (st["processes"].as_array().map(Vec::len) == Some(2)).then_some(())
+    });
+    drop(agent);
+}

@@ -6,7 +6,7 @@
 //! listener both serve HTTPS on), `serve` (serving with a connection cap,
 //! a header-read timeout and a graceful drain), `secret`
 //! (tokens that never print themselves), `pin` (trust one certificate by
-//! its SHA-256), `time` (epoch milliseconds) and
+//! its SHA-256), `proof` (the registration challenge's HMAC), `time` (epoch milliseconds) and
 //! `hex`.
 #![forbid(unsafe_code)]
 
@@ -16,6 +16,7 @@ pub mod http;
 pub mod log;
 pub mod notify;
 pub mod pin;
+pub mod proof;
 pub mod secret;
 pub mod serve;
 pub mod time;

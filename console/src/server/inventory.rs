@@ -19,6 +19,16 @@ pub struct HostEntry {
     pub source: HostSource,
     /// Registered hosts: the version they announced.
     pub version: Option<String>,
+    /// The agent behind `url` answered the console's challenge (always
+    /// true for console.toml hosts). Until then nothing but the challenge
+    /// is sent there: no follow, no op, no log.
+    pub proven: std::sync::atomic::AtomicBool,
+}
+
+impl HostEntry {
+    pub fn is_proven(&self) -> bool {
+        self.proven.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 pub struct Inventory {
@@ -56,6 +66,7 @@ impl Inventory {
                     trust: a.trust.clone(),
                     source: HostSource::Config,
                     version: None,
+                    proven: true.into(),
                 }),
             );
         }
@@ -223,5 +234,6 @@ fn from_registration(r: &Registration) -> HostEntry {
         trust: AgentTrust::Default,
         source: HostSource::Registered,
         version: Some(r.version.clone()),
+        proven: false.into(),
     }
 }

@@ -106,8 +106,12 @@ impl App {
             return;
         };
         self.picture.track(name, heartbeat);
-        let task = match self.clients.for_host(&entry) {
-            Ok(client) => tokio::spawn(follow::follow(client, self.picture.clone())),
+        let task = match self.clients.for_proving(&entry) {
+            Ok(client) if entry.is_proven() => {
+                tokio::spawn(follow::follow(client, self.picture.clone()))
+            }
+            // Prove first: nothing else goes to an unproven URL.
+            Ok(client) => tokio::spawn(prove_then_follow(client, self.picture.clone())),
             Err(e) => {
                 self.picture.set_down(name, e);
                 return;
@@ -116,6 +120,20 @@ impl App {
         let mut f = self.followers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = f.insert(name.to_string(), task) {
             old.abort();
+        }
+    }
+
+    /// Challenge an unproven registered host again, unless a challenge
+    /// (or its follower) is still running.
+    pub fn reprove(&self, name: &str) {
+        let running = self
+            .followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .is_some_and(|t| !t.is_finished());
+        if !running {
+            self.follow(name, None);
         }
     }
 
@@ -130,6 +148,25 @@ impl App {
     pub fn follow_all(&self) {
         for h in self.inventory.all() {
             self.follow(&h.name, None);
+        }
+    }
+}
+
+/// Challenge a registered agent at its URL; follow it once it answered.
+/// A failure marks it down with a fixed reason (the agent's heartbeat
+/// triggers the next try).
+async fn prove_then_follow(client: agent_client::AgentClient, picture: Arc<Picture>) {
+    let host = client.host.clone();
+    match client.prove().await {
+        Ok(()) => {
+            host.proven
+                .store(true, std::sync::atomic::Ordering::Release);
+            tracing::info!(host = %host.name, url = %host.url, "registered agent proved itself");
+            follow::follow(client, picture).await
+        }
+        Err(e) => {
+            tracing::warn!(host = %host.name, url = %host.url, "registered agent not verified: {e}");
+            picture.set_down(&host.name, format!("not verified: {e}"));
         }
     }
 }

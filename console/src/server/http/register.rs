@@ -89,6 +89,9 @@ pub async fn register(
     if changed == Registered::Changed {
         tracing::info!(host = %reg.name, url = %reg.url, "agent registered");
         app.follow(&reg.name, Some(now_ms()));
+    } else if app.inventory.get(&reg.name).is_some_and(|h| !h.is_proven()) {
+        // Not verified yet: the heartbeat paces the next challenge.
+        app.reprove(&reg.name);
     }
     app.picture.heartbeat(&reg.name, &reg.version);
     Ok(Json(RegistrationResponse {
