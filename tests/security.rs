@@ -984,3 +984,76 @@ fn t6_a_registered_url_is_trusted_only_after_the_agent_proves_itself() {
     });
     drop(agent);
 }
+
+/// Issue #14 item 3/4: the enrollment token only bootstraps. An enrolled
+/// agent heartbeats with the credential the console issued it (kept 0600
+/// in `credential_file`), so rotating the enrollment token disturbs
+/// neither the running agent nor a restarted one, while the old token no
+/// longer enrolls anyone.
+#[test]
+fn t3_rotating_the_enrollment_token_does_not_disturb_enrolled_agents() {
+    use common::console::*;
+    use std::os::unix::fs::PermissionsExt;
+    let mut c = Console::start_with(
+        "heartbeat_secs = 1",
+        &format!("[enrollment]\ntoken = \"{ENROLL}\"\n"),
+    );
+    let keep = tempfile::tempdir().unwrap();
+    let cred = keep.path().join("credential");
+    let console_port = c.port;
+    let agent_keys = |enroll: &str| {
+        format!(
+            "name = \"enrolled\"\nlisten = \"127.0.0.1:0\"\ntoken = \"{AGENT_TOKEN}\"\n\
+             console = \"http://127.0.0.1:{}\"\nenrollment_token = \"{enroll}\"\ncredential_file = {:?}\n",
+            console_port,
+            cred.display().to_string()
+        )
+    };
+    let a = Agent::start_with(&agent_keys(ENROLL), CELERY);
+    wait_for(T, "the enrolled agent's processes", || {
+        (c.get("/v1/status")["processes"].as_array().map(Vec::len) == Some(2)).then_some(())
+    });
+    let meta = std::fs::metadata(&cred).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&cred).unwrap().trim().len(), 64);
+
+    // Rotate the enrollment token; restart the console.
+    c.stop();
+    let registered = |a: &Agent| a.stderr().matches("registered with the console").count();
+    let before = registered(&a);
+    wait_for(T, "a heartbeat to fail while the console is down", || {
+        a.stderr().contains("registration failed").then_some(())
+    });
+    let rotated = "rotated-enroll-0123456789abcdefXYZ";
+    let text = std::fs::read_to_string(&c.config)
+        .unwrap()
+        .replace(ENROLL, rotated);
+    std::fs::write(&c.config, text).unwrap();
+    c.spawn();
+    wait_for(
+        T,
+        "the running agent's heartbeat with its credential",
+        || (registered(&a) > before).then_some(()),
+    );
+    // The old token enrolls no one any more.
+    let reg = r#"{"name":"late","url":"http://127.0.0.1:1","version":"0"}"#;
+    let r = c.request("POST", "/v1/agents/register", Some(ENROLL), reg);
+    assert_eq!(r.status, 401, "{}", r.text());
+
+    // A restarted agent, still configured with the old token, comes back
+    // with its kept credential.
+    drop(a);
+    let a = Agent::start_with(&agent_keys(ENROLL), CELERY);
+    wait_for(T, "the restarted agent's heartbeat", || {
+        (registered(&a) > 0).then_some(())
+    });
+    assert!(!a.stderr().contains(" 401 "), "{}", a.stderr());
+    for log in [a.stderr(), c.stderr()] {
+        let kept = std::fs::read_to_string(&cred).unwrap();
+        assert!(!log.contains(kept.trim()), "the credential was logged");
+        assert!(
+            !log.contains(ENROLL) && !log.contains(rotated),
+            "a token was logged"
+        );
+    }
+}

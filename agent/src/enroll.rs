@@ -4,7 +4,9 @@
 //! version and the token the console must use to call back) to
 //! `{console}/v1/agents/register` with the enrollment token as Bearer, then
 //! repeats it as the heartbeat every `heartbeat_secs` the console answers
-//! with. A failure is retried with a doubling delay (1 s up to a minute).
+//! with, carrying the credential the console issued instead of the
+//! enrollment token (kept in `credential_file` when set, so a restart does
+//! not need the enrollment token either). A failure is retried with a doubling delay (1 s up to a minute).
 //! Nothing secret is logged: only the console URL, status codes and the
 //! console's error message.
 //!
@@ -49,9 +51,31 @@ pub async fn run(enroll: Enrollment, host: String, agent_token: Secret) {
     };
     let mut retry = FIRST_RETRY;
     let mut registered = false;
+    // The console's credential for this agent, once issued: the Bearer of
+    // heartbeats. Without one (or once refused), the enrollment token.
+    let mut credential = enroll.credential_file.as_deref().and_then(read_credential);
     loop {
-        let pause = match register(&client, &url, enroll.token.expose(), &reg).await {
+        let bearer = credential.as_ref().unwrap_or(&enroll.token).expose();
+        let result = register(&client, &url, bearer, &reg).await;
+        if let Err(e) = &result {
+            if credential.is_some() && e.contains(" 401 ") {
+                tracing::warn!("the console refused this agent's credential; enrolling again");
+                credential = None;
+            }
+        }
+        let pause = match result {
             Ok(resp) => {
+                if let Some(c) = resp.credential.clone() {
+                    if let Some(f) = &enroll.credential_file {
+                        if let Err(e) = write_credential(f, &c) {
+                            tracing::warn!(
+                                "cannot keep the console's credential in {}: {e}",
+                                f.display()
+                            );
+                        }
+                    }
+                    credential = Some(Secret::new(c));
+                }
                 if !registered {
                     tracing::info!(
                         console = %enroll.console,
@@ -77,6 +101,28 @@ pub async fn run(enroll: Enrollment, host: String, agent_token: Secret) {
         };
         tokio::time::sleep(pause).await;
     }
+}
+
+fn read_credential(path: &std::path::Path) -> Option<Secret> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let t = text.trim();
+    (!t.is_empty()).then(|| Secret::new(t))
+}
+
+/// Written 0600 under a temporary name, then renamed into place.
+fn write_credential(path: &std::path::Path, credential: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("new");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(credential.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// The registration client: bounded in time, no redirects, the

@@ -244,6 +244,12 @@ pub struct ProofResponse {
 pub struct RegistrationResponse {
     /// Seconds between heartbeats the console expects.
     pub heartbeat_secs: u64,
+    /// Issued when the agent registered with the enrollment token: its own
+    /// credential, the Bearer of its later heartbeats (so the enrollment
+    /// token only bootstraps and can be rotated without touching enrolled
+    /// agents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 #[cfg(test)]

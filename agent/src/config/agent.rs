@@ -29,6 +29,7 @@ const AGENT_KEYS: &[&str] = &[
     "console_ca_file",
     "console_fingerprint",
     "allow_insecure_console",
+    "credential_file",
 ];
 
 pub(crate) const DEFAULT_SOCKET: &str = "/run/fleet/agent.sock";
@@ -124,6 +125,7 @@ fn enrollment(
                 "console_ca_file",
                 "console_fingerprint",
                 "allow_insecure_console",
+                "credential_file",
             ] {
                 if t.get(k).is_some() {
                     cx.error(
@@ -141,6 +143,7 @@ fn enrollment(
         cx.error(&console_loc, format!("agent.console: {e}"));
         ok = false;
     }
+    let credential_file = cx.path(t, "credential_file");
     let ca = cx.path(t, "console_ca_file");
     let fp = cx.string(t, "console_fingerprint");
     let allow_insecure = match t.get("allow_insecure_console") {
@@ -253,6 +256,7 @@ fn enrollment(
         tags,
         trust,
         insecure,
+        credential_file,
     })
 }
 

@@ -54,6 +54,10 @@ pub struct Enrollment {
     /// Plain `http://` to a non-loopback console, allowed by
     /// `allow_insecure_console = true` (warned about at every start).
     pub insecure: bool,
+    /// Where the credential the console issues is kept across restarts
+    /// (`credential_file`, 0600); without it a restarted agent enrolls
+    /// again with the enrollment token.
+    pub credential_file: Option<PathBuf>,
 }
 
 /// How the agent checks its console's TLS certificate.

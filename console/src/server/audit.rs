@@ -327,6 +327,38 @@ impl Store {
         Ok(out)
     }
 
+    /// Record the heartbeat credential issued to `name` (its hash only).
+    pub fn set_credential(&self, name: &str, credential: &str) -> Result<(), String> {
+        self.db()
+            .execute(
+                "UPDATE agents SET credential = ?2 WHERE name = ?1",
+                params![name, credential_hash(credential)],
+            )
+            .map(|_| ())
+            .map_err(|e| format!("cannot store the agent's credential: {e}"))
+    }
+
+    /// Whether `given` is the heartbeat credential issued to `name`.
+    pub fn credential_ok(&self, name: &str, given: &str) -> bool {
+        let stored: Option<String> = self
+            .db()
+            .query_row(
+                "SELECT credential FROM agents WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten()
+            .flatten();
+        stored.is_some_and(|h| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                h.as_bytes(),
+                credential_hash(given).as_bytes(),
+            ))
+        })
+    }
+
     /// Forget a registration (`DELETE /v1/hosts/{host}`; audited by the
     /// caller first).
     pub fn remove_agent(&self, name: &str) -> Result<(), String> {
@@ -354,14 +386,27 @@ impl Store {
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Consoles before the chain had no `source` column.
+/// and registered agents no `credential` (the SHA-256 of the heartbeat
+/// credential issued to each).
 fn add_source_column(db: &Connection) -> rusqlite::Result<()> {
-    let has: bool = db
-        .prepare("SELECT 1 FROM pragma_table_info('audit') WHERE name = 'source'")?
-        .exists([])?;
-    if !has {
-        db.execute_batch("ALTER TABLE audit ADD COLUMN source TEXT")?;
+    for (table, column) in [("audit", "source"), ("agents", "credential")] {
+        let has: bool = db
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = '{column}'"
+            ))?
+            .exists([])?;
+        if !has {
+            db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))?;
+        }
     }
     Ok(())
+}
+
+/// What the store keeps of a heartbeat credential.
+pub fn credential_hash(credential: &str) -> String {
+    fleet_daemon::hex::encode(
+        ring::digest::digest(&ring::digest::SHA256, credential.as_bytes()).as_ref(),
+    )
 }
 
 /// The newest link's hash (GENESIS for an empty chain).

@@ -161,8 +161,13 @@ impl Inventory {
 
     /// Add or refresh a self-registered agent. Refused: a name that
     /// console.toml owns, or an existing registration presenting another
-    /// agent token (never merged).
-    pub fn register(&self, reg: &Registration) -> Result<Registered, RegisterError> {
+    /// agent token (never merged) unless the caller `identified` itself
+    /// with the credential issued to that name (then it may change it).
+    pub fn register(
+        &self,
+        reg: &Registration,
+        identified: bool,
+    ) -> Result<Registered, RegisterError> {
         if !valid_host_name(&reg.name) {
             return Err(RegisterError::Bad(format!(
                 "bad agent name {:?}: use letters, digits and _ - .",
@@ -194,13 +199,14 @@ impl Inventory {
                 (None, None) => true,
                 _ => false,
             };
-            if !same_token {
+            if !same_token && !identified {
                 return Err(RegisterError::Conflict(format!(
                     "{:?} is already registered with another agent token; refusing (not merged)",
                     reg.name
                 )));
             }
-            let same = old.url == reg.url.trim_end_matches('/')
+            let same = same_token
+                && old.url == reg.url.trim_end_matches('/')
                 && old.tags == reg.tags
                 && old.version.as_deref() == Some(reg.version.as_str());
             if same {

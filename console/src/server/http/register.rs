@@ -2,7 +2,9 @@
 //! enrollment token; re-sent as its heartbeat. Rate-limited fleet-wide
 //! (`[enrollment] rate_per_sec`), capped (`max_agents`); every new or
 //! changed registration and every refusal is audited with the source
-//! address (heartbeats that change nothing are not).
+//! address (heartbeats that change nothing are not). A registration with
+//! the enrollment token gets the agent its own credential; its heartbeats
+//! carry that instead, so the enrollment token only bootstraps.
 
 use super::error::json_body;
 use super::{ApiError, Source};
@@ -48,13 +50,23 @@ pub async fn register(
         }
     };
     let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if !bearer_is(header, secret.expose()) {
+    let reg: Registration = json_body(&body?)?;
+    // The enrollment token (a new agent, or one that lost its credential)
+    // or the credential this console issued to that name (heartbeats).
+    let enrolling = bearer_is(header, secret.expose());
+    let identified = !enrolling
+        && header
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|c| app.store.credential_ok(&reg.name, c.trim()));
+    if !enrolling && !identified {
         return Err(refuse(
             "-",
-            ApiError::new(ErrorCode::Unauthorized, "invalid enrollment token"),
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "invalid enrollment token (or agent credential)",
+            ),
         ));
     }
-    let reg: Registration = json_body(&body?)?;
     let known = app.inventory.get(&reg.name).is_some();
     if !known && app.inventory.registered() >= app.config.max_registered {
         return Err(refuse(
@@ -68,7 +80,7 @@ pub async fn register(
             ),
         ));
     }
-    let changed = match app.inventory.register(&reg) {
+    let changed = match app.inventory.register(&reg, identified) {
         Ok(c) => c,
         Err(RegisterError::Bad(m)) => return Err(refuse(&reg.name, ApiError::bad_request(m))),
         Err(RegisterError::Conflict(m)) => {
@@ -86,6 +98,16 @@ pub async fn register(
     app.store
         .upsert_agent(&reg, now_ms())
         .map_err(ApiError::internal)?;
+    // Enrolled with the shared token: issue the agent its own credential.
+    let credential = if enrolling {
+        let c = random_credential().map_err(ApiError::internal)?;
+        app.store
+            .set_credential(&reg.name, &c)
+            .map_err(ApiError::internal)?;
+        Some(c)
+    } else {
+        None
+    };
     if changed == Registered::Changed {
         tracing::info!(host = %reg.name, url = %reg.url, "agent registered");
         app.follow(&reg.name, Some(now_ms()));
@@ -95,6 +117,15 @@ pub async fn register(
     }
     app.picture.heartbeat(&reg.name, &reg.version);
     Ok(Json(RegistrationResponse {
+        credential,
         heartbeat_secs: app.config.heartbeat_secs,
     }))
+}
+
+/// 256 random bits, hex.
+fn random_credential() -> Result<String, String> {
+    let mut b = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| "the system random generator failed".to_string())?;
+    Ok(fleet_daemon::hex::encode(&b))
 }
