@@ -173,8 +173,12 @@ dpkg -i "$console_deb"
 fleet-console --version
 getent passwd fleet-console || fail "no fleet-console user"
 [[ $(stat -c %U /var/lib/fleet) == fleet-console ]] || fail "/var/lib/fleet not owned by fleet-console"
+[[ $(stat -c %a /var/lib/fleet) == 700 ]] || fail "/var/lib/fleet is not 0700"
+[[ $(stat -c '%a %U:%G' /etc/fleet/secrets/ops.token) == "640 root:fleet-console" ]] \
+    || fail "postinst did not generate /etc/fleet/secrets/ops.token 0640 root:fleet-console"
+[[ $(wc -c </etc/fleet/secrets/ops.token) -ge 44 ]] || fail "ops.token is too short"
 runuser -u fleet-console -- fleet-console check /etc/fleet/console.toml
-ok "fleet-console installed, its user exists and can read its config"
+ok "fleet-console installed, its user exists, can read its config and has a generated operator token"
 console_unit=$(dpkg -L fleet-console | grep '/fleet-console\.service$')
 verify "$console_unit"
 

@@ -78,12 +78,26 @@ fn example_console_config_checks_clean() {
     assert_eq!(code, Some(0), "configs/console.toml: {out}");
     assert!(out.contains("ok (2 agent(s), 2 token(s)"), "{out}");
 
-    // /etc/fleet/console.toml as packaged: loopback, no agents yet.
-    let packaged = format!("{root}/packaging/etc/console.toml");
-    let (code, out) = run("fleet-console", &["check", &packaged]);
+    // /etc/fleet/console.toml as packaged: loopback, no agents yet, the
+    // operator token postinst generates. Without that file it refuses,
+    // naming it.
+    let text = std::fs::read_to_string(format!("{root}/packaging/etc/console.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let packaged = dir.path().join("console.toml");
+    std::fs::write(&packaged, &text).unwrap();
+    let (code, out) = run("fleet-console", &["check", packaged.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "packaging/etc/console.toml: {out}");
+    assert!(out.contains("secrets/ops.token"), "{out}");
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    std::fs::write(
+        dir.path().join("secrets/ops.token"),
+        "q83vEjRWeJASNFZ4kBI0VniQEjRWeJASNFZ4kBI0Vng=\n",
+    )
+    .unwrap();
+    let (code, out) = run("fleet-console", &["check", packaged.to_str().unwrap()]);
     assert_eq!(code, Some(0), "packaging/etc/console.toml: {out}");
     assert!(
-        out.contains("ok (0 agent(s), 0 token(s), listen 127.0.0.1:9700)"),
+        out.contains("ok (0 agent(s), 1 token(s), listen 127.0.0.1:9700)"),
         "{out}"
     );
 }

@@ -4,21 +4,37 @@
 //! version and the token the console must use to call back) to
 //! `{console}/v1/agents/register` with the enrollment token as Bearer, then
 //! repeats it as the heartbeat every `heartbeat_secs` the console answers
-//! with. A failure is retried with a doubling delay (1 s up to a minute).
+//! with, carrying the credential the console issued instead of the
+//! enrollment token (kept in `credential_file` when set, so a restart does
+//! not need the enrollment token either). A failure is retried with a doubling delay (1 s up to a minute).
 //! Nothing secret is logged: only the console URL, status codes and the
 //! console's error message.
+//!
+//! The client never follows a redirect (a redirect would carry the tokens
+//! elsewhere), checks the console's certificate against `console_ca_file`
+//! or `console_fingerprint` when set, and a plain `http://` console off
+//! loopback is a config error unless `allow_insecure_console` (warned
+//! about here, at every start).
 
-use crate::config::{Enrollment, Secret};
+use crate::config::{ConsoleTrust, Enrollment, Secret};
 use fleet_api::{Registration, RegistrationResponse};
 use std::time::Duration;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The registration answer is a few bytes of JSON.
+const MAX_ANSWER: usize = 64 * 1024;
 
 /// Register, then heartbeat until the runtime ends.
 pub async fn run(enroll: Enrollment, host: String, agent_token: Secret) {
-    let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
+    if enroll.insecure {
+        tracing::warn!(
+            console = %enroll.console,
+            "plain http:// to a non-loopback console: the enrollment token and this agent's token cross the network in clear (allow_insecure_console = true)"
+        );
+    }
+    let client = match client(&enroll.trust) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("cannot build the HTTP client for registration: {e}");
@@ -35,9 +51,31 @@ pub async fn run(enroll: Enrollment, host: String, agent_token: Secret) {
     };
     let mut retry = FIRST_RETRY;
     let mut registered = false;
+    // The console's credential for this agent, once issued: the Bearer of
+    // heartbeats. Without one (or once refused), the enrollment token.
+    let mut credential = enroll.credential_file.as_deref().and_then(read_credential);
     loop {
-        let pause = match register(&client, &url, enroll.token.expose(), &reg).await {
+        let bearer = credential.as_ref().unwrap_or(&enroll.token).expose();
+        let result = register(&client, &url, bearer, &reg).await;
+        if let Err(e) = &result {
+            if credential.is_some() && e.contains(" 401 ") {
+                tracing::warn!("the console refused this agent's credential; enrolling again");
+                credential = None;
+            }
+        }
+        let pause = match result {
             Ok(resp) => {
+                if let Some(c) = resp.credential.clone() {
+                    if let Some(f) = &enroll.credential_file {
+                        if let Err(e) = write_credential(f, &c) {
+                            tracing::warn!(
+                                "cannot keep the console's credential in {}: {e}",
+                                f.display()
+                            );
+                        }
+                    }
+                    credential = Some(Secret::new(c));
+                }
                 if !registered {
                     tracing::info!(
                         console = %enroll.console,
@@ -65,6 +103,57 @@ pub async fn run(enroll: Enrollment, host: String, agent_token: Secret) {
     }
 }
 
+fn read_credential(path: &std::path::Path) -> Option<Secret> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let t = text.trim();
+    (!t.is_empty()).then(|| Secret::new(t))
+}
+
+/// Written 0600 under a temporary name, then renamed into place.
+fn write_credential(path: &std::path::Path, credential: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("new");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(credential.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The registration client: bounded in time, no redirects, the
+/// configured trust.
+fn client(trust: &ConsoleTrust) -> Result<reqwest::Client, String> {
+    let b = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none());
+    let b = match trust {
+        ConsoleTrust::System => b,
+        ConsoleTrust::CaFile(path) => {
+            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("{}: {}", path.display(), error_chain(&e)))?;
+            if certs.is_empty() {
+                return Err(format!("{}: no certificate found", path.display()));
+            }
+            certs
+                .into_iter()
+                .fold(b.tls_built_in_root_certs(false), |b, c| {
+                    b.add_root_certificate(c)
+                })
+        }
+        ConsoleTrust::Fingerprint(fp) => {
+            b.use_preconfigured_tls(fleet_daemon::pin::client_config(*fp))
+        }
+    };
+    b.build().map_err(|e| error_chain(&e))
+}
+
 async fn register(
     client: &reqwest::Client,
     url: &str,
@@ -79,14 +168,32 @@ async fn register(
         .await
         .map_err(|e| error_chain(&e))?;
     let status = resp.status();
+    if status.is_redirection() {
+        return Err(format!(
+            "console answered {status} (a redirect): not followed; point agent.console at the console itself"
+        ));
+    }
+    // A console's answer is small; a larger one is not read past the cap.
+    let body = read_capped(resp, MAX_ANSWER).await?;
     if !status.is_success() {
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         let msg = body["error"]["message"].as_str().unwrap_or("no message");
         return Err(format!("console answered {status}: {msg}"));
     }
-    resp.json::<RegistrationResponse>()
-        .await
-        .map_err(|e| format!("unreadable answer: {}", error_chain(&e)))
+    serde_json::from_slice::<RegistrationResponse>(&body)
+        .map_err(|e| format!("unreadable answer: {e}"))
+}
+
+/// The body, or an error once it passes `cap` bytes.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| error_chain(&e))? {
+        if out.len() + chunk.len() > cap {
+            return Err(format!("the console's answer is larger than {cap} bytes"));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 /// reqwest's error and its sources on one line (the URL has no secret).

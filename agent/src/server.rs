@@ -4,6 +4,7 @@
 
 use crate::config::{AgentSettings, TlsFiles};
 use axum::Router;
+use fleet_daemon::serve::{serve, Limits};
 use fleet_daemon::tls::TlsListener;
 use std::io;
 use std::net::SocketAddr;
@@ -132,27 +133,44 @@ pub fn serve_tcp(
     token: String,
     stop: Stop,
 ) -> io::Result<JoinHandle<()>> {
-    let router = router.layer(axum::middleware::from_fn_with_state(
-        Arc::new(token),
-        crate::api::require_token,
-    ));
+    let token = Arc::new(token);
+    // The registration challenge exists on TCP only (the console's way in)
+    // and answers with the token, so it lives here, where the token is.
+    let proof = Router::new()
+        .route("/v1/enroll/proof", axum::routing::post(prove))
+        .with_state(token.clone());
+    let router = router
+        .merge(proof)
+        .layer(axum::middleware::from_fn_with_state(
+            token,
+            crate::api::require_token,
+        ));
+    let limits = Limits::default();
     Ok(match tls {
         Some(acceptor) => {
             let l = TlsListener::new(tcp, acceptor)?;
-            tokio::spawn(async move {
-                let _ = axum::serve(l, router).with_graceful_shutdown(stop).await;
-            })
+            tokio::spawn(serve(l, router, stop, limits))
         }
-        None => tokio::spawn(async move {
-            let _ = axum::serve(tcp, router).with_graceful_shutdown(stop).await;
-        }),
+        None => tokio::spawn(serve(tcp, router, stop, limits)),
     })
 }
 
+/// `POST /v1/enroll/proof`: answer the console's challenge (it only
+/// trusts this agent's URL once the answer checks out).
+async fn prove(
+    axum::extract::State(token): axum::extract::State<Arc<String>>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::Json<fleet_api::ProofResponse>, fleet_daemon::http::ApiError> {
+    let req: fleet_api::ProofRequest = fleet_daemon::http::json_body(&body?)?;
+    Ok(axum::Json(fleet_api::ProofResponse {
+        proof: fleet_daemon::proof::answer(&token, &req.name, &req.nonce),
+    }))
+}
+
+/// The unix socket has its own connection cap, so a flood on TCP never
+/// locks root out of the local socket.
 pub fn serve_unix(unix: UnixListener, router: Router, stop: Stop) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let _ = axum::serve(unix, router).with_graceful_shutdown(stop).await;
-    })
+    tokio::spawn(serve(unix, router, stop, Limits::default()))
 }
 
 /// Resolves when the servers should stop accepting and finish in-flight

@@ -91,6 +91,7 @@ pub async fn run(
             tracing::warn!(%addr, "TCP listener without TLS on a non-loopback address: the token crosses the network in clear");
         }
     }
+    crate::spawn::hide_env(&config.agent.secret_env);
     let token = config.agent.token.as_ref().map(|t| t.expose().to_owned());
     let enroll = config.agent.enroll.clone().zip(config.agent.token.clone());
     let host = config.agent.host.clone();

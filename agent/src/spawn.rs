@@ -100,11 +100,27 @@ fn resolve(
     }
 }
 
-/// The child's environment: the agent's, then fleet's own variables, then
+/// Names of the environment variables that hold the agent's own secrets
+/// (`token_env`, `enrollment_token_env`). Fixed for the agent's lifetime:
+/// a reload cannot change `[agent]`.
+static SECRET_ENV: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Keep the variables `names` out of every program's environment: a
+/// program (maybe running as `nobody`) must never read the agent's token.
+pub fn hide_env(names: &[String]) {
+    *SECRET_ENV.write().unwrap_or_else(|e| e.into_inner()) = names.to_vec();
+}
+
+/// The child's environment: the agent's minus its secrets (`hide_env`),
+/// then fleet's own variables, then
 /// the user's identity (supervisord keeps root's HOME; we do not), then the
 /// program's `environment`.
 fn environment(spec: &ProcessSpec, mark: &str) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let hidden = SECRET_ENV.read().unwrap_or_else(|e| e.into_inner());
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| !hidden.iter().any(|h| k == h.as_str()))
+        .collect();
+    drop(hidden);
     let mut set = |k: &str, v: &OsStr| {
         env.retain(|(key, _)| key != k);
         env.push((k.into(), v.to_owned()));

@@ -233,10 +233,33 @@ pub struct Registration {
     pub agent_token: Option<String>,
 }
 
+/// `POST /v1/enroll/proof` on an agent: the console's challenge to a
+/// registered agent, before it trusts the registered URL.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProofRequest {
+    /// The name the agent registered.
+    pub name: String,
+    /// Random, chosen by the console.
+    pub nonce: String,
+}
+
+/// The agent's answer: HMAC-SHA256 of name and nonce under its token
+/// (`fleet_daemon::proof`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProofResponse {
+    pub proof: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RegistrationResponse {
     /// Seconds between heartbeats the console expects.
     pub heartbeat_secs: u64,
+    /// Issued when the agent registered with the enrollment token: its own
+    /// credential, the Bearer of its later heartbeats (so the enrollment
+    /// token only bootstraps and can be rotated without touching enrolled
+    /// agents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 #[cfg(test)]

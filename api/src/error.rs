@@ -13,6 +13,9 @@ pub enum ErrorCode {
     NotFound,
     Conflict,
     PayloadTooLarge,
+    /// Rate-limited (logins, registrations) or a capped resource is full
+    /// (event-stream subscribers): try again later.
+    TooManyRequests,
     ConfigInvalid,
     ShuttingDown,
     Internal,
@@ -30,6 +33,7 @@ impl ErrorCode {
             Self::NotFound => 404,
             Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
+            Self::TooManyRequests => 429,
             Self::ShuttingDown => 503,
             Self::Internal | Self::Unknown => 500,
         }

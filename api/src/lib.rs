@@ -23,8 +23,8 @@ pub use action::{ActionRequest, ActionResponse, ActionResult, Outcome, Verb};
 pub use batch::{Batch, BatchError};
 pub use console::{
     FleetEvent, FleetProcess, FleetStatus, HostInfo, HostResult, HostSource, HostsResponse, Op,
-    OpRequest, OpState, OpsResponse, Registration, RegistrationResponse, Role, StrategyKind,
-    Verdict,
+    OpRequest, OpState, OpsResponse, ProofRequest, ProofResponse, Registration,
+    RegistrationResponse, Role, StrategyKind, Verdict,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::Event;

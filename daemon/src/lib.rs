@@ -3,8 +3,10 @@
 //! shell completions generated from their clap definitions), `log`
 //! (stderr diagnostics filtered by `FLEET_LOG`), `http` (the JSON error
 //! shape as an axum response, malformed bodies included), `tls` (the TLS
-//! listener both serve HTTPS on, with axum's graceful drain), `secret`
-//! (tokens that never print themselves), `time` (epoch milliseconds) and
+//! listener both serve HTTPS on), `serve` (serving with a connection cap,
+//! a header-read timeout and a graceful drain), `secret`
+//! (tokens that never print themselves), `pin` (trust one certificate by
+//! its SHA-256), `proof` (the registration challenge's HMAC), `time` (epoch milliseconds) and
 //! `hex`.
 #![forbid(unsafe_code)]
 
@@ -13,7 +15,10 @@ pub mod hex;
 pub mod http;
 pub mod log;
 pub mod notify;
+pub mod pin;
+pub mod proof;
 pub mod secret;
+pub mod serve;
 pub mod time;
 pub mod tls;
 

@@ -1,8 +1,8 @@
 //! The TLS listener both daemons serve HTTPS on: [`acceptor`] reads a PEM
 //! certificate chain and key (rustls, ring), [`TlsListener`] wraps a TCP
-//! listener as an `axum::serve::Listener`, so `axum::serve(..)
-//! .with_graceful_shutdown(..)` drains in-flight responses over TLS exactly
-//! as it does over plain TCP.
+//! listener as an `axum::serve::Listener`, so the kit's `serve` drains
+//! in-flight responses over TLS exactly as it does over plain TCP.
+//! Handshakes are bounded in time and in number.
 
 use std::io;
 use std::net::SocketAddr;
@@ -17,6 +17,9 @@ use tokio_rustls::TlsAcceptor;
 
 /// A client that has not finished its handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress at once; more connections wait in the kernel's
+/// backlog (each costs an fd and a task until its handshake ends).
+const MAX_HANDSHAKES: usize = 64;
 
 /// A TLS server config from PEM files; the error names the file at fault.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
@@ -56,8 +59,16 @@ impl TlsListener {
     pub fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> io::Result<TlsListener> {
         let local = tcp.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         tokio::spawn(async move {
             loop {
+                let permit = tokio::select! {
+                    p = handshakes.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                    _ = tx.closed() => return,
+                };
                 let (stream, peer) = tokio::select! {
                     r = tcp.accept() => match r {
                         Ok(x) => x,
@@ -73,7 +84,10 @@ impl TlsListener {
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                    drop(permit);
+                    match handshake {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;
                         }

@@ -34,6 +34,7 @@ pub fn fleetctl_cmd() -> Command {
     c.env_remove("FLEET_CONSOLE")
         .env_remove("FLEET_AGENT")
         .env_remove("FLEET_TOKEN")
+        .env_remove("FLEET_TOKEN_FILE")
         .env("FLEETCTL_CONFIG", "/dev/null")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());

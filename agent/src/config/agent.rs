@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::model::{AgentSettings, Enrollment, Secret, TlsFiles};
+use super::model::{AgentSettings, ConsoleTrust, Enrollment, Secret, TlsFiles};
 use super::raw::Raw;
 use super::validate::{Ctx, Table};
 
@@ -26,6 +26,10 @@ const AGENT_KEYS: &[&str] = &[
     "enrollment_token_env",
     "advertise_url",
     "tags",
+    "console_ca_file",
+    "console_fingerprint",
+    "allow_insecure_console",
+    "credential_file",
 ];
 
 pub(crate) const DEFAULT_SOCKET: &str = "/run/fleet/agent.sock";
@@ -41,6 +45,7 @@ pub(crate) fn agent(cx: &mut Ctx, t: Option<Table>) -> AgentSettings {
         tls: None,
         log_dir: PathBuf::from(DEFAULT_LOG_DIR),
         enroll: None,
+        secret_env: Vec::new(),
     };
     let Some(t) = t else { return out };
     cx.check_keys(&t, "[agent]", AGENT_KEYS);
@@ -74,7 +79,7 @@ pub(crate) fn agent(cx: &mut Ctx, t: Option<Table>) -> AgentSettings {
             }
         }
     }
-    out.token = secret(cx, &t, "token");
+    out.token = secret(cx, &t, "token", &mut out.secret_env);
 
     let cert = cx.path(&t, "tls_cert");
     let key = cx.path(&t, "tls_key");
@@ -92,14 +97,21 @@ pub(crate) fn agent(cx: &mut Ctx, t: Option<Table>) -> AgentSettings {
     if let (Some(cert), Some(key)) = (cert, key) {
         out.tls = Some(TlsFiles { cert, key });
     }
-    out.enroll = enrollment(cx, &t, &out);
+    let mut secret_env = std::mem::take(&mut out.secret_env);
+    out.enroll = enrollment(cx, &t, &out, &mut secret_env);
+    out.secret_env = secret_env;
     out
 }
 
 /// `console` and what goes with it; `None` without `console` (then the
 /// other enrollment keys are errors: they would be silently unused).
-fn enrollment(cx: &mut Ctx, t: &Table, agent: &AgentSettings) -> Option<Enrollment> {
-    let token = secret(cx, t, "enrollment_token");
+fn enrollment(
+    cx: &mut Ctx,
+    t: &Table,
+    agent: &AgentSettings,
+    secret_env: &mut Vec<String>,
+) -> Option<Enrollment> {
+    let token = secret(cx, t, "enrollment_token", secret_env);
     let advertise = cx.string(t, "advertise_url");
     let tags = tags(cx, t);
     let Some(console) = cx.string(t, "console") else {
@@ -110,6 +122,10 @@ fn enrollment(cx: &mut Ctx, t: &Table, agent: &AgentSettings) -> Option<Enrollme
                 "enrollment_token_env",
                 "advertise_url",
                 "tags",
+                "console_ca_file",
+                "console_fingerprint",
+                "allow_insecure_console",
+                "credential_file",
             ] {
                 if t.get(k).is_some() {
                     cx.error(
@@ -126,6 +142,63 @@ fn enrollment(cx: &mut Ctx, t: &Table, agent: &AgentSettings) -> Option<Enrollme
     if let Err(e) = http_url(&console) {
         cx.error(&console_loc, format!("agent.console: {e}"));
         ok = false;
+    }
+    let credential_file = cx.path(t, "credential_file");
+    let ca = cx.path(t, "console_ca_file");
+    let fp = cx.string(t, "console_fingerprint");
+    let allow_insecure = match t.get("allow_insecure_console") {
+        Some(v) => match super::values::boolean(v.get_ref()) {
+            Ok(b) => b,
+            Err(e) => {
+                cx.error(&t.loc(v), format!("agent.allow_insecure_console: {e}"));
+                false
+            }
+        },
+        None => false,
+    };
+    let trust = match (ca, fp) {
+        (Some(_), Some(_)) => {
+            cx.error(
+                &t.key_loc("console_fingerprint"),
+                "agent.console_fingerprint: set console_ca_file or console_fingerprint, not both",
+            );
+            ok = false;
+            ConsoleTrust::System
+        }
+        (Some(f), None) => ConsoleTrust::CaFile(f),
+        (None, Some(f)) => match parse_fingerprint(&f) {
+            Some(b) => ConsoleTrust::Fingerprint(b),
+            None => {
+                cx.error(
+                    &t.key_loc("console_fingerprint"),
+                    "agent.console_fingerprint: expected a SHA-256 in hex (64 digits, colons allowed, optional \"sha256:\" prefix)",
+                );
+                ok = false;
+                ConsoleTrust::System
+            }
+        },
+        (None, None) => ConsoleTrust::System,
+    };
+    let mut insecure = false;
+    if let Some(host) = console.strip_prefix("http://") {
+        if trust != ConsoleTrust::System {
+            cx.error(
+                &console_loc,
+                "agent.console: console_ca_file/console_fingerprint need an https:// console",
+            );
+            ok = false;
+        }
+        if !loopback_authority(host.trim_end_matches('/')) {
+            if allow_insecure {
+                insecure = true;
+            } else {
+                cx.error(
+                    &console_loc,
+                    "agent.console: plain http:// to a non-loopback console sends the enrollment token and this agent's token in clear; use https:// or set allow_insecure_console = true",
+                );
+                ok = false;
+            }
+        }
     }
     if agent.listen.is_none() || agent.token.is_none() {
         cx.error(
@@ -181,7 +254,40 @@ fn enrollment(cx: &mut Ctx, t: &Table, agent: &AgentSettings) -> Option<Enrollme
         token: token?,
         advertise_url,
         tags,
+        trust,
+        insecure,
+        credential_file,
     })
+}
+
+/// `HOST[:PORT]` naming localhost or a loopback address.
+fn loopback_authority(a: &str) -> bool {
+    let host = match a.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => a.rsplit_once(':').map_or(a, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `sha256:AB:CD…` or plain hex, 32 bytes.
+fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix("sha256:")
+        .or_else(|| s.strip_prefix("SHA256:"))
+        .unwrap_or(s);
+    let hex: String = s.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// `http://HOST[:PORT]` or `https://…`, nothing after the authority.
@@ -223,7 +329,9 @@ fn tags(cx: &mut Ctx, t: &Table) -> BTreeMap<String, String> {
 /// At most one of `BASE`, `BASE_file`, `BASE_env` (`base` is `token` or
 /// `enrollment_token`); read now so a bad secret fails the load rather than
 /// the first request.
-fn secret(cx: &mut Ctx, t: &Table, base: &str) -> Option<Secret> {
+/// `base`, `base_file` or `base_env`; the variable named by `base_env` is
+/// added to `secret_env` (programs must not inherit it).
+fn secret(cx: &mut Ctx, t: &Table, base: &str, secret_env: &mut Vec<String>) -> Option<Secret> {
     let keys = [
         base.to_string(),
         format!("{base}_file"),
@@ -280,6 +388,7 @@ fn secret(cx: &mut Ctx, t: &Table, base: &str) -> Option<Secret> {
         }
         _ => {
             let name = cx.string(t, source)?;
+            secret_env.push(name.clone());
             match cx.env.vars.get(&name).filter(|v| !v.is_empty()) {
                 Some(v) => v.clone(),
                 None => {

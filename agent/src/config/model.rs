@@ -33,6 +33,9 @@ pub struct AgentSettings {
     pub log_dir: PathBuf,
     /// Self-registration with a console (`[agent] console = "URL"`).
     pub enroll: Option<Enrollment>,
+    /// Environment variables that hold the agent's secrets (`token_env`,
+    /// `enrollment_token_env`): removed from every program's environment.
+    pub secret_env: Vec<String>,
 }
 
 /// `console`, `enrollment_token[_file|_env]`, `advertise_url`, `tags`.
@@ -45,6 +48,27 @@ pub struct Enrollment {
     /// Where the console reaches this agent (default from `listen`).
     pub advertise_url: String,
     pub tags: BTreeMap<String, String>,
+    /// How the console's certificate is checked (`console_ca_file`,
+    /// `console_fingerprint`; default the system roots).
+    pub trust: ConsoleTrust,
+    /// Plain `http://` to a non-loopback console, allowed by
+    /// `allow_insecure_console = true` (warned about at every start).
+    pub insecure: bool,
+    /// Where the credential the console issues is kept across restarts
+    /// (`credential_file`, 0600); without it a restarted agent enrolls
+    /// again with the enrollment token.
+    pub credential_file: Option<PathBuf>,
+}
+
+/// How the agent checks its console's TLS certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsoleTrust {
+    /// The system's roots (or plain HTTP).
+    System,
+    /// Only certificates chaining to this CA file (PEM).
+    CaFile(PathBuf),
+    /// Only the certificate whose DER SHA-256 is this.
+    Fingerprint([u8; 32]),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -79,6 +79,7 @@ fn defaults() {
             tls: None,
             log_dir: "/var/log/fleet".into(),
             enroll: None,
+            secret_env: vec![],
         }
     );
     let log = |s: &str| LogSpec {
@@ -301,7 +302,8 @@ fn golden_unknown_keys_all_reported() {
         errors(text),
         "DIR/agent.toml:2:1: unknown key \"nmae\" in [agent]; did you mean \"name\"? (expected one of: \
          name, socket, listen, token, token_file, token_env, tls_cert, tls_key, log_dir, console, \
-         enrollment_token, enrollment_token_file, enrollment_token_env, advertise_url, tags)\n\
+         enrollment_token, enrollment_token_file, enrollment_token_env, advertise_url, tags, \
+         console_ca_file, console_fingerprint, allow_insecure_console, credential_file)\n\
          DIR/agent.toml:6:1: unknown key \"autostrat\" in [program.web]; did you mean \"autostart\"? \
          (expected one of: command, numprocs, numprocs_start, process_name, directory, user, umask, \
          environment, priority, autostart, autorestart, exitcodes, startsecs, startretries, \
@@ -880,16 +882,31 @@ advertise_url = "https://w-01.example:9701"
     // Derived from listen, https with TLS.
     let c = ok(
         "[agent]\nlisten = \"[::1]:9701\"\ntoken = \"t\"\ntls_cert = \"c\"\ntls_key = \"k\"\n\
-                console = \"http://c:1\"\nenrollment_token = \"e\"\n",
+                console = \"http://localhost:1\"\nenrollment_token = \"e\"\n",
     );
     assert_eq!(c.agent.enroll.unwrap().advertise_url, "https://[::1]:9701");
     assert!(ok("[agent]\nname = \"x\"\n").agent.enroll.is_none());
+
+    // Clear text off loopback only when allowed; pins need https.
+    let c = ok(
+        "[agent]\nlisten = \"127.0.0.1:9701\"\ntoken = \"t\"\nconsole = \"http://10.0.0.5:9700\"\n\
+         enrollment_token = \"e\"\nallow_insecure_console = true\n",
+    );
+    assert!(c.agent.enroll.unwrap().insecure);
+    let c = ok(
+        "[agent]\nlisten = \"127.0.0.1:9701\"\ntoken = \"t\"\nconsole = \"https://c:9700\"\n\
+         enrollment_token = \"e\"\nconsole_fingerprint = \"sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"\n",
+    );
+    assert!(matches!(
+        c.agent.enroll.unwrap().trust,
+        crate::config::ConsoleTrust::Fingerprint(_)
+    ));
 }
 
 #[test]
 fn enrollment_errors() {
     assert_eq!(
-        errors("[agent]\nconsole = \"http://c:9700\"\n"),
+        errors("[agent]\nconsole = \"http://127.0.0.1:9700\"\n"),
         "DIR/agent.toml:2:11: agent.console needs agent.listen and agent.token: the console calls \
          the agent back over TCP with that token\n\
          DIR/agent.toml:2:11: agent.console needs one of enrollment_token, enrollment_token_file and \

@@ -10,6 +10,12 @@
 //!
 //! Unlike supervisord, a target that is not a regular file (`/dev/stdout`, a
 //! FIFO) is never rotated instead of failing with "Illegal seek".
+//!
+//! A log file is never opened through a symlink (`O_NOFOLLOW`, rotation
+//! too): the agent runs as root and a program may own its log file, so a
+//! program swapping its log for a link to `/etc/shadow` must not make the
+//! agent append there. Paths under `/dev/` are the exception (`/dev/stdout`
+//! is a link; only root can change `/dev`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -76,7 +82,11 @@ impl RotatingFile {
             // rename only drops its name; the last close, which frees its
             // pages, happens off the pump: on the blocking pool when this
             // runs on the runtime, on the log writer thread itself there.
-            let oldest = File::open(self.numbered(self.backups)).ok();
+            let oldest = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(self.numbered(self.backups))
+                .ok();
             for i in (1..self.backups).rev() {
                 rename_if_exists(&self.numbered(i), &self.numbered(i + 1))?;
             }
@@ -92,8 +102,9 @@ impl RotatingFile {
             .write(true)
             .create(true)
             .truncate(true)
-            .custom_flags(libc::O_APPEND)
-            .open(&self.path)?;
+            .custom_flags(libc::O_APPEND | nofollow(&self.path))
+            .open(&self.path)
+            .map_err(|e| explain(&self.path, e))?;
         self.file = file;
         self.size = 0;
         Ok(())
@@ -119,9 +130,36 @@ pub fn open_append(path: &Path) -> io::Result<(File, u64, bool)> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = OpenOptions::new().append(true).create(true).open(path)?;
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .custom_flags(nofollow(path))
+        .open(path)
+        .map_err(|e| explain(path, e))?;
     let meta = file.metadata()?;
     Ok((file, meta.len(), meta.file_type().is_file()))
+}
+
+/// `O_NOFOLLOW`, except under `/dev/` (see the module doc).
+fn nofollow(path: &Path) -> i32 {
+    if path.starts_with("/dev") {
+        0
+    } else {
+        libc::O_NOFOLLOW
+    }
+}
+
+/// `ELOOP` from `O_NOFOLLOW` says "too many levels of symbolic links";
+/// say what happened instead.
+fn explain(path: &Path, e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        io::Error::other(format!(
+            "{} is a symbolic link; log files are never opened through one",
+            path.display()
+        ))
+    } else {
+        e
+    }
 }
 
 fn close_in_background(f: File) {

@@ -279,16 +279,40 @@ fn a_failing_file_reports_its_error_until_a_write_succeeds() {
 
 #[test]
 fn a_device_is_never_rotated() {
-    // Through a symlink, so a broken guard would rename only the link.
-    let dir = tempfile::tempdir().unwrap();
-    let link = dir.path().join("full");
-    std::os::unix::fs::symlink("/dev/full", &link).unwrap();
-    let s = LogStream::open(&spec(Some(link.clone()), 4, 2), 100).unwrap();
+    let dev = PathBuf::from("/dev/full");
+    let s = LogStream::open(&spec(Some(dev.clone()), 4, 2), 100).unwrap();
     s.write(b"0123456789");
     s.write(b"0123456789");
-    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
-    assert!(!numbered(&link, 1).exists());
+    assert!(!numbered(&dev, 1).exists());
     assert_eq!(s.write_errors(), 2);
+}
+
+#[test]
+fn a_symlinked_log_file_is_refused_at_open_and_at_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "untouched").unwrap();
+    let link = dir.path().join("out.log");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let e = LogStream::open(&spec(Some(link.clone()), 0, 0), 100)
+        .err()
+        .expect("a symlink must be refused");
+    assert!(e.to_string().contains("is a symbolic link"), "{e}");
+
+    // Opened as a regular file, then swapped for a link: reopen refuses and
+    // keeps writing to the file it has.
+    std::fs::remove_file(&link).unwrap();
+    let s = LogStream::open(&spec(Some(link.clone()), 0, 0), 100).unwrap();
+    std::fs::rename(&link, dir.path().join("moved")).unwrap();
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let e = s.reopen().unwrap_err();
+    assert!(e.to_string().contains("is a symbolic link"), "{e}");
+    s.write(b"more\n");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "untouched");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("moved")).unwrap(),
+        "more\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! `fleet-console --config FILE` runs the console in the foreground;
 //! `fleet-console check FILE` validates a console.toml;
+//! `fleet-console audit verify --config FILE` checks the audit hash chain;
 //! `fleet-console demo` runs a console and a few local agents (see `demo`).
 
 use clap::{Parser, Subcommand};
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 #[command(name = "fleet-console", version, about = "fleet's central server")]
 struct Cli {
     /// console.toml
-    #[arg(long, short, env = "FLEET_CONSOLE_CONFIG")]
+    #[arg(long, short, env = "FLEET_CONSOLE_CONFIG", global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -21,6 +22,11 @@ struct Cli {
 enum Cmd {
     /// Validate a console.toml and exit.
     Check { config: PathBuf },
+    /// The audit log (in the config's data_dir).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCmd,
+    },
     /// Run a demo fleet: N local agents with harmless programs and a
     /// console, until Ctrl-C (which stops and removes everything).
     Demo {
@@ -31,6 +37,34 @@ enum Cmd {
         #[arg(long)]
         port: Option<u16>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check the hash chain of every audit record: exit 0 and print the
+    /// record count and head hash when intact; exit 1 naming the first
+    /// broken or missing record otherwise.
+    Verify,
+}
+
+fn audit_verify(path: Option<PathBuf>) -> ExitCode {
+    let Some(path) = path else {
+        eprintln!("fleet-console: audit verify needs --config FILE");
+        return ExitCode::from(2);
+    };
+    let result = config::load(&path)
+        .and_then(|c| server::audit::Store::open_existing(&c.data_dir))
+        .and_then(|s| s.verify());
+    match result {
+        Ok((n, head)) => {
+            println!("audit log intact: {n} record(s), head {head}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("fleet-console: audit log: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -61,6 +95,12 @@ fn main() -> ExitCode {
                 }
             };
         }
+        (
+            Some(Cmd::Audit {
+                command: AuditCmd::Verify,
+            }),
+            config,
+        ) => return audit_verify(config),
         (Some(Cmd::Demo { agents, port }), _) => {
             return fleet_console::demo::run(fleet_console::demo::Options { agents, port });
         }

@@ -16,7 +16,7 @@ pub fn check(verb: &Verb) -> Result<(), CliError> {
         )))
     };
     let act = match verb {
-        Verb::Hosts => return console_only("hosts"),
+        Verb::Hosts { .. } => return console_only("hosts"),
         Verb::Ops { .. } => return console_only("ops"),
         Verb::Status { hosts, .. } if hosts.hosts.is_some() => return console_only("--hosts"),
         Verb::Tail(t) if t.names.len() == 2 => return console_only("tail with a HOST"),
@@ -48,7 +48,7 @@ pub async fn run(ctx: &Ctx, verb: Verb) -> Result<Status, CliError> {
         Verb::Tail(t) => tail(ctx, t).await,
         Verb::Reload => reload(ctx).await,
         Verb::Events => events(ctx).await,
-        Verb::Hosts | Verb::Ops { .. } => unreachable!("refused by check()"),
+        Verb::Hosts { .. } | Verb::Ops { .. } => unreachable!("refused by check()"),
     }
 }
 

@@ -33,7 +33,8 @@ pub struct Cli {
     )]
     pub agent: Option<String>,
 
-    /// Bearer token (env FLEET_TOKEN). Never printed.
+    /// Bearer token (env FLEET_TOKEN). Never printed; prefer --token-file
+    /// (a command line is visible to every user in `ps`).
     #[arg(
         long,
         global = true,
@@ -42,6 +43,17 @@ pub struct Cli {
         help_heading = "Connection"
     )]
     pub token: Option<String>,
+
+    /// Read the bearer token from this file (env FLEET_TOKEN_FILE): unlike
+    /// --token, it does not show in `ps`.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        conflicts_with = "token",
+        help_heading = "Connection"
+    )]
+    pub token_file: Option<PathBuf>,
 
     /// Extra CA certificate (PEM) to trust for https:// URLs.
     #[arg(long, global = true, value_name = "PEM", help_heading = "Connection")]
@@ -64,6 +76,16 @@ pub struct Cli {
 pub enum Format {
     Table,
     Json,
+}
+
+/// `fleetctl hosts …`.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum HostsCmd {
+    /// Forget a self-registered host, freeing its name (operator; audited).
+    Remove {
+        /// The host's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,8 +114,11 @@ pub enum Verb {
     Tail(TailArgs),
     /// Re-read the agent's config and apply the differences (agent mode).
     Reload,
-    /// List the console's hosts (console mode).
-    Hosts,
+    /// List the console's hosts, or remove a registered one (console mode).
+    Hosts {
+        #[command(subcommand)]
+        action: Option<HostsCmd>,
+    },
     /// Print state changes as they happen.
     Events,
     /// List recent operations, or show one (console mode).

@@ -1,6 +1,10 @@
 //! Where fleetctl connects, resolved from flags, then the environment
-//! (`FLEET_CONSOLE`, `FLEET_AGENT`, `FLEET_TOKEN`), then a config file, then
-//! the default agent socket.
+//! (`FLEET_CONSOLE`, `FLEET_AGENT`, `FLEET_TOKEN`, `FLEET_TOKEN_FILE`),
+//! then a config file, then the default agent socket.
+//!
+//! A token is never sent over plain `http://` to a non-loopback host, and a
+//! config file (or token file) holding one that group or others can read
+//! gets a warning.
 
 use serde::Deserialize;
 use std::fmt;
@@ -66,6 +70,8 @@ pub struct Resolved {
     pub target: Target,
     pub token: Option<Secret>,
     pub cacert: Option<PathBuf>,
+    /// Printed to stderr before anything else.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,11 +101,13 @@ pub struct Inputs {
     pub flag_console: Option<String>,
     pub flag_agent: Option<String>,
     pub flag_token: Option<String>,
+    pub flag_token_file: Option<PathBuf>,
     pub flag_cacert: Option<PathBuf>,
     pub flag_config: Option<PathBuf>,
     pub env_console: Option<String>,
     pub env_agent: Option<String>,
     pub env_token: Option<String>,
+    pub env_token_file: Option<PathBuf>,
     /// `$FLEETCTL_CONFIG`.
     pub env_config: Option<PathBuf>,
     pub home: Option<PathBuf>,
@@ -113,6 +121,7 @@ impl Inputs {
             env_console: var("FLEET_CONSOLE"),
             env_agent: var("FLEET_AGENT"),
             env_token: var("FLEET_TOKEN"),
+            env_token_file: var("FLEET_TOKEN_FILE").map(PathBuf::from),
             env_config: var("FLEETCTL_CONFIG").map(PathBuf::from),
             home: var("HOME").map(PathBuf::from),
             ..self
@@ -201,28 +210,76 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, ConfigError> {
             "{file_level}: set token or token_file, not both"
         )));
     }
-    let token = match (&inputs.flag_token, &inputs.env_token) {
-        (Some(t), _) | (None, Some(t)) => Some(Secret::new(t.trim())),
-        (None, None) => match (&file.token, &file.token_file) {
-            (Some(t), _) => Some(Secret::new(t.trim())),
-            (None, Some(tf)) => {
-                let text =
-                    std::fs::read_to_string(tf).map_err(|source| ConfigError::TokenFile {
-                        path: file_path.clone().unwrap_or_default(),
-                        token_file: tf.clone(),
-                        source,
-                    })?;
-                Some(Secret::new(text.trim()))
+    let mut warnings = Vec::new();
+    let read_token = |holder: &Path, tf: &Path, warnings: &mut Vec<String>| {
+        let text = std::fs::read_to_string(tf).map_err(|source| ConfigError::TokenFile {
+            path: holder.to_owned(),
+            token_file: tf.to_owned(),
+            source,
+        })?;
+        if let Some(w) = readable_by_others(tf) {
+            warnings.push(w);
+        }
+        Ok::<_, ConfigError>(Some(Secret::new(text.trim())))
+    };
+    let token = match (
+        &inputs.flag_token,
+        &inputs.flag_token_file,
+        &inputs.env_token,
+        &inputs.env_token_file,
+    ) {
+        (Some(t), _, _, _) => Some(Secret::new(t.trim())),
+        (None, Some(tf), _, _) => read_token(Path::new("--token-file"), tf, &mut warnings)?,
+        (None, None, Some(t), _) => Some(Secret::new(t.trim())),
+        (None, None, None, Some(tf)) => {
+            read_token(Path::new("FLEET_TOKEN_FILE"), tf, &mut warnings)?
+        }
+        (None, None, None, None) => match (&file.token, &file.token_file) {
+            (Some(t), _) => {
+                if let Some(w) = file_path.as_deref().and_then(readable_by_others) {
+                    warnings.push(w);
+                }
+                Some(Secret::new(t.trim()))
             }
+            (None, Some(tf)) => read_token(
+                file_path.as_deref().unwrap_or(Path::new("")),
+                tf,
+                &mut warnings,
+            )?,
             (None, None) => None,
         },
     };
     let token = token.filter(|t| !t.expose().is_empty());
+    if token.is_some() {
+        if let Target::Console(url) | Target::AgentUrl(url) = &target {
+            if let Ok(crate::server::config::UrlKind::Http { loopback: false }) =
+                crate::server::config::check_agent_url(url)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "refusing to send the token over plain http:// to {url}: it would cross the network in clear; use https://"
+                )));
+            }
+        }
+    }
     let cacert = inputs.flag_cacert.clone().or(file.cacert);
     Ok(Resolved {
         target,
         token,
         cacert,
+        warnings,
+    })
+}
+
+/// A warning when `path` (holding a token) is readable by group or others.
+fn readable_by_others(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} holds a token and is readable by group or others (mode {:o}); chmod 600 it",
+            path.display(),
+            mode & 0o777
+        )
     })
 }
 

@@ -2,7 +2,7 @@
 //! operations followed by long-polling, hosts, operation history, events.
 
 use super::agent::{copy_log, event_line, log_query, process_table};
-use super::args::{ActArgs, TailArgs, Verb};
+use super::args::{ActArgs, HostsCmd, TailArgs, Verb};
 use super::client::{encode_segment, ClientError};
 use super::output::{self, Cell, Table};
 use super::{action_table, events, signal_name, CliError, Ctx, Status};
@@ -54,7 +54,15 @@ pub async fn run(ctx: &Ctx, verb: Verb) -> Result<Status, CliError> {
             op(ctx, V::Signal, Some(sig), act).await
         }
         Verb::Tail(t) => tail(ctx, t).await,
-        Verb::Hosts => hosts(ctx).await,
+        Verb::Hosts { action: None } => hosts(ctx).await,
+        Verb::Hosts {
+            action: Some(HostsCmd::Remove { name }),
+        } => {
+            let path = format!("/v1/hosts/{}", encode_segment(&name));
+            ctx.client.request("DELETE", &path, None, &[]).await?;
+            writeln!(ctx.out.borrow_mut(), "{name}: removed")?;
+            Ok(Status::Success)
+        }
         Verb::Events => events(ctx).await,
         Verb::Ops { id } => ops(ctx, id).await,
         Verb::Reload => unreachable!("refused by check()"),

@@ -143,12 +143,16 @@ pub async fn run(cli: Cli, out: Box<dyn Write>, style: Style) -> Result<Status, 
         flag_console: cli.console,
         flag_agent: cli.agent,
         flag_token: cli.token,
+        flag_token_file: cli.token_file,
         flag_cacert: cli.cacert,
         flag_config: cli.config,
         ..Default::default()
     }
     .with_env();
     let resolved = config::resolve(&inputs)?;
+    for w in &resolved.warnings {
+        eprintln!("fleetctl: warning: {w}");
+    }
     let console = resolved.target.is_console();
     if console {
         fleet::check(&cli.verb)?;

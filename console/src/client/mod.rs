@@ -5,13 +5,12 @@
 //! `transport` is the [`Client`]: a unix socket (hyper; the agent's local
 //! socket needs no token) or http(s) (reqwest, with a bearer token; trust
 //! from the system roots, a CA file, or a pinned certificate fingerprint,
-//! `pin`). Non-2xx answers become [`ClientError::Api`] carrying the
+//! the kit's `fleet_daemon::pin`). Non-2xx answers become [`ClientError::Api`] carrying the
 //! server's `{"error": {...}}` message. `sse` parses server-sent events
 //! (resumed by the callers with `Last-Event-ID`), `encode` percent-encodes
 //! path segments (process names and selectors contain `:`).
 
 pub mod encode;
-mod pin;
 pub mod sse;
 mod transport;
 

@@ -12,6 +12,13 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The largest body [`ByteStream::collect`] reads.
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
+/// The largest error body read; fleet's error shape is a few hundred bytes.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// A read of an error body gives up after this long without a byte.
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot connect to {endpoint}: {reason}{hint}")]
@@ -101,7 +108,7 @@ pub fn http_client(opts: &Options, trust: &Trust) -> Result<reqwest::Client, Cli
             }
         }
         Trust::Fingerprint(fp) => {
-            b = b.use_preconfigured_tls(super::pin::client_config(*fp));
+            b = b.use_preconfigured_tls(fleet_daemon::pin::client_config(*fp));
         }
     }
     b.build().map_err(|e| ClientError::Transport {
@@ -193,9 +200,20 @@ impl ByteStream {
         }
     }
 
-    pub async fn collect(mut self) -> Result<Vec<u8>, String> {
+    /// The whole body, refused past [`MAX_BODY`] bytes (a JSON answer of
+    /// a whole fleet is a few MiB; a hostile server's endless body must
+    /// not cost more).
+    pub async fn collect(self) -> Result<Vec<u8>, String> {
+        self.collect_capped(MAX_BODY).await
+    }
+
+    /// The whole body, or an error once it passes `cap` bytes.
+    pub async fn collect_capped(mut self, cap: usize) -> Result<Vec<u8>, String> {
         let mut out = Vec::new();
         while let Some(c) = self.chunk().await? {
+            if out.len() + c.len() > cap {
+                return Err(format!("the answer is larger than {cap} bytes"));
+            }
             out.extend_from_slice(&c);
         }
         Ok(out)
@@ -305,18 +323,25 @@ impl Client {
             return Ok(resp);
         }
         let status = resp.status;
-        let raw = resp.body.collect().await.unwrap_or_default();
+        let raw = resp
+            .body
+            .with_read_timeout(ERROR_BODY_TIMEOUT)
+            .collect_capped(MAX_ERROR_BODY)
+            .await
+            .unwrap_or_default();
+        // Only fleet's own error shape is shown (its message capped): a
+        // body from something else (a proxy, or a URL that is no agent) is
+        // never echoed, so the console cannot be used to read other
+        // services' answers.
         let (code, message) = match serde_json::from_slice::<ErrorBody>(&raw) {
-            Ok(b) => (Some(b.error.code), b.error.message),
-            Err(_) => {
-                let text = String::from_utf8_lossy(&raw).trim().to_owned();
-                let text = if text.is_empty() {
-                    format!("HTTP status {status}")
-                } else {
-                    text.chars().take(200).collect()
-                };
-                (None, text)
-            }
+            Ok(b) => (
+                Some(b.error.code),
+                b.error.message.chars().take(500).collect(),
+            ),
+            Err(_) => (
+                None,
+                format!("HTTP status {status} (not a fleet error answer)"),
+            ),
         };
         let hint = match status {
             401 if self.token.is_none() => "; pass --token or set FLEET_TOKEN",

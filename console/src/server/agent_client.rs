@@ -90,7 +90,20 @@ impl ClientFactory {
         Ok(c)
     }
 
+    /// A client for a host the console trusts (console.toml, or a
+    /// registered agent that proved itself at its URL).
     pub fn for_host(&self, h: &Arc<HostEntry>) -> Result<AgentClient, String> {
+        if !h.is_proven() {
+            return Err(format!(
+                "not verified yet: the agent has not answered the console's challenge at {}",
+                h.url
+            ));
+        }
+        self.for_proving(h)
+    }
+
+    /// A client for the challenge itself (`AgentClient::prove`).
+    pub fn for_proving(&self, h: &Arc<HostEntry>) -> Result<AgentClient, String> {
         let http = self.http(&h.trust)?;
         Ok(AgentClient {
             host: h.clone(),
@@ -129,6 +142,38 @@ impl AgentClient {
         Ok(body.with_read_timeout(STREAM_READ_TIMEOUT))
     }
 
+    /// Challenge the agent behind a registered URL: it must answer the
+    /// console's random nonce with the HMAC of the token it registered
+    /// with. Nothing of the answer is kept or shown but pass or fail.
+    pub async fn prove(&self) -> Result<(), CallError> {
+        let token =
+            self.host.token.as_ref().ok_or_else(|| {
+                CallError::Unreachable("registered without an agent token".into())
+            })?;
+        let mut n = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut n)
+            .map_err(|_| CallError::Unreachable("the random generator failed".into()))?;
+        let nonce = fleet_daemon::hex::encode(&n);
+        let req = fleet_api::ProofRequest {
+            name: self.host.name.clone(),
+            nonce: nonce.clone(),
+        };
+        let call = self
+            .client
+            .post_json::<_, fleet_api::ProofResponse>("/v1/enroll/proof", &req);
+        let answer = match tokio::time::timeout(STATUS_TIMEOUT, call).await {
+            Ok(r) => r?.data,
+            Err(_) => return Err(timed_out()),
+        };
+        if fleet_daemon::proof::check(token.expose(), &self.host.name, &nonce, &answer.proof) {
+            Ok(())
+        } else {
+            Err(CallError::Unreachable(
+                "the answer to the console's challenge is wrong".into(),
+            ))
+        }
+    }
+
     pub async fn act(
         &self,
         target: &str,
@@ -141,11 +186,23 @@ impl AgentClient {
             encode::segment(target),
             verb.as_str()
         );
+        // The op runner puts its own per-host deadline around this; the
+        // body is capped by the client.
         Ok(self.client.post_json(&path, &body).await?.data)
     }
 
+    /// Open a log (headers within [`STATUS_TIMEOUT`]). A tail (not
+    /// followed) also fails after [`STREAM_READ_TIMEOUT`] without a byte;
+    /// a followed log may be quiet for hours, and ends when its reader goes.
     pub async fn log(&self, name: &str, query: &str) -> Result<ByteStream, CallError> {
         let path = format!("/v1/processes/{}/log?{query}", encode::segment(name));
-        Ok(self.client.stream(&path, &[]).await?)
+        let body = tokio::time::timeout(STATUS_TIMEOUT, self.client.stream(&path, &[]))
+            .await
+            .map_err(|_| CallError::Unreachable("timed out waiting for the log".into()))??;
+        Ok(if query.contains("follow=true") {
+            body
+        } else {
+            body.with_read_timeout(STREAM_READ_TIMEOUT)
+        })
     }
 }

@@ -4,10 +4,20 @@
 //! Architecture Invariant: audit rows are never updated or deleted (SQL
 //! triggers refuse it). An operation is one `intent` row written before it
 //! starts and one `result` row when it ends; reading an op takes its newest
-//! row.
+//! row. Other audited events (logins, refused logins, registrations,
+//! refusals, removals) are rows of their own kind with the op id `-`.
+//!
+//! The log is tamper-evident: `audit_chain` holds, for every audit row,
+//! `hash = SHA-256(previous hash ‖ the row's fields)` (the first row's
+//! previous hash is 64 zeros), written in the same transaction as the row.
+//! Dropping the triggers and editing or deleting a row breaks the chain at
+//! that row; `verify` (`fleet-console audit verify`) names the first broken
+//! or missing record, and prints the head hash to keep elsewhere (a chain
+//! cut at its tail is only caught against a kept head).
 
 use fleet_api::{Op, OpState, Registration, Verdict};
 use rusqlite::{params, Connection, OptionalExtension};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -36,6 +46,14 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS audit_chain (
+    seq INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_chain_no_update BEFORE UPDATE ON audit_chain
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_chain_no_delete BEFORE DELETE ON audit_chain
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TABLE IF NOT EXISTS agents (
     name TEXT PRIMARY KEY,
     registration TEXT NOT NULL,
@@ -47,15 +65,173 @@ CREATE TABLE IF NOT EXISTS agents (
 impl Store {
     /// Open (creating the directory and the database on first start).
     pub fn open(dir: &Path) -> Result<Store, String> {
-        std::fs::create_dir_all(dir)
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .map_err(|e| format!("cannot create data_dir {}: {e}", dir.display()))?;
         let path = dir.join("console.db");
+        // The store holds registered agents' tokens: the console's alone.
+        // Created 0600 before SQLite opens it (and its -wal/-shm, which
+        // SQLite creates with the main file's mode).
+        let private = |p: &Path| -> Result<(), String> {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(p)
+                .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+                .map_err(|e| format!("cannot create {}: {e}", p.display()))
+        };
+        private(&path)?;
         let db =
             Connection::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
             .and_then(|_| db.execute_batch(SCHEMA))
+            .and_then(|_| add_source_column(&db))
             .map_err(|e| format!("{}: {e}", path.display()))?;
+        let store = Store { db: Mutex::new(db) };
+        store.chain_unchained()?;
+        Ok(store)
+    }
+
+    /// Open an existing store only (for `audit verify`: never create one).
+    pub fn open_existing(dir: &Path) -> Result<Store, String> {
+        let path = dir.join("console.db");
+        if !path.is_file() {
+            return Err(format!("{}: no such database", path.display()));
+        }
+        let db = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         Ok(Store { db: Mutex::new(db) })
+    }
+
+    /// Rows written before the chain existed (an older console) get their
+    /// links now, in order; rows after the last link only.
+    fn chain_unchained(&self) -> Result<(), String> {
+        let mut db = self.db();
+        let tx = db.transaction().map_err(|e| e.to_string())?;
+        let rows = {
+            let mut st = tx
+                .prepare(
+                    "SELECT seq, op_id, kind, at, who, op, source FROM audit
+                     WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM audit_chain) ORDER BY seq",
+                )
+                .map_err(|e| e.to_string())?;
+            let rows = st
+                .query_map([], Row::read)
+                .map_err(|e| e.to_string())?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            rows
+        };
+        for r in rows {
+            let prev = head(&tx)?;
+            tx.execute(
+                "INSERT INTO audit_chain (seq, hash) VALUES (?1, ?2)",
+                params![r.seq, r.hash(&prev)],
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        tx.commit().map_err(|e| e.to_string())
+    }
+
+    /// Check the whole chain. `Ok((records, head))` when intact; otherwise
+    /// the first record that is broken or missing.
+    pub fn verify(&self) -> Result<(u64, String), String> {
+        let db = self.db();
+        let mut st = db
+            .prepare(
+                "SELECT a.seq, a.op_id, a.kind, a.at, a.who, a.op, a.source, c.hash
+                 FROM audit a LEFT JOIN audit_chain c ON c.seq = a.seq ORDER BY a.seq",
+            )
+            .map_err(|e| e.to_string())?;
+        let rows = st
+            .query_map([], |r| Ok((Row::read(r)?, r.get::<_, Option<String>>(7)?)))
+            .map_err(|e| e.to_string())?;
+        let mut prev = GENESIS.to_string();
+        let mut n = 0u64;
+        for (expect_seq, row) in (1i64..).zip(rows) {
+            let (row, stored) = row.map_err(|e| e.to_string())?;
+            if row.seq != expect_seq {
+                return Err(format!(
+                    "record {expect_seq} is missing (the next record is {})",
+                    row.seq
+                ));
+            }
+            let want = row.hash(&prev);
+            match stored {
+                Some(h) if h == want => prev = h,
+                Some(_) => {
+                    return Err(format!(
+                        "record {} ({} {} at {}) does not match its hash: it was changed, or an earlier record was",
+                        row.seq, row.kind, row.op_id, row.at
+                    ))
+                }
+                None => return Err(format!("record {} has no hash in the chain", row.seq)),
+            }
+            n += 1;
+        }
+        let chained: i64 = db
+            .query_row("SELECT COUNT(*) FROM audit_chain", [], |r| r.get(0))
+            .map_err(|e| e.to_string())?;
+        if chained as u64 != n {
+            return Err(format!(
+                "record {} is missing: the chain has {chained} links for {n} records",
+                n + 1
+            ));
+        }
+        Ok((n, prev))
+    }
+
+    /// Append one non-op event (`login`, `login_refused`, `register`,
+    /// `register_refused`, `remove`…): who, from where, and what.
+    pub fn event(
+        &self,
+        kind: &str,
+        who: &str,
+        source: Option<&str>,
+        detail: &serde_json::Value,
+        at: u64,
+    ) -> Result<(), String> {
+        self.insert("-", kind, at, who, &detail.to_string(), source)
+    }
+
+    /// Insert one audit row and its chain link in one transaction.
+    fn insert(
+        &self,
+        op_id: &str,
+        kind: &str,
+        at: u64,
+        who: &str,
+        json: &str,
+        source: Option<&str>,
+    ) -> Result<(), String> {
+        let mut db = self.db();
+        let fail = |e: rusqlite::Error| format!("audit write failed: {e}");
+        let tx = db.transaction().map_err(fail)?;
+        tx.execute(
+            "INSERT INTO audit (op_id, kind, at, who, op, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![op_id, kind, at as i64, who, json, source],
+        )
+        .map_err(fail)?;
+        let row = Row {
+            seq: tx.last_insert_rowid(),
+            op_id: op_id.into(),
+            kind: kind.into(),
+            at: at as i64,
+            who: who.into(),
+            op: json.into(),
+            source: source.map(str::to_owned),
+        };
+        let prev = head(&tx).map_err(|e| format!("audit write failed: {e}"))?;
+        tx.execute(
+            "INSERT INTO audit_chain (seq, hash) VALUES (?1, ?2)",
+            params![row.seq, row.hash(&prev)],
+        )
+        .map_err(fail)?;
+        tx.commit().map_err(fail)
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -65,20 +241,15 @@ impl Store {
     /// Append one audit record for `op` (`intent` or `result`).
     pub fn append(&self, kind: &str, op: &Op, at: u64) -> Result<(), String> {
         let json = serde_json::to_string(op).map_err(|e| e.to_string())?;
-        self.db()
-            .execute(
-                "INSERT INTO audit (op_id, kind, at, who, op) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![op.id, kind, at as i64, op.who, json],
-            )
-            .map(|_| ())
-            .map_err(|e| format!("audit write failed: {e}"))
+        self.insert(&op.id, kind, at, &op.who, &json, None)
     }
 
     pub fn get(&self, id: &str) -> Result<Option<Op>, String> {
         let json: Option<String> = self
             .db()
             .query_row(
-                "SELECT op FROM audit WHERE op_id = ?1 ORDER BY seq DESC LIMIT 1",
+                "SELECT op FROM audit WHERE op_id = ?1 AND kind IN ('intent', 'result')
+                 ORDER BY seq DESC LIMIT 1",
                 params![id],
                 |r| r.get(0),
             )
@@ -100,7 +271,8 @@ impl Store {
         let mut st = db
             .prepare(
                 "SELECT a.op FROM audit a JOIN
-                   (SELECT MAX(seq) AS last, MIN(seq) AS first FROM audit GROUP BY op_id) b
+                   (SELECT MAX(seq) AS last, MIN(seq) AS first FROM audit
+                    WHERE kind IN ('intent', 'result') GROUP BY op_id) b
                  ON a.seq = b.last ORDER BY b.first DESC",
             )
             .map_err(|e| e.to_string())?;
@@ -173,6 +345,47 @@ impl Store {
         Ok(out)
     }
 
+    /// Record the heartbeat credential issued to `name` (its hash only).
+    pub fn set_credential(&self, name: &str, credential: &str) -> Result<(), String> {
+        self.db()
+            .execute(
+                "UPDATE agents SET credential = ?2 WHERE name = ?1",
+                params![name, credential_hash(credential)],
+            )
+            .map(|_| ())
+            .map_err(|e| format!("cannot store the agent's credential: {e}"))
+    }
+
+    /// Whether `given` is the heartbeat credential issued to `name`.
+    pub fn credential_ok(&self, name: &str, given: &str) -> bool {
+        let stored: Option<String> = self
+            .db()
+            .query_row(
+                "SELECT credential FROM agents WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten()
+            .flatten();
+        stored.is_some_and(|h| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                h.as_bytes(),
+                credential_hash(given).as_bytes(),
+            ))
+        })
+    }
+
+    /// Forget a registration (`DELETE /v1/hosts/{host}`; audited by the
+    /// caller first).
+    pub fn remove_agent(&self, name: &str) -> Result<(), String> {
+        self.db()
+            .execute("DELETE FROM agents WHERE name = ?1", params![name])
+            .map(|_| ())
+            .map_err(|e| format!("cannot remove registration: {e}"))
+    }
+
     pub fn upsert_agent(&self, reg: &Registration, now: u64) -> Result<(), String> {
         let json = serde_json::to_string(reg).map_err(|e| e.to_string())?;
         self.db()
@@ -184,6 +397,93 @@ impl Store {
             )
             .map(|_| ())
             .map_err(|e| format!("cannot store registration: {e}"))
+    }
+}
+
+/// The previous hash of the first record.
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Consoles before the chain had no `source` column.
+/// and registered agents no `credential` (the SHA-256 of the heartbeat
+/// credential issued to each).
+fn add_source_column(db: &Connection) -> rusqlite::Result<()> {
+    for (table, column) in [("audit", "source"), ("agents", "credential")] {
+        let has: bool = db
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = '{column}'"
+            ))?
+            .exists([])?;
+        if !has {
+            db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))?;
+        }
+    }
+    Ok(())
+}
+
+/// What the store keeps of a heartbeat credential.
+pub fn credential_hash(credential: &str) -> String {
+    fleet_daemon::hex::encode(
+        ring::digest::digest(&ring::digest::SHA256, credential.as_bytes()).as_ref(),
+    )
+}
+
+/// The newest link's hash (GENESIS for an empty chain).
+fn head(db: &Connection) -> Result<String, String> {
+    db.query_row(
+        "SELECT hash FROM audit_chain ORDER BY seq DESC LIMIT 1",
+        [],
+        |r| r.get::<_, String>(0),
+    )
+    .optional()
+    .map(|h| h.unwrap_or_else(|| GENESIS.to_string()))
+    .map_err(|e| e.to_string())
+}
+
+/// One audit row, as hashed.
+struct Row {
+    seq: i64,
+    op_id: String,
+    kind: String,
+    at: i64,
+    who: String,
+    op: String,
+    source: Option<String>,
+}
+
+impl Row {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
+            seq: r.get(0)?,
+            op_id: r.get(1)?,
+            kind: r.get(2)?,
+            at: r.get(3)?,
+            who: r.get(4)?,
+            op: r.get(5)?,
+            source: r.get(6)?,
+        })
+    }
+
+    /// SHA-256 over the previous hash and every field, each length-prefixed
+    /// so no two rows serialise alike.
+    fn hash(&self, prev: &str) -> String {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        let seq = self.seq.to_string();
+        let at = self.at.to_string();
+        let fields: [&str; 7] = [
+            &seq,
+            &self.op_id,
+            &self.kind,
+            &at,
+            &self.who,
+            &self.op,
+            self.source.as_deref().unwrap_or(""),
+        ];
+        ctx.update(prev.as_bytes());
+        for f in fields {
+            ctx.update(&(f.len() as u64).to_be_bytes());
+            ctx.update(f.as_bytes());
+        }
+        fleet_daemon::hex::encode(ctx.finish().as_ref())
     }
 }
 
@@ -239,9 +539,50 @@ mod tests {
         assert_eq!(list[1].state, OpState::Done);
         assert!(s.db().execute("DELETE FROM audit", []).is_err());
         assert!(s.db().execute("UPDATE audit SET who = 'x'", []).is_err());
+        s.event(
+            "login",
+            "ops",
+            Some("127.0.0.1:1"),
+            &serde_json::json!({}),
+            4,
+        )
+        .unwrap();
+        assert_eq!(
+            s.list(|_| true, 0, 10).unwrap().0.len(),
+            2,
+            "events are not ops"
+        );
+        assert_eq!(s.verify().unwrap().0, 4);
         drop(s);
         let s = Store::open(&dir.path().join("data")).unwrap();
         assert_eq!(s.close_interrupted(9).unwrap(), 1);
         assert_eq!(s.get("b").unwrap().unwrap().state, OpState::Aborted);
+        assert_eq!(s.verify().unwrap().0, 5);
+    }
+
+    #[test]
+    fn tampering_is_named_by_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        for (i, id) in ["a", "b", "c"].iter().enumerate() {
+            s.append("intent", &op(id, OpState::Running), i as u64)
+                .unwrap();
+        }
+        let (n, head) = s.verify().unwrap();
+        assert_eq!((n, head.len()), (3, 64));
+        s.db()
+            .execute_batch(
+                "DROP TRIGGER audit_no_update; UPDATE audit SET who = 'mallory' WHERE seq = 2;",
+            )
+            .unwrap();
+        let e = s.verify().unwrap_err();
+        assert!(e.starts_with("record 2 (intent b"), "{e}");
+        s.db()
+            .execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 1;")
+            .unwrap();
+        assert_eq!(
+            s.verify().unwrap_err(),
+            "record 1 is missing (the next record is 2)"
+        );
     }
 }

@@ -95,6 +95,10 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
 /// At most this many live sessions; the least recently used go first.
 const MAX_SESSIONS: usize = 10_000;
 
+/// At most this many live sessions per token: a token holder logging in
+/// in a loop only evicts its own oldest sessions, never anyone else's.
+pub const MAX_SESSIONS_PER_TOKEN: usize = 64;
+
 /// What a login answers: who, and the CSRF token the page must echo in
 /// `X-CSRF-Token` on every state-changing request.
 #[derive(Clone, Debug)]
@@ -158,6 +162,19 @@ impl Sessions {
         let now = Instant::now();
         let mut map = self.lock();
         map.retain(|_, s| now.duration_since(s.last_used) < self.idle);
+        loop {
+            let mine = map.iter().filter(|(_, s)| s.caller.name == caller.name);
+            if mine.clone().count() < MAX_SESSIONS_PER_TOKEN {
+                break;
+            }
+            let oldest = mine
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => map.remove(&k),
+                None => break,
+            };
+        }
         while map.len() >= MAX_SESSIONS {
             let oldest = map
                 .iter()
@@ -265,6 +282,22 @@ mod tests {
         assert!(s.get("nope").is_none());
         assert!(s.close(&l.id));
         assert!(s.get(&l.id).is_none());
+    }
+
+    #[test]
+    fn one_token_logging_in_in_a_loop_evicts_only_its_own_sessions() {
+        let s = Sessions::default();
+        let other = s
+            .open(Caller {
+                name: "viewer".into(),
+                role: Role::Viewer,
+            })
+            .unwrap();
+        for _ in 0..1000 {
+            s.open(op()).unwrap();
+        }
+        assert_eq!(s.len(), MAX_SESSIONS_PER_TOKEN + 1);
+        assert!(s.get(&other.id).is_some());
     }
 
     #[test]

@@ -40,6 +40,7 @@ struct RawConsole {
     stale_after_secs: Option<u64>,
     concurrency: Option<usize>,
     host_timeout_secs: Option<u64>,
+    insecure_no_auth: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -71,6 +72,8 @@ struct RawAgent {
 struct RawEnrollment {
     token: Option<String>,
     token_file: Option<PathBuf>,
+    rate_per_sec: Option<u32>,
+    max_agents: Option<usize>,
 }
 
 /// How the console checks an agent's TLS certificate.
@@ -115,9 +118,32 @@ pub struct Config {
     pub agents: Vec<AgentConfig>,
     pub host_groups: BTreeMap<String, Vec<String>>,
     pub enrollment: Option<Secret>,
+    /// No `[[tokens]]`: every caller is an operator. Loopback only, and
+    /// only when `[console] insecure_no_auth = true` says so.
+    pub insecure_no_auth: bool,
+    /// Registrations (and heartbeats) accepted per second, fleet-wide
+    /// (`[enrollment] rate_per_sec`, default 50; bursts of 4× that).
+    pub enrollment_rate: u32,
+    /// Registered agents the console keeps at most (`[enrollment]
+    /// max_agents`, default 10,000): a leaked enrollment token cannot fill
+    /// the inventory.
+    pub max_registered: usize,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9700";
+
+/// Console and enrollment tokens carry at least 128 bits: 22 base64
+/// characters (a token is compared as text, so count characters).
+pub const MIN_TOKEN_CHARS: usize = 22;
+
+/// Refuse a guessable token, saying how to make a good one.
+fn strong_enough(what: &str, s: &Secret, errs: &mut Vec<String>) {
+    if s.expose().chars().count() < MIN_TOKEN_CHARS {
+        errs.push(format!(
+            "{what}: token is shorter than {MIN_TOKEN_CHARS} characters (128 bits); generate one with `head -c 32 /dev/urandom | base64`"
+        ));
+    }
+}
 
 fn default_data_dir() -> PathBuf {
     if nix_is_root() {
@@ -222,6 +248,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             }
         };
         let s = secret(&what, t.token, t.token_file, &mut errs);
+        if let Some(s) = &s {
+            strong_enough(&what, s, &mut errs);
+        }
         if s.is_none() && !errs.iter().any(|e| e.starts_with(&what)) {
             errs.push(format!("{what}: set token or token_file"));
         }
@@ -233,10 +262,24 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             });
         }
     }
+    let insecure_no_auth = c.insecure_no_auth.unwrap_or(false);
     if !listen.ip().is_loopback() && tokens.is_empty() {
         errs.push(format!(
             "console.listen: refusing non-loopback address {listen} without [[tokens]]"
         ));
+    } else if tokens.is_empty() && !insecure_no_auth {
+        errs.push(
+            "no [[tokens]]: add an operator token, e.g.\n  \
+             head -c 32 /dev/urandom | base64 > /etc/fleet/secrets/ops.token\n  \
+             [[tokens]]\n  name = \"ops\"\n  token_file = \"secrets/ops.token\"\n  role = \"operator\"\n\
+             (or, for a loopback-only console without authentication, set [console] insecure_no_auth = true)"
+                .into(),
+        );
+    } else if !tokens.is_empty() && insecure_no_auth {
+        errs.push(
+            "console.insecure_no_auth = true with [[tokens]]: remove one (tokens are enforced)"
+                .into(),
+        );
     }
 
     let mut agents: Vec<AgentConfig> = Vec::new();
@@ -303,9 +346,20 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             }
         }
     }
+    let (enrollment_rate, max_registered) = raw
+        .enrollment
+        .as_ref()
+        .map(|e| (e.rate_per_sec.unwrap_or(50), e.max_agents.unwrap_or(10_000)))
+        .unwrap_or((50, 10_000));
+    if enrollment_rate == 0 {
+        errs.push("enrollment.rate_per_sec must be at least 1".into());
+    }
     let enrollment = raw
         .enrollment
         .and_then(|e| secret("enrollment", e.token, e.token_file, &mut errs));
+    if let Some(e) = &enrollment {
+        strong_enough("enrollment", e, &mut errs);
+    }
     let heartbeat_secs = c.heartbeat_secs.unwrap_or(10);
     if heartbeat_secs == 0 {
         errs.push("console.heartbeat_secs must be at least 1".into());
@@ -339,6 +393,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
         agents,
         host_groups: raw.host_groups,
         enrollment,
+        insecure_no_auth,
+        enrollment_rate,
+        max_registered,
     })
 }
 
@@ -410,10 +467,19 @@ mod tests {
 
     #[test]
     fn minimal_loopback_config_is_fine() {
-        let c = p("[console]\ndata_dir = \"d\"\n").unwrap();
+        let c = p("[console]\ndata_dir = \"d\"\ninsecure_no_auth = true\n").unwrap();
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.data_dir, PathBuf::from("/etc/fleet/d"));
         assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
+    }
+
+    #[test]
+    fn no_tokens_needs_insecure_no_auth_on_loopback() {
+        let e = p("[console]\ndata_dir = \"d\"\n").unwrap_err();
+        assert!(e.contains("no [[tokens]]: add an operator token"), "{e}");
+        assert!(e.contains("insecure_no_auth = true"), "{e}");
+        let e = p("[console]\nlisten = \"0.0.0.0:9700\"\ninsecure_no_auth = true\n").unwrap_err();
+        assert!(e.contains("without [[tokens]]"), "{e}");
     }
 
     #[test]
@@ -458,7 +524,7 @@ url = "ftp://x"
 listen = "0.0.0.0:9700"
 [[tokens]]
 name = "ops"
-token = "t0k"
+token = "t0k-0123456789abcdefghijkl"
 role = "operator"
 [[agent]]
 name = "w-01"
@@ -473,7 +539,7 @@ allow_insecure_http = true
 [host_groups]
 workers = ["w-*"]
 [enrollment]
-token = "enroll"
+token = "enroll-0123456789abcdefghijkl"
 "#)
         .unwrap();
         assert_eq!(c.agents.len(), 2);
@@ -482,5 +548,8 @@ token = "enroll"
         assert_eq!(c.tokens[0].role, Role::Operator);
         assert!(format!("{c:?}").contains("Secret(…)"));
         assert!(!format!("{c:?}").contains("t0k"));
+        let e = p("[[tokens]]\nname = \"ops\"\ntoken = \"a\"\nrole = \"viewer\"\n").unwrap_err();
+        assert!(e.contains("shorter than 22 characters"), "{e}");
+        assert!(e.contains("head -c 32 /dev/urandom | base64"), "{e}");
     }
 }

@@ -19,6 +19,16 @@ pub struct HostEntry {
     pub source: HostSource,
     /// Registered hosts: the version they announced.
     pub version: Option<String>,
+    /// The agent behind `url` answered the console's challenge (always
+    /// true for console.toml hosts). Until then nothing but the challenge
+    /// is sent there: no follow, no op, no log.
+    pub proven: std::sync::atomic::AtomicBool,
+}
+
+impl HostEntry {
+    pub fn is_proven(&self) -> bool {
+        self.proven.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 pub struct Inventory {
@@ -56,6 +66,7 @@ impl Inventory {
                     trust: a.trust.clone(),
                     source: HostSource::Config,
                     version: None,
+                    proven: true.into(),
                 }),
             );
         }
@@ -71,6 +82,34 @@ impl Inventory {
 
     pub fn get(&self, name: &str) -> Option<Arc<HostEntry>> {
         self.read().get(name).cloned()
+    }
+
+    /// The registered host `name`, if it may be removed.
+    pub fn removable(&self, name: &str) -> Result<Arc<HostEntry>, RemoveError> {
+        match self.get(name) {
+            None => Err(RemoveError::Unknown),
+            Some(h) if h.source == HostSource::Config => Err(RemoveError::Configured),
+            Some(h) => Ok(h),
+        }
+    }
+
+    /// Forget a registered host (its name is free again).
+    pub fn remove(&self, name: &str) {
+        let mut hosts = self.hosts.write().unwrap_or_else(|e| e.into_inner());
+        if hosts
+            .get(name)
+            .is_some_and(|h| h.source == HostSource::Registered)
+        {
+            hosts.remove(name);
+        }
+    }
+
+    /// Hosts that registered themselves (the `max_agents` cap counts these).
+    pub fn registered(&self) -> usize {
+        self.read()
+            .values()
+            .filter(|h| h.source == HostSource::Registered)
+            .count()
     }
 
     pub fn len(&self) -> usize {
@@ -122,8 +161,13 @@ impl Inventory {
 
     /// Add or refresh a self-registered agent. Refused: a name that
     /// console.toml owns, or an existing registration presenting another
-    /// agent token (never merged).
-    pub fn register(&self, reg: &Registration) -> Result<Registered, RegisterError> {
+    /// agent token (never merged) unless the caller `identified` itself
+    /// with the credential issued to that name (then it may change it).
+    pub fn register(
+        &self,
+        reg: &Registration,
+        identified: bool,
+    ) -> Result<Registered, RegisterError> {
         if !valid_host_name(&reg.name) {
             return Err(RegisterError::Bad(format!(
                 "bad agent name {:?}: use letters, digits and _ - .",
@@ -155,13 +199,14 @@ impl Inventory {
                 (None, None) => true,
                 _ => false,
             };
-            if !same_token {
+            if !same_token && !identified {
                 return Err(RegisterError::Conflict(format!(
                     "{:?} is already registered with another agent token; refusing (not merged)",
                     reg.name
                 )));
             }
-            let same = old.url == reg.url.trim_end_matches('/')
+            let same = same_token
+                && old.url == reg.url.trim_end_matches('/')
                 && old.tags == reg.tags
                 && old.version.as_deref() == Some(reg.version.as_str());
             if same {
@@ -171,6 +216,13 @@ impl Inventory {
         hosts.insert(reg.name.clone(), Arc::new(from_registration(reg)));
         Ok(Registered::Changed)
     }
+}
+
+#[derive(Debug)]
+pub enum RemoveError {
+    Unknown,
+    /// console.toml owns it.
+    Configured,
 }
 
 #[derive(Debug)]
@@ -188,5 +240,6 @@ fn from_registration(r: &Registration) -> HostEntry {
         trust: AgentTrust::Default,
         source: HostSource::Registered,
         version: Some(r.version.clone()),
+        proven: false.into(),
     }
 }

@@ -26,6 +26,7 @@ use axum::body::{Body, HttpBody};
 use axum::extract::State;
 use axum::response::Response;
 use config::Config;
+use fleet_daemon::serve::{serve, Limits};
 use fleet_daemon::tls::TlsListener;
 use futures_util::StreamExt;
 use inventory::Inventory;
@@ -45,6 +46,12 @@ pub struct App {
     pub clients: agent_client::ClientFactory,
     pub ops: ops::Ops,
     pub auth: Auth,
+    /// Registrations and heartbeats, fleet-wide.
+    pub register_limit: http::RateLimit,
+    /// Logins (`POST /v1/session`), fleet-wide: guessing tokens is slow.
+    pub login_limit: http::RateLimit,
+    /// Open `/v1/events` streams (`http::events::MAX_SUBSCRIBERS`).
+    pub event_streams: Arc<tokio::sync::Semaphore>,
     followers: Mutex<HashMap<String, JoinHandle<()>>>,
 }
 
@@ -77,6 +84,12 @@ impl App {
         }
         Ok(Arc::new(App {
             auth: Auth::new(config.tokens.clone()),
+            register_limit: http::RateLimit::new(
+                config.enrollment_rate.saturating_mul(4),
+                config.enrollment_rate as f64,
+            ),
+            login_limit: http::RateLimit::new(20, 2.0),
+            event_streams: Arc::new(tokio::sync::Semaphore::new(http::events::MAX_SUBSCRIBERS)),
             config,
             inventory,
             picture,
@@ -93,8 +106,12 @@ impl App {
             return;
         };
         self.picture.track(name, heartbeat);
-        let task = match self.clients.for_host(&entry) {
-            Ok(client) => tokio::spawn(follow::follow(client, self.picture.clone())),
+        let task = match self.clients.for_proving(&entry) {
+            Ok(client) if entry.is_proven() => {
+                tokio::spawn(follow::follow(client, self.picture.clone()))
+            }
+            // Prove first: nothing else goes to an unproven URL.
+            Ok(client) => tokio::spawn(prove_then_follow(client, self.picture.clone())),
             Err(e) => {
                 self.picture.set_down(name, e);
                 return;
@@ -106,9 +123,50 @@ impl App {
         }
     }
 
+    /// Challenge an unproven registered host again, unless a challenge
+    /// (or its follower) is still running.
+    pub fn reprove(&self, name: &str) {
+        let running = self
+            .followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .is_some_and(|t| !t.is_finished());
+        if !running {
+            self.follow(name, None);
+        }
+    }
+
+    /// Stop following `name` (it left the inventory).
+    pub fn unfollow(&self, name: &str) {
+        let mut f = self.followers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(task) = f.remove(name) {
+            task.abort();
+        }
+    }
+
     pub fn follow_all(&self) {
         for h in self.inventory.all() {
             self.follow(&h.name, None);
+        }
+    }
+}
+
+/// Challenge a registered agent at its URL; follow it once it answered.
+/// A failure marks it down with a fixed reason (the agent's heartbeat
+/// triggers the next try).
+async fn prove_then_follow(client: agent_client::AgentClient, picture: Arc<Picture>) {
+    let host = client.host.clone();
+    match client.prove().await {
+        Ok(()) => {
+            host.proven
+                .store(true, std::sync::atomic::Ordering::Release);
+            tracing::info!(host = %host.name, url = %host.url, "registered agent proved itself");
+            follow::follow(client, picture).await
+        }
+        Err(e) => {
+            tracing::warn!(host = %host.name, url = %host.url, "registered agent not verified: {e}");
+            picture.set_down(&host.name, format!("not verified: {e}"));
         }
     }
 }
@@ -124,29 +182,47 @@ pub async fn run(
 ) -> std::io::Result<()> {
     app.follow_all();
     let (closing_tx, closing) = watch::channel(false);
-    let router = http::router(app.clone()).layer(axum::middleware::map_response_with_state(
-        closing,
-        end_at_shutdown,
-    ));
+    let own = http::guard::Listener {
+        addr: listener.local_addr()?,
+        tls: app.config.tls.is_some(),
+    };
+    let router = http::router(app.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            own,
+            http::guard::guard,
+        ))
+        .layer(axum::middleware::map_response_with_state(
+            closing,
+            end_at_shutdown,
+        ));
     let shutdown = async move {
         shutdown.await;
         let _ = closing_tx.send(true);
     };
     match &app.config.tls {
-        None => {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
+        None => serve(listener, router, shutdown, LIMITS).await,
         Some((cert, key)) => {
             let acceptor = fleet_daemon::tls::acceptor(cert, key)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-            axum::serve(TlsListener::new(listener, acceptor)?, router)
-                .with_graceful_shutdown(shutdown)
-                .await
+            serve(
+                TlsListener::new(listener, acceptor)?,
+                router,
+                shutdown,
+                LIMITS,
+            )
+            .await
         }
     }
+    Ok(())
 }
+
+/// Browsers hold an event stream each, fleetctl a few calls: 1,024 open
+/// connections (the fd limit is raised at start) with the kit's header
+/// timeout.
+const LIMITS: Limits = Limits {
+    max_connections: 1024,
+    header_read_timeout: std::time::Duration::from_secs(10),
+};
 
 /// A body of unknown length (an event stream, a followed log) ends once
 /// shutdown starts; the drain would wait for it forever otherwise.

@@ -1,9 +1,12 @@
 //! `GET /v1/events`: the fleet's events as server-sent events (`event:`
-//! the kind, `id:` the console's sequence number).
+//! the kind, `id:` the console's sequence number). At most
+//! [`MAX_SUBSCRIBERS`] streams at once; one more gets a clear 429.
 
+use super::ApiError;
 use crate::server::App;
 use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use fleet_api::ErrorCode;
 use fleet_api::FleetEvent;
 use futures_util::{Stream, StreamExt};
 use std::convert::Infallible;
@@ -20,11 +23,23 @@ fn kind(e: &FleetEvent) -> &'static str {
     }
 }
 
+/// Event streams open at once (each is a connection and a broadcast
+/// receiver; the connection cap is 1,024).
+pub const MAX_SUBSCRIBERS: usize = 256;
+
 pub async fn events(
     State(app): State<Arc<App>>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let permit = app.event_streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            ErrorCode::TooManyRequests,
+            format!("{MAX_SUBSCRIBERS} event streams are open; close one or try again later"),
+        )
+    })?;
     let rx = app.picture.subscribe();
-    let stream = BroadcastStream::new(rx).map(|item| {
+    let stream = BroadcastStream::new(rx).map(move |item| {
+        // Held as long as the stream lives.
+        let _ = &permit;
         Ok(match item {
             Ok((seq, e)) => SseEvent::default()
                 .id(seq.to_string())
@@ -36,5 +51,5 @@ pub async fn events(
                 .data(format!("{n} events dropped; re-read /v1/status")),
         })
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

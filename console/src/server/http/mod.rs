@@ -6,9 +6,12 @@
 //! A request authenticates with `Authorization: Bearer` (CLI, scripts) or
 //! with the web page's session cookie; with the cookie, every method but
 //! GET/HEAD must also carry the session's `X-CSRF-Token`, else 403.
+//! In front of all of it, `guard` checks Host, Origin and Content-Type for
+//! every caller (see there).
 
 mod error;
-mod events;
+pub mod events;
+pub mod guard;
 mod hosts;
 mod logs;
 mod metrics;
@@ -40,6 +43,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub fn router(app: Arc<App>) -> Router {
     let authed = Router::new()
         .route("/v1/hosts", get(hosts::hosts))
+        .route("/v1/hosts/{host}", axum::routing::delete(hosts::remove))
         .route("/v1/status", get(status::status))
         .route("/v1/ops", post(ops::create).get(ops::list))
         .route("/v1/ops/{id}", get(ops::get))
@@ -94,6 +98,67 @@ async fn require_token(State(app): State<Arc<App>>, mut req: Request, next: Next
             ApiError::new(ErrorCode::Unauthorized, "invalid token").into_response()
         }
     }
+}
+
+/// The caller's address (`IP:port`) for the audit log, when the console
+/// serves through the kit's `serve` (which records it on every request).
+pub struct Source(pub Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Source(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.to_string()),
+        ))
+    }
+}
+
+/// At most `burst` events, refilled at `per_sec` a second: registrations
+/// and logins, so a flood is refused cheaply (and audited only while the
+/// bucket lets events through).
+pub struct RateLimit {
+    state: std::sync::Mutex<(f64, std::time::Instant)>,
+    burst: f64,
+    per_sec: f64,
+}
+
+impl RateLimit {
+    pub fn new(burst: u32, per_sec: f64) -> Self {
+        RateLimit {
+            state: std::sync::Mutex::new((burst as f64, std::time::Instant::now())),
+            burst: burst as f64,
+            per_sec,
+        }
+    }
+
+    /// Take one token; false when the bucket is empty.
+    pub fn take(&self) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        s.0 = (s.0 + now.duration_since(s.1).as_secs_f64() * self.per_sec).min(self.burst);
+        s.1 = now;
+        if s.0 >= 1.0 {
+            s.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// 429: a rate limit said no.
+fn throttled(what: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::TooManyRequests,
+        format!("too many {what}; try again in a few seconds"),
+    )
 }
 
 /// A cookie-authenticated change without the session's CSRF token.

@@ -3,7 +3,7 @@
 //! (logout: the server forgets the session).
 
 use super::error::json_body;
-use super::ApiError;
+use super::{ApiError, Source};
 use crate::server::auth::{self, Caller, Login};
 use crate::server::App;
 use axum::body::Bytes;
@@ -56,8 +56,12 @@ pub fn from_headers(app: &App, headers: &HeaderMap) -> Option<Login> {
 
 pub async fn login(
     State(app): State<Arc<App>>,
+    Source(source): Source,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    if !app.login_limit.take() {
+        return Err(super::throttled("logins"));
+    }
     let req: LoginRequest = json_body(&body?)?;
     let caller = if app.auth.open() {
         Caller {
@@ -65,10 +69,16 @@ pub async fn login(
             role: Role::Operator,
         }
     } else {
-        app.auth
-            .check_token(req.token.trim())
-            .map_err(|_| ApiError::new(ErrorCode::Unauthorized, "invalid token"))?
+        match app.auth.check_token(req.token.trim()) {
+            Ok(c) => c,
+            Err(_) => {
+                audit(&app, "login_refused", "-", &source)?;
+                return Err(ApiError::new(ErrorCode::Unauthorized, "invalid token"));
+            }
+        }
     };
+    // Logged in only once the audit log has it.
+    audit(&app, "login", &caller.name, &source)?;
     let l = app.auth.sessions.open(caller).map_err(ApiError::internal)?;
     tracing::info!(who = %l.caller.name, "web session opened");
     Ok((
@@ -79,6 +89,18 @@ pub async fn login(
         Json(SessionInfo::of(&l)),
     )
         .into_response())
+}
+
+fn audit(app: &App, kind: &str, who: &str, source: &Option<String>) -> Result<(), ApiError> {
+    app.store
+        .event(
+            kind,
+            who,
+            source.as_deref(),
+            &serde_json::json!({ "via": "POST /v1/session" }),
+            crate::server::picture::now_ms(),
+        )
+        .map_err(ApiError::internal)
 }
 
 pub async fn whoami(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {

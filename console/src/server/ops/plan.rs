@@ -13,6 +13,12 @@ pub(super) struct Plan {
     pub(super) touches: HashSet<(String, String)>,
 }
 
+/// Hosts an operation may act on at once (a semaphore's permits; far
+/// above any fd limit the console runs with).
+pub const MAX_CONCURRENCY: usize = 100_000;
+/// The longest per-host timeout an operation may ask for (24 h).
+pub const MAX_TIMEOUT_MS: u64 = 24 * 3600 * 1000;
+
 /// A rolling request's batch spec (one host at a time without one).
 pub(super) fn batch(req: &OpRequest) -> Result<Batch, Refused> {
     match &req.batch {
@@ -62,17 +68,21 @@ impl Ops {
             }
             (_, None) => {}
         }
-        if req.concurrency == Some(0) {
-            return Err(Refused(
-                ErrorCode::BadRequest,
-                "concurrency must be at least 1".into(),
-            ));
+        if let Some(c) = req.concurrency {
+            if !(1..=MAX_CONCURRENCY).contains(&c) {
+                return Err(Refused(
+                    ErrorCode::BadRequest,
+                    format!("concurrency must be between 1 and {MAX_CONCURRENCY}, found {c}"),
+                ));
+            }
         }
-        if req.timeout_ms == Some(0) {
-            return Err(Refused(
-                ErrorCode::BadRequest,
-                "timeout_ms must be at least 1".into(),
-            ));
+        if let Some(t) = req.timeout_ms {
+            if !(1..=MAX_TIMEOUT_MS).contains(&t) {
+                return Err(Refused(
+                    ErrorCode::BadRequest,
+                    format!("timeout_ms must be between 1 and {MAX_TIMEOUT_MS} (24 h), found {t}"),
+                ));
+            }
         }
         let hosts = app
             .inventory

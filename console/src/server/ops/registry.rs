@@ -151,7 +151,18 @@ impl Ops {
         }
         app.picture.publish(FleetEvent::Op { op: op.clone() });
         let app2 = app.clone();
-        tokio::spawn(async move { run::run(app2, shared, tx, plan.selector).await });
+        let watched = shared.clone();
+        let task = tokio::spawn(async move { run::run(app2, shared, tx, plan.selector).await });
+        // A panic in the op task must not leave the op "running" forever
+        // (holding its hosts: every overlapping op would get 409).
+        let app3 = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = task.await {
+                if e.is_panic() {
+                    fail_panicked(&app3, &watched);
+                }
+            }
+        });
         Ok(op)
     }
 
@@ -255,4 +266,27 @@ impl OpFilter {
                 _ => op.state == OpState::Aborted,
             })
     }
+}
+
+/// The op task panicked: mark the op aborted (hosts not finished failed),
+/// write its result record and release its hosts.
+fn fail_panicked(app: &App, op: &Mutex<Op>) {
+    let now = now_ms();
+    let done = {
+        let mut o = lock(op);
+        o.state = OpState::Aborted;
+        o.finished_at = Some(now);
+        for h in o.hosts.iter_mut().filter(|h| h.verdict == Verdict::Pending) {
+            h.verdict = Verdict::Failed;
+            h.message = "internal error: the operation task failed; see the console's log".into();
+        }
+        o.clone()
+    };
+    tracing::error!(op = %done.id, "operation task panicked; marked aborted");
+    if let Err(e) = app.store.append("result", &done, now) {
+        tracing::error!("op {}: {e}", done.id);
+    }
+    app.ops.count("failed");
+    lock(&app.ops.live).remove(&done.id);
+    app.picture.publish(FleetEvent::Op { op: done });
 }

@@ -1,11 +1,14 @@
 //! Trust by pin: a rustls client config whose verifier accepts exactly the
-//! certificate with a given SHA-256 (console `fingerprint = "sha256:…"`).
+//! certificate with a given SHA-256 (the console's `fingerprint =
+//! "sha256:…"` for an agent, the agent's `console_fingerprint` for its
+//! console).
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::sync::Arc;
+use tokio_rustls::rustls;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -40,8 +43,8 @@ impl ServerCertVerifier for Pinned {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::General(format!(
-                "agent certificate fingerprint sha256:{} does not match the pinned one",
-                fleet_daemon::hex::encode(&got)
+                "certificate fingerprint sha256:{} does not match the pinned one",
+                crate::hex::encode(&got)
             )))
         }
     }
@@ -81,6 +84,8 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
+/// A client config trusting exactly the certificate whose DER SHA-256 is
+/// `fp`.
 pub fn client_config(fp: [u8; 32]) -> rustls::ClientConfig {
     let provider = provider();
     rustls::ClientConfig::builder_with_provider(provider.clone())
