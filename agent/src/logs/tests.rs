@@ -255,25 +255,23 @@ fn write_errors_are_counted_and_bytes_still_reach_the_tail() {
     assert_eq!(s.tail(100), b"lost on disk");
 }
 
+/// The error shows while writes fail (recovery once space returns is
+/// tested end to end on a full tmpfs, tests/agent_faults_disk.rs: log
+/// paths may not be symlinks, so a unit test cannot swap the target).
 #[test]
-fn a_failing_file_reports_its_error_until_a_write_succeeds() {
-    let dir = tempfile::tempdir().unwrap();
-    let link = dir.path().join("out.log");
-    std::os::unix::fs::symlink("/dev/full", &link).unwrap();
-    let s = LogStream::open(&spec(Some(link.clone()), 0, 0), 100).unwrap();
+fn a_failing_file_reports_its_error_while_writes_fail() {
+    let dev = PathBuf::from("/dev/full");
+    let s = LogStream::open(&spec(Some(dev.clone()), 0, 0), 100).unwrap();
     let mut changes = super::fault_changes();
     changes.mark_unchanged();
+    assert_eq!(s.error(), None);
     s.write(b"a");
     let e = s.error().expect("an error while the file is full");
     assert!(e.contains("No space left on device"), "{e}");
-    assert!(e.contains(&link.display().to_string()), "{e}");
+    assert!(e.contains("/dev/full"), "{e}");
     assert!(changes.has_changed().unwrap());
-    // Space returns (here: the path now names a real file).
-    std::fs::remove_file(&link).unwrap();
-    s.reopen().unwrap();
     s.write(b"b");
-    assert_eq!(s.error(), None);
-    assert_eq!(read(&link), b"b");
+    assert!(s.error().is_some());
     assert_eq!(s.tail(100), b"ab");
 }
 
