@@ -4,6 +4,7 @@
 //! Argument counts, fault codes and answer shapes follow supervisord's
 //! `rpcinterface.py` (see reference/supervisor-xmlrpc.md).
 
+use super::catalog::METHODS;
 use super::info::{all_members, group_members, is_running, lookup, process_info, result, spec_of};
 use super::logtail::{channel, clear_logs, read_log, tail_log, NO_MAIN_LOG};
 use super::wire::{Code, Fault, Value};
@@ -13,50 +14,6 @@ use crate::supervisor::{
 };
 use fleet_api::{ExitKind, Outcome, ProcessState, Selector, Signal, Verb};
 use std::time::SystemTime;
-
-/// Every method: name, signature (return type first), help.
-pub const METHODS: &[(&str, &[&str], &str)] = &[
-    ("supervisor.addProcessGroup", &["boolean", "string"], "Add the group NAME from the config file and start its autostart processes."),
-    ("supervisor.clearAllProcessLogs", &["array"], "Empty every process's log files."),
-    ("supervisor.clearLog", &["boolean"], "fleet-agent keeps no log file: always NO_FILE."),
-    ("supervisor.clearProcessLog", &["boolean", "string"], "Alias of clearProcessLogs."),
-    ("supervisor.clearProcessLogs", &["boolean", "string"], "Empty the log files of process NAME."),
-    ("supervisor.getAPIVersion", &["string"], "The XML-RPC API version: 3.0."),
-    ("supervisor.getAllConfigInfo", &["array"], "Every process in the config file, and whether its group is in use."),
-    ("supervisor.getAllProcessInfo", &["array"], "Every process's info struct, by group then name."),
-    ("supervisor.getIdentification", &["string"], "The identification string: supervisor."),
-    ("supervisor.getPID", &["int"], "fleet-agent's pid."),
-    ("supervisor.getProcessInfo", &["struct", "string"], "The info struct of process NAME."),
-    ("supervisor.getState", &["struct"], "The daemon's state: {statecode, statename}."),
-    ("supervisor.getSupervisorVersion", &["string"], "fleet-agent's version."),
-    ("supervisor.getVersion", &["string"], "Deprecated alias of getAPIVersion."),
-    ("supervisor.readLog", &["string", "int", "int"], "fleet-agent keeps no log file: always NO_FILE."),
-    ("supervisor.readMainLog", &["string", "int", "int"], "Alias of readLog."),
-    ("supervisor.readProcessLog", &["string", "string", "int", "int"], "Alias of readProcessStdoutLog."),
-    ("supervisor.readProcessStderrLog", &["string", "string", "int", "int"], "LENGTH bytes of NAME's stderr log from OFFSET (negative OFFSET, LENGTH 0: the last -OFFSET bytes)."),
-    ("supervisor.readProcessStdoutLog", &["string", "string", "int", "int"], "LENGTH bytes of NAME's stdout log from OFFSET (negative OFFSET, LENGTH 0: the last -OFFSET bytes)."),
-    ("supervisor.reloadConfig", &["array"], "Read the config file: [[added, changed, removed]] group names. Applies nothing."),
-    ("supervisor.removeProcessGroup", &["boolean", "string"], "Remove the stopped group NAME."),
-    ("supervisor.restart", &["boolean"], "Reload the config and restart every process."),
-    ("supervisor.sendProcessStdin", &["boolean", "string", "string"], "fleet gives programs /dev/null as stdin: NOT_RUNNING or NO_FILE."),
-    ("supervisor.shutdown", &["boolean"], "Stop every process, then fleet-agent."),
-    ("supervisor.signalAllProcesses", &["array", "string"], "Send SIGNAL to every running process."),
-    ("supervisor.signalProcess", &["boolean", "string", "string"], "Send SIGNAL (HUP, SIGHUP or a number) to process NAME."),
-    ("supervisor.signalProcessGroup", &["array", "string", "string"], "Send SIGNAL to every running process of group NAME."),
-    ("supervisor.startAllProcesses", &["array", "boolean"], "Start every process that is not running."),
-    ("supervisor.startProcess", &["boolean", "string", "boolean"], "Start process NAME (with WAIT, until RUNNING)."),
-    ("supervisor.startProcessGroup", &["array", "string", "boolean"], "Start every process of group NAME that is not running."),
-    ("supervisor.stopAllProcesses", &["array", "boolean"], "Stop every running process."),
-    ("supervisor.stopProcess", &["boolean", "string", "boolean"], "Stop process NAME (with WAIT, until stopped)."),
-    ("supervisor.stopProcessGroup", &["array", "string", "boolean"], "Stop every running process of group NAME."),
-    ("supervisor.tailProcessLog", &["array", "string", "int", "int"], "Alias of tailProcessStdoutLog."),
-    ("supervisor.tailProcessStderrLog", &["array", "string", "int", "int"], "[bytes, offset, overflow] of NAME's stderr log."),
-    ("supervisor.tailProcessStdoutLog", &["array", "string", "int", "int"], "[bytes, offset, overflow] of NAME's stdout log."),
-    ("system.listMethods", &["array"], "Every method's name."),
-    ("system.methodHelp", &["string", "string"], "A method's help."),
-    ("system.methodSignature", &["array", "string"], "A method's signature: return type, then argument types."),
-    ("system.multicall", &["array", "array"], "Run [{methodName, params}, ...]; each answer is the value or {faultCode, faultString}."),
-];
 
 /// Positional arguments, checked as Python would call the method.
 struct Args {

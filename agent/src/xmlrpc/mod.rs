@@ -7,6 +7,7 @@
 //! namespecs and the process-info struct, `logtail.rs` logs. The contract:
 //! reference/supervisor-xmlrpc.md; the mapping: ARCHITECTURE.md.
 
+mod catalog;
 mod info;
 mod logtail;
 mod methods;
