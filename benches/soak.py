@@ -459,12 +459,16 @@ class Fleet:
                 a.proc.wait()
                 STARTED.discard(pid)
                 self.counts["kills"] += 1
-            if self.stop.wait(1):
-                return
+            # Restart even when the run is ending: the new incarnation must
+            # stop what the killed one left (never twice), and teardown
+            # judges exactly that.
+            stopping = self.stop.wait(1)
             with self.lock:
                 a.start()
             if not a.wait_up():
                 self.violation(f"{a.name}: not serving 60 s after its restart")
+            if stopping:
+                return
 
     # ------------------------------------------------------------ checks
 
