@@ -84,6 +84,25 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
+/// A pinned fingerprint as configs write it: `sha256:AB:CD…` (or
+/// `SHA256:`, colons optional) or plain hex, 32 bytes.
+pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix("sha256:")
+        .or_else(|| s.strip_prefix("SHA256:"))
+        .unwrap_or(s);
+    let hex: String = s.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 /// A client config trusting exactly the certificate whose DER SHA-256 is
 /// `fp`.
 pub fn client_config(fp: [u8; 32]) -> rustls::ClientConfig {

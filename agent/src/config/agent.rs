@@ -166,7 +166,7 @@ fn enrollment(
             ConsoleTrust::System
         }
         (Some(f), None) => ConsoleTrust::CaFile(f),
-        (None, Some(f)) => match parse_fingerprint(&f) {
+        (None, Some(f)) => match fleet_daemon::pin::parse_fingerprint(&f) {
             Some(b) => ConsoleTrust::Fingerprint(b),
             None => {
                 cx.error(
@@ -270,24 +270,6 @@ fn loopback_authority(a: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// `sha256:AB:CD…` or plain hex, 32 bytes.
-fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
-    let s = s.trim();
-    let s = s
-        .strip_prefix("sha256:")
-        .or_else(|| s.strip_prefix("SHA256:"))
-        .unwrap_or(s);
-    let hex: String = s.chars().filter(|c| *c != ':').collect();
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 /// `http://HOST[:PORT]` or `https://…`, nothing after the authority.

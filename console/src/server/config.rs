@@ -300,7 +300,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
                 AgentTrust::Default
             }
             (Some(f), None) => AgentTrust::CaFile(resolve(&f)),
-            (None, Some(fp)) => match parse_fingerprint(&fp) {
+            (None, Some(fp)) => match fleet_daemon::pin::parse_fingerprint(&fp) {
                 Some(b) => AgentTrust::Fingerprint(b),
                 None => {
                     errs.push(format!(
@@ -438,23 +438,6 @@ pub fn check_agent_url(url: &str) -> Result<UrlKind, String> {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
     Ok(UrlKind::Http { loopback })
-}
-
-pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
-    let s = s.trim();
-    let s = s
-        .strip_prefix("sha256:")
-        .or_else(|| s.strip_prefix("SHA256:"))
-        .unwrap_or(s);
-    let hex: String = s.chars().filter(|c| *c != ':').collect();
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 #[cfg(test)]
