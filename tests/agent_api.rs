@@ -163,14 +163,15 @@ fn tcp_requires_the_token() {
     assert!(!a.stderr().contains("s3cret"), "{}", a.stderr());
 }
 
-#[test]
-fn tcp_without_a_token_is_refused_at_start() {
+/// Run the agent with `[agent]` `keys` in a fresh dir; it must exit 1.
+/// Returns the dir (to inspect) and what it printed on stderr.
+fn failed_start(keys: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("agent.toml");
     std::fs::write(
         &cfg,
         format!(
-            "[agent]\nsocket = \"{}/a.sock\"\nlog_dir = \"{}/logs\"\nlisten = \"0.0.0.0:0\"\n",
+            "[agent]\nsocket = \"{}/a.sock\"\nlog_dir = \"{}/logs\"\n{keys}",
             dir.path().display(),
             dir.path().display(),
         ),
@@ -182,7 +183,12 @@ fn tcp_without_a_token_is_refused_at_start() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    (dir, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn tcp_without_a_token_is_refused_at_start() {
+    let (_dir, err) = failed_start("listen = \"0.0.0.0:0\"\n");
     assert!(err.contains("token"), "{err}");
 }
 
@@ -241,24 +247,9 @@ fn tls_serves_with_the_configured_certificate() {
 #[test]
 fn no_socket_appears_when_a_listener_cannot_be_bound() {
     let (_held, port) = closed_port();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("agent.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[agent]\nsocket = \"{}/a.sock\"\nlog_dir = \"{}/logs\"\nlisten = \"127.0.0.1:{port}\"\ntoken = \"t0k3n-value\"\n",
-            dir.path().display(),
-            dir.path().display(),
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(bin("fleet-agent"))
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (dir, err) = failed_start(&format!(
+        "listen = \"127.0.0.1:{port}\"\ntoken = \"t0k3n-value\"\n"
+    ));
     assert!(
         err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "{err}"
