@@ -2,9 +2,14 @@
 //! (`Last-Event-ID`) and a broadcast for live followers. Recording and
 //! subscribing happen under one lock, so a resuming client sees no gap and
 //! no duplicate.
+//!
+//! In the history only the newest event of each process keeps its whole
+//! `process` copy: an older copy is superseded by the newer one a resuming
+//! client also receives, and keeping 4096 of them (each with its exit list)
+//! cost a crash-looping agent ~5 MiB.
 
 use fleet_api::Event;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use tokio::sync::broadcast;
 
@@ -18,6 +23,8 @@ pub struct EventLog {
 struct Inner {
     next_seq: u64,
     history: VecDeque<Event>,
+    /// Process name → seq of the one history event still carrying its copy.
+    carrier: HashMap<String, u64>,
     /// `None` once closed: followers then drain what is buffered and end.
     tx: Option<broadcast::Sender<Event>>,
 }
@@ -34,6 +41,7 @@ impl EventLog {
             inner: Mutex::new(Inner {
                 next_seq: 1,
                 history: VecDeque::new(),
+                carrier: HashMap::new(),
                 tx: Some(broadcast::channel(1024).0),
             }),
         }
@@ -45,7 +53,22 @@ impl EventLog {
         event.seq = inner.next_seq;
         inner.next_seq += 1;
         if inner.history.len() == HISTORY {
-            inner.history.pop_front();
+            if let Some(gone) = inner.history.pop_front() {
+                if inner.carrier.get(&gone.name) == Some(&gone.seq) {
+                    inner.carrier.remove(&gone.name);
+                }
+            }
+        }
+        if event.process.is_some() {
+            if let Some(older) = inner.carrier.insert(event.name.clone(), event.seq) {
+                let first = inner.history.front().map_or(event.seq, |e| e.seq);
+                if let Some(e) = older
+                    .checked_sub(first)
+                    .and_then(|i| inner.history.get_mut(i as usize))
+                {
+                    e.process = None;
+                }
+            }
         }
         inner.history.push_back(event.clone());
         // No receivers is fine.
@@ -97,7 +120,7 @@ impl EventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleet_api::ProcessState;
+    use fleet_api::{ProcessInfo, ProcessState, Wanted};
 
     fn ev(name: &str) -> Event {
         Event {
@@ -127,6 +150,54 @@ mod tests {
         log.record(ev("d"));
         assert_eq!(rx.try_recv().unwrap().seq, 4);
         assert_eq!(log.last_seq(), 4);
+    }
+
+    #[test]
+    fn only_the_newest_event_of_a_process_keeps_its_copy() {
+        let log = EventLog::new();
+        let with = |name: &str| {
+            let mut e = ev(name);
+            e.process = Some(Box::new(ProcessInfo {
+                name: name.into(),
+                group: "g".into(),
+                program: name.into(),
+                process: name.into(),
+                state: ProcessState::Starting,
+                wanted: Wanted::Running,
+                pid: None,
+                started_at: None,
+                state_since: 0,
+                exit_status: None,
+                restarts: 0,
+                description: String::new(),
+                exits: vec![],
+                cpu_seconds: None,
+                rss_bytes: None,
+                log_error: None,
+                leftovers: 0,
+            }));
+            e
+        };
+        for _ in 0..3 {
+            log.record(with("a"));
+            log.record(with("b"));
+        }
+        log.record(ev("a"));
+        let (past, _, _) = log.resume(Some(0));
+        let carrying: Vec<(u64, &str)> = past
+            .iter()
+            .filter(|e| e.process.is_some())
+            .map(|e| (e.seq, e.name.as_str()))
+            .collect();
+        // A process-less event (a note) leaves the last copy in place.
+        assert_eq!(carrying, vec![(5, "a"), (6, "b")]);
+        // Dropped from history: the map forgets it too.
+        for _ in 0..HISTORY {
+            log.record(with("c"));
+        }
+        let inner = log.inner.lock().unwrap();
+        assert_eq!(inner.carrier.len(), 1);
+        assert_eq!(inner.history.iter().filter(|e| e.process.is_some()).count(), 1);
     }
 
     #[test]
