@@ -39,9 +39,15 @@ pub async fn events(
         .chain(past.iter().map(sse))
         .map(Ok)
         .collect::<Vec<_>>();
-    let live = BroadcastStream::new(rx).map(|item| {
+    let live = BroadcastStream::new(rx).map(move |item| {
         Ok(match item {
-            Ok(e) => sse(&e),
+            Ok(seq) => match h.events.get(seq) {
+                Some(e) => sse(&e),
+                // Only a follower 4096 events behind loses one this way.
+                None => SseEvent::default()
+                    .event("gap")
+                    .data(format!("event {seq} dropped; re-read /v1/status")),
+            },
             Err(BroadcastStreamRecvError::Lagged(n)) => SseEvent::default()
                 .event("gap")
                 .data(format!("{n} events dropped; re-read /v1/status")),

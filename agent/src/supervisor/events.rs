@@ -6,7 +6,9 @@
 //! In the history only the newest event of each process keeps its whole
 //! `process` copy: an older copy is superseded by the newer one a resuming
 //! client also receives, and keeping 4096 of them (each with its exit list)
-//! cost a crash-looping agent ~5 MiB.
+//! cost a crash-looping agent ~5 MiB. The broadcast carries sequence
+//! numbers only and live followers read the event from the history, so its
+//! ring holds no second set of copies.
 
 use fleet_api::Event;
 use std::collections::{HashMap, VecDeque};
@@ -25,8 +27,9 @@ struct Inner {
     history: VecDeque<Event>,
     /// Process name → seq of the one history event still carrying its copy.
     carrier: HashMap<String, u64>,
-    /// `None` once closed: followers then drain what is buffered and end.
-    tx: Option<broadcast::Sender<Event>>,
+    /// Sequence numbers of new events. `None` once closed: followers then
+    /// drain what is buffered and end.
+    tx: Option<broadcast::Sender<u64>>,
 }
 
 impl Default for EventLog {
@@ -70,16 +73,18 @@ impl EventLog {
                 }
             }
         }
-        inner.history.push_back(event.clone());
+        let seq = event.seq;
+        inner.history.push_back(event);
         // No receivers is fine.
         if let Some(tx) = &inner.tx {
-            let _ = tx.send(event);
+            let _ = tx.send(seq);
         }
     }
 
     /// Events after `after` still in history (and whether some were already
-    /// dropped), plus a receiver for everything that follows.
-    pub fn resume(&self, after: Option<u64>) -> (Vec<Event>, bool, broadcast::Receiver<Event>) {
+    /// dropped), plus a receiver of the sequence numbers of everything that
+    /// follows (read each with [`EventLog::get`]).
+    pub fn resume(&self, after: Option<u64>) -> (Vec<Event>, bool, broadcast::Receiver<u64>) {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let rx = match &inner.tx {
             Some(tx) => tx.subscribe(),
@@ -100,6 +105,16 @@ impl EventLog {
             .cloned()
             .collect();
         (past, missed, rx)
+    }
+
+    /// Event `seq`, if the history still has it.
+    pub fn get(&self, seq: u64) -> Option<Event> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let first = inner.history.front()?.seq;
+        inner
+            .history
+            .get(usize::try_from(seq.checked_sub(first)?).ok()?)
+            .cloned()
     }
 
     /// End every follower's stream once it has received all events so far
@@ -148,7 +163,9 @@ mod tests {
         assert!(!missed);
         assert_eq!(past.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
         log.record(ev("d"));
-        assert_eq!(rx.try_recv().unwrap().seq, 4);
+        let seq = rx.try_recv().unwrap();
+        assert_eq!(log.get(seq).map(|e| (e.seq, e.name)), Some((4, "d".into())));
+        assert!(log.get(5).is_none());
         assert_eq!(log.last_seq(), 4);
     }
 
