@@ -202,7 +202,7 @@ stderr_logfile = "NONE"
         rss_kib()
     };
     let started = Instant::now();
-    // Warm-up: past the event history's capacity (4096 events).
+    // Warm-up: past the event history's capacity (1024 events).
     let rss_warm = cycle_to(2000);
     let rss_end = cycle_to(5000);
     let took = started.elapsed();

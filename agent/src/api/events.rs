@@ -43,7 +43,7 @@ pub async fn events(
         Ok(match item {
             Ok(seq) => match h.events.get(seq) {
                 Some(e) => sse(&e),
-                // Only a follower 4096 events behind loses one this way.
+                // Only a follower a whole history behind loses one this way.
                 None => SseEvent::default()
                     .event("gap")
                     .data(format!("event {seq} dropped; re-read /v1/status")),

@@ -15,8 +15,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use tokio::sync::broadcast;
 
-/// Events kept for resuming clients.
-const HISTORY: usize = 4096;
+/// Events kept for resuming clients: a console that reconnects within a
+/// few hundred changes resumes; one further behind gets a `gap` and re-reads
+/// the status. Each costs ~270 bytes for the agent's whole life.
+const HISTORY: usize = 1024;
 
 pub struct EventLog {
     inner: Mutex<Inner>,
