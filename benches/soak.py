@@ -548,12 +548,22 @@ class Fleet:
             finished = [oid for oid, o in self.posted.items() if o["finished"] and not o.get("audited")]
         if finished:
             try:
-                st, body = http_json(self.console_port, "GET", "/v1/ops?limit=1000", timeout=10)
+                # The newest page, as the page reads it: a page of 1000
+                # grew with the run and the console's RSS with it (the
+                # allocator keeps the high-water mark of that response).
+                st, body = http_json(self.console_port, "GET", "/v1/ops?limit=50", timeout=10)
                 listed = {o["id"]: o for o in body["ops"]} if st == 200 else {}
             except (OSError, http.client.HTTPException, ValueError):
                 listed = {}
             for oid in finished:
                 o = listed.get(oid)
+                if o is None:
+                    # Older than the page: the op's own record.
+                    try:
+                        st, o = http_json(self.console_port, "GET", f"/v1/ops/{oid}", timeout=10)
+                        o = o if st == 200 else None
+                    except (OSError, http.client.HTTPException, ValueError):
+                        o = None
                 if o is None or o["state"] == "running" or any(h["verdict"] == "pending" for h in o["hosts"]):
                     self.violation(f"audit: finished op {oid} missing or without a result in GET /v1/ops")
                 with self.lock:
