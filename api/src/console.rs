@@ -139,8 +139,9 @@ pub enum Verdict {
     Failed,
     /// The agent could not be reached in time.
     Unreachable,
-    /// Not touched (a rolling operation stopped before this host, or the
-    /// selection matched nothing on it).
+    /// Not touched (a rolling operation stopped before this host, the
+    /// selection matched nothing on it, or the console stopped before its
+    /// turn).
     Skipped,
 }
 
