@@ -145,6 +145,13 @@ fn console_killed_mid_rolling_restart_reports_each_hosts_true_outcome() {
     let first = c.get(&format!("/v1/ops/{id}"));
     assert_eq!(first["state"], "interrupted", "{first}");
     assert!(first["finished_at"].as_u64().is_some(), "{first}");
+    let listed = c.get("/v1/ops?result=interrupted");
+    assert_eq!(listed["ops"][0]["id"], id.as_str(), "{listed}");
+    let m = c.request("GET", "/metrics", Some(VIEWER), "").text();
+    assert!(
+        m.contains("fleet_console_ops_total{outcome=\"interrupted\"} 1"),
+        "{m}"
+    );
     let t0 = Instant::now();
     let again = c.request(
         "POST",
@@ -210,6 +217,14 @@ fn console_killed_mid_rolling_restart_reports_each_hosts_true_outcome() {
         .cloned()
         .collect();
     assert_eq!(order, names, "{done}");
+    eprintln!(
+        "done before the kill: {recorded:?}; in flight, resolved: {resolved:?} ({}); untouched: {} host(s); new op accepted in {took:?}",
+        hosts(&done)
+            .iter()
+            .find(|h| h["host"] == resolved[0].as_str())
+            .unwrap()["message"],
+        untouched.len()
+    );
 
     // The new op finishes on every host.
     let next = c.wait_op(again.json()["id"].as_str().unwrap(), T);

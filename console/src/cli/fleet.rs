@@ -505,4 +505,39 @@ mod tests {
             "?hosts=web-%2A%2Crole%3Dworker&target=group%3Aweb"
         );
     }
+
+    #[test]
+    fn an_interrupted_op_says_so_and_counts_hosts_still_in_flight() {
+        let host = |name: &str, verdict| HostResult {
+            host: name.into(),
+            verdict,
+            batch: None,
+            message: String::new(),
+            processes: vec![],
+        };
+        let mut op = Op {
+            id: "op-1".into(),
+            who: "ops".into(),
+            request: serde_json::from_str(r#"{"action":"restart","target":"web"}"#).unwrap(),
+            state: OpState::Interrupted,
+            created_at: 0,
+            finished_at: Some(1),
+            hosts: vec![
+                host("a", Verdict::Ok),
+                host("b", Verdict::Pending),
+                host("c", Verdict::Skipped),
+            ],
+            source: Some("127.0.0.1:9".into()),
+        };
+        let (line, bad) = summary(&op);
+        assert_eq!(
+            line,
+            "restart web: INTERRUPTED (the console stopped during it): 1 ok, 0 failed, 0 unreachable, 1 skipped, 1 in flight (outcome not yet known) (op op-1)\n"
+        );
+        assert!(bad.is_empty());
+        assert!(!op.all_ok(), "an interrupted op is never all ok");
+        assert_eq!(op_state(&op), "INTERRUPTED");
+        op.hosts[1].verdict = Verdict::Ok;
+        assert!(!summary(&op).0.contains("in flight"));
+    }
 }
