@@ -139,8 +139,9 @@ pub enum Verdict {
     Failed,
     /// The agent could not be reached in time.
     Unreachable,
-    /// Not touched (a rolling operation stopped before this host, or the
-    /// selection matched nothing on it).
+    /// Not touched (a rolling operation stopped before this host, the
+    /// selection matched nothing on it, or the console stopped before its
+    /// turn).
     Skipped,
 }
 
@@ -165,6 +166,11 @@ pub enum OpState {
     Done,
     /// A rolling operation hit `max_failures`; later hosts are skipped.
     Aborted,
+    /// The console stopped while the operation ran. Each host says what
+    /// really happened: its recorded verdict, untouched (`skipped`), or,
+    /// for a host in flight at that moment, what its agent showed once it
+    /// could be asked (`pending` until then).
+    Interrupted,
 }
 
 /// An operation, as `POST /v1/ops` answers it and `GET /v1/ops/{id}` reads
@@ -180,6 +186,9 @@ pub struct Op {
     #[serde(default)]
     pub finished_at: Option<u64>,
     pub hosts: Vec<HostResult>,
+    /// The caller's address (`IP:port`) as the console saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Op {

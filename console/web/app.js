@@ -933,7 +933,7 @@ const VIEWS = {
     const q = S.route.params;
     const sel = (k, opts) => `<label>${k} <select data-opsfilter="${k}" aria-label="filter operations by ${k}"><option value="">any</option>${opts.map((o) => `<option${q.get(k) === o ? " selected" : ""}>${o}</option>`).join("")}</select></label>`;
     const inp = (k) => `<label>${k} <input data-opsfilter="${k}" size="12" value="${esc(q.get(k) || "")}" aria-label="filter operations by ${k}"></label>`;
-    let html = `<h1>Operations</h1><form class="toolbar" id="ops-filter">${sel("action", ["start", "stop", "restart", "signal"])} ${sel("result", ["ok", "failed", "running", "aborted"])} ${inp("who")} ${inp("target")}</form>`;
+    let html = `<h1>Operations</h1><form class="toolbar" id="ops-filter">${sel("action", ["start", "stop", "restart", "signal"])} ${sel("result", ["ok", "failed", "running", "aborted", "interrupted"])} ${inp("who")} ${inp("target")}</form>`;
     if (!S.opsLoaded) html += empty("Loading…");
     else if (!S.ops.length) html += empty(q.toString() ? "No operation matches." : "No operations yet.");
     else {
@@ -953,7 +953,7 @@ const VIEWS = {
     const op = S.opDetail && S.opDetail.id === id ? S.opDetail : null;
     if (!op) return setView(S.opError ? `<div class="banner">${esc(S.opError)}</div>` : empty("Loading…"));
     const r = op.request;
-    let html = `<h1>Operation <code>${esc(op.id)}</code></h1><dl class="kv"><dt>what</dt><dd>${esc(r.action)}${r.signal ? " " + esc(r.signal) : ""} <code>${esc(r.target)}</code> on <code>${esc(r.hosts || "all")}</code>${r.only && r.only.length ? ` — exactly: <code>${esc(r.only.join(", "))}</code>` : ""}</dd><dt>who</dt><dd>${esc(op.who)}</dd><dt>when</dt><dd>${new Date(op.created_at).toLocaleString()}</dd><dt>strategy</dt><dd>${esc(r.strategy)}${r.batch ? ", batch " + esc(r.batch) : ""}${r.max_failures != null ? ", max failures " + r.max_failures : ""}</dd><dt>state</dt><dd>${esc(op.state)}</dd><dt>took</dt><dd>${took(op)}</dd><dt>outcome</dt><dd>${verdictSummary(op)}</dd></dl>`;
+    let html = `<h1>Operation <code>${esc(op.id)}</code></h1><dl class="kv"><dt>what</dt><dd>${esc(r.action)}${r.signal ? " " + esc(r.signal) : ""} <code>${esc(r.target)}</code> on <code>${esc(r.hosts || "all")}</code>${r.only && r.only.length ? ` — exactly: <code>${esc(r.only.join(", "))}</code>` : ""}</dd><dt>who</dt><dd>${esc(op.who)}${op.source ? ` from <code>${esc(op.source)}</code>` : ""}</dd><dt>when</dt><dd>${new Date(op.created_at).toLocaleString()}</dd><dt>strategy</dt><dd>${esc(r.strategy)}${r.batch ? ", batch " + esc(r.batch) : ""}${r.max_failures != null ? ", max failures " + r.max_failures : ""}</dd><dt>state</dt><dd>${esc(op.state)}${op.state === "interrupted" ? INTERRUPTED_NOTE : ""}</dd><dt>took</dt><dd>${took(op)}</dd><dt>outcome</dt><dd>${verdictSummary(op)}</dd></dl>`;
     html += `<h2>Per host</h2>` + verdictTable(op);
     setView(html);
   },
@@ -1033,6 +1033,10 @@ function selectionBar() {
   if (nh) html += ` <b>${nh} selected host(s), all processes:</b> ${actButtons({ multi: "hosts" })} <button type="button" class="small" data-clear="hosts">clear</button>`;
   return html + `</div>`;
 }
+
+// The console stopped while the op ran; pending hosts were in flight and
+// wait for their agent to tell what it did.
+const INTERRUPTED_NOTE = ` <span class="v-pending">— the console stopped during this operation; each host shows what really happened to it (in flight: read from its agent once reachable)</span>`;
 
 function verdictSummary(op) {
   const c = {};
@@ -1439,15 +1443,17 @@ function dialogOp(op) {
   let all = 0;
   let failed = 0;
   let running = false;
+  let interrupted = false;
   for (const o of D.ops) {
     all += o.hosts.length;
     done += o.hosts.filter((h) => h.verdict !== "pending").length;
     failed += o.hosts.filter((h) => h.verdict === "failed" || h.verdict === "unreachable").length;
     if (o.state === "running") running = true;
+    if (o.state === "interrupted") interrupted = true;
   }
   const pct = all ? Math.round((done / all) * 100) : 100;
-  const verdict = running ? `Running… ${done}/${all} host(s) done` : failed ? `<span class="error">Partially failed: ${failed} host(s) failed or unreachable</span>` : `<span class="v-ok">Done: every host ok</span>`;
-  let html = `<p data-op-state="${running ? "running" : failed ? "failed" : "ok"}">${verdict} · ${D.ops.map((o) => link("#/op/" + enc(o.id), "details")).join(" ")}</p><div class="progress"><span data-pct="${pct}"></span></div>`;
+  const verdict = running ? `Running… ${done}/${all} host(s) done` : interrupted ? `<span class="error">Interrupted: the console stopped during it (${done}/${all} host(s) known)</span>` : failed ? `<span class="error">Partially failed: ${failed} host(s) failed or unreachable</span>` : `<span class="v-ok">Done: every host ok</span>`;
+  let html = `<p data-op-state="${running ? "running" : interrupted ? "interrupted" : failed ? "failed" : "ok"}">${verdict} · ${D.ops.map((o) => link("#/op/" + enc(o.id), "details")).join(" ")}</p><div class="progress"><span data-pct="${pct}"></span></div>`;
   html += D.ops.map(verdictTable).join("");
   const prog = $("#confirm-progress");
   prog.innerHTML = html;

@@ -122,6 +122,7 @@ fn answer(
                 created_at: 0,
                 finished_at: None,
                 hosts,
+                source: None,
             };
             fake.op = Some(op.clone());
             json(201, &op)

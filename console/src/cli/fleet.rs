@@ -186,9 +186,18 @@ fn summary(op: &Op) -> (String, Vec<String>) {
         OpState::Done => "done",
         OpState::Aborted => "ABORTED",
         OpState::Running => "running",
+        OpState::Interrupted => "INTERRUPTED (the console stopped during it)",
+    };
+    // An interrupted op's hosts in flight stay pending until resolved.
+    let unresolved = match op.state {
+        OpState::Interrupted => match count(Verdict::Pending) {
+            0 => String::new(),
+            n => format!(", {n} in flight (outcome not yet known)"),
+        },
+        _ => String::new(),
     };
     let mut line = format!(
-        "{} {}{}: {state}: {} ok, {} failed, {} unreachable, {} skipped (op {})",
+        "{} {}{}: {state}: {} ok, {} failed, {} unreachable, {} skipped{unresolved} (op {})",
         op.request.action,
         op.request.target,
         if op.request.dry_run { " (dry run)" } else { "" },
@@ -283,6 +292,11 @@ async fn op(
         );
     } else if op.state == OpState::Aborted {
         eprintln!("fleetctl: operation {} was aborted", op.id);
+    } else if op.state == OpState::Interrupted {
+        eprintln!(
+            "fleetctl: operation {} was interrupted: the console stopped during it",
+            op.id
+        );
     }
     Ok(Status::Failed)
 }
@@ -388,6 +402,7 @@ fn op_state(op: &Op) -> &'static str {
         OpState::Done if op.all_ok() => "done",
         OpState::Done => "done (failures)",
         OpState::Aborted => "ABORTED",
+        OpState::Interrupted => "INTERRUPTED",
     }
 }
 
@@ -407,9 +422,13 @@ async fn ops(ctx: &Ctx, id: Option<String>) -> Result<Status, CliError> {
         } else {
             let op = &r.data;
             let mut text = format!(
-                "op {} by {}, {} ({})\n",
+                "op {} by {}{}, {} ({})\n",
                 op.id,
                 op.who,
+                op.source
+                    .as_deref()
+                    .map(|s| format!(" from {s}"))
+                    .unwrap_or_default(),
                 time_of(op.created_at),
                 op.request.hosts.as_deref().unwrap_or("all hosts")
             );
@@ -485,5 +504,40 @@ mod tests {
             ]),
             "?hosts=web-%2A%2Crole%3Dworker&target=group%3Aweb"
         );
+    }
+
+    #[test]
+    fn an_interrupted_op_says_so_and_counts_hosts_still_in_flight() {
+        let host = |name: &str, verdict| HostResult {
+            host: name.into(),
+            verdict,
+            batch: None,
+            message: String::new(),
+            processes: vec![],
+        };
+        let mut op = Op {
+            id: "op-1".into(),
+            who: "ops".into(),
+            request: serde_json::from_str(r#"{"action":"restart","target":"web"}"#).unwrap(),
+            state: OpState::Interrupted,
+            created_at: 0,
+            finished_at: Some(1),
+            hosts: vec![
+                host("a", Verdict::Ok),
+                host("b", Verdict::Pending),
+                host("c", Verdict::Skipped),
+            ],
+            source: Some("127.0.0.1:9".into()),
+        };
+        let (line, bad) = summary(&op);
+        assert_eq!(
+            line,
+            "restart web: INTERRUPTED (the console stopped during it): 1 ok, 0 failed, 0 unreachable, 1 skipped, 1 in flight (outcome not yet known) (op op-1)\n"
+        );
+        assert!(bad.is_empty());
+        assert!(!op.all_ok(), "an interrupted op is never all ok");
+        assert_eq!(op_state(&op), "INTERRUPTED");
+        op.hosts[1].verdict = Verdict::Ok;
+        assert!(!summary(&op).0.contains("in flight"));
     }
 }

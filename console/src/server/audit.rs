@@ -3,8 +3,12 @@
 //!
 //! Architecture Invariant: audit rows are never updated or deleted (SQL
 //! triggers refuse it). An operation is one `intent` row written before it
-//! starts and one `result` row when it ends; reading an op takes its newest
-//! row. Other audited events (logins, refused logins, registrations,
+//! starts (with the caller's address), a `host` row as each host's call
+//! starts and another as it ends (so a console killed mid-op leaves what
+//! was done on record), and a `result` row when it ends — or more than one
+//! for an op a stopped console left running (`interrupted`, then each
+//! in-flight host's outcome once resolved); reading an op takes its newest
+//! `intent`/`result` row. Other audited events (logins, refused logins, registrations,
 //! refusals, removals) are rows of their own kind with the op id `-`.
 //!
 //! The log is tamper-evident: `audit_chain` holds, for every audit row,
@@ -299,26 +303,6 @@ impl Store {
         Ok((out, false))
     }
 
-    /// Ops whose last record is still `running` (the console stopped under
-    /// them): append a result record marking them aborted.
-    pub fn close_interrupted(&self, now: u64) -> Result<usize, String> {
-        let (ops, _) = self.list(|o| o.state == OpState::Running, 0, usize::MAX)?;
-        let mut n = 0;
-        for mut op in ops {
-            op.state = OpState::Aborted;
-            op.finished_at = Some(now);
-            for h in &mut op.hosts {
-                if h.verdict == Verdict::Pending {
-                    h.verdict = Verdict::Skipped;
-                    h.message = "interrupted: the console stopped before this host finished".into();
-                }
-            }
-            self.append("result", &op, now)?;
-            n += 1;
-        }
-        Ok(n)
-    }
-
     pub fn agents(&self) -> Result<Vec<RegisteredAgent>, String> {
         let db = self.db();
         let mut st = db
@@ -397,6 +381,71 @@ impl Store {
             )
             .map(|_| ())
             .map_err(|e| format!("cannot store registration: {e}"))
+    }
+
+    /// Append an operation's `intent`, with the caller's address.
+    pub fn append_intent(&self, op: &Op, at: u64) -> Result<(), String> {
+        let json = serde_json::to_string(op).map_err(|e| e.to_string())?;
+        self.insert(&op.id, "intent", at, &op.who, &json, op.source.as_deref())
+    }
+
+    /// Append one progress record of operation `op_id` (`host`: a host's
+    /// call started or finished), chained like every other row.
+    pub fn op_record(
+        &self,
+        op_id: &str,
+        kind: &str,
+        who: &str,
+        json: &str,
+        at: u64,
+    ) -> Result<(), String> {
+        self.insert(op_id, kind, at, who, json, None)
+    }
+
+    /// The `kind` records of operation `op_id`, oldest first, with their
+    /// times.
+    pub fn op_records(&self, op_id: &str, kind: &str) -> Result<Vec<(u64, String)>, String> {
+        let db = self.db();
+        let mut st = db
+            .prepare("SELECT at, op FROM audit WHERE op_id = ?1 AND kind = ?2 ORDER BY seq")
+            .map_err(|e| e.to_string())?;
+        let rows = st
+            .query_map(params![op_id, kind], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| e.to_string())?;
+        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+    }
+
+    /// Operations the console stopped under: the newest record is still
+    /// `running`, or `interrupted` with hosts not yet resolved (the
+    /// console stopped again while it resolved them). Oldest first.
+    pub fn unfinished_ops(&self) -> Result<Vec<Op>, String> {
+        let db = self.db();
+        let mut st = db
+            .prepare(
+                "SELECT a.op FROM audit a JOIN
+                   (SELECT MAX(seq) AS last FROM audit
+                    WHERE kind IN ('intent', 'result') GROUP BY op_id) b
+                 ON a.seq = b.last
+                 WHERE json_extract(a.op, '$.state') IN ('running', 'interrupted')
+                 ORDER BY a.seq",
+            )
+            .map_err(|e| e.to_string())?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for r in rows {
+            let op: Op =
+                serde_json::from_str(&r.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            let open = op.state == OpState::Running
+                || op.hosts.iter().any(|h| h.verdict == Verdict::Pending);
+            if open {
+                out.push(op);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -513,6 +562,7 @@ mod tests {
             created_at: 1,
             finished_at: None,
             hosts: vec![],
+            source: None,
         }
     }
 
@@ -555,9 +605,32 @@ mod tests {
         assert_eq!(s.verify().unwrap().0, 4);
         drop(s);
         let s = Store::open(&dir.path().join("data")).unwrap();
-        assert_eq!(s.close_interrupted(9).unwrap(), 1);
-        assert_eq!(s.get("b").unwrap().unwrap().state, OpState::Aborted);
-        assert_eq!(s.verify().unwrap().0, 5);
+        let open = s.unfinished_ops().unwrap();
+        assert_eq!(
+            open.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
+        s.op_record("b", "host", "ops", "{}", 9).unwrap();
+        assert_eq!(s.op_records("b", "host").unwrap(), [(9, "{}".to_string())]);
+        let b = s.get("b").unwrap().unwrap();
+        assert_eq!(b.state, OpState::Running, "a progress record is not the op");
+        assert_eq!(s.list(|_| true, 0, 10).unwrap().0.len(), 2);
+        // Interrupted with a host left to resolve is still unfinished;
+        // resolved, it is not.
+        let mut b = op("b", OpState::Interrupted);
+        b.hosts = vec![fleet_api::HostResult {
+            host: "h".into(),
+            verdict: Verdict::Pending,
+            batch: None,
+            message: String::new(),
+            processes: vec![],
+        }];
+        s.append("result", &b, 10).unwrap();
+        assert_eq!(s.unfinished_ops().unwrap().len(), 1);
+        b.hosts[0].verdict = Verdict::Ok;
+        s.append("result", &b, 11).unwrap();
+        assert!(s.unfinished_ops().unwrap().is_empty());
+        assert_eq!(s.verify().unwrap().0, 7);
     }
 
     #[test]

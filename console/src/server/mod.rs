@@ -52,6 +52,9 @@ pub struct App {
     pub login_limit: http::RateLimit,
     /// Open `/v1/events` streams (`http::events::MAX_SUBSCRIBERS`).
     pub event_streams: Arc<tokio::sync::Semaphore>,
+    /// Interrupted ops with hosts in flight, resolved once `run` follows
+    /// the agents.
+    unresolved: Mutex<Vec<ops::Unresolved>>,
     followers: Mutex<HashMap<String, JoinHandle<()>>>,
 }
 
@@ -59,10 +62,11 @@ impl App {
     /// Open the store and build the inventory; no task is started yet.
     pub fn new(config: Config) -> Result<Arc<App>, String> {
         let store = Store::open(&config.data_dir)?;
-        let closed = store.close_interrupted(picture::now_ms())?;
+        let (closed, unresolved) = ops::close_interrupted(&store, picture::now_ms())?;
         if closed > 0 {
             tracing::warn!(
-                "{closed} operation(s) were interrupted by the last shutdown; marked aborted"
+                "{closed} operation(s) were interrupted by the last shutdown; marked interrupted, {} with hosts in flight to resolve",
+                unresolved.len()
             );
         }
         let registered = store.agents()?;
@@ -82,6 +86,10 @@ impl App {
                 );
             }
         }
+        let ops = ops::Ops::default();
+        for _ in 0..closed {
+            ops.count("interrupted");
+        }
         Ok(Arc::new(App {
             auth: Auth::new(config.tokens.clone()),
             register_limit: http::RateLimit::new(
@@ -95,7 +103,8 @@ impl App {
             picture,
             store,
             clients: Default::default(),
-            ops: Default::default(),
+            ops,
+            unresolved: Mutex::new(unresolved),
             followers: Mutex::new(HashMap::new()),
         }))
     }
@@ -181,6 +190,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     app.follow_all();
+    let unresolved = std::mem::take(&mut *app.unresolved.lock().unwrap_or_else(|e| e.into_inner()));
+    ops::resolve_interrupted(&app, unresolved);
     let (closing_tx, closing) = watch::channel(false);
     let own = http::guard::Listener {
         addr: listener.local_addr()?,

@@ -387,6 +387,13 @@ impl Picture {
         }
         (up, infos.len() - up, by_state)
     }
+
+    /// Whether `name`'s follower holds a live stream: its processes here
+    /// are the agent's status read since this console started, plus every
+    /// event since.
+    pub fn is_up(&self, name: &str) -> bool {
+        self.read().get(name).is_some_and(|v| v.up)
+    }
 }
 
 /// A process as the agent's `/v1/status` shows it at `now`: a live

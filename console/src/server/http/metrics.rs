@@ -31,7 +31,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     );
     let _ = writeln!(s, "# TYPE fleet_console_ops_total counter");
     let outcomes = app.ops.outcomes();
-    for o in ["ok", "failed", "aborted", "dry_run"] {
+    for o in ["ok", "failed", "aborted", "interrupted", "dry_run"] {
         let n = outcomes.get(o).copied().unwrap_or(0);
         let _ = writeln!(s, "fleet_console_ops_total{{outcome=\"{o}\"}} {n}");
     }

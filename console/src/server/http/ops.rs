@@ -2,7 +2,7 @@
 //! `GET /v1/ops` (newest first), `GET /v1/ops/{id}?after=N` (long-poll).
 
 use super::error::json_body;
-use super::{operator, ApiError};
+use super::{operator, ApiError, Source};
 use crate::server::auth::Caller;
 use crate::server::ops::{OpFilter, Ops};
 use crate::server::App;
@@ -18,11 +18,12 @@ use std::sync::Arc;
 pub async fn create(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
+    Source(source): Source,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Op>), ApiError> {
     operator(&caller)?;
     let req: OpRequest = json_body(&body?)?;
-    let op = Ops::create(&app, &caller.name, req)?;
+    let op = Ops::create(&app, &caller.name, source, req)?;
     tracing::info!(
         op = %op.id,
         who = %caller.name,

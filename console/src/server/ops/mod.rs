@@ -5,15 +5,19 @@
 //!
 //! `plan.rs` validates and resolves a request (hosts, processes, batch);
 //! `registry.rs` holds the running operations, refuses overlaps, audits and
-//! starts them, and answers reads; `run.rs` drives one operation's hosts.
+//! starts them, and answers reads; `run.rs` drives one operation's hosts;
+//! `interrupted.rs` tells, after a restart, what each host of an operation
+//! the console stopped under went through.
 //!
 //! Architecture Invariant: an operation the audit log did not accept is
 //! never started. Restart is one agent call, never stop-then-start.
 
+mod interrupted;
 mod plan;
 mod registry;
 mod run;
 
+pub use interrupted::{close as close_interrupted, resolve as resolve_interrupted, Unresolved};
 pub use registry::{OpFilter, Ops, LONG_POLL};
 
 use fleet_api::ErrorCode;

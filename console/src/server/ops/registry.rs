@@ -44,7 +44,13 @@ fn count_final(op: &Op) -> usize {
 
 impl Ops {
     /// Validate, audit and start an operation; returns it as first recorded.
-    pub fn create(app: &Arc<App>, who: &str, req: OpRequest) -> Result<Op, Refused> {
+    /// `source` is the caller's address, kept with the op.
+    pub fn create(
+        app: &Arc<App>,
+        who: &str,
+        source: Option<String>,
+        req: OpRequest,
+    ) -> Result<Op, Refused> {
         let this = &app.ops;
         let plan = this.plan(app, &req)?;
         let now = now_ms();
@@ -66,6 +72,7 @@ impl Ops {
                     processes: vec![],
                 })
                 .collect(),
+            source,
         };
         if req.strategy == StrategyKind::Rolling {
             let n = batch(&req)?.size(plan.hosts.len());
@@ -136,7 +143,7 @@ impl Ops {
             }
             // Intent before act: refuse if the audit log cannot take it.
             app.store
-                .append("intent", &op, now)
+                .append_intent(&op, now)
                 .map_err(|e| Refused(ErrorCode::Internal, format!("{e}; nothing was done")))?;
             live.insert(
                 op.id.clone(),
@@ -166,7 +173,7 @@ impl Ops {
         Ok(op)
     }
 
-    pub(super) fn count(&self, outcome: &'static str) {
+    pub(crate) fn count(&self, outcome: &'static str) {
         *lock(&self.outcomes).entry(outcome).or_insert(0) += 1;
     }
 
@@ -232,16 +239,16 @@ pub struct OpFilter {
     pub target: Option<String>,
     pub who: Option<String>,
     /// `ok`, `failed` (some host failed or was unreachable), `running`,
-    /// `aborted`.
+    /// `aborted`, `interrupted`.
     pub result: Option<String>,
 }
 
 impl OpFilter {
     pub fn check(&self) -> Result<(), String> {
         match self.result.as_deref() {
-            None | Some("ok" | "failed" | "running" | "aborted") => Ok(()),
+            None | Some("ok" | "failed" | "running" | "aborted" | "interrupted") => Ok(()),
             Some(r) => Err(format!(
-                "unknown result {r:?} (expected ok, failed, running or aborted)"
+                "unknown result {r:?} (expected ok, failed, running, aborted or interrupted)"
             )),
         }
     }
@@ -263,6 +270,7 @@ impl OpFilter {
                 "ok" => op.state == OpState::Done && !failed,
                 "failed" => failed,
                 "running" => op.state == OpState::Running,
+                "interrupted" => op.state == OpState::Interrupted,
                 _ => op.state == OpState::Aborted,
             })
     }

@@ -1,7 +1,9 @@
 //! Running an operation: its hosts in parallel (bounded) or in rolling
 //! batches behind a health gate, each host one agent call with a timeout;
-//! the result record at the end.
+//! a `host` record as each host's call starts and ends, the result record
+//! at the end.
 
+use super::interrupted::{record, selected, HostRecord, Seen};
 use super::lock;
 use super::plan::batch;
 use crate::server::agent_client::CallError;
@@ -34,11 +36,18 @@ pub(super) async fn run(
         req.timeout_ms
             .unwrap_or(app.config.host_timeout_secs * 1000),
     );
+    let (id, who) = {
+        let o = lock(&op);
+        (o.id.clone(), o.who.clone())
+    };
     let ctx = Arc::new(Ctx {
         app: app.clone(),
         op: op.clone(),
+        id,
+        who,
         tx,
         target: selector.to_string(),
+        selector,
         req: req.clone(),
         timeout,
     });
@@ -101,10 +110,47 @@ pub(super) async fn run(
 struct Ctx {
     app: Arc<App>,
     op: Arc<Mutex<Op>>,
+    id: String,
+    who: String,
     tx: watch::Sender<u64>,
     target: String,
+    selector: Selector,
     req: OpRequest,
     timeout: Duration,
+}
+
+impl Ctx {
+    /// Record that `host`'s call starts, with the processes it selects as
+    /// the picture shows them, and show the host in flight.
+    fn started(&self, host: &str) -> Result<(), String> {
+        let procs = self.app.picture.host_processes(host);
+        let before = selected(&self.req, &self.selector, host, &procs)
+            .into_iter()
+            .map(Seen::of)
+            .collect();
+        let rec = HostRecord::Started {
+            host: host.to_string(),
+            before,
+        };
+        record(&self.app.store, &self.id, &self.who, &rec, now_ms())?;
+        if let Some(slot) = lock(&self.op).hosts.iter_mut().find(|x| x.host == host) {
+            slot.message = "in flight".into();
+        }
+        Ok(())
+    }
+
+    /// Record `host`'s verdict, then show it.
+    fn finished(&self, r: HostResult) {
+        let rec = HostRecord::Finished { result: r.clone() };
+        if let Err(e) = record(&self.app.store, &self.id, &self.who, &rec, now_ms()) {
+            tracing::error!(op = %self.id, host = %r.host, "{e}");
+        }
+        let mut o = lock(&self.op);
+        if let Some(slot) = o.hosts.iter_mut().find(|x| x.host == r.host) {
+            let batch = slot.batch;
+            *slot = HostResult { batch, ..r };
+        }
+    }
 }
 
 /// Run on `hosts`, `n` at a time; returns how many failed (failed or
@@ -118,15 +164,20 @@ async fn run_hosts(ctx: &Arc<Ctx>, hosts: &[String], n: usize, gate: bool) -> us
         let h = h.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let r = one_host(&ctx, &h, gate).await;
+            // Recorded before the call, so a console killed during it
+            // knows this host was in flight (intent before act, per host).
+            let r = match ctx.started(&h) {
+                Ok(()) => one_host(&ctx, &h, gate).await,
+                Err(e) => HostResult {
+                    host: h.clone(),
+                    verdict: Verdict::Failed,
+                    batch: None,
+                    message: format!("not touched: {e}"),
+                    processes: vec![],
+                },
+            };
             let failed = matches!(r.verdict, Verdict::Failed | Verdict::Unreachable);
-            {
-                let mut o = lock(&ctx.op);
-                if let Some(slot) = o.hosts.iter_mut().find(|x| x.host == h) {
-                    let batch = slot.batch;
-                    *slot = HostResult { batch, ..r };
-                }
-            }
+            ctx.finished(r);
             ctx.tx.send_modify(|v| *v += 1);
             failed
         });
