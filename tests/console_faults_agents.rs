@@ -56,13 +56,14 @@ const SPAWNERS: usize = 8;
 
 /// Two programs per agent. `web` takes `startsecs` to count as started, so
 /// each restart lasts at least that long and the faults land while the
-/// op's calls are in flight. Stops are quick (TERM ends `sleep`), and the
+/// op's calls are in flight, even when the test itself waits a while for
+/// a CPU between the op's start and the signals. Stops are quick (TERM ends `sleep`), and the
 /// agent's own wait for a restart (twice stopwaitsecs, plus startsecs and
 /// 5 s) stays far above what a loaded machine needs.
 const PROGRAMS: &str = r#"
 [program.web]
 command = "TESTPROG sleep"
-startsecs = 2
+startsecs = 5
 stopwaitsecs = 10
 
 [program.worker]
@@ -365,7 +366,7 @@ fn agents_killed_and_black_holed_mid_restart() {
         }
         kill(fleet.pid(BLACK_HOLE), Signal::SIGSTOP).unwrap();
         fleet.frozen = Some(fleet.pid(BLACK_HOLE).as_raw());
-        // Mid-op: the restarts (each at least web's 2 s startsecs) are
+        // Mid-op: the restarts (each at least web's 5 s startsecs) are
         // still in flight.
         let now = c.get(&format!("/v1/ops/{id}"));
         assert_eq!(now["state"], "running", "faults after the op ended: {now}");
