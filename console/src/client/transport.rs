@@ -18,6 +18,13 @@ pub const MAX_BODY: usize = 32 * 1024 * 1024;
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// A read of an error body gives up after this long without a byte.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle connection stays in the pool: less than the daemons
+/// keep one (`fleet_daemon::serve::Limits`' header_read_timeout, 10 s).
+/// Longer, a request can be written into a connection the agent is closing
+/// and fail with "connection closed before message completed": an op's
+/// restart (a POST, never retried: the agent may have acted) came back
+/// `unreachable` from a healthy agent whose last call was 10 s before.
+const POOL_IDLE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -74,7 +81,7 @@ pub struct Options {
 pub fn http_client(opts: &Options, trust: &Trust) -> Result<reqwest::Client, ClientError> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(opts.connect_timeout)
-        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(POOL_IDLE)
         .pool_max_idle_per_host(4)
         .tcp_nodelay(true)
         .user_agent(opts.user_agent);
@@ -531,6 +538,12 @@ mod tests {
     use crate::client::encode;
     use axum::extract::Path as UrlPath;
     use axum::routing::get;
+
+    #[test]
+    fn idle_connections_leave_the_pool_before_the_daemons_drop_them() {
+        let daemon = fleet_daemon::serve::Limits::default().header_read_timeout;
+        assert!(POOL_IDLE < daemon, "{POOL_IDLE:?} vs {daemon:?}");
+    }
 
     #[test]
     fn io_reasons_drop_the_errno() {

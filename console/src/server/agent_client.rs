@@ -58,8 +58,13 @@ impl From<ClientError> for CallError {
     }
 }
 
-fn timed_out() -> CallError {
-    CallError::Unreachable("timed out".into())
+/// Shown as the host's error: say what went unanswered and for how long
+/// (a black-holed agent is told from a slow one by this alone).
+fn timed_out(what: &str) -> CallError {
+    CallError::Unreachable(format!(
+        "no answer to {what} within {} s",
+        STATUS_TIMEOUT.as_secs()
+    ))
 }
 
 /// Builds (and shares) HTTP clients per trust setting, so 500 plain agents
@@ -124,7 +129,7 @@ impl AgentClient {
         let call = self.client.get_json::<AgentStatus>("/v1/status");
         match tokio::time::timeout(STATUS_TIMEOUT, call).await {
             Ok(r) => Ok(r?.data),
-            Err(_) => Err(timed_out()),
+            Err(_) => Err(timed_out("a status request")),
         }
     }
 
@@ -163,7 +168,7 @@ impl AgentClient {
             .post_json::<_, fleet_api::ProofResponse>("/v1/enroll/proof", &req);
         let answer = match tokio::time::timeout(STATUS_TIMEOUT, call).await {
             Ok(r) => r?.data,
-            Err(_) => return Err(timed_out()),
+            Err(_) => return Err(timed_out("the console's challenge")),
         };
         if fleet_daemon::proof::check(token.expose(), &self.host.name, &nonce, &answer.proof) {
             Ok(())
