@@ -249,7 +249,8 @@ fn shutdown_stops_everything_in_reverse_priority() {
         assert!(!alive(db) && !alive(app));
         // app (priority 2) reached STOPPED before db (priority 1).
         let mut order = Vec::new();
-        while let Ok(e) = events.try_recv() {
+        while let Ok(seq) = events.try_recv() {
+            let e = h.events.get(seq).expect("in the history");
             if e.to == ProcessState::Stopped {
                 order.push(e.name);
             }
