@@ -9,13 +9,28 @@ use fleet_api::{
     ActionRequest, Batch, OpRequest, ProofRequest, Registration, Selectable, Selector, Signal,
 };
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 
-fn config() -> ProptestConfig {
+/// Bounded cases and a fixed seed: a run is reproducible, so CI never
+/// flakes on a case no one has seen. `PROPTEST_CASES=N` and
+/// `PROPTEST_RNG_SEED=N` explore further. No regression files: a failure
+/// prints its minimal case, which becomes a named test next to the fix.
+fn config(cases: u32) -> ProptestConfig {
+    let env = ProptestConfig::default(); // reads the PROPTEST_* variables
+    let set = |var: &str| std::env::var_os(var).is_some();
     ProptestConfig {
-        // No regression files: a failure prints its minimal case, which
-        // becomes a named test next to the fix.
+        cases: if set("PROPTEST_CASES") {
+            env.cases
+        } else {
+            cases
+        },
+        rng_seed: if set("PROPTEST_RNG_SEED") {
+            env.rng_seed
+        } else {
+            RngSeed::Fixed(14)
+        },
         failure_persistence: None,
-        ..ProptestConfig::with_cases(512)
+        ..env
     }
 }
 
@@ -62,7 +77,7 @@ fn host() -> impl Strategy<Value = Vec<P>> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(config(512))]
 
     #[test]
     fn a_selector_parses_or_says_why(s in selector_like()) {
