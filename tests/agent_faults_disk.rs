@@ -5,11 +5,11 @@
 
 mod common;
 use common::*;
-use serde_json::Value;
-use std::io::{Read, Write};
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
 

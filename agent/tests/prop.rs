@@ -163,7 +163,7 @@ fn toml_value() -> impl Strategy<Value = String> {
             Just("../../etc/x"),
             Just(""),
         ]
-        .prop_map(|s| toml_str(s)),
+        .prop_map(toml_str),
         any::<String>().prop_map(quoted),
         proptest::collection::vec(
             prop_oneof![

@@ -118,7 +118,7 @@ const CONSOLE_KEYS: &[&str] = &[
     "[[agent]]\nname = \"b c\"\nurl = \"https://[::1\"\ntoken = \"\"\n",
     "[host_groups]\nw = [\"[\", \"w-*\"]\n",
     "[enrollment]\ntoken = \"short\"\n",
-    "[enrollment]\nrate = 0\nmax_agents = -5\n",
+    "[enrollment]\nrate_per_sec = 0\nmax_agents = -5\n",
     "bogus = 1\n",
     "[console\n",
 ];
