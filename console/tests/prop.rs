@@ -1,8 +1,10 @@
 //! Property tests of what the console parses (issue #14, fuzzing): host
-//! selectors (`web-*,@workers,role=worker`) and console.toml. Properties:
-//! no panic; a refusal names the selector (or the file) and says what; a
-//! selection is sorted, unique, and only names hosts that exist. Case
-//! counts are bounded: the suite runs on every `cargo test`.
+//! selectors (`web-*,@workers,role=worker`), console.toml, and the JSON
+//! bodies of `POST /v1/ops` and `POST /v1/session` through the real router
+//! (validation and plan included). Properties: no panic; nothing answers
+//! 5xx; a refusal is fleet's error shape and names the selector, field or
+//! limit; a selection is sorted, unique, and only names hosts that exist.
+//! Case counts are bounded: the suite runs on every `cargo test`.
 
 use fleet_console::server::config;
 use fleet_console::server::select::{resolve, HostFacts};
@@ -156,4 +158,162 @@ fn a_bad_group_pattern_is_named() {
     }];
     let e = resolve("@w", &facts, &groups).unwrap_err();
     assert!(e.contains("\"@w\"") && e.contains("\"[\""), "{e}");
+}
+
+// ---- JSON bodies through the console's router ----
+
+const TOKEN: &str = "prop-operator-token-0123456789abcdef";
+
+/// The console's routes over a store in `dir`, two configured agents on a
+/// closed loopback port (an op that runs fails per host, quickly).
+fn console_router(dir: &std::path::Path) -> axum::Router {
+    let text = format!(
+        "[console]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n\
+         [[tokens]]\nname = \"ops\"\ntoken = \"{TOKEN}\"\nrole = \"operator\"\n\
+         [[agent]]\nname = \"w-1\"\nurl = \"http://127.0.0.1:1\"\ntoken = \"agent-token-0123456789abcdef\"\n\
+         [[agent]]\nname = \"w-2\"\nurl = \"http://127.0.0.1:1\"\ntoken = \"agent-token-0123456789abcdef\"\n",
+        dir.display().to_string()
+    );
+    let cfg = config::parse(&text, &dir.join("console.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let app = fleet_console::server::App::new(cfg).unwrap_or_else(|e| panic!("{e}"));
+    fleet_console::server::http::router(app)
+}
+
+/// `key: value` or nothing, the value picked from `values`.
+fn field(
+    key: &'static str,
+    values: Vec<serde_json::Value>,
+) -> impl Strategy<Value = Option<(String, serde_json::Value)>> {
+    proptest::option::of(proptest::sample::select(values).prop_map(move |v| (key.to_owned(), v)))
+}
+
+/// An `OpRequest` that mostly parses, with every field at its edges, so
+/// the plan's checks are reached; or a login body.
+fn op_body() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::json;
+    let op = (
+        proptest::sample::select(vec!["restart", "stop", "start", "signal", "explode"]),
+        proptest::sample::select(vec!["all", "g:p", "web", "group:g", "bad sel", ""]),
+        (
+            field(
+                "hosts",
+                vec![
+                    json!("w-*"),
+                    json!("@nope"),
+                    json!("w-1, w-2"),
+                    json!(""),
+                    json!("zz"),
+                    json!("a,,b"),
+                ],
+            ),
+            field(
+                "signal",
+                vec![
+                    json!("HUP"),
+                    json!("0"),
+                    json!("99"),
+                    json!("SIGKILL"),
+                    json!(15),
+                ],
+            ),
+            field(
+                "strategy",
+                vec![json!("rolling"), json!("parallel"), json!("sideways")],
+            ),
+            field(
+                "concurrency",
+                vec![
+                    json!(0),
+                    json!(1),
+                    json!(100_000),
+                    json!(100_001),
+                    json!(u64::MAX),
+                ],
+            ),
+            field(
+                "batch",
+                vec![
+                    json!("1"),
+                    json!("0"),
+                    json!("25%"),
+                    json!("0%"),
+                    json!("101%"),
+                    json!("x"),
+                ],
+            ),
+        ),
+        (
+            field("max_failures", vec![json!(0), json!(1), json!(u64::MAX)]),
+            field(
+                "timeout_ms",
+                vec![
+                    json!(0),
+                    json!(1),
+                    json!(86_400_000u64),
+                    json!(86_400_001u64),
+                    json!(u64::MAX),
+                ],
+            ),
+            field("dry_run", vec![json!(true), json!(true), json!(false)]),
+            field(
+                "only",
+                vec![
+                    json!(["w-1/g:p"]),
+                    json!(["nohost"]),
+                    json!(["/"]),
+                    json!([]),
+                ],
+            ),
+        ),
+    )
+        .prop_map(|(action, target, (a, b, c, d, e), (f, g, h, i))| {
+            let mut m = serde_json::Map::new();
+            m.insert("action".into(), json!(action));
+            m.insert("target".into(), json!(target));
+            for (k, v) in [a, b, c, d, e, f, g, h, i].into_iter().flatten() {
+                m.insert(k, v);
+            }
+            serde_json::Value::Object(m)
+        });
+    let login =
+        prop_oneof![Just(TOKEN.to_owned()), "[ -~]{0,40}"].prop_map(|t| json!({ "token": t }));
+    prop_oneof![4 => op, 1 => login]
+}
+
+proptest! {
+    #![proptest_config(cfg(128))]
+
+    /// Whatever the body, `POST /v1/ops` and `POST /v1/session` answer
+    /// below 500 and every refusal is fleet's error shape with a message.
+    #[test]
+    fn a_json_body_through_the_router_is_answered_or_refused_clearly(
+        doc in op_body(),
+        raw in proptest::option::weighted(0.1, proptest::collection::vec(any::<u8>(), 0..32)),
+    ) {
+        use tower::ServiceExt;
+        let path = if doc.get("token").is_some() { "/v1/session" } else { "/v1/ops" };
+        let body: Vec<u8> = raw.unwrap_or_else(|| doc.to_string().into_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (status, answer) = rt.block_on(async {
+            let req = axum::http::Request::post(path)
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .body(axum::body::Body::from(body.clone()))
+                .unwrap();
+            let r = console_router(dir.path()).oneshot(req).await.unwrap();
+            let status = r.status().as_u16();
+            let bytes = http_body_util::BodyExt::collect(r.into_body()).await.unwrap().to_bytes();
+            (status, bytes)
+        });
+        let text = String::from_utf8_lossy(&answer);
+        prop_assert!(status < 500, "{} {} for {:?}", status, text, String::from_utf8_lossy(&body));
+        if status >= 400 {
+            let v: serde_json::Value = serde_json::from_slice(&answer)
+                .map_err(|e| TestCaseError::fail(format!("{status} not JSON ({e}): {text}")))?;
+            let msg = v["error"]["message"].as_str().unwrap_or("");
+            prop_assert!(!msg.trim().is_empty(), "{}", text);
+            prop_assert!(v["error"]["code"].is_string(), "{}", text);
+        }
+    }
 }
