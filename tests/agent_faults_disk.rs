@@ -5,11 +5,11 @@
 
 mod common;
 use common::*;
-use serde_json::Value;
-use std::io::{Read, Write};
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -28,52 +28,6 @@ fn tail_tick(a: &Agent, name: &str) -> Option<u64> {
     let r = a.request("GET", &format!("/v1/processes/{name}/log?tail=4096"), "");
     assert_eq!(r.status, 200, "{}", r.text());
     last_tick(&r.text())
-}
-
-/// Read the agent's event history (and what follows) until `done` holds
-/// for the events seen, or panic after `T`.
-fn events_until(a: &Agent, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let mut sock = std::os::unix::net::UnixStream::connect(&a.socket).unwrap();
-    sock.write_all(
-        b"GET /v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nLast-Event-ID: 0\r\n\r\n",
-    )
-    .unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let deadline = Instant::now() + T;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let events: Vec<Value> = String::from_utf8_lossy(&raw)
-            .lines()
-            .filter_map(|l| serde_json::from_str(l.strip_prefix("data:")?.trim()).ok())
-            .collect();
-        if done(&events) {
-            return events;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {events:?}"
-        );
-        match sock.read(&mut buf) {
-            Ok(0) => panic!("event stream ended while waiting for {what}: {events:?}"),
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("reading events: {e}"),
-        }
-    }
-}
-
-fn log_event(events: &[Value], name: &str, needle: &str) -> bool {
-    events.iter().any(|e| {
-        e["name"] == name
-            && e["from"] == e["to"]
-            && e["description"].as_str().unwrap_or("").contains(needle)
-    })
 }
 
 #[test]
@@ -103,7 +57,7 @@ startsecs = 0
         p["description"].as_str().unwrap().contains(err),
         "the description says it too: {p}"
     );
-    events_until(&a, "a log error event for full", |ev| {
+    events_until(&a, T, "a log error event for full", |ev| {
         log_event(ev, "full:full", "No space left on device")
     });
     // The program keeps running and its output still reaches the tail.
@@ -201,7 +155,7 @@ startsecs = 0
     let err = p["log_error"].as_str().unwrap();
     assert!(err.contains("No space left on device"), "{p}");
     assert!(err.contains(&log.display().to_string()), "{p}");
-    events_until(&a, "a log error event for disk", |ev| {
+    events_until(&a, T, "a log error event for disk", |ev| {
         log_event(ev, "disk:disk", "No space left on device")
     });
     let stuck = file_tick(&log).unwrap();
@@ -239,7 +193,7 @@ startsecs = 0
         a.find_process("disk")
             .filter(|p| p.get("log_error").is_none())
     });
-    events_until(&a, "a log recovered event for disk", |ev| {
+    events_until(&a, T, "a log recovered event for disk", |ev| {
         log_event(ev, "disk:disk", "writable again")
     });
     assert_eq!(a.pid_of("disk"), Some(pid as i32));

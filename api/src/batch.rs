@@ -19,7 +19,12 @@ impl Batch {
     pub fn size(self, fleet: usize) -> usize {
         let n = match self {
             Self::Hosts(n) => n,
-            Self::Percent(p) => (fleet * usize::from(p)).div_ceil(100),
+            // Whole hundreds first: `fleet * p` overflows for a fleet past
+            // usize::MAX / 100 (found by tests/prop.rs).
+            Self::Percent(p) => {
+                let p = usize::from(p);
+                fleet / 100 * p + (fleet % 100 * p).div_ceil(100)
+            }
         };
         n.clamp(1, fleet.max(1))
     }
@@ -86,6 +91,16 @@ impl fmt::Display for Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_percentage_of_a_huge_fleet_does_not_overflow() {
+        let fleet = 1usize << 62;
+        assert_eq!(Batch::Percent(4).size(fleet), fleet.div_ceil(25));
+        assert_eq!(Batch::Percent(100).size(usize::MAX), usize::MAX);
+        assert_eq!(Batch::Percent(1).size(usize::MAX), usize::MAX.div_ceil(100));
+        assert_eq!(Batch::Percent(33).size(10), 4);
+        assert_eq!(Batch::Percent(50).size(1), 1);
+    }
 
     #[test]
     fn parses_counts_and_percentages() {

@@ -491,3 +491,55 @@ pub mod browser;
 pub mod console;
 pub mod ctl;
 pub mod pki;
+
+/// Read the agent's event history (and what follows) until `done` holds
+/// for the events seen, or panic after `timeout`.
+pub fn events_until(
+    a: &Agent,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let mut sock = UnixStream::connect(&a.socket).unwrap();
+    sock.write_all(
+        b"GET /v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nLast-Event-ID: 0\r\n\r\n",
+    )
+    .unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let deadline = Instant::now() + timeout;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let events: Vec<Value> = String::from_utf8_lossy(&raw)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l.strip_prefix("data:")?.trim()).ok())
+            .collect();
+        if done(&events) {
+            return events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {events:?}"
+        );
+        match sock.read(&mut buf) {
+            Ok(0) => panic!("event stream ended while waiting for {what}: {events:?}"),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("reading events: {e}"),
+        }
+    }
+}
+
+/// A note event (`from == to`) of `name` whose description has `needle`.
+pub fn log_event(events: &[Value], name: &str, needle: &str) -> bool {
+    events.iter().any(|e| {
+        e["name"] == name
+            && e["from"] == e["to"]
+            && e["description"].as_str().unwrap_or("").contains(needle)
+    })
+}

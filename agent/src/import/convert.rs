@@ -62,7 +62,7 @@ pub fn convert(doc: &Doc, env: &HashMap<String, String>, host: &str) -> Result<O
     }
 
     for sec in &doc.sections {
-        sections::other_section(&mut cx, sec, &mut agent, &mut skipped);
+        sections::other_section(&mut cx, sec, &mut agent, &mut skipped)?;
     }
 
     if !agent.items.is_empty() || !agent.trailer.is_empty() {

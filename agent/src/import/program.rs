@@ -3,7 +3,7 @@
 //! defaults are supervisord's, so a supervisord default never needs
 //! spelling out), and a warning for each option fleet has no equivalent for.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::context::{continued, fleet_name, origin, warn_dropped, Cx};
 use super::datatypes::{
@@ -185,6 +185,10 @@ pub(super) fn program(
                 ));
             }
             let t = cx.pexpand(&p, ent, Mode::Template, true)?;
+            // A process name holds no `${VAR}` (fleet refuses one, and the
+            // characters a value brings): resolved now, from this
+            // environment, as supervisord resolved it at its start.
+            let t = resolve_env(&t, cx.env).map_err(|m| cx.error(sec, Some(ent), m))?;
             let clean = clean_process_name(&t);
             if clean != t {
                 cx.warn(sec, Some(ent), format!("process names become {clean:?} (fleet process names use letters, digits, \"_\", \".\", \"@\" and \"-\")"));
@@ -235,6 +239,16 @@ pub(super) fn program(
     };
     if command.trim().is_empty() {
         return Err(cx.error(sec, sec.get("command"), "empty command"));
+    }
+    // supervisord splits it only when it spawns (and fails then); fleet's
+    // loader splits it at load, so refuse it here, at its line (found by
+    // agent/tests/prop.rs: an unclosed quote was written out as is).
+    if let Err(e) = shell_words::split(&command) {
+        return Err(cx.error(
+            sec,
+            sec.get("command"),
+            format!("{command:?} cannot be split into arguments: {e} (supervisord would fail to start it)"),
+        ));
     }
     block.set("command", Val::Str(command));
     if let Some(pn) = process_name.filter(|pn| pn != "{program}") {
@@ -401,6 +415,39 @@ fn absolute(cx: &mut Cx, sec: &Sec, ent: &Ent, path: String, what: &str) -> Stri
     abs
 }
 
+/// `t` (fleet template syntax) with each `${VAR}` replaced by its value in
+/// `env` and `$$` by `$`; the other templates are kept. Found by
+/// agent/tests/prop.rs: `process_name=%(ENV_HOME)s` was written as
+/// `{HOME}`, which the loader refuses.
+fn resolve_env(t: &str, env: &HashMap<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = t;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some((var, r)) = after.strip_prefix('{').and_then(|a| a.split_once('}')) {
+            match env.get(var) {
+                Some(v) => out.push_str(v),
+                None => {
+                    return Err(format!(
+                        "{t:?} uses the environment variable {var}, which is not set here \
+                         (a process name is fixed when converted)"
+                    ))
+                }
+            }
+            rest = r;
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// `{process}`-free process name with characters fleet refuses replaced.
 fn clean_process_name(t: &str) -> String {
     let mut out = String::new();
@@ -543,5 +590,16 @@ mod tests {
         assert_eq!(size_val(1 << 30), Val::Str("1GB".into()));
         assert_eq!(size_val(1000), Val::Int(1000));
         assert_eq!(size_val(0), Val::Int(0));
+    }
+
+    #[test]
+    fn a_process_name_resolves_environment_variables_now() {
+        let env = HashMap::from([("HOME".to_owned(), "/home/x".to_owned())]);
+        assert_eq!(
+            resolve_env("C_${HOME}_{num:02}$$", &env).unwrap(),
+            "C_/home/x_{num:02}$"
+        );
+        let e = resolve_env("${NOPE}", &env).unwrap_err();
+        assert!(e.contains("NOPE"), "{e}");
     }
 }

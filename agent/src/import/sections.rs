@@ -151,7 +151,12 @@ pub(super) fn groups(
 }
 
 /// Sections other than `[program:x]`, `[group:x]` and `[supervisord]`.
-pub(super) fn other_section(cx: &mut Cx, sec: &Sec, agent: &mut Block, skipped: &mut Block) {
+pub(super) fn other_section(
+    cx: &mut Cx,
+    sec: &Sec,
+    agent: &mut Block,
+    skipped: &mut Block,
+) -> Result<(), Error> {
     let kind = sec
         .name
         .split_once(':')
@@ -180,7 +185,7 @@ pub(super) fn other_section(cx: &mut Cx, sec: &Sec, agent: &mut Block, skipped: 
         }
         "inet_http_server" => {
             if let Some(port) = sec.get("port") {
-                let listen = listen_addr(&port.value);
+                let listen = listen_addr(&port.value).map_err(|m| cx.error(sec, Some(port), m))?;
                 agent.set("listen", Val::Str(listen));
                 agent.set("token", Val::Str(new_token()));
                 agent.trailer.push(format!("supervisord listened on port={} ({}:{}); so does fleet-agent.", port.value, cx.doc.files[port.file].display(), port.line));
@@ -222,6 +227,7 @@ pub(super) fn other_section(cx: &mut Cx, sec: &Sec, agent: &mut Block, skipped: 
         "DEFAULT" => cx.warn(sec, None, "supervisord's parser lets every section inherit [DEFAULT] values; import does not: copy these keys into the sections that need them"),
         _ => cx.warn(sec, None, "supervisord ignores this section (section names are case-sensitive and untrimmed); not converted"),
     }
+    Ok(())
 }
 
 /// A fresh random token (192 bits, hex) for the imported TCP listener.
@@ -236,8 +242,12 @@ fn new_token() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// supervisord's `inet_address` (`host:port`, `*:port`, `:port`, `port`) as IP:PORT.
-fn listen_addr(v: &str) -> String {
+/// supervisord's `inet_address` (`host:port`, `*:port`, `:port`, `port`) as
+/// IP:PORT, or why not: supervisord refuses a port outside 1-65535, and
+/// `[agent] listen` takes an IP address, not a host name (found by
+/// agent/tests/prop.rs: `port=1GB` used to become a listen the loader
+/// refused, located in the generated file rather than the source).
+fn listen_addr(v: &str) -> Result<String, String> {
     let v = v.trim();
     let (host, port) = v.rsplit_once(':').unwrap_or(("", v));
     let host = match host {
@@ -245,7 +255,21 @@ fn listen_addr(v: &str) -> String {
         "localhost" => "127.0.0.1",
         h => h,
     };
-    format!("{host}:{port}")
+    let valid_port = !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|p| p >= 1);
+    if !valid_port {
+        return Err(format!(
+            "{v:?} has no valid port (expected PORT, :PORT, *:PORT or HOST:PORT, the port 1-65535)"
+        ));
+    }
+    let addr = format!("{host}:{port}");
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(_) => Ok(addr),
+        Err(_) => Err(format!(
+            "{v:?}: fleet-agent listens on an IP address, not a host name; write the address (e.g. 10.0.0.5:{port} or *:{port})"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -254,10 +278,33 @@ mod tests {
 
     #[test]
     fn listen_addresses() {
-        assert_eq!(listen_addr("*:9001"), "0.0.0.0:9001");
-        assert_eq!(listen_addr(":9001"), "0.0.0.0:9001");
-        assert_eq!(listen_addr("9001"), "0.0.0.0:9001");
-        assert_eq!(listen_addr("127.0.0.1:9001"), "127.0.0.1:9001");
-        assert_eq!(listen_addr("localhost:9001"), "127.0.0.1:9001");
+        let ok = |v| listen_addr(v).unwrap();
+        assert_eq!(ok("*:9001"), "0.0.0.0:9001");
+        assert_eq!(ok(":9001"), "0.0.0.0:9001");
+        assert_eq!(ok("9001"), "0.0.0.0:9001");
+        assert_eq!(ok("127.0.0.1:9001"), "127.0.0.1:9001");
+        assert_eq!(ok("localhost:9001"), "127.0.0.1:9001");
+        assert_eq!(ok("[::1]:9001"), "[::1]:9001");
+    }
+
+    /// Each used to be written out as a `listen` the loader then refused.
+    #[test]
+    fn a_bad_inet_address_is_refused_naming_it() {
+        for v in [
+            "1GB",
+            "-1",
+            "0",
+            "65536",
+            "18446744073709551616",
+            "%(nope)s",
+            "*:",
+            "",
+        ] {
+            let e = listen_addr(v).unwrap_err();
+            assert!(e.contains(&format!("{:?}", v.trim())), "{e}");
+            assert!(e.contains("1-65535"), "{e}");
+        }
+        let e = listen_addr("myhost:9001").unwrap_err();
+        assert!(e.contains("not a host name"), "{e}");
     }
 }

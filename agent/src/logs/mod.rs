@@ -18,8 +18,10 @@
 //! those bytes only: the program keeps running, the tail and followers get
 //! everything, and the stream's [`LogStream::error`] says why until a write
 //! succeeds again (the same file stays open, so capture resumes by itself
-//! when space returns). Each time a stream starts or stops failing,
-//! [`fault_changes`] ticks, so the supervisor can report it as an event.
+//! when space returns). A refused `reopen` (the path is now a symlink) is
+//! kept the same way until a reopen succeeds. Each time a stream starts or
+//! stops failing, [`fault_changes`] ticks, so the supervisor can report it
+//! as an event.
 
 mod chunk;
 mod file;
@@ -69,6 +71,10 @@ pub struct LogStream {
     /// Why the file is not being written, while it is not; its own lock so
     /// a status never waits for a disk write.
     error: Mutex<Option<String>>,
+    /// Why the last `reopen` was refused (a symlink swapped in), until one
+    /// succeeds: output still goes to the file opened before, not to the
+    /// path an operator looks at, so the status must say so.
+    reopen_error: Mutex<Option<String>>,
     /// Chunks waiting for the writer thread; while any do, a write that
     /// would overtake them goes behind them instead.
     queued: AtomicUsize,
@@ -102,6 +108,7 @@ impl LogStream {
             written: AtomicU64::new(0),
             write_errors: AtomicU64::new(0),
             error: Mutex::new(None),
+            reopen_error: Mutex::new(None),
             queued: AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
         }))
@@ -271,18 +278,36 @@ impl LogStream {
     }
 
     /// Why the file is not being written (the first error since the last
-    /// successful write), or `None` while it is.
+    /// successful write) or not reopened (since the last successful
+    /// reopen), or `None` while it is fine.
     pub fn error(&self) -> Option<String> {
-        lock(&self.error).clone()
+        let write = lock(&self.error).clone();
+        let reopen = lock(&self.reopen_error).clone();
+        match (write, reopen) {
+            (Some(w), Some(r)) => Some(format!("{w}; {r}")),
+            (w, r) => w.or(r),
+        }
     }
 
     /// Reopen the file at its path (SIGUSR2, after an external logrotate
-    /// moved it). On error the current file stays in use.
+    /// moved it). On error the current file stays in use and
+    /// [`LogStream::error`] says so until a reopen succeeds; each change
+    /// ticks [`fault_changes`].
     pub fn reopen(&self) -> io::Result<()> {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let new = file::open_append(path)?;
+        let new = match file::open_append(path) {
+            Ok(new) => new,
+            Err(e) => {
+                self.set_reopen_error(Some(format!(
+                    "cannot reopen log file {}: {e}; output still goes to the file opened before",
+                    path.display()
+                )));
+                return Err(e);
+            }
+        };
+        self.set_reopen_error(None);
         let mut guard = match self.file.try_lock() {
             Ok(g) => g,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
@@ -299,6 +324,14 @@ impl LogStream {
             file.replace(new);
         }
         Ok(())
+    }
+
+    fn set_reopen_error(&self, error: Option<String>) {
+        let mut held = lock(&self.reopen_error);
+        if *held != error {
+            *held = error;
+            fault_changed();
+        }
     }
 }
 

@@ -313,6 +313,43 @@ fn a_symlinked_log_file_is_refused_at_open_and_at_reopen() {
     );
 }
 
+/// A refused reopen shows in `error` (naming the path) and ticks
+/// `fault_changes` until a reopen succeeds; a second refusal with the same
+/// cause is no new change.
+#[test]
+fn a_refused_reopen_is_the_stream_error_until_a_reopen_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "untouched").unwrap();
+    let link = dir.path().join("out.log");
+    let s = LogStream::open(&spec(Some(link.clone()), 0, 0), 100).unwrap();
+    std::fs::rename(&link, dir.path().join("moved")).unwrap();
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let mut changes = super::fault_changes();
+    changes.mark_unchanged();
+
+    s.reopen().unwrap_err();
+    let e = s.error().expect("the refusal is the stream's error");
+    assert!(e.contains("cannot reopen log file"), "{e}");
+    assert!(e.contains(&link.display().to_string()), "{e}");
+    assert!(e.contains("is a symbolic link"), "{e}");
+    assert!(changes.has_changed().unwrap());
+    changes.mark_unchanged();
+    // Writes to the file still open succeed, and do not hide the refusal.
+    s.write(b"kept\n");
+    assert_eq!(s.error().as_deref(), Some(e.as_str()));
+    s.reopen().unwrap_err();
+    assert_eq!(s.error().as_deref(), Some(e.as_str()));
+
+    std::fs::remove_file(&link).unwrap();
+    s.reopen().unwrap();
+    assert_eq!(s.error(), None);
+    assert!(changes.has_changed().unwrap());
+    s.write(b"fresh\n");
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), "fresh\n");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "untouched");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pump_accounts_for_every_byte_across_rotations() {
     let dir = tempfile::tempdir().unwrap();

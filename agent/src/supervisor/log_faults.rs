@@ -1,6 +1,6 @@
 //! Log file faults as events: a write failure (full disk) happens on a log
-//! pump or the writer thread, not in the owner, and changes no process
-//! state. This task wakes when any stream starts or stops failing
+//! pump or the writer thread, and a refused reopen (a symlink swapped in,
+//! SIGUSR2) in the owner's log handling; neither changes process state. This task wakes when any stream starts or stops failing
 //! (`logs::fault_changes`), compares each published process's streams with
 //! what it last reported, and records an event per change: `from` and `to`
 //! are the process's current state, the description says what happened.

@@ -300,7 +300,7 @@ pub fn describe(snap: &ProcSnap, now_ms: u64) -> ProcessInfo {
 }
 
 /// Why a process's output is not reaching its file (stdout's, else
-/// stderr's), while writes fail.
+/// stderr's), while writes fail or a reopen is refused.
 pub fn log_write_error(snap: &ProcSnap) -> Option<String> {
     snap.stdout.error().or_else(|| snap.stderr.error())
 }
