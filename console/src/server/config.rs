@@ -132,16 +132,11 @@ pub struct Config {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9700";
 
-/// Console and enrollment tokens carry at least 128 bits: 22 base64
-/// characters (a token is compared as text, so count characters).
-pub const MIN_TOKEN_CHARS: usize = 22;
-
-/// Refuse a guessable token, saying how to make a good one.
+/// Refuse a guessable token, saying how to make a good one (the rule is
+/// `fleet_daemon::secret::too_weak`, the agent's too).
 fn strong_enough(what: &str, s: &Secret, errs: &mut Vec<String>) {
-    if s.expose().chars().count() < MIN_TOKEN_CHARS {
-        errs.push(format!(
-            "{what}: token is shorter than {MIN_TOKEN_CHARS} characters (128 bits); generate one with `head -c 32 /dev/urandom | base64`"
-        ));
+    if let Some(e) = fleet_daemon::secret::too_weak(s.expose()) {
+        errs.push(format!("{what}: {e}"));
     }
 }
 
