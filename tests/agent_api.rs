@@ -266,7 +266,10 @@ fn no_socket_appears_when_a_listener_cannot_be_bound() {
 /// as soon as the socket exists.
 #[test]
 fn port_zero_is_reported_in_status() {
-    let a = Agent::start_with("listen = \"127.0.0.1:0\"\ntoken = \"t0k3n-value-0123456789abc\"", ONE);
+    let a = Agent::start_with(
+        "listen = \"127.0.0.1:0\"\ntoken = \"t0k3n-value-0123456789abc\"",
+        ONE,
+    );
     let port = a.tcp_port();
     assert_ne!(port, 0);
     let s = TcpStream::connect(("127.0.0.1", port)).expect("bound before the socket appeared");

@@ -424,7 +424,10 @@ process_name = "${EMPTY}{program}"
 "#);
     assert_eq!(c.agent.host, "fallback");
     assert_eq!(c.agent.socket, PathBuf::from("/srv/app/agent.sock"));
-    assert_eq!(c.agent.token.as_ref().unwrap().expose(), "s3cret-0123456789abcdefgh");
+    assert_eq!(
+        c.agent.token.as_ref().unwrap().expose(),
+        "s3cret-0123456789abcdefgh"
+    );
     let a = one(&c, "a");
     assert_eq!(a.argv, ["/srv/app/bin/a", "$HOME", "$", "${APP}"]);
     assert_eq!(a.directory, Some(PathBuf::from("/srv/app")));
@@ -617,7 +620,10 @@ command = "x"
     assert_eq!(c.agent.host, "w-01");
     assert_eq!(c.agent.socket, d.join("run/agent.sock"));
     assert_eq!(c.agent.listen, Some("[::1]:9701".parse().unwrap()));
-    assert_eq!(c.agent.token.as_ref().unwrap().expose(), "tok-from-file-0123456789");
+    assert_eq!(
+        c.agent.token.as_ref().unwrap().expose(),
+        "tok-from-file-0123456789"
+    );
     assert_eq!(
         c.agent.tls,
         Some(TlsFiles {
