@@ -193,3 +193,25 @@ fn t11_a_login_flood_from_one_address_does_not_lock_out_another() {
     );
     assert_eq!(login_from(&c, "127.0.0.1", OPERATOR), 200);
 }
+
+/// Issue #14 item 9 (T3): the console's store, which holds registered
+/// agents' credentials and the audit log, is the console's alone: the data
+/// directory is created 0700 and console.db (with its WAL) 0600.
+#[test]
+fn t3_the_console_store_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = Console::start(&format!("[enrollment]\ntoken = \"{NEW}\"\n"));
+    // A registration writes to the store (and its WAL).
+    assert_eq!(register(&c, NEW, "private").status, 200);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let data = c.dir.path().join("data");
+    assert_eq!(mode(&data), 0o700);
+    let mut files = 0;
+    for e in std::fs::read_dir(&data).unwrap() {
+        let p = e.unwrap().path();
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+        files += 1;
+    }
+    assert!(files >= 1);
+    assert_eq!(mode(&data.join("console.db")), 0o600);
+}
