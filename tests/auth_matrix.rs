@@ -398,3 +398,22 @@ fn t12_every_route_of_both_daemons_times_every_credential() {
     assert_eq!(checked, (routes.len() + AGENT_ROUTES.len()) * CREDS.len());
     drop(agent);
 }
+
+/// T15 (clickjacking): every page asset the console serves — the public
+/// rows of its route table but `/healthz` — forbids framing.
+#[test]
+fn t15_every_page_asset_forbids_framing() {
+    let c = Console::start("");
+    let mut assets = 0;
+    for (method, path, access) in console_routes() {
+        if access != Access::Public || path == "/healthz" {
+            continue;
+        }
+        let r = c.request(method.as_str(), path, None, "");
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let csp = r.header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp:?}");
+        assets += 1;
+    }
+    assert!(assets >= 2, "{assets}");
+}
