@@ -139,7 +139,7 @@ fn logs_by_stream_with_tail_and_metrics() {
 #[test]
 fn tcp_requires_the_token() {
     let a = Agent::start_with(
-        "listen = \"127.0.0.1:0\"\ntoken = \"s3cret-token-value\"",
+        "listen = \"127.0.0.1:0\"\ntoken = \"s3cret-token-value-0123456\"",
         ONE,
     );
     // The socket appears only once TCP is served: no race here.
@@ -153,10 +153,10 @@ fn tcp_requires_the_token() {
     assert_eq!(r.json()["error"]["code"], "unauthorized");
     assert_eq!(get(&[("Authorization", "Bearer wrong")]).status, 401);
     assert_eq!(
-        get(&[("Authorization", "Bearer s3cret-token-value-x")]).status,
+        get(&[("Authorization", "Bearer s3cret-token-value-0123456-x")]).status,
         401
     );
-    let ok = get(&[("Authorization", "Bearer s3cret-token-value")]);
+    let ok = get(&[("Authorization", "Bearer s3cret-token-value-0123456")]);
     assert_eq!(ok.status, 200);
     assert_eq!(ok.json()["processes"][0]["name"], "web:web");
     // The token never appears in the agent's own log.
@@ -201,7 +201,7 @@ fn tls_serves_with_the_configured_certificate() {
     std::fs::write(&key, cert.key_pair.serialize_pem()).unwrap();
     let a = Agent::start_with(
         &format!(
-            "listen = \"127.0.0.1:0\"\ntoken = \"tls-token\"\ntls_cert = {:?}\ntls_key = {:?}",
+            "listen = \"127.0.0.1:0\"\ntoken = \"tls-token-0123456789abcdef\"\ntls_cert = {:?}\ntls_key = {:?}",
             crt.display().to_string(),
             key.display().to_string()
         ),
@@ -224,7 +224,7 @@ fn tls_serves_with_the_configured_certificate() {
         tls,
         "GET",
         "/v1/status",
-        &[("Authorization", "Bearer tls-token")],
+        &[("Authorization", "Bearer tls-token-0123456789abcdef")],
         b"",
     );
     // rustls reports a peer closing without close_notify as an error only
@@ -248,7 +248,7 @@ fn tls_serves_with_the_configured_certificate() {
 fn no_socket_appears_when_a_listener_cannot_be_bound() {
     let (_held, port) = closed_port();
     let (dir, err) = failed_start(&format!(
-        "listen = \"127.0.0.1:{port}\"\ntoken = \"t0k3n-value\"\n"
+        "listen = \"127.0.0.1:{port}\"\ntoken = \"t0k3n-value-0123456789abc\"\n"
     ));
     assert!(
         err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
@@ -266,7 +266,10 @@ fn no_socket_appears_when_a_listener_cannot_be_bound() {
 /// as soon as the socket exists.
 #[test]
 fn port_zero_is_reported_in_status() {
-    let a = Agent::start_with("listen = \"127.0.0.1:0\"\ntoken = \"t0k3n-value\"", ONE);
+    let a = Agent::start_with(
+        "listen = \"127.0.0.1:0\"\ntoken = \"t0k3n-value-0123456789abc\"",
+        ONE,
+    );
     let port = a.tcp_port();
     assert_ne!(port, 0);
     let s = TcpStream::connect(("127.0.0.1", port)).expect("bound before the socket appeared");
@@ -274,7 +277,7 @@ fn port_zero_is_reported_in_status() {
         s,
         "GET",
         "/healthz",
-        &[("Authorization", "Bearer t0k3n-value")],
+        &[("Authorization", "Bearer t0k3n-value-0123456789abc")],
         b"",
     )
     .unwrap();

@@ -70,7 +70,7 @@ fn a_wrong_enrollment_token_is_retried_and_registers_nothing() {
     let agent = Agent::start_with(
         &format!(
             "name = \"rogue-01\"\nlisten = \"127.0.0.1:0\"\ntoken = \"{AGENT_TOKEN}\"\n\
-             console = \"http://127.0.0.1:{}\"\nenrollment_token = \"not-the-token\"\n",
+             console = \"http://127.0.0.1:{}\"\nenrollment_token = \"not-the-enrollment-token-0123\"\n",
             c.port
         ),
         "[program.a]\ncommand = \"TESTPROG sleep\"\nstartsecs = 0\n",
@@ -80,6 +80,6 @@ fn a_wrong_enrollment_token_is_retried_and_registers_nothing() {
         l.contains("registration failed").then_some(l)
     });
     assert!(log.contains("401"), "{log}");
-    assert!(!log.contains("not-the-token"), "{log}");
+    assert!(!log.contains("not-the-enrollment-token-0123"), "{log}");
     assert!(c.get("/v1/hosts")["hosts"].as_array().unwrap().is_empty());
 }

@@ -526,7 +526,7 @@ fn ctl_url(url: &str, extra: &[&str], env_token: Option<&str>) -> Out {
 
 #[test]
 fn tcp_agent_needs_the_token() {
-    const TOKEN: &str = "s3cret-token-for-test";
+    const TOKEN: &str = "s3cret-token-for-the-test";
     let a = Agent::start_with(
         &format!("listen = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\""),
         WEB,
@@ -604,7 +604,7 @@ fn https_agent_with_cacert() {
     let certs = tempfile::tempdir().unwrap();
     common::pki::pki().write(certs.path());
     std::fs::write(certs.path().join("not-pem.txt"), "not a certificate\n").unwrap();
-    const TOKEN: &str = "tls-test-token";
+    const TOKEN: &str = "tls-test-token-0123456789";
     let p = |f: &str| certs.path().join(f).display().to_string();
     let a = Agent::start_with(
         &format!(

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
-const TOKEN: &str = "s3cret-token";
+const TOKEN: &str = "s3cret-token-0123456789ab";
 
 const CONFIG: &str = r#"
 [program.one]

@@ -2,6 +2,7 @@
 //! optional TCP listener (bearer token required; TLS when configured,
 //! through the daemons' kit). Both drain in-flight responses on shutdown.
 
+use crate::api::TcpToken;
 use crate::config::{AgentSettings, TlsFiles};
 use axum::Router;
 use fleet_daemon::serve::{serve, Limits};
@@ -134,17 +135,10 @@ pub fn serve_tcp(
     stop: Stop,
 ) -> io::Result<JoinHandle<()>> {
     let token = Arc::new(token);
-    // The registration challenge exists on TCP only (the console's way in)
-    // and answers with the token, so it lives here, where the token is.
-    let proof = Router::new()
-        .route("/v1/enroll/proof", axum::routing::post(prove))
-        .with_state(token.clone());
-    let router = router
-        .merge(proof)
-        .layer(axum::middleware::from_fn_with_state(
-            token,
-            crate::api::require_token,
-        ));
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        token,
+        crate::api::require_token,
+    ));
     let limits = Limits::default();
     Ok(match tls {
         Some(acceptor) => {
@@ -156,11 +150,18 @@ pub fn serve_tcp(
 }
 
 /// `POST /v1/enroll/proof`: answer the console's challenge (it only
-/// trusts this agent's URL once the answer checks out).
-async fn prove(
-    axum::extract::State(token): axum::extract::State<Arc<String>>,
+/// trusts this agent's URL once the answer checks out). The console's way
+/// in is TCP, and the answer is made with the token, so it exists on TCP
+/// only: the unix socket (no token check, no [`TcpToken`]) answers 404.
+pub async fn prove(
+    token: Option<axum::Extension<TcpToken>>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<axum::Json<fleet_api::ProofResponse>, fleet_daemon::http::ApiError> {
+    let Some(axum::Extension(TcpToken(token))) = token else {
+        return Err(fleet_daemon::http::ApiError::not_found(
+            "the registration challenge is answered on the TCP listener only",
+        ));
+    };
     let req: fleet_api::ProofRequest = fleet_daemon::http::json_body(&body?)?;
     Ok(axum::Json(fleet_api::ProofResponse {
         proof: fleet_daemon::proof::answer(&token, &req.name, &req.nonce),

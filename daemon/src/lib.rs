@@ -5,7 +5,8 @@
 //! shape as an axum response, malformed bodies included), `tls` (the TLS
 //! listener both serve HTTPS on), `serve` (serving with a connection cap,
 //! a header-read timeout and a graceful drain), `secret`
-//! (tokens that never print themselves), `pin` (trust one certificate by
+//! (tokens that never print themselves, and the minimum token length both
+//! configs apply), `pin` (trust one certificate by
 //! its SHA-256), `proof` (the registration challenge's HMAC), `time` (epoch milliseconds) and
 //! `hex`.
 #![forbid(unsafe_code)]

@@ -1,5 +1,5 @@
 //! Token check for the TCP listener, compared in constant time: `Bearer
-//! <token>` everywhere, and on supervisord's routes (`/RPC2`, `/logtail`,
+//! <token>` everywhere but the public routes of the table (`/healthz`), and on supervisord's routes (`/RPC2`, `/logtail`,
 //! `/mainlogtail`) also HTTP Basic with the token as the password (any user
 //! name), answered as supervisord does: 401 with
 //! `WWW-Authenticate: Basic realm="default"`.
@@ -46,13 +46,35 @@ fn given(req: &Request) -> Given {
     Given::Nothing
 }
 
-/// axum middleware: 401 unless the request carries the token.
-pub async fn require_token(State(token): State<Arc<String>>, req: Request, next: Next) -> Response {
-    let supervisord = crate::xmlrpc::is_supervisord_path(req.uri().path());
+/// The agent's token, for handlers that answer with it (the registration
+/// challenge): present only on requests that came through [`require_token`],
+/// i.e. on TCP.
+#[derive(Clone)]
+pub struct TcpToken(pub Arc<String>);
+
+/// axum middleware: 401 unless the request carries the token. Which routes
+/// also take HTTP Basic comes from the route table (`super::ROUTES`).
+pub async fn require_token(
+    State(token): State<Arc<String>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let access = super::access_of(req.uri().path());
+    if access == Some(super::Access::Public) {
+        return next.run(req).await;
+    }
+    let supervisord = access == Some(super::Access::TokenOrBasic);
     let ok = |t: &[u8]| bool::from(t.ct_eq(token.as_bytes())) && !t.is_empty();
+    let authorised = match given(&req) {
+        Given::Bearer(t) => ok(t.as_bytes()),
+        Given::Basic(p) => supervisord && ok(&p),
+        Given::Nothing => false,
+    };
+    if authorised {
+        req.extensions_mut().insert(TcpToken(token));
+        return next.run(req).await;
+    }
     match given(&req) {
-        Given::Bearer(t) if ok(t.as_bytes()) => next.run(req).await,
-        Given::Basic(p) if supervisord && ok(&p) => next.run(req).await,
         _ if supervisord => (
             StatusCode::UNAUTHORIZED,
             [(WWW_AUTHENTICATE, r#"Basic realm="default""#)],

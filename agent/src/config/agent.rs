@@ -200,7 +200,12 @@ fn enrollment(
             }
         }
     }
-    if agent.listen.is_none() || agent.token.is_none() {
+    // A token that is set but refused (too short, unreadable) has its own
+    // error already; this one is for a token not set at all.
+    let token_set = ["token", "token_file", "token_env"]
+        .iter()
+        .any(|k| t.get(k).is_some());
+    if agent.listen.is_none() || (agent.token.is_none() && !token_set) {
         cx.error(
             &console_loc,
             "agent.console needs agent.listen and agent.token: the console calls the agent back over TCP with that token",
@@ -383,5 +388,10 @@ fn secret(cx: &mut Ctx, t: &Table, base: &str, secret_env: &mut Vec<String>) -> 
             }
         }
     };
+    // Guessable tokens are refused here, by the rule the console applies.
+    if let Some(e) = fleet_daemon::secret::too_weak(&secret) {
+        cx.error(&loc, format!("agent.{source}: {e}"));
+        return None;
+    }
     Some(Secret::new(secret))
 }

@@ -13,7 +13,7 @@ fn env() -> LoadEnv {
             ("HOME", "/home/tester"),
             ("APP", "/srv/app"),
             ("EMPTY", ""),
-            ("SECRET", "s3cret"),
+            ("SECRET", "s3cret-0123456789abcdefgh"),
             ("OPTS", "-l info --concurrency 2"),
         ]
         .into_iter()
@@ -424,7 +424,10 @@ process_name = "${EMPTY}{program}"
 "#);
     assert_eq!(c.agent.host, "fallback");
     assert_eq!(c.agent.socket, PathBuf::from("/srv/app/agent.sock"));
-    assert_eq!(c.agent.token.as_ref().unwrap().expose(), "s3cret");
+    assert_eq!(
+        c.agent.token.as_ref().unwrap().expose(),
+        "s3cret-0123456789abcdefgh"
+    );
     let a = one(&c, "a");
     assert_eq!(a.argv, ["/srv/app/bin/a", "$HOME", "$", "${APP}"]);
     assert_eq!(a.directory, Some(PathBuf::from("/srv/app")));
@@ -596,7 +599,7 @@ fn users() {
 #[test]
 fn agent_settings() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "secrets/token", "tok-from-file\n\n");
+    write(dir.path(), "secrets/token", "tok-from-file-0123456789\n\n");
     let path = write(
         dir.path(),
         "agent.toml",
@@ -617,7 +620,10 @@ command = "x"
     assert_eq!(c.agent.host, "w-01");
     assert_eq!(c.agent.socket, d.join("run/agent.sock"));
     assert_eq!(c.agent.listen, Some("[::1]:9701".parse().unwrap()));
-    assert_eq!(c.agent.token.as_ref().unwrap().expose(), "tok-from-file");
+    assert_eq!(
+        c.agent.token.as_ref().unwrap().expose(),
+        "tok-from-file-0123456789"
+    );
     assert_eq!(
         c.agent.tls,
         Some(TlsFiles {
@@ -627,10 +633,10 @@ command = "x"
     );
     assert_eq!(c.agent.log_dir, d.join("logs"));
     assert_eq!(one(&c, "a").stdout.path, Some(d.join("logs/a.stdout.log")));
-    assert!(!format!("{:?}", c.agent).contains("tok-from-file"));
+    assert!(!format!("{:?}", c.agent).contains("tok-from-file-0123456789"));
 
     let c = ok("[agent]\ntoken_env = \"SECRET\"\nlisten = \"0.0.0.0:1\"\n");
-    assert_eq!(c.agent.token.unwrap().expose(), "s3cret");
+    assert_eq!(c.agent.token.unwrap().expose(), "s3cret-0123456789abcdefgh");
     // listen without a token is the server's business, not the loader's.
     assert!(ok("[agent]\nlisten = \"127.0.0.1:9701\"\n")
         .agent
@@ -852,50 +858,50 @@ fn enrollment_settings() {
     let c = ok(r#"[agent]
 name = "w-01"
 listen = "127.0.0.1:9701"
-token = "agent-tok"
+token = "agent-tok-0123456789abcdef"
 console = "https://console.example:9700/"
 enrollment_token_env = "SECRET"
 tags = { role = "worker", dc = "${APP}" }
 "#);
     let e = c.agent.enroll.clone().expect("enrollment");
     assert_eq!(e.console, "https://console.example:9700");
-    assert_eq!(e.token.expose(), "s3cret");
+    assert_eq!(e.token.expose(), "s3cret-0123456789abcdefgh");
     assert_eq!(e.advertise_url, "http://127.0.0.1:9701");
     assert_eq!(e.tags["role"], "worker");
     assert_eq!(e.tags["dc"], "/srv/app");
-    assert!(!format!("{:?}", c.agent).contains("s3cret"));
+    assert!(!format!("{:?}", c.agent).contains("s3cret-0123456789abcdefgh"));
 
     let c = ok(r#"[agent]
 listen = "0.0.0.0:9701"
-token = "t"
+token = "t-0123456789abcdefghijkl"
 tls_cert = "c"
 tls_key = "k"
 console = "http://127.0.0.1:9700"
-enrollment_token = "e"
+enrollment_token = "e-0123456789abcdefghijkl"
 advertise_url = "https://w-01.example:9701"
 "#);
     let e = c.agent.enroll.unwrap();
     assert_eq!(e.advertise_url, "https://w-01.example:9701");
-    assert_eq!(e.token.expose(), "e");
+    assert_eq!(e.token.expose(), "e-0123456789abcdefghijkl");
     assert!(e.tags.is_empty());
 
     // Derived from listen, https with TLS.
     let c = ok(
-        "[agent]\nlisten = \"[::1]:9701\"\ntoken = \"t\"\ntls_cert = \"c\"\ntls_key = \"k\"\n\
-                console = \"http://localhost:1\"\nenrollment_token = \"e\"\n",
+        "[agent]\nlisten = \"[::1]:9701\"\ntoken = \"t-0123456789abcdefghijkl\"\ntls_cert = \"c\"\ntls_key = \"k\"\n\
+                console = \"http://localhost:1\"\nenrollment_token = \"e-0123456789abcdefghijkl\"\n",
     );
     assert_eq!(c.agent.enroll.unwrap().advertise_url, "https://[::1]:9701");
     assert!(ok("[agent]\nname = \"x\"\n").agent.enroll.is_none());
 
     // Clear text off loopback only when allowed; pins need https.
     let c = ok(
-        "[agent]\nlisten = \"127.0.0.1:9701\"\ntoken = \"t\"\nconsole = \"http://10.0.0.5:9700\"\n\
-         enrollment_token = \"e\"\nallow_insecure_console = true\n",
+        "[agent]\nlisten = \"127.0.0.1:9701\"\ntoken = \"t-0123456789abcdefghijkl\"\nconsole = \"http://10.0.0.5:9700\"\n\
+         enrollment_token = \"e-0123456789abcdefghijkl\"\nallow_insecure_console = true\n",
     );
     assert!(c.agent.enroll.unwrap().insecure);
     let c = ok(
-        "[agent]\nlisten = \"127.0.0.1:9701\"\ntoken = \"t\"\nconsole = \"https://c:9700\"\n\
-         enrollment_token = \"e\"\nconsole_fingerprint = \"sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"\n",
+        "[agent]\nlisten = \"127.0.0.1:9701\"\ntoken = \"t-0123456789abcdefghijkl\"\nconsole = \"https://c:9700\"\n\
+         enrollment_token = \"e-0123456789abcdefghijkl\"\nconsole_fingerprint = \"sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"\n",
     );
     assert!(matches!(
         c.agent.enroll.unwrap().trust,
@@ -914,8 +920,8 @@ fn enrollment_errors() {
     );
     assert_eq!(
         errors(
-            "[agent]\nlisten = \"0.0.0.0:1\"\ntoken = \"t\"\nconsole = \"c:9700\"\n\
-             enrollment_token = \"e\"\nenrollment_token_file = \"f\"\ntags = [\"x\"]\n"
+            "[agent]\nlisten = \"0.0.0.0:1\"\ntoken = \"t-0123456789abcdefghijkl\"\nconsole = \"c:9700\"\n\
+             enrollment_token = \"e-0123456789abcdefghijkl\"\nenrollment_token_file = \"f\"\ntags = [\"x\"]\n"
         ),
         "DIR/agent.toml:4:11: agent.console: expected a URL such as \"https://console:9700\", \
          found \"c:9700\"\n\
@@ -928,11 +934,36 @@ fn enrollment_errors() {
          found an array"
     );
     assert_eq!(
-        errors("[agent]\nenrollment_token = \"e\"\ntags = { role = 1 }\n"),
+        errors("[agent]\nenrollment_token = \"e-0123456789abcdefghijkl\"\ntags = { role = 1 }\n"),
         "DIR/agent.toml:2:1: agent.enrollment_token is set but agent.console is not (it is only \
          used to register with a console)\n\
          DIR/agent.toml:3:1: agent.tags is set but agent.console is not (it is only used to \
          register with a console)\n\
          DIR/agent.toml:3:17: agent.tags.role: expected a string, found 1"
+    );
+}
+
+#[test]
+fn tokens_under_128_bits_are_refused_with_the_command_that_makes_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "short.token", "0123456789abcdefghij\n");
+    let path = write(
+        dir.path(),
+        "agent.toml",
+        "[agent]\nlisten = \"127.0.0.1:9701\"\ntoken_file = \"short.token\"\n\
+         console = \"http://127.0.0.1:9700\"\nenrollment_token = \"e\"\n",
+    );
+    let e = errors_in(dir.path(), Config::load_with(&path, &env()));
+    assert_eq!(
+        e,
+        "DIR/agent.toml:3:14: agent.token_file: token is shorter than 22 characters (128 bits); \
+         generate one with `head -c 32 /dev/urandom | base64`\n\
+         DIR/agent.toml:5:20: agent.enrollment_token: token is shorter than 22 characters (128 \
+         bits); generate one with `head -c 32 /dev/urandom | base64`"
+    );
+    assert_eq!(
+        errors("[agent]\ntoken = \"a\"\n"),
+        "DIR/agent.toml:2:9: agent.token: token is shorter than 22 characters (128 bits); \
+         generate one with `head -c 32 /dev/urandom | base64`"
     );
 }

@@ -5,7 +5,8 @@
 //! Telegraf, node_exporter and `xmlrpc.client` scripts work unchanged.
 //! `wire.rs` the XML-RPC codec, `methods.rs` the methods, `info.rs`
 //! namespecs and the process-info struct, `logtail.rs` logs. The contract:
-//! reference/supervisor-xmlrpc.md; the mapping: ARCHITECTURE.md.
+//! reference/supervisor-xmlrpc.md; the mapping: ARCHITECTURE.md. The
+//! routes are rows of `crate::api::ROUTES` (access `TokenOrBasic`).
 
 mod catalog;
 mod info;
@@ -13,6 +14,7 @@ mod logtail;
 mod methods;
 mod wire;
 
+pub use logtail::{logtail, mainlogtail};
 pub use wire::{parse_call, Code, Fault, Value};
 
 use crate::supervisor::Handle;
@@ -21,29 +23,10 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
-
-/// Is `path` one of supervisord's (where HTTP Basic auth is accepted)?
-pub fn is_supervisord_path(path: &str) -> bool {
-    path == "/RPC2"
-        || path.starts_with("/RPC2/")
-        || path.starts_with("/logtail/")
-        || path == "/mainlogtail"
-}
-
-/// supervisord's routes, to merge into the API router.
-pub fn routes() -> Router<Handle> {
-    Router::new()
-        .route("/RPC2", post(rpc2))
-        .route("/RPC2/{*rest}", post(rpc2))
-        .route("/logtail/{*rest}", get(logtail::logtail))
-        .route("/mainlogtail", get(logtail::mainlogtail))
-}
 
 /// One XML-RPC call: a fault is an XML-RPC `<fault>` in a 200; a body that
 /// is not XML-RPC is a 400.
-async fn rpc2(State(h): State<Handle>, body: Bytes) -> Response {
+pub async fn rpc2(State(h): State<Handle>, body: Bytes) -> Response {
     let call = match parse_call(&body) {
         Ok(c) => c,
         Err(why) => {

@@ -70,10 +70,75 @@ struct RawAgent {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEnrollment {
+    name: Option<String>,
     token: Option<String>,
     token_file: Option<PathBuf>,
+    expires: Option<toml::value::Datetime>,
     rate_per_sec: Option<u32>,
     max_agents: Option<usize>,
+    /// More enrollment tokens, valid at the same time as `token`: a new
+    /// one is added before the old one expires (rotation without a gap).
+    #[serde(default)]
+    tokens: Vec<RawEnrollmentToken>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnrollmentToken {
+    name: Option<String>,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    expires: Option<toml::value::Datetime>,
+}
+
+/// One enrollment token: it only bootstraps (a registration with it gets
+/// the agent its own credential), and stops enrolling at `expires`.
+#[derive(Clone, Debug)]
+pub struct EnrollmentToken {
+    /// For messages and the audit log (never the value).
+    pub name: String,
+    pub secret: Secret,
+    /// Unix ms from which it is refused, and the config's text for it.
+    pub expires: Option<(u64, String)>,
+}
+
+impl EnrollmentToken {
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expires.as_ref().is_some_and(|(at, _)| now_ms >= *at)
+    }
+}
+
+/// A TOML date (midnight UTC) or date-time with an offset, in unix ms.
+fn datetime_ms(d: &toml::value::Datetime) -> Result<u64, String> {
+    let Some(date) = d.date else {
+        return Err(format!(
+            "{d}: expected a date, e.g. 2027-01-31 or 2027-01-31T12:00:00Z"
+        ));
+    };
+    let offset_min: i64 = match (d.time, d.offset) {
+        (None, None) => 0,
+        (Some(_), Some(toml::value::Offset::Z)) => 0,
+        (Some(_), Some(toml::value::Offset::Custom { minutes })) => minutes as i64,
+        _ => {
+            return Err(format!(
+                "{d}: a time needs a UTC offset, e.g. 2027-01-31T12:00:00Z"
+            ))
+        }
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (y, m, day) = (date.year as i64, date.month as i64, date.day as i64);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = d
+        .time
+        .map(|t| t.hour as i64 * 3600 + t.minute as i64 * 60 + t.second as i64)
+        .unwrap_or(0);
+    let ms = (days * 86_400 + secs - offset_min * 60) * 1000;
+    u64::try_from(ms).map_err(|_| format!("{d}: before 1970"))
 }
 
 /// How the console checks an agent's TLS certificate.
@@ -117,7 +182,9 @@ pub struct Config {
     pub tokens: Vec<TokenConfig>,
     pub agents: Vec<AgentConfig>,
     pub host_groups: BTreeMap<String, Vec<String>>,
-    pub enrollment: Option<Secret>,
+    /// Every enrollment token (`[enrollment] token` and
+    /// `[[enrollment.tokens]]`); none: registration is off.
+    pub enrollment: Vec<EnrollmentToken>,
     /// No `[[tokens]]`: every caller is an operator. Loopback only, and
     /// only when `[console] insecure_no_auth = true` says so.
     pub insecure_no_auth: bool,
@@ -132,16 +199,11 @@ pub struct Config {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9700";
 
-/// Console and enrollment tokens carry at least 128 bits: 22 base64
-/// characters (a token is compared as text, so count characters).
-pub const MIN_TOKEN_CHARS: usize = 22;
-
-/// Refuse a guessable token, saying how to make a good one.
+/// Refuse a guessable token, saying how to make a good one (the rule is
+/// `fleet_daemon::secret::too_weak`, the agent's too).
 fn strong_enough(what: &str, s: &Secret, errs: &mut Vec<String>) {
-    if s.expose().chars().count() < MIN_TOKEN_CHARS {
-        errs.push(format!(
-            "{what}: token is shorter than {MIN_TOKEN_CHARS} characters (128 bits); generate one with `head -c 32 /dev/urandom | base64`"
-        ));
+    if let Some(e) = fleet_daemon::secret::too_weak(s.expose()) {
+        errs.push(format!("{what}: {e}"));
     }
 }
 
@@ -294,6 +356,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             errs.push(format!("{what}: duplicate agent name"));
         }
         let token = secret(&what, a.token, a.token_file, &mut errs);
+        // The agent refuses a shorter token, so it could never match.
+        if let Some(t) = &token {
+            strong_enough(&what, t, &mut errs);
+        }
         let trust = match (a.ca_file, a.fingerprint) {
             (Some(_), Some(_)) => {
                 errs.push(format!("{what}: set ca_file or fingerprint, not both"));
@@ -354,11 +420,61 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
     if enrollment_rate == 0 {
         errs.push("enrollment.rate_per_sec must be at least 1".into());
     }
-    let enrollment = raw
-        .enrollment
-        .and_then(|e| secret("enrollment", e.token, e.token_file, &mut errs));
-    if let Some(e) = &enrollment {
-        strong_enough("enrollment", e, &mut errs);
+    let mut enrollment: Vec<EnrollmentToken> = Vec::new();
+    if let Some(e) = raw.enrollment {
+        let main = RawEnrollmentToken {
+            name: e.name,
+            token: e.token,
+            token_file: e.token_file,
+            expires: e.expires,
+        };
+        let main_set = main.token.is_some() || main.token_file.is_some();
+        if !main_set && (main.expires.is_some() || main.name.is_some()) {
+            errs.push("enrollment: expires/name without token or token_file".into());
+        }
+        let entries = std::iter::once(("enrollment".to_string(), "enrollment", main))
+            .filter(|_| main_set)
+            .chain(
+                e.tokens
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, t)| (format!("enrollment.tokens[{i}]"), "", t)),
+            );
+        for (what, default_name, t) in entries {
+            let name = t.name.clone().unwrap_or_else(|| {
+                if default_name.is_empty() {
+                    what.clone()
+                } else {
+                    default_name.to_string()
+                }
+            });
+            let Some(s) = secret(&what, t.token, t.token_file, &mut errs) else {
+                if !errs.iter().any(|e| e.starts_with(&what)) {
+                    errs.push(format!("{what}: set token or token_file"));
+                }
+                continue;
+            };
+            strong_enough(&what, &s, &mut errs);
+            let expires = match t.expires.as_ref().map(datetime_ms) {
+                None => None,
+                Some(Ok(ms)) => t.expires.as_ref().map(|d| (ms, d.to_string())),
+                Some(Err(e)) => {
+                    errs.push(format!("{what}: expires = {e}"));
+                    None
+                }
+            };
+            if enrollment.iter().any(|o| o.name == name) {
+                errs.push(format!("{what}: duplicate enrollment token name {name:?}"));
+            }
+            if enrollment.iter().any(|o| o.secret == s) {
+                errs.push(format!("{what}: the same token is listed twice"));
+            }
+            enrollment.push(EnrollmentToken {
+                name,
+                secret: s,
+                expires,
+            });
+        }
     }
     let heartbeat_secs = c.heartbeat_secs.unwrap_or(10);
     if heartbeat_secs == 0 {
@@ -512,7 +628,7 @@ role = "operator"
 [[agent]]
 name = "w-01"
 url = "https://10.0.0.11:9701"
-token = "a"
+token = "agent-0123456789abcdefghijkl"
 tags = { role = "worker" }
 fingerprint = "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 [[agent]]
@@ -534,5 +650,58 @@ token = "enroll-0123456789abcdefghijkl"
         let e = p("[[tokens]]\nname = \"ops\"\ntoken = \"a\"\nrole = \"viewer\"\n").unwrap_err();
         assert!(e.contains("shorter than 22 characters"), "{e}");
         assert!(e.contains("head -c 32 /dev/urandom | base64"), "{e}");
+    }
+
+    const OPS: &str =
+        "[[tokens]]\nname = \"ops\"\ntoken = \"t0k-0123456789abcdefghijkl\"\nrole = \"operator\"\n";
+
+    #[test]
+    fn enrollment_tokens_rotate_and_expire() {
+        let c = p(&format!(
+            "{OPS}[enrollment]\ntoken = \"new-0123456789abcdefghijkl\"\nrate_per_sec = 5\n\
+             [[enrollment.tokens]]\nname = \"2026\"\ntoken = \"old-0123456789abcdefghijkl\"\n\
+             expires = 2027-01-31T12:00:00Z\n\
+             [[enrollment.tokens]]\ntoken = \"day-0123456789abcdefghijkl\"\nexpires = 1970-01-02\n\
+             [[enrollment.tokens]]\ntoken = \"off-0123456789abcdefghijkl\"\nexpires = 1970-01-01T02:00:00+01:00\n"
+        ))
+        .unwrap();
+        let e = &c.enrollment;
+        assert_eq!(e.len(), 4);
+        assert_eq!(
+            (e[0].name.as_str(), e[0].expires.is_none()),
+            ("enrollment", true)
+        );
+        assert_eq!(e[1].name, "2026");
+        assert_eq!(
+            e[1].expires,
+            Some((1_801_396_800_000, "2027-01-31T12:00:00Z".to_string()))
+        );
+        assert_eq!(e[2].name, "enrollment.tokens[1]");
+        assert_eq!(e[2].expires.as_ref().unwrap().0, 86_400_000);
+        assert_eq!(e[3].expires.as_ref().unwrap().0, 3_600_000);
+        assert!(e[1].expired(1_801_396_800_000) && !e[1].expired(1_801_396_799_999));
+        assert!(!e[0].expired(u64::MAX));
+        assert_eq!(c.enrollment_rate, 5);
+
+        // Only the extra tokens: fine. Bad ones: every problem named.
+        let c = p(&format!(
+            "{OPS}[enrollment]\n[[enrollment.tokens]]\ntoken = \"x-0123456789abcdefghijklm\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.enrollment.len(), 1);
+        let e = p(&format!(
+            "{OPS}[enrollment]\ntoken = \"x-0123456789abcdefghijklm\"\nexpires = 2027-01-31T12:00:00\n\
+             [[enrollment.tokens]]\ntoken = \"x-0123456789abcdefghijklm\"\n\
+             [[enrollment.tokens]]\ntoken = \"short\"\n[[enrollment.tokens]]\nexpires = 2027-01-01\n"
+        ))
+        .unwrap_err();
+        for want in [
+            "enrollment: expires = 2027-01-31T12:00:00: a time needs a UTC offset",
+            "enrollment.tokens[0]: the same token is listed twice",
+            "enrollment.tokens[1]: token is shorter than 22 characters",
+            "enrollment.tokens[2]: set token or token_file",
+        ] {
+            assert!(e.contains(want), "{want}\n{e}");
+        }
     }
 }

@@ -48,8 +48,9 @@ pub struct App {
     pub auth: Auth,
     /// Registrations and heartbeats, fleet-wide.
     pub register_limit: http::RateLimit,
-    /// Logins (`POST /v1/session`), fleet-wide: guessing tokens is slow.
-    pub login_limit: http::RateLimit,
+    /// Logins (`POST /v1/session`), per source address: guessing is slow
+    /// and one source cannot lock the others out.
+    pub login_limit: http::PerSource,
     /// Open `/v1/events` streams (`http::events::MAX_SUBSCRIBERS`).
     pub event_streams: Arc<tokio::sync::Semaphore>,
     /// Interrupted ops with hosts in flight, resolved once `run` follows
@@ -96,7 +97,7 @@ impl App {
                 config.enrollment_rate.saturating_mul(4),
                 config.enrollment_rate as f64,
             ),
-            login_limit: http::RateLimit::new(20, 2.0),
+            login_limit: http::PerSource::new(20, 2.0),
             event_streams: Arc::new(tokio::sync::Semaphore::new(http::events::MAX_SUBSCRIBERS)),
             config,
             inventory,

@@ -96,6 +96,11 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     })
 }
 
+/// The paths `router` serves (the auth matrix test walks them).
+pub fn paths() -> impl Iterator<Item = &'static str> {
+    ASSETS.iter().map(|a| a.path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

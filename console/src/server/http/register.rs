@@ -4,7 +4,10 @@
 //! changed registration and every refusal is audited with the source
 //! address (heartbeats that change nothing are not). A registration with
 //! the enrollment token gets the agent its own credential; its heartbeats
-//! carry that instead, so the enrollment token only bootstraps.
+//! carry that instead, so the enrollment token only bootstraps. Several
+//! enrollment tokens may be valid at once, each until its `expires`
+//! (rotation without a gap); an expired one is refused, audited, with a
+//! message saying so, while enrolled agents go on with their credential.
 
 use super::error::json_body;
 use super::{ApiError, Source};
@@ -28,11 +31,11 @@ pub async fn register(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RegistrationResponse>, ApiError> {
-    let Some(secret) = &app.config.enrollment else {
+    if app.config.enrollment.is_empty() {
         return Err(ApiError::not_found(
             "registration is disabled: console.toml has no [enrollment] token",
         ));
-    };
+    }
     if !app.register_limit.take() {
         return Err(super::throttled("registrations"));
     }
@@ -51,9 +54,29 @@ pub async fn register(
     };
     let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     let reg: Registration = json_body(&body?)?;
-    // The enrollment token (a new agent, or one that lost its credential)
+    // An enrollment token (a new agent, or one that lost its credential)
     // or the credential this console issued to that name (heartbeats).
-    let enrolling = bearer_is(header, secret.expose());
+    // Every token is compared (no early exit), as for console tokens.
+    let mut matched = None;
+    for t in &app.config.enrollment {
+        if bearer_is(header, t.secret.expose()) {
+            matched = Some(t);
+        }
+    }
+    if let Some(t) = matched.filter(|t| t.expired(now_ms())) {
+        let at = t.expires.as_ref().map_or("", |(_, text)| text.as_str());
+        return Err(refuse(
+            &reg.name,
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                format!(
+                    "enrollment token {:?} expired at {at}: enroll with a current one (console.toml [enrollment])",
+                    t.name
+                ),
+            ),
+        ));
+    }
+    let enrolling = matched.is_some();
     let identified = !enrolling
         && header
             .and_then(|v| v.strip_prefix("Bearer "))

@@ -1,9 +1,10 @@
 //! `POST /v1/session` (a console token in the body → session cookie and
 //! CSRF token), `GET /v1/session` (who am I), `DELETE /v1/session`
-//! (logout: the server forgets the session).
+//! (logout: the server forgets the session). Logins are rate-limited per
+//! source address (`PerSource`).
 
 use super::error::json_body;
-use super::{ApiError, Source};
+use super::{ApiError, Source, SourceIp};
 use crate::server::auth::{self, Caller, Login};
 use crate::server::App;
 use axum::body::Bytes;
@@ -57,9 +58,11 @@ pub fn from_headers(app: &App, headers: &HeaderMap) -> Option<Login> {
 pub async fn login(
     State(app): State<Arc<App>>,
     Source(source): Source,
+    SourceIp(ip): SourceIp,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if !app.login_limit.take() {
+    // Per source address: a flood from one place cannot lock out the rest.
+    if !app.login_limit.take(ip) {
         return Err(super::throttled("logins"));
     }
     let req: LoginRequest = json_body(&body?)?;
