@@ -34,13 +34,20 @@ pub fn bin(name: &str) -> PathBuf {
         ]);
         // Cargo gives tests CARGO_MANIFEST_DIR and friends; build scripts
         // that track them (ring's) would see a changed environment and
-        // rebuild half the tree on every test binary. Build as a shell would.
+        // rebuild half the tree on every test binary. Build as a shell would,
+        // keeping the caller's own settings (profile overrides such as
+        // CARGO_PROFILE_DEV_DEBUG=0: dropping them rebuilt everything).
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy().into_owned();
             if k.starts_with("CARGO_")
+                && !k.starts_with("CARGO_PROFILE_")
                 && !matches!(
                     k.as_str(),
-                    "CARGO_HOME" | "CARGO_TARGET_DIR" | "CARGO_BUILD_JOBS" | "CARGO_TERM_COLOR"
+                    "CARGO_HOME"
+                        | "CARGO_TARGET_DIR"
+                        | "CARGO_BUILD_JOBS"
+                        | "CARGO_TERM_COLOR"
+                        | "CARGO_INCREMENTAL"
                 )
             {
                 cmd.env_remove(&k);
