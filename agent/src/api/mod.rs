@@ -35,6 +35,7 @@ pub fn router(handle: Handle) -> Router {
         .route("/v1/reload", post(reload::reload))
         .route("/v1/processes/{target}/{verb}", post(processes::act))
         .route("/v1/processes/{name}/log", get(logs::log))
+        .route("/v1/processes/{name}/log/file", get(logs::file))
         .merge(crate::xmlrpc::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

@@ -49,6 +49,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/ops/{id}", get(ops::get))
         .route("/v1/events", get(events::events))
         .route("/v1/hosts/{host}/processes/{name}/log", get(logs::log))
+        .route(
+            "/v1/hosts/{host}/processes/{name}/log/file",
+            get(logs::file),
+        )
         .route("/metrics", get(metrics::metrics))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     Router::new()
