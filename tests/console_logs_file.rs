@@ -117,9 +117,9 @@ fn the_current_log_file_downloads_byte_for_byte_through_the_console() {
 
 #[test]
 fn a_tail_with_timestamps_says_when_the_agent_read_each_line() {
+    let before = now_ms();
     let (a, port) = tcp_agent(&programs());
     let c = Console::start(&agent_entries(&[("w-01", port)]));
-    let before = now_ms();
     a.wait_state("ticker:ticker", "RUNNING", T);
     let url = "/v1/hosts/w-01/processes/ticker/log?stream=stdout&tail=65536";
     let text = wait_for(T, "a few ticks through the console", || {

@@ -1115,12 +1115,12 @@ function startLog(host, name, stream, key) {
     const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
     const frag = document.createDocumentFragment();
     const now = live ? new Date().toLocaleTimeString() + " " : "";
-    const blank = " ".repeat(new Date().toLocaleTimeString().length + 1);
     text.split("\n").forEach((line, i) => {
       const e = document.createElement("span");
       e.className = "ln" + (st === "stderr" ? " err" : "");
-      const t = times ? (times[i] ? new Date(times[i]).toLocaleTimeString() + " " : blank) : now;
-      e.textContent = (stream === "both" && st === "stderr" ? "err│ " : "") + t + line + "\n";
+      // Shown by CSS, so the line's text stays the program's.
+      if (times) e.dataset.time = times[i] ? new Date(times[i]).toLocaleTimeString() : "--:--:--";
+      e.textContent = (stream === "both" && st === "stderr" ? "err│ " : "") + now + line + "\n";
       frag.append(e);
     });
     pre.append(frag);

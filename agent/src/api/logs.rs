@@ -184,9 +184,10 @@ pub async fn file(
 mod tests {
     #[test]
     fn stamped_lines_take_their_first_bytes_time_or_none() {
-        // Bytes 0..4 have no time; 4.. read at 7, 9.. at 8.
+        // Bytes 0..4 have no time; 4.. read at 7, 9.. at 8: "cd" began
+        // at 7, in the chunk read at 7.
         let s = super::stamped(b"old\nab\ncd\nef", &[(4, 7), (9, 8)]);
-        assert_eq!(s, "\told\n7\tab\n8\tcd\n8\tef");
+        assert_eq!(s, "\told\n7\tab\n7\tcd\n8\tef");
         assert_eq!(super::stamped(b"", &[(0, 1)]), "");
     }
 }
