@@ -56,8 +56,9 @@ pub(super) struct Owner {
     pub(super) swept: HashSet<(u32, u64)>,
     pub(super) sweep_kill_at: Option<Instant>,
     /// Since the last publish: each process as the last event about it
-    /// carried it (`None`: its removal). `publish` notes what changed
-    /// beyond that, so every change reaches followers as an event.
+    /// carried it (`None`: its removal, kept while the row waits for
+    /// `sweep`). `publish` notes what changed beyond that, so every change
+    /// reaches followers as an event, once.
     pub(super) told: HashMap<String, Option<fleet_api::ProcessInfo>>,
     /// The first publish reports nothing: readers start from a status.
     pub(super) published: bool,
@@ -236,7 +237,10 @@ impl Owner {
             true => self.quiet_changes(&snap),
             false => Vec::new(),
         };
-        self.told.clear();
+        let procs = &self.procs;
+        let index = &self.index;
+        self.told
+            .retain(|name, p| p.is_none() && index.get(name).is_some_and(|&i| procs[i].removing));
         self.snapshot.send_replace(Arc::new(snap));
         // After the snapshot: a follower told of a process it does not know
         // re-reads the status, which must already show it.
@@ -277,6 +281,8 @@ impl Owner {
             let desc = match known.remove(now.name.as_str()) {
                 Some(Some(was)) if was == now => continue,
                 Some(Some(was)) => changed_fields(was, now),
+                // Its removal was reported; the row leaves at the next sweep.
+                Some(None) if self.removing(&now.name) => continue,
                 // New, or revived after its removal was reported.
                 Some(None) | None => "added".to_owned(),
             };
@@ -288,6 +294,12 @@ impl Owner {
             notes.push(note(was.state, was, "removed".to_owned(), true));
         }
         notes
+    }
+
+    fn removing(&self, name: &str) -> bool {
+        self.index
+            .get(name)
+            .is_some_and(|&i| self.procs[i].removing)
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
