@@ -152,3 +152,36 @@ fn a_tail_with_timestamps_says_when_the_agent_read_each_line() {
     );
     assert_eq!(r.status, 400, "{}", r.text());
 }
+
+/// The page: tail lines carry the agent's time (shown beside the line,
+/// not in its text), and each stream's link downloads the whole file.
+#[test]
+fn the_page_shows_line_times_and_links_the_log_files() {
+    let (a, port) = tcp_agent(&programs());
+    let c = Console::start(&agent_entries(&[("w-01", port)]));
+    a.wait_state("flood:flood", "EXITED", T);
+    let path = log_file(&a, "flood");
+    wait_for(T, "the whole flood in its file", || {
+        (std::fs::metadata(&path).ok()?.len() == FLOOD).then_some(())
+    });
+    let b = common::browser::Browser::start(c.port);
+    b.login(VIEWER, "watcher");
+    b.goto("/#/proc/w-01/ticker:ticker?stream=stdout");
+    let first = b.wait_js(
+        "tail lines with the agent's times",
+        "const l = [...document.querySelectorAll('#log .ln[data-time]')]; \
+         return l.length >= 3 && /\\d/.test(l[0].dataset.time) && [l[0].dataset.time, l[0].textContent];",
+    );
+    assert!(
+        first[1].as_str().is_some_and(|t| t.starts_with("tick 0")),
+        "the time is not in the line's text: {first}"
+    );
+    b.goto("/#/proc/w-01/flood:flood");
+    let got = b.wait_js(
+        "the stdout file link, fetched as the page would",
+        "const a = document.querySelector('a[data-file=\"stdout\"]'); if (!a) return false; \
+         const x = new XMLHttpRequest(); x.open('GET', a.href, false); x.send(); \
+         return [x.status, x.responseText.length, a.hasAttribute('download')];",
+    );
+    assert_eq!(got, serde_json::json!([200, FLOOD, true]), "{got}");
+}
