@@ -3,8 +3,10 @@ use serde::{Deserialize, Serialize};
 
 /// A state change, as streamed by `GET /v1/events` (server-sent events whose
 /// `id` is `seq`, so a client resumes with `Last-Event-ID`). An event with
-/// `from == to` changes no state: it reports something else about the
-/// process in `description` (its log file started or stopped failing).
+/// `from == to` (a note) changes no state: it reports something else about
+/// the process in `description` (its log file started or stopped failing,
+/// leftovers stopped, `wanted` changed, a reload added it or, with
+/// `removed`, dropped it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Strictly increasing per agent run.

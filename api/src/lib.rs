@@ -14,6 +14,7 @@ mod batch;
 mod console;
 mod error;
 mod event;
+mod log;
 mod process;
 mod reload;
 mod selector;
@@ -28,6 +29,7 @@ pub use console::{
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::Event;
+pub use log::LOG_FILE_MAX;
 pub use process::{
     format_timedelta, format_uptime, AgentStatus, ExitInfo, ExitKind, ProcessInfo, ProcessState,
     Wanted,

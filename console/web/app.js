@@ -921,7 +921,7 @@ const VIEWS = {
     } else if (S.loaded) html += empty("This process is not in the console's picture.");
     const base = procHref(host, name);
     const seg = (k, label) => `<a class="btn small${stream === k ? " on" : ""}" href="${base}?stream=${k}" data-stream="${k}"${stream === k ? ' aria-current="true"' : ""}>${label}</a>`;
-    html += `<h2>Log <span class="seg">${seg("both", "stdout + stderr")} ${seg("stdout", "stdout")} ${seg("stderr", "stderr")}</span> <button type="button" class="small" data-download="log">download shown</button> <span class="sub" id="log-state"></span></h2>`;
+    html += `<h2>Log <span class="seg">${seg("both", "stdout + stderr")} ${seg("stdout", "stdout")} ${seg("stderr", "stderr")}</span> <button type="button" class="small" data-download="log">download shown</button> ${["stdout", "stderr"].map((st) => `<a class="small" data-file="${st}" href="/v1/hosts/${enc(host)}/processes/${enc(name)}/log/file?stream=${st}" download>${st} log file</a>`).join(" ")} <span class="sub" id="log-state"></span></h2>`;
     html += `<div data-mount="log"></div>`;
     setView(html);
     const key = host + "\0" + name + "\0" + stream;
@@ -1090,9 +1090,10 @@ function render() {
 // ---------------------------------------------------------------- log tail
 
 // The log: the last TAIL bytes of each stream (from its first full line),
-// then new output as it arrives, stdout and stderr interleaved by arrival
-// with the time the page received each line (the agent keeps no line
-// times). stderr lines are marked and coloured.
+// each line with the time the agent read it (`timestamps=true`; lines older
+// than the agent's index of receive times show none), then new output as it
+// arrives, stdout and stderr interleaved by arrival with the time the page
+// received each line. stderr lines are marked and coloured.
 const TAIL = 65536;
 const LOG_LINES = 20000;
 
@@ -1113,16 +1114,19 @@ function startLog(host, name, stream, key) {
   };
   const base = `/v1/hosts/${enc(host)}/processes/${enc(name)}/log?stream=`;
   const streams = stream === "both" ? ["stdout", "stderr"] : [stream];
-  const add = (st, text, live) => {
+  // `times`: the agent's receive time (unix ms or null) per line of a tail.
+  const add = (st, text, live, times) => {
     const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
     const frag = document.createDocumentFragment();
-    const stamp = live ? new Date().toLocaleTimeString() + " " : "";
-    for (const line of text.split("\n")) {
+    const now = live ? new Date().toLocaleTimeString() + " " : "";
+    text.split("\n").forEach((line, i) => {
       const e = document.createElement("span");
       e.className = "ln" + (st === "stderr" ? " err" : "");
-      e.textContent = (stream === "both" && st === "stderr" ? "err│ " : "") + stamp + line + "\n";
+      // Shown by CSS, so the line's text stays the program's.
+      if (times) e.dataset.time = times[i] ? new Date(times[i]).toLocaleTimeString() : "--:--:--";
+      e.textContent = (stream === "both" && st === "stderr" ? "err│ " : "") + now + line + "\n";
       frag.append(e);
-    }
+    });
     pre.append(frag);
     while (pre.childNodes.length > LOG_LINES) pre.firstChild.remove();
     if (atEnd) pre.scrollTop = pre.scrollHeight;
@@ -1137,23 +1141,38 @@ function startLog(host, name, stream, key) {
     return m;
   };
   const tails = streams.map(async (st) => {
-    const r = await fetch(base + st + "&tail=" + TAIL, { signal: ctrl.signal, credentials: "same-origin", cache: "no-store" });
+    const r = await fetch(base + st + "&tail=" + TAIL + "&timestamps=true", { signal: ctrl.signal, credentials: "same-origin", cache: "no-store" });
     if (!r.ok) throw new Error(await fail(r));
-    let text = await r.text();
-    // A full tail may start mid-line: drop up to the first newline.
-    if (text.length >= TAIL - 4 && text.includes("\n")) text = text.slice(text.indexOf("\n") + 1);
-    return [st, text.replace(/\n$/, "")];
+    // Lines of "MS<tab>LINE" (MS empty when the agent no longer knows).
+    const lines = (await r.text()).replace(/\n$/, "").split("\n");
+    let times = [];
+    let text = [];
+    let size = 0;
+    if (lines.length > 1 || lines[0] !== "") {
+      for (const l of lines) {
+        const tab = l.indexOf("\t");
+        times.push(tab > 0 ? Number(l.slice(0, tab)) : null);
+        text.push(l.slice(tab + 1));
+        size += l.length - tab;
+      }
+    }
+    // A full tail may start mid-line: drop its first line.
+    if (size >= TAIL - 4 && text.length > 1) {
+      text = text.slice(1);
+      times = times.slice(1);
+    }
+    return [st, text.join("\n"), times];
   });
   (async () => {
     try {
-      for (const [st, text] of await Promise.all(tails)) {
+      for (const [st, text, times] of await Promise.all(tails)) {
         if (stream === "both") {
           const h = document.createElement("span");
           h.className = "ln mark";
           h.textContent = `── ${st}: last ${text.length ? text.split("\n").length : 0} line(s) ──\n`;
           pre.append(h);
         }
-        if (text) add(st, text, false);
+        if (text) add(st, text, false, times);
       }
       if (stream === "both") add("stdout", "── live, both streams, by arrival ──", false);
       state("following…");

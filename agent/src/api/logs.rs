@@ -1,17 +1,23 @@
 //! `GET /v1/processes/{name}/log?stream=stdout|stderr&tail=N&follow=true`:
-//! the in-memory tail, then (with follow) new bytes as they arrive.
+//! the in-memory tail, then (with follow) new bytes as they arrive; with
+//! `timestamps=true` (a tail only) each line is `MS\tLINE`, MS the time the
+//! agent read it from the pipe, or empty when it no longer knows.
+//! `GET /v1/processes/{name}/log/file?stream=`: the current log file
+//! (its last `LOG_FILE_MAX` bytes at most), streamed from disk.
 //! Addressed by process name only; no file path crosses the API.
 
 use super::ApiError;
+use crate::logs::LogStream;
 use crate::supervisor::Handle;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use std::convert::Infallible;
+use std::sync::Arc;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
@@ -20,6 +26,12 @@ pub struct LogQuery {
     stream: Option<String>,
     tail: Option<usize>,
     follow: Option<bool>,
+    timestamps: Option<bool>,
+}
+
+#[derive(Deserialize)]
+pub struct FileQuery {
+    stream: Option<String>,
 }
 
 /// Default tail, as supervisorctl's.
@@ -32,32 +44,21 @@ pub async fn log(
 ) -> Result<Response, ApiError> {
     let Path(name) = path?;
     let Query(q) = query?;
-    let snap = h.snapshot();
-    let proc = match snap.get(&name) {
-        Some(p) => p,
-        None => {
-            let mut by_process = snap.procs.iter().filter(|p| p.info.process == name);
-            match (by_process.next(), by_process.next()) {
-                (Some(p), None) => p,
-                (Some(_), Some(_)) => {
-                    return Err(ApiError::bad_request(format!(
-                        "{name:?} is ambiguous: use GROUP:PROCESS"
-                    )))
-                }
-                _ => return Err(ApiError::not_found(format!("no process named {name:?}"))),
-            }
-        }
-    };
-    let stream = match q.stream.as_deref().unwrap_or("stdout") {
-        "stdout" => proc.stdout.clone(),
-        "stderr" => proc.stderr.clone(),
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "unknown stream {other:?} (expected stdout or stderr)"
-            )))
-        }
-    };
+    let stream = stream_of(&h, &name, q.stream.as_deref())?;
     let tail = q.tail.unwrap_or(DEFAULT_TAIL);
+    if q.timestamps == Some(true) {
+        if q.follow == Some(true) {
+            return Err(ApiError::bad_request(
+                "timestamps apply to a tail; a follower gets lines as they arrive",
+            ));
+        }
+        let (bytes, stamps) = stream.tail_stamped(tail);
+        return Ok((
+            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+            stamped(&bytes, &stamps),
+        )
+            .into_response());
+    }
     let headers = [(CONTENT_TYPE, "application/octet-stream")];
     if !q.follow.unwrap_or(false) {
         return Ok((headers, stream.tail(tail)).into_response());
@@ -75,4 +76,118 @@ pub async fn log(
         .chain(live)
         .take_until(h.finished());
     Ok((headers, Body::from_stream(body)).into_response())
+}
+
+/// The stream `stream` (default stdout) of the process `name` (a full name,
+/// or a process name that is unique).
+fn stream_of(h: &Handle, name: &str, stream: Option<&str>) -> Result<Arc<LogStream>, ApiError> {
+    let snap = h.snapshot();
+    let proc = match snap.get(name) {
+        Some(p) => p,
+        None => {
+            let mut by_process = snap.procs.iter().filter(|p| p.info.process == name);
+            match (by_process.next(), by_process.next()) {
+                (Some(p), None) => p,
+                (Some(_), Some(_)) => {
+                    return Err(ApiError::bad_request(format!(
+                        "{name:?} is ambiguous: use GROUP:PROCESS"
+                    )))
+                }
+                _ => return Err(ApiError::not_found(format!("no process named {name:?}"))),
+            }
+        }
+    };
+    match stream.unwrap_or("stdout") {
+        "stdout" => Ok(proc.stdout.clone()),
+        "stderr" => Ok(proc.stderr.clone()),
+        other => Err(ApiError::bad_request(format!(
+            "unknown stream {other:?} (expected stdout or stderr)"
+        ))),
+    }
+}
+
+/// `bytes` as `MS\tLINE\n` lines: MS the time of the line's first byte
+/// (from `stamps`, (offset, ms) pairs each covering the bytes up to the
+/// next), empty before the first pair. Bytes that are not UTF-8 are
+/// replaced, as the page would.
+fn stamped(bytes: &[u8], stamps: &[(u64, u64)]) -> String {
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 8);
+    let mut at = 0usize;
+    let mut next = 0usize;
+    let mut time = None;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        while next < stamps.len() && stamps[next].0 <= at as u64 {
+            time = Some(stamps[next].1);
+            next += 1;
+        }
+        if let Some(ms) = time {
+            out.push_str(&ms.to_string());
+        }
+        out.push('\t');
+        out.push_str(&String::from_utf8_lossy(line));
+        at += line.len();
+    }
+    out
+}
+
+/// `GET /v1/processes/{name}/log/file?stream=`: the current log file as it
+/// is on disk (its last `LOG_FILE_MAX` bytes, or `maxbytes` and one chunk),
+/// read in pieces, never whole into memory; opened without following a
+/// symlink.
+pub async fn file(
+    State(h): State<Handle>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<FileQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let Path(name) = path?;
+    let Query(q) = query?;
+    let stream = stream_of(&h, &name, q.stream.as_deref())?;
+    let which = q.stream.as_deref().unwrap_or("stdout");
+    if stream.path().is_none() {
+        return Err(ApiError::not_found(format!(
+            "the {which} of {name:?} has no log file"
+        )));
+    }
+    let (file, from, len) = stream.open_current().map_err(|e| {
+        ApiError::internal(format!("cannot read the {which} log file of {name:?}: {e}"))
+    })?;
+    let mut file = tokio::fs::File::from_std(file);
+    file.seek(std::io::SeekFrom::Start(from))
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot read the log file: {e}")))?;
+    // The size at open: bytes written since are not sent (the length is
+    // declared up front).
+    let reader = file.take(len);
+    let body = futures_util::stream::unfold(reader, |mut r| async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        match r.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<Bytes, std::io::Error>(Bytes::from(buf)), r))
+            }
+            Err(e) => Some((Err(e), r)),
+        }
+    });
+    Ok((
+        [
+            (CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (CONTENT_LENGTH, len.to_string()),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stamped_lines_take_their_first_bytes_time_or_none() {
+        // Bytes 0..4 have no time; 4.. read at 7, 9.. at 8: "cd" began
+        // at 7, in the chunk read at 7.
+        let s = super::stamped(b"old\nab\ncd\nef", &[(4, 7), (9, 8)]);
+        assert_eq!(s, "\told\n7\tab\n7\tcd\n8\tef");
+        assert_eq!(super::stamped(b"", &[(0, 1)]), "");
+    }
 }

@@ -83,6 +83,9 @@ pub static ROUTES: &[Route] = {
         route(Method::GET, "/v1/processes/{name}/log", Token, |m| {
             on(m, logs::log)
         }),
+        route(Method::GET, "/v1/processes/{name}/log/file", Token, |m| {
+            on(m, logs::file)
+        }),
         // The registration challenge: answered on TCP only, where the
         // token is (see `crate::server::prove`).
         route(Method::POST, "/v1/enroll/proof", Token, |m| {

@@ -59,6 +59,8 @@ const FOLLOW_CHUNKS: usize = 64;
 /// redirected).
 pub struct LogStream {
     path: Option<PathBuf>,
+    /// The file's `maxbytes` (0: never rotated).
+    maxbytes: u64,
     file: Mutex<FileState>,
     /// A file `reopen` opened while a write held `file`; the next write
     /// switches to it.
@@ -98,6 +100,7 @@ impl LogStream {
         };
         Ok(Arc::new(LogStream {
             path: spec.path.clone(),
+            maxbytes: spec.maxbytes,
             file: Mutex::new(FileState {
                 file,
                 failing: false,
@@ -199,6 +202,13 @@ impl LogStream {
     }
 
     fn to_tail(&self, tail: &mut Ring, data: &[u8], chunk: Option<Chunk>) {
+        let start = self.written.load(Relaxed);
+        let end = start + data.len() as u64;
+        tail.stamps.note(
+            start,
+            fleet_daemon::time::now_ms(),
+            end.saturating_sub(tail.cap() as u64),
+        );
         match chunk {
             Some(c) => tail.push_chunk(c),
             None => tail.push(data),
@@ -255,6 +265,18 @@ impl LogStream {
         lock(&self.tail).last(max)
     }
 
+    /// `tail(max)`, with when its bytes were read from the pipe: (offset in
+    /// the returned bytes, unix ms) pairs, each covering the bytes up to the
+    /// next; bytes before the first pair have no known time.
+    pub fn tail_stamped(&self, max: usize) -> (Vec<u8>, Vec<(u64, u64)>) {
+        let tail = lock(&self.tail);
+        let bytes = tail.last(max);
+        // `written` moves only under the tail lock.
+        let end = self.written.load(Relaxed);
+        let stamps = tail.stamps.between(end - bytes.len() as u64, end);
+        (bytes, stamps)
+    }
+
     /// The last `max` bytes and a receiver of every chunk written after
     /// them: no gap, no duplicate.
     pub fn follow(&self, max: usize) -> (Vec<u8>, broadcast::Receiver<Bytes>) {
@@ -265,6 +287,37 @@ impl LogStream {
 
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// The current log file for reading, never through a symlink, and how
+    /// many of its last bytes a download sends: its size, at most
+    /// `maxbytes` plus one pump chunk (a write is never split, so a file
+    /// may pass `maxbytes` by that much) and at most [`LOG_FILE_MAX`].
+    pub fn open_current(&self) -> io::Result<(File, u64, u64)> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self
+            .path
+            .as_deref()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no log file"))?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            // A FIFO must not block the open; it is refused below.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the log is not a regular file",
+            ));
+        }
+        let mut limit = fleet_api::LOG_FILE_MAX;
+        if self.maxbytes > 0 {
+            limit = limit.min(self.maxbytes + pump::BIG as u64);
+        }
+        let size = meta.len();
+        let send = size.min(limit);
+        Ok((file, size - send, send))
     }
 
     /// Bytes received from the program, whether or not they reached the file.

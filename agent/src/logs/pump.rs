@@ -25,7 +25,7 @@ use tracing::Instrument;
 /// Stack buffer for quiet streams.
 const SMALL: usize = 16 * 1024;
 /// Heap buffer for busy streams (also the largest chunk a follower gets).
-const BIG: usize = 256 * 1024;
+pub(super) const BIG: usize = 256 * 1024;
 /// Pipe capacity asked for a busy stream (Linux caps it at
 /// /proc/sys/fs/pipe-max-size, 1 MiB by default, for non-root users).
 #[cfg(target_os = "linux")]

@@ -4,8 +4,17 @@
 //! bytes, not `cap`) and never past `cap`; once full, new bytes overwrite the
 //! oldest in place. A chunk at least `cap` long is the whole tail by itself,
 //! so it is kept by reference, not copied, until a smaller write or `settle`.
+//!
+//! Beside the bytes, `Stamps` keeps when the tail's recent chunks were read
+//! from the pipe, so a tail can say when each line arrived.
 
 use super::chunk::Chunk;
+use std::collections::VecDeque;
+
+/// Receive times kept per stream: at most this many chunks' (16 bytes
+/// each, so at most 8 KiB, allocated as output arrives). Lines in older
+/// chunks of the tail have no time.
+pub const MAX_STAMPS: usize = 512;
 
 pub struct Ring {
     buf: Vec<u8>,
@@ -14,6 +23,57 @@ pub struct Ring {
     cap: usize,
     /// When set, the tail is its last `cap` bytes and `buf` is empty.
     held: Option<Chunk>,
+    pub stamps: Stamps,
+}
+
+/// When the tail's bytes were read: (stream offset of a chunk's first
+/// byte, unix ms), oldest first. Each entry covers the bytes up to the next
+/// one's offset. A chunk read in the same millisecond as the previous one
+/// adds nothing (its time is already exact); entries whose bytes have all
+/// left the tail are dropped.
+#[derive(Default)]
+pub struct Stamps {
+    at: VecDeque<(u64, u64)>,
+}
+
+impl Stamps {
+    /// `len` bytes at stream offset `offset` were read at `ms`; the tail
+    /// now starts at `tail_start`.
+    pub fn note(&mut self, offset: u64, ms: u64, tail_start: u64) {
+        if self.at.back().is_none_or(|&(_, t)| t != ms) {
+            if self.at.len() == MAX_STAMPS {
+                self.at.pop_front();
+            }
+            self.at.push_back((offset, ms));
+        }
+        // The first entry is needed while it covers the tail's first byte.
+        while self.at.len() > 1 && self.at[1].0 <= tail_start {
+            self.at.pop_front();
+        }
+    }
+
+    /// The times of the stream's bytes `from..to`, as (offset from `from`,
+    /// unix ms), oldest first; the first offset is 0 only if the time of
+    /// `from` itself is known. Bytes before the first entry have none.
+    pub fn between(&self, from: u64, to: u64) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for (i, &(off, ms)) in self.at.iter().enumerate() {
+            if off >= to {
+                break;
+            }
+            // Covers only bytes before `from`.
+            if self.at.get(i + 1).is_some_and(|next| next.0 <= from) {
+                continue;
+            }
+            out.push((off.saturating_sub(from), ms));
+        }
+        out
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
 }
 
 impl Ring {
@@ -23,7 +83,12 @@ impl Ring {
             head: 0,
             cap,
             held: None,
+            stamps: Stamps::default(),
         }
+    }
+
+    pub fn cap(&self) -> usize {
+        self.cap
     }
 
     /// Take a chunk; one that covers the whole tail is kept without a copy.
@@ -168,6 +233,35 @@ mod tests {
         assert!(!ring.holds_a_chunk());
         assert!(ring.buf.capacity() <= 4);
         assert_eq!(ring.last(3), b"nop");
+    }
+
+    #[test]
+    fn stamps_cover_the_tail_and_never_invent_a_time() {
+        let mut s = super::Stamps::default();
+        // Chunks of 10 bytes at offsets 0, 10, 20, 30 read at 100..=103 ms;
+        // the one at 20 in the same ms as the one at 10.
+        s.note(0, 100, 0);
+        s.note(10, 101, 0);
+        s.note(20, 101, 0);
+        s.note(30, 103, 0);
+        assert_eq!(s.between(0, 40), vec![(0, 100), (10, 101), (30, 103)]);
+        // From mid-chunk: the covering chunk's time at offset 0.
+        assert_eq!(s.between(15, 40), vec![(0, 101), (15, 103)]);
+        assert_eq!(s.between(0, 10), vec![(0, 100)]);
+        // The tail moved past the first two chunks: their entries go, the
+        // one covering the tail start stays.
+        s.note(40, 104, 25);
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.between(25, 50), vec![(0, 101), (5, 103), (15, 104)]);
+        // Bounded: the oldest are dropped, and what they covered says
+        // nothing rather than taking a later time.
+        let mut s = super::Stamps::default();
+        for i in 0..(super::MAX_STAMPS as u64 + 10) {
+            s.note(i * 10, 1000 + i, 0);
+        }
+        assert_eq!(s.len(), super::MAX_STAMPS);
+        let got = s.between(0, u64::MAX);
+        assert_eq!(got[0], (100, 1010), "bytes 0..100 have no time");
     }
 
     #[test]

@@ -243,8 +243,9 @@ impl Owner {
         };
         let p = &self.procs[i];
         let state = p.state.name();
-        self.events.record(fleet_api::Event {
-            process: None,
+        // Carries the process: its `leftovers` count just changed.
+        self.record(fleet_api::Event {
+            process: Some(Box::new(p.snap().info)),
             removed: false,
             seq: 0,
             time: super::table::unix_ms(SystemTime::now()),

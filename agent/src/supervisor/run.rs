@@ -55,6 +55,13 @@ pub(super) struct Owner {
     /// Stray children sent SIGTERM at shutdown, and when SIGKILL follows.
     pub(super) swept: HashSet<(u32, u64)>,
     pub(super) sweep_kill_at: Option<Instant>,
+    /// Since the last publish: each process as the last event about it
+    /// carried it (`None`: its removal, kept while the row waits for
+    /// `sweep`). `publish` notes what changed beyond that, so every change
+    /// reaches followers as an event, once.
+    pub(super) told: HashMap<String, Option<fleet_api::ProcessInfo>>,
+    /// The first publish reports nothing: readers start from a status.
+    pub(super) published: bool,
 }
 
 /// Start the supervisor on its own thread. `io` is the runtime that runs
@@ -119,6 +126,8 @@ pub fn start(
         reaped_since_look: false,
         swept: HashSet::new(),
         sweep_kill_at: None,
+        told: HashMap::new(),
+        published: false,
     };
     owner.reindex();
     // Never twice: what a previous incarnation left running goes first.
@@ -224,7 +233,73 @@ impl Owner {
             procs: self.procs.iter().map(Proc::snap).collect(),
             shutting_down: self.shutdown.is_some(),
         };
+        let notes = match std::mem::replace(&mut self.published, true) {
+            true => self.quiet_changes(&snap),
+            false => Vec::new(),
+        };
+        let procs = &self.procs;
+        let index = &self.index;
+        self.told
+            .retain(|name, p| p.is_none() && index.get(name).is_some_and(|&i| procs[i].removing));
         self.snapshot.send_replace(Arc::new(snap));
+        // After the snapshot: a follower told of a process it does not know
+        // re-reads the status, which must already show it.
+        for n in notes {
+            tracing::debug!(process = %n.name, "{}", n.description);
+            self.events.record(n);
+        }
+    }
+
+    /// Record an event, remembering the process it carries for `publish`.
+    pub(super) fn record(&mut self, event: fleet_api::Event) {
+        if event.removed {
+            self.told.insert(event.name.clone(), None);
+        } else if let Some(p) = &event.process {
+            self.told.insert(event.name.clone(), Some((**p).clone()));
+        }
+        self.events.record(event);
+    }
+
+    /// A change no event reported (a `wanted` flip of a stopped process, a
+    /// process a reload added without starting or dropped while stopped, a
+    /// field that changed without a state change) becomes a note carrying
+    /// the process, so a follower's copy never waits for a re-read. What a
+    /// follower holds is the last snapshot, updated by this cycle's events.
+    fn quiet_changes(&self, snap: &Snapshot) -> Vec<fleet_api::Event> {
+        let before = self.snapshot.borrow().clone();
+        let mut known: HashMap<&str, Option<&fleet_api::ProcessInfo>> = before
+            .procs
+            .iter()
+            .map(|p| (p.info.name.as_str(), Some(&p.info)))
+            .collect();
+        for (name, p) in &self.told {
+            known.insert(name.as_str(), p.as_ref());
+        }
+        let mut notes = Vec::new();
+        for p in &snap.procs {
+            let now = &p.info;
+            let desc = match known.remove(now.name.as_str()) {
+                Some(Some(was)) if was == now => continue,
+                Some(Some(was)) => changed_fields(was, now),
+                // Its removal was reported; the row leaves at the next sweep.
+                Some(None) if self.removing(&now.name) => continue,
+                // New, or revived after its removal was reported.
+                Some(None) | None => "added".to_owned(),
+            };
+            notes.push(note(now.state, now, desc, false));
+        }
+        // Gone from the table without a removal event (a stopped process
+        // a reload or removeProcessGroup dropped).
+        for was in known.into_values().flatten() {
+            notes.push(note(was.state, was, "removed".to_owned(), true));
+        }
+        notes
+    }
+
+    fn removing(&self, name: &str) -> bool {
+        self.index
+            .get(name)
+            .is_some_and(|&i| self.procs[i].removing)
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
@@ -274,7 +349,7 @@ impl Owner {
             let span = tracing::info_span!("process", name = %name);
             let _g = span.enter();
             tracing::info!(from = %from, to = %p.state.name(), pid = ?p.state.pid(), "{desc}");
-            self.events.record(fleet_api::Event {
+            self.record(fleet_api::Event {
                 seq: 0,
                 time: unix_ms(SystemTime::now()),
                 name: name.to_owned(),
@@ -347,6 +422,58 @@ impl Owner {
             Command::Shutdown => self.begin_shutdown("shutdown"),
         }
     }
+}
+
+/// A note (`from == to`) carrying `p` whole.
+fn note(
+    state: ProcessState,
+    p: &fleet_api::ProcessInfo,
+    description: String,
+    removed: bool,
+) -> fleet_api::Event {
+    fleet_api::Event {
+        seq: 0,
+        time: unix_ms(SystemTime::now()),
+        name: p.name.clone(),
+        group: p.group.clone(),
+        from: state,
+        to: state,
+        pid: p.pid,
+        exit_status: None,
+        description,
+        process: Some(Box::new(p.clone())),
+        removed,
+    }
+}
+
+/// Which fields differ, for the note's description: "wanted running".
+fn changed_fields(was: &fleet_api::ProcessInfo, now: &fleet_api::ProcessInfo) -> String {
+    let mut what = Vec::new();
+    if was.wanted != now.wanted {
+        what.push(match now.wanted {
+            Wanted::Running => "wanted running".to_owned(),
+            Wanted::Stopped => "wanted stopped".to_owned(),
+        });
+    }
+    let others = [
+        ("pid", was.pid != now.pid),
+        ("started_at", was.started_at != now.started_at),
+        ("state_since", was.state_since != now.state_since),
+        ("exit_status", was.exit_status != now.exit_status),
+        ("exits", was.exits != now.exits),
+        ("restarts", was.restarts != now.restarts),
+        ("log_error", was.log_error != now.log_error),
+        ("leftovers", was.leftovers != now.leftovers),
+        ("description", was.description != now.description),
+    ];
+    let rest: Vec<&str> = others.iter().filter(|c| c.1).map(|c| c.0).collect();
+    if !rest.is_empty() {
+        what.push(format!("changed: {}", rest.join(", ")));
+    }
+    if what.is_empty() {
+        what.push("changed".to_owned());
+    }
+    what.join("; ")
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -210,4 +210,17 @@ impl AgentClient {
             body.with_read_timeout(STREAM_READ_TIMEOUT)
         })
     }
+
+    /// Open the current log file of `stream` (a download; each piece within
+    /// [`STREAM_READ_TIMEOUT`]).
+    pub async fn log_file(&self, name: &str, stream: &str) -> Result<ByteStream, CallError> {
+        let path = format!(
+            "/v1/processes/{}/log/file?stream={stream}",
+            encode::segment(name)
+        );
+        let body = tokio::time::timeout(STATUS_TIMEOUT, self.client.stream(&path, &[]))
+            .await
+            .map_err(|_| CallError::Unreachable("timed out waiting for the log file".into()))??;
+        Ok(body.with_read_timeout(STREAM_READ_TIMEOUT))
+    }
 }

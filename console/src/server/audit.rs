@@ -29,6 +29,18 @@ pub struct Store {
     db: Mutex<Connection>,
 }
 
+/// What `Store::query` keeps; each given one must hold. `target` is a
+/// substring of the process target or of the host selector (`all` when
+/// none was given); `result` is `ok` (done, no host failed), `failed` (some
+/// host failed or was unreachable), `running` or `aborted`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpQuery<'a> {
+    pub action: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub who: Option<&'a str>,
+    pub result: Option<&'a str>,
+}
+
 #[derive(Clone, Debug)]
 pub struct RegisteredAgent {
     pub reg: Registration,
@@ -299,6 +311,66 @@ impl Store {
                 return Ok((out, true));
             }
             out.push(op);
+        }
+        Ok((out, false))
+    }
+
+    /// `GET /v1/ops`: as `list`, with the filters and paging done in SQL
+    /// (over each op's newest row, with `json_extract`), so a page decodes
+    /// only its own rows however long the log is.
+    pub fn query(
+        &self,
+        filter: &OpQuery<'_>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Op>, bool), String> {
+        let db = self.db();
+        // Limit + 1 rows: the extra one says whether more follow.
+        let take = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+        let skip = i64::try_from(offset).unwrap_or(i64::MAX);
+        let mut st = db
+            .prepare_cached(
+                "SELECT a.op FROM audit a JOIN
+                   (SELECT MAX(seq) AS last, MIN(seq) AS first FROM audit
+                    WHERE kind IN ('intent', 'result') GROUP BY op_id) b
+                 ON a.seq = b.last
+                 WHERE (?1 IS NULL OR json_extract(a.op, '$.request.action') = ?1)
+                   AND (?2 IS NULL
+                        OR instr(json_extract(a.op, '$.request.target'), ?2) > 0
+                        OR instr(COALESCE(json_extract(a.op, '$.request.hosts'), 'all'), ?2) > 0)
+                   AND (?3 IS NULL OR json_extract(a.op, '$.who') = ?3)
+                   AND (?4 IS NULL
+                        OR (?4 = 'ok' AND json_extract(a.op, '$.state') = 'done'
+                            AND NOT EXISTS (SELECT 1 FROM json_each(a.op, '$.hosts') h
+                                WHERE json_extract(h.value, '$.verdict') IN ('failed', 'unreachable')))
+                        OR (?4 = 'failed' AND EXISTS (SELECT 1 FROM json_each(a.op, '$.hosts') h
+                                WHERE json_extract(h.value, '$.verdict') IN ('failed', 'unreachable')))
+                        OR (?4 = 'running' AND json_extract(a.op, '$.state') = 'running')
+                        OR (?4 = 'interrupted' AND json_extract(a.op, '$.state') = 'interrupted')
+                        OR (?4 = 'aborted' AND json_extract(a.op, '$.state') = 'aborted'))
+                 ORDER BY b.first DESC LIMIT ?5 OFFSET ?6",
+            )
+            .map_err(|e| e.to_string())?;
+        let rows = st
+            .query_map(
+                params![
+                    filter.action,
+                    filter.target,
+                    filter.who,
+                    filter.result,
+                    take,
+                    skip
+                ],
+                |r| r.get::<_, String>(0),
+            )
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for r in rows {
+            let j = r.map_err(|e| e.to_string())?;
+            if out.len() == limit {
+                return Ok((out, true));
+            }
+            out.push(serde_json::from_str(&j).map_err(|e| e.to_string())?);
         }
         Ok((out, false))
     }
@@ -631,6 +703,120 @@ mod tests {
         s.append("result", &b, 11).unwrap();
         assert!(s.unfinished_ops().unwrap().is_empty());
         assert_eq!(s.verify().unwrap().0, 7);
+    }
+
+    /// `query` keeps exactly what the filter it replaced (a Rust closure
+    /// over every decoded op) kept, in the same order and pages.
+    #[test]
+    fn query_in_sql_equals_the_old_filter_over_every_op() {
+        use fleet_api::{HostResult, Verdict};
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let verbs = [Verb::Start, Verb::Stop, Verb::Restart, Verb::Signal];
+        let verdicts = [
+            Verdict::Ok,
+            Verdict::Failed,
+            Verdict::Unreachable,
+            Verdict::Skipped,
+        ];
+        let mut at = 0;
+        for i in 0..300usize {
+            let mut o = op(&format!("op-{i:03}"), OpState::Running);
+            o.who = ["ops", "alice", "bob"][i % 3].into();
+            o.request.action = verbs[i % 4];
+            o.request.target = ["all", "web", "celery:worker_00", "webby"][i % 7 % 4].into();
+            o.request.hosts =
+                [None, Some("@workers".into()), Some("w-0*".into())][i % 5 % 3].clone();
+            o.hosts = (0..i % 4)
+                .map(|h| HostResult {
+                    host: format!("w-{h}"),
+                    verdict: verdicts[(i + h) % 4],
+                    batch: None,
+                    message: String::new(),
+                    processes: vec![],
+                })
+                .collect();
+            at += 1;
+            s.append("intent", &o, at).unwrap();
+            // Most finish (done or aborted); some never do.
+            if i % 6 != 0 {
+                o.state = [OpState::Done, OpState::Aborted][i % 11 % 2];
+                at += 1;
+                s.append("result", &o, at).unwrap();
+            }
+            if i % 50 == 0 {
+                s.event("login", "ops", None, &serde_json::json!({}), at)
+                    .unwrap();
+            }
+        }
+        // The filter `query` replaced, as it was.
+        let keeps = |f: &OpQuery, op: &Op| {
+            let r = &op.request;
+            let failed = op
+                .hosts
+                .iter()
+                .any(|h| matches!(h.verdict, Verdict::Failed | Verdict::Unreachable));
+            f.action.is_none_or(|a| r.action.to_string() == a)
+                && f.target.is_none_or(|t| {
+                    r.target.contains(t) || r.hosts.as_deref().unwrap_or("all").contains(t)
+                })
+                && f.who.is_none_or(|w| op.who == w)
+                && f.result.is_none_or(|want| match want {
+                    "ok" => op.state == OpState::Done && !failed,
+                    "failed" => failed,
+                    "running" => op.state == OpState::Running,
+                    _ => op.state == OpState::Aborted,
+                })
+        };
+        let ids = |l: &[Op]| l.iter().map(|o| o.id.clone()).collect::<Vec<_>>();
+        let mut checked = 0;
+        for action in [None, Some("restart"), Some("signal"), Some("nope")] {
+            for target in [
+                None,
+                Some("web"),
+                Some("all"),
+                Some("@work"),
+                Some(""),
+                Some("w-0*"),
+            ] {
+                for who in [None, Some("alice")] {
+                    for result in [
+                        None,
+                        Some("ok"),
+                        Some("failed"),
+                        Some("running"),
+                        Some("aborted"),
+                    ] {
+                        let f = OpQuery {
+                            action,
+                            target,
+                            who,
+                            result,
+                        };
+                        for (offset, limit) in
+                            [(0, 1000), (0, 7), (5, 7), (40, 3), (1000, 5), (0, 0)]
+                        {
+                            let old = s.list(|o| keeps(&f, o), offset, limit).unwrap();
+                            let new = s.query(&f, offset, limit).unwrap();
+                            assert_eq!(
+                                (ids(&new.0), new.1),
+                                (ids(&old.0), old.1),
+                                "{f:?} offset {offset} limit {limit}"
+                            );
+                            checked += old.0.len();
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            checked > 1000,
+            "the filters kept too little to compare: {checked}"
+        );
+        // Whole ops come back, not just their ids.
+        let all = s.query(&OpQuery::default(), 0, 1000).unwrap().0;
+        assert_eq!(all.len(), 300);
+        assert_eq!(all, s.list(|_| true, 0, 1000).unwrap().0);
     }
 
     #[test]

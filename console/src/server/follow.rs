@@ -4,9 +4,10 @@
 //! reconnects with capped exponential backoff plus jitter, resuming with
 //! `Last-Event-ID`.
 //!
-//! Events carry each changed process whole (`Event::process`); what no
-//! event carries (a `wanted` change on a stopped process, processes a
-//! reload added or dropped, CPU/memory) comes from re-reading the status
+//! Events carry each changed process whole (`Event::process`), notes
+//! (`from == to`) included, so a `wanted` change of a stopped process or a
+//! process a reload added or dropped arrives as one. CPU/memory, and
+//! anything an older agent's events lack, come from re-reading the status
 //! when an operation touched the host (`Picture::resync`) and every
 //! `RESYNC`.
 

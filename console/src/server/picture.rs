@@ -148,8 +148,9 @@ impl Picture {
         prev
     }
 
-    /// Apply one agent event. False when the process is unknown (a reload
-    /// added it): the caller re-reads the status.
+    /// Apply one agent event. False when the process is unknown and the
+    /// event does not carry it (an older agent's): the caller re-reads the
+    /// status.
     pub fn apply(&self, host: &str, e: &Event) -> bool {
         let mut hosts = self.write();
         let Some(v) = hosts.get_mut(host) else {
@@ -157,7 +158,20 @@ impl Picture {
         };
         v.last_seen = Some(now_ms());
         let Some(p) = v.processes.iter_mut().find(|p| p.name == e.name) else {
-            return false;
+            // New to the picture (a reload added it): an event that carries
+            // it whole is enough; an older agent's is not.
+            let Some(new) = e.process.as_ref().filter(|_| !e.removed) else {
+                return e.removed;
+            };
+            let at = v.processes.partition_point(|p| p.name < new.name);
+            v.processes.insert(at, (**new).clone());
+            drop(hosts);
+            self.publish(FleetEvent::Process {
+                host: host.to_string(),
+                event: e.clone(),
+            });
+            self.publish_host(host);
+            return true;
         };
         // Events older than the status we hold are already in it.
         if e.time < p.state_since {
@@ -393,6 +407,22 @@ impl Picture {
     /// event since.
     pub fn is_up(&self, name: &str) -> bool {
         self.read().get(name).is_some_and(|v| v.up)
+    }
+
+    /// Every process's restart count, as (host, process, restarts), sorted:
+    /// the agents' own counts, which events and re-reads keep current.
+    pub fn restarts(&self) -> Vec<(String, String, u32)> {
+        let mut out: Vec<(String, String, u32)> = self
+            .read()
+            .iter()
+            .flat_map(|(host, v)| {
+                v.processes
+                    .iter()
+                    .map(move |p| (host.clone(), p.name.clone(), p.restarts))
+            })
+            .collect();
+        out.sort();
+        out
     }
 }
 

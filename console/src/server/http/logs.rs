@@ -1,5 +1,8 @@
-//! `GET /v1/hosts/{host}/processes/{name}/log?stream=&tail=&follow=`:
-//! streamed through from the agent (only those three parameters pass).
+//! `GET /v1/hosts/{host}/processes/{name}/log?stream=&tail=&follow=&timestamps=`:
+//! streamed through from the agent (only those parameters pass).
+//! `GET /v1/hosts/{host}/processes/{name}/log/file?stream=`: the agent's
+//! current log file as a download, streamed through and cut off past
+//! `LOG_FILE_MAX`.
 
 use super::ApiError;
 use crate::server::agent_client::CallError;
@@ -7,10 +10,11 @@ use crate::server::App;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use fleet_api::ErrorCode;
+use futures_util::StreamExt;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -19,6 +23,7 @@ pub struct LogQuery {
     stream: Option<String>,
     tail: Option<usize>,
     follow: Option<bool>,
+    timestamps: Option<bool>,
 }
 
 pub async fn log(
@@ -45,24 +50,90 @@ pub async fn log(
     if q.follow == Some(true) {
         query.push_str("&follow=true");
     }
+    if q.timestamps == Some(true) {
+        query.push_str("&timestamps=true");
+    }
     let client = app.clients.for_host(&entry).map_err(ApiError::internal)?;
-    match client.log(&name, &query).await {
-        Ok(resp) => Ok((
-            [(CONTENT_TYPE, "application/octet-stream")],
-            Body::from_stream(resp.into_stream()),
-        )
-            .into_response()),
-        Err(CallError::Agent { status, message }) => {
+    let resp = client
+        .log(&name, &query)
+        .await
+        .map_err(|e| failed(&host, e))?;
+    Ok((
+        [(CONTENT_TYPE, "application/octet-stream")],
+        Body::from_stream(resp.into_stream()),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct FileQuery {
+    stream: Option<String>,
+}
+
+pub async fn file(
+    State(app): State<Arc<App>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    q: Result<Query<FileQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path((host, name)) = path?;
+    let Query(q) = q?;
+    let entry = app
+        .inventory
+        .get(&host)
+        .ok_or_else(|| ApiError::not_found(format!("no host named {host:?}")))?;
+    let stream = q.stream.unwrap_or_else(|| "stdout".into());
+    if stream != "stdout" && stream != "stderr" {
+        return Err(ApiError::bad_request(format!(
+            "unknown stream {stream:?} (expected stdout or stderr)"
+        )));
+    }
+    let client = app.clients.for_host(&entry).map_err(ApiError::internal)?;
+    let resp = client
+        .log_file(&name, &stream)
+        .await
+        .map_err(|e| failed(&host, e))?;
+    // An agent never sends more than LOG_FILE_MAX; one that does is cut
+    // off there (the download then fails rather than filling a disk).
+    let mut left = fleet_api::LOG_FILE_MAX;
+    let body = resp.into_stream().map(move |piece| {
+        let piece = piece?;
+        left = left.checked_sub(piece.len() as u64).ok_or_else(|| {
+            std::io::Error::other("the agent sent more than a log file download may hold")
+        })?;
+        Ok::<_, std::io::Error>(piece)
+    });
+    let file = format!("{host}_{name}_{stream}.log")
+        .chars()
+        .map(|c| match c.is_ascii_alphanumeric() || "._-".contains(c) {
+            true => c,
+            false => '_',
+        })
+        .collect::<String>();
+    Ok((
+        [
+            (CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// An agent's refusal in fleet's error shape, with the host named.
+fn failed(host: &str, e: CallError) -> ApiError {
+    match e {
+        CallError::Agent { status, message } => {
             let code = match status {
                 404 => ErrorCode::NotFound,
                 400 => ErrorCode::BadRequest,
                 _ => ErrorCode::Internal,
             };
-            Err(ApiError::new(code, format!("{host}: {message}")))
+            ApiError::new(code, format!("{host}: {message}"))
         }
-        Err(CallError::Unreachable(m)) => {
-            Err(ApiError::internal(format!("{host} unreachable: {m}"))
-                .with_status(StatusCode::BAD_GATEWAY))
-        }
+        CallError::Unreachable(m) => ApiError::internal(format!("{host} unreachable: {m}"))
+            .with_status(StatusCode::BAD_GATEWAY),
     }
 }

@@ -1,5 +1,6 @@
 //! `GET /metrics`: Prometheus text — agents up/down, processes by state,
-//! operations by outcome (since the console started).
+//! restarts per process (the agents' counts), operations by outcome (since
+//! the console started).
 
 use crate::server::App;
 use axum::extract::State;
@@ -27,6 +28,19 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     }
     let _ = writeln!(
         s,
+        "# HELP fleet_console_process_restarts_total Restarts of each process since its agent started (the agent's count)."
+    );
+    let _ = writeln!(s, "# TYPE fleet_console_process_restarts_total counter");
+    for (host, name, n) in app.picture.restarts() {
+        let _ = writeln!(
+            s,
+            "fleet_console_process_restarts_total{{host=\"{}\",process=\"{}\"}} {n}",
+            label(&host),
+            label(&name)
+        );
+    }
+    let _ = writeln!(
+        s,
         "# HELP fleet_console_ops_total Operations finished, by outcome."
     );
     let _ = writeln!(s, "# TYPE fleet_console_ops_total counter");
@@ -36,4 +50,11 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
         let _ = writeln!(s, "fleet_console_ops_total{{outcome=\"{o}\"}} {n}");
     }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], s)
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -111,6 +111,12 @@ pub static ROUTES: &[Route] = {
             Viewer,
             |m| on(m, logs::log),
         ),
+        route(
+            Method::GET,
+            "/v1/hosts/{host}/processes/{name}/log/file",
+            Viewer,
+            |m| on(m, logs::file),
+        ),
         route(Method::GET, "/metrics", Viewer, |m| on(m, metrics::metrics)),
         route(Method::POST, "/v1/session", Login, |m| {
             on(m, session::login)

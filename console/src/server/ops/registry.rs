@@ -219,7 +219,13 @@ impl Ops {
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<Op>, bool), String> {
-        let (mut ops, more) = app.store.list(|o| filter.keeps(o), offset, limit)?;
+        let query = crate::server::audit::OpQuery {
+            action: filter.action.as_deref(),
+            target: filter.target.as_deref(),
+            who: filter.who.as_deref(),
+            result: filter.result.as_deref(),
+        };
+        let (mut ops, more) = app.store.query(&query, offset, limit)?;
         let live = lock(&app.ops.live);
         for o in &mut ops {
             if let Some(l) = live.get(&o.id) {
@@ -251,28 +257,6 @@ impl OpFilter {
                 "unknown result {r:?} (expected ok, failed, running, aborted or interrupted)"
             )),
         }
-    }
-
-    fn keeps(&self, op: &Op) -> bool {
-        let r = &op.request;
-        let failed = op
-            .hosts
-            .iter()
-            .any(|h| matches!(h.verdict, Verdict::Failed | Verdict::Unreachable));
-        self.action
-            .as_deref()
-            .is_none_or(|a| r.action.to_string() == a)
-            && self.target.as_deref().is_none_or(|t| {
-                r.target.contains(t) || r.hosts.as_deref().unwrap_or("all").contains(t)
-            })
-            && self.who.as_deref().is_none_or(|w| op.who == w)
-            && self.result.as_deref().is_none_or(|want| match want {
-                "ok" => op.state == OpState::Done && !failed,
-                "failed" => failed,
-                "running" => op.state == OpState::Running,
-                "interrupted" => op.state == OpState::Interrupted,
-                _ => op.state == OpState::Aborted,
-            })
     }
 }
 
