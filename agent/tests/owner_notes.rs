@@ -8,7 +8,13 @@ use fleet_agent::config::Config;
 use fleet_agent::supervisor::{self, Handle};
 use fleet_api::{Event, ProcessState, Selector, Verb, Wanted};
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
+
+/// The owner reaps with `waitpid(-1)`: two owners in one process would reap
+/// each other's children, so the tests run one at a time (the lock is
+/// taken before the runtime exists, as in `owner.rs`).
+static ONE_OWNER: Mutex<()> = Mutex::new(());
 
 const T: Duration = Duration::from_secs(20);
 
@@ -73,6 +79,7 @@ fn events(h: &Handle, after: u64, name: &str) -> Vec<Event> {
 
 #[test]
 fn quiet_changes_are_notes_carrying_the_process_once() {
+    let _one = ONE_OWNER.lock().unwrap_or_else(|e| e.into_inner());
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -153,6 +160,67 @@ fn quiet_changes_are_notes_carrying_the_process_once() {
             }
             assert!(events(&h, seq, "quits:quits").is_empty());
 
+            h.shutdown().await;
+            tokio::time::timeout(T, done).await.unwrap().unwrap();
+        });
+}
+
+/// An event is recorded only after the snapshot that shows it: a follower
+/// that re-reads the status because of an event never gets an older one
+/// (before, events went out mid-cycle and the snapshot at its end, so a
+/// re-read could undo what the event had told).
+#[test]
+fn the_status_already_shows_every_event_a_follower_can_read() {
+    let _one = ONE_OWNER.lock().unwrap_or_else(|e| e.into_inner());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let crash = r#"
+[program.storm]
+command = ["/bin/sh", "-c", "exit 1"]
+numprocs = 8
+process_name = "storm_{num}"
+startsecs = 0
+autorestart = true
+"#;
+            let (h, done) =
+                supervisor::start(config(dir.path(), crash), tokio::runtime::Handle::current())
+                    .unwrap();
+            let (_, _, mut rx) = h.events.resume(None);
+            let mut checked = 0;
+            let mut behind = Vec::new();
+            let deadline = tokio::time::Instant::now() + T;
+            while checked < 3000 && tokio::time::Instant::now() < deadline {
+                let seq = match tokio::time::timeout(T, rx.recv()).await {
+                    Ok(Ok(seq)) => seq,
+                    // A lag only skips events; what is read is still checked.
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                    other => panic!("event stream ended: {other:?}"),
+                };
+                let Some(e) = h.events.get(seq) else { continue };
+                let Some(p) = &e.process else { continue };
+                // The snapshot read now, on this thread, while the owner's
+                // thread goes on: it must be this event's or a later one.
+                let snap = h.snapshot();
+                let now = snap.get(&e.name).expect("the process is in the status");
+                if now.info.state_since < p.state_since || (now.info.restarts < p.restarts) {
+                    behind.push(format!(
+                        "event {seq} {} {}→{} restarts {}: status shows {} restarts {}",
+                        e.name, e.from, e.to, p.restarts, now.info.state, now.info.restarts
+                    ));
+                }
+                checked += 1;
+            }
+            assert!(checked >= 3000, "only {checked} events in {T:?}");
+            assert!(
+                behind.is_empty(),
+                "{} of {checked} events ahead of the status: {:?}",
+                behind.len(),
+                &behind[..behind.len().min(5)]
+            );
             h.shutdown().await;
             tokio::time::timeout(T, done).await.unwrap().unwrap();
         });

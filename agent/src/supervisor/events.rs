@@ -216,7 +216,10 @@ mod tests {
         }
         let inner = log.inner.lock().unwrap();
         assert_eq!(inner.carrier.len(), 1);
-        assert_eq!(inner.history.iter().filter(|e| e.process.is_some()).count(), 1);
+        assert_eq!(
+            inner.history.iter().filter(|e| e.process.is_some()).count(),
+            1
+        );
     }
 
     #[test]

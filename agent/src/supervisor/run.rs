@@ -55,11 +55,14 @@ pub(super) struct Owner {
     /// Stray children sent SIGTERM at shutdown, and when SIGKILL follows.
     pub(super) swept: HashSet<(u32, u64)>,
     pub(super) sweep_kill_at: Option<Instant>,
-    /// Since the last publish: each process as the last event about it
-    /// carried it (`None`: its removal, kept while the row waits for
-    /// `sweep`). `publish` notes what changed beyond that, so every change
-    /// reaches followers as an event, once.
-    pub(super) told: HashMap<String, Option<fleet_api::ProcessInfo>>,
+    /// Events of this cycle, recorded by `publish` right after the
+    /// snapshot: a follower that re-reads the status because of an event
+    /// must find a status at least as new as the event (recorded before
+    /// it, a re-read could bring back what the event had changed).
+    pub(super) unsent: Vec<fleet_api::Event>,
+    /// Processes whose removal was reported while their row waits for
+    /// `sweep`: no "added" note for them.
+    pub(super) gone: HashSet<String>,
     /// The first publish reports nothing: readers start from a status.
     pub(super) published: bool,
 }
@@ -126,7 +129,8 @@ pub fn start(
         reaped_since_look: false,
         swept: HashSet::new(),
         sweep_kill_at: None,
-        told: HashMap::new(),
+        unsent: Vec::new(),
+        gone: HashSet::new(),
         published: false,
     };
     owner.reindex();
@@ -226,6 +230,7 @@ impl Owner {
 
     pub(super) fn publish(&mut self) {
         if !self.dirty {
+            self.send_events(Vec::new());
             return;
         }
         self.dirty = false;
@@ -239,25 +244,30 @@ impl Owner {
         };
         let procs = &self.procs;
         let index = &self.index;
-        self.told
-            .retain(|name, p| p.is_none() && index.get(name).is_some_and(|&i| procs[i].removing));
+        self.gone
+            .retain(|name| index.get(name).is_some_and(|&i| procs[i].removing));
         self.snapshot.send_replace(Arc::new(snap));
-        // After the snapshot: a follower told of a process it does not know
-        // re-reads the status, which must already show it.
+        self.send_events(notes);
+    }
+
+    /// Record this cycle's events, then `notes`, after the snapshot.
+    fn send_events(&mut self, notes: Vec<fleet_api::Event>) {
+        for e in self.unsent.drain(..) {
+            self.events.record(e);
+        }
         for n in notes {
             tracing::debug!(process = %n.name, "{}", n.description);
             self.events.record(n);
         }
     }
 
-    /// Record an event, remembering the process it carries for `publish`.
+    /// Queue an event for followers; `publish` records it after the
+    /// snapshot that shows it.
     pub(super) fn record(&mut self, event: fleet_api::Event) {
         if event.removed {
-            self.told.insert(event.name.clone(), None);
-        } else if let Some(p) = &event.process {
-            self.told.insert(event.name.clone(), Some((**p).clone()));
+            self.gone.insert(event.name.clone());
         }
-        self.events.record(event);
+        self.unsent.push(event);
     }
 
     /// A change no event reported (a `wanted` flip of a stopped process, a
@@ -272,8 +282,15 @@ impl Owner {
             .iter()
             .map(|p| (p.info.name.as_str(), Some(&p.info)))
             .collect();
-        for (name, p) in &self.told {
-            known.insert(name.as_str(), p.as_ref());
+        for name in &self.gone {
+            known.insert(name.as_str(), None);
+        }
+        for e in &self.unsent {
+            if e.removed {
+                known.insert(e.name.as_str(), None);
+            } else if let Some(p) = &e.process {
+                known.insert(e.name.as_str(), Some(p));
+            }
         }
         let mut notes = Vec::new();
         for p in &snap.procs {
