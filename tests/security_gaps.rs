@@ -369,6 +369,56 @@ environment = "DB_PASSWORD=zz-marker-supervisord-style"
     assert_no_secret(&answers, &secrets);
 }
 
+/// T17: a console.toml the console refuses names the place and what is
+/// wrong, without toml's copy of the line (which held the token: the
+/// refusal goes to the journal).
+#[test]
+fn t17_a_console_config_error_never_quotes_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("console.toml");
+    for (line, col, what) in [
+        (
+            r#"token = "zz-marker-console-token-\q0123456789""#,
+            36,
+            "invalid escape sequence",
+        ),
+        (
+            "token = 98765432109876543210987654321",
+            9,
+            "number too large",
+        ),
+    ] {
+        std::fs::write(
+            &config,
+            format!(
+                "[console]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\n\
+                 [[tokens]]\nname = \"ops\"\n{line}\nrole = \"operator\"\n"
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(bin("fleet-console"))
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_no_secret(
+            &[("fleet-console refusing to start".to_owned(), stderr.clone())],
+            &["zz-marker", "98765432109876543210987654321"],
+        );
+        let at = format!("{}:7:{col}: {what}", config.display());
+        assert!(
+            stderr.contains(&at),
+            "the refusal should say {at:?}: {stderr}"
+        );
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused config created data"
+    );
+}
+
 /// Programs that take 8 s to settle (`startsecs`), so an op restarting
 /// them is still running while the next ones are posted.
 const SLOW: &str = r#"
