@@ -1,7 +1,7 @@
 //! The last "none yet" rows of SECURITY.md's proof tables (issue #14),
 //! against the real binaries and, for T14, headless Chromium: a program's
-//! `environment` values and the tokens in no answer of either daemon
-//! (T17), an overlapping op refused with 409 naming the running one while
+//! `environment` values and the tokens in no answer of either daemon,
+//! nor in a config error (T17), an overlapping op refused with 409 naming the running one while
 //! a disjoint one runs (T20), and HTML from program output, exit
 //! descriptions and host labels shown as text, never run (T14). Tests are
 //! named after the threats of reference/fleet-ops.md.
