@@ -347,7 +347,7 @@ fn secret(cx: &mut Ctx, t: &Table, base: &str, secret_env: &mut Vec<String>) -> 
     let loc = t.loc(t.get(source).expect("present"));
     let secret = match source.strip_prefix(base) {
         Some("") => {
-            let s = cx.string(t, source)?;
+            let s = cx.secret(t, source)?;
             if s.is_empty() {
                 cx.error(
                     &loc,

@@ -26,6 +26,17 @@ pub(crate) struct Instance<'a> {
 
 /// Expands `${VAR}` forms; the error is the message for the value's location.
 pub(crate) fn expand_vars(s: &str, vars: &HashMap<String, String>) -> Result<String, String> {
+    expand(s, vars, true)
+}
+
+/// `expand_vars` for a secret (a program's `environment` value, a token):
+/// the error names what is wrong but quotes no part of the value, since
+/// config errors reach `POST /v1/reload`'s answer and the agent's log.
+pub(crate) fn expand_secret(s: &str, vars: &HashMap<String, String>) -> Result<String, String> {
+    expand(s, vars, false)
+}
+
+fn expand(s: &str, vars: &HashMap<String, String>, show: bool) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -36,8 +47,13 @@ pub(crate) fn expand_vars(s: &str, vars: &HashMap<String, String>) -> Result<Str
             rest = tail;
         } else if let Some(body) = after.strip_prefix('{') {
             let Some(end) = body.find('}') else {
+                let inside = if show {
+                    format!(" in {s:?}")
+                } else {
+                    String::new()
+                };
                 return Err(format!(
-                    "unterminated \"${{\" in {s:?} (write \"$$\" for a literal \"$\")"
+                    "unterminated \"${{\"{inside} (write \"$$\" for a literal \"$\")"
                 ));
             };
             let inner = &body[..end];
@@ -46,8 +62,9 @@ pub(crate) fn expand_vars(s: &str, vars: &HashMap<String, String>) -> Result<Str
                 None => (inner, None),
             };
             if !is_env_name(name) {
+                let what = if show { inner } else { "..." };
                 return Err(format!(
-                    "invalid variable name in ${{{inner}}} (expected letters, digits and _, \
+                    "invalid variable name in ${{{what}}} (expected letters, digits and _, \
                      not starting with a digit)"
                 ));
             }
@@ -226,6 +243,27 @@ mod tests {
             .unwrap_err()
             .starts_with("invalid variable name in ${1X}"));
         assert!(expand_vars("${}", &v).is_err());
+    }
+
+    #[test]
+    fn secret_errors_quote_no_part_of_the_value() {
+        let v = vars(&[]);
+        for (value, want) in [
+            ("hunter2${oops", "unterminated \"${\" (write"),
+            ("hunter2${1hunter2}", "invalid variable name in ${...}"),
+        ] {
+            let e = expand_secret(value, &v).unwrap_err();
+            assert!(e.starts_with(want), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+        // An undefined variable's name is the agent's, not the secret.
+        assert!(expand_secret("${NOPE}", &v)
+            .unwrap_err()
+            .contains("${NOPE}"));
+        assert_eq!(
+            expand_secret("a${B:-b}$$", &v).unwrap(),
+            expand_vars("a${B:-b}$$", &v).unwrap()
+        );
     }
 
     fn inst(num: u32, process: Option<&str>) -> Instance<'_> {

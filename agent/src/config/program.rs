@@ -287,10 +287,12 @@ fn environment(cx: &mut Ctx, t: &Table) -> Vec<(String, String)> {
         return Vec::new();
     };
     let label = format!("{}.environment", t.label);
+    // Values may be secrets: messages say what kind a value is, never
+    // what it is (they reach `POST /v1/reload`'s answer and the log).
     let Raw::Table(entries) = v.get_ref() else {
         let msg = format!(
             "{label}: expected a table of strings such as {{ KEY = \"value\" }}, found {}",
-            v.get_ref().describe()
+            v.get_ref().kind()
         );
         cx.error(&t.loc(v), msg);
         return Vec::new();
@@ -311,17 +313,17 @@ fn environment(cx: &mut Ctx, t: &Table) -> Vec<(String, String)> {
         let item_label = format!("{label}.{}", key.name);
         if let r @ (Raw::Integer(_) | Raw::Float(_) | Raw::Boolean(_)) = value.get_ref() {
             // The common slip is `PORT = 8000`; say how to fix it.
-            let shown = r.describe();
             cx.error(
                 &t.loc(value),
                 format!(
-                    "{item_label}: expected a string, found {shown} (quote it: {} = \"{shown}\")",
+                    "{item_label}: expected a string, found {} (quote it: {} = \"...\")",
+                    r.kind(),
                     key.name
                 ),
             );
             continue;
         }
-        if let Some(s) = cx.string_value(t.file, &item_label, value) {
+        if let Some(s) = cx.secret_value(t.file, &item_label, value) {
             out.push((key.name.clone(), s));
         }
     }

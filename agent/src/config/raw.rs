@@ -46,6 +46,19 @@ pub(crate) fn parse(text: &str) -> Result<Entries, (String, Option<Range<usize>>
 }
 
 impl Raw {
+    /// What kind of value this is, without the value (for secrets).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Raw::String(_) => "a string",
+            Raw::Integer(_) => "an integer",
+            Raw::Float(_) => "a float",
+            Raw::Boolean(_) => "a boolean",
+            Raw::Datetime(_) => "a datetime",
+            Raw::Array(_) => "an array",
+            Raw::Table(_) => "a table",
+        }
+    }
+
     /// Describes the value for "expected X, found Y" messages.
     pub fn describe(&self) -> String {
         match self {

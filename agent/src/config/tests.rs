@@ -336,7 +336,7 @@ when = 1979-05-27
          DIR/agent.toml:4:10: invalid program name \"bad name\" (use letters, digits, \"_\", \"-\" and \".\")\n\
          DIR/agent.toml:9:17: program.env.environment: invalid variable name \"1BAD\" (expected letters, \
          digits and _, not starting with a digit)\n\
-         DIR/agent.toml:9:38: program.env.environment.PORT: expected a string, found 8000 (quote it: PORT = \"8000\")\n\
+         DIR/agent.toml:9:38: program.env.environment.PORT: expected a string, found an integer (quote it: PORT = \"...\")\n\
          DIR/agent.toml:10:1: unknown key \"when\" in [program.env] (expected one of: command, numprocs, \
          numprocs_start, process_name, directory, user, umask, environment, priority, autostart, \
          autorestart, exitcodes, startsecs, startretries, stopsignal, stopwaitsecs, stopasgroup, \

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use toml::Spanned;
 
 use super::error::{FileId, Loc, Sink};
-use super::expand::expand_vars;
+use super::expand::{expand_secret, expand_vars};
 use super::raw::{Key, Raw};
 use super::LoadEnv;
 
@@ -150,6 +150,31 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+
+    /// `string_value` for a secret: its errors name what is wrong but
+    /// quote no part of the value (they reach `POST /v1/reload`'s answer
+    /// and the agent's log).
+    pub fn secret_value(&mut self, file: FileId, label: &str, v: &Spanned<Raw>) -> Option<String> {
+        let loc = Loc::new(file, v.span());
+        let Raw::String(s) = v.get_ref() else {
+            let found = v.get_ref().kind();
+            self.error(&loc, format!("{label}: expected a string, found {found}"));
+            return None;
+        };
+        match expand_secret(s, &self.env.vars) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.error(&loc, format!("{label}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// `t[key]` as an expanded secret string (`None` when absent or bad).
+    pub fn secret(&mut self, t: &Table, key: &str) -> Option<String> {
+        let v = t.get(key)?;
+        self.secret_value(t.file, &format!("{}.{key}", t.label), v)
     }
 
     /// `t[key]` as an expanded string (`None` when absent or bad).

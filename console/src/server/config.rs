@@ -232,8 +232,24 @@ pub fn load(path: &Path) -> Result<Config, String> {
     parse(&text, path)
 }
 
+/// A TOML error as `FILE:LINE:COL: message`, without toml's copy of the
+/// offending line: that line may hold a token, and this message goes to
+/// the journal.
+fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> String {
+    let msg = e.message().trim_end().replace('\n', "; ");
+    let before = e.span().and_then(|s| text.get(..s.start));
+    match before {
+        Some(before) => {
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("{}:{line}:{col}: {msg}", path.display())
+        }
+        None => format!("{}: {msg}", path.display()),
+    }
+}
+
 pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let raw: RawFile = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut errs = Vec::new();
     let resolve = |p: &Path| -> PathBuf {
