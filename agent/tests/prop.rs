@@ -7,7 +7,7 @@
 //! whole file) and says what; an import that succeeds is TOML the loader
 //! reads. Case counts are bounded: the suite runs on every `cargo test`.
 
-use fleet_agent::config::{Config, LoadEnv};
+use fleet_agent::config::{Config, LoadEnv, AGENT_KEYS, PROGRAM_KEYS};
 use fleet_api::{ActionRequest, OpRequest, ProofRequest, Registration};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
@@ -69,57 +69,10 @@ fn check_load(dir: &Path, main: &[u8], others: &[(String, String)]) -> Result<()
     Ok(())
 }
 
-const PROGRAM_KEYS: &[&str] = &[
-    "command",
-    "numprocs",
-    "numprocs_start",
-    "process_name",
-    "directory",
-    "user",
-    "umask",
-    "environment",
-    "priority",
-    "autostart",
-    "autorestart",
-    "exitcodes",
-    "startsecs",
-    "startretries",
-    "stopsignal",
-    "stopwaitsecs",
-    "stopasgroup",
-    "killasgroup",
-    "leftovers",
-    "redirect_stderr",
-    "stdout_logfile",
-    "stdout_logfile_maxbytes",
-    "stdout_logfile_backups",
-    "stderr_logfile",
-    "stderr_logfile_maxbytes",
-    "stderr_logfile_backups",
-    "bogus",
-];
-
-const AGENT_KEYS: &[&str] = &[
-    "name",
-    "socket",
-    "listen",
-    "token",
-    "token_file",
-    "token_env",
-    "tls_cert",
-    "tls_key",
-    "log_dir",
-    "console",
-    "enrollment_token",
-    "enrollment_token_file",
-    "enrollment_token_env",
-    "advertise_url",
-    "tags",
-    "console_ca_file",
-    "console_fingerprint",
-    "allow_insecure_console",
-    "credential_file",
-];
+/// The loader's own key lists, plus one it must refuse.
+fn keys(real: &'static [&'static str]) -> Vec<&'static str> {
+    real.iter().copied().chain(["bogus"]).collect()
+}
 
 /// A TOML value of any type, biased to what the keys expect and to the
 /// edges (huge and negative numbers, templates, `${VAR}`).
@@ -202,7 +155,7 @@ fn toml_str(s: &str) -> String {
     out
 }
 
-fn section(header: String, keys: &'static [&'static str]) -> impl Strategy<Value = String> {
+fn section(header: String, keys: Vec<&'static str>) -> impl Strategy<Value = String> {
     proptest::collection::vec((proptest::sample::select(keys), toml_value()), 0..6).prop_map(
         move |kvs| {
             let mut s = format!("{header}\n");
@@ -225,7 +178,7 @@ fn toml_doc() -> impl Strategy<Value = String> {
         } else {
             format!("[program.{name}]")
         };
-        section(header, PROGRAM_KEYS)
+        section(header, keys(PROGRAM_KEYS))
     });
     let group =
         ("[a-z]{1,3}", proptest::collection::vec("[a-z]{1,3}", 0..3)).prop_map(|(g, ps)| {
@@ -253,7 +206,7 @@ fn toml_doc() -> impl Strategy<Value = String> {
     });
     (
         proptest::option::of(include),
-        proptest::option::of(section("[agent]".into(), AGENT_KEYS)),
+        proptest::option::of(section("[agent]".into(), keys(AGENT_KEYS))),
         proptest::collection::vec(prop_oneof![program.boxed(), group.boxed()], 0..4),
     )
         .prop_map(|(inc, agent, rest)| {

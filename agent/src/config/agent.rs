@@ -10,7 +10,8 @@ use super::model::{AgentSettings, ConsoleTrust, Enrollment, Secret, TlsFiles};
 use super::raw::Raw;
 use super::validate::{Ctx, Table};
 
-const AGENT_KEYS: &[&str] = &[
+/// Every key of `[agent]` (also what the property tests draw from).
+pub const AGENT_KEYS: &[&str] = &[
     "name",
     "socket",
     "listen",

@@ -15,6 +15,8 @@ mod expand;
 mod group;
 mod model;
 mod program;
+pub use agent::AGENT_KEYS;
+pub use program::PROGRAM_KEYS;
 mod raw;
 mod validate;
 mod values;

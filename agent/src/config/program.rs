@@ -15,7 +15,9 @@ use super::raw::{Key, Raw};
 use super::validate::{key_loc, Ctx, Table};
 use super::values;
 
-pub(crate) const PROGRAM_KEYS: &[&str] = &[
+/// Every key of a `[program.*]` section (also what the property tests
+/// draw from).
+pub const PROGRAM_KEYS: &[&str] = &[
     "command",
     "numprocs",
     "numprocs_start",

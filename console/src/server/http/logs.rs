@@ -18,6 +18,25 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use std::sync::Arc;
 
+/// The host's inventory entry and the stream asked for (stdout by default).
+fn target(
+    app: &App,
+    host: &str,
+    stream: Option<String>,
+) -> Result<(Arc<crate::server::inventory::HostEntry>, String), ApiError> {
+    let entry = app
+        .inventory
+        .get(host)
+        .ok_or_else(|| ApiError::not_found(format!("no host named {host:?}")))?;
+    let stream = stream.unwrap_or_else(|| "stdout".into());
+    if stream != "stdout" && stream != "stderr" {
+        return Err(ApiError::bad_request(format!(
+            "unknown stream {stream:?} (expected stdout or stderr)"
+        )));
+    }
+    Ok((entry, stream))
+}
+
 #[derive(Deserialize)]
 pub struct LogQuery {
     stream: Option<String>,
@@ -33,16 +52,7 @@ pub async fn log(
 ) -> Result<Response, ApiError> {
     let Path((host, name)) = path?;
     let Query(q) = q?;
-    let entry = app
-        .inventory
-        .get(&host)
-        .ok_or_else(|| ApiError::not_found(format!("no host named {host:?}")))?;
-    let stream = q.stream.unwrap_or_else(|| "stdout".into());
-    if stream != "stdout" && stream != "stderr" {
-        return Err(ApiError::bad_request(format!(
-            "unknown stream {stream:?} (expected stdout or stderr)"
-        )));
-    }
+    let (entry, stream) = target(&app, &host, q.stream)?;
     let mut query = format!("stream={stream}");
     if let Some(t) = q.tail {
         query.push_str(&format!("&tail={t}"));
@@ -77,16 +87,7 @@ pub async fn file(
 ) -> Result<Response, ApiError> {
     let Path((host, name)) = path?;
     let Query(q) = q?;
-    let entry = app
-        .inventory
-        .get(&host)
-        .ok_or_else(|| ApiError::not_found(format!("no host named {host:?}")))?;
-    let stream = q.stream.unwrap_or_else(|| "stdout".into());
-    if stream != "stdout" && stream != "stderr" {
-        return Err(ApiError::bad_request(format!(
-            "unknown stream {stream:?} (expected stdout or stderr)"
-        )));
-    }
+    let (entry, stream) = target(&app, &host, q.stream)?;
     let client = app.clients.for_host(&entry).map_err(ApiError::internal)?;
     let resp = client
         .log_file(&name, &stream)
