@@ -275,48 +275,8 @@ impl Store {
             .transpose()
     }
 
-    /// Newest first: the ops `keep` accepts, `offset` of them skipped, at
-    /// most `limit`, and whether more follow.
-    pub fn list(
-        &self,
-        mut keep: impl FnMut(&Op) -> bool,
-        offset: usize,
-        limit: usize,
-    ) -> Result<(Vec<Op>, bool), String> {
-        let db = self.db();
-        let mut st = db
-            .prepare(
-                "SELECT a.op FROM audit a JOIN
-                   (SELECT MAX(seq) AS last, MIN(seq) AS first FROM audit
-                    WHERE kind IN ('intent', 'result') GROUP BY op_id) b
-                 ON a.seq = b.last ORDER BY b.first DESC",
-            )
-            .map_err(|e| e.to_string())?;
-        let rows = st
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        let mut skipped = 0;
-        for r in rows {
-            let j = r.map_err(|e| e.to_string())?;
-            let op: Op = serde_json::from_str(&j).map_err(|e| e.to_string())?;
-            if !keep(&op) {
-                continue;
-            }
-            if skipped < offset {
-                skipped += 1;
-                continue;
-            }
-            if out.len() == limit {
-                return Ok((out, true));
-            }
-            out.push(op);
-        }
-        Ok((out, false))
-    }
-
-    /// `GET /v1/ops`: as `list`, with the filters and paging done in SQL
-    /// (over each op's newest row, with `json_extract`), so a page decodes
+    /// `GET /v1/ops`: newest first, filtered and paged in SQL (over each
+    /// op's newest row, with `json_extract`), so a page decodes
     /// only its own rows however long the log is.
     pub fn query(
         &self,
@@ -613,6 +573,47 @@ mod tests {
     use super::*;
     use fleet_api::{OpRequest, StrategyKind, Verb};
 
+    /// The reference `query` is checked against: every op decoded and
+    /// filtered in Rust. Newest first: the ops `keep` accepts, `offset` of
+    /// them skipped, at most `limit`, and whether more follow.
+    fn list(
+        s: &Store,
+        mut keep: impl FnMut(&Op) -> bool,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Op>, bool), String> {
+        let db = s.db();
+        let mut st = db
+            .prepare(
+                "SELECT a.op FROM audit a JOIN
+                   (SELECT MAX(seq) AS last, MIN(seq) AS first FROM audit
+                    WHERE kind IN ('intent', 'result') GROUP BY op_id) b
+                 ON a.seq = b.last ORDER BY b.first DESC",
+            )
+            .map_err(|e| e.to_string())?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for r in rows {
+            let j = r.map_err(|e| e.to_string())?;
+            let op: Op = serde_json::from_str(&j).map_err(|e| e.to_string())?;
+            if !keep(&op) {
+                continue;
+            }
+            if skipped < offset {
+                skipped += 1;
+                continue;
+            }
+            if out.len() == limit {
+                return Ok((out, true));
+            }
+            out.push(op);
+        }
+        Ok((out, false))
+    }
+
     fn op(id: &str, state: OpState) -> Op {
         Op {
             id: id.into(),
@@ -645,20 +646,20 @@ mod tests {
         s.append("intent", &op("a", OpState::Running), 1).unwrap();
         s.append("intent", &op("b", OpState::Running), 2).unwrap();
         s.append("result", &op("a", OpState::Done), 3).unwrap();
-        let (list, more) = s.list(|_| true, 0, 10).unwrap();
+        let (all, more) = list(&s, |_| true, 0, 10).unwrap();
         assert_eq!(
-            list.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+            all.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
             ["b", "a"]
         );
         assert!(!more);
         // Paging and filtering: newest first, skip, then whether more match.
-        assert_eq!(s.list(|_| true, 0, 1).unwrap().0[0].id, "b");
-        assert!(s.list(|_| true, 0, 1).unwrap().1);
-        let (page2, more) = s.list(|_| true, 1, 1).unwrap();
+        assert_eq!(list(&s, |_| true, 0, 1).unwrap().0[0].id, "b");
+        assert!(list(&s, |_| true, 0, 1).unwrap().1);
+        let (page2, more) = list(&s, |_| true, 1, 1).unwrap();
         assert_eq!((page2[0].id.as_str(), more), ("a", false));
-        let done = s.list(|o| o.state == OpState::Done, 0, 10).unwrap().0;
+        let done = list(&s, |o| o.state == OpState::Done, 0, 10).unwrap().0;
         assert_eq!(done.len(), 1);
-        assert_eq!(list[1].state, OpState::Done);
+        assert_eq!(all[1].state, OpState::Done);
         assert!(s.db().execute("DELETE FROM audit", []).is_err());
         assert!(s.db().execute("UPDATE audit SET who = 'x'", []).is_err());
         s.event(
@@ -670,7 +671,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            s.list(|_| true, 0, 10).unwrap().0.len(),
+            list(&s, |_| true, 0, 10).unwrap().0.len(),
             2,
             "events are not ops"
         );
@@ -686,7 +687,7 @@ mod tests {
         assert_eq!(s.op_records("b", "host").unwrap(), [(9, "{}".to_string())]);
         let b = s.get("b").unwrap().unwrap();
         assert_eq!(b.state, OpState::Running, "a progress record is not the op");
-        assert_eq!(s.list(|_| true, 0, 10).unwrap().0.len(), 2);
+        assert_eq!(list(&s, |_| true, 0, 10).unwrap().0.len(), 2);
         // Interrupted with a host left to resolve is still unfinished;
         // resolved, it is not.
         let mut b = op("b", OpState::Interrupted);
@@ -796,7 +797,7 @@ mod tests {
                         for (offset, limit) in
                             [(0, 1000), (0, 7), (5, 7), (40, 3), (1000, 5), (0, 0)]
                         {
-                            let old = s.list(|o| keeps(&f, o), offset, limit).unwrap();
+                            let old = list(&s, |o| keeps(&f, o), offset, limit).unwrap();
                             let new = s.query(&f, offset, limit).unwrap();
                             assert_eq!(
                                 (ids(&new.0), new.1),
@@ -816,7 +817,7 @@ mod tests {
         // Whole ops come back, not just their ids.
         let all = s.query(&OpQuery::default(), 0, 1000).unwrap().0;
         assert_eq!(all.len(), 300);
-        assert_eq!(all, s.list(|_| true, 0, 1000).unwrap().0);
+        assert_eq!(all, list(&s, |_| true, 0, 1000).unwrap().0);
     }
 
     #[test]
