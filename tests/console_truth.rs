@@ -7,8 +7,8 @@
 
 mod common;
 use common::console::*;
+use common::truth::{agree, find};
 use common::*;
-use serde_json::Value;
 use std::time::Duration;
 
 const PROGRAMS: &str = r#"
@@ -25,82 +25,6 @@ autorestart = false
 
 const T: Duration = Duration::from_secs(30);
 
-/// What both sides must agree on. CPU and memory are sampled when asked; a
-/// live process's description is its uptime at that moment, so it must
-/// have the agent's form and is then compared as such.
-fn normal(p: &Value) -> Value {
-    let mut p = p.clone();
-    let o = p.as_object_mut().unwrap();
-    o.remove("host");
-    o.remove("cpu_seconds");
-    o.remove("rss_bytes");
-    let live = matches!(
-        o["state"].as_str(),
-        Some("STARTING" | "RUNNING" | "STOPPING")
-    );
-    if live {
-        if let Some(pid) = o["pid"].as_u64() {
-            let d = o["description"].as_str().unwrap_or_default();
-            let form = d.starts_with(&format!("pid {pid}, uptime "));
-            o.insert("description".into(), Value::from(form));
-        }
-    }
-    p
-}
-
-fn by_name(list: &Value) -> Vec<Value> {
-    let mut v: Vec<Value> = list.as_array().unwrap().iter().map(normal).collect();
-    v.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    v
-}
-
-/// Wait until console and agent agree on every process of `host`; panic
-/// with the first differing field otherwise.
-fn agree(c: &Console, a: &Agent, host: &str, step: &str) -> Vec<Value> {
-    let mut last = String::new();
-    let ok = poll_until(Duration::from_secs(10), || {
-        let agent = by_name(&a.status()["processes"]);
-        let st = c.get(&format!("/v1/status?hosts={host}"));
-        let console = by_name(&st["processes"]);
-        if agent == console {
-            return Some(agent);
-        }
-        last = first_difference(&agent, &console);
-        None
-    });
-    ok.unwrap_or_else(|| panic!("{step}: console and agent disagree: {last}"))
-}
-
-fn first_difference(agent: &[Value], console: &[Value]) -> String {
-    let names = |l: &[Value]| l.iter().map(|p| p["name"].to_string()).collect::<Vec<_>>();
-    if names(agent) != names(console) {
-        return format!(
-            "processes: agent {:?}, console {:?}",
-            names(agent),
-            names(console)
-        );
-    }
-    for (a, c) in agent.iter().zip(console) {
-        for (k, v) in a.as_object().unwrap() {
-            if c.get(k) != Some(v) {
-                return format!(
-                    "{} {k}: agent {v}, console {}",
-                    a["name"],
-                    c.get(k).unwrap_or(&Value::Null)
-                );
-            }
-        }
-    }
-    "extra fields in the console's copy".into()
-}
-
-fn find<'a>(procs: &'a [Value], name: &str) -> &'a Value {
-    procs
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {procs:?}"))
-}
-
 fn op_ok(c: &Console, body: &str) {
     let op = c.op(body);
     let done = c.wait_op(op["id"].as_str().unwrap(), T);
@@ -115,7 +39,13 @@ fn the_console_picture_equals_the_agent_status_field_by_field() {
     // A crash loop that ends FATAL, and a program that exited on its own.
     a.wait_state("crashy:crashy", "FATAL", T);
     a.wait_state("flaky:flaky", "EXITED", T);
-    let procs = agree(&c, &a, "w-01", "after the crash loop");
+    let procs = agree(
+        &c,
+        &a,
+        "w-01",
+        Duration::from_secs(10),
+        "after the crash loop",
+    );
     let crashy = find(&procs, "crashy:crashy");
     assert_eq!(crashy["restarts"], 2, "{crashy}");
     assert_eq!(crashy["exits"].as_array().unwrap().len(), 3, "{crashy}");
@@ -135,7 +65,13 @@ fn the_console_picture_equals_the_agent_status_field_by_field() {
         );
         a.wait_state("flaky:flaky", "EXITED", T);
     }
-    let procs = agree(&c, &a, "w-01", "after restarting flaky");
+    let procs = agree(
+        &c,
+        &a,
+        "w-01",
+        Duration::from_secs(10),
+        "after restarting flaky",
+    );
     let flaky = find(&procs, "flaky:flaky");
     assert_eq!(flaky["restarts"], 2, "{flaky}");
     assert_eq!(flaky["exit_status"]["code"], 3, "{flaky}");
@@ -145,7 +81,13 @@ fn the_console_picture_equals_the_agent_status_field_by_field() {
         &c,
         r#"{"action":"restart","target":"group:celery","hosts":"w-01"}"#,
     );
-    let procs = agree(&c, &a, "w-01", "after restarting celery");
+    let procs = agree(
+        &c,
+        &a,
+        "w-01",
+        Duration::from_secs(10),
+        "after restarting celery",
+    );
     assert_eq!(find(&procs, "celery:worker_00")["restarts"], 1);
 
     // Stops, one of a process that is already down: only `wanted` changes
@@ -155,7 +97,7 @@ fn the_console_picture_equals_the_agent_status_field_by_field() {
         r#"{"action":"stop","target":"celery:worker_00","hosts":"w-01"}"#,
     );
     op_ok(&c, r#"{"action":"stop","target":"crashy","hosts":"w-01"}"#);
-    let procs = agree(&c, &a, "w-01", "after the stops");
+    let procs = agree(&c, &a, "w-01", Duration::from_secs(10), "after the stops");
     assert_eq!(find(&procs, "crashy:crashy")["wanted"], "stopped");
     assert_eq!(find(&procs, "celery:worker_00")["state"], "STOPPED");
 
@@ -176,7 +118,7 @@ fn the_console_picture_equals_the_agent_status_field_by_field() {
     let r = a.post("/v1/reload", "");
     assert_eq!(r.status, 200, "{}", r.text());
     a.wait_state("extra:extra", "RUNNING", T);
-    let procs = agree(&c, &a, "w-01", "after the reload");
+    let procs = agree(&c, &a, "w-01", Duration::from_secs(10), "after the reload");
     assert!(procs.iter().all(|p| p["name"] != "flaky:flaky"));
 
     // The console is away while the agent changes; it comes back to the
@@ -185,7 +127,13 @@ fn the_console_picture_equals_the_agent_status_field_by_field() {
     let r = a.post("/v1/processes/celery:worker_01/restart", "");
     assert_eq!(r.status, 200, "{}", r.text());
     c.spawn();
-    let procs = agree(&c, &a, "w-01", "after the console reconnected");
+    let procs = agree(
+        &c,
+        &a,
+        "w-01",
+        Duration::from_secs(10),
+        "after the console reconnected",
+    );
     assert_eq!(find(&procs, "celery:worker_01")["restarts"], 2);
 
     // /metrics is fed by the same picture.

@@ -7,8 +7,8 @@
 
 mod common;
 use common::console::*;
+use common::truth::{agree, find};
 use common::*;
-use serde_json::Value;
 use std::time::Duration;
 
 const PROGRAMS: &str = r#"
@@ -32,75 +32,6 @@ autostart = false
 const QUICK: Duration = Duration::from_secs(3);
 const T: Duration = Duration::from_secs(30);
 
-/// What both sides must agree on: all but the sampled CPU/memory and a
-/// live process's uptime text (checked for its form).
-fn normal(p: &Value) -> Value {
-    let mut p = p.clone();
-    let o = p.as_object_mut().unwrap();
-    o.remove("host");
-    o.remove("cpu_seconds");
-    o.remove("rss_bytes");
-    if matches!(
-        o["state"].as_str(),
-        Some("STARTING" | "RUNNING" | "STOPPING")
-    ) {
-        if let Some(pid) = o["pid"].as_u64() {
-            let d = o["description"].as_str().unwrap_or_default();
-            let form = d.starts_with(&format!("pid {pid}, uptime "));
-            o.insert("description".into(), Value::from(form));
-        }
-    }
-    p
-}
-
-fn by_name(list: &Value) -> Vec<Value> {
-    let mut v: Vec<Value> = list.as_array().unwrap().iter().map(normal).collect();
-    v.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    v
-}
-
-/// Console and agent agree on every process within `within`, or the test
-/// fails naming the first field that differs.
-fn agree(c: &Console, a: &Agent, within: Duration, step: &str) -> Vec<Value> {
-    let mut last = String::new();
-    poll_until(within, || {
-        let agent = by_name(&a.status()["processes"]);
-        let console = by_name(&c.get("/v1/status?hosts=w-01")["processes"]);
-        if agent == console {
-            return Some(agent);
-        }
-        last = difference(&agent, &console);
-        None
-    })
-    .unwrap_or_else(|| panic!("{step}: not agreed within {within:?}: {last}"))
-}
-
-fn difference(agent: &[Value], console: &[Value]) -> String {
-    let names = |l: &[Value]| l.iter().map(|p| p["name"].to_string()).collect::<Vec<_>>();
-    if names(agent) != names(console) {
-        return format!(
-            "processes: agent {:?}, console {:?}",
-            names(agent),
-            names(console)
-        );
-    }
-    for (a, c) in agent.iter().zip(console) {
-        for (k, v) in a.as_object().unwrap() {
-            if c.get(k) != Some(v) {
-                return format!("{} {k}: agent {v}, console {:?}", a["name"], c.get(k));
-            }
-        }
-    }
-    "extra fields in the console's copy".into()
-}
-
-fn find<'a>(procs: &'a [Value], name: &str) -> &'a Value {
-    procs
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {procs:?}"))
-}
-
 /// The agent's config file with `programs`, keeping its TCP listener.
 fn config(a: &Agent, port: u16, programs: &str) -> String {
     format!(
@@ -118,14 +49,14 @@ fn quiet_changes_made_at_the_agent_reach_the_console_by_event() {
     a.wait_state("crashy:crashy", "FATAL", T);
     a.wait_state("quits:quits", "EXITED", T);
     // The first picture comes from the console's first status read.
-    agree(&c, &a, T, "at start");
+    agree(&c, &a, "w-01", T, "at start");
 
     // Stops of processes already down: only `wanted` changes.
     for name in ["crashy:crashy", "quits:quits"] {
         let r = a.post(&format!("/v1/processes/{name}/stop"), "");
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(a.process(name)["wanted"], "stopped");
-        let procs = agree(&c, &a, QUICK, &format!("after stopping {name}"));
+        let procs = agree(&c, &a, "w-01", QUICK, &format!("after stopping {name}"));
         assert_eq!(find(&procs, name)["wanted"], "stopped");
     }
 
@@ -139,7 +70,7 @@ fn quiet_changes_made_at_the_agent_reach_the_console_by_event() {
     wait_for(T, "idle gone", || {
         a.find_process("idle:idle").is_none().then_some(())
     });
-    let procs = agree(&c, &a, QUICK, "after the reload");
+    let procs = agree(&c, &a, "w-01", QUICK, "after the reload");
     assert_eq!(find(&procs, "later:later")["state"], "STOPPED");
     assert!(procs.iter().all(|p| p["name"] != "idle:idle"), "{procs:?}");
 
@@ -150,7 +81,7 @@ fn quiet_changes_made_at_the_agent_reach_the_console_by_event() {
     wait_for(T, "later gone", || {
         a.find_process("later:later").is_none().then_some(())
     });
-    let procs = agree(&c, &a, QUICK, "after the second reload");
+    let procs = agree(&c, &a, "w-01", QUICK, "after the second reload");
     assert_eq!(find(&procs, "idle:idle")["wanted"], "stopped");
     assert!(
         procs.iter().all(|p| p["name"] != "later:later"),
@@ -162,7 +93,7 @@ fn quiet_changes_made_at_the_agent_reach_the_console_by_event() {
     let r = a.post("/v1/processes/crashy:crashy/start", "");
     assert_eq!(r.status, 200, "{}", r.text());
     a.wait_state("crashy:crashy", "FATAL", T);
-    let procs = agree(&c, &a, QUICK, "after starting crashy again");
+    let procs = agree(&c, &a, "w-01", QUICK, "after starting crashy again");
     assert_eq!(find(&procs, "crashy:crashy")["wanted"], "running");
 
     // /metrics: each process's restarts, the agent's count.

@@ -498,6 +498,7 @@ pub mod browser;
 pub mod console;
 pub mod ctl;
 pub mod pki;
+pub mod truth;
 
 /// Read the agent's event history (and what follows) until `done` holds
 /// for the events seen, or panic after `timeout`.
