@@ -11,10 +11,10 @@ use common::browser::*;
 use common::console::*;
 use common::*;
 use serde_json::Value;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -45,39 +45,6 @@ fn xmlrpc_answer(a: &Agent, method: &str, params: &[&str]) -> String {
     let r = a.post("/RPC2", &body);
     assert_eq!(r.status, 200, "{method}: {}", r.text());
     r.text()
-}
-
-/// Read a server-sent event stream already requested on `s` until `done`
-/// holds for the text so far, or panic after `timeout`.
-fn read_stream_until(
-    mut s: impl Read,
-    timeout: Duration,
-    what: &str,
-    done: impl Fn(&str) -> bool,
-) -> String {
-    let deadline = Instant::now() + timeout;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        if done(&text) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {text}"
-        );
-        match s.read(&mut buf) {
-            Ok(0) => panic!("stream ended while waiting for {what}: {text}"),
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("reading {what}: {e}"),
-        }
-    }
 }
 
 /// supervisord's `GET /logtail/SPEC` on the agent's socket (a tail, then

@@ -515,30 +515,46 @@ pub fn events_until(
     .unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
+    let events = |text: &str| -> Vec<Value> {
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l.strip_prefix("data:")?.trim()).ok())
+            .collect()
+    };
+    events(&read_stream_until(sock, timeout, what, |t| {
+        done(&events(t))
+    }))
+}
+
+/// Read a stream (a server-sent event stream, a log follow) already
+/// requested on `s` until `done`
+/// holds for the text so far, or panic after `timeout`.
+pub fn read_stream_until(
+    mut s: impl Read,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + timeout;
     let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; 8192];
     loop {
-        let events: Vec<Value> = String::from_utf8_lossy(&raw)
-            .lines()
-            .filter_map(|l| serde_json::from_str(l.strip_prefix("data:")?.trim()).ok())
-            .collect();
-        if done(&events) {
-            return events;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        if done(&text) {
+            return text;
         }
         assert!(
             Instant::now() < deadline,
-            "timed out waiting for {what}: {events:?}"
+            "timed out waiting for {what}: {text}"
         );
-        match sock.read(&mut buf) {
-            Ok(0) => panic!("event stream ended while waiting for {what}: {events:?}"),
+        match s.read(&mut buf) {
+            Ok(0) => panic!("stream ended while waiting for {what}: {text}"),
             Ok(n) => raw.extend_from_slice(&buf[..n]),
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) => {}
-            Err(e) => panic!("reading events: {e}"),
+            Err(e) => panic!("reading {what}: {e}"),
         }
     }
 }
