@@ -142,3 +142,34 @@ mod tests {
         assert_eq!(v["a"], 1);
     }
 }
+
+/// The credentials of an `Authorization` header value for `scheme`
+/// (`"Bearer"`, `"Basic"`), trimmed; `None` for another scheme. The scheme
+/// is case-insensitive (RFC 9110 §11.1), so `bearer x` and `BASIC x` are
+/// what they say: one rule for both daemons.
+pub fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (given, rest) = value.split_once(' ')?;
+    given
+        .eq_ignore_ascii_case(scheme)
+        .then(|| rest.trim_matches(|c| c == ' ' || c == '\t'))
+}
+
+#[cfg(test)]
+mod scheme_tests {
+    use super::credentials;
+
+    #[test]
+    fn schemes_are_case_insensitive_and_exact() {
+        for v in ["Bearer tok", "bearer tok", "BEARER  tok ", "bEaReR\ttok"] {
+            let want = if v.contains('\t') { None } else { Some("tok") };
+            assert_eq!(credentials(v, "Bearer"), want, "{v:?}");
+        }
+        assert_eq!(
+            credentials("Basic dXNlcjpwdw==", "basic"),
+            Some("dXNlcjpwdw==")
+        );
+        assert_eq!(credentials("Bearertok", "Bearer"), None);
+        assert_eq!(credentials("Token tok", "Bearer"), None);
+        assert_eq!(credentials("", "Bearer"), None);
+    }
+}

@@ -29,10 +29,11 @@ fn given(req: &Request) -> Given {
     else {
         return Given::Nothing;
     };
-    if let Some(t) = v.strip_prefix("Bearer ") {
-        return Given::Bearer(t.trim().to_owned());
+    use fleet_daemon::http::credentials;
+    if let Some(t) = credentials(v, "Bearer") {
+        return Given::Bearer(t.to_owned());
     }
-    if let Some(b) = v.strip_prefix("Basic ") {
+    if let Some(b) = credentials(v, "Basic") {
         // `user:password`; a header that does not decode is a wrong login.
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(b.trim())

@@ -478,9 +478,22 @@ impl Client {
             reason,
         };
         let bytes = resp.body.collect().await.map_err(|r| self.broken(r))?;
-        let raw: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| decode(e.to_string()))?;
-        let data = T::deserialize(&raw).map_err(|e| decode(e.to_string()))?;
+        // serde's messages quote the offending value ("invalid type:
+        // string \"…\""): a body from something that is no fleet daemon is
+        // never echoed, only its size and where it stopped making sense.
+        let unexpected = |e: serde_json::Error| {
+            let at = if e.line() > 0 {
+                format!(", at line {} column {}", e.line(), e.column())
+            } else {
+                String::new()
+            };
+            decode(format!(
+                "not a fleet answer: unexpected answer ({} bytes{at})",
+                bytes.len()
+            ))
+        };
+        let raw: serde_json::Value = serde_json::from_slice(&bytes).map_err(unexpected)?;
+        let data = T::deserialize(&raw).map_err(unexpected)?;
         Ok(Fetched { data, raw })
     }
 

@@ -12,12 +12,13 @@
 //! refusals, removals) are rows of their own kind with the op id `-`.
 //!
 //! The log is tamper-evident: `audit_chain` holds, for every audit row,
-//! `hash = SHA-256(previous hash ‖ the row's fields)` (the first row's
-//! previous hash is 64 zeros), written in the same transaction as the row.
-//! Dropping the triggers and editing or deleting a row breaks the chain at
-//! that row; `verify` (`fleet-console audit verify`) names the first broken
-//! or missing record, and prints the head hash to keep elsewhere (a chain
-//! cut at its tail is only caught against a kept head).
+//! its link — `HMAC-SHA256(key, previous link ‖ the row's fields)`, the
+//! key outside the database (`chain.rs`, which says which attacker each
+//! part defeats) — written in the same transaction as the row, and never
+//! afterwards: a row without its link (one appended behind the console's
+//! back) stays unlinked, across restarts. `verify` (`fleet-console audit
+//! verify`) names the first broken, unlinked or missing record, and checks
+//! the head kept outside the database.
 
 use fleet_api::{Op, OpState, Registration, Verdict};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -25,8 +26,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Mutex;
 
+use super::chain::{Chain, GENESIS};
+
 pub struct Store {
     db: Mutex<Connection>,
+    chain: Chain,
 }
 
 /// What `Store::query` keeps; each given one must hold. `target` is a
@@ -87,6 +91,10 @@ impl Store {
             .mode(0o700)
             .create(dir)
             .map_err(|e| format!("cannot create data_dir {}: {e}", dir.display()))?;
+        // An existing data dir is tightened too: it holds the store and the
+        // audit key, the console's alone.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot restrict data_dir {}: {e}", dir.display()))?;
         let path = dir.join("console.db");
         // The store holds registered agents' tokens: the console's alone.
         // Created 0600 before SQLite opens it (and its -wal/-shm, which
@@ -107,8 +115,13 @@ impl Store {
             .and_then(|_| db.execute_batch(SCHEMA))
             .and_then(|_| add_source_column(&db))
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        let store = Store { db: Mutex::new(db) };
-        store.chain_unchained()?;
+        let next = next_seq(&db)?;
+        let chain = Chain::open(dir, next, true)?;
+        let store = Store {
+            db: Mutex::new(db),
+            chain,
+        };
+        store.log_head("opened");
         Ok(store)
     }
 
@@ -120,37 +133,20 @@ impl Store {
         }
         let db = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        Ok(Store { db: Mutex::new(db) })
+        let chain = Chain::open(dir, next_seq(&db)?, false)?;
+        Ok(Store {
+            db: Mutex::new(db),
+            chain,
+        })
     }
 
-    /// Rows written before the chain existed (an older console) get their
-    /// links now, in order; rows after the last link only.
-    fn chain_unchained(&self) -> Result<(), String> {
-        let mut db = self.db();
-        let tx = db.transaction().map_err(|e| e.to_string())?;
-        let rows = {
-            let mut st = tx
-                .prepare(
-                    "SELECT seq, op_id, kind, at, who, op, source FROM audit
-                     WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM audit_chain) ORDER BY seq",
-                )
-                .map_err(|e| e.to_string())?;
-            let rows = st
-                .query_map([], Row::read)
-                .map_err(|e| e.to_string())?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())?;
-            rows
-        };
-        for r in rows {
-            let prev = head(&tx)?;
-            tx.execute(
-                "INSERT INTO audit_chain (seq, hash) VALUES (?1, ?2)",
-                params![r.seq, r.hash(&prev)],
-            )
-            .map_err(|e| e.to_string())?;
+    /// The head in the console's log: a copy outside the data dir, for
+    /// whoever keeps the journal.
+    pub fn log_head(&self, when: &str) {
+        match head(&self.db()) {
+            Ok((seq, link)) => tracing::info!("audit log {when}: head record {seq}, link {link}"),
+            Err(e) => tracing::error!("audit log {when}: cannot read its head: {e}"),
         }
-        tx.commit().map_err(|e| e.to_string())
     }
 
     /// Check the whole chain. `Ok((records, head))` when intact; otherwise
@@ -176,7 +172,7 @@ impl Store {
                     row.seq
                 ));
             }
-            let want = row.hash(&prev);
+            let want = self.chain.link(row.seq, &prev, &row.fields());
             match stored {
                 Some(h) if h == want => prev = h,
                 Some(_) => {
@@ -185,7 +181,12 @@ impl Store {
                         row.seq, row.kind, row.op_id, row.at
                     ))
                 }
-                None => return Err(format!("record {} has no hash in the chain", row.seq)),
+                None => {
+                    return Err(format!(
+                        "record {} ({} {} at {}) has no link in the chain: it was not written by the console",
+                        row.seq, row.kind, row.op_id, row.at
+                    ))
+                }
             }
             n += 1;
         }
@@ -198,7 +199,24 @@ impl Store {
                 n + 1
             ));
         }
-        Ok((n, prev))
+        match self.chain.head()? {
+            None if n > 0 => Err(format!(
+                "{} is missing: the head kept outside the database cannot be checked",
+                self.chain.head_path().display()
+            )),
+            Some((seq, _)) if seq > n as i64 => Err(format!(
+                "record {} is missing: the log ends at record {n} but {} names record {seq} (records were removed from the tail)",
+                n + 1,
+                self.chain.head_path().display()
+            )),
+            Some((seq, link)) if seq > 0 && link_of(&db, seq)?.is_none_or(|l| l != link) => {
+                Err(format!(
+                    "record {seq} does not match the head kept in {}: the log was rewritten",
+                    self.chain.head_path().display()
+                ))
+            }
+            _ => Ok((n, prev)),
+        }
     }
 
     /// Append one non-op event (`login`, `login_refused`, `register`,
@@ -241,13 +259,16 @@ impl Store {
             op: json.into(),
             source: source.map(str::to_owned),
         };
-        let prev = head(&tx).map_err(|e| format!("audit write failed: {e}"))?;
+        let (_, prev) = head(&tx).map_err(|e| format!("audit write failed: {e}"))?;
+        let link = self.chain.link(row.seq, &prev, &row.fields());
         tx.execute(
             "INSERT INTO audit_chain (seq, hash) VALUES (?1, ?2)",
-            params![row.seq, row.hash(&prev)],
+            params![row.seq, link],
         )
         .map_err(fail)?;
-        tx.commit().map_err(fail)
+        tx.commit().map_err(fail)?;
+        // Still under the store's lock: heads are written in record order.
+        self.chain.set_head(row.seq, &link)
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -482,7 +503,23 @@ impl Store {
 }
 
 /// The previous hash of the first record.
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// The stored link of record `seq`.
+fn link_of(db: &Connection, seq: i64) -> Result<Option<String>, String> {
+    db.query_row("SELECT hash FROM audit_chain WHERE seq = ?1", [seq], |r| {
+        r.get::<_, String>(0)
+    })
+    .optional()
+    .map_err(|e| e.to_string())
+}
+
+/// The number the next audit row will get (the first keyed one, for a
+/// store whose key is made now).
+fn next_seq(db: &Connection) -> Result<i64, String> {
+    db.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit", [], |r| {
+        r.get(0)
+    })
+    .map_err(|e| e.to_string())
+}
 
 /// Consoles before the chain had no `source` column.
 /// and registered agents no `credential` (the SHA-256 of the heartbeat
@@ -508,15 +545,15 @@ pub fn credential_hash(credential: &str) -> String {
     )
 }
 
-/// The newest link's hash (GENESIS for an empty chain).
-fn head(db: &Connection) -> Result<String, String> {
+/// The newest link: its record and hash (0 and GENESIS for an empty chain).
+fn head(db: &Connection) -> Result<(i64, String), String> {
     db.query_row(
-        "SELECT hash FROM audit_chain ORDER BY seq DESC LIMIT 1",
+        "SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1",
         [],
-        |r| r.get::<_, String>(0),
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
     )
     .optional()
-    .map(|h| h.unwrap_or_else(|| GENESIS.to_string()))
+    .map(|h| h.unwrap_or_else(|| (0, GENESIS.to_string())))
     .map_err(|e| e.to_string())
 }
 
@@ -544,27 +581,17 @@ impl Row {
         })
     }
 
-    /// SHA-256 over the previous hash and every field, each length-prefixed
-    /// so no two rows serialise alike.
-    fn hash(&self, prev: &str) -> String {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        let seq = self.seq.to_string();
-        let at = self.at.to_string();
-        let fields: [&str; 7] = [
-            &seq,
-            &self.op_id,
-            &self.kind,
-            &at,
-            &self.who,
-            &self.op,
-            self.source.as_deref().unwrap_or(""),
-        ];
-        ctx.update(prev.as_bytes());
-        for f in fields {
-            ctx.update(&(f.len() as u64).to_be_bytes());
-            ctx.update(f.as_bytes());
-        }
-        fleet_daemon::hex::encode(ctx.finish().as_ref())
+    /// The fields a link covers, in order.
+    fn fields(&self) -> [String; 7] {
+        [
+            self.seq.to_string(),
+            self.op_id.clone(),
+            self.kind.clone(),
+            self.at.to_string(),
+            self.who.clone(),
+            self.op.clone(),
+            self.source.clone().unwrap_or_default(),
+        ]
     }
 }
 

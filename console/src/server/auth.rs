@@ -52,10 +52,7 @@ impl Auth {
                 role: Role::Operator,
             });
         }
-        let given = header
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(Denied::Missing)?;
+        let given = header.and_then(bearer_token).ok_or(Denied::Missing)?;
         self.check_token(given)
     }
 
@@ -79,9 +76,13 @@ impl Auth {
 /// Constant-time check of a bearer header against one secret.
 pub fn bearer_is(header: Option<&str>, secret: &str) -> bool {
     header
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(bearer_token)
         .is_some_and(|g| bool::from(g.as_bytes().ct_eq(secret.as_bytes())))
+}
+
+/// The token of a `Bearer` header value (scheme case-insensitive).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    fleet_daemon::http::credentials(value, "Bearer")
 }
 
 // --- Browser sessions -------------------------------------------------

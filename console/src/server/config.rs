@@ -553,10 +553,31 @@ pub fn check_agent_url(url: &str) -> Result<UrlKind, String> {
         return Err(format!("{url:?} must start with http:// or https://"));
     };
     let authority = rest.trim_end_matches('/');
-    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+    // A backslash is a path separator to WHATWG parsers (reqwest's `url`):
+    // `http://h:1\admin\x` would send the challenge to `/admin/x/…`.
+    if authority.is_empty()
+        || authority.contains(['/', '?', '#', '@', ' ', '\\'])
+        || authority.chars().any(|c| c.is_control())
+    {
         return Err(format!(
             "{url:?}: expected scheme://host:port and nothing else"
         ));
+    }
+    // And the real parser must agree: exactly scheme://host[:port], nothing
+    // after it.
+    match reqwest::Url::parse(url) {
+        Ok(u)
+            if u.path() == "/"
+                && u.query().is_none()
+                && u.fragment().is_none()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && u.host().is_some() => {}
+        _ => {
+            return Err(format!(
+                "{url:?}: expected scheme://host:port and nothing else"
+            ))
+        }
     }
     if https {
         return Ok(UrlKind::Https);
@@ -578,6 +599,31 @@ mod tests {
 
     fn p(text: &str) -> Result<Config, String> {
         parse(text, Path::new("/etc/fleet/console.toml"))
+    }
+
+    #[test]
+    fn agent_urls_are_scheme_host_port_and_nothing_else() {
+        for ok in [
+            "http://127.0.0.1:9",
+            "https://agent.internal:443/",
+            "http://[::1]:5",
+        ] {
+            assert!(check_agent_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://127.0.0.1:9\\admin\\x",
+            "http://127.0.0.1:9\\",
+            "http://u:p@h:1",
+            "http://h:1/x",
+            "http://h:1?x",
+            "http://h:1#x",
+            "http://h:1\tx",
+            "http://h:99999",
+            "ftp://h:1",
+            "http://",
+        ] {
+            assert!(check_agent_url(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod agent_client;
 pub mod audit;
 pub mod auth;
+pub mod chain;
 pub mod config;
 pub mod follow;
 pub mod http;
@@ -46,8 +47,14 @@ pub struct App {
     pub clients: agent_client::ClientFactory,
     pub ops: ops::Ops,
     pub auth: Auth,
-    /// Registrations and heartbeats, fleet-wide.
+    /// Registrations and heartbeats that carry a valid credential,
+    /// fleet-wide.
     pub register_limit: http::RateLimit,
+    /// Registrations without one, per source address: a flood spends only
+    /// its own bucket, never the fleet-wide one.
+    pub register_refused_limit: http::PerSource,
+    /// Those refusals, audited as one summary row per source a minute.
+    pub register_refusals: http::refusals::Refusals,
     /// Logins (`POST /v1/session`), per source address: guessing is slow
     /// and one source cannot lock the others out.
     pub login_limit: http::PerSource,
@@ -98,6 +105,8 @@ impl App {
                 config.enrollment_rate as f64,
             ),
             login_limit: http::PerSource::new(20, 2.0),
+            register_refused_limit: http::PerSource::new(20, 2.0),
+            register_refusals: Default::default(),
             event_streams: Arc::new(tokio::sync::Semaphore::new(http::events::MAX_SUBSCRIBERS)),
             config,
             inventory,
@@ -194,6 +203,7 @@ pub async fn run(
     let unresolved = std::mem::take(&mut *app.unresolved.lock().unwrap_or_else(|e| e.into_inner()));
     ops::resolve_interrupted(&app, unresolved);
     let (closing_tx, closing) = watch::channel(false);
+    let flusher = tokio::spawn(flush_refusals(app.clone()));
     let own = http::guard::Listener {
         addr: listener.local_addr()?,
         tls: app.config.tls.is_some(),
@@ -225,7 +235,30 @@ pub async fn run(
             .await
         }
     }
+    flusher.abort();
+    write_refusals(&app, true);
+    app.store.log_head("closed");
     Ok(())
+}
+
+/// Every minute, the refused registrations counted since their source's
+/// last summary row (`http::refusals`): no count is left unwritten.
+async fn flush_refusals(app: Arc<App>) {
+    let period = std::time::Duration::from_millis(http::refusals::WINDOW_MS);
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        write_refusals(&app, false);
+    }
+}
+
+fn write_refusals(app: &App, all: bool) {
+    for s in app.register_refusals.flush(picture::now_ms(), all) {
+        if let Err(e) = http::audit_refusals(app, &s, None) {
+            tracing::error!("cannot audit {} refused registration(s): {e}", s.count);
+        }
+    }
 }
 
 /// Browsers hold an event stream each, fleetctl a few calls: 1,024 open

@@ -18,7 +18,9 @@ mod hosts;
 mod logs;
 mod metrics;
 mod ops;
+pub mod refusals;
 mod register;
+pub use register::audit_refusals;
 mod session;
 mod status;
 

@@ -8,9 +8,14 @@
 //! enrollment tokens may be valid at once, each until its `expires`
 //! (rotation without a gap); an expired one is refused, audited, with a
 //! message saying so, while enrolled agents go on with their credential.
+//!
+//! The credential is checked first: a caller without one never touches the
+//! fleet-wide budget (a flood of anonymous registrations cannot starve real
+//! enrollments and heartbeats); it is limited per source address and its
+//! refusals are audited as a per-source summary (`refusals.rs`).
 
 use super::error::json_body;
-use super::{ApiError, Source};
+use super::{ApiError, Source, SourceIp};
 use crate::server::auth::bearer_is;
 use crate::server::inventory::{RegisterError, Registered};
 use crate::server::picture::now_ms;
@@ -28,6 +33,7 @@ use std::sync::Arc;
 pub async fn register(
     State(app): State<Arc<App>>,
     Source(source): Source,
+    SourceIp(ip): SourceIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RegistrationResponse>, ApiError> {
@@ -35,9 +41,6 @@ pub async fn register(
         return Err(ApiError::not_found(
             "registration is disabled: console.toml has no [enrollment] token",
         ));
-    }
-    if !app.register_limit.take() {
-        return Err(super::throttled("registrations"));
     }
     let refuse = |name: &str, e: ApiError| -> ApiError {
         let detail = json!({ "status": e.code.http_status(), "reason": e.message });
@@ -54,6 +57,7 @@ pub async fn register(
     };
     let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     let reg: Registration = json_body(&body?)?;
+    let bearer = header.and_then(super::super::auth::bearer_token);
     // An enrollment token (a new agent, or one that lost its credential)
     // or the credential this console issued to that name (heartbeats).
     // Every token is compared (no early exit), as for console tokens.
@@ -62,6 +66,16 @@ pub async fn register(
         if bearer_is(header, t.secret.expose()) {
             matched = Some(t);
         }
+    }
+    let enrolling = matched.is_some();
+    let identified =
+        !enrolling && bearer.is_some_and(|c| app.store.credential_ok(&reg.name, c.trim()));
+    if !enrolling && !identified {
+        return Err(refuse_anonymous(&app, ip, source.as_deref()));
+    }
+    // Only callers holding a credential spend the fleet-wide budget.
+    if !app.register_limit.take() {
+        return Err(super::throttled("registrations"));
     }
     if let Some(t) = matched.filter(|t| t.expired(now_ms())) {
         let at = t.expires.as_ref().map_or("", |(_, text)| text.as_str());
@@ -73,20 +87,6 @@ pub async fn register(
                     "enrollment token {:?} expired at {at}: enroll with a current one (console.toml [enrollment])",
                     t.name
                 ),
-            ),
-        ));
-    }
-    let enrolling = matched.is_some();
-    let identified = !enrolling
-        && header
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|c| app.store.credential_ok(&reg.name, c.trim()));
-    if !enrolling && !identified {
-        return Err(refuse(
-            "-",
-            ApiError::new(
-                ErrorCode::Unauthorized,
-                "invalid enrollment token (or agent credential)",
             ),
         ));
     }
@@ -143,6 +143,50 @@ pub async fn register(
         credential,
         heartbeat_secs: app.config.heartbeat_secs,
     }))
+}
+
+const ANONYMOUS: &str = "invalid enrollment token (or agent credential)";
+
+/// A registration without a valid credential: 401, or 429 once its source
+/// has spent its own bucket; audited as a per-source summary.
+fn refuse_anonymous(app: &App, ip: Option<std::net::IpAddr>, source: Option<&str>) -> ApiError {
+    let throttled = !app.register_refused_limit.take(ip);
+    if let Some(s) = app.register_refusals.note(ip, now_ms()) {
+        if let Err(e) = audit_refusals(app, &s, source) {
+            return ApiError::internal(e);
+        }
+    }
+    if throttled {
+        super::throttled("registrations from this address")
+    } else {
+        ApiError::new(ErrorCode::Unauthorized, ANONYMOUS)
+    }
+}
+
+/// One summary row of refused anonymous registrations. `source` is the
+/// caller's address and port when the row is written for a request.
+pub fn audit_refusals(
+    app: &App,
+    s: &super::refusals::Summary,
+    source: Option<&str>,
+) -> Result<(), String> {
+    let addr = s.source.to_string();
+    let reason = if s.count == 1 {
+        format!("{ANONYMOUS}: 1 refused from {addr}")
+    } else {
+        format!(
+            "{ANONYMOUS}: {} refused from {addr} in the last minute",
+            s.count
+        )
+    };
+    let detail = json!({ "status": 401, "reason": reason, "refused": s.count, "since": s.since });
+    app.store.event(
+        "register_refused",
+        "-",
+        Some(source.unwrap_or(&addr)),
+        &detail,
+        now_ms(),
+    )
 }
 
 /// 256 random bits, hex.
