@@ -141,8 +141,17 @@ pub fn http<S: Read + Write>(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    if !body.is_empty() {
-        req.push_str("Content-Type: application/json\r\n");
+    let typed = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    if !body.is_empty() && !typed {
+        // supervisord's face takes XML, as supervisorctl sends it.
+        let ty = if path.starts_with("/RPC2") {
+            "text/xml"
+        } else {
+            "application/json"
+        };
+        req.push_str(&format!("Content-Type: {ty}\r\n"));
     }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));

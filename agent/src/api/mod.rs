@@ -8,6 +8,7 @@
 mod auth;
 mod error;
 mod events;
+mod guard;
 mod logs;
 mod metrics;
 mod processes;
@@ -147,6 +148,7 @@ pub fn router(handle: Handle) -> Router {
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(guard::browser_guard))
         .with_state(handle)
 }
 

@@ -99,7 +99,7 @@ impl EventLog {
         let missed = inner
             .history
             .front()
-            .is_some_and(|first| first.seq > after + 1);
+            .is_some_and(|first| first.seq > after.saturating_add(1));
         let past = inner
             .history
             .iter()
