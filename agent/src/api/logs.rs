@@ -149,7 +149,11 @@ pub async fn file(
             "the {which} of {name:?} has no log file"
         )));
     }
-    let (file, from, len) = stream.open_current().map_err(|e| {
+    // Off the runtime thread, like every log file access (`logs::read`).
+    let opened = tokio::task::spawn_blocking(move || stream.open_current())
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    let (file, from, len) = opened.map_err(|e| {
         ApiError::internal(format!("cannot read the {which} log file of {name:?}: {e}"))
     })?;
     let mut file = tokio::fs::File::from_std(file);

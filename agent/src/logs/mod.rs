@@ -26,6 +26,7 @@
 mod chunk;
 mod file;
 mod pump;
+pub mod read;
 mod ring;
 mod writer;
 
@@ -294,23 +295,12 @@ impl LogStream {
     /// `maxbytes` plus one pump chunk (a write is never split, so a file
     /// may pass `maxbytes` by that much) and at most [`LOG_FILE_MAX`].
     pub fn open_current(&self) -> io::Result<(File, u64, u64)> {
-        use std::os::unix::fs::OpenOptionsExt;
         let path = self
             .path
             .as_deref()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no log file"))?;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            // A FIFO must not block the open; it is refused below.
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(path)?;
+        let file = read::open(path, false)?;
         let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the log is not a regular file",
-            ));
-        }
         let mut limit = fleet_api::LOG_FILE_MAX;
         if self.maxbytes > 0 {
             limit = limit.min(self.maxbytes + pump::BIG as u64);

@@ -7,6 +7,7 @@
 
 use super::info::{log_paths, lookup};
 use super::wire::{Code, Fault};
+use crate::logs::read::{self, Budget, Range};
 use crate::logs::LogStream;
 use crate::supervisor::{Handle, ProcSnap};
 use axum::body::{Body, Bytes};
@@ -16,7 +17,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use std::convert::Infallible;
-use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
@@ -39,93 +39,93 @@ pub fn channel(p: &ProcSnap, stderr: bool) -> Option<(Arc<LogStream>, Option<Str
 }
 
 /// supervisord's `readFile`: a negative offset with length 0 is "the last
-/// -offset bytes"; else `length` bytes from `offset` (0 = to the end).
-pub fn read_log(
+/// -offset bytes"; else `length` bytes from `offset` (0 = to the end). At
+/// most the request's [`Budget`] allows (`read::CALL_MAX` a call): a larger
+/// range answers its first bytes (a "last N", its last bytes), as a short
+/// `read` does; the caller continues from where it ends.
+pub async fn read_log(
     stream: &LogStream,
     file: Option<&str>,
     what: &str,
-    offset: i64,
-    length: i64,
+    (offset, length): (i64, i64),
+    budget: &Budget,
 ) -> Result<String, Fault> {
     if (offset < 0 && length != 0) || length < 0 {
         return Err(Fault::new(Code::BadArguments));
     }
+    let cap = budget_cap(budget)?;
     let Some(path) = file else {
         // No file (`NONE`): the in-memory tail still answers "the last N".
         if offset < 0 {
-            return Ok(
-                String::from_utf8_lossy(&stream.tail(offset.unsigned_abs() as usize)).into_owned(),
-            );
+            let n = offset.unsigned_abs().min(cap) as usize;
+            let tail = stream.tail(n);
+            budget.spend(tail.len() as u64);
+            return Ok(String::from_utf8_lossy(&tail).into_owned());
         }
         return Err(Fault::with(Code::NoFile, format!("{what}: no log file")));
     };
-    let read = || -> std::io::Result<Vec<u8>> {
-        let mut f = std::fs::File::open(path)?;
-        let size = f.seek(SeekFrom::End(0))?;
-        let (from, len) = if offset < 0 {
-            let n = offset.unsigned_abs();
-            (size.saturating_sub(n), n)
-        } else if length == 0 {
-            (offset as u64, u64::MAX)
-        } else {
-            (offset as u64, length as u64)
-        };
-        f.seek(SeekFrom::Start(from))?;
-        let mut buf = Vec::new();
-        f.take(len).read_to_end(&mut buf)?;
-        Ok(buf)
+    let range = if offset < 0 {
+        Range::Last(offset.unsigned_abs())
+    } else {
+        Range::From(offset as u64, (length > 0).then_some(length as u64))
     };
-    match read() {
-        Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+    match read::read(path.into(), range, cap).await {
+        Ok(r) => {
+            budget.spend(r.bytes.len() as u64);
+            Ok(String::from_utf8_lossy(&r.bytes).into_owned())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Fault::with(Code::NoFile, path)),
-        Err(_) => Err(Fault::new(Code::Failed)),
+        Err(e) => Err(Fault::with(Code::Failed, e.to_string())),
     }
 }
 
-/// supervisord's `tailFile`: `[bytes, new offset, overflow]`.
-pub fn tail_log(file: Option<&str>, offset: i64, length: i64) -> (String, i64, bool) {
+/// supervisord's `tailFile`: `[bytes, new offset, overflow]`, at most the
+/// request's [`Budget`] allows. A file that cannot be read (missing, not a
+/// regular file) answers nothing from the offset given, as supervisord does
+/// for a missing one.
+pub async fn tail_log(
+    file: Option<&str>,
+    (offset, length): (i64, i64),
+    budget: &Budget,
+) -> Result<(String, i64, bool), Fault> {
+    let cap = budget_cap(budget)?;
     let Some(path) = file else {
-        return (String::new(), 0, false);
+        return Ok((String::new(), 0, false));
     };
-    let tail = || -> std::io::Result<(String, i64, bool)> {
-        let mut f = std::fs::File::open(path)?;
-        let sz = f.seek(SeekFrom::End(0))? as i64;
-        let (mut offset, mut length) = (offset, length);
-        let mut overflow = false;
-        if sz > offset + length {
-            overflow = true;
-            offset = sz - 1;
+    match read::read(path.into(), Range::Tail(offset, length), cap).await {
+        Ok(r) => {
+            budget.spend(r.bytes.len() as u64);
+            let size = i64::try_from(r.size).unwrap_or(i64::MAX);
+            Ok((
+                String::from_utf8_lossy(&r.bytes).into_owned(),
+                size,
+                r.overflow,
+            ))
         }
-        if offset + length > sz {
-            if offset > sz - 1 {
-                length = 0;
-            }
-            offset = (sz - length).max(0);
-            length = length.max(0);
-        }
-        let mut data = Vec::new();
-        if length > 0 {
-            f.seek(SeekFrom::Start(offset as u64))?;
-            f.take(length as u64).read_to_end(&mut data)?;
-        }
-        Ok((String::from_utf8_lossy(&data).into_owned(), sz, overflow))
-    };
-    tail().unwrap_or((String::new(), offset, false))
+        Err(_) => Ok((String::new(), offset, false)),
+    }
 }
 
-/// Empty a process's log files (supervisord's `clearProcessLogs`). The
-/// in-memory tail is not the file and stays.
-pub fn clear_logs(p: &ProcSnap) -> Result<(), Fault> {
+fn budget_cap(budget: &Budget) -> Result<u64, Fault> {
+    budget.cap().ok_or_else(|| {
+        Fault::with(
+            Code::Failed,
+            format!(
+                "this request has read its {} MiB of logs; read the rest in another request",
+                read::REQUEST_MAX >> 20
+            ),
+        )
+    })
+}
+
+/// Empty a process's log files (supervisord's `clearProcessLogs`): only a
+/// regular file, opened without following a link. The in-memory tail is
+/// not the file and stays.
+pub async fn clear_logs(p: &ProcSnap) -> Result<(), Fault> {
     let (out, err) = log_paths(p);
     for path in [out, err].into_iter().filter(|s| !s.is_empty()) {
-        let cleared = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .and_then(|f| f.set_len(0));
-        match cleared {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Fault::with(Code::Failed, format!("{path}: {e}"))),
+        if let Err(e) = read::clear(path.into()).await {
+            return Err(Fault::with(Code::Failed, e.to_string()));
         }
     }
     Ok(())

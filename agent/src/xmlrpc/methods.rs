@@ -9,6 +9,7 @@ use super::info::{all_members, group_members, is_running, lookup, process_info, 
 use super::logtail::{channel, clear_logs, read_log, tail_log, NO_MAIN_LOG};
 use super::wire::{Code, Fault, Value};
 use crate::api::wait_for;
+use crate::logs::read::Budget;
 use crate::supervisor::{
     unix_ms, ActError, GroupError, GroupOp, GroupReply, Handle, ProcSnap, ReloadError, Touched,
 };
@@ -287,7 +288,13 @@ fn config_info(r: &crate::supervisor::Reread) -> Value {
 }
 
 /// Dispatch one call (not `system.multicall`, see [`call`]).
-async fn call_one(h: &Handle, method: &str, params: Vec<Value>) -> Result<Value, Fault> {
+/// `budget` caps what the log methods of the whole request answer.
+async fn call_one(
+    h: &Handle,
+    budget: &Budget,
+    method: &str,
+    params: Vec<Value>,
+) -> Result<Value, Fault> {
     let a = Args { params };
     if method.starts_with("supervisor.") && h.snapshot().shutting_down {
         return Err(Fault::new(Code::ShutdownState));
@@ -465,7 +472,9 @@ async fn call_one(h: &Handle, method: &str, params: Vec<Value>) -> Result<Value,
             let p = one(h, &name)?;
             match channel(&p, method.ends_with("StderrLog")) {
                 Some((stream, file)) => {
-                    read_log(&stream, file.as_deref(), &name, offset, length).map(Value::Str)
+                    read_log(&stream, file.as_deref(), &name, (offset, length), budget)
+                        .await
+                        .map(Value::Str)
                 }
                 None => Err(Fault::with(
                     Code::NoFile,
@@ -481,7 +490,8 @@ async fn call_one(h: &Handle, method: &str, params: Vec<Value>) -> Result<Value,
             let (offset, length) = (a.int(1)?, a.int(2)?);
             let p = one(h, &name)?;
             let file = channel(&p, method.ends_with("StderrLog")).and_then(|(_, f)| f);
-            let (data, offset, overflow) = tail_log(file.as_deref(), offset, length);
+            let (data, offset, overflow) =
+                tail_log(file.as_deref(), (offset, length), budget).await?;
             Ok(Value::Array(vec![
                 Value::Str(data),
                 Value::Int(offset),
@@ -490,12 +500,15 @@ async fn call_one(h: &Handle, method: &str, params: Vec<Value>) -> Result<Value,
         }
         "supervisor.clearProcessLogs" | "supervisor.clearProcessLog" => {
             a.arity(1, 1)?;
-            clear_logs(&one(h, &a.string(0)?)?).map(|()| t)
+            clear_logs(&one(h, &a.string(0)?)?).await.map(|()| t)
         }
         "supervisor.clearAllProcessLogs" => {
             a.arity(0, 0)?;
             let procs = members(h, None, |_| true)?;
-            let r = procs.iter().map(clear_logs).collect();
+            let mut r = Vec::with_capacity(procs.len());
+            for p in &procs {
+                r.push(clear_logs(p).await);
+            }
             Ok(results(&procs, r))
         }
         "supervisor.reloadConfig" => {
@@ -554,8 +567,9 @@ async fn call_one(h: &Handle, method: &str, params: Vec<Value>) -> Result<Value,
 /// `{faultCode, faultString}` (supervisord's quirk: not `[value]`);
 /// nesting it is refused.
 pub async fn call(h: &Handle, method: &str, params: Vec<Value>) -> Result<Value, Fault> {
+    let budget = Budget::default();
     if method != "system.multicall" {
-        return call_one(h, method, params).await;
+        return call_one(h, &budget, method, params).await;
     }
     let [Value::Array(calls)] = params.as_slice() else {
         return Err(Fault::new(Code::IncorrectParameters));
@@ -577,7 +591,7 @@ pub async fn call(h: &Handle, method: &str, params: Vec<Value>) -> Result<Value,
                 continue;
             }
         };
-        out.push(match call_one(h, &name, params).await {
+        out.push(match call_one(h, &budget, &name, params).await {
             Ok(v) => v,
             Err(f) => f.to_value(),
         });
