@@ -15,7 +15,13 @@ mod methods;
 mod wire;
 
 pub use logtail::{logtail, mainlogtail};
-pub use wire::{parse_call, Code, Fault, Value};
+pub use methods::call;
+pub use wire::{encode_response, parse_call, Code, Fault, Value};
+
+/// Every method this face serves (what `system.listMethods` answers).
+pub fn method_names() -> impl Iterator<Item = &'static str> {
+    catalog::METHODS.iter().map(|(name, _, _)| *name)
+}
 
 use crate::supervisor::Handle;
 use axum::body::Bytes;
