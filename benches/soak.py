@@ -14,7 +14,12 @@ reloads add and remove. Meanwhile, threads of this script
   one after another, and follow each to its end;
 - reload agents, alternately `POST /v1/reload` and SIGHUP, after toggling
   a program in their config;
-- SIGKILL an agent and start it again with the same config.
+- SIGKILL an agent and start it again with the same config;
+- SIGTERM an agent at a random moment of its life — while it runs its
+  crash loop, flood, ticker or reloads, with or without an op in flight,
+  or within its first 1.5 s after a start — and fail if it is still alive
+  2 × its programs' largest stopwaitsecs (+5 s) later (a lost SIGTERM),
+  then start it again.
 
 Every second the checker reads /proc and every status and records a
 violation for:
@@ -259,9 +264,12 @@ class AgentProc:
         self.extra = False
         self.proc: subprocess.Popen | None = None
         self.incarnations = 0
-        # Bumped before each SIGKILL, so a status call it cut short is
-        # not taken for an agent that stopped answering.
+        # Bumped before each SIGKILL or SIGTERM, so a status call it cut
+        # short is not taken for an agent that stopped answering.
         self.kills = 0
+        # Held by the SIGTERM loop while it judges this agent's exit, so
+        # the SIGKILL loop leaves it alone.
+        self.busy = False
         self.write_config()
 
     def write_config(self) -> None:
@@ -308,9 +316,12 @@ class AgentProc:
 
 
 class Fleet:
-    def __init__(self, n: int, work: Path, bins: Path, kill_every: float):
+    def __init__(self, n: int, work: Path, bins: Path, kill_every: float, term_every: float = 0):
         self.run = f"soak{os.getpid()}"
         self.kill_every = kill_every
+        self.term_every = term_every
+        # SIGTERMs sent, by the phase of the agent's life they hit.
+        self.terms: dict[str, int] = {}
         self.work = work
         self.bins = bins
         self.lock = threading.Lock()
@@ -321,7 +332,7 @@ class Fleet:
         self.violations: list[str] = []
         self.counts = {
             "checks": 0, "ops_posted": 0, "ops_refused": 0, "ops_ok": 0, "ops_not_ok": 0,
-            "kills": 0, "reloads": 0, "reloads_refused": 0,
+            "kills": 0, "terms_lost": 0, "reloads": 0, "reloads_refused": 0,
             "status_calls": 0, "max_fleet_processes": 0,
         }
         self.posted: dict[str, dict] = {}  # op id → {"finished": bool, "state": str}
@@ -452,7 +463,7 @@ class Fleet:
             a = random.choice(self.agents)
             with self.lock:
                 pid = a.pid()
-                if pid is None:
+                if pid is None or a.busy:
                     continue
                 a.kills += 1
                 kill(pid, signal.SIGKILL)
@@ -467,6 +478,67 @@ class Fleet:
                 a.start()
             if not a.wait_up():
                 self.violation(f"{a.name}: not serving 60 s after its restart")
+            if stopping:
+                return
+
+    # SIGTERM to an agent must end it within 2 × its programs' largest
+    # stopwaitsecs (10 s, supervisord's default, for the role programs).
+    TERM_BOUND_S = 2 * 10 + 5
+
+    def phase_of(self, a: "AgentProc") -> str:
+        with self.lock:
+            in_flight = any(not o["finished"] for o in list(self.posted.values()))
+        return f"{a.role}{' + op in flight' if in_flight else ''}"
+
+    def term_and_judge(self, a: "AgentProc", phase: str) -> bool:
+        """SIGTERM `a` (already marked busy) and wait for its exit; a
+        violation if it outlives the bound (then SIGKILLed)."""
+        with self.lock:
+            p = a.proc
+            if p is None or p.poll() is not None:
+                return False
+            a.kills += 1
+            self.terms[phase] = self.terms.get(phase, 0) + 1
+            p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=self.TERM_BOUND_S)
+        except subprocess.TimeoutExpired:
+            with self.lock:
+                self.counts["terms_lost"] += 1
+            self.violation(f"{a.name}: still alive {self.TERM_BOUND_S} s after a SIGTERM ({phase})")
+            kill(p.pid, signal.SIGKILL)
+            p.wait()
+        STARTED.discard(p.pid)
+        return True
+
+    def term_loop(self) -> None:
+        """SIGTERM agents at random moments of their life, then restart them."""
+        if self.term_every <= 0:
+            return
+        lo = self.term_every * 0.5
+        while not self.stop.wait(random.uniform(lo, self.term_every * 1.5)):
+            a = random.choice(self.agents)
+            with self.lock:
+                if a.pid() is None or a.busy:
+                    continue
+                a.busy = True
+            try:
+                self.term_and_judge(a, self.phase_of(a))
+                if random.random() < 0.5 and not self.stop.is_set():
+                    # A fresh incarnation, signalled during its start-up
+                    # (the random delay is the point, not a wait for it).
+                    with self.lock:
+                        a.start()
+                    time.sleep(random.uniform(0, 1.5))
+                    self.term_and_judge(a, "start-up")
+                stopping = self.stop.wait(1)
+                with self.lock:
+                    a.start()
+                if not a.wait_up():
+                    self.violation(f"{a.name}: not serving 60 s after its restart")
+            finally:
+                with self.lock:
+                    a.busy = False
             if stopping:
                 return
 
@@ -649,6 +721,7 @@ def report(fleet: Fleet, out: Path, duration: float, elapsed: float, profile: st
         f"| ops posted (rolling restarts) / finished ok / not ok / refused 409 | {c['ops_posted']} / {c['ops_ok']} / {c['ops_not_ok']} / {c['ops_refused']} |",
         f"| reloads applied / refused | {c['reloads']} / {c['reloads_refused']} |",
         f"| agents SIGKILLed and restarted | {c['kills']} |",
+        f"| SIGTERMs sent (by phase: {', '.join(f'{k} {v}' for k, v in sorted(fleet.terms.items())) or 'none'}) / lost | {sum(fleet.terms.values())} / {c['terms_lost']} |",
         f"| most fleet processes seen at once | {c['max_fleet_processes']} |",
         f"| fleet processes left after the daemons stopped | {len(left)} |",
         "",
@@ -686,13 +759,15 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--kill-every", type=float, default=14,
                     help="mean seconds between agent SIGKILLs (0: none)")
+    ap.add_argument("--term-every", type=float, default=6,
+                    help="mean seconds between agent SIGTERMs (0: none)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     duration = parse_duration(args.duration)
     random.seed(args.seed)
     bins, profile = binaries()
     work = Path(tempfile.mkdtemp(prefix="fleet-soak-"))
-    fleet = Fleet(args.agents, work, bins, args.kill_every)
+    fleet = Fleet(args.agents, work, bins, args.kill_every, args.term_every)
     warm_s = min(max(WARMUP_MIN_S, duration * 0.25), WARMUP_MAX_S)
 
     def bail(signum, _frame):
@@ -705,7 +780,7 @@ def main() -> int:
         print(f"soak: {args.agents} agents, {duration:.0f} s, {profile} binaries, work dir {work}", flush=True)
         fleet.start()
         fleet.t0 = time.monotonic()
-        for f in (fleet.op_loop, fleet.reload_loop, fleet.kill_loop):
+        for f in (fleet.op_loop, fleet.reload_loop, fleet.kill_loop, fleet.term_loop):
             th = threading.Thread(target=f, daemon=True)
             th.start()
             threads.append(th)

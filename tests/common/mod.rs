@@ -481,7 +481,7 @@ pub fn ppid(pid: i32) -> Option<i32> {
     stat_fields(pid)?.get(1)?.parse().ok()
 }
 
-fn tagged_pids(tag: &str) -> Vec<i32> {
+pub fn tagged_pids(tag: &str) -> Vec<i32> {
     let needle = format!("FLEET_TEST_TAG={tag}\0");
     all_pids()
         .into_iter()
