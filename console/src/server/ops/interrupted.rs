@@ -234,7 +234,25 @@ async fn resolve_op(app: Arc<App>, u: Unresolved) {
 const LOOK: Duration = Duration::from_millis(200);
 
 async fn resolve_host(app: &App, req: &OpRequest, f: &InFlight, wait: Duration) -> HostResult {
-    let selector: Selector = req.target.parse().unwrap_or(Selector::All);
+    // A stored target that no longer parses (written by another version)
+    // says nothing about which processes the call touched: judging every
+    // process of the host instead would report on processes it never
+    // selected.
+    let selector: Selector = match req.target.parse() {
+        Ok(s) => s,
+        Err(e) => {
+            return HostResult {
+                host: f.host.clone(),
+                verdict: Verdict::Failed,
+                batch: None,
+                message: format!(
+                    "{IN_FLIGHT}; the operation's stored target {:?} cannot be read back ({e}): what it did is unknown",
+                    req.target
+                ),
+                processes: vec![],
+            }
+        }
+    };
     let deadline = Instant::now() + wait;
     // The picture starts empty at each start: up means the follower has
     // read the agent's status since, and follows its events.
