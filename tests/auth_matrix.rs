@@ -151,22 +151,7 @@ fn bearer(t: &str) -> (String, String) {
 }
 
 fn basic(password: &str) -> (String, String) {
-    // base64 of "user:PASSWORD", without a dependency for one header.
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let raw = format!("user:{password}").into_bytes();
-    let mut out = String::new();
-    for c in raw.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
+    let out = common::base64(format!("user:{password}").as_bytes());
     ("Authorization".into(), format!("Basic {out}"))
 }
 

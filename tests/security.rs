@@ -401,18 +401,6 @@ fn t20_op_parameters_out_of_bounds_are_refused_and_hold_nothing() {
 
 const ENROLL: &str = "enroll-token-0123456789abcdefXYZ";
 
-fn console_bin(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = std::process::Command::new(bin("fleet-console"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// T21 / issue #14 item 10: logins, refused logins and refused
 /// registrations are audited with their source address; the audit log is
 /// hash-chained: `fleet-console audit verify` passes on the intact log and

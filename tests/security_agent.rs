@@ -19,29 +19,7 @@ fn agent() -> Agent {
 }
 
 fn basic(scheme: &str) -> String {
-    use base64_free::encode;
-    format!("{scheme} {}", encode(format!("user:{TOKEN}").as_bytes()))
-}
-
-/// Base64 without a dependency (the test crate has none for it).
-mod base64_free {
-    pub fn encode(b: &[u8]) -> String {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for c in b.chunks(3) {
-            let n = (c[0] as u32) << 16
-                | (*c.get(1).unwrap_or(&0) as u32) << 8
-                | *c.get(2).unwrap_or(&0) as u32;
-            for i in 0..4 {
-                if i <= c.len() {
-                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
+    format!("{scheme} {}", base64(format!("user:{TOKEN}").as_bytes()))
 }
 
 fn tcp(a: &Agent, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {

@@ -14,18 +14,6 @@ use std::time::{Duration, Instant};
 
 const ENROLL: &str = "enroll-token-0123456789abcdefXYZ";
 
-fn console_bin(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = std::process::Command::new(bin("fleet-console"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn verify(c: &Console) -> (Option<i32>, String) {
     let cfg = c.config.to_str().unwrap().to_string();
     let (code, out, err) = console_bin(&["audit", "verify", "--config", &cfg]);

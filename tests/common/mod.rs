@@ -576,3 +576,35 @@ pub fn log_event(events: &[Value], name: &str, needle: &str) -> bool {
             && e["description"].as_str().unwrap_or("").contains(needle)
     })
 }
+
+/// Standard base64 (for HTTP Basic headers), without a dependency.
+pub fn base64(raw: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in raw.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Run `fleet-console ARGS` (not the server): exit code, stdout, stderr.
+pub fn console_bin(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(bin("fleet-console"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
