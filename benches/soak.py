@@ -707,6 +707,10 @@ def report(fleet: Fleet, out: Path, duration: float, elapsed: float, profile: st
         "every 1-3 s (POST /v1/reload and SIGHUP in turn), "
         + (f"an agent SIGKILLed and restarted every {fleet.kill_every * 0.5:.0f}-{fleet.kill_every * 1.5:.0f} s. "
            if fleet.kill_every > 0 else "no agent killed (`--kill-every 0`). ")
+        + (f"An agent SIGTERMed every {fleet.term_every * 0.5:.0f}-{fleet.term_every * 1.5:.0f} s "
+           "(half the time a fresh incarnation too, within its first 1.5 s), its exit awaited "
+           f"{Fleet.TERM_BOUND_S} s, then restarted. "
+           if fleet.term_every > 0 else "No agent SIGTERMed (`--term-every 0`). ")
         + "How each check works: the docstring of `benches/soak.py`.",
         "",
         f"**Verdict: {'PASS' if not fleet.violations else 'FAIL'}** — {len(fleet.violations)} violation(s) "
