@@ -290,23 +290,11 @@ mod tests {
         let p = FleetProcess {
             host: "w-01".into(),
             info: ProcessInfo {
-                name: "celery:worker_00".into(),
-                group: "celery".into(),
-                program: "worker".into(),
-                process: "worker_00".into(),
-                state: ProcessState::Running,
-                wanted: crate::process::Wanted::Running,
                 pid: Some(42),
                 started_at: Some(1),
                 state_since: 2,
-                exit_status: None,
-                restarts: 0,
                 description: "pid 42, uptime 0:00:01".into(),
-                exits: vec![],
-                cpu_seconds: None,
-                rss_bytes: None,
-                log_error: None,
-                leftovers: 0,
+                ..ProcessInfo::new("celery", "worker", "worker_00", ProcessState::Running)
             },
         };
         let v = serde_json::to_value(&p).unwrap();

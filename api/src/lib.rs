@@ -29,7 +29,7 @@ pub use console::{
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::Event;
-pub use log::LOG_FILE_MAX;
+pub use log::{FileQuery, LogQuery, Stream, LOG_FILE_MAX};
 pub use process::{
     format_timedelta, format_uptime, AgentStatus, ExitInfo, ExitKind, ProcessInfo, ProcessState,
     Wanted,

@@ -175,6 +175,31 @@ pub struct ProcessInfo {
 }
 
 impl ProcessInfo {
+    /// `GROUP:PROCESS` in `state`, wanted running, with no pid, times,
+    /// exits or notes yet: the base the rest is set on (struct update
+    /// syntax), so a new field has one default.
+    pub fn new(group: &str, program: &str, process: &str, state: ProcessState) -> ProcessInfo {
+        ProcessInfo {
+            name: format!("{group}:{process}"),
+            group: group.into(),
+            program: program.into(),
+            process: process.into(),
+            state,
+            wanted: Wanted::Running,
+            pid: None,
+            started_at: None,
+            state_since: 0,
+            exit_status: None,
+            restarts: 0,
+            description: String::new(),
+            exits: vec![],
+            cpu_seconds: None,
+            rss_bytes: None,
+            log_error: None,
+            leftovers: 0,
+        }
+    }
+
     /// How long the current run has lasted at `now_ms`, for a process that
     /// has a pid (and a known start).
     pub fn uptime_ms(&self, now_ms: u64) -> Option<u64> {
@@ -231,23 +256,9 @@ mod tests {
 
     fn info(state: ProcessState, pid: Option<u32>, started_at: Option<u64>) -> ProcessInfo {
         ProcessInfo {
-            name: "web:web_00".into(),
-            group: "web".into(),
-            program: "web".into(),
-            process: "web_00".into(),
-            state,
-            wanted: Wanted::Running,
             pid,
             started_at,
-            state_since: 0,
-            exit_status: None,
-            restarts: 0,
-            description: String::new(),
-            exits: vec![],
-            cpu_seconds: None,
-            rss_bytes: None,
-            log_error: None,
-            leftovers: 0,
+            ..ProcessInfo::new("web", "web", "web_00", state)
         }
     }
 

@@ -14,25 +14,12 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
+use fleet_api::{FileQuery, LogQuery, Stream};
 use futures_util::StreamExt;
-use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
-
-#[derive(Deserialize)]
-pub struct LogQuery {
-    stream: Option<String>,
-    tail: Option<usize>,
-    follow: Option<bool>,
-    timestamps: Option<bool>,
-}
-
-#[derive(Deserialize)]
-pub struct FileQuery {
-    stream: Option<String>,
-}
 
 /// Default tail, as supervisorctl's.
 const DEFAULT_TAIL: usize = 1600;
@@ -63,6 +50,14 @@ pub async fn log(
     if !q.follow.unwrap_or(false) {
         return Ok((headers, stream.tail(tail)).into_response());
     }
+    Ok((headers, follow_body(&stream, tail, &h)).into_response())
+}
+
+/// The last `tail` bytes of `stream`, then every chunk as it is written,
+/// until the agent stops: the one follow body (`/v1/.../log?follow=true`
+/// and supervisord's `/logtail`). A reader that falls behind is told how
+/// much it missed, in the stream.
+pub fn follow_body(stream: &LogStream, tail: usize, h: &Handle) -> Body {
     let (first, rx) = stream.follow(tail);
     let live = BroadcastStream::new(rx).map(|item| {
         Ok::<Bytes, Infallible>(match item {
@@ -75,7 +70,7 @@ pub async fn log(
     let body = futures_util::stream::once(async move { Ok(Bytes::from(first)) })
         .chain(live)
         .take_until(h.finished());
-    Ok((headers, Body::from_stream(body)).into_response())
+    Body::from_stream(body)
 }
 
 /// The stream `stream` (default stdout) of the process `name` (a full name,
@@ -97,12 +92,9 @@ fn stream_of(h: &Handle, name: &str, stream: Option<&str>) -> Result<Arc<LogStre
             }
         }
     };
-    match stream.unwrap_or("stdout") {
-        "stdout" => Ok(proc.stdout.clone()),
-        "stderr" => Ok(proc.stderr.clone()),
-        other => Err(ApiError::bad_request(format!(
-            "unknown stream {other:?} (expected stdout or stderr)"
-        ))),
+    match Stream::parse(stream).map_err(ApiError::bad_request)? {
+        Stream::Stdout => Ok(proc.stdout.clone()),
+        Stream::Stderr => Ok(proc.stderr.clone()),
     }
 }
 

@@ -137,7 +137,7 @@ impl EventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleet_api::{ProcessInfo, ProcessState, Wanted};
+    use fleet_api::{ProcessInfo, ProcessState};
 
     fn ev(name: &str) -> Event {
         Event {
@@ -178,23 +178,9 @@ mod tests {
             let mut e = ev(name);
             e.process = Some(Box::new(ProcessInfo {
                 name: name.into(),
-                group: "g".into(),
-                program: name.into(),
-                process: name.into(),
-                state: ProcessState::Starting,
-                wanted: Wanted::Running,
-                pid: None,
-                started_at: None,
-                state_since: 0,
-                exit_status: None,
-                restarts: 0,
-                description: String::new(),
-                exits: vec![],
-                cpu_seconds: None,
-                rss_bytes: None,
-                log_error: None,
-                leftovers: 0,
+                ..ProcessInfo::new("g", name, name, ProcessState::Starting)
             }));
+
             e
         };
         for _ in 0..3 {

@@ -10,16 +10,11 @@ use super::wire::{Code, Fault};
 use crate::logs::read::{self, Budget, Range};
 use crate::logs::LogStream;
 use crate::supervisor::{Handle, ProcSnap};
-use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
-use std::convert::Infallible;
 use std::sync::Arc;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::BroadcastStream;
 
 pub const NO_MAIN_LOG: &str =
     "fleet-agent keeps no log file: its log goes to stderr (the journal under systemd)";
@@ -140,34 +135,22 @@ fn not_found(why: impl Into<String>) -> Response {
 /// the agent stops.
 pub async fn logtail(State(h): State<Handle>, Path(rest): Path<String>) -> Response {
     let (spec, chan) = match rest.split_once('/') {
-        Some((s, c)) => (s, c),
-        None => (rest.as_str(), "stdout"),
+        Some((s, c)) => (s, Some(c)),
+        None => (rest.as_str(), None),
     };
     let snap = h.snapshot();
     let p = match lookup(&snap, spec) {
         Ok((_, Some(p))) => p,
         _ => return not_found(format!("no such process: {spec}")),
     };
-    let stream = match chan {
-        "stdout" => channel(p, false),
-        "stderr" => channel(p, true),
-        _ => return not_found(format!("no such channel: {chan}")),
+    let stream = match fleet_api::Stream::parse(chan) {
+        Ok(s) => channel(p, s == fleet_api::Stream::Stderr),
+        Err(_) => return not_found(format!("no such channel: {}", chan.unwrap_or(""))),
     };
     let Some((stream, _)) = stream else {
         return not_found(format!("{spec}: stderr goes to stdout"));
     };
-    let (first, rx) = stream.follow(1024);
-    let live = BroadcastStream::new(rx).map(|item| {
-        Ok::<Bytes, Infallible>(match item {
-            Ok(b) => b,
-            Err(BroadcastStreamRecvError::Lagged(n)) => Bytes::from(format!(
-                "\n[fleet-agent: {n} chunks skipped, this reader fell behind]\n"
-            )),
-        })
-    });
-    let body = futures_util::stream::once(async move { Ok(Bytes::from(first)) })
-        .chain(live)
-        .take_until(h.finished());
+    let body = crate::api::follow_body(&stream, 1024, &h);
     (
         [
             (CONTENT_TYPE, "text/plain;charset=utf-8"),
@@ -176,7 +159,7 @@ pub async fn logtail(State(h): State<Handle>, Path(rest): Path<String>) -> Respo
                 "no",
             ),
         ],
-        Body::from_stream(body),
+        body,
     )
         .into_response()
 }

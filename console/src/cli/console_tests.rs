@@ -8,7 +8,7 @@ use bytes::Bytes;
 use clap::Parser;
 use fleet_api::{
     ActionResult, ErrorBody, ErrorCode, FleetProcess, FleetStatus, HostInfo, HostResult,
-    HostSource, Op, OpRequest, OpState, Outcome, ProcessInfo, ProcessState, Verdict, Wanted,
+    HostSource, Op, OpRequest, OpState, Outcome, ProcessInfo, ProcessState, Verdict,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
@@ -44,23 +44,10 @@ fn host(name: &str, up: bool) -> HostInfo {
 fn proc_info(name: &str) -> ProcessInfo {
     let (group, process) = name.split_once(':').unwrap();
     ProcessInfo {
-        name: name.into(),
-        group: group.into(),
-        program: group.into(),
-        process: process.into(),
-        state: ProcessState::Running,
-        wanted: Wanted::Running,
         pid: Some(4242),
         started_at: Some(0),
-        state_since: 0,
-        exit_status: None,
-        restarts: 0,
         description: "pid 4242".into(),
-        exits: vec![],
-        cpu_seconds: None,
-        rss_bytes: None,
-        log_error: None,
-        leftovers: 0,
+        ..ProcessInfo::new(group, group, process, ProcessState::Running)
     }
 }
 

@@ -14,35 +14,22 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use fleet_api::ErrorCode;
+use fleet_api::{FileQuery, LogQuery, Stream};
 use futures_util::StreamExt;
-use serde::Deserialize;
 use std::sync::Arc;
 
 /// The host's inventory entry and the stream asked for (stdout by default).
 fn target(
     app: &App,
     host: &str,
-    stream: Option<String>,
-) -> Result<(Arc<crate::server::inventory::HostEntry>, String), ApiError> {
+    stream: Option<&str>,
+) -> Result<(Arc<crate::server::inventory::HostEntry>, Stream), ApiError> {
     let entry = app
         .inventory
         .get(host)
         .ok_or_else(|| ApiError::not_found(format!("no host named {host:?}")))?;
-    let stream = stream.unwrap_or_else(|| "stdout".into());
-    if stream != "stdout" && stream != "stderr" {
-        return Err(ApiError::bad_request(format!(
-            "unknown stream {stream:?} (expected stdout or stderr)"
-        )));
-    }
+    let stream = Stream::parse(stream).map_err(ApiError::bad_request)?;
     Ok((entry, stream))
-}
-
-#[derive(Deserialize)]
-pub struct LogQuery {
-    stream: Option<String>,
-    tail: Option<usize>,
-    follow: Option<bool>,
-    timestamps: Option<bool>,
 }
 
 pub async fn log(
@@ -52,17 +39,8 @@ pub async fn log(
 ) -> Result<Response, ApiError> {
     let Path((host, name)) = path?;
     let Query(q) = q?;
-    let (entry, stream) = target(&app, &host, q.stream)?;
-    let mut query = format!("stream={stream}");
-    if let Some(t) = q.tail {
-        query.push_str(&format!("&tail={t}"));
-    }
-    if q.follow == Some(true) {
-        query.push_str("&follow=true");
-    }
-    if q.timestamps == Some(true) {
-        query.push_str("&timestamps=true");
-    }
+    let (entry, stream) = target(&app, &host, q.stream.as_deref())?;
+    let query = q.to_query(stream);
     let client = app.clients.for_host(&entry).map_err(ApiError::internal)?;
     let resp = client
         .log(&name, &query)
@@ -75,11 +53,6 @@ pub async fn log(
         .into_response())
 }
 
-#[derive(Deserialize)]
-pub struct FileQuery {
-    stream: Option<String>,
-}
-
 pub async fn file(
     State(app): State<Arc<App>>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -87,10 +60,10 @@ pub async fn file(
 ) -> Result<Response, ApiError> {
     let Path((host, name)) = path?;
     let Query(q) = q?;
-    let (entry, stream) = target(&app, &host, q.stream)?;
+    let (entry, stream) = target(&app, &host, q.stream.as_deref())?;
     let client = app.clients.for_host(&entry).map_err(ApiError::internal)?;
     let resp = client
-        .log_file(&name, &stream)
+        .log_file(&name, stream.as_str())
         .await
         .map_err(|e| failed(&host, e))?;
     // An agent never sends more than LOG_FILE_MAX; one that does is cut

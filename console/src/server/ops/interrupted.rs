@@ -394,27 +394,13 @@ pub(super) fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleet_api::Wanted;
 
     fn proc(name: &str, state: ProcessState, pid: Option<u32>, started_at: u64) -> ProcessInfo {
         ProcessInfo {
-            name: format!("celery:{name}"),
-            group: "celery".into(),
-            program: "worker".into(),
-            process: name.into(),
-            state,
-            wanted: Wanted::Running,
             pid,
             started_at: Some(started_at),
             state_since: started_at,
-            exit_status: None,
-            restarts: 0,
-            description: String::new(),
-            exits: vec![],
-            cpu_seconds: None,
-            rss_bytes: None,
-            log_error: None,
-            leftovers: 0,
+            ..ProcessInfo::new("celery", "worker", name, state)
         }
     }
 
