@@ -21,6 +21,19 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
      img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
+/// A page module: `js!("views/hosts")` serves `web/views/hosts.js` at
+/// `/ui/views/hosts.js`. Every file the page imports must be listed here
+/// (`every_import_is_served` fails otherwise).
+macro_rules! js {
+    ($name:literal) => {
+        Asset {
+            path: concat!("/ui/", $name, ".js"),
+            content_type: "text/javascript; charset=utf-8",
+            body: include_bytes!(concat!("../../web/", $name, ".js")),
+        }
+    };
+}
+
 struct Asset {
     path: &'static str,
     content_type: &'static str,
@@ -34,11 +47,6 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../web/index.html"),
     },
     Asset {
-        path: "/ui/app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../web/app.js"),
-    },
-    Asset {
         path: "/ui/app.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../web/app.css"),
@@ -48,6 +56,33 @@ const ASSETS: &[Asset] = &[
         content_type: "image/svg+xml",
         body: include_bytes!("../../web/favicon.svg"),
     },
+    // The page's native ES modules; app.js is the entry (see its header
+    // for the import graph).
+    js!("app"),
+    js!("api"),
+    js!("clicks"),
+    js!("data"),
+    js!("dialogs"),
+    js!("events"),
+    js!("filter"),
+    js!("keyboard"),
+    js!("log"),
+    js!("morph"),
+    js!("ops"),
+    js!("pieces"),
+    js!("render"),
+    js!("router"),
+    js!("session"),
+    js!("state"),
+    js!("util"),
+    js!("vlist"),
+    js!("views/detail"),
+    js!("views/hosts"),
+    js!("views/ops"),
+    js!("views/overview"),
+    js!("views/processes"),
+    js!("views/rows"),
+    js!("views/tables"),
 ];
 
 /// Strong ETags from a SHA-256 of each asset, computed once.
@@ -124,6 +159,7 @@ mod tests {
         for (path, ty) in [
             ("/", "text/html"),
             ("/ui/app.js", "text/javascript"),
+            ("/ui/views/hosts.js", "text/javascript"),
             ("/ui/app.css", "text/css"),
         ] {
             let r = get(path, None).await;
@@ -138,6 +174,120 @@ mod tests {
             let tag = h[ETAG].to_str().unwrap().to_string();
             let again = get(path, Some(&tag)).await;
             assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        }
+    }
+
+    /// The specifiers a module imports from (static `import … from "x"`,
+    /// `import "x"` and `export … from "x"`, over one or more lines).
+    fn imports(src: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stmt: Option<String> = None;
+        for line in src.lines() {
+            let l = line.trim();
+            let s = match stmt.take() {
+                Some(s) => s + " " + l,
+                None if l.starts_with("import ")
+                    || l.starts_with("export {")
+                    || l.starts_with("export *") =>
+                {
+                    l.to_owned()
+                }
+                None => continue,
+            };
+            if !s.ends_with(';') {
+                stmt = Some(s);
+                continue;
+            }
+            let spec = match s.rsplit_once(" from ") {
+                Some((_, r)) => r,
+                None => s.trim_start_matches("import "),
+            };
+            if let Some(q) = spec.trim().strip_prefix('"') {
+                out.push(q.split('"').next().unwrap_or("").to_owned());
+            }
+        }
+        out
+    }
+
+    /// `spec` imported by the module served at `from`, as a served path.
+    fn resolve(from: &str, spec: &str) -> String {
+        assert!(
+            spec.starts_with("./") || spec.starts_with("../"),
+            "{from}: import {spec:?} is not relative"
+        );
+        let mut parts: Vec<&str> = from.split('/').collect();
+        parts.pop();
+        for seg in spec.split('/') {
+            match seg {
+                "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                s => parts.push(s),
+            }
+        }
+        parts.join("/")
+    }
+
+    fn modules() -> impl Iterator<Item = (&'static str, &'static str)> {
+        ASSETS
+            .iter()
+            .filter(|a| a.path.ends_with(".js"))
+            .map(|a| (a.path, std::str::from_utf8(a.body).unwrap()))
+    }
+
+    /// A module the binary does not serve fails to load in the browser, and
+    /// silently but for the console: catch a missing `js!` here instead.
+    #[test]
+    fn every_import_is_served() {
+        let served: Vec<&str> = paths().collect();
+        let mut seen = 0;
+        for (path, src) in modules() {
+            assert!(!src.contains("import("), "{path}: no dynamic import");
+            for spec in imports(src) {
+                let target = resolve(path, &spec);
+                assert!(
+                    served.contains(&target.as_str()),
+                    "{path} imports {spec}: {target} is not served"
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen > 50, "only {seen} imports found: is the parser blind?");
+        let html = std::str::from_utf8(ASSETS[0].body).unwrap();
+        assert!(html.contains(r#"<script type="module" src="/ui/app.js">"#));
+        assert!(served.contains(&"/ui/app.js"));
+        // Every module on disk is embedded (a new file needs its `js!`).
+        let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+        for dir in [web.clone(), web.join("views")] {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.extension().is_some_and(|x| x == "js") {
+                    let rel = p.strip_prefix(&web).unwrap().to_str().unwrap().to_owned();
+                    let url = format!("/ui/{rel}");
+                    assert!(
+                        served.contains(&url.as_str()),
+                        "{rel} is on disk but not served"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_import_parser_reads_what_the_page_writes() {
+        let src = "// import x from \"./no.js\";\nimport { a, b } from \"./a.js\";\nimport {\n  c,\n} from \"../c.js\";\nimport \"./side.js\";\nexport { d } from \"./d.js\";\nexport function f() {}\nexport const g = 1;\n";
+        assert_eq!(imports(src), ["./a.js", "../c.js", "./side.js", "./d.js"]);
+        assert_eq!(resolve("/ui/views/hosts.js", "../state.js"), "/ui/state.js");
+        assert_eq!(resolve("/ui/app.js", "./views/ops.js"), "/ui/views/ops.js");
+    }
+
+    /// STYLE.md's bound for a production file, for each module.
+    #[test]
+    fn no_module_exceeds_600_lines() {
+        for (path, src) in modules() {
+            let n = src.lines().count();
+            assert!(n <= 600, "{path} has {n} lines");
         }
     }
 

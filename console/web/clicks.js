@@ -1,0 +1,65 @@
+import { schedule } from "./data.js";
+import { openAction, paintGo } from "./dialogs.js";
+import { onRoute, parseHash, setParam } from "./router.js";
+import { S } from "./state.js";
+import { pkey } from "./util.js";
+
+export function onClick(ev) {
+  const t = ev.target;
+  const act = t.closest("[data-act]");
+  if (act) {
+    ev.preventDefault();
+    openAction(act.dataset.act, JSON.parse(act.dataset.spec));
+    return;
+  }
+  if (t.matches("[data-sel]")) {
+    t.checked ? S.sel.add(t.dataset.sel) : S.sel.delete(t.dataset.sel);
+    return schedule();
+  }
+  if (t.matches("[data-hostsel]")) {
+    t.checked ? S.hostSel.add(t.dataset.hostsel) : S.hostSel.delete(t.dataset.hostsel);
+    return schedule();
+  }
+  if (t.matches("[data-selall]")) {
+    const l = S.lists.get(t.dataset.selall);
+    for (const p of l.rows) t.checked ? S.sel.add(pkey(p.host, p.name)) : S.sel.delete(pkey(p.host, p.name));
+    return schedule();
+  }
+  if (t.matches("[data-hostselall]")) {
+    const l = S.lists.get(t.dataset.hostselall);
+    for (const h of l.rows) t.checked ? S.hostSel.add(h.name) : S.hostSel.delete(h.name);
+    return schedule();
+  }
+  if (t.matches("[data-clear]")) {
+    (t.dataset.clear === "procs" ? S.sel : S.hostSel).clear();
+    return schedule();
+  }
+  const sort = t.closest("[data-sort]");
+  if (sort) {
+    const cur = S.route.params.get("sort") || "severity";
+    const k = sort.dataset.sort;
+    return setParam("sort", cur === k ? "-" + k : k === "severity" && cur === "-severity" ? null : k);
+  }
+  const page = t.closest("[data-page]");
+  if (page) return setParam("offset", page.dataset.page === "0" ? null : page.dataset.page, true);
+  if (t.matches("[data-download]") && S.log) {
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([S.log.pre.textContent], { type: "text/plain" }));
+    a.download = S.log.key.replace(/\0/g, "_").replace(/[^\w.-]/g, "_") + ".log";
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 5000);
+  }
+}
+
+export function onChange(ev) {
+  const t = ev.target;
+  if (t.matches("[data-opsfilter]")) {
+    const r = parseHash();
+    r.params.delete("offset");
+    if (t.value.trim()) r.params.set(t.dataset.opsfilter, t.value.trim());
+    else r.params.delete(t.dataset.opsfilter);
+    history.replaceState(null, "", "#/ops" + (r.params.toString() ? "?" + r.params : ""));
+    onRoute();
+  }
+  if (t.id === "opt-signal") paintGo();
+}

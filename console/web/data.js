@@ -1,0 +1,103 @@
+import { api } from "./api.js";
+import { opEvent } from "./ops.js";
+import { render } from "./render.js";
+import { S } from "./state.js";
+import { pkey } from "./util.js";
+
+export function loadStatusSoon() {
+  if (!S.statusTimer) S.statusTimer = setTimeout(loadStatus, 300);
+}
+
+export async function loadStatus() {
+  clearTimeout(S.statusTimer);
+  S.statusTimer = 0;
+  try {
+    const st = await api("GET", "/v1/status");
+    S.hosts = new Map(st.hosts.map((h) => [h.name, h]));
+    S.procs = new Map(st.processes.map((p) => [pkey(p.host, p.name), p]));
+    S.loaded = true;
+    S.loadError = null;
+  } catch (e) {
+    if (e.status === 401) return;
+    S.loadError = e.message;
+  }
+  render();
+  if (!S.perf.firstRender) S.perf.firstRender = performance.now();
+}
+
+export async function refreshHosts() {
+  if (!S.me || !S.loaded) return;
+  try {
+    const r = await api("GET", "/v1/hosts");
+    for (const h of r.hosts) S.hosts.set(h.name, h);
+    schedule();
+  } catch (_) {
+    /* shown by the live marker */
+  }
+}
+
+// Apply queued events and re-render at most once per frame (or every
+// 250 ms when the tab is hidden and frames do not run).
+export function schedule() {
+  if (S.raf) return;
+  const run = () => {
+    cancelAnimationFrame(S.raf);
+    clearTimeout(S.rafT);
+    S.raf = 0;
+    flush();
+  };
+  S.raf = requestAnimationFrame(run);
+  S.rafT = setTimeout(run, 250);
+}
+
+export function flush() {
+  const t0 = performance.now();
+  const q = S.queue;
+  S.queue = [];
+  let resync = false;
+  for (const [kind, data] of q) {
+    let e;
+    try {
+      e = JSON.parse(data);
+    } catch (_) {
+      if (kind === "gap") resync = true;
+      continue;
+    }
+    if (kind === "process") {
+      const k = pkey(e.host, e.name);
+      const p = S.procs.get(k);
+      if (e.removed) {
+        S.procs.delete(k);
+        continue;
+      }
+      if (!p) {
+        resync = true;
+        continue;
+      }
+      if (e.process) {
+        // The agent's whole copy after the change (see fleet_api::Event).
+        Object.assign(p, e.process);
+        p.host = e.host;
+        p._flap = p._rank = undefined;
+        continue;
+      }
+      p.state = e.to;
+      p.pid = e.pid === undefined ? null : e.pid;
+      p.state_since = e.time;
+      if (e.to === "STARTING") p.started_at = e.time;
+      p.description = e.description || "";
+      if (e.exit_status) p.exit_status = e.exit_status;
+    } else if (kind === "host") {
+      const old = S.hosts.get(e.host.name);
+      S.hosts.set(e.host.name, e.host);
+      if (!old || old.up !== e.host.up || old.processes !== e.host.processes) resync = true;
+    } else if (kind === "op") {
+      opEvent(e.op);
+    }
+  }
+  S.perf.events += q.length;
+  if (resync) loadStatusSoon();
+  render();
+  S.perf.lastFlushMs = performance.now() - t0;
+  S.perf.flushes++;
+}

@@ -1,0 +1,143 @@
+import { flapping, recentExits } from "./filter.js";
+import { canAct, FLAP_N, S, STATES } from "./state.js";
+import { enc, esc } from "./util.js";
+
+export const stBadge = (s) => `<span class="st st-${esc(s)}" data-state="${esc(s)}">${esc(s)}</span>`;
+
+export function hostBadge(h) {
+  if (!h) return stBadge("DOWN");
+  if (!h.up) return `<span class="st st-DOWN" title="${esc(h.error || "unreachable")}">DOWN</span>`;
+  if (h.stale_ms > 0) return `<span class="st st-STALE" title="picture is ${Math.round(h.stale_ms / 1000)} s old">STALE</span>`;
+  return `<span class="st st-UP">UP</span>`;
+}
+
+export const hostClass = (h) => (!h || !h.up ? "down" : h.stale_ms > 0 ? "stale" : "");
+
+export function bar(counts, total) {
+  if (!total) return `<div class="bar"></div>`;
+  // Twenty 8px cells (an inline width would need style="", which the CSP
+  // forbids).
+  let cells = "";
+  for (const s of STATES) {
+    const n = Math.round((counts[s] / total) * 20);
+    for (let i = 0; i < n; i++) cells += `<span class="b-${s}"></span>`;
+  }
+  return `<div class="bar bar20">${cells}</div>`;
+}
+
+// A green RUNNING count must not hide a crash loop.
+export function flapNote(procs) {
+  const n = procs.filter(flapping).length;
+  return n ? ` <span class="st st-FATAL">${n} flapping</span>` : "";
+}
+
+export function stateSummary(counts) {
+  return STATES.filter((s) => counts[s])
+    .map((s) => `<span class="st st-${s}">${counts[s]} ${s}</span>`)
+    .join(" ");
+}
+
+// A live process's description is its timing, computed from the data like
+// fleet_api's ProcessInfo::timing ("pid 12, uptime 0:01:02"); the uptime
+// is a ticking span (see tick()), so rows are not re-rendered each second.
+export function describe(p) {
+  if ((p.state === "STARTING" || p.state === "RUNNING" || p.state === "STOPPING") && p.pid != null && p.started_at) {
+    return `pid ${p.pid}, uptime ${when(p.started_at, "up")}`;
+  }
+  return esc(p.description);
+}
+
+export function uptimeText(ms) {
+  const s = Math.max(0, Math.floor((Date.now() - ms) / 1000));
+  const two = (n) => String(n).padStart(2, "0");
+  return `${Math.floor(s / 3600)}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}`;
+}
+
+export function ago(ms) {
+  if (!ms) return "—";
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (s < 60) return s + " s ago";
+  if (s < 3600) return Math.round(s / 60) + " min ago";
+  if (s < 86400) return Math.round(s / 3600) + " h ago";
+  return new Date(ms).toLocaleString();
+}
+
+// A time that ticks by itself: "12 s ago" (fmt "ago") or an uptime.
+export function when(ms, fmt = "ago") {
+  if (!ms) return "—";
+  return `<span data-t="${ms}" data-fmt="${fmt}">${fmt === "up" ? uptimeText(ms) : ago(ms)}</span>`;
+}
+
+// Rewrite ticking times in place, once a second: text only, no rows.
+export function tick() {
+  for (const e of document.querySelectorAll("[data-t]")) {
+    const ms = +e.dataset.t;
+    const t = e.dataset.fmt === "up" ? uptimeText(ms) : ago(ms);
+    if (e.firstChild && e.firstChild.nodeValue !== t) e.firstChild.nodeValue = t;
+  }
+}
+
+// "exit 1", "SIGKILL (core dumped)", "spawn failed: …" — for people.
+export function exitText(x) {
+  if (!x) return "";
+  let t = x.kind === "exited" ? `exit ${x.code ?? "?"}` : x.kind === "signaled" ? `SIG${x.signal || "?"}${x.core_dumped ? " (core dumped)" : ""}` : `spawn failed: ${x.message || "?"}`;
+  if (x.stopped_by_us) t += ", stopped by fleet";
+  else if (x.expected) t += " (expected)";
+  return t;
+}
+
+// The row's one-line story: uptime when live, else the last exit, when,
+// and how often it restarted: "exit 1, 12 s ago, 167 restarts".
+export function story(p) {
+  const live = (p.state === "STARTING" || p.state === "RUNNING" || p.state === "STOPPING") && p.started_at;
+  let t = live ? `${p.pid != null ? "pid " + p.pid + ", " : ""}up ${when(p.started_at, "up")}` : p.exit_status ? `${esc(exitText(p.exit_status))}, ${when(p.exit_status.at)}` : esc(p.description || "");
+  if (p.restarts) t += `, ${p.restarts} restart${p.restarts === 1 ? "" : "s"}`;
+  const r = recentExits(p);
+  if (r >= FLAP_N) t += `, <b class="error">flapping (${r} exits in 10 min)</b>`;
+  return t;
+}
+
+// Wanted vs actual: "wanted running" on a stopped one, and the reverse.
+export function wantedNote(p) {
+  const up = p.state === "RUNNING" || p.state === "STARTING";
+  if (p.wanted === "running" && !up && p.state !== "BACKOFF") return `<span class="want bad">wanted running</span>`;
+  if (p.wanted === "stopped" && up) return `<span class="want">wanted stopped</span>`;
+  return "";
+}
+
+export const RISK = { start: "primary", stop: "danger", restart: "warn", signal: "warn" };
+
+// Action buttons; nothing at all for a viewer. Each names what it acts on
+// for screen readers ("restart web:web_00 on w-01").
+export function actButtons(spec, verbs = ["start", "stop", "restart"]) {
+  if (!canAct()) return "";
+  const data = esc(JSON.stringify(spec));
+  const what = spec.what || (spec.multi === "procs" ? "the selected processes" : "every process on the selected hosts");
+  return (
+    `<span class="actions">` +
+    verbs.map((v) => `<button type="button" class="small" data-act="${v}" data-spec="${data}" aria-label="${esc(v + " " + what)}">${v}</button>`).join("") +
+    `</span>`
+  );
+}
+
+export function link(hash, text, cls = "") {
+  return `<a href="${esc(hash)}" class="${cls}">${esc(text)}</a>`;
+}
+
+export const hostHref = (h) => "#/host/" + enc(h);
+export const procHref = (h, n) => "#/proc/" + enc(h) + "/" + enc(n);
+export const withF = (hash, f) => hash + (f ? "?f=" + enc(f) : "");
+export const curF = () => S.route.params.get("f") || "";
+// The filter joined with one more term (cards and links that narrow).
+export const andF = (term) => (curF() ? curF() + " " : "") + term;
+
+export function empty(text) {
+  return `<div class="empty">${text}</div>`;
+}
+
+export function took(op) {
+  const end = op.finished_at || (op.state === "running" ? Date.now() : null);
+  if (!end) return "—";
+  const ms = Math.max(0, end - op.created_at);
+  return ms < 1000 ? ms + " ms" : ms < 60000 ? (ms / 1000).toFixed(1) + " s" : Math.round(ms / 60000) + " min";
+}

@@ -1,0 +1,53 @@
+// The page's one state object, `S`, and the constants every module shares.
+// Every piece of mutable page state lives here (no module keeps a mutable
+// binding of its own that another reads), so a module is a set of functions
+// over `S`; this module imports nothing.
+export const STATES = ["RUNNING", "STARTING", "BACKOFF", "STOPPING", "STOPPED", "EXITED", "FATAL"];
+export const BAD = new Set(["FATAL", "EXITED", "BACKOFF"]);
+// Worst first: the default order of every list.
+export const SEVERITY = { FATAL: 0, BACKOFF: 1, EXITED: 2, STOPPING: 3, STARTING: 4, STOPPED: 5, RUNNING: 6 };
+export const SIGNALS = ["TERM", "HUP", "INT", "QUIT", "USR1", "USR2", "KILL"];
+// A process that restarted this often within FLAP_MS is flapping.
+export const FLAP_N = 3;
+export const FLAP_MS = 10 * 60 * 1000;
+// Operations per page of the ops view.
+export const OPS_PAGE = 100;
+// Row height of the virtual lists: one line, or two on a narrow screen
+// where the columns fold into the row (see app.css, max-width: 900px).
+export const narrow = () => window.innerWidth <= 900;
+export const rowH = () => (narrow() ? 58 : 30);
+
+export const S = {
+  me: null,
+  hosts: new Map(), // name → HostInfo
+  procs: new Map(), // host\0name → FleetProcess
+  ops: [], // newest first (ops view)
+  opDetail: null,
+  loaded: false,
+  loadError: null,
+  queue: [],
+  raf: 0,
+  es: null,
+  sel: new Set(), // selected process keys
+  hostSel: new Set(), // selected host names
+  lists: new Map(), // id → VList (kept across renders)
+  route: { view: "overview", args: [], params: new URLSearchParams() },
+  log: null, // {ctrl, key, pre}
+  opsLoaded: false,
+  opsNext: null, // offset of the next (older) page of operations
+  opError: null,
+  rafT: 0, // the frame's fallback timer (hidden tabs run no frames)
+  statusTimer: 0, // a /v1/status read is due (data.js)
+  filterTimer: 0, // the filter box settles (router.js)
+  lastBadge: -1, // the problem count in the tab title (render.js)
+  // The action dialog's current job: one OpRequest (a multi-row selection
+  // is one operation too, through `only`) and the ops it started.
+  dialog: { req: null, ops: null, fleet: false, verb: null },
+  // Calls up the import graph, set once by app.js: api.js must show the
+  // login form on a 401, and session.js imports api.js.
+  hooks: { showLogin: () => {} },
+  // Read by the scale measurement (tests/console_page.rs) as `fleetPerf`.
+  perf: { firstRender: 0, lastFlushMs: 0, flushes: 0, events: 0 },
+};
+
+export const canAct = () => S.me && S.me.role === "operator";

@@ -1,0 +1,35 @@
+import { countStates, filtered } from "../filter.js";
+import { actButtons, empty, stateSummary } from "../pieces.js";
+import { S } from "../state.js";
+import { esc } from "../util.js";
+import { procRows } from "./rows.js";
+import { groupSpec, groupTable, keepShown, selectionBar, setView } from "./tables.js";
+import { mountList } from "../vlist.js";
+
+export function groups() {
+  const { procs } = filtered(false);
+  setView(`<h1>Program groups across the fleet</h1>` + groupTable(procs, S.route.params.get("f") || ""));
+}
+
+export function group([name]) {
+  const { procs } = filtered();
+  const mine = procs.filter((p) => p.group === name);
+  keepShown(mine);
+  const hosts = [...new Set(mine.map((p) => p.host))].sort();
+  const c = countStates(mine);
+  let html = `<h1>Program group <code>${esc(name)}</code> <span class="sub">${mine.length} processes on ${hosts.length} hosts</span></h1>`;
+  html += `<div class="toolbar">${stateSummary(c)} ${hosts.length ? actButtons(groupSpec(name, new Set(hosts))) : ""}</div>`;
+  html += selectionBar();
+  html += mine.length ? `<div data-mount="group"></div>` : empty(S.loaded ? "No process of this group matches." : "Loading…");
+  setView(html);
+  if (mine.length) procRows(mountList("group"), mine);
+}
+
+export function processes() {
+  const { procs } = filtered();
+  keepShown(procs);
+  let html = `<h1>Processes <span class="sub">${procs.length} of ${S.procs.size}</span></h1>` + selectionBar();
+  html += procs.length ? `<div data-mount="procs"></div>` : empty(S.loaded ? "No process matches the filter. <kbd>Esc</kbd> clears it." : "Loading…");
+  setView(html);
+  if (procs.length) procRows(mountList("procs"), procs);
+}

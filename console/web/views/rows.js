@@ -1,0 +1,70 @@
+import { countStates } from "../filter.js";
+import { actButtons, bar, hostBadge, hostClass, hostHref, link, procHref, stBadge, story, wantedNote } from "../pieces.js";
+import { BAD, canAct, S, STATES } from "../state.js";
+import { esc, pkey } from "../util.js";
+
+export function sortHead(key, label) {
+  const cur = S.route.params.get("sort") || "severity";
+  const on = cur.replace(/^-/, "") === key;
+  const dir = on ? (cur.startsWith("-") ? "descending" : "ascending") : "none";
+  return `<button type="button" class="sort${on ? " on" : ""}" data-sort="${key}" aria-sort="${dir}" aria-label="sort by ${label}">${label}${on ? (cur.startsWith("-") ? " ▲" : " ▼") : ""}</button>`;
+}
+
+export function procRows(l, procs) {
+  l.selected = canAct() ? S.sel : null;
+  l.set(procs, {
+    cls: "g-proc",
+    head:
+      `<span>${canAct() ? `<input type="checkbox" data-selall="${esc(l.id)}" aria-label="select all shown processes">` : ""}</span>` +
+      `<span>${sortHead("host", "host")}</span><span>${sortHead("name", "process")}</span><span>${sortHead("severity", "state")}</span><span>${sortHead("restarts", "restarts")}</span><span>${sortHead("uptime", "uptime / last exit")}</span><span>${canAct() ? "actions" : ""}</span>`,
+    key: (p) => pkey(p.host, p.name),
+    rowClass: (p) => hostClass(S.hosts.get(p.host)) + (S.hosts.get(p.host) && S.hosts.get(p.host).up ? "" : " dim"),
+    row: (p) => {
+      const k = pkey(p.host, p.name);
+      const what = `${p.name} on ${p.host}`;
+      return (
+        `<span class="c-sel">${canAct() ? `<input type="checkbox" data-sel="${esc(k)}"${S.sel.has(k) ? " checked" : ""} aria-label="${esc("select " + what)}">` : ""}</span>` +
+        `<span class="c-host">${link(hostHref(p.host), p.host)}</span>` +
+        `<span class="c-name">${link(procHref(p.host, p.name), p.name, "mono")}</span>` +
+        `<span class="c-state">${stBadge(p.state)} ${wantedNote(p)}</span>` +
+        `<span class="c-restarts mono" data-pid="${p.pid == null ? "" : p.pid}" title="restarts">${p.restarts || 0}</span>` +
+        `<span class="c-story sub">${story(p)}</span>` +
+        `<span class="c-act">${actButtons({ target: p.name, hosts: p.host, what }, ["start", "stop", "restart", "signal"])}</span>`
+      );
+    },
+  });
+}
+
+export function hostRows(l, hosts, procs) {
+  const byHost = new Map();
+  for (const p of procs) {
+    let a = byHost.get(p.host);
+    if (!a) byHost.set(p.host, (a = []));
+    a.push(p);
+  }
+  l.selected = canAct() ? S.hostSel : null;
+  l.set(hosts, {
+    cls: "g-host",
+    head:
+      `<span>${canAct() ? `<input type="checkbox" data-hostselall="${esc(l.id)}" aria-label="select all hosts">` : ""}</span>` +
+      `<span>host</span><span>status</span><span>host groups</span><span>procs</span><span>states</span><span>summary</span><span>${canAct() ? "actions (all processes)" : ""}</span>`,
+    key: (h) => h.name,
+    rowClass: (h) => hostClass(h),
+    row: (h) => {
+      const ps = byHost.get(h.name) || [];
+      const c = countStates(ps);
+      const bad = STATES.filter((s) => BAD.has(s) && c[s]).map((s) => `${c[s]} ${s}`);
+      const summary = !h.up ? esc(h.error || "unreachable") : bad.length ? bad.join(", ") : ps.length ? "all fine" : "no processes";
+      return (
+        `<span>${canAct() ? `<input type="checkbox" data-hostsel="${esc(h.name)}"${S.hostSel.has(h.name) ? " checked" : ""} aria-label="${esc("select host " + h.name)}">` : ""}</span>` +
+        `<span>${link(hostHref(h.name), h.name)}</span>` +
+        `<span>${hostBadge(h)}</span>` +
+        `<span class="sub">${esc((h.groups || []).join(", "))}</span>` +
+        `<span>${ps.length}</span>` +
+        `<span>${bar(c, ps.length)}</span>` +
+        `<span class="sub${bad.length || !h.up ? " error" : ""}" title="${summary}">${summary}</span>` +
+        `<span class="c-act">${actButtons({ target: "all", hosts: h.name, what: `every process on ${h.name}` })}</span>`
+      );
+    },
+  });
+}

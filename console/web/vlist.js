@@ -1,0 +1,88 @@
+import { morphHTML } from "./morph.js";
+import { rowH, S } from "./state.js";
+import { esc } from "./util.js";
+
+export class VList {
+  constructor(id) {
+    this.id = id;
+    this.el = document.createElement("div");
+    this.el.className = "vlist";
+    this.el.dataset.list = id;
+    this.head = document.createElement("div");
+    this.spacer = document.createElement("div");
+    this.spacer.className = "spacer";
+    this.win = document.createElement("div");
+    this.win.className = "vwin";
+    this.spacer.append(this.win);
+    this.el.append(this.head, this.spacer);
+    this.rows = [];
+    this.scrollTop = 0;
+    this.el.addEventListener("scroll", () => {
+      this.scrollTop = this.el.scrollTop;
+      if (!this.pending) {
+        this.pending = requestAnimationFrame(() => {
+          this.pending = 0;
+          this.paint();
+        });
+      }
+    });
+  }
+  set(rows, { head, cls, row, key, rowClass }) {
+    this.rows = rows;
+    this.row = row;
+    this.key = key;
+    this.rowClass = rowClass || (() => "");
+    this.cls = cls;
+    this.head.className = "vhead " + cls;
+    morphHTML(this.head, head);
+    const R = rowH();
+    this.spacer.style.height = rows.length * R + "px";
+    const max = Math.max(240, window.innerHeight - 240);
+    this.el.style.height = Math.min(max, rows.length * R + R + 4) + "px";
+    this.paint();
+  }
+  paint() {
+    const R = rowH();
+    const top = this.el.scrollTop;
+    const h = this.el.clientHeight || 800;
+    const first = Math.max(0, Math.floor(top / R) - 8);
+    const last = Math.min(this.rows.length, Math.ceil((top + h) / R) + 8);
+    let html = "";
+    for (let i = first; i < last; i++) {
+      const r = this.rows[i];
+      const k = this.key(r);
+      const sel = this.selected && this.selected.has(k) ? " sel" : "";
+      html += `<div class="vrow ${this.cls} ${this.rowClass(r)}${sel}" data-key="${esc(k)}" tabindex="-1">${this.row(r)}</div>`;
+    }
+    const tr = `translateY(${first * R}px)`;
+    if (this.win.style.transform !== tr) this.win.style.transform = tr;
+    // Patch rows in place (matched by data-key): a focused button, a
+    // ticked box or an open <select> in a row outlives any update.
+    if (html !== this.last) {
+      morphHTML(this.win, html);
+      this.last = html;
+    }
+  }
+}
+
+export function list(id) {
+  let l = S.lists.get(id);
+  if (!l) {
+    l = new VList(id);
+    l.el.dataset.mount = id;
+    l.el._kept = true;
+    S.lists.set(id, l);
+  }
+  return l;
+}
+
+// Put list `id` where its placeholder is, keeping its scroll position.
+export function mountList(id) {
+  const l = list(id);
+  const ph = document.querySelector(`[data-mount="${id}"]`);
+  if (ph && ph !== l.el) {
+    ph.replaceWith(l.el);
+    l.el.scrollTop = l.scrollTop;
+  }
+  return l;
+}
