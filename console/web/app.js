@@ -1,12 +1,13 @@
 import { onChange, onClick } from "./clicks.js";
-import { refreshHosts, schedule } from "./data.js";
+import { flush, refreshHosts, schedule } from "./data.js";
 import { planAction, runAction } from "./dialogs.js";
 import { onKey } from "./keyboard.js";
+import { render } from "./render.js";
 import { tick } from "./pieces.js";
 import { onFilterInput, onRoute } from "./router.js";
 import { login, logout, showLogin, start } from "./session.js";
 import { S } from "./state.js";
-import { $ } from "./util.js";
+import { $, pkey } from "./util.js";
 
 export function boot() {
   $("#login-form").addEventListener("submit", login);
@@ -36,5 +37,8 @@ export function boot() {
     .catch(() => showLogin("The console is not reachable."));
 }
 
-window.fleetPerf = S.perf; // read by the scale measurement
+// The page tests and the scale measurements (tests/console_page.rs,
+// tests/console_browser.rs) drive the page through these names, as they did
+// when the page was one classic script; no module reads them back.
+Object.assign(window, { S, pkey, render, flush, fleetPerf: S.perf });
 document.addEventListener("DOMContentLoaded", boot);
