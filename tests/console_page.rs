@@ -76,6 +76,7 @@ fn the_page_is_an_incident_tool() {
     ));
     let b = Browser::start(c.port);
     b.login(OPERATOR, "ops");
+    b.assert_no_js_errors("on load and login");
 
     // Trouble first: the crash loop is a card before the fleet's counts,
     // and the tab title counts problems.
@@ -348,6 +349,7 @@ fn the_page_is_an_incident_tool() {
         assert!(v[0].as_u64() <= v[1].as_u64(), "overview at {w} px: {v}");
     }
     b.resize(1400, 900);
+    b.assert_no_js_errors("after the views, the keyboard, the dialog and the log");
 
     // 500 hosts × 20 processes: a batch of events costs under 100 ms.
     let v = b.js(SCALE, vec![]);

@@ -19,6 +19,25 @@ fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// chromedriver's console-log read (`POST /session/ID/se/log`): not in
+/// W3C WebDriver, so not a fantoccini method.
+#[derive(Debug)]
+struct ReadBrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ReadBrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
+    }
+}
+
 pub struct Browser {
     rt: tokio::runtime::Runtime,
     client: Option<Client>,
@@ -70,6 +89,9 @@ impl Browser {
         });
         let caps = serde_json::json!({
             "browserName": "chrome",
+            // Keep the page's console (exceptions, failed loads) for
+            // `js_errors`.
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": chromium,
                 "args": [
@@ -128,6 +150,35 @@ impl Browser {
         self.rt
             .block_on(self.c().execute(script, args))
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// The browser console's errors since the last call: uncaught
+    /// exceptions, unhandled rejections, `console.error`, and resources
+    /// that failed to load, except answers of the JSON API (`/v1/…`), which
+    /// the page shows itself (a 401 before login is how it learns it has
+    /// no session). A module that fails to load or link stops the page
+    /// with nothing on it but a line here.
+    pub fn js_errors(&self) -> Vec<String> {
+        let log = self
+            .rt
+            .block_on(self.c().issue_cmd(ReadBrowserLog))
+            .unwrap_or_else(|e| panic!("read the browser console: {e}"));
+        let entries = log.as_array().cloned().unwrap_or_else(|| {
+            panic!("the browser console log is not a list: {log}")
+        });
+        let api = format!("{}/v1/", self.base);
+        entries
+            .iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .filter(|m| !(m.starts_with(&api) && m.contains("Failed to load resource")))
+            .collect()
+    }
+
+    /// Panics with the console's errors, if any (`js_errors`).
+    pub fn assert_no_js_errors(&self, when: &str) {
+        let errors = self.js_errors();
+        assert!(errors.is_empty(), "JS errors {when}:\n{}", errors.join("\n"));
     }
 
     /// Poll `script` until it returns something other than null/false.
