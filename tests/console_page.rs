@@ -77,6 +77,20 @@ fn the_page_is_an_incident_tool() {
     let b = Browser::start(c.port);
     b.login(OPERATOR, "ops");
     b.assert_no_js_errors("on load and login");
+    // The console reader is not blind: an uncaught error shows in it.
+    b.js(
+        "setTimeout(() => { throw new Error('console-probe') }, 0)",
+        vec![],
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "the probe in the browser console",
+        || {
+            b.js_errors()
+                .into_iter()
+                .find(|m| m.contains("console-probe"))
+        },
+    );
 
     // Trouble first: the crash loop is a card before the fleet's counts,
     // and the tab title counts problems.

@@ -163,9 +163,10 @@ impl Browser {
             .rt
             .block_on(self.c().issue_cmd(ReadBrowserLog))
             .unwrap_or_else(|e| panic!("read the browser console: {e}"));
-        let entries = log.as_array().cloned().unwrap_or_else(|| {
-            panic!("the browser console log is not a list: {log}")
-        });
+        let entries = log
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("the browser console log is not a list: {log}"));
         let api = format!("{}/v1/", self.base);
         entries
             .iter()
@@ -178,7 +179,11 @@ impl Browser {
     /// Panics with the console's errors, if any (`js_errors`).
     pub fn assert_no_js_errors(&self, when: &str) {
         let errors = self.js_errors();
-        assert!(errors.is_empty(), "JS errors {when}:\n{}", errors.join("\n"));
+        assert!(
+            errors.is_empty(),
+            "JS errors {when}:\n{}",
+            errors.join("\n")
+        );
     }
 
     /// Poll `script` until it returns something other than null/false.
