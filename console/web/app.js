@@ -1,3 +1,41 @@
+// fleet console web page: native ES modules, no build step, no library;
+// each module is embedded in the binary and served at /ui/<path>.js
+// (console/src/server/web.rs; a unit test there checks that every import
+// below is served). This module boots the page.
+//
+// Data flow: log in (POST /v1/session → HttpOnly cookie + CSRF token kept
+// in memory only), subscribe to GET /v1/events (SSE), then read
+// GET /v1/status once. Events are queued and applied once per animation
+// frame; the current view is rendered from the in-memory picture as HTML
+// text and *morphed* into the live DOM: elements are patched in place, rows
+// matched by `data-key`, so focus, selection, scroll position and an open
+// menu survive an event storm. Long lists are virtual (vlist.js). The URL
+// hash holds the view and the filter (#/processes?f=group:celery).
+//
+// State: one object, `S` (state.js); no other module keeps mutable state.
+// Imports point down this list only (acyclic); the one call upwards,
+// api.js showing the login form on a 401, goes through S.hooks:
+//
+//   app        → clicks keyboard session render data dialogs router pieces state util
+//   session    → api data events router state util        (login, logout, start)
+//   clicks     → data dialogs router state util           (click/change handlers)
+//   keyboard   → router state util                        (j/k, Enter, s/r/x/t, /)
+//   events     → data state util                          (live /v1/events)
+//   router     → log ops render state util                (hash → view, filter box)
+//   data       → api ops render state util                (/v1/status, apply events)
+//   ops        → api dialogs render state util            (ops list, one op)
+//   render     → views/* filter pieces state              (the view, tab badge)
+//   views/overview, hosts, processes, detail, ops → views/tables views/rows vlist log filter pieces state util
+//   views/rows → filter pieces state util                 (virtual-list rows)
+//   dialogs    → views/tables api pieces state util       (action dialog)
+//   views/tables → morph filter pieces state util         (shared tables, setView)
+//   log        → state util                               (log tail)
+//   vlist      → morph state util                         (virtual list)
+//   pieces     → filter state util                        (badges, links, times)
+//   filter     → state util                               (filter, sort)
+//   api        → state                                    (fetch JSON, ApiError)
+//   morph, state, util → nothing
+
 import { onChange, onClick } from "./clicks.js";
 import { flush, refreshHosts, schedule } from "./data.js";
 import { planAction, runAction } from "./dialogs.js";
