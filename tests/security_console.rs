@@ -158,6 +158,7 @@ fn plain_link(prev: &str, fields: &[String]) -> String {
         ctx.update(&(f.len() as u64).to_be_bytes());
         ctx.update(f.as_bytes());
     }
+    // The attacker's own hex, not the product's.
     ctx.finish()
         .as_ref()
         .iter()

@@ -34,17 +34,11 @@ fn xmlrpc(a: &Agent, method: &str, params: &[&str]) -> String {
 /// One XML-RPC call on the agent's unix socket; the answer's text, fault
 /// or not.
 fn xmlrpc_answer(a: &Agent, method: &str, params: &[&str]) -> String {
-    let params: String = params
+    let params: Vec<String> = params
         .iter()
-        .map(|p| format!("<param><value><string>{p}</string></value></param>"))
+        .map(|p| format!("<string>{p}</string>"))
         .collect();
-    let body = format!(
-        "<?xml version=\"1.0\"?><methodCall><methodName>{method}</methodName>\
-         <params>{params}</params></methodCall>"
-    );
-    let r = a.post("/RPC2", &body);
-    assert_eq!(r.status, 200, "{method}: {}", r.text());
-    r.text()
+    a.xmlrpc(method, &params)
 }
 
 /// supervisord's `GET /logtail/SPEC` on the agent's socket (a tail, then

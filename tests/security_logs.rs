@@ -14,21 +14,6 @@ const T: Duration = Duration::from_secs(30);
 const CALL_MAX: usize = 1 << 20;
 const REQUEST_MAX: usize = 4 << 20;
 
-/// An XML-RPC call on the agent's unix socket, params given as XML values.
-fn rpc(a: &Agent, method: &str, params: &[String]) -> String {
-    let params: String = params
-        .iter()
-        .map(|p| format!("<param><value>{p}</value></param>"))
-        .collect();
-    let body = format!(
-        "<?xml version=\"1.0\"?><methodCall><methodName>{method}</methodName>\
-         <params>{params}</params></methodCall>"
-    );
-    let r = a.post("/RPC2", &body);
-    assert_eq!(r.status, 200, "{method}: {}", r.text());
-    r.text()
-}
-
 fn s(v: &str) -> String {
     format!("<string>{v}</string>")
 }
@@ -95,7 +80,7 @@ fn t23_xmlrpc_log_methods_never_follow_a_swapped_symlink() {
         ),
         ("supervisor.clearProcessLogs", vec![s("evil")]),
     ] {
-        let answer = rpc(&a, method, &params);
+        let answer = a.xmlrpc(method, &params);
         assert!(!answer.contains("TOPSECRET"), "{method}: {answer}");
         if method != "supervisor.tailProcessStdoutLog" {
             assert!(answer.contains("<fault>"), "{method}: {answer}");
@@ -186,11 +171,7 @@ fn t23_log_reads_are_capped_per_call_and_per_multicall() {
     let pid = a.pid();
     let hwm_before = hwm_kib(pid);
 
-    let answer = rpc(
-        &a,
-        "supervisor.readProcessStdoutLog",
-        &[s("zero"), i(0), i(0)],
-    );
+    let answer = a.xmlrpc("supervisor.readProcessStdoutLog", &[s("zero"), i(0), i(0)]);
     assert!(
         answer.contains("<fault>"),
         "{}",
@@ -203,7 +184,7 @@ fn t23_log_reads_are_capped_per_call_and_per_multicall() {
         vec![s("big"), i(-(1 << 30)), i(0)],
         vec![s("big"), i(0), i(1 << 30)],
     ] {
-        let answer = rpc(&a, "supervisor.readProcessStdoutLog", &params);
+        let answer = a.xmlrpc("supervisor.readProcessStdoutLog", &params);
         let n = answer.len();
         assert!(!answer.contains("<fault>"), "{params:?}");
         assert!(
@@ -211,8 +192,7 @@ fn t23_log_reads_are_capped_per_call_and_per_multicall() {
             "{params:?}: {n} bytes"
         );
     }
-    let t = rpc(
-        &a,
+    let t = a.xmlrpc(
         "supervisor.tailProcessStdoutLog",
         &[s("big"), i(0), i(1 << 30)],
     );
@@ -226,8 +206,7 @@ fn t23_log_reads_are_capped_per_call_and_per_multicall() {
                 <member><name>params</name><value><array><data><value><string>big</string></value><value><int>0</int></value>\
                 <value><int>0</int></value></data></array></value></member></struct></value>";
     let calls = call.repeat(40);
-    let answer = rpc(
-        &a,
+    let answer = a.xmlrpc(
         "system.multicall",
         &[format!("<array><data>{calls}</data></array>")],
     );

@@ -93,14 +93,7 @@ pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
         .or_else(|| s.strip_prefix("SHA256:"))
         .unwrap_or(s);
     let hex: String = s.chars().filter(|c| *c != ':').collect();
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
+    crate::hex::decode(&hex)?.try_into().ok()
 }
 
 /// A client config trusting exactly the certificate whose DER SHA-256 is

@@ -344,6 +344,23 @@ impl Agent {
         self.request("POST", path, body)
     }
 
+    /// One XML-RPC call on the socket, each param an XML value's inner
+    /// text (`<string>web</string>`, `<int>0</int>`); the answer's text,
+    /// fault or not (the HTTP status must be 200).
+    pub fn xmlrpc(&self, method: &str, params: &[String]) -> String {
+        let params: String = params
+            .iter()
+            .map(|p| format!("<param><value>{p}</value></param>"))
+            .collect();
+        let body = format!(
+            "<?xml version=\"1.0\"?><methodCall><methodName>{method}</methodName>\
+             <params>{params}</params></methodCall>"
+        );
+        let r = self.post("/RPC2", &body);
+        assert_eq!(r.status, 200, "{method}: {}", r.text());
+        r.text()
+    }
+
     pub fn status(&self) -> Value {
         self.get("/v1/status")
     }

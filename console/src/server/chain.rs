@@ -60,7 +60,7 @@ impl Chain {
         let key = lines
             .next()
             .and_then(|l| l.strip_prefix("key "))
-            .and_then(hex_decode)
+            .and_then(fleet_daemon::hex::decode)
             .filter(|k| k.len() == 32)
             .ok_or_else(bad)?;
         Ok(Chain {
@@ -143,16 +143,6 @@ fn make_key(path: &Path, from: i64) -> Result<(), String> {
         .open(path)
         .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
         .map_err(|e| format!("cannot create {}: {e}", path.display()))
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

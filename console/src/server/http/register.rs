@@ -16,7 +16,7 @@
 
 use super::error::json_body;
 use super::{ApiError, Source, SourceIp};
-use crate::server::auth::bearer_is;
+use crate::server::auth::{bearer_is, bearer_token};
 use crate::server::inventory::{RegisterError, Registered};
 use crate::server::picture::now_ms;
 use crate::server::App;
@@ -57,7 +57,7 @@ pub async fn register(
     };
     let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     let reg: Registration = json_body(&body?)?;
-    let bearer = header.and_then(super::super::auth::bearer_token);
+    let bearer = header.and_then(bearer_token);
     // An enrollment token (a new agent, or one that lost its credential)
     // or the credential this console issued to that name (heartbeats).
     // Every token is compared (no early exit), as for console tokens.
