@@ -3,6 +3,7 @@
 //! files relative to the config file.
 
 use fleet_api::Role;
+use fleet_daemon::secret::Source;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -267,25 +268,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             errs.push(format!("{what}: set token or token_file, not both"));
             None
         }
-        (Some(t), None) if t.trim().is_empty() => {
-            errs.push(format!("{what}: token is empty"));
-            None
-        }
-        (Some(t), None) => Some(Secret::new(t)),
-        (None, Some(f)) => {
-            let f = resolve(&f);
-            match std::fs::read_to_string(&f) {
-                Ok(t) if t.trim().is_empty() => {
-                    errs.push(format!("{what}: {} is empty", f.display()));
-                    None
-                }
-                Ok(t) => Some(Secret::new(t.trim())),
-                Err(e) => {
-                    errs.push(format!("{what}: cannot read {}: {e}", f.display()));
-                    None
-                }
-            }
-        }
+        (Some(t), None) => fleet_daemon::secret::resolve(Source::Inline(&t), |_| None)
+            .map_err(|e| errs.push(format!("{what}: {e}")))
+            .ok(),
+        (None, Some(f)) => fleet_daemon::secret::resolve(Source::File(&resolve(&f)), |_| None)
+            .map_err(|e| errs.push(format!("{what}: {e}")))
+            .ok(),
         (None, None) => None,
     };
 
@@ -716,6 +704,30 @@ token = "enroll-0123456789abcdefghijkl"
 
     const OPS: &str =
         "[[tokens]]\nname = \"ops\"\ntoken = \"t0k-0123456789abcdefghijkl\"\nrole = \"operator\"\n";
+
+    /// The kit's one token rule: an inline token's padding is dropped (it
+    /// used to be kept, so `token = "T "` never matched `Bearer T`), as is a
+    /// file's; a token of two words is refused without being quoted.
+    #[test]
+    fn tokens_follow_the_kits_one_trimming_rule() {
+        let token = "q83vEjRWeJq83vEjRWeJq80=";
+        let head =
+            "[console]\nlisten = \"0.0.0.0:9700\"\n[[tokens]]\nname = \"ops\"\nrole = \"viewer\"\n";
+        let c = p(&format!("{head}token = \" {token}\\n\"\n")).unwrap();
+        assert_eq!(c.tokens[0].secret.expose(), token);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ops.token");
+        std::fs::write(&file, format!("{token}\r\n")).unwrap();
+        let c = p(&format!("{head}token_file = {file:?}\n")).unwrap();
+        assert_eq!(c.tokens[0].secret.expose(), token);
+        std::fs::write(&file, format!("{token}\n{token}\n")).unwrap();
+        let e = p(&format!("{head}token_file = {file:?}\n")).unwrap_err();
+        assert!(e.contains("holds a space, line break"), "{e}");
+        assert!(!e.contains(token), "{e}");
+        let e = p(&format!("{head}token = \"{token} {token}\"\n")).unwrap_err();
+        assert!(e.contains("the token holds a space"), "{e}");
+        assert!(!e.contains(token), "{e}");
+    }
 
     #[test]
     fn enrollment_tokens_rotate_and_expire() {
