@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use fleet_daemon::secret::{resolve, Source};
 
-use super::model::{AgentSettings, ConsoleTrust, Enrollment, Secret, TlsFiles};
+use super::model::{AgentSettings, Enrollment, Secret, TlsFiles, Trust};
 use super::raw::Raw;
 use super::validate::{Ctx, Table};
 
@@ -166,25 +166,25 @@ fn enrollment(
                 "agent.console_fingerprint: set console_ca_file or console_fingerprint, not both",
             );
             ok = false;
-            ConsoleTrust::System
+            Trust::System
         }
-        (Some(f), None) => ConsoleTrust::CaFile(f),
+        (Some(f), None) => Trust::CaFile(f),
         (None, Some(f)) => match fleet_daemon::pin::parse_fingerprint(&f) {
-            Some(b) => ConsoleTrust::Fingerprint(b),
+            Some(b) => Trust::Fingerprint(b),
             None => {
                 cx.error(
                     &t.key_loc("console_fingerprint"),
                     "agent.console_fingerprint: expected a SHA-256 in hex (64 digits, colons allowed, optional \"sha256:\" prefix)",
                 );
                 ok = false;
-                ConsoleTrust::System
+                Trust::System
             }
         },
-        (None, None) => ConsoleTrust::System,
+        (None, None) => Trust::System,
     };
     let mut insecure = false;
     if let Some(host) = console.strip_prefix("http://") {
-        if trust != ConsoleTrust::System {
+        if trust != Trust::System {
             cx.error(
                 &console_loc,
                 "agent.console: console_ca_file/console_fingerprint need an https:// console",

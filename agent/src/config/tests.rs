@@ -905,7 +905,7 @@ advertise_url = "https://w-01.example:9701"
     );
     assert!(matches!(
         c.agent.enroll.unwrap().trust,
-        crate::config::ConsoleTrust::Fingerprint(_)
+        crate::config::Trust::Fingerprint(_)
     ));
 }
 

@@ -142,16 +142,10 @@ fn datetime_ms(d: &toml::value::Datetime) -> Result<u64, String> {
     u64::try_from(ms).map_err(|_| format!("{d}: before 1970"))
 }
 
-/// How the console checks an agent's TLS certificate.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum AgentTrust {
-    /// Plain HTTP (loopback, or explicitly allowed), or the system roots.
-    Default,
-    /// Only certificates chaining to this CA file (PEM).
-    CaFile(PathBuf),
-    /// Only the certificate whose DER SHA-256 is this.
-    Fingerprint([u8; 32]),
-}
+/// How the console checks an agent's TLS certificate: the kit's one trust
+/// type (`System` for plain http and the system roots, `CaFile`, or
+/// `Fingerprint`).
+pub use fleet_daemon::trust::Trust;
 
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
@@ -159,7 +153,7 @@ pub struct AgentConfig {
     pub url: String,
     pub token: Option<Secret>,
     pub tags: BTreeMap<String, String>,
-    pub trust: AgentTrust,
+    pub trust: Trust,
     /// Plain HTTP to a non-loopback address (warned about at start).
     pub insecure: bool,
 }
@@ -367,26 +361,26 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
         let trust = match (a.ca_file, a.fingerprint) {
             (Some(_), Some(_)) => {
                 errs.push(format!("{what}: set ca_file or fingerprint, not both"));
-                AgentTrust::Default
+                Trust::System
             }
-            (Some(f), None) => AgentTrust::CaFile(resolve(&f)),
+            (Some(f), None) => Trust::CaFile(resolve(&f)),
             (None, Some(fp)) => match fleet_daemon::pin::parse_fingerprint(&fp) {
-                Some(b) => AgentTrust::Fingerprint(b),
+                Some(b) => Trust::Fingerprint(b),
                 None => {
                     errs.push(format!(
                         "{what}: fingerprint must be a SHA-256 in hex (64 digits, colons allowed, optional \"sha256:\" prefix)"
                     ));
-                    AgentTrust::Default
+                    Trust::System
                 }
             },
-            (None, None) => AgentTrust::Default,
+            (None, None) => Trust::System,
         };
         let mut insecure = false;
         match check_agent_url(&a.url) {
             Err(e) => errs.push(format!("{what}: url: {e}")),
             Ok(UrlKind::Https) => {}
             Ok(UrlKind::Http { loopback }) => {
-                if trust != AgentTrust::Default {
+                if trust != Trust::System {
                     errs.push(format!("{what}: ca_file/fingerprint need an https:// url"));
                 }
                 if !loopback {
@@ -692,7 +686,7 @@ token = "enroll-0123456789abcdefghijkl"
 "#)
         .unwrap();
         assert_eq!(c.agents.len(), 2);
-        assert!(matches!(c.agents[0].trust, AgentTrust::Fingerprint(b) if b[1] == 0x11));
+        assert!(matches!(c.agents[0].trust, Trust::Fingerprint(b) if b[1] == 0x11));
         assert!(c.agents[1].insecure);
         assert_eq!(c.tokens[0].role, Role::Operator);
         assert!(format!("{c:?}").contains("Secret(…)"));
