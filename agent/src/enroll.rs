@@ -16,7 +16,7 @@
 //! loopback is a config error unless `allow_insecure_console` (warned
 //! about here, at every start).
 
-use crate::config::{ConsoleTrust, Enrollment, Secret};
+use crate::config::{Enrollment, Secret, Trust};
 use fleet_api::{Registration, RegistrationResponse};
 use std::time::Duration;
 
@@ -127,30 +127,12 @@ fn write_credential(path: &std::path::Path, credential: &str) -> std::io::Result
 
 /// The registration client: bounded in time, no redirects, the
 /// configured trust.
-fn client(trust: &ConsoleTrust) -> Result<reqwest::Client, String> {
+fn client(trust: &Trust) -> Result<reqwest::Client, String> {
     let b = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none());
-    let b = match trust {
-        ConsoleTrust::System => b,
-        ConsoleTrust::CaFile(path) => {
-            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("{}: {}", path.display(), error_chain(&e)))?;
-            if certs.is_empty() {
-                return Err(format!("{}: no certificate found", path.display()));
-            }
-            certs
-                .into_iter()
-                .fold(b.tls_built_in_root_certs(false), |b, c| {
-                    b.add_root_certificate(c)
-                })
-        }
-        ConsoleTrust::Fingerprint(fp) => {
-            b.use_preconfigured_tls(fleet_daemon::pin::client_config(*fp))
-        }
-    };
+    let b = trust.apply(b).map_err(|e| e.to_string())?;
     b.build().map_err(|e| error_chain(&e))
 }
 

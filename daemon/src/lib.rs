@@ -6,7 +6,9 @@
 //! listener both serve HTTPS on), `serve` (serving with a connection cap,
 //! a header-read timeout and a graceful drain), `secret`
 //! (tokens that never print themselves, and the minimum token length both
-//! configs apply), `pin` (trust one certificate by
+//! configs apply, and `secret::resolve`, the one reader of a token's
+//! source), `trust` (the one TLS trust type of every HTTPS client: system
+//! roots, a CA file or a pin), `pin` (trust one certificate by
 //! its SHA-256), `proof` (the registration challenge's HMAC), `time` (epoch milliseconds) and
 //! `hex`.
 #![forbid(unsafe_code)]
@@ -22,5 +24,6 @@ pub mod secret;
 pub mod serve;
 pub mod time;
 pub mod tls;
+pub mod trust;
 
 pub use secret::Secret;

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::model::{AgentSettings, ConsoleTrust, Enrollment, Secret, TlsFiles};
+use fleet_daemon::secret::{resolve, Source};
+
+use super::model::{AgentSettings, Enrollment, Secret, TlsFiles, Trust};
 use super::raw::Raw;
 use super::validate::{Ctx, Table};
 
@@ -164,25 +166,25 @@ fn enrollment(
                 "agent.console_fingerprint: set console_ca_file or console_fingerprint, not both",
             );
             ok = false;
-            ConsoleTrust::System
+            Trust::System
         }
-        (Some(f), None) => ConsoleTrust::CaFile(f),
+        (Some(f), None) => Trust::CaFile(f),
         (None, Some(f)) => match fleet_daemon::pin::parse_fingerprint(&f) {
-            Some(b) => ConsoleTrust::Fingerprint(b),
+            Some(b) => Trust::Fingerprint(b),
             None => {
                 cx.error(
                     &t.key_loc("console_fingerprint"),
                     "agent.console_fingerprint: expected a SHA-256 in hex (64 digits, colons allowed, optional \"sha256:\" prefix)",
                 );
                 ok = false;
-                ConsoleTrust::System
+                Trust::System
             }
         },
-        (None, None) => ConsoleTrust::System,
+        (None, None) => Trust::System,
     };
     let mut insecure = false;
     if let Some(host) = console.strip_prefix("http://") {
-        if trust != ConsoleTrust::System {
+        if trust != Trust::System {
             cx.error(
                 &console_loc,
                 "agent.console: console_ca_file/console_fingerprint need an https:// console",
@@ -315,10 +317,9 @@ fn tags(cx: &mut Ctx, t: &Table) -> BTreeMap<String, String> {
 }
 
 /// At most one of `BASE`, `BASE_file`, `BASE_env` (`base` is `token` or
-/// `enrollment_token`); read now so a bad secret fails the load rather than
-/// the first request.
-/// `base`, `base_file` or `base_env`; the variable named by `base_env` is
-/// added to `secret_env` (programs must not inherit it).
+/// `enrollment_token`), read now by the kit's one `secret::resolve` so a bad
+/// secret fails the load rather than the first request. The variable named
+/// by `base_env` is added to `secret_env` (programs must not inherit it).
 fn secret(cx: &mut Ctx, t: &Table, base: &str, secret_env: &mut Vec<String>) -> Option<Secret> {
     let keys = [
         base.to_string(),
@@ -349,50 +350,29 @@ fn secret(cx: &mut Ctx, t: &Table, base: &str, secret_env: &mut Vec<String>) -> 
     let secret = match source.strip_prefix(base) {
         Some("") => {
             let s = cx.secret(t, source)?;
-            if s.is_empty() {
-                cx.error(
-                    &loc,
-                    format!("agent.{base}: expected a non-empty token, found \"\""),
-                );
-                return None;
-            }
-            s
+            resolve(Source::Inline(&s), |_| None)
         }
         Some("_file") => {
             let path = cx.path(t, source)?;
-            match std::fs::read_to_string(&path) {
-                Ok(s) if !s.trim_end().is_empty() => s.trim_end().to_string(),
-                Ok(_) => {
-                    let msg = format!("agent.{source}: {} is empty", path.display());
-                    cx.error(&loc, msg);
-                    return None;
-                }
-                Err(e) => {
-                    let msg = format!("agent.{source}: cannot read {}: {e}", path.display());
-                    cx.error(&loc, msg);
-                    return None;
-                }
-            }
+            resolve(Source::File(&path), |_| None)
         }
         _ => {
             let name = cx.string(t, source)?;
             secret_env.push(name.clone());
-            match cx.env.vars.get(&name).filter(|v| !v.is_empty()) {
-                Some(v) => v.clone(),
-                None => {
-                    let msg = format!(
-                        "agent.{source}: environment variable {name} is not set or is empty"
-                    );
-                    cx.error(&loc, msg);
-                    return None;
-                }
-            }
+            resolve(Source::Env(&name), |n| cx.env.vars.get(n).cloned())
+        }
+    };
+    let secret = match secret {
+        Ok(s) => s,
+        Err(e) => {
+            cx.error(&loc, format!("agent.{source}: {e}"));
+            return None;
         }
     };
     // Guessable tokens are refused here, by the rule the console applies.
-    if let Some(e) = fleet_daemon::secret::too_weak(&secret) {
+    if let Some(e) = fleet_daemon::secret::too_weak(secret.expose()) {
         cx.error(&loc, format!("agent.{source}: {e}"));
         return None;
     }
-    Some(Secret::new(secret))
+    Some(secret)
 }

@@ -50,7 +50,7 @@ pub struct Enrollment {
     pub tags: BTreeMap<String, String>,
     /// How the console's certificate is checked (`console_ca_file`,
     /// `console_fingerprint`; default the system roots).
-    pub trust: ConsoleTrust,
+    pub trust: Trust,
     /// Plain `http://` to a non-loopback console, allowed by
     /// `allow_insecure_console = true` (warned about at every start).
     pub insecure: bool,
@@ -60,16 +60,9 @@ pub struct Enrollment {
     pub credential_file: Option<PathBuf>,
 }
 
-/// How the agent checks its console's TLS certificate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConsoleTrust {
-    /// The system's roots (or plain HTTP).
-    System,
-    /// Only certificates chaining to this CA file (PEM).
-    CaFile(PathBuf),
-    /// Only the certificate whose DER SHA-256 is this.
-    Fingerprint([u8; 32]),
-}
+/// How the agent checks its console's TLS certificate: the kit's one
+/// trust type (`System`, `CaFile` or `Fingerprint` here).
+pub use fleet_daemon::trust::Trust;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsFiles {

@@ -905,7 +905,7 @@ advertise_url = "https://w-01.example:9701"
     );
     assert!(matches!(
         c.agent.enroll.unwrap().trust,
-        crate::config::ConsoleTrust::Fingerprint(_)
+        crate::config::Trust::Fingerprint(_)
     ));
 }
 
@@ -966,4 +966,27 @@ fn tokens_under_128_bits_are_refused_with_the_command_that_makes_one() {
         "DIR/agent.toml:2:9: agent.token: token is shorter than 22 characters (128 bits); \
          generate one with `head -c 32 /dev/urandom | base64`"
     );
+}
+
+/// The kit's one token rule (`fleet_daemon::secret::resolve`): whitespace
+/// around a token is dropped from every source (the agent used to keep a
+/// token file's leading blanks and an inline token's padding), and a token
+/// of two words is refused without being quoted.
+#[test]
+fn tokens_follow_the_kits_one_trimming_rule() {
+    let token = "q83vEjRWeJq83vEjRWeJq80=";
+    let c = ok(&format!("[agent]\ntoken = \" {token}\\n\"\n"));
+    assert_eq!(c.agent.token.unwrap().expose(), token);
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "t", &format!("\n  {token}\r\n"));
+    let path = write(dir.path(), "agent.toml", "[agent]\ntoken_file = \"t\"\n");
+    let c = Config::load_with(&path, &env()).unwrap();
+    assert_eq!(c.agent.token.unwrap().expose(), token);
+    write(dir.path(), "t", &format!("{token}\n{token}\n"));
+    let e = errors_in(dir.path(), Config::load_with(&path, &env()));
+    assert!(
+        e.starts_with("DIR/agent.toml:2:14: agent.token_file: DIR/t holds a space, line break"),
+        "{e}"
+    );
+    assert!(!e.contains(token), "{e}");
 }

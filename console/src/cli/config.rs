@@ -6,6 +6,7 @@
 //! config file (or token file) holding one that group or others can read
 //! gets a warning.
 
+use fleet_daemon::secret::{self, Source};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -84,13 +85,6 @@ pub enum ConfigError {
     },
     #[error("config {path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("{path}: token_file {token_file}: {source}")]
-    TokenFile {
-        path: PathBuf,
-        token_file: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -211,45 +205,44 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, ConfigError> {
         )));
     }
     let mut warnings = Vec::new();
-    let read_token = |holder: &Path, tf: &Path, warnings: &mut Vec<String>| {
-        let text = std::fs::read_to_string(tf).map_err(|source| ConfigError::TokenFile {
-            path: holder.to_owned(),
-            token_file: tf.to_owned(),
-            source,
-        })?;
-        if let Some(w) = readable_by_others(tf) {
-            warnings.push(w);
-        }
-        Ok::<_, ConfigError>(Some(Secret::new(text.trim())))
-    };
-    let token = match (
+    // The first source set wins: flag, environment, config file. Each is
+    // read by the kit's one `secret::resolve`, the rule both daemons use.
+    let file_name = file_path.as_deref().unwrap_or(Path::new("")).display();
+    let (holder, source) = match (
         &inputs.flag_token,
         &inputs.flag_token_file,
         &inputs.env_token,
         &inputs.env_token_file,
+        &file.token,
+        &file.token_file,
     ) {
-        (Some(t), _, _, _) => Some(Secret::new(t.trim())),
-        (None, Some(tf), _, _) => read_token(Path::new("--token-file"), tf, &mut warnings)?,
-        (None, None, Some(t), _) => Some(Secret::new(t.trim())),
-        (None, None, None, Some(tf)) => {
-            read_token(Path::new("FLEET_TOKEN_FILE"), tf, &mut warnings)?
-        }
-        (None, None, None, None) => match (&file.token, &file.token_file) {
-            (Some(t), _) => {
-                if let Some(w) = file_path.as_deref().and_then(readable_by_others) {
-                    warnings.push(w);
-                }
-                Some(Secret::new(t.trim()))
+        (Some(t), ..) => ("--token".to_owned(), Some(Source::Inline(t))),
+        (None, Some(tf), ..) => ("--token-file".to_owned(), Some(Source::File(tf))),
+        (None, None, Some(_), ..) => ("FLEET_TOKEN".to_owned(), Some(Source::Env("FLEET_TOKEN"))),
+        (None, None, None, Some(tf), ..) => ("FLEET_TOKEN_FILE".to_owned(), Some(Source::File(tf))),
+        (None, None, None, None, Some(t), _) => {
+            if let Some(w) = file_path.as_deref().and_then(readable_by_others) {
+                warnings.push(w);
             }
-            (None, Some(tf)) => read_token(
-                file_path.as_deref().unwrap_or(Path::new("")),
-                tf,
-                &mut warnings,
-            )?,
-            (None, None) => None,
-        },
+            (format!("{file_name}: token"), Some(Source::Inline(t)))
+        }
+        (None, None, None, None, None, Some(tf)) => {
+            (format!("{file_name}: token_file"), Some(Source::File(tf)))
+        }
+        (None, None, None, None, None, None) => (String::new(), None),
     };
-    let token = token.filter(|t| !t.expose().is_empty());
+    let token = match source {
+        None => None,
+        Some(source) => {
+            let env = |n: &str| inputs.env_token.clone().filter(|_| n == "FLEET_TOKEN");
+            let token = secret::resolve(source, env)
+                .map_err(|e| ConfigError::Invalid(format!("{holder}: {e}")))?;
+            if let Source::File(tf) = source {
+                warnings.extend(readable_by_others(tf));
+            }
+            Some(token)
+        }
+    };
     if token.is_some() {
         if let Target::Console(url) | Target::AgentUrl(url) = &target {
             if let Ok(crate::server::config::UrlKind::Http { loopback: false }) =
@@ -381,6 +374,59 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("both"), "{e}");
+    }
+
+    /// The kit's one token rule, for every fleetctl source: padding is
+    /// dropped, a blank or two-word token is an error naming its source
+    /// (`--token ""` used to mean "no token", silently, so a mistyped
+    /// `--token "$TOK"` got a 401 instead of an error), never the value.
+    #[test]
+    fn tokens_follow_the_kits_one_trimming_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let tf = dir.path().join("tok");
+        let with = |i: Inputs| Inputs {
+            flag_config: Some("/dev/null".into()),
+            ..i
+        };
+        std::fs::write(&tf, "\n file-token-0123456789ab\r\n").unwrap();
+        let r = resolve(&with(Inputs {
+            env_token_file: Some(tf.clone()),
+            ..nohome()
+        }))
+        .unwrap();
+        assert_eq!(r.token.unwrap().expose(), "file-token-0123456789ab");
+
+        let e = resolve(&with(Inputs {
+            flag_token: Some(" ".into()),
+            ..nohome()
+        }))
+        .unwrap_err();
+        assert_eq!(e.to_string(), "--token: the token is empty");
+
+        std::fs::write(&tf, "first-line-token\nsecond-line-token\n").unwrap();
+        let e = resolve(&with(Inputs {
+            flag_token_file: Some(tf.clone()),
+            ..nohome()
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(&format!("--token-file: {} holds a space", tf.display())),
+            "{e}"
+        );
+        assert!(!e.contains("line-token"), "{e}");
+
+        let e = resolve(&with(Inputs {
+            env_token: Some("two words".into()),
+            ..nohome()
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("FLEET_TOKEN: environment variable FLEET_TOKEN holds a space"),
+            "{e}"
+        );
+        assert!(!e.contains("words"), "{e}");
     }
 
     #[test]

@@ -54,18 +54,8 @@ pub enum ClientError {
     CaCert { path: PathBuf, reason: String },
 }
 
-/// Which certificates an https server may present.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Trust {
-    /// The system roots (and plain http).
-    System,
-    /// Only certificates chaining to the CA(s) in this PEM file.
-    CaFile(PathBuf),
-    /// The system roots plus the CA(s) in this PEM file.
-    ExtraCa(PathBuf),
-    /// Only the certificate whose DER SHA-256 is this.
-    Fingerprint([u8; 32]),
-}
+/// Which certificates an https server may present: the kit's one type.
+pub use fleet_daemon::trust::Trust;
 
 /// How an http(s) client behaves, per program.
 pub struct Options {
@@ -88,36 +78,10 @@ pub fn http_client(opts: &Options, trust: &Trust) -> Result<reqwest::Client, Cli
     if !opts.follow_redirects {
         b = b.redirect(reqwest::redirect::Policy::none());
     }
-    let ca_file = |path: &Path| -> Result<Vec<reqwest::Certificate>, ClientError> {
-        let bad = |reason: String| ClientError::CaCert {
-            path: path.to_owned(),
-            reason,
-        };
-        let pem = std::fs::read(path).map_err(|e| bad(io_reason(&e)))?;
-        let certs =
-            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(root_reason(&e)))?;
-        if certs.is_empty() {
-            return Err(bad("no certificate found".into()));
-        }
-        Ok(certs)
-    };
-    match trust {
-        Trust::System => {}
-        Trust::CaFile(path) => {
-            b = b.tls_built_in_root_certs(false);
-            for c in ca_file(path)? {
-                b = b.add_root_certificate(c);
-            }
-        }
-        Trust::ExtraCa(path) => {
-            for c in ca_file(path)? {
-                b = b.add_root_certificate(c);
-            }
-        }
-        Trust::Fingerprint(fp) => {
-            b = b.use_preconfigured_tls(fleet_daemon::pin::client_config(*fp));
-        }
-    }
+    let b = trust.apply(b).map_err(|e| ClientError::CaCert {
+        path: e.path,
+        reason: e.reason,
+    })?;
     b.build().map_err(|e| ClientError::Transport {
         endpoint: "(client set-up)".into(),
         reason: root_reason(&e),
@@ -165,30 +129,7 @@ pub struct Response {
     pub body: ByteStream,
 }
 
-/// "No such file or directory" without std's " (os error 2)".
-fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.rfind(" (os error ") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
-    }
-}
-
-/// The most specific cause in an error chain, io errors preferred.
-fn root_reason(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut last = e.to_string();
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io.get_ref().is_none() {
-                return io_reason(io);
-            }
-        }
-        last = err.to_string();
-        cur = err.source();
-    }
-    last
-}
+use fleet_daemon::trust::{io_reason, root_reason};
 
 impl ByteStream {
     /// Fail a read that waits longer than `t` for its next chunk.

@@ -4,7 +4,6 @@
 //! never a stuck task. TLS is verified against the system roots, a CA
 //! file, or a pinned certificate fingerprint.
 
-use super::config::AgentTrust;
 use super::inventory::HostEntry;
 use crate::client::{encode, http_client, ByteStream, Client, ClientError, Options, Trust};
 use fleet_api::{ActionRequest, ActionResponse, AgentStatus, Verb};
@@ -71,11 +70,11 @@ fn timed_out(what: &str) -> CallError {
 /// share one connection pool.
 #[derive(Default)]
 pub struct ClientFactory {
-    cache: Mutex<HashMap<AgentTrust, reqwest::Client>>,
+    cache: Mutex<HashMap<Trust, reqwest::Client>>,
 }
 
 impl ClientFactory {
-    fn http(&self, trust: &AgentTrust) -> Result<reqwest::Client, String> {
+    fn http(&self, trust: &Trust) -> Result<reqwest::Client, String> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = cache.get(trust) {
             return Ok(c.clone());
@@ -85,12 +84,7 @@ impl ClientFactory {
             connect_timeout: CONNECT_TIMEOUT,
             follow_redirects: false,
         };
-        let t = match trust {
-            AgentTrust::Default => Trust::System,
-            AgentTrust::CaFile(p) => Trust::CaFile(p.clone()),
-            AgentTrust::Fingerprint(fp) => Trust::Fingerprint(*fp),
-        };
-        let c = http_client(&opts, &t).map_err(|e| CallError::from(e).to_string())?;
+        let c = http_client(&opts, trust).map_err(|e| CallError::from(e).to_string())?;
         cache.insert(trust.clone(), c.clone());
         Ok(c)
     }

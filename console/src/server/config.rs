@@ -3,6 +3,7 @@
 //! files relative to the config file.
 
 use fleet_api::Role;
+use fleet_daemon::secret::Source;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -141,16 +142,10 @@ fn datetime_ms(d: &toml::value::Datetime) -> Result<u64, String> {
     u64::try_from(ms).map_err(|_| format!("{d}: before 1970"))
 }
 
-/// How the console checks an agent's TLS certificate.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum AgentTrust {
-    /// Plain HTTP (loopback, or explicitly allowed), or the system roots.
-    Default,
-    /// Only certificates chaining to this CA file (PEM).
-    CaFile(PathBuf),
-    /// Only the certificate whose DER SHA-256 is this.
-    Fingerprint([u8; 32]),
-}
+/// How the console checks an agent's TLS certificate: the kit's one trust
+/// type (`System` for plain http and the system roots, `CaFile`, or
+/// `Fingerprint`).
+pub use fleet_daemon::trust::Trust;
 
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
@@ -158,7 +153,7 @@ pub struct AgentConfig {
     pub url: String,
     pub token: Option<Secret>,
     pub tags: BTreeMap<String, String>,
-    pub trust: AgentTrust,
+    pub trust: Trust,
     /// Plain HTTP to a non-loopback address (warned about at start).
     pub insecure: bool,
 }
@@ -267,25 +262,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
             errs.push(format!("{what}: set token or token_file, not both"));
             None
         }
-        (Some(t), None) if t.trim().is_empty() => {
-            errs.push(format!("{what}: token is empty"));
-            None
-        }
-        (Some(t), None) => Some(Secret::new(t)),
-        (None, Some(f)) => {
-            let f = resolve(&f);
-            match std::fs::read_to_string(&f) {
-                Ok(t) if t.trim().is_empty() => {
-                    errs.push(format!("{what}: {} is empty", f.display()));
-                    None
-                }
-                Ok(t) => Some(Secret::new(t.trim())),
-                Err(e) => {
-                    errs.push(format!("{what}: cannot read {}: {e}", f.display()));
-                    None
-                }
-            }
-        }
+        (Some(t), None) => fleet_daemon::secret::resolve(Source::Inline(&t), |_| None)
+            .map_err(|e| errs.push(format!("{what}: {e}")))
+            .ok(),
+        (None, Some(f)) => fleet_daemon::secret::resolve(Source::File(&resolve(&f)), |_| None)
+            .map_err(|e| errs.push(format!("{what}: {e}")))
+            .ok(),
         (None, None) => None,
     };
 
@@ -379,26 +361,26 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
         let trust = match (a.ca_file, a.fingerprint) {
             (Some(_), Some(_)) => {
                 errs.push(format!("{what}: set ca_file or fingerprint, not both"));
-                AgentTrust::Default
+                Trust::System
             }
-            (Some(f), None) => AgentTrust::CaFile(resolve(&f)),
+            (Some(f), None) => Trust::CaFile(resolve(&f)),
             (None, Some(fp)) => match fleet_daemon::pin::parse_fingerprint(&fp) {
-                Some(b) => AgentTrust::Fingerprint(b),
+                Some(b) => Trust::Fingerprint(b),
                 None => {
                     errs.push(format!(
                         "{what}: fingerprint must be a SHA-256 in hex (64 digits, colons allowed, optional \"sha256:\" prefix)"
                     ));
-                    AgentTrust::Default
+                    Trust::System
                 }
             },
-            (None, None) => AgentTrust::Default,
+            (None, None) => Trust::System,
         };
         let mut insecure = false;
         match check_agent_url(&a.url) {
             Err(e) => errs.push(format!("{what}: url: {e}")),
             Ok(UrlKind::Https) => {}
             Ok(UrlKind::Http { loopback }) => {
-                if trust != AgentTrust::Default {
+                if trust != Trust::System {
                     errs.push(format!("{what}: ca_file/fingerprint need an https:// url"));
                 }
                 if !loopback {
@@ -704,7 +686,7 @@ token = "enroll-0123456789abcdefghijkl"
 "#)
         .unwrap();
         assert_eq!(c.agents.len(), 2);
-        assert!(matches!(c.agents[0].trust, AgentTrust::Fingerprint(b) if b[1] == 0x11));
+        assert!(matches!(c.agents[0].trust, Trust::Fingerprint(b) if b[1] == 0x11));
         assert!(c.agents[1].insecure);
         assert_eq!(c.tokens[0].role, Role::Operator);
         assert!(format!("{c:?}").contains("Secret(…)"));
@@ -716,6 +698,30 @@ token = "enroll-0123456789abcdefghijkl"
 
     const OPS: &str =
         "[[tokens]]\nname = \"ops\"\ntoken = \"t0k-0123456789abcdefghijkl\"\nrole = \"operator\"\n";
+
+    /// The kit's one token rule: an inline token's padding is dropped (it
+    /// used to be kept, so `token = "T "` never matched `Bearer T`), as is a
+    /// file's; a token of two words is refused without being quoted.
+    #[test]
+    fn tokens_follow_the_kits_one_trimming_rule() {
+        let token = "q83vEjRWeJq83vEjRWeJq80=";
+        let head =
+            "[console]\nlisten = \"0.0.0.0:9700\"\n[[tokens]]\nname = \"ops\"\nrole = \"viewer\"\n";
+        let c = p(&format!("{head}token = \" {token}\\n\"\n")).unwrap();
+        assert_eq!(c.tokens[0].secret.expose(), token);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ops.token");
+        std::fs::write(&file, format!("{token}\r\n")).unwrap();
+        let c = p(&format!("{head}token_file = {file:?}\n")).unwrap();
+        assert_eq!(c.tokens[0].secret.expose(), token);
+        std::fs::write(&file, format!("{token}\n{token}\n")).unwrap();
+        let e = p(&format!("{head}token_file = {file:?}\n")).unwrap_err();
+        assert!(e.contains("holds a space, line break"), "{e}");
+        assert!(!e.contains(token), "{e}");
+        let e = p(&format!("{head}token = \"{token} {token}\"\n")).unwrap_err();
+        assert!(e.contains("the token holds a space"), "{e}");
+        assert!(!e.contains(token), "{e}");
+    }
 
     #[test]
     fn enrollment_tokens_rotate_and_expire() {

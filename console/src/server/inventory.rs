@@ -3,7 +3,7 @@
 //! for going quiet; they are shown down.
 
 use super::audit::RegisteredAgent;
-use super::config::{check_agent_url, valid_host_name, AgentConfig, AgentTrust, Secret, UrlKind};
+use super::config::{check_agent_url, valid_host_name, AgentConfig, Secret, Trust, UrlKind};
 use super::select::{self, HostFacts};
 use fleet_api::{HostSource, Registration};
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ pub struct HostEntry {
     pub url: String,
     pub token: Option<Secret>,
     pub tags: BTreeMap<String, String>,
-    pub trust: AgentTrust,
+    pub trust: Trust,
     pub source: HostSource,
     /// Registered hosts: the version they announced.
     pub version: Option<String>,
@@ -237,7 +237,7 @@ fn from_registration(r: &Registration) -> HostEntry {
         url: r.url.trim_end_matches('/').to_string(),
         token: r.agent_token.clone().map(Secret::new),
         tags: r.tags.clone(),
-        trust: AgentTrust::Default,
+        trust: Trust::System,
         source: HostSource::Registered,
         version: Some(r.version.clone()),
         proven: false.into(),
