@@ -3,16 +3,27 @@
 //! (bounded concurrency, per-host timeout) or rolling (health-gated batches,
 //! abort after `max_failures`) — and record the result.
 //!
-//! `plan.rs` validates and resolves a request (hosts, processes, batch);
-//! `registry.rs` holds the running operations, refuses overlaps, audits and
-//! starts them, and answers reads; `run.rs` drives one operation's hosts;
-//! `interrupted.rs` tells, after a restart, what each host of an operation
-//! the console stopped under went through.
+//! Imports go one way: plan ← journal ← registry ← run, and plan, journal,
+//! classify ← interrupted.
+//! - `plan.rs` reads a request once into typed `Rules` (or refuses it) and
+//!   resolves its hosts and the processes it touches: a `Plan`;
+//! - `journal.rs` is the op's records in the audit log (intent, per-host
+//!   `Record`s, results), written by the runner and read by recovery;
+//! - `registry.rs` holds the running operations: refuses overlaps, audits
+//!   the intent, previews dry runs, the one `finish()`, answers reads;
+//! - `run.rs` creates an op (plan, admit, spawn) and drives its hosts;
+//! - `interrupted.rs` tells, after a restart, what each host of an
+//!   operation the console stopped under went through (`classify.rs`
+//!   judges an in-flight host).
 //!
-//! Architecture Invariant: an operation the audit log did not accept is
-//! never started. Restart is one agent call, never stop-then-start.
+//! Architecture Invariants: a request is parsed once (`Rules::read`);
+//! nothing downstream re-reads it. An operation the audit log did not
+//! accept is never started. Restart is one agent call, never
+//! stop-then-start.
 
+mod classify;
 mod interrupted;
+mod journal;
 mod plan;
 mod registry;
 mod run;

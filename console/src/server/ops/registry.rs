@@ -1,13 +1,14 @@
 //! The running operations: overlap refusal, the audit record before any
-//! host is touched, progress for long-polls, and the history.
+//! host is touched, the one [`finish`], progress for long-polls, and the
+//! history. Takes a [`Plan`]; never reads the request.
 
-use super::plan::batch;
-use super::{lock, run, Refused};
+use super::plan::Plan;
+use super::{journal, lock, Refused};
 use crate::server::picture::now_ms;
 use crate::server::App;
 use fleet_api::{
     ActionResult, ErrorCode, FleetEvent, HostResult, Op, OpRequest, OpState, Outcome, Selector,
-    StrategyKind, Verdict,
+    Verdict,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -42,81 +43,59 @@ fn count_final(op: &Op) -> usize {
         .count()
 }
 
+/// An op the registry accepted.
+pub(super) enum Admitted {
+    /// A dry run: the preview, finished (nothing to run, nothing audited).
+    Preview(Op),
+    /// Audited and live: run it, reporting progress on `tx`.
+    Live {
+        op: Arc<Mutex<Op>>,
+        tx: watch::Sender<u64>,
+    },
+}
+
 impl Ops {
-    /// Validate, audit and start an operation; returns it as first recorded.
-    /// `source` is the caller's address, kept with the op.
-    pub fn create(
-        app: &Arc<App>,
+    /// Refuse an overlap, audit the intent and hold the plan's hosts; or,
+    /// for a dry run, preview it. `source` is the caller's address.
+    pub(super) fn admit(
+        app: &App,
         who: &str,
         source: Option<String>,
         req: OpRequest,
-    ) -> Result<Op, Refused> {
+        plan: &Plan,
+    ) -> Result<Admitted, Refused> {
         let this = &app.ops;
-        let plan = this.plan(app, &req)?;
         let now = now_ms();
+        let batch = plan.batch_size();
         let mut op = Op {
             id: new_id(),
             who: who.to_string(),
-            request: req.clone(),
+            request: req,
             state: OpState::Running,
             created_at: now,
             finished_at: None,
             hosts: plan
                 .hosts
                 .iter()
-                .map(|h| HostResult {
+                .enumerate()
+                .map(|(i, h)| HostResult {
                     host: h.clone(),
                     verdict: Verdict::Pending,
-                    batch: None,
+                    batch: batch.map(|n| i / n + 1),
                     message: String::new(),
                     processes: vec![],
                 })
                 .collect(),
             source,
         };
-        if req.strategy == StrategyKind::Rolling {
-            let n = batch(&req)?.size(plan.hosts.len());
-            for (i, h) in op.hosts.iter_mut().enumerate() {
-                h.batch = Some(i / n + 1);
-            }
-        }
-        if req.dry_run {
-            op.state = OpState::Done;
-            op.finished_at = Some(now);
-            for h in &mut op.hosts {
-                let procs = app.picture.host_processes(&h.host);
-                h.verdict = Verdict::Skipped;
-                h.processes = plan
-                    .selector
-                    .select(&procs)
-                    .into_iter()
-                    .filter(|p| {
-                        req.only.is_empty()
-                            || plan.touches.contains(&(h.host.clone(), p.name.clone()))
-                    })
-                    .map(|p| ActionResult {
-                        name: p.name.clone(),
-                        outcome: Outcome::Already,
-                        state: p.state,
-                        pid: p.pid,
-                        message: format!("dry run: would {}", req.action),
-                    })
-                    .collect();
-                h.message = if procs.is_empty() {
-                    "dry run: host has no known processes (down or not yet seen)".into()
-                } else {
-                    format!(
-                        "dry run: would {} {} process(es)",
-                        req.action,
-                        h.processes.len()
-                    )
-                };
-            }
+        if op.request.dry_run {
+            preview(app, plan, &mut op, now);
             // A plan changes nothing and is not an operation: it is not in
             // the audit log (the operation, if confirmed, will be).
             this.count("dry_run");
-            return Ok(op);
+            return Ok(Admitted::Preview(op));
         }
+        let selector = &plan.rules.selector;
         let (tx, rx) = watch::channel(0u64);
         let shared = Arc::new(Mutex::new(op.clone()));
         {
@@ -126,9 +105,9 @@ impl Ops {
                 if other.hosts.is_disjoint(&host_set) {
                     continue;
                 }
-                let overlap = other.target == plan.selector
+                let overlap = other.target == *selector
                     || other.target == Selector::All
-                    || plan.selector == Selector::All
+                    || *selector == Selector::All
                     || !other.touches.is_disjoint(&plan.touches);
                 if overlap {
                     return Err(Refused(
@@ -142,8 +121,7 @@ impl Ops {
                 }
             }
             // Intent before act: refuse if the audit log cannot take it.
-            app.store
-                .append_intent(&op, now)
+            journal::intent(&app.store, &op, now)
                 .map_err(|e| Refused(ErrorCode::Internal, format!("{e}; nothing was done")))?;
             live.insert(
                 op.id.clone(),
@@ -151,26 +129,13 @@ impl Ops {
                     op: shared.clone(),
                     progress: rx,
                     hosts: host_set,
-                    target: plan.selector.clone(),
-                    touches: plan.touches,
+                    target: selector.clone(),
+                    touches: plan.touches.clone(),
                 },
             );
         }
-        app.picture.publish(FleetEvent::Op { op: op.clone() });
-        let app2 = app.clone();
-        let watched = shared.clone();
-        let task = tokio::spawn(async move { run::run(app2, shared, tx, plan.selector).await });
-        // A panic in the op task must not leave the op "running" forever
-        // (holding its hosts: every overlapping op would get 409).
-        let app3 = app.clone();
-        tokio::spawn(async move {
-            if let Err(e) = task.await {
-                if e.is_panic() {
-                    fail_panicked(&app3, &watched);
-                }
-            }
-        });
-        Ok(op)
+        app.picture.publish(FleetEvent::Op { op });
+        Ok(Admitted::Live { op: shared, tx })
     }
 
     pub(crate) fn count(&self, outcome: &'static str) {
@@ -260,25 +225,81 @@ impl OpFilter {
     }
 }
 
-/// The op task panicked: mark the op aborted (hosts not finished failed),
-/// write its result record and release its hosts.
-fn fail_panicked(app: &App, op: &Mutex<Op>) {
+/// How a live op ended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum End {
+    /// Every host had its turn.
+    Done,
+    /// A rolling op stopped after too many failed hosts.
+    Aborted,
+    /// The op task panicked: hosts not finished are failed.
+    Panicked,
+}
+
+/// The one way a live op ends: its state and finish time set, its result
+/// record written, its outcome counted, its hosts released, and it
+/// published.
+pub(super) fn finish(app: &App, op: &Mutex<Op>, end: End) {
     let now = now_ms();
     let done = {
         let mut o = lock(op);
-        o.state = OpState::Aborted;
+        o.state = match end {
+            End::Done => OpState::Done,
+            End::Aborted | End::Panicked => OpState::Aborted,
+        };
         o.finished_at = Some(now);
-        for h in o.hosts.iter_mut().filter(|h| h.verdict == Verdict::Pending) {
-            h.verdict = Verdict::Failed;
-            h.message = "internal error: the operation task failed; see the console's log".into();
+        if end == End::Panicked {
+            for h in o.hosts.iter_mut().filter(|h| h.verdict == Verdict::Pending) {
+                h.verdict = Verdict::Failed;
+                h.message =
+                    "internal error: the operation task failed; see the console's log".into();
+            }
         }
         o.clone()
     };
-    tracing::error!(op = %done.id, "operation task panicked; marked aborted");
-    if let Err(e) = app.store.append("result", &done, now) {
+    if end == End::Panicked {
+        tracing::error!(op = %done.id, "operation task panicked; marked aborted");
+    }
+    if let Err(e) = journal::result(&app.store, &done, now) {
         tracing::error!("op {}: {e}", done.id);
     }
-    app.ops.count("failed");
+    app.ops.count(match end {
+        End::Aborted => "aborted",
+        End::Done if done.all_ok() => "ok",
+        End::Done | End::Panicked => "failed",
+    });
     lock(&app.ops.live).remove(&done.id);
     app.picture.publish(FleetEvent::Op { op: done });
+}
+
+/// A dry run's answer: each host skipped, with the processes the op would
+/// act on there as the picture shows them.
+fn preview(app: &App, plan: &Plan, op: &mut Op, now: u64) {
+    op.state = OpState::Done;
+    op.finished_at = Some(now);
+    let verb = op.request.action;
+    let only = !plan.rules.only.is_empty();
+    for h in &mut op.hosts {
+        let procs = app.picture.host_processes(&h.host);
+        h.verdict = Verdict::Skipped;
+        h.processes = plan
+            .rules
+            .selector
+            .select(&procs)
+            .into_iter()
+            .filter(|p| !only || plan.touches.contains(&(h.host.clone(), p.name.clone())))
+            .map(|p| ActionResult {
+                name: p.name.clone(),
+                outcome: Outcome::Already,
+                state: p.state,
+                pid: p.pid,
+                message: format!("dry run: would {verb}"),
+            })
+            .collect();
+        h.message = if procs.is_empty() {
+            "dry run: host has no known processes (down or not yet seen)".into()
+        } else {
+            format!("dry run: would {verb} {} process(es)", h.processes.len())
+        };
+    }
 }

@@ -3,39 +3,57 @@
 //! a `host` record as each host's call starts and ends, the result record
 //! at the end.
 
-use super::interrupted::{record, selected, HostRecord, Seen};
-use super::lock;
-use super::plan::batch;
+use super::journal::{self, Record, Seen};
+use super::plan::{plan, Defaults, Plan, Strategy};
+use super::registry::{finish, Admitted, End, Ops};
+use super::{lock, Refused};
 use crate::server::agent_client::CallError;
 use crate::server::picture::now_ms;
 use crate::server::App;
 use fleet_api::{
-    ActionResult, FleetEvent, HostResult, Op, OpRequest, OpState, Outcome, ProcessState, Selector,
-    Signal, StrategyKind, Verb, Verdict,
+    ActionResult, FleetEvent, HostResult, Op, OpRequest, Outcome, ProcessState, Verb, Verdict,
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-pub(super) async fn run(
-    app: Arc<App>,
-    op: Arc<Mutex<Op>>,
-    tx: watch::Sender<u64>,
-    selector: Selector,
-) {
-    let mut req = lock(&op).request.clone();
-    // Agents get the signal by its name, whatever form the request used
-    // (plan() refused any the agents would not take).
-    req.signal = req
-        .signal
-        .and_then(|s| s.parse::<Signal>().ok())
-        .map(|s| s.name().to_owned());
-    let hosts: Vec<String> = lock(&op).hosts.iter().map(|h| h.host.clone()).collect();
-    let timeout = Duration::from_millis(
-        req.timeout_ms
-            .unwrap_or(app.config.host_timeout_secs * 1000),
-    );
+impl Ops {
+    /// Plan, audit and start an operation; returns it as first recorded.
+    /// `source` is the caller's address, kept with the op.
+    pub fn create(
+        app: &Arc<App>,
+        who: &str,
+        source: Option<String>,
+        req: OpRequest,
+    ) -> Result<Op, Refused> {
+        let plan = plan(
+            &req,
+            &app.inventory,
+            &app.picture,
+            Defaults::of(&app.config),
+        )?;
+        let (op, tx) = match Ops::admit(app, who, source, req, &plan)? {
+            Admitted::Preview(op) => return Ok(op),
+            Admitted::Live { op, tx } => (op, tx),
+        };
+        let first = lock(&op).clone();
+        let task = tokio::spawn(run(app.clone(), op.clone(), tx, plan));
+        // A panic in the op task must not leave the op "running" forever
+        // (holding its hosts: every overlapping op would get 409).
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = task.await {
+                if e.is_panic() {
+                    finish(&app, &op, End::Panicked);
+                }
+            }
+        });
+        Ok(first)
+    }
+}
+
+async fn run(app: Arc<App>, op: Arc<Mutex<Op>>, tx: watch::Sender<u64>, plan: Plan) {
     let (id, who) = {
         let o = lock(&op);
         (o.id.clone(), o.who.clone())
@@ -46,20 +64,16 @@ pub(super) async fn run(
         id,
         who,
         tx,
-        target: selector.to_string(),
-        selector,
-        req: req.clone(),
-        timeout,
+        plan,
     });
-    let mut aborted = false;
-    match req.strategy {
-        StrategyKind::Parallel => {
-            let n = req.concurrency.unwrap_or(app.config.concurrency);
-            run_hosts(&ctx, &hosts, n, false).await;
+    let hosts = &ctx.plan.hosts;
+    let mut end = End::Done;
+    match ctx.plan.rules.strategy {
+        Strategy::Parallel { concurrency } => {
+            run_hosts(&ctx, hosts, concurrency, false).await;
         }
-        StrategyKind::Rolling => {
-            let size = batch(&req).unwrap_or_default().size(hosts.len());
-            let max_failures = req.max_failures.unwrap_or(1).max(1);
+        Strategy::Rolling { max_failures, .. } => {
+            let size = ctx.plan.batch_size().unwrap_or(1).max(1);
             let mut failures = 0;
             let batches: Vec<&[String]> = hosts.chunks(size).collect();
             for (i, batch) in batches.iter().enumerate() {
@@ -68,7 +82,7 @@ pub(super) async fn run(
                     op: lock(&op).clone(),
                 });
                 if failures >= max_failures && i + 1 < batches.len() {
-                    aborted = true;
+                    end = End::Aborted;
                     let mut o = lock(&op);
                     for h in o.hosts.iter_mut().filter(|h| h.verdict == Verdict::Pending) {
                         h.verdict = Verdict::Skipped;
@@ -81,30 +95,8 @@ pub(super) async fn run(
             }
         }
     }
-    let now = now_ms();
-    let done = {
-        let mut o = lock(&op);
-        o.state = if aborted {
-            OpState::Aborted
-        } else {
-            OpState::Done
-        };
-        o.finished_at = Some(now);
-        o.clone()
-    };
-    if let Err(e) = app.store.append("result", &done, now) {
-        tracing::error!("op {}: {e}", done.id);
-    }
-    app.ops.count(if aborted {
-        "aborted"
-    } else if done.all_ok() {
-        "ok"
-    } else {
-        "failed"
-    });
-    lock(&app.ops.live).remove(&done.id);
+    finish(&app, &op, end);
     ctx.tx.send_modify(|v| *v += 1);
-    app.picture.publish(FleetEvent::Op { op: done });
 }
 
 struct Ctx {
@@ -113,10 +105,7 @@ struct Ctx {
     id: String,
     who: String,
     tx: watch::Sender<u64>,
-    target: String,
-    selector: Selector,
-    req: OpRequest,
-    timeout: Duration,
+    plan: Plan,
 }
 
 impl Ctx {
@@ -124,15 +113,18 @@ impl Ctx {
     /// the picture shows them, and show the host in flight.
     fn started(&self, host: &str) -> Result<(), String> {
         let procs = self.app.picture.host_processes(host);
-        let before = selected(&self.req, &self.selector, host, &procs)
+        let before = self
+            .plan
+            .rules
+            .selected(host, &procs)
             .into_iter()
             .map(Seen::of)
             .collect();
-        let rec = HostRecord::Started {
+        let rec = Record::Started {
             host: host.to_string(),
             before,
         };
-        record(&self.app.store, &self.id, &self.who, &rec, now_ms())?;
+        journal::write(&self.app.store, &self.id, &self.who, &rec, now_ms())?;
         if let Some(slot) = lock(&self.op).hosts.iter_mut().find(|x| x.host == host) {
             slot.message = "in flight".into();
         }
@@ -141,8 +133,8 @@ impl Ctx {
 
     /// Record `host`'s verdict, then show it.
     fn finished(&self, r: HostResult) {
-        let rec = HostRecord::Finished { result: r.clone() };
-        if let Err(e) = record(&self.app.store, &self.id, &self.who, &rec, now_ms()) {
+        let rec = Record::Finished { result: r.clone() };
+        if let Err(e) = journal::write(&self.app.store, &self.id, &self.who, &rec, now_ms()) {
             tracing::error!(op = %self.id, host = %r.host, "{e}");
         }
         let mut o = lock(&self.op);
@@ -209,38 +201,30 @@ async fn one_host(ctx: &Ctx, host: &str, gate: bool) -> HostResult {
     // A page selection names processes per host; anything else is the
     // one target. The agent's answer changes what events may not carry
     // (`wanted` of a stopped process): have the follower re-read it.
-    let targets: Vec<String> = match ctx.req.only.is_empty() {
-        true => vec![ctx.target.clone()],
-        false => ctx
-            .req
-            .only
-            .iter()
-            .filter_map(|s| s.split_once('/'))
-            .filter(|(h, _)| *h == host)
-            .map(|(_, p)| p.to_string())
-            .collect(),
-    };
+    let rules = &ctx.plan.rules;
+    let targets = rules.targets(host);
+    // Agents get the signal by its name, whatever form the request used.
+    let signal = rules.signal.map(|s| s.name().to_owned());
+    let timeout = rules.timeout;
     let call = async {
         let mut all = fleet_api::ActionResponse {
-            verb: ctx.req.action,
-            target: ctx.target.clone(),
+            verb: rules.verb,
+            target: rules.selector.to_string(),
             results: vec![],
         };
         for t in &targets {
-            let r = client
-                .act(t, ctx.req.action, ctx.req.signal.clone())
-                .await?;
+            let r = client.act(t, rules.verb, signal.clone()).await?;
             all.results.extend(r.results);
         }
         Ok::<_, CallError>(all)
     };
-    let answer = tokio::time::timeout(ctx.timeout, call).await;
+    let answer = tokio::time::timeout(timeout, call).await;
     ctx.app.picture.resync(host);
     let resp = match answer {
         Err(_) => {
             return result(
                 Verdict::Unreachable,
-                format!("no answer within {} ms", ctx.timeout.as_millis()),
+                format!("no answer within {} ms", timeout.as_millis()),
                 vec![],
             )
         }
@@ -269,9 +253,9 @@ async fn one_host(ctx: &Ctx, host: &str, gate: bool) -> HostResult {
     if !failed.is_empty() {
         return result(Verdict::Failed, failed.join("; "), resp.results);
     }
-    let wants_running = matches!(ctx.req.action, Verb::Start | Verb::Restart);
+    let wants_running = matches!(rules.verb, Verb::Start | Verb::Restart);
     if gate && wants_running {
-        if let Err(why) = healthy(&client, &resp.results, ctx.timeout).await {
+        if let Err(why) = healthy(&client, &resp.results, timeout).await {
             return result(Verdict::Failed, why, resp.results);
         }
     }
