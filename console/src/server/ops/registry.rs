@@ -46,7 +46,7 @@ fn count_final(op: &Op) -> usize {
 /// An op the registry accepted.
 pub(super) enum Admitted {
     /// A dry run: the preview, finished (nothing to run, nothing audited).
-    Preview(Op),
+    Preview(Box<Op>),
     /// Audited and live: run it, reporting progress on `tx`.
     Live {
         op: Arc<Mutex<Op>>,
@@ -93,7 +93,7 @@ impl Ops {
             // A plan changes nothing and is not an operation: it is not in
             // the audit log (the operation, if confirmed, will be).
             this.count("dry_run");
-            return Ok(Admitted::Preview(op));
+            return Ok(Admitted::Preview(Box::new(op)));
         }
         let selector = &plan.rules.selector;
         let (tx, rx) = watch::channel(0u64);

@@ -34,7 +34,7 @@ impl Ops {
             Defaults::of(&app.config),
         )?;
         let (op, tx) = match Ops::admit(app, who, source, req, &plan)? {
-            Admitted::Preview(op) => return Ok(op),
+            Admitted::Preview(op) => return Ok(*op),
             Admitted::Live { op, tx } => (op, tx),
         };
         let first = lock(&op).clone();
