@@ -5,7 +5,7 @@
 
 use crate::action::{ActionResult, Verb};
 use crate::event::Event;
-use crate::process::ProcessInfo;
+use crate::process::{ProcessInfo, ProcessState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -69,6 +69,58 @@ pub struct FleetProcess {
     pub host: String,
     #[serde(flatten)]
     pub info: ProcessInfo,
+    /// Set when the host is down: nobody can know the process's state, so
+    /// `info.state` is `UNKNOWN`, `info.pid` is absent, and this is what the
+    /// agent last reported, as of the host's last contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_known: Option<LastKnown>,
+}
+
+/// A down host's process as its agent last reported it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LastKnown {
+    pub state: ProcessState,
+    pub pid: Option<u32>,
+    /// Unix ms of the console's last contact with the agent.
+    pub as_of: Option<u64>,
+}
+
+impl FleetProcess {
+    /// A live host's process, as its agent reports it.
+    pub fn live(host: &str, info: ProcessInfo) -> FleetProcess {
+        FleetProcess {
+            host: host.to_string(),
+            info,
+            last_known: None,
+        }
+    }
+
+    /// A down host's process: `UNKNOWN`, no pid, no running time, with the
+    /// last report kept apart in `last_known`.
+    pub fn unknown(host: &str, mut info: ProcessInfo, as_of: Option<u64>) -> FleetProcess {
+        let last_known = LastKnown {
+            state: info.state,
+            pid: info.pid,
+            as_of,
+        };
+        info.state = ProcessState::Unknown;
+        info.pid = None;
+        info.cpu_seconds = None;
+        info.rss_bytes = None;
+        info.description = format!(
+            "host unreachable; last known {}{}",
+            last_known.state,
+            last_known
+                .pid
+                .map(|p| format!(", pid {p}"))
+                .unwrap_or_default()
+        );
+        FleetProcess {
+            host: host.to_string(),
+            info,
+            last_known: Some(last_known),
+        }
+    }
 }
 
 /// `GET /v1/status?hosts=SEL&target=SEL`: answered from the console's
@@ -274,7 +326,6 @@ pub struct RegistrationResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::process::ProcessState;
 
     #[test]
     fn op_request_defaults() {
@@ -296,12 +347,29 @@ mod tests {
                 description: "pid 42, uptime 0:00:01".into(),
                 ..ProcessInfo::new("celery", "worker", "worker_00", ProcessState::Running)
             },
+            last_known: None,
         };
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["host"], "w-01");
         assert_eq!(v["name"], "celery:worker_00");
         assert_eq!(v["state"], "RUNNING");
+        assert!(v.get("last_known").is_none());
         let back: FleetProcess = serde_json::from_value(v).unwrap();
         assert_eq!(back, p);
+
+        // A down host's process: UNKNOWN, no pid, no timing, the report
+        // kept apart.
+        let u = FleetProcess::unknown("w-01", p.info.clone(), Some(7));
+        let v = serde_json::to_value(&u).unwrap();
+        assert_eq!(v["state"], "UNKNOWN");
+        assert!(v["pid"].is_null());
+        assert_eq!(v["last_known"]["state"], "RUNNING");
+        assert_eq!(v["last_known"]["pid"], 42);
+        assert_eq!(v["last_known"]["as_of"], 7);
+        assert_eq!(u.info.timing(10_000), None);
+        assert_eq!(
+            u.info.description,
+            "host unreachable; last known RUNNING, pid 42"
+        );
     }
 }

@@ -19,10 +19,14 @@ pub enum ProcessState {
     Exited,
     /// Retries exhausted; only a manual start leaves this state.
     Fatal,
+    /// supervisord's UNKNOWN: the console's answer for a process on a host
+    /// it cannot reach. An agent never reports it; the state last reported
+    /// is in `FleetProcess::last_known`.
+    Unknown,
 }
 
 impl ProcessState {
-    pub const ALL: [ProcessState; 7] = [
+    pub const ALL: [ProcessState; 8] = [
         Self::Stopped,
         Self::Starting,
         Self::Running,
@@ -30,6 +34,7 @@ impl ProcessState {
         Self::Stopping,
         Self::Exited,
         Self::Fatal,
+        Self::Unknown,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +46,7 @@ impl ProcessState {
             Self::Stopping => "STOPPING",
             Self::Exited => "EXITED",
             Self::Fatal => "FATAL",
+            Self::Unknown => "UNKNOWN",
         }
     }
 

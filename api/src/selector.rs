@@ -86,6 +86,18 @@ impl Selectable for ProcessInfo {
     }
 }
 
+impl Selectable for crate::console::FleetProcess {
+    fn group(&self) -> &str {
+        &self.info.group
+    }
+    fn program(&self) -> &str {
+        &self.info.program
+    }
+    fn process(&self) -> &str {
+        &self.info.process
+    }
+}
+
 impl Selector {
     /// Does the selector name `p`, one of the processes `host` holds? A bare
     /// `NAME` is a program when any process on the host has that program,

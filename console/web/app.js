@@ -38,6 +38,7 @@
 
 import { onChange, onClick } from "./clicks.js";
 import { flush, refreshHosts, schedule } from "./data.js";
+import { watchConn } from "./events.js";
 import { planAction, runAction } from "./dialogs.js";
 import { onKey } from "./keyboard.js";
 import { render } from "./render.js";
@@ -48,13 +49,17 @@ import { S } from "./state.js";
 import { $, pkey } from "./util.js";
 
 export function boot() {
+  S.hooks.showLogin = showLogin;
   $("#login-form").addEventListener("submit", login);
   $("#logout").addEventListener("click", logout);
   $("#filter").addEventListener("input", onFilterInput);
   $("#confirm-go").addEventListener("click", runAction);
   $("#confirm-plan").addEventListener("click", planAction);
   document.addEventListener("change", onChange);
-  setInterval(tick, 1000);
+  setInterval(() => {
+    watchConn();
+    tick();
+  }, 1000);
   $("#confirm").addEventListener("close", () => {
     S.dialog.ops = null;
   });

@@ -29,7 +29,15 @@ export async function refreshHosts() {
   if (!S.me || !S.loaded) return;
   try {
     const r = await api("GET", "/v1/hosts");
-    for (const h of r.hosts) S.hosts.set(h.name, h);
+    let changed = false;
+    for (const h of r.hosts) {
+      const old = S.hosts.get(h.name);
+      // A host that went down (a heartbeat went stale) or came back: its
+      // processes' states change with it (UNKNOWN while down), in /v1/status.
+      if (!old || old.up !== h.up) changed = true;
+      S.hosts.set(h.name, h);
+    }
+    if (changed) loadStatusSoon();
     schedule();
   } catch (_) {
     /* shown by the live marker */

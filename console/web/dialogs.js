@@ -94,7 +94,9 @@ export async function planAction() {
     let lines = "";
     for (const h of op.hosts) {
       total += h.processes.length;
-      lines += `<div><b>${esc(h.host)}</b>: ${h.processes.length ? h.processes.map((p) => `<code>${esc(p.name)}</code> ${stBadge(p.state)}`).join(" ") : `<span class="error">${esc(h.message || "nothing")}</span>`}</div>`;
+      // A down host's processes are UNKNOWN: the op would fail there.
+      const unreachable = h.processes.some((p) => p.state === "UNKNOWN");
+      lines += `<div${unreachable ? ' data-unreachable="1"' : ""}><b>${esc(h.host)}</b>: ${h.processes.length ? h.processes.map((p) => `<code>${esc(p.name)}</code> ${stBadge(p.state)}`).join(" ") : `<span class="error">${esc(h.message || "nothing")}</span>`}${unreachable ? ` <span class="error">${esc(h.message)}</span>` : ""}</div>`;
     }
     $("#confirm-progress").innerHTML = `<p>This will <b>${esc(D.verb)}</b> <b data-touch-count="${total}">${total} process(es)</b> on <b>${op.hosts.length} host(s)</b>:</p><div class="touch">${lines}</div>` + (total ? "" : `<p class="error">Nothing matches; nothing to do.</p>`);
   } catch (e) {

@@ -21,7 +21,15 @@ export function startLog(host, name, stream, key) {
   pre.tabIndex = 0;
   pre.setAttribute("aria-label", `log of ${name} on ${host}`);
   const ctrl = new AbortController();
-  S.log = { key, ctrl, pre };
+  // `follow`: the view sticks to the newest line until the reader scrolls
+  // up, and again once they scroll back to the bottom.
+  S.log = { key, ctrl, pre, follow: true };
+  const log = S.log;
+  const atBottom = () => pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+  pre.addEventListener("scroll", () => {
+    // Our own jump to the bottom lands at the bottom: follow stays on.
+    log.follow = atBottom();
+  });
   const state = (t) => {
     const el = $("#log-state");
     if (el) el.textContent = t;
@@ -30,7 +38,6 @@ export function startLog(host, name, stream, key) {
   const streams = stream === "both" ? ["stdout", "stderr"] : [stream];
   // `times`: the agent's receive time (unix ms or null) per line of a tail.
   const add = (st, text, live, times) => {
-    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
     const frag = document.createDocumentFragment();
     const now = live ? new Date().toLocaleTimeString() + " " : "";
     text.split("\n").forEach((line, i) => {
@@ -42,8 +49,13 @@ export function startLog(host, name, stream, key) {
       frag.append(e);
     });
     pre.append(frag);
-    while (pre.childNodes.length > LOG_LINES) pre.firstChild.remove();
-    if (atEnd) pre.scrollTop = pre.scrollHeight;
+    if (pre.childNodes.length > LOG_LINES) {
+      // Dropping the oldest lines must not move what the reader looks at.
+      const h = pre.scrollHeight;
+      while (pre.childNodes.length > LOG_LINES) pre.firstChild.remove();
+      if (!log.follow) pre.scrollTop -= h - pre.scrollHeight;
+    }
+    if (log.follow) pre.scrollTop = pre.scrollHeight;
   };
   const fail = async (r) => {
     let m = r.status + "";

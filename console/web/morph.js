@@ -31,8 +31,9 @@ export function morphChildren(old, neu) {
     } else if (cur && !keyOf(cur) && sameKind(cur, n)) match = cur;
     if (match) {
       if (match === cur) cur = cur.nextSibling;
-      else if (match.contains(document.activeElement)) {
-        // Moving a node drops focus: move what lies before it instead.
+      else if (match._kept || match.contains(document.activeElement)) {
+        // Moving a node drops focus and resets a kept element's scroll
+        // (the log): move what lies before it instead.
         const after = match.nextSibling;
         while (cur !== match) {
           const next = cur.nextSibling;

@@ -41,14 +41,17 @@ export function stateSummary(counts) {
 // fleet_api's ProcessInfo::timing ("pid 12, uptime 0:01:02"); the uptime
 // is a ticking span (see tick()), so rows are not re-rendered each second.
 export function describe(p) {
+  if (p.state === "UNKNOWN") return unknownStory(p);
   if ((p.state === "STARTING" || p.state === "RUNNING" || p.state === "STOPPING") && p.pid != null && p.started_at) {
     return `pid ${p.pid}, uptime ${when(p.started_at, "up")}`;
   }
   return esc(p.description);
 }
 
+// Uptimes stop where the page's knowledge stops: with the console lost,
+// nobody knows whether the process still runs.
 export function uptimeText(ms) {
-  const s = Math.max(0, Math.floor((Date.now() - ms) / 1000));
+  const s = Math.max(0, Math.floor(((S.conn.lost || Date.now()) - ms) / 1000));
   const two = (n) => String(n).padStart(2, "0");
   return `${Math.floor(s / 3600)}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}`;
 }
@@ -89,6 +92,7 @@ export function exitText(x) {
 // The row's one-line story: uptime when live, else the last exit, when,
 // and how often it restarted: "exit 1, 12 s ago, 167 restarts".
 export function story(p) {
+  if (p.state === "UNKNOWN") return unknownStory(p);
   const live = (p.state === "STARTING" || p.state === "RUNNING" || p.state === "STOPPING") && p.started_at;
   let t = live ? `${p.pid != null ? "pid " + p.pid + ", " : ""}up ${when(p.started_at, "up")}` : p.exit_status ? `${esc(exitText(p.exit_status))}, ${when(p.exit_status.at)}` : esc(p.description || "");
   if (p.restarts) t += `, ${p.restarts} restart${p.restarts === 1 ? "" : "s"}`;
@@ -97,9 +101,17 @@ export function story(p) {
   return t;
 }
 
+// A process on a down host: what it was, and when that was last true.
+export function unknownStory(p) {
+  const k = p.last_known;
+  if (!k) return "host unreachable";
+  return `host unreachable; last known ${esc(k.state)}${k.pid != null ? ", pid " + k.pid : ""}, ${k.as_of ? "as of " + when(k.as_of) : "never seen"}`;
+}
+
 // Wanted vs actual: "wanted running" on a stopped one, and the reverse.
 export function wantedNote(p) {
   const up = p.state === "RUNNING" || p.state === "STARTING";
+  if (p.state === "UNKNOWN") return "";
   if (p.wanted === "running" && !up && p.state !== "BACKOFF") return `<span class="want bad">wanted running</span>`;
   if (p.wanted === "stopped" && up) return `<span class="want">wanted stopped</span>`;
   return "";

@@ -2,7 +2,7 @@
 // badge. A view is a function of `S` that builds HTML text and morphs it into
 // #view (views/tables.js setView); it never fetches and never re-renders.
 import { trouble } from "./filter.js";
-import { curF, withF } from "./pieces.js";
+import { curF, when, withF } from "./pieces.js";
 import { S } from "./state.js";
 import * as detail from "./views/detail.js";
 import * as hosts from "./views/hosts.js";
@@ -31,8 +31,27 @@ export function badge() {
   }
 }
 
+// A lost console is said in words above everything, and the view is
+// greyed: every figure below is as of the loss.
+function connBanner() {
+  const el = document.getElementById("conn");
+  const lost = S.conn.lost;
+  document.body.classList.toggle("stale-page", !!lost);
+  if (!lost) {
+    if (!el.hidden) el.hidden = true;
+    return;
+  }
+  const html = `<b>Lost the console</b> — nothing heard since ${new Date(lost).toLocaleTimeString()} (${when(lost)}). Everything below is as it was then; reconnecting…`;
+  if (el.hidden || el.dataset.lost !== String(lost)) {
+    el.innerHTML = html;
+    el.dataset.lost = String(lost);
+    el.hidden = false;
+  }
+}
+
 export function render() {
   if (!S.me) return;
+  connBanner();
   const r = S.route;
   const fn = VIEWS[r.view] || VIEWS.overview;
   // Keep scroll positions of lists before the view's HTML is replaced.

@@ -12,6 +12,10 @@ export function showLogin(message) {
   $("#top").hidden = true;
   $("#view").hidden = true;
   $("#banner").hidden = true;
+  // Logged out, the page claims no picture at all, stale or not.
+  S.conn.lost = 0;
+  $("#conn").hidden = true;
+  document.body.classList.remove("stale-page");
   $("#login").hidden = false;
   $("#login-error").textContent = message || "";
   $("#token").focus();
@@ -48,6 +52,7 @@ export function start() {
   $("#view").hidden = false;
   $("#who").textContent = S.me.name + " (" + S.me.role + ")";
   document.body.classList.toggle("viewer", !canAct());
+  S.conn.lost = 0;
   connectEvents();
   loadStatus();
   onRoute();

@@ -2,10 +2,12 @@
 // Every piece of mutable page state lives here (no module keeps a mutable
 // binding of its own that another reads), so a module is a set of functions
 // over `S`; this module imports nothing.
-export const STATES = ["RUNNING", "STARTING", "BACKOFF", "STOPPING", "STOPPED", "EXITED", "FATAL"];
+// UNKNOWN: a process on a host the console cannot reach (the console's
+// answer; its last report is in `last_known`).
+export const STATES = ["RUNNING", "STARTING", "BACKOFF", "STOPPING", "STOPPED", "EXITED", "FATAL", "UNKNOWN"];
 export const BAD = new Set(["FATAL", "EXITED", "BACKOFF"]);
 // Worst first: the default order of every list.
-export const SEVERITY = { FATAL: 0, BACKOFF: 1, EXITED: 2, STOPPING: 3, STARTING: 4, STOPPED: 5, RUNNING: 6 };
+export const SEVERITY = { FATAL: 0, BACKOFF: 1, UNKNOWN: 2, EXITED: 3, STOPPING: 4, STARTING: 5, STOPPED: 6, RUNNING: 7 };
 export const SIGNALS = ["TERM", "HUP", "INT", "QUIT", "USR1", "USR2", "KILL"];
 // A process that restarted this often within FLAP_MS is flapping.
 export const FLAP_N = 3;
@@ -28,6 +30,10 @@ export const S = {
   queue: [],
   raf: 0,
   es: null,
+  // The event stream: when the page last heard from the console (any
+  // event, or its keep-alive every 2 s), and since when it has not (0 while
+  // live). Once lost, the picture is shown as of then (events.js).
+  conn: { heard: 0, lost: 0, retry: 0 },
   sel: new Set(), // selected process keys
   hostSel: new Set(), // selected host names
   lists: new Map(), // id → VList (kept across renders)

@@ -38,6 +38,28 @@ impl fantoccini::wd::WebDriverCompatibleCommand for ReadBrowserLog {
     }
 }
 
+/// A Chrome DevTools command through chromedriver
+/// (`POST /session/ID/goog/cdp/execute`), e.g. to emulate dark mode.
+#[derive(Debug)]
+struct Cdp(Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.0.to_string()))
+    }
+}
+
 pub struct Browser {
     rt: tokio::runtime::Runtime,
     client: Option<Client>,
@@ -174,6 +196,22 @@ impl Browser {
             .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
             .filter(|m| !(m.starts_with(&api) && m.contains("Failed to load resource")))
             .collect()
+    }
+
+    /// Run a Chrome DevTools Protocol command (`Emulation.…`, …).
+    pub fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let body = serde_json::json!({ "cmd": cmd, "params": params });
+        self.rt
+            .block_on(self.c().issue_cmd(Cdp(body)))
+            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
+    }
+
+    /// Emulate `prefers-color-scheme: dark` (or light).
+    pub fn color_scheme(&self, scheme: &str) {
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+        );
     }
 
     /// Panics with the console's errors, if any (`js_errors`).

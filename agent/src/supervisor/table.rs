@@ -206,7 +206,8 @@ impl Proc {
                 Some(x) => format!("stopped ({x})"),
                 None => "stopped".into(),
             },
-            S::Starting | S::Running | S::Stopping => String::new(),
+            // Unknown: the console's word for a host it cannot reach.
+            S::Starting | S::Running | S::Stopping | S::Unknown => String::new(),
         }
     }
 

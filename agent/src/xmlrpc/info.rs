@@ -16,6 +16,7 @@ pub fn state_code(s: ProcessState) -> i64 {
         ProcessState::Stopping => 40,
         ProcessState::Exited => 100,
         ProcessState::Fatal => 200,
+        ProcessState::Unknown => 1000,
     }
 }
 
@@ -150,7 +151,7 @@ pub fn process_info(p: &ProcSnap, now_ms: u64) -> Value {
         ProcessState::Backoff | ProcessState::Fatal => spawnerr.clone(),
         ProcessState::Stopped | ProcessState::Exited if start == 0 => "Not started".to_owned(),
         ProcessState::Stopped | ProcessState::Exited => crate::sys::time::local_stop_time(stop),
-        ProcessState::Starting | ProcessState::Stopping => String::new(),
+        ProcessState::Starting | ProcessState::Stopping | ProcessState::Unknown => String::new(),
     };
     let (stdout, stderr) = log_paths(p);
     Value::record([

@@ -79,14 +79,8 @@ fn answer(
             &FleetStatus {
                 hosts: vec![host("w-01", true), host("w-02", false)],
                 processes: vec![
-                    FleetProcess {
-                        host: "w-01".into(),
-                        info: proc_info("celery:worker_00"),
-                    },
-                    FleetProcess {
-                        host: "w-02".into(),
-                        info: proc_info("celery:worker_00"),
-                    },
+                    FleetProcess::live("w-01", proc_info("celery:worker_00")),
+                    FleetProcess::live("w-02", proc_info("celery:worker_00")),
                 ],
             },
         ),

@@ -363,6 +363,10 @@ async fn hosts(ctx: &Ctx) -> Result<Status, CliError> {
 
 async fn events(ctx: &Ctx) -> Result<Status, CliError> {
     events::follow(&ctx.client, "/v1/events", |ev| {
+        // The console's keep-alive, for pages: nothing happened.
+        if ev.event == "alive" {
+            return Ok(());
+        }
         let Ok(raw) = serde_json::from_str::<serde_json::Value>(&ev.data) else {
             if !ev.data.is_empty() {
                 eprintln!("fleetctl: {}: {}", ev.event, ev.data);

@@ -47,6 +47,8 @@ pub fn state_color(state: ProcessState) -> Option<&'static str> {
         ProcessState::Starting | ProcessState::Stopping | ProcessState::Backoff => Some("33"),
         ProcessState::Exited | ProcessState::Fatal => Some("31"),
         ProcessState::Stopped => None,
+        // A down host's process: the grey of "nobody knows".
+        ProcessState::Unknown => Some("90"),
     }
 }
 

@@ -286,16 +286,13 @@ impl Picture {
     }
 
     fn info_from(&self, name: &str, v: &HostView, now: u64) -> HostInfo {
-        let mut up = v.up;
+        let up = self.reachable(v, now);
         let mut error = v.error.clone();
-        if let Some(hb) = v.heartbeat {
-            if now.saturating_sub(hb) > self.stale_after_ms {
-                up = false;
-                error = Some(format!(
-                    "no heartbeat for {}s",
-                    now.saturating_sub(hb) / 1000
-                ));
-            }
+        if let Some(hb) = v.heartbeat.filter(|_| self.heartbeat_stale(v, now)) {
+            error = Some(format!(
+                "no heartbeat for {}s",
+                now.saturating_sub(hb) / 1000
+            ));
         }
         let stale_ms = if up {
             0
@@ -369,15 +366,49 @@ impl Picture {
             if let Some(v) = hosts.get(n) {
                 for p in &v.processes {
                     if keep(p, &v.processes) {
-                        out.push(FleetProcess {
-                            host: n.clone(),
-                            info: described(p, now),
-                        });
+                        out.push(self.project(n, v, p, now));
                     }
                 }
             }
         }
         out
+    }
+
+    /// A process as the console can vouch for it: the agent's report while
+    /// the host is reachable, `UNKNOWN` with the report as `last_known`
+    /// once it is not (its programs may have died with it).
+    fn project(&self, host: &str, v: &HostView, p: &ProcessInfo, now: u64) -> FleetProcess {
+        if self.reachable(v, now) {
+            FleetProcess::live(host, described(p, now))
+        } else {
+            FleetProcess::unknown(host, p.clone(), v.last_seen)
+        }
+    }
+
+    /// Whether the console can vouch for `v`'s picture at `now`: a live
+    /// stream and, for a registered host, a recent heartbeat.
+    fn reachable(&self, v: &HostView, now: u64) -> bool {
+        v.up && !self.heartbeat_stale(v, now)
+    }
+
+    fn heartbeat_stale(&self, v: &HostView, now: u64) -> bool {
+        v.heartbeat
+            .is_some_and(|hb| now.saturating_sub(hb) > self.stale_after_ms)
+    }
+
+    /// One host's processes as `GET /v1/status` shows them (`UNKNOWN` when
+    /// the host is down): what a dry run lists.
+    pub fn host_fleet_processes(&self, name: &str) -> Vec<FleetProcess> {
+        let now = now_ms();
+        self.read()
+            .get(name)
+            .map(|v| {
+                v.processes
+                    .iter()
+                    .map(|p| self.project(name, v, p, now))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// A copy of one host's processes, as the agent's status shows them.
@@ -394,9 +425,16 @@ impl Picture {
         let infos = self.host_infos(inv, &names);
         let up = infos.iter().filter(|h| h.up).count();
         let mut by_state = HashMap::new();
+        let now = now_ms();
         for v in self.read().values() {
+            let reachable = self.reachable(v, now);
             for p in &v.processes {
-                *by_state.entry(p.state).or_insert(0) += 1;
+                let state = if reachable {
+                    p.state
+                } else {
+                    ProcessState::Unknown
+                };
+                *by_state.entry(state).or_insert(0) += 1;
             }
         }
         (up, infos.len() - up, by_state)

@@ -45,7 +45,9 @@ export function proc([host, name]) {
   const base = procHref(host, name);
   const seg = (k, label) => `<a class="btn small${stream === k ? " on" : ""}" href="${base}?stream=${k}" data-stream="${k}"${stream === k ? ' aria-current="true"' : ""}>${label}</a>`;
   html += `<h2>Log <span class="seg">${seg("both", "stdout + stderr")} ${seg("stdout", "stdout")} ${seg("stderr", "stderr")}</span> <button type="button" class="small" data-download="log">download shown</button> ${["stdout", "stderr"].map((st) => `<a class="small" data-file="${st}" href="/v1/hosts/${enc(host)}/processes/${enc(name)}/log/file?stream=${st}" download>${st} log file</a>`).join(" ")} <span class="sub" id="log-state"></span></h2>`;
-  html += `<div data-mount="log"></div>`;
+  // Same tag as the kept log element, so the morph keeps it in place
+  // (moving it would reset its scroll position).
+  html += `<pre data-mount="log"></pre>`;
   setView(html);
   const key = host + "\0" + name + "\0" + stream;
   if (!S.log || S.log.key !== key) startLog(host, name, stream, key);

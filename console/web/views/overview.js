@@ -23,7 +23,7 @@ export function overview() {
   if (stale) bad += card(stale, "hosts stale", "warn", withF("#/hosts", andF("is:stale")), "trouble-stale");
   if (S.loaded) {
     html += bad
-      ? `<section class="trouble" aria-label="problems"><h2>Needs attention</h2><div class="cards">${bad}</div>${troubleTable(procs)}</section>`
+      ? `<section class="trouble" aria-label="problems"><h2>Needs attention</h2><div class="cards">${bad}</div>${troubleTable(procs, hosts)}</section>`
       : `<p class="allgood" role="status">No problems: ${up} host(s) up, ${c.RUNNING} process(es) running.</p>`;
   }
   html += `<h2>Fleet</h2><div class="cards">` + card(hosts.length, "hosts", "", withF("#/hosts", f)) + card(up, "up", "ok", withF("#/hosts", andF("is:up"))) + card(down, "down", down ? "bad" : "", withF("#/hosts", andF("is:down"))) + card(stale, "stale", stale ? "warn" : "", withF("#/hosts", andF("is:stale"))) + card(procs.length, "processes", "", withF("#/processes", f));

@@ -66,12 +66,18 @@ export function hostGroupTable(hosts, procs) {
   return `<div class="scroll-x"><table class="hostgroups"><thead><tr><th>host group</th><th>hosts up</th><th>processes</th><th>states</th><th></th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
-// The worst processes (at most 12), worst first, with their story.
-export function troubleTable(procs) {
+// Down hosts by name, then the worst processes (at most 12), worst first,
+// with their story.
+export function troubleTable(procs, hosts = []) {
   const bad = procs.filter(trouble);
   sortProcs(bad);
-  if (!bad.length) return "";
+  const down = hosts.filter((h) => !h.up);
+  if (!bad.length && !down.length) return "";
   let rows = "";
+  for (const h of down) {
+    const n = procs.filter((p) => p.host === h.name).length;
+    rows += `<tr data-down-host="${esc(h.name)}" class="down"><td>${link(hostHref(h.name), h.name)}</td><td class="sub">${n} process(es)</td><td>${stBadge("DOWN")}</td><td class="sub">agent unreachable: ${esc(h.error || "no event stream")}; last seen ${when(h.last_seen)}; its processes are UNKNOWN</td></tr>`;
+  }
   for (const p of bad.slice(0, 12)) {
     rows += `<tr data-key="${esc(pkey(p.host, p.name))}"><td>${link(hostHref(p.host), p.host)}</td><td>${link(procHref(p.host, p.name), p.name, "mono")}</td><td>${stBadge(p.state)} ${wantedNote(p)}</td><td class="sub">${story(p)}</td></tr>`;
   }

@@ -27,6 +27,9 @@ fn kind(e: &FleetEvent) -> &'static str {
 /// receiver; the connection cap is 1,024).
 pub const MAX_SUBSCRIBERS: usize = 256;
 
+/// Quiet time after which a stream carries an `alive` event.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
+
 pub async fn events(
     State(app): State<Arc<App>>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
@@ -51,5 +54,9 @@ pub async fn events(
                 .data(format!("{n} events dropped; re-read /v1/status")),
         })
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    // An `alive` event (not a comment: a page sees events only) after 2 s
+    // of quiet: the page calls a console silent for 5 s lost, so a stopped
+    // or frozen console, or a dead network path, shows within seconds.
+    let alive = SseEvent::default().event("alive").data("1");
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).event(alive)))
 }

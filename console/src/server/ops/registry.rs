@@ -280,24 +280,43 @@ fn preview(app: &App, plan: &Plan, op: &mut Op, now: u64) {
     let verb = op.request.action;
     let only = !plan.rules.only.is_empty();
     for h in &mut op.hosts {
-        let procs = app.picture.host_processes(&h.host);
+        let procs = app.picture.host_fleet_processes(&h.host);
+        let down = procs.iter().any(|p| p.last_known.is_some());
         h.verdict = Verdict::Skipped;
         h.processes = plan
             .rules
             .selector
             .select(&procs)
             .into_iter()
-            .filter(|p| !only || plan.touches.contains(&(h.host.clone(), p.name.clone())))
+            .filter(|p| {
+                !only
+                    || plan
+                        .touches
+                        .contains(&(h.host.clone(), p.info.name.clone()))
+            })
             .map(|p| ActionResult {
-                name: p.name.clone(),
+                name: p.info.name.clone(),
                 outcome: Outcome::Already,
-                state: p.state,
-                pid: p.pid,
-                message: format!("dry run: would {verb}"),
+                state: p.info.state,
+                pid: p.info.pid,
+                message: match &p.last_known {
+                    Some(k) => format!(
+                        "dry run: would {verb}, but the host is unreachable (last known {})",
+                        k.state
+                    ),
+                    None => format!("dry run: would {verb}"),
+                },
             })
             .collect();
         h.message = if procs.is_empty() {
             "dry run: host has no known processes (down or not yet seen)".into()
+        } else if h.processes.is_empty() {
+            "dry run: no matching process on this host".into()
+        } else if down {
+            format!(
+                "dry run: host unreachable; {} process(es) last known here would fail to {verb}",
+                h.processes.len()
+            )
         } else {
             format!("dry run: would {verb} {} process(es)", h.processes.len())
         };

@@ -1,0 +1,446 @@
+//! The page in an incident, second pass (issue 31), in headless Chromium
+//! against a real console and real agents: a live log that can be read, a
+//! lost console that says so, a down host's processes shown as unknown
+//! everywhere (page, `/v1/status`, `fleetctl status`, dry runs, metrics),
+//! and dark-mode buttons that meet WCAG AA.
+
+mod common;
+use common::browser::*;
+use common::console::*;
+use common::ctl::*;
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+
+/// A line every 20 ms to read, and a crash loop beside it: a storm of
+/// events that re-renders the page all the time.
+const CHATTY: &str = r#"
+[program.chatty]
+command = "TESTPROG ticker 20"
+startsecs = 0
+
+[program.crashy]
+command = "TESTPROG exit 1 300"
+startsecs = 0
+"#;
+
+fn log_lines(b: &Browser) -> u64 {
+    b.js(
+        "return document.getElementById('log').childNodes.length",
+        vec![],
+    )
+    .as_u64()
+    .unwrap()
+}
+
+#[test]
+fn the_live_log_follows_the_newest_line_and_stays_where_the_reader_scrolls() {
+    let (_a, p) = tcp_agent(CHATTY);
+    let c = Console::start(&agent_entries(&[("w-01", p)]));
+    let b = Browser::start(c.port);
+    b.login(OPERATOR, "ops");
+    b.goto("/#/proc/w-01/chatty:chatty?stream=stdout");
+    b.wait_js(
+        "the log to fill past one screen",
+        "const l = document.getElementById('log'); return l && l.scrollHeight > 2 * l.clientHeight && l.clientHeight > 0",
+    );
+    b.js("document.getElementById('log').__probe = 1", vec![]);
+
+    // For 10 s of output and crash-loop re-renders: the same element, and
+    // the newest line in view.
+    let start = Instant::now();
+    let first = log_lines(&b);
+    let mut checks = 0;
+    while start.elapsed() < Duration::from_secs(10) {
+        let v = b.js(
+            "const l = document.getElementById('log'); \
+             return [l.__probe === 1, l.isConnected, l.scrollTop + l.clientHeight >= l.scrollHeight - 4, l.scrollTop];",
+            vec![],
+        );
+        assert_eq!(v[0], true, "the log element was replaced");
+        assert_eq!(v[1], true, "the log element left the page");
+        assert_eq!(v[2], true, "the log is not at its newest line: {v}");
+        checks += 1;
+    }
+    let grown = log_lines(&b) - first;
+    eprintln!("{checks} checks over 10 s; {grown} lines arrived");
+    assert!(grown > 100, "the log did not follow: {grown} new lines");
+    let renders = b.js("return fleetPerf.flushes", vec![]);
+    eprintln!("page re-renders meanwhile: {renders}");
+
+    // The reader scrolls up: the view stays where they put it while lines
+    // keep arriving.
+    let at = b.js(
+        "const l = document.getElementById('log'); l.scrollTop = 200; return l.scrollTop",
+        vec![],
+    );
+    assert_eq!(at, 200);
+    let before = log_lines(&b);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) || log_lines(&b) < before + 50 {
+        let top = b.js("return document.getElementById('log').scrollTop", vec![]);
+        assert_eq!(top, 200, "the log moved under the reader");
+        assert!(start.elapsed() < T, "no new lines while scrolled up");
+    }
+
+    // Back at the bottom, it follows again.
+    b.js(
+        "const l = document.getElementById('log'); l.scrollTop = l.scrollHeight;",
+        vec![],
+    );
+    let n = log_lines(&b);
+    b.wait_js(
+        "the log to follow again",
+        &format!(
+            "const l = document.getElementById('log'); \
+             return l.childNodes.length > {n} + 20 && l.scrollTop + l.clientHeight >= l.scrollHeight - 4"
+        ),
+    );
+    b.assert_no_js_errors("while following the log");
+}
+
+/// Every visible, enabled button (and button-styled link) whose text
+/// contrast against its effective background is below 4.5:1, and how many
+/// were checked.
+const CONTRAST: &str = r#"
+const rgba = (s) => { const m = s.match(/[\d.]+/g) || []; return m.map(Number).concat([1]).slice(0, 4); };
+const lum = ([r, g, b]) => { const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+const blend = (top, under) => { const a = top[3]; return [0, 1, 2].map((i) => top[i] * a + under[i] * (1 - a)).concat([1]); };
+function background(el) {
+  const layers = [];
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgba(getComputedStyle(e).backgroundColor);
+    if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+  }
+  let bg = [255, 255, 255, 1];
+  if (matchMedia('(prefers-color-scheme: dark)').matches && !layers.some((l) => l[3] >= 1)) bg = rgba(getComputedStyle(document.documentElement).backgroundColor);
+  for (const l of layers.reverse()) bg = blend(l, bg);
+  return bg;
+}
+const bad = [];
+let n = 0;
+for (const el of document.querySelectorAll('button, .btn')) {
+  if (el.disabled || !el.getClientRects().length || !el.textContent.trim()) continue;
+  if (el.closest('[hidden], dialog:not([open])')) continue;
+  n++;
+  const bg = background(el);
+  const fg = blend(rgba(getComputedStyle(el).color), bg);
+  const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+  const ratio = (a + 0.05) / (b + 0.05);
+  if (ratio < 4.5) bad.push(el.textContent.trim() + ' ' + ratio.toFixed(2) + ' (' + getComputedStyle(el).color + ' on ' + bg.join(',') + ')');
+}
+return [n, bad];
+"#;
+
+fn check_contrast(b: &Browser, what: &str) -> u64 {
+    let v = b.js(CONTRAST, vec![]);
+    let bad = v[1].as_array().unwrap();
+    assert!(bad.is_empty(), "buttons below 4.5:1 on {what}: {bad:#?}");
+    v[0].as_u64().unwrap()
+}
+
+#[test]
+fn a_down_hosts_processes_are_unknown_everywhere_and_dark_buttons_are_readable() {
+    let (_a1, p1) = tcp_agent(CELERY);
+    let (mut a2, p2) = tcp_agent(CELERY);
+    let c = Console::start(&agent_entries(&[("w-01", p1), ("w-02", p2)]));
+    c.wait_running(4, T);
+    let b = Browser::start(c.port);
+    b.login(OPERATOR, "ops");
+
+    // Dark mode: every button on every view, and in the action dialog.
+    b.color_scheme("dark");
+    let dark = b.js(
+        "return matchMedia('(prefers-color-scheme: dark)').matches",
+        vec![],
+    );
+    assert_eq!(dark, true, "dark mode emulation did not take");
+    let mut checked = 0;
+    for (path, ready) in [
+        ("/#/", "[data-count=up]"),
+        ("/#/hosts", ".vrow[data-key]"),
+        ("/#/processes", ".vrow[data-key]"),
+        ("/#/host/w-01", "table.procs"),
+        ("/#/proc/w-01/celery:worker_00", "[data-stream]"),
+        ("/#/ops", "h1"),
+    ] {
+        b.goto(path);
+        b.wait_js(path, &format!("return !!document.querySelector('{ready}')"));
+        checked += check_contrast(&b, path);
+    }
+    b.goto("/#/processes");
+    b.wait_js(
+        "rows",
+        "return !!document.querySelector('.vrow[data-key] [data-act=restart]')",
+    );
+    b.click(".vrow[data-key] [data-act=restart]");
+    b.wait_js(
+        "the dialog",
+        "return document.getElementById('confirm').open",
+    );
+    checked += check_contrast(&b, "the action dialog");
+    b.click("#confirm-cancel");
+    eprintln!("{checked} buttons checked in dark mode");
+    assert!(checked > 20, "too few buttons checked: {checked}");
+    b.color_scheme("light");
+
+    // w-02's agent dies with its programs.
+    let before = c.get("/v1/status");
+    let pid_of = |st: &Value, host: &str, name: &str| {
+        st["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["host"] == host && p["name"] == name)
+            .map(|p| p["pid"].clone())
+            .unwrap()
+    };
+    let old_pid = pid_of(&before, "w-02", "celery:worker_00");
+    assert!(old_pid.is_u64());
+    a2.signal(Signal::SIGKILL);
+    a2.wait_exit(T);
+
+    // /v1/status: UNKNOWN, no pid, the last report kept apart.
+    let st = wait_for(T, "w-02's processes to be UNKNOWN", || {
+        let st = c.get("/v1/status");
+        let unknown = st["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["host"] == "w-02")
+            .all(|p| p["state"] == "UNKNOWN");
+        unknown.then_some(st)
+    });
+    let host = st["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "w-02")
+        .unwrap()
+        .clone();
+    assert_eq!(host["up"], false);
+    for p in st["processes"].as_array().unwrap() {
+        if p["host"] == "w-02" {
+            assert!(p["pid"].is_null(), "{p}");
+            assert_eq!(p["last_known"]["state"], "RUNNING", "{p}");
+            assert!(p["last_known"]["pid"].is_u64(), "{p}");
+            assert_eq!(p["last_known"]["as_of"], host["last_seen"], "{p}");
+            assert!(
+                p["description"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("host unreachable; last known RUNNING"),
+                "{p}"
+            );
+        } else {
+            assert_eq!(p["state"], "RUNNING", "{p}");
+            assert!(p.get("last_known").is_none(), "{p}");
+        }
+    }
+    assert_eq!(
+        pid_of(&st, "w-02", "celery:worker_00"),
+        Value::Null,
+        "a pid nobody can vouch for"
+    );
+
+    // The page: the same states as the API, field by field.
+    b.goto("/#/processes");
+    b.wait_js(
+        "w-02's rows to say UNKNOWN",
+        "const rows = [...document.querySelectorAll('.vrow[data-key^=\"w-02/\"]')]; \
+         return rows.length === 2 && rows.every(r => r.querySelector('[data-state=UNKNOWN]') && /last known RUNNING/.test(r.textContent));",
+    );
+    let page = b.js(
+        "return [...S.procs.values()].map(p => [p.host, p.name, p.state, p.pid, p.last_known ? p.last_known.state : null]).sort()",
+        vec![],
+    );
+    let mut api: Vec<Value> = st["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            serde_json::json!([
+                p["host"],
+                p["name"],
+                p["state"],
+                p["pid"],
+                p["last_known"]["state"]
+            ])
+        })
+        .collect();
+    api.sort_by_key(|v| v.to_string());
+    let mut page: Vec<Value> = page.as_array().unwrap().clone();
+    page.sort_by_key(|v| v.to_string());
+    assert_eq!(page, api, "the page and /v1/status disagree");
+    // No ticking uptime for them: only the host's last-seen time ticks.
+    let ticking = b.js(
+        "return [...document.querySelectorAll('.vrow[data-key^=\"w-02/\"] [data-fmt=up]')].length",
+        vec![],
+    );
+    assert_eq!(ticking, 0);
+
+    // The overview names the down host in the attention table.
+    b.goto("/#/");
+    b.wait_js(
+        "the down host named under 'Needs attention'",
+        "const r = document.querySelector('.trouble tr[data-down-host=\"w-02\"]'); return r && /unreachable/.test(r.textContent) && /UNKNOWN/.test(r.textContent)",
+    );
+    let running_card = b.js(
+        "const e = document.querySelector('[data-count=RUNNING] .n'); return e && e.textContent",
+        vec![],
+    );
+    assert_eq!(
+        running_card, "2",
+        "the overview still counts w-02's processes as running"
+    );
+
+    // A dry run over both hosts warns that w-02's would fail.
+    b.goto("/#/groups");
+    b.wait_js(
+        "the celery group row",
+        "return !!document.querySelector('tr[data-group=celery] [data-act=restart]')",
+    );
+    b.click("tr[data-group=celery] [data-act=restart]");
+    b.wait_js(
+        "the dialog",
+        "return document.getElementById('confirm').open",
+    );
+    b.click("#confirm-plan");
+    b.wait_js(
+        "the plan to flag w-02",
+        "const d = document.querySelector('#confirm-progress [data-unreachable]'); \
+         return d && d.textContent.startsWith('w-02') && d.querySelector('[data-state=UNKNOWN]') && /unreachable/.test(d.textContent)",
+    );
+    b.click("#confirm-cancel");
+
+    // fleetctl status says UNKNOWN and fails (a host is down).
+    let url = format!("http://127.0.0.1:{}", c.port);
+    let out = run({
+        let mut cmd = fleetctl_cmd();
+        cmd.args(["--console", &url, "--token", VIEWER, "status"]);
+        cmd
+    });
+    assert_ne!(out.code, 0, "{out:?}");
+    let w2: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("w-02"))
+        .collect();
+    assert_eq!(w2.len(), 2, "{out:?}");
+    for l in w2 {
+        assert!(
+            l.contains("UNKNOWN") && l.contains("last known RUNNING"),
+            "{l}"
+        );
+    }
+    assert!(out.stderr.contains("host w-02 is unreachable"), "{out:?}");
+
+    // And the metrics count them apart.
+    let m = c.request("GET", "/metrics", Some(VIEWER), "").text();
+    assert!(
+        m.contains("fleet_console_processes{state=\"UNKNOWN\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("fleet_console_processes{state=\"RUNNING\"} 2"),
+        "{m}"
+    );
+    b.assert_no_js_errors("with a host down");
+}
+
+fn uptime_of(b: &Browser, key: &str) -> String {
+    b.js(
+        &format!(
+            "const e = document.querySelector('.vrow[data-key=\"{key}\"] [data-fmt=up]'); return e ? e.textContent : null"
+        ),
+        vec![],
+    )
+    .as_str()
+    .unwrap_or_else(|| panic!("no uptime on {key}"))
+    .to_owned()
+}
+
+fn banner_shown(b: &Browser) -> bool {
+    b.js(
+        "const e = document.getElementById('conn'); return !e.hidden && /Lost the console/.test(e.textContent)",
+        vec![],
+    ) == true
+}
+
+#[test]
+fn a_lost_console_shows_within_seconds_and_freezes_the_picture() {
+    let (_a, p) = tcp_agent(CELERY);
+    let mut c = Console::start(&agent_entries(&[("w-01", p)]));
+    c.wait_running(2, T);
+    let b = Browser::start(c.port);
+    b.login(OPERATOR, "ops");
+    b.goto("/#/processes");
+    let key = "w-01/celery:worker_00";
+    b.wait_js(
+        "a running row with a ticking uptime",
+        &format!("return !!document.querySelector('.vrow[data-key=\"{key}\"] [data-fmt=up]')"),
+    );
+    assert!(!banner_shown(&b));
+
+    // A frozen console (no connection error ever fires): silence is loss.
+    let pid = Pid::from_raw(c.child.as_ref().unwrap().id() as i32);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    let t0 = Instant::now();
+    wait_for(Duration::from_secs(10), "the lost-console banner", || {
+        banner_shown(&b).then_some(())
+    });
+    let took = t0.elapsed();
+    eprintln!("frozen console shown after {took:?}");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    let greyed = b.js(
+        "return document.body.classList.contains('stale-page')",
+        vec![],
+    );
+    assert_eq!(greyed, true);
+    // Uptimes stop: nobody knows the process still runs.
+    let frozen = uptime_of(&b, key);
+    let t1 = Instant::now();
+    while t1.elapsed() < Duration::from_millis(2500) {
+        assert_eq!(uptime_of(&b, key), frozen, "the uptime kept counting");
+    }
+
+    // Back: the banner goes, the uptime moves again.
+    kill(pid, Signal::SIGCONT).unwrap();
+    wait_for(T, "the banner to go", || (!banner_shown(&b)).then_some(()));
+    wait_for(T, "the uptime to move again", || {
+        (uptime_of(&b, key) != frozen).then_some(())
+    });
+
+    // A stopped console: the stream breaks, shown as quickly.
+    c.stop();
+    let t0 = Instant::now();
+    wait_for(Duration::from_secs(10), "the lost-console banner", || {
+        banner_shown(&b).then_some(())
+    });
+    eprintln!("stopped console shown after {:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(6));
+
+    // Restarted: sessions live in the console's memory, so the page asks
+    // to log in again (instead of "reconnecting…" for ever), then resyncs.
+    c.spawn();
+    b.wait_js(
+        "the login form, saying why",
+        "return !document.getElementById('login').hidden && /session.* ended/.test(document.getElementById('login-error').textContent) \
+           && document.getElementById('conn').hidden",
+    );
+    b.type_into("#token", OPERATOR);
+    b.click("#login-form button[type=submit]");
+    b.goto("/#/processes");
+    assert!(!banner_shown(&b));
+    b.wait_js(
+        "rows again",
+        &format!(
+            "return !!document.querySelector('.vrow[data-key=\"{key}\"] [data-state=RUNNING]')"
+        ),
+    );
+    b.assert_no_js_errors("through a console outage");
+}
