@@ -19,6 +19,7 @@ use super::{ApiError, Source, SourceIp};
 use crate::server::auth::{bearer_is, bearer_token};
 use crate::server::inventory::{RegisterError, Registered};
 use crate::server::picture::now_ms;
+use crate::server::store::StoreError;
 use crate::server::App;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -52,7 +53,7 @@ pub async fn register(
             now_ms(),
         ) {
             Ok(()) => e,
-            Err(w) => ApiError::internal(w),
+            Err(w) => ApiError::internal(w.to_string()),
         }
     };
     let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
@@ -116,17 +117,17 @@ pub async fn register(
         let detail = json!({ "url": reg.url, "tags": reg.tags, "version": reg.version });
         app.store
             .event("register", &reg.name, source.as_deref(), &detail, now_ms())
-            .map_err(ApiError::internal)?;
+            .map_err(|e| ApiError::internal(e.to_string()))?;
     }
     app.store
         .upsert_agent(&reg, now_ms())
-        .map_err(ApiError::internal)?;
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     // Enrolled with the shared token: issue the agent its own credential.
     let credential = if enrolling {
         let c = random_credential().map_err(ApiError::internal)?;
         app.store
             .set_credential(&reg.name, &c)
-            .map_err(ApiError::internal)?;
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         Some(c)
     } else {
         None
@@ -153,7 +154,7 @@ fn refuse_anonymous(app: &App, ip: Option<std::net::IpAddr>, source: Option<&str
     let throttled = !app.register_refused_limit.take(ip);
     if let Some(s) = app.register_refusals.note(ip, now_ms()) {
         if let Err(e) = audit_refusals(app, &s, source) {
-            return ApiError::internal(e);
+            return ApiError::internal(e.to_string());
         }
     }
     if throttled {
@@ -169,7 +170,7 @@ pub fn audit_refusals(
     app: &App,
     s: &super::refusals::Summary,
     source: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), StoreError> {
     let addr = s.source.to_string();
     let reason = if s.count == 1 {
         format!("{ANONYMOUS}: 1 refused from {addr}")
