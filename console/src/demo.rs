@@ -141,7 +141,7 @@ async fn serve(
     std::fs::write(&console_toml, demo.console_config(addr, &operator, &viewer))
         .map_err(|e| format!("cannot write {}: {e}", console_toml.display()))?;
     let cfg = config::load(&console_toml)?;
-    let app = server::App::new(cfg)?;
+    let app = server::App::new(cfg).map_err(|e| e.to_string())?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(server::run(app, listener, async move {

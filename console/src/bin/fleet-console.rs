@@ -52,9 +52,11 @@ fn audit_verify(path: Option<PathBuf>) -> ExitCode {
         eprintln!("fleet-console: audit verify needs --config FILE");
         return ExitCode::from(2);
     };
-    let result = config::load(&path)
-        .and_then(|c| server::audit::Store::open_existing(&c.data_dir))
-        .and_then(|s| s.verify());
+    let result = config::load(&path).and_then(|c| {
+        server::store::Store::open_existing(&c.data_dir)
+            .and_then(|s| s.verify())
+            .map_err(|e| e.to_string())
+    });
     match result {
         Ok((n, head)) => {
             println!("audit log intact: {n} record(s), head {head}");

@@ -2,9 +2,9 @@
 //! registered themselves (persisted in the store). Hosts are never dropped
 //! for going quiet; they are shown down.
 
-use super::audit::RegisteredAgent;
 use super::config::{check_agent_url, valid_host_name, AgentConfig, Secret, Trust, UrlKind};
 use super::select::{self, HostFacts};
+use super::store::RegisteredAgent;
 use fleet_api::{HostSource, Registration};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

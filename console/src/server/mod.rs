@@ -5,13 +5,11 @@
 //! the agent's event stream and writes the live `picture`; status, hosts
 //! and metrics are read from that picture and never wait on an agent. Bulk
 //! operations (`ops`) resolve their hosts (`select`), are written to the
-//! audit log (`audit`) before they start, and run in the background with
+//! audit log (`store`) before they start, and run in the background with
 //! one `agent_client` call per host under a semaphore and a timeout.
 
 pub mod agent_client;
-pub mod audit;
 pub mod auth;
-pub mod chain;
 pub mod config;
 pub mod follow;
 pub mod http;
@@ -19,9 +17,9 @@ pub mod inventory;
 pub mod ops;
 pub mod picture;
 pub mod select;
+pub mod store;
 pub mod web;
 
-use audit::Store;
 use auth::Auth;
 use axum::body::{Body, HttpBody};
 use axum::extract::State;
@@ -35,6 +33,7 @@ use picture::Picture;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use store::{Store, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -68,7 +67,7 @@ pub struct App {
 
 impl App {
     /// Open the store and build the inventory; no task is started yet.
-    pub fn new(config: Config) -> Result<Arc<App>, String> {
+    pub fn new(config: Config) -> Result<Arc<App>, StoreError> {
         let store = Store::open(&config.data_dir)?;
         let (closed, unresolved) = ops::close_interrupted(&store, picture::now_ms())?;
         if closed > 0 {

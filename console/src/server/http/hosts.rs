@@ -40,8 +40,10 @@ pub async fn remove(
     let detail = serde_json::json!({ "host": name, "url": entry.url });
     app.store
         .event("remove", &caller.name, source.as_deref(), &detail, now_ms())
-        .map_err(ApiError::internal)?;
-    app.store.remove_agent(&name).map_err(ApiError::internal)?;
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    app.store
+        .remove_agent(&name)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     app.inventory.remove(&name);
     app.unfollow(&name);
     tracing::info!(host = %name, who = %caller.name, "registered host removed");

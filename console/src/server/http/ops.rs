@@ -52,7 +52,8 @@ pub async fn list(
     q.filter.check().map_err(ApiError::bad_request)?;
     let offset = q.offset.unwrap_or(0);
     let limit = q.limit.unwrap_or(100).min(1000);
-    let (ops, more) = Ops::list(&app, &q.filter, offset, limit).map_err(ApiError::internal)?;
+    let (ops, more) =
+        Ops::list(&app, &q.filter, offset, limit).map_err(|e| ApiError::internal(e.to_string()))?;
     let next_offset = more.then_some(offset + ops.len());
     Ok(Json(OpsResponse { ops, next_offset }))
 }
@@ -72,6 +73,6 @@ pub async fn get(
     match Ops::get(&app, &id, q.after).await {
         Ok(Some(op)) => Ok(Json(op)),
         Ok(None) => Err(ApiError::not_found(format!("no operation {id:?}"))),
-        Err(e) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::internal(e.to_string())),
     }
 }

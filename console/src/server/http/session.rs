@@ -103,7 +103,7 @@ fn audit(app: &App, kind: &str, who: &str, source: &Option<String>) -> Result<()
             &serde_json::json!({ "via": "POST /v1/session" }),
             crate::server::picture::now_ms(),
         )
-        .map_err(ApiError::internal)
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 pub async fn whoami(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {

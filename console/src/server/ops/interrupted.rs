@@ -24,8 +24,8 @@ use super::classify::{classify, IN_FLIGHT};
 use super::journal::{self, Seen};
 use super::lock;
 use super::plan::{Defaults, Rules};
-use crate::server::audit::Store;
 use crate::server::picture::now_ms;
+use crate::server::store::{Store, StoreError};
 use crate::server::App;
 use fleet_api::{FleetEvent, HostResult, Op, OpState, ProcessState, Verdict};
 use std::sync::{Arc, Mutex};
@@ -54,7 +54,7 @@ pub struct Unresolved {
 /// and those with hosts in flight, for [`resolve`] once followers run.
 /// Also picks up ops a console stopped under while it was still resolving
 /// them.
-pub fn close(store: &Store, now: u64) -> Result<(usize, Vec<Unresolved>), String> {
+pub fn close(store: &Store, now: u64) -> Result<(usize, Vec<Unresolved>), StoreError> {
     let mut closed = 0;
     let mut out = Vec::new();
     for mut op in journal::unfinished(store)? {

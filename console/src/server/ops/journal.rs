@@ -4,7 +4,7 @@
 //! and the result records. The ops engine reaches the store only here and
 //! for the HTTP reads in `registry.rs`.
 
-use crate::server::audit::Store;
+use crate::server::store::{Store, StoreError};
 use fleet_api::{HostResult, Op, ProcessInfo, ProcessState};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -58,7 +58,7 @@ pub(super) struct Hosts {
 }
 
 /// The op, before any host is touched; an error means nothing may start.
-pub(super) fn intent(store: &Store, op: &Op, at: u64) -> Result<(), String> {
+pub(super) fn intent(store: &Store, op: &Op, at: u64) -> Result<(), StoreError> {
     store.append_intent(op, at)
 }
 
@@ -69,23 +69,26 @@ pub(super) fn write(
     who: &str,
     rec: &Record,
     at: u64,
-) -> Result<(), String> {
-    let json = serde_json::to_string(rec).map_err(|e| e.to_string())?;
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(rec).map_err(|error| StoreError::Json {
+        doing: "cannot write a host record",
+        error,
+    })?;
     store.op_record(id, HOST, who, &json, at)
 }
 
 /// The op as it stands (the newest result record is what readers get).
-pub(super) fn result(store: &Store, op: &Op, at: u64) -> Result<(), String> {
+pub(super) fn result(store: &Store, op: &Op, at: u64) -> Result<(), StoreError> {
     store.append(RESULT, op, at)
 }
 
 /// Ops whose newest record still says running.
-pub(super) fn unfinished(store: &Store) -> Result<Vec<Op>, String> {
+pub(super) fn unfinished(store: &Store) -> Result<Vec<Op>, StoreError> {
     store.unfinished_ops()
 }
 
 /// Read op `id`'s per-host records back.
-pub(super) fn read(store: &Store, id: &str) -> Result<Hosts, String> {
+pub(super) fn read(store: &Store, id: &str) -> Result<Hosts, StoreError> {
     let mut out = Hosts::default();
     for (at, json) in store.op_records(id, HOST)? {
         match serde_json::from_str::<Record>(&json) {

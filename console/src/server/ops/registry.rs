@@ -5,6 +5,7 @@
 use super::plan::Plan;
 use super::{journal, lock, Refused};
 use crate::server::picture::now_ms;
+use crate::server::store::StoreError;
 use crate::server::App;
 use fleet_api::{
     ActionResult, ErrorCode, FleetEvent, HostResult, Op, OpRequest, OpState, Outcome, Selector,
@@ -148,7 +149,7 @@ impl Ops {
 
     /// The op, once more than `after` hosts are final or it stopped running
     /// (or the long-poll expired).
-    pub async fn get(app: &App, id: &str, after: Option<usize>) -> Result<Option<Op>, String> {
+    pub async fn get(app: &App, id: &str, after: Option<usize>) -> Result<Option<Op>, StoreError> {
         let live = lock(&app.ops.live)
             .get(id)
             .map(|l| (l.op.clone(), l.progress.clone()));
@@ -183,8 +184,8 @@ impl Ops {
         filter: &OpFilter,
         offset: usize,
         limit: usize,
-    ) -> Result<(Vec<Op>, bool), String> {
-        let query = crate::server::audit::OpQuery {
+    ) -> Result<(Vec<Op>, bool), StoreError> {
+        let query = crate::server::store::OpQuery {
             action: filter.action.as_deref(),
             target: filter.target.as_deref(),
             who: filter.who.as_deref(),

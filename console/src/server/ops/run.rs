@@ -9,6 +9,7 @@ use super::registry::{finish, Admitted, End, Ops};
 use super::{lock, Refused};
 use crate::server::agent_client::CallError;
 use crate::server::picture::now_ms;
+use crate::server::store::StoreError;
 use crate::server::App;
 use fleet_api::{
     ActionResult, FleetEvent, HostResult, Op, OpRequest, Outcome, ProcessState, Verb, Verdict,
@@ -111,7 +112,7 @@ struct Ctx {
 impl Ctx {
     /// Record that `host`'s call starts, with the processes it selects as
     /// the picture shows them, and show the host in flight.
-    fn started(&self, host: &str) -> Result<(), String> {
+    fn started(&self, host: &str) -> Result<(), StoreError> {
         let procs = self.app.picture.host_processes(host);
         let before = self
             .plan

@@ -18,6 +18,8 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::{Result, StoreError};
+
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const MAGIC: &str = "fleet-audit-key v1";
 
@@ -31,7 +33,7 @@ pub struct Chain {
 impl Chain {
     /// Read the key (or make it, keyed from record `next`), for a store in
     /// `dir`. `create` false: a missing key is an error (`audit verify`).
-    pub fn open(dir: &Path, next: i64, create: bool) -> Result<Chain, String> {
+    pub fn open(dir: &Path, next: i64, create: bool) -> Result<Chain> {
         let path = dir.join("audit.key");
         let head = dir.join("audit.head");
         let text = match std::fs::read_to_string(&path) {
@@ -39,15 +41,21 @@ impl Chain {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
                 make_key(&path, next)?;
                 std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                    .map_err(StoreError::io(format!("cannot read {}", path.display())))?
             }
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(error) => {
+                let what = format!("cannot read {}", path.display());
+                return Err(StoreError::Io { what, error });
+            }
         };
         if create {
             // Tighten a key file someone loosened; never widen it.
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
         }
-        let bad = || format!("{}: not an audit key file", path.display());
+        let bad = || StoreError::BadFile {
+            path: path.clone(),
+            kind: "key file",
+        };
         let mut lines = text.lines();
         if lines.next() != Some(MAGIC) {
             return Err(bad());
@@ -92,7 +100,7 @@ impl Chain {
 
     /// Write the head after an append (a new file renamed over the old:
     /// a crash leaves the previous head, never half of one).
-    pub fn set_head(&self, seq: i64, link: &str) -> Result<(), String> {
+    pub fn set_head(&self, seq: i64, link: &str) -> Result<()> {
         let tmp = self.head.with_extension("head.new");
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::OpenOptions::new()
@@ -104,22 +112,31 @@ impl Chain {
             writeln!(f, "{seq} {link}")?;
             std::fs::rename(&tmp, &self.head)
         };
-        write().map_err(|e| format!("cannot write {}: {e}", self.head.display()))
+        write().map_err(StoreError::io(format!(
+            "cannot write {}",
+            self.head.display()
+        )))
     }
 
     /// The head file's record number and link, if there is one.
-    pub fn head(&self) -> Result<Option<(i64, String)>, String> {
+    pub fn head(&self) -> Result<Option<(i64, String)>> {
         match std::fs::read_to_string(&self.head) {
             Ok(t) => {
                 let (seq, link) = t
                     .trim()
                     .split_once(' ')
                     .and_then(|(s, l)| Some((s.parse().ok()?, l.to_string())))
-                    .ok_or_else(|| format!("{}: not an audit head", self.head.display()))?;
+                    .ok_or_else(|| StoreError::BadFile {
+                        path: self.head.clone(),
+                        kind: "head",
+                    })?;
                 Ok(Some((seq, link)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read {}: {e}", self.head.display())),
+            Err(error) => Err(StoreError::Io {
+                what: format!("cannot read {}", self.head.display()),
+                error,
+            }),
         }
     }
 
@@ -128,10 +145,10 @@ impl Chain {
     }
 }
 
-fn make_key(path: &Path, from: i64) -> Result<(), String> {
+fn make_key(path: &Path, from: i64) -> Result<()> {
     let mut key = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
-        .map_err(|_| "the system random generator failed".to_string())?;
+        .map_err(|_| StoreError::Random)?;
     let text = format!(
         "{MAGIC}\nfrom {from}\nkey {}\n",
         fleet_daemon::hex::encode(&key)
@@ -142,7 +159,7 @@ fn make_key(path: &Path, from: i64) -> Result<(), String> {
         .mode(0o600)
         .open(path)
         .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))
+        .map_err(StoreError::io(format!("cannot create {}", path.display())))
 }
 
 #[cfg(test)]
