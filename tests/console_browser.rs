@@ -113,9 +113,19 @@ fn operator_logs_in_filters_restarts_a_group_live_and_tails_a_log() {
            && location.hash.includes('f=group%3Acelery');",
     );
     let shared = b.url();
+    // Esc goes back to the rows and keeps what the filter narrowed to;
+    // emptying the box shows everything again.
     b.keys("\u{e00c}"); // Escape
     b.wait_js(
-        "Esc to clear the filter",
+        "Esc to land on the filtered rows",
+        "return document.activeElement.classList.contains('vrow') && document.querySelectorAll('.vrow[data-key]').length === 6",
+    );
+    b.js(
+        "const f = document.getElementById('filter'); f.value = ''; f.dispatchEvent(new Event('input'));",
+        vec![],
+    );
+    b.wait_js(
+        "an empty filter to show all",
         "return document.querySelectorAll('.vrow[data-key]').length === 9 && !location.hash.includes('f=')",
     );
     // A shared URL restores the filtered view.

@@ -444,3 +444,132 @@ fn a_lost_console_shows_within_seconds_and_freezes_the_picture() {
     );
     b.assert_no_js_errors("through a console outage");
 }
+
+#[test]
+fn plans_match_the_rows_acting_needs_a_plan_and_the_keyboard_reaches_the_rows() {
+    let crashy =
+        format!("{CELERY}\n[program.crashy]\ncommand = \"TESTPROG exit 1 300\"\nstartsecs = 0\n");
+    let (_a1, p1) = tcp_agent(&crashy);
+    let (_a2, p2) = tcp_agent(CELERY);
+    let c = Console::start(&agent_entries(&[("w-01", p1), ("w-02", p2)]));
+    // The four workers (crashy comes and goes).
+    wait_for(T, "4 workers running", || {
+        let st = c.get("/v1/status");
+        let n = st["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["group"] == "celery" && p["state"] == "RUNNING")
+            .count();
+        (n == 4).then_some(())
+    });
+    let b = Browser::start(c.port);
+    b.login(OPERATOR, "ops");
+
+    // A text filter narrows the group's row: its action takes what it shows.
+    b.goto("/#/groups?f=worker_01");
+    let shown = b.wait_js(
+        "the celery row, narrowed",
+        "const r = document.querySelector('tr[data-group=celery]'); return r && r.cells[2].textContent",
+    );
+    assert_eq!(shown, "2");
+    b.click("tr[data-group=celery] [data-act=restart]");
+    b.wait_js(
+        "the dialog",
+        "return document.getElementById('confirm').open",
+    );
+    let go_off = b.js(
+        "return document.getElementById('confirm-go').disabled",
+        vec![],
+    );
+    assert_eq!(go_off, true, "Go before any plan");
+    // Clicking a disabled Go does nothing (and an enabled one without a
+    // plan of the current options would withdraw, not act).
+    let n = c.get("/v1/ops?limit=100")["ops"].as_array().unwrap().len();
+    b.js("document.getElementById('confirm-go').click()", vec![]);
+    b.click("#confirm-plan");
+    let planned = b.wait_js(
+        "the plan",
+        "const e = document.querySelector('#confirm [data-touch-count]'); return e && [e.dataset.touchCount, document.activeElement.id, document.getElementById('confirm-go').disabled]",
+    );
+    assert_eq!(
+        planned,
+        serde_json::json!(["2", "confirm-plan", false]),
+        "the plan must match the row's 2, keep focus on Plan and enable Go"
+    );
+    let text = b.js(
+        "return document.getElementById('confirm-progress').textContent",
+        vec![],
+    );
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains("celery:worker_01") && !text.contains("celery:worker_00"),
+        "{text}"
+    );
+    assert_eq!(
+        c.get("/v1/ops?limit=100")["ops"].as_array().unwrap().len(),
+        n,
+        "something acted before a plan was shown"
+    );
+    b.click("#confirm-cancel");
+
+    // A group on one host only: the other is named once as "not on".
+    b.goto("/#/groups");
+    b.wait_js(
+        "the crashy row",
+        "return !!document.querySelector('tr[data-group=crashy] [data-act=restart]')",
+    );
+    b.click("tr[data-group=crashy] [data-act=restart]");
+    b.click("#confirm-plan");
+    b.wait_js(
+        "w-02 listed once as not having it",
+        "const m = document.querySelector('#confirm-progress [data-missing]'); return m && m.dataset.missing === '1' && /w-02/.test(m.textContent) \
+           && /on 1 host/.test(document.getElementById('confirm-progress').textContent)",
+    );
+    b.click("#confirm-cancel");
+
+    // The Hosts page does not call a host with a crash loop "all fine".
+    b.goto("/#/hosts");
+    b.wait_js(
+        "w-01 flapping",
+        "const r = document.querySelector('.vrow[data-key=\"w-01\"]'); return r && /flapping/.test(r.textContent) && !/all fine/.test(r.textContent)",
+    );
+
+    // Keyboard: / to the filter, type, ↓ to the first row with the filter
+    // kept; Esc does the same; ? shows the shortcuts.
+    b.goto("/#/processes");
+    b.wait_js(
+        "rows",
+        "return document.querySelectorAll('.vrow[data-key]').length === 5",
+    );
+    b.js("document.body.focus()", vec![]);
+    b.keys("/");
+    b.wait_js(
+        "the filter focused",
+        "return document.activeElement.id === 'filter'",
+    );
+    b.keys("worker");
+    b.keys("\u{e015}"); // ArrowDown
+    b.wait_js(
+        "a row focused, the filter kept",
+        "const a = document.activeElement; return a.classList.contains('vrow') && document.getElementById('filter').value === 'worker' \
+           && document.querySelectorAll('.vrow[data-key]').length === 4",
+    );
+    b.keys("/");
+    b.keys("\u{e00c}"); // Escape
+    b.wait_js(
+        "Esc back to the rows, the filter kept",
+        "return document.activeElement.classList.contains('vrow') && document.getElementById('filter').value === 'worker'",
+    );
+    b.keys("?");
+    b.wait_js(
+        "the keyboard help",
+        "const d = document.getElementById('keys'); return d.open && /next \\/ previous row/.test(d.textContent)",
+    );
+    b.keys("\u{e00c}");
+    b.wait_js(
+        "the help closed",
+        "return !document.getElementById('keys').open",
+    );
+    b.assert_no_js_errors("planning and moving by keyboard");
+}

@@ -53,7 +53,13 @@ fn open(b: &Browser, css: &str) {
     );
 }
 
+/// Plan (acting needs a shown plan), then Go, and wait for every host ok.
 fn go_and_wait_ok(b: &Browser) {
+    b.click("#confirm-plan");
+    b.wait_js(
+        "the plan shown and Go enabled",
+        "return document.querySelector('#confirm [data-touch-count]') && !document.getElementById('confirm-go').disabled",
+    );
     b.click("#confirm-go");
     b.wait_js(
         "the dialog to report every host ok",
@@ -159,7 +165,34 @@ fn the_page_is_an_incident_tool() {
         "return [document.activeElement.id, document.getElementById('confirm-go').dataset.risk]",
         vec![],
     );
-    assert_eq!(focus, serde_json::json!(["opt-signal", "danger"]));
+    // HUP by default (TERM and KILL end the process), named on the button.
+    assert_eq!(focus, serde_json::json!(["opt-signal", "warn"]));
+    assert_eq!(
+        b.js(
+            "return document.getElementById('confirm-go').textContent",
+            vec![]
+        ),
+        "send SIGHUP"
+    );
+    assert_eq!(
+        b.js(
+            "return document.getElementById('confirm-go').disabled",
+            vec![]
+        ),
+        true,
+        "Go before any plan"
+    );
+    b.js(
+        "const s = document.getElementById('opt-signal'); s.value = 'TERM'; s.dispatchEvent(new Event('change', {bubbles: true}));",
+        vec![],
+    );
+    assert_eq!(
+        b.js(
+            "return document.getElementById('confirm-go').dataset.risk",
+            vec![]
+        ),
+        "danger"
+    );
     b.js(
         "const s = document.getElementById('opt-signal'); s.value = 'USR2'; s.dispatchEvent(new Event('change', {bubbles: true}));",
         vec![],
@@ -173,8 +206,9 @@ fn the_page_is_an_incident_tool() {
     );
     b.click("#confirm-plan");
     b.wait_js(
-        "the plan",
-        "const e = document.querySelector('#confirm [data-touch-count]'); return e && e.dataset.touchCount === '1'",
+        "the plan, naming the signal",
+        "const e = document.querySelector('#confirm [data-touch-count]'); return e && e.dataset.touchCount === '1' \
+           && /send SIGUSR2 to 1 process/.test(document.getElementById('confirm-progress').textContent)",
     );
     assert_eq!(ops(&c).len(), before, "a plan was logged as an operation");
     go_and_wait_ok(&b);
@@ -218,11 +252,11 @@ fn the_page_is_an_incident_tool() {
         "document.getElementById('opt-batch').value = 'lots'",
         vec![],
     );
-    b.click("#confirm-go");
+    b.click("#confirm-plan");
     b.wait_js(
-        "the refusal, the batch input focused and enabled",
-        "const i = document.getElementById('opt-batch'); return /Refused/.test(document.getElementById('confirm-error').textContent) \
-           && document.activeElement === i && !i.disabled && !document.getElementById('confirm-go').disabled",
+        "the refusal, the batch input focused and enabled, Go still off",
+        "const i = document.getElementById('opt-batch'); return /Cannot plan this/.test(document.getElementById('confirm-error').textContent) \
+           && document.activeElement === i && !i.disabled && document.getElementById('confirm-go').disabled",
     );
     b.js("document.getElementById('opt-batch').value = '1'", vec![]);
     go_and_wait_ok(&b);

@@ -52,6 +52,7 @@ export function boot() {
   S.hooks.showLogin = showLogin;
   $("#login-form").addEventListener("submit", login);
   $("#logout").addEventListener("click", logout);
+  $("#keys-open").addEventListener("click", () => $("#keys").showModal());
   $("#filter").addEventListener("input", onFilterInput);
   $("#confirm-go").addEventListener("click", runAction);
   $("#confirm-plan").addEventListener("click", planAction);

@@ -1,4 +1,4 @@
-import { onFilterInput } from "./router.js";
+import { applyFilter } from "./router.js";
 import { S } from "./state.js";
 import { $ } from "./util.js";
 
@@ -48,13 +48,23 @@ export function onKey(ev) {
   }
   const input = $("#filter");
   const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
-  if (ev.key === "/" && !typing && !$("#confirm").open && S.me) {
+  const dialogs = $("#confirm").open || $("#keys").open;
+  if (ev.key === "/" && !typing && !dialogs && S.me) {
     ev.preventDefault();
     input.focus();
     input.select();
-  } else if (ev.key === "Escape" && document.activeElement === input) {
-    input.value = "";
-    onFilterInput();
-    input.blur();
+  } else if (ev.key === "?" && !typing && !dialogs && S.me) {
+    ev.preventDefault();
+    $("#keys").showModal();
+  } else if (document.activeElement === input && (ev.key === "ArrowDown" || ev.key === "Escape")) {
+    // From the filter straight to the rows it left; the filter stays
+    // (clearing it would throw away what the operator narrowed to).
+    ev.preventDefault();
+    applyFilter();
+    const first = document.querySelector("#view .vrow[data-key], #view tbody tr[data-key]");
+    if (first) {
+      first.tabIndex = -1;
+      first.focus();
+    } else input.blur();
   }
 }

@@ -1,5 +1,5 @@
 import { flapping, recentExits } from "./filter.js";
-import { canAct, FLAP_N, S, STATES } from "./state.js";
+import { canAct, FLAP_MS, FLAP_N, S, STATES } from "./state.js";
 import { enc, esc } from "./util.js";
 
 export const stBadge = (s) => `<span class="st st-${esc(s)}" data-state="${esc(s)}">${esc(s)}</span>`;
@@ -56,13 +56,16 @@ export function uptimeText(ms) {
   return `${Math.floor(s / 3600)}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}`;
 }
 
+// An absolute time with its zone: "05/12/2026, 14:03:04 UTC".
+export const absTime = (ms) => new Date(ms).toLocaleString(undefined, { timeZoneName: "short" });
+
 export function ago(ms) {
   if (!ms) return "—";
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
   if (s < 60) return s + " s ago";
   if (s < 3600) return Math.round(s / 60) + " min ago";
   if (s < 86400) return Math.round(s / 3600) + " h ago";
-  return new Date(ms).toLocaleString();
+  return absTime(ms);
 }
 
 // A time that ticks by itself: "12 s ago" (fmt "ago") or an uptime.
@@ -95,6 +98,8 @@ export function story(p) {
   if (p.state === "UNKNOWN") return unknownStory(p);
   const live = (p.state === "STARTING" || p.state === "RUNNING" || p.state === "STOPPING") && p.started_at;
   let t = live ? `${p.pid != null ? "pid " + p.pid + ", " : ""}up ${when(p.started_at, "up")}` : p.exit_status ? `${esc(exitText(p.exit_status))}, ${when(p.exit_status.at)}` : esc(p.description || "");
+  // A live process that exited lately: the reason is what one looks for.
+  if (live && p.exit_status && Date.now() - p.exit_status.at < FLAP_MS) t += `, last ${esc(exitText(p.exit_status))} ${when(p.exit_status.at)}`;
   if (p.restarts) t += `, ${p.restarts} restart${p.restarts === 1 ? "" : "s"}`;
   const r = recentExits(p);
   if (r >= FLAP_N) t += `, <b class="error">flapping (${r} exits in 10 min)</b>`;

@@ -41,7 +41,7 @@ function connBanner() {
     if (!el.hidden) el.hidden = true;
     return;
   }
-  const html = `<b>Lost the console</b> — nothing heard since ${new Date(lost).toLocaleTimeString()} (${when(lost)}). Everything below is as it was then; reconnecting…`;
+  const html = `<b>Lost the console</b> — nothing heard since ${new Date(lost).toLocaleTimeString(undefined, { timeZoneName: "short" })} (${when(lost)}). Everything below is as it was then; reconnecting…`;
   if (el.hidden || el.dataset.lost !== String(lost)) {
     el.innerHTML = html;
     el.dataset.lost = String(lost);

@@ -33,7 +33,14 @@ export function onRoute() {
 // The filter edits the current hash in place (no history entry per key).
 export function onFilterInput() {
   clearTimeout(S.filterTimer);
-  S.filterTimer = setTimeout(() => {
+  S.filterTimer = setTimeout(applyFilter, 120);
+}
+
+// The filter box's text into the hash, now (leaving the box by keyboard
+// must land on the rows of what it says, not of what it said 120 ms ago).
+export function applyFilter() {
+  clearTimeout(S.filterTimer);
+  {
     const r = parseHash();
     const v = $("#filter").value.trim();
     if (v) r.params.set("f", v);
@@ -47,7 +54,7 @@ export function onFilterInput() {
     const qs = r.params.toString();
     history.replaceState(null, "", path + (qs ? "?" + qs : ""));
     onRoute();
-  }, 120);
+  }
 }
 
 // Change one URL parameter of the current view (history entry kept small).

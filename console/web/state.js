@@ -8,7 +8,7 @@ export const STATES = ["RUNNING", "STARTING", "BACKOFF", "STOPPING", "STOPPED", 
 export const BAD = new Set(["FATAL", "EXITED", "BACKOFF"]);
 // Worst first: the default order of every list.
 export const SEVERITY = { FATAL: 0, BACKOFF: 1, UNKNOWN: 2, EXITED: 3, STOPPING: 4, STARTING: 5, STOPPED: 6, RUNNING: 7 };
-export const SIGNALS = ["TERM", "HUP", "INT", "QUIT", "USR1", "USR2", "KILL"];
+export const SIGNALS = ["HUP", "USR1", "USR2", "INT", "QUIT", "TERM", "KILL"];
 // A process that restarted this often within FLAP_MS is flapping.
 export const FLAP_N = 3;
 export const FLAP_MS = 10 * 60 * 1000;
@@ -48,7 +48,8 @@ export const S = {
   lastBadge: -1, // the problem count in the tab title (render.js)
   // The action dialog's current job: one OpRequest (a multi-row selection
   // is one operation too, through `only`) and the ops it started.
-  dialog: { req: null, ops: null, fleet: false, verb: null },
+  // `planned`: the request whose dry run is on screen (Go acts only then).
+  dialog: { req: null, ops: null, fleet: false, verb: null, planned: null },
   // Calls up the import graph, set once by app.js: api.js must show the
   // login form on a 401, and session.js imports api.js.
   hooks: { showLogin: () => {} },

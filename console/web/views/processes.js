@@ -18,7 +18,7 @@ export function group([name]) {
   const hosts = [...new Set(mine.map((p) => p.host))].sort();
   const c = countStates(mine);
   let html = `<h1>Program group <code>${esc(name)}</code> <span class="sub">${mine.length} processes on ${hosts.length} hosts</span></h1>`;
-  html += `<div class="toolbar">${stateSummary(c)} ${hosts.length ? actButtons(groupSpec(name, new Set(hosts))) : ""}</div>`;
+  html += `<div class="toolbar">${stateSummary(c)} ${hosts.length ? actButtons(groupSpec(name, new Set(hosts), mine)) : ""}</div>`;
   html += selectionBar();
   html += mine.length ? `<div data-mount="group"></div>` : empty(S.loaded ? "No process of this group matches." : "Loading…");
   setView(html);
@@ -29,7 +29,7 @@ export function processes() {
   const { procs } = filtered();
   keepShown(procs);
   let html = `<h1>Processes <span class="sub">${procs.length} of ${S.procs.size}</span></h1>` + selectionBar();
-  html += procs.length ? `<div data-mount="procs"></div>` : empty(S.loaded ? "No process matches the filter. <kbd>Esc</kbd> clears it." : "Loading…");
+  html += procs.length ? `<div data-mount="procs"></div>` : empty(S.loaded ? "No process matches the filter; clear the filter box to see them all." : "Loading…");
   setView(html);
   if (procs.length) procRows(mountList("procs"), procs);
 }

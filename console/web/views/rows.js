@@ -1,4 +1,4 @@
-import { countStates } from "../filter.js";
+import { countStates, flapping } from "../filter.js";
 import { actButtons, bar, hostBadge, hostClass, hostHref, link, procHref, stBadge, story, wantedNote } from "../pieces.js";
 import { BAD, canAct, S, STATES } from "../state.js";
 import { esc, pkey } from "../util.js";
@@ -54,6 +54,9 @@ export function hostRows(l, hosts, procs) {
       const ps = byHost.get(h.name) || [];
       const c = countStates(ps);
       const bad = STATES.filter((s) => BAD.has(s) && c[s]).map((s) => `${c[s]} ${s}`);
+      // A crash loop that is RUNNING this instant is not "all fine".
+      const flap = ps.filter(flapping).length;
+      if (flap) bad.push(`${flap} flapping`);
       const summary = !h.up ? esc(h.error || "unreachable") : bad.length ? bad.join(", ") : ps.length ? "all fine" : "no processes";
       return (
         `<span>${canAct() ? `<input type="checkbox" data-hostsel="${esc(h.name)}"${S.hostSel.has(h.name) ? " checked" : ""} aria-label="${esc("select host " + h.name)}">` : ""}</span>` +

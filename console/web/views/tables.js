@@ -1,17 +1,28 @@
 import { countStates, parseFilter, sortProcs, trouble } from "../filter.js";
 import { morphHTML } from "../morph.js";
-import { actButtons, andF, bar, curF, empty, exitText, flapNote, hostHref, link, procHref, stateSummary, stBadge, story, wantedNote, when, withF } from "../pieces.js";
+import { absTime, actButtons, andF, bar, curF, empty, exitText, flapNote, hostHref, link, procHref, stateSummary, stBadge, story, wantedNote, when, withF } from "../pieces.js";
 import { canAct, S } from "../state.js";
 import { $, cmp, enc, esc, pkey } from "../util.js";
 
 // A program group across the (filtered) fleet: the selector the operator
 // means (`all`, `web-*`, `@workers`) when the filter names hosts that way,
 // else the hosts shown.
-export function groupSpec(name, hosts) {
+// When the filter narrows processes (text, name:, state:, is:), the row
+// shows some of the group only: the action takes exactly those (`only`),
+// so the plan matches the row.
+export function groupSpec(name, hosts, procs) {
   const meant = hostsMeant();
   const list = [...hosts].sort().join(",");
   const sel = meant === undefined ? undefined : meant === null ? list : meant;
-  return { target: "group:" + name, hosts: sel, nhosts: hosts.size, what: `program group ${name} on ${sel === undefined ? "all hosts" : sel === list && hosts.size > 3 ? hosts.size + " hosts" : sel}`, fleet: true };
+  const f = parseFilter(curF());
+  const narrowed = procs && (f.procTerms || f.text.length);
+  const where = sel === undefined ? "all hosts" : sel === list && hosts.size > 3 ? hosts.size + " hosts" : sel;
+  const spec = { target: "group:" + name, hosts: sel, nhosts: hosts.size, what: `program group ${name} on ${where}`, fleet: true };
+  if (narrowed) {
+    spec.only = procs.map((p) => pkey(p.host, p.name)).sort();
+    spec.what = `the ${procs.length} process(es) of group ${name} the filter shows, on ${where}`;
+  }
+  return spec;
 }
 
 export function groupTable(procs, f) {
@@ -30,7 +41,7 @@ export function groupTable(procs, f) {
     rows +=
       `<tr data-group="${esc(name)}"><td>${link("#/group/" + enc(name) + (f ? "?f=" + enc(f) : ""), name)}</td>` +
       `<td>${g.hosts.size}</td><td>${g.procs.length}</td><td>${bar(c, g.procs.length)}</td><td>${stateSummary(c)}${flapNote(g.procs)}</td>` +
-      `<td>${actButtons(groupSpec(name, g.hosts))}</td></tr>`;
+      `<td>${actButtons(groupSpec(name, g.hosts, g.procs))}</td></tr>`;
   }
   return `<div class="scroll-x"><table class="groups"><thead><tr><th>program group</th><th>hosts</th><th>processes</th><th>states</th><th></th><th>${canAct() ? "across the fleet" : ""}</th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
@@ -91,7 +102,7 @@ export function exitsTable(p) {
   if (!xs.length) return `<p class="sub">No exit recorded since the agent started.</p>`;
   let rows = "";
   for (const x of xs) {
-    rows += `<tr><td>${when(x.at)}</td><td class="mono">${new Date(x.at).toLocaleString()}</td><td>${esc(exitText(x))}</td><td>${x.expected ? "yes" : "no"}</td><td>${x.stopped_by_us ? "yes" : "no"}</td><td>${esc(x.message || "")}</td></tr>`;
+    rows += `<tr><td>${when(x.at)}</td><td class="mono">${absTime(x.at)}</td><td>${esc(exitText(x))}</td><td>${x.expected ? "yes" : "no"}</td><td>${x.stopped_by_us ? "yes" : "no"}</td><td>${esc(x.message || "")}</td></tr>`;
   }
   return `<div class="scroll-x"><table class="exits"><thead><tr><th>when</th><th>at</th><th>how</th><th>expected</th><th>stopped by fleet</th><th>message</th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
