@@ -13,7 +13,12 @@ use super::datatypes::{
 use super::expand::{escape_dollars, expand, Expanded, Mode};
 use super::output::{Block, Val};
 use super::{Ent, Error, Sec};
+
+mod logs;
 use crate::config::is_env_name;
+use logs::logs;
+#[cfg(test)]
+use logs::size_val;
 
 const PROGRAM_KEYS: &[&str] = &[
     "command",
@@ -109,15 +114,8 @@ impl Cx<'_> {
     }
 }
 
-/// Logs as fleet understands them.
-#[derive(Clone, Debug, PartialEq)]
-enum Log {
-    Auto,
-    None,
-    Path(String),
-}
-
 /// One `[program:x]`; `None` when supervisord would run no process for it.
+/// Each step reads its keys in supervisord's order and writes fleet's.
 pub(super) fn program(
     cx: &mut Cx,
     sec: &Sec,
@@ -140,9 +138,35 @@ pub(super) fn program(
         numprocs: 1,
         conf_env: BTreeMap::new(),
     };
+    let Some(numprocs_start) = counts(cx, &mut p)? else {
+        return Ok(None);
+    };
+    let process_name = process_name(cx, &p)?;
+    let env = environment(cx, &mut p)?;
+    let command = command(cx, &p)?;
+    block.set("command", Val::Str(command));
+    if let Some(pn) = process_name.filter(|pn| pn != "{program}") {
+        block.set("process_name", Val::Str(pn));
+    }
+    if p.numprocs != 1 {
+        block.set("numprocs", Val::Int(p.numprocs.into()));
+    }
+    if numprocs_start != 0 {
+        block.set("numprocs_start", Val::Int(numprocs_start));
+    }
+    identity(cx, &p, env, &mut block)?;
+    restart_rules(cx, &p, &mut block)?;
+    stop_rules(cx, &p, &mut block)?;
+    logs(cx, &p, &mut block)?;
+    not_converted(cx, &p)?;
+    Ok(Some(block))
+}
 
-    // Numbers and switches (read before the loop over processes in supervisord).
-    let numprocs = cx.pvalue(&p, "numprocs", py_int)?.unwrap_or(1);
+/// `numprocs` and `numprocs_start` (read before the loop over processes in
+/// supervisord): `None` when there is no process to run.
+fn counts(cx: &mut Cx, p: &mut Prog) -> Result<Option<i64>, Error> {
+    let sec = p.sec;
+    let numprocs = cx.pvalue(p, "numprocs", py_int)?.unwrap_or(1);
     if numprocs < 1 {
         cx.warn(
             sec,
@@ -153,7 +177,7 @@ pub(super) fn program(
     }
     p.numprocs = u32::try_from(numprocs)
         .map_err(|_| cx.error(sec, sec.get("numprocs"), "numprocs is too large"))?;
-    let numprocs_start = cx.pvalue(&p, "numprocs_start", py_int)?.unwrap_or(0);
+    let numprocs_start = cx.pvalue(p, "numprocs_start", py_int)?.unwrap_or(0);
     if !(0..=i64::from(u32::MAX)).contains(&numprocs_start) {
         return Err(cx.error(
             sec,
@@ -162,8 +186,13 @@ pub(super) fn program(
         ));
     }
 
-    // process_name: validated before expansion, as supervisord does.
-    let process_name = match sec.get("process_name") {
+    Ok(Some(numprocs_start))
+}
+
+/// `process_name`: validated before expansion, as supervisord does.
+fn process_name(cx: &mut Cx, p: &Prog) -> Result<Option<String>, Error> {
+    let sec = p.sec;
+    Ok(match sec.get("process_name") {
         Some(ent) => {
             if let Some(c) = ent
                 .value
@@ -184,7 +213,7 @@ pub(super) fn program(
                     "%(process_num) must be present within process_name when numprocs > 1",
                 ));
             }
-            let t = cx.pexpand(&p, ent, Mode::Template, true)?;
+            let t = cx.pexpand(p, ent, Mode::Template, true)?;
             // A process name holds no `${VAR}` (fleet refuses one, and the
             // characters a value brings): resolved now, from this
             // environment, as supervisord resolved it at its start.
@@ -203,14 +232,18 @@ pub(super) fn program(
             ));
         }
         None => None,
-    };
+    })
+}
 
-    // environment: [supervisord] environment overlaid by the program's.
+/// `environment`: [supervisord] environment overlaid by the program's; also
+/// what later expansions see as `ENV_` names.
+fn environment(cx: &mut Cx, p: &mut Prog) -> Result<Vec<(String, String)>, Error> {
+    let sec = p.sec;
     let mut env: Vec<(String, String)> = cx.global_env.clone();
     if let Some(ent) = sec.get("environment") {
         // supervisord expands this before adding it to the ENV_ names.
         let saved = std::mem::take(&mut p.conf_env);
-        let text = cx.pexpand(&p, ent, Mode::Template, true)?;
+        let text = cx.pexpand(p, ent, Mode::Template, true)?;
         p.conf_env = saved;
         let (pairs, dropped) = key_value_pairs(&text).map_err(|m| cx.error(sec, Some(ent), m))?;
         warn_dropped(cx, sec, ent, &dropped);
@@ -227,8 +260,14 @@ pub(super) fn program(
     }
     p.conf_env = env.iter().cloned().collect();
 
+    Ok(env)
+}
+
+/// `command`, which fleet splits at load.
+fn command(cx: &mut Cx, p: &Prog) -> Result<String, Error> {
+    let sec = p.sec;
     let command = match sec.get("command") {
-        Some(ent) => cx.pexpand(&p, ent, Mode::Template, true)?,
+        Some(ent) => cx.pexpand(p, ent, Mode::Template, true)?,
         None => {
             return Err(cx.error(
                 sec,
@@ -250,33 +289,33 @@ pub(super) fn program(
             format!("{command:?} cannot be split into arguments: {e} (supervisord would fail to start it)"),
         ));
     }
-    block.set("command", Val::Str(command));
-    if let Some(pn) = process_name.filter(|pn| pn != "{program}") {
-        block.set("process_name", Val::Str(pn));
-    }
-    if p.numprocs != 1 {
-        block.set("numprocs", Val::Int(p.numprocs.into()));
-    }
-    if numprocs_start != 0 {
-        block.set("numprocs_start", Val::Int(numprocs_start));
-    }
+    Ok(command)
+}
 
+/// Where and as whom it runs: `directory`, `user`, `umask`, `environment`.
+fn identity(
+    cx: &mut Cx,
+    p: &Prog,
+    env: Vec<(String, String)>,
+    block: &mut Block,
+) -> Result<(), Error> {
+    let sec = p.sec;
     if let Some(ent) = sec.get("directory") {
-        let d = cx.pexpand(&p, ent, Mode::Template, true)?;
+        let d = cx.pexpand(p, ent, Mode::Template, true)?;
         if !d.is_empty() {
             let d = absolute(cx, sec, ent, d, "directory");
             block.set("directory", Val::Str(d));
         }
     }
     if let Some(ent) = sec.get("user") {
-        let u = cx.pexpand(&p, ent, Mode::Static, false)?;
+        let u = cx.pexpand(p, ent, Mode::Static, false)?;
         if u.is_empty() || u.contains(char::is_whitespace) {
             let m = continued(ent, format!("invalid user name {u:?}"));
             return Err(cx.error(sec, Some(ent), m));
         }
         block.set("user", Val::Str(escape_dollars(&u, false)));
     }
-    let umask = match cx.pvalue(&p, "umask", octal)? {
+    let umask = match cx.pvalue(p, "umask", octal)? {
         Some(m) => Some(m),
         None => cx.global_umask,
     };
@@ -289,54 +328,66 @@ pub(super) fn program(
         block.set("environment", Val::Table(env));
     }
 
-    if let Some(n) = cx.pvalue(&p, "priority", py_int)? {
+    Ok(())
+}
+
+/// `startsecs`, `startretries`, `stopwaitsecs`: whole seconds or counts.
+fn nonneg(s: &str) -> Result<i64, String> {
+    py_int(s).and_then(|n| {
+        if n >= 0 {
+            Ok(n)
+        } else {
+            Err(format!("{s:?} must be >= 0"))
+        }
+    })
+}
+
+/// When it starts and restarts: `priority`, `autostart`, `autorestart`,
+/// `exitcodes`, `startsecs`, `startretries`.
+fn restart_rules(cx: &mut Cx, p: &Prog, block: &mut Block) -> Result<(), Error> {
+    if let Some(n) = cx.pvalue(p, "priority", py_int)? {
         if n != 999 {
             block.set("priority", Val::Int(n));
         }
     }
-    if let Some(false) = cx.pvalue(&p, "autostart", boolean)? {
+    if let Some(false) = cx.pvalue(p, "autostart", boolean)? {
         block.set("autostart", Val::Bool(false));
     }
-    match cx.pvalue(&p, "autorestart", auto_restart)? {
+    match cx.pvalue(p, "autorestart", auto_restart)? {
         Some(Restart::Always) => block.set("autorestart", Val::Bool(true)),
         Some(Restart::Never) => block.set("autorestart", Val::Bool(false)),
         _ => {}
     }
-    if let Some(codes) = cx.pvalue(&p, "exitcodes", exitcodes)? {
+    if let Some(codes) = cx.pvalue(p, "exitcodes", exitcodes)? {
         if codes != [0] {
             block.set("exitcodes", Val::Ints(codes));
         }
     }
-    let nonneg = |s: &str| {
-        py_int(s).and_then(|n| {
-            if n >= 0 {
-                Ok(n)
-            } else {
-                Err(format!("{s:?} must be >= 0"))
-            }
-        })
-    };
     for (key, default) in [("startsecs", 1), ("startretries", 3)] {
-        if let Some(n) = cx.pvalue(&p, key, nonneg)? {
+        if let Some(n) = cx.pvalue(p, key, nonneg)? {
             if n != default {
                 block.set(key, Val::Int(n));
             }
         }
     }
-    if let Some(sig) = cx.pvalue(&p, "stopsignal", signal_name)? {
+    Ok(())
+}
+
+/// How it stops: `stopsignal`, `stopwaitsecs`, `stopasgroup`, `killasgroup`.
+fn stop_rules(cx: &mut Cx, p: &Prog, block: &mut Block) -> Result<(), Error> {
+    let sec = p.sec;
+    if let Some(sig) = cx.pvalue(p, "stopsignal", signal_name)? {
         if sig != "TERM" {
             block.set("stopsignal", Val::Str(sig));
         }
     }
-    if let Some(n) = cx.pvalue(&p, "stopwaitsecs", nonneg)? {
+    if let Some(n) = cx.pvalue(p, "stopwaitsecs", nonneg)? {
         if n != 10 {
             block.set("stopwaitsecs", Val::Int(n));
         }
     }
-    let stopasgroup = cx.pvalue(&p, "stopasgroup", boolean)?.unwrap_or(false);
-    let killasgroup = cx
-        .pvalue(&p, "killasgroup", boolean)?
-        .unwrap_or(stopasgroup);
+    let stopasgroup = cx.pvalue(p, "stopasgroup", boolean)?.unwrap_or(false);
+    let killasgroup = cx.pvalue(p, "killasgroup", boolean)?.unwrap_or(stopasgroup);
     if stopasgroup && !killasgroup {
         return Err(cx.error(
             sec,
@@ -351,22 +402,25 @@ pub(super) fn program(
         block.set("killasgroup", Val::Bool(killasgroup));
     }
 
-    logs(cx, &p, &mut block)?;
+    Ok(())
+}
 
-    // What fleet has no equivalent for.
+/// What fleet has no equivalent for: a warning each, and unknown keys.
+fn not_converted(cx: &mut Cx, p: &Prog) -> Result<(), Error> {
+    let sec = p.sec;
     for stream in ["stdout", "stderr"] {
         let cap = format!("{stream}_capture_maxbytes");
-        if let Some(n) = cx.pvalue(&p, &cap, byte_size)? {
+        if let Some(n) = cx.pvalue(p, &cap, byte_size)? {
             if n != 0 {
                 cx.warn(sec, sec.get(&cap), "no capture mode in fleet (PROCESS_COMMUNICATION events); the bytes between the capture tokens are written to the log like any output");
             }
         }
         let ev = format!("{stream}_events_enabled");
-        if let Some(true) = cx.pvalue(&p, &ev, boolean)? {
+        if let Some(true) = cx.pvalue(p, &ev, boolean)? {
             cx.warn(sec, sec.get(&ev), "no PROCESS_LOG events in fleet; follow the output with GET /v1/processes/NAME/log?follow=true or `fleetctl tail -f`");
         }
         let sl = format!("{stream}_syslog");
-        if let Some(true) = cx.pvalue(&p, &sl, boolean)? {
+        if let Some(true) = cx.pvalue(p, &sl, boolean)? {
             cx.warn(sec, sec.get(&sl), "fleet does not send output to syslog; the log file (and journald, if you point the log at /dev/stdout with maxbytes 0) is where it goes");
         }
     }
@@ -384,7 +438,7 @@ pub(super) fn program(
             );
         }
     }
-    Ok(Some(block))
+    Ok(())
 }
 
 /// Makes a relative path absolute against the file that wrote it.
@@ -463,116 +517,6 @@ fn clean_process_name(t: &str) -> String {
         out.push(if ok { c } else { '_' });
     }
     out
-}
-
-/// stdout/stderr log options, including the same-file quirk.
-fn logs(cx: &mut Cx, p: &Prog, block: &mut Block) -> Result<(), Error> {
-    let sec = p.sec;
-    let mut redirect = cx.pvalue(p, "redirect_stderr", boolean)?.unwrap_or(false);
-    let target = |cx: &mut Cx, stream: &str| -> Result<Log, Error> {
-        let key = format!("{stream}_logfile");
-        let Some(ent) = sec.get(&key) else {
-            return Ok(Log::Auto);
-        };
-        let t = cx.pexpand(p, ent, Mode::Template, true)?;
-        Ok(match t.to_lowercase().as_str() {
-            "auto" => Log::Auto,
-            "none" => Log::None,
-            "syslog" => {
-                cx.warn(sec, Some(ent), "fleet does not send output to syslog (deprecated in supervisord too); written as NONE: output is kept only in the agent's in-memory tail");
-                Log::None
-            }
-            "" => return Err(cx.error(sec, Some(ent), "empty log file name")),
-            _ => Log::Path(absolute(cx, sec, ent, t, &key)),
-        })
-    };
-    let out = target(cx, "stdout")?;
-    let err = target(cx, "stderr")?;
-    let mut same_file = false;
-    if let (false, Log::Path(a), Log::Path(b)) = (redirect, &out, &err) {
-        if a == b {
-            same_file = true;
-            redirect = true;
-        }
-    }
-    if same_file {
-        block.trailer.push(
-            "stderr_logfile was the same file as stdout_logfile: supervisord appends both streams to it \
-             through two writers; fleet writes the same bytes through one (redirect_stderr), so \
-             rotation cannot race"
-                .into(),
-        );
-    } else if redirect {
-        if let (Log::Path(_), Some(ent)) = (&err, sec.get("stderr_logfile")) {
-            cx.warn(
-                sec,
-                Some(ent),
-                "redirect_stderr=true: this file is ignored (supervisord ignores it too); left out",
-            );
-        }
-    }
-    if redirect {
-        block.set("redirect_stderr", Val::Bool(true));
-    }
-    if p.numprocs > 1 {
-        if let Log::Path(path) = &out {
-            if !path.contains("{num") && !path.contains("{process}") {
-                cx.warn(sec, sec.get("stdout_logfile"), format!(
-                    "all {} processes append to one file {path:?} (as under supervisord), and each rotates it; \
-                     consider {{num:02}} in the name",
-                    p.numprocs
-                ));
-            }
-        }
-    }
-    for (stream, log) in [("stdout", out), ("stderr", err)] {
-        if stream == "stderr" && redirect {
-            for k in ["stderr_logfile_maxbytes", "stderr_logfile_backups"] {
-                if sec.get(k).is_some() {
-                    block
-                        .trailer
-                        .push(format!("{k}: left out, stderr goes to the stdout log"));
-                }
-            }
-            continue;
-        }
-        match log {
-            Log::Auto => {}
-            Log::None => block.set(&format!("{stream}_logfile"), Val::Str("NONE".into())),
-            Log::Path(path) => block.set(&format!("{stream}_logfile"), Val::Str(path)),
-        }
-        let mb = format!("{stream}_logfile_maxbytes");
-        if let Some(n) = cx.pvalue(p, &mb, byte_size)? {
-            if n != DEFAULT_MAXBYTES {
-                block.set(&mb, size_val(n));
-            }
-        }
-        let bk = format!("{stream}_logfile_backups");
-        if let Some(n) = cx.pvalue(p, &bk, |s| {
-            py_int(s).and_then(|n| {
-                if n >= 0 {
-                    Ok(n)
-                } else {
-                    Err(format!("{s:?} must be >= 0"))
-                }
-            })
-        })? {
-            if n != 10 {
-                block.set(&bk, Val::Int(n));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Bytes as fleet writes them: `"50MB"` when exact, else an integer.
-fn size_val(n: u64) -> Val {
-    for (suf, m) in [("GB", 1u64 << 30), ("MB", 1 << 20), ("KB", 1 << 10)] {
-        if n > 0 && (n / m) * m == n {
-            return Val::Str(format!("{}{suf}", n / m));
-        }
-    }
-    Val::Int(n as i64)
 }
 
 #[cfg(test)]
