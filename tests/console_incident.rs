@@ -28,6 +28,58 @@ command = "TESTPROG exit 1 300"
 startsecs = 0
 "#;
 
+/// stdout and stderr taking turns, 150 ms apart, then quiet.
+const TURNS: &str = r#"
+[program.turns]
+command = "sh -c 'for i in 1 2 3 4; do echo out$i; sleep 0.15; echo err$i >&2; sleep 0.15; done; exec sleep 1000'"
+startsecs = 0
+"#;
+
+#[test]
+fn log_history_of_both_streams_is_in_time_order_with_the_times_as_text() {
+    let (_a, p) = tcp_agent(TURNS);
+    let c = Console::start(&agent_entries(&[("w-01", p)]));
+    wait_for(T, "all eight lines written", || {
+        let r = c.request(
+            "GET",
+            "/v1/hosts/w-01/processes/turns/log?stream=stderr&tail=100",
+            Some(VIEWER),
+            "",
+        );
+        r.text().contains("err4").then_some(())
+    });
+    let b = Browser::start(c.port);
+    b.login(VIEWER, "watcher");
+    b.goto("/#/proc/w-01/turns:turns");
+    let lines = b.wait_js(
+        "the merged history",
+        "const l = [...document.querySelectorAll('#log .ln[data-st]')].map(e => e.querySelector('.tx').textContent);          return l.length >= 8 && l;",
+    );
+    assert_eq!(
+        lines,
+        serde_json::json!([
+            "out1",
+            "err│ err1",
+            "out2",
+            "err│ err2",
+            "out3",
+            "err│ err3",
+            "out4",
+            "err│ err4"
+        ]),
+        "not in time order"
+    );
+    // "Download shown" and a copy carry each line's time.
+    let text = b.js("return document.getElementById('log').textContent", vec![]);
+    let text = text.as_str().unwrap();
+    let out1 = text.lines().find(|l| l.ends_with("out1")).unwrap();
+    assert!(
+        out1.len() == "00:00:00.000 out1".len() && out1.as_bytes()[2] == b':',
+        "{out1:?}"
+    );
+    b.assert_no_js_errors("reading both streams");
+}
+
 fn log_lines(b: &Browser) -> u64 {
     b.js(
         "return document.getElementById('log').childNodes.length",

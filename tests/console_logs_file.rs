@@ -144,13 +144,38 @@ fn a_tail_with_timestamps_says_when_the_agent_read_each_line() {
     let plain = c.request("GET", url, Some(VIEWER), "").text();
     assert!(plain.starts_with("tick 0\ntick 1\n"), "{plain}");
     assert!(!plain.contains('\t'));
-    // A follower gets lines as they arrive: timestamps are for a tail.
-    let r = a.request(
-        "GET",
-        "/v1/processes/ticker/log?follow=true&timestamps=true",
-        "",
-    );
-    assert_eq!(r.status, 400, "{}", r.text());
+    // A follower gets the same shape, on the same (agent's) clock, through
+    // the console: live lines and history line up in time.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", c.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    use std::io::Write;
+    write!(
+        s,
+        "GET /v1/hosts/w-01/processes/ticker/log?stream=stdout&tail=0&follow=true&timestamps=true HTTP/1.1\r\n\
+         Host: 127.0.0.1:{}\r\nAuthorization: Bearer {VIEWER}\r\n\r\n",
+        c.port
+    )
+    .unwrap();
+    let from = now_ms();
+    let text = read_stream_until(&s, T, "three stamped live lines", |t| {
+        t.matches("\ttick ").count() >= 3
+    });
+    let to = now_ms();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("\ttick ")).collect();
+    for l in &lines[..3] {
+        // Chunked framing may precede the first; the stamp ends at the tab.
+        let (ms, rest) = l.split_once('\t').unwrap();
+        let ms: u64 = ms[ms.len().saturating_sub(13)..]
+            .parse()
+            .unwrap_or_else(|_| panic!("no time in {l:?}"));
+        assert!(rest.starts_with("tick "), "{l:?}");
+        assert!(
+            (from - 1000..=to).contains(&ms),
+            "{ms} not near {from}..{to}"
+        );
+    }
+    drop(a);
 }
 
 /// The page: tail lines carry the agent's time (shown beside the line,
@@ -169,13 +194,17 @@ fn the_page_shows_line_times_and_links_the_log_files() {
     b.goto("/#/proc/w-01/ticker:ticker?stream=stdout");
     let first = b.wait_js(
         "tail lines with the agent's times",
-        "const l = [...document.querySelectorAll('#log .ln[data-time]')]; \
-         return l.length >= 3 && /\\d/.test(l[0].dataset.time) && [l[0].dataset.time, l[0].textContent];",
+        "const l = [...document.querySelectorAll('#log .ln[data-st]')]; \
+         return l.length >= 3 && [l[0].querySelector('.t').textContent, l[0].querySelector('.tx').textContent, l[0].textContent];",
     );
+    // The time is text (a copy keeps it), apart from the program's own.
+    let time = first[0].as_str().unwrap();
     assert!(
-        first[1].as_str().is_some_and(|t| t.starts_with("tick 0")),
-        "the time is not in the line's text: {first}"
+        time.len() == 13 && time.as_bytes()[2] == b':' && time.as_bytes()[8] == b'.',
+        "{first}"
     );
+    assert_eq!(first[1], "tick 0", "{first}");
+    assert_eq!(first[2], format!("{time}tick 0\n"), "{first}");
     b.goto("/#/proc/w-01/flood:flood");
     let got = b.wait_js(
         "the stdout file link, fetched as the page would",

@@ -347,10 +347,10 @@ fn the_page_is_an_incident_tool() {
     b.goto("/#/proc/w-01/chatty:chatty");
     let first = b.wait_js(
         "a 64 KiB tail from a line boundary",
-        "const all = [...document.querySelectorAll('#log .ln')]; const i = all.findIndex(e => /── stdout/.test(e.textContent)); \
-         const j = all.findIndex(e => /── stderr/.test(e.textContent)); if (i < 0 || j < 0) return false; \
-         const tail = all.slice(i + 1, j).map(e => e.textContent).join(''); \
-         return tail.length > 60000 && all[i + 1].textContent;",
+        "const all = [...document.querySelectorAll('#log .ln')]; const i = all.findIndex(e => /── last/.test(e.textContent)); \
+         const j = all.findIndex(e => /── live/.test(e.textContent)); if (i < 0 || j < 0) return false; \
+         const out = all.slice(i + 1, j).filter(e => e.dataset.st === 'stdout').map(e => e.querySelector('.tx').textContent + '\\n'); \
+         return out.join('').length > 60000 && out[0];",
     );
     assert!(
         first

@@ -4,12 +4,47 @@ import { $, enc } from "./util.js";
 // ---------------------------------------------------------------- log tail
 
 // The log: the last TAIL bytes of each stream (from its first full line),
-// each line with the time the agent read it (`timestamps=true`; lines older
-// than the agent's index of receive times show none), then new output as it
-// arrives, stdout and stderr interleaved by arrival with the time the page
-// received each line. stderr lines are marked and coloured.
+// both streams merged in time order, then new output as it arrives. Every
+// line carries the time the agent read it (`timestamps=true`, history and
+// live alike: one clock, the agent's; "--:--:--.---" for lines older than
+// the agent's index of receive times), as text, so a copy or "download
+// shown" keeps it. stderr lines are marked and coloured.
 export const TAIL = 65536;
 export const LOG_LINES = 20000;
+
+const two = (n, w = 2) => String(n).padStart(w, "0");
+const clock = (ms) => {
+  if (!ms) return "--:--:--.---";
+  const d = new Date(ms);
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${two(d.getMilliseconds(), 3)}`;
+};
+
+// "MS\tLINE" lines into [ms or null, line] pairs.
+export function parseStamped(text) {
+  if (!text) return [];
+  return text
+    .replace(/\n$/, "")
+    .split("\n")
+    .map((l) => {
+      const tab = l.indexOf("\t");
+      return tab < 0 ? [null, l] : [tab > 0 ? Number(l.slice(0, tab)) : null, l.slice(tab + 1)];
+    });
+}
+
+// Two streams' lines into one list in time order; a line without a time
+// keeps its place before its stream's first timed line.
+export function mergeByTime(a, b) {
+  const out = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const x = a[i];
+    const y = b[j];
+    if (!y || (x && (x.t === null || (y.t !== null && x.t <= y.t)))) out.push(a[i++]);
+    else out.push(b[j++]);
+  }
+  return out;
+}
 
 export function startLog(host, name, stream, key) {
   if (S.log) S.log.ctrl.abort();
@@ -36,18 +71,28 @@ export function startLog(host, name, stream, key) {
   };
   const base = `/v1/hosts/${enc(host)}/processes/${enc(name)}/log?stream=`;
   const streams = stream === "both" ? ["stdout", "stderr"] : [stream];
-  // `times`: the agent's receive time (unix ms or null) per line of a tail.
-  const add = (st, text, live, times) => {
+  const line = (l) => {
+    const e = document.createElement("span");
+    e.className = "ln" + (l.st === "stderr" ? " err" : "");
+    e.dataset.st = l.st;
+    const t = document.createElement("span");
+    t.className = "t";
+    t.textContent = clock(l.t) + " ";
+    const x = document.createElement("span");
+    x.className = "tx";
+    x.textContent = (stream === "both" && l.st === "stderr" ? "err│ " : "") + l.text;
+    e.append(t, x, "\n");
+    return e;
+  };
+  const mark = (text) => {
+    const h = document.createElement("span");
+    h.className = "ln mark";
+    h.textContent = `── ${text} ──\n`;
+    return h;
+  };
+  const add = (nodes) => {
     const frag = document.createDocumentFragment();
-    const now = live ? new Date().toLocaleTimeString() + " " : "";
-    text.split("\n").forEach((line, i) => {
-      const e = document.createElement("span");
-      e.className = "ln" + (st === "stderr" ? " err" : "");
-      // Shown by CSS, so the line's text stays the program's.
-      if (times) e.dataset.time = times[i] ? new Date(times[i]).toLocaleTimeString() : "--:--:--";
-      e.textContent = (stream === "both" && st === "stderr" ? "err│ " : "") + now + line + "\n";
-      frag.append(e);
-    });
+    frag.append(...nodes);
     pre.append(frag);
     if (pre.childNodes.length > LOG_LINES) {
       // Dropping the oldest lines must not move what the reader looks at.
@@ -69,50 +114,30 @@ export function startLog(host, name, stream, key) {
   const tails = streams.map(async (st) => {
     const r = await fetch(base + st + "&tail=" + TAIL + "&timestamps=true", { signal: ctrl.signal, credentials: "same-origin", cache: "no-store" });
     if (!r.ok) throw new Error(await fail(r));
-    // Lines of "MS<tab>LINE" (MS empty when the agent no longer knows).
-    const lines = (await r.text()).replace(/\n$/, "").split("\n");
-    let times = [];
-    let text = [];
-    let size = 0;
-    if (lines.length > 1 || lines[0] !== "") {
-      for (const l of lines) {
-        const tab = l.indexOf("\t");
-        times.push(tab > 0 ? Number(l.slice(0, tab)) : null);
-        text.push(l.slice(tab + 1));
-        size += l.length - tab;
-      }
-    }
+    const body = await r.text();
+    let lines = parseStamped(body).map(([t, text]) => ({ t, text, st }));
     // A full tail may start mid-line: drop its first line.
-    if (size >= TAIL - 4 && text.length > 1) {
-      text = text.slice(1);
-      times = times.slice(1);
-    }
-    return [st, text.join("\n"), times];
+    if (body.length >= TAIL - 4 && lines.length > 1) lines = lines.slice(1);
+    return lines;
   });
   (async () => {
     try {
-      for (const [st, text, times] of await Promise.all(tails)) {
-        if (stream === "both") {
-          const h = document.createElement("span");
-          h.className = "ln mark";
-          h.textContent = `── ${st}: last ${text.length ? text.split("\n").length : 0} line(s) ──\n`;
-          pre.append(h);
-        }
-        if (text) add(st, text, false, times);
-      }
-      if (stream === "both") add("stdout", "── live, both streams, by arrival ──", false);
+      const got = await Promise.all(tails);
+      const history = got.length === 2 ? mergeByTime(got[0], got[1]) : got[0];
+      const counts = streams.map((st, i) => `${got[i].length} ${st}`).join(" + ");
+      add([mark(`last ${counts} line(s)${got.length === 2 ? ", in time order" : ""}; times are the agent's, ${Intl.DateTimeFormat().resolvedOptions().timeZone}`), ...history.map(line), mark("live")]);
       state("following…");
       await Promise.all(streams.map((st) => followStream(st)));
       state("stream ended");
     } catch (e) {
       if (e.name !== "AbortError") {
         state("log unavailable");
-        add("stderr", "Log unavailable: " + e.message, false);
+        add([line({ t: Date.now(), st: "stderr", text: "Log unavailable: " + e.message })]);
       }
     }
   })();
   async function followStream(st) {
-    const r = await fetch(base + st + "&tail=0&follow=true", { signal: ctrl.signal, credentials: "same-origin", cache: "no-store" });
+    const r = await fetch(base + st + "&tail=0&follow=true&timestamps=true", { signal: ctrl.signal, credentials: "same-origin", cache: "no-store" });
     if (!r.ok) throw new Error(await fail(r));
     const reader = r.body.getReader();
     const dec = new TextDecoder();
@@ -123,10 +148,10 @@ export function startLog(host, name, stream, key) {
       partial += dec.decode(value, { stream: true });
       const cut = partial.lastIndexOf("\n");
       if (cut < 0) continue;
-      add(st, partial.slice(0, cut), true);
+      add(parseStamped(partial.slice(0, cut + 1)).map(([t, text]) => line({ t, text, st })));
       partial = partial.slice(cut + 1);
     }
-    if (partial) add(st, partial, true);
+    if (partial) add(parseStamped(partial).map(([t, text]) => line({ t, text, st })));
   }
 }
 

@@ -1,7 +1,9 @@
 //! `GET /v1/processes/{name}/log?stream=stdout|stderr&tail=N&follow=true`:
 //! the in-memory tail, then (with follow) new bytes as they arrive; with
-//! `timestamps=true` (a tail only) each line is `MS\tLINE`, MS the time the
-//! agent read it from the pipe, or empty when it no longer knows.
+//! `timestamps=true` each line is `MS\tLINE`, MS the time the agent read
+//! it from the pipe (a follower's: when the agent passed it on, within
+//! milliseconds of that), or empty when it no longer knows. One clock, the
+//! agent's, for history and live lines alike.
 //! `GET /v1/processes/{name}/log/file?stream=`: the current log file
 //! (its last `LOG_FILE_MAX` bytes at most), streamed from disk.
 //! Addressed by process name only; no file path crosses the API.
@@ -35,9 +37,11 @@ pub async fn log(
     let tail = q.tail.unwrap_or(DEFAULT_TAIL);
     if q.timestamps == Some(true) {
         if q.follow == Some(true) {
-            return Err(ApiError::bad_request(
-                "timestamps apply to a tail; a follower gets lines as they arrive",
-            ));
+            return Ok((
+                [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+                stamped_follow_body(&stream, tail, &h),
+            )
+                .into_response());
         }
         let (bytes, stamps) = stream.tail_stamped(tail);
         return Ok((
@@ -66,6 +70,39 @@ pub fn follow_body(stream: &LogStream, tail: usize, h: &Handle) -> Body {
                 "\n[fleet-agent: {n} chunks skipped, this reader fell behind]\n"
             )),
         })
+    });
+    let body = futures_util::stream::once(async move { Ok(Bytes::from(first)) })
+        .chain(live)
+        .take_until(h.finished());
+    Body::from_stream(body)
+}
+
+/// The last `tail` bytes stamped, then each new line as `MS\tLINE`, MS the
+/// agent's clock when the chunk holding the line's first byte reached this
+/// follower. A line split across chunks is stamped once, at its start.
+fn stamped_follow_body(stream: &LogStream, tail: usize, h: &Handle) -> Body {
+    let (bytes, stamps, rx) = stream.follow_stamped(tail);
+    let first = stamped(&bytes, &stamps);
+    // The tail ends at a line end (or is empty): the next byte starts one.
+    let mut line_start = first.is_empty() || first.ends_with('\n');
+    let live = BroadcastStream::new(rx).map(move |item| {
+        let chunk = match item {
+            Ok(b) => b,
+            Err(BroadcastStreamRecvError::Lagged(n)) => Bytes::from(format!(
+                "\n[fleet-agent: {n} chunks skipped, this reader fell behind]\n"
+            )),
+        };
+        let ms = fleet_daemon::time::now_ms().to_string();
+        let mut out = String::with_capacity(chunk.len() + 16);
+        for piece in chunk.split_inclusive(|&b| b == b'\n') {
+            if line_start {
+                out.push_str(&ms);
+                out.push('\t');
+            }
+            out.push_str(&String::from_utf8_lossy(piece));
+            line_start = piece.ends_with(b"\n");
+        }
+        Ok::<Bytes, Infallible>(Bytes::from(out))
     });
     let body = futures_util::stream::once(async move { Ok(Bytes::from(first)) })
         .chain(live)

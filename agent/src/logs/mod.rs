@@ -91,6 +91,10 @@ struct FileState {
     failing: bool,
 }
 
+/// (offset in the bytes returned, unix ms) pairs, each covering the bytes
+/// up to the next.
+pub type Stamps = Vec<(u64, u64)>;
+
 impl LogStream {
     /// Open (append, creating parent directories) the stream's file, if it
     /// has one, and keep a tail of `cap` bytes.
@@ -269,13 +273,37 @@ impl LogStream {
     /// `tail(max)`, with when its bytes were read from the pipe: (offset in
     /// the returned bytes, unix ms) pairs, each covering the bytes up to the
     /// next; bytes before the first pair have no known time.
-    pub fn tail_stamped(&self, max: usize) -> (Vec<u8>, Vec<(u64, u64)>) {
+    pub fn tail_stamped(&self, max: usize) -> (Vec<u8>, Stamps) {
+        let (bytes, stamps, _) = self.stamped(max, false);
+        (bytes, stamps)
+    }
+
+    /// `tail_stamped(max)` and, as `follow` gives, a receiver of every
+    /// chunk written after it: no gap, no duplicate.
+    pub fn follow_stamped(
+        &self,
+        max: usize,
+    ) -> (Vec<u8>, Stamps, broadcast::Receiver<Bytes>) {
+        let (bytes, stamps, rx) = self.stamped(max, true);
+        (bytes, stamps, rx.expect("asked for"))
+    }
+
+    fn stamped(
+        &self,
+        max: usize,
+        follow: bool,
+    ) -> (Vec<u8>, Stamps, Option<broadcast::Receiver<Bytes>>) {
         let tail = lock(&self.tail);
         let bytes = tail.last(max);
         // `written` moves only under the tail lock.
         let end = self.written.load(Relaxed);
         let stamps = tail.stamps.between(end - bytes.len() as u64, end);
-        (bytes, stamps)
+        let rx = follow.then(|| {
+            self.tx
+                .get_or_init(|| broadcast::channel(FOLLOW_CHUNKS).0)
+                .subscribe()
+        });
+        (bytes, stamps, rx)
     }
 
     /// The last `max` bytes and a receiver of every chunk written after
