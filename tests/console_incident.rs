@@ -623,5 +623,114 @@ fn plans_match_the_rows_acting_needs_a_plan_and_the_keyboard_reaches_the_rows() 
         "the help closed",
         "return !document.getElementById('keys').open",
     );
+
+    // Widths: nothing cut with "…" where there is room (headers, a crash
+    // loop's story), and at 360 px the process names whole.
+    b.js(
+        "const f = document.getElementById('filter'); f.value = ''; f.dispatchEvent(new Event('input'));",
+        vec![],
+    );
+    let cut = "const cut = (e) => e.scrollWidth > e.clientWidth + 1;                return [...document.querySelectorAll(arguments[0])].filter(e => e.getClientRects().length && cut(e)).map(e => e.textContent);";
+    for w in [1400, 2560] {
+        b.resize(w, 900);
+        b.goto("/#/processes");
+        b.wait_js(
+            "five rows, crashy flapping",
+            "return document.querySelectorAll('.vrow[data-key]').length === 5 && /flapping/.test(document.querySelector('.vrow[data-key=\"w-01/crashy:crashy\"]').textContent)",
+        );
+        let v = b.js(
+            cut,
+            vec![Value::from(
+                ".vhead > span, .vrow .c-story, .vrow .c-name, .vrow .c-host",
+            )],
+        );
+        assert_eq!(v, serde_json::json!([]), "cut at {w} px");
+    }
+    b.resize(360, 800);
+    b.goto("/#/processes");
+    b.wait_js(
+        "rows at 360 px",
+        "return document.querySelectorAll('.vrow[data-key]').length === 5",
+    );
+    let v = b.js(cut, vec![Value::from(".vrow .c-name a")]);
+    assert_eq!(v, serde_json::json!([]), "names cut at 360 px");
+    b.resize(1400, 900);
     b.assert_no_js_errors("planning and moving by keyboard");
+}
+
+/// Thirty workers per host: more rows than the list's window.
+const MANY: &str = r#"
+[program.worker]
+command = "TESTPROG sleep"
+numprocs = 30
+process_name = "{program}_{num:02}"
+startsecs = 1
+stopwaitsecs = 2
+"#;
+
+#[test]
+fn a_fleet_restart_does_not_pull_rows_focus_or_scroll_from_under_the_operator() {
+    let (_a1, p1) = tcp_agent(MANY);
+    let (_a2, p2) = tcp_agent(MANY);
+    let c = Console::start(&agent_entries(&[("w-01", p1), ("w-02", p2)]));
+    c.wait_running(60, T);
+    let b = Browser::start(c.port);
+    b.login(OPERATOR, "ops");
+    b.goto("/#/processes");
+    b.wait_js(
+        "the list",
+        "return document.querySelectorAll('.vrow[data-key]').length > 10",
+    );
+    // Scroll into the middle and put focus on a row's restart button.
+    let before = b.js(
+        "const l = document.querySelector('.vlist'); l.scrollTop = 600; \
+         return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => { \
+           const row = [...document.querySelectorAll('.vrow[data-key]')].find(e => e.getBoundingClientRect().top > l.getBoundingClientRect().top + 60); \
+           const btn = row.querySelector('[data-act=restart]'); btn.focus(); btn.__mark = 1; \
+           r([l.scrollTop, l.offsetHeight, row.dataset.key, row.getBoundingClientRect().top - l.getBoundingClientRect().top]); })));",
+        vec![],
+    );
+    let key = before[2].as_str().unwrap().to_owned();
+    // Restart everything, fleet-wide, from elsewhere (fleetctl, a colleague).
+    let op = c.op(r#"{"action":"restart","target":"all"}"#);
+    let f0 = b.js("return fleetPerf.flushes", vec![]);
+    // Through the op: at every look, the same button focused, the list
+    // where it was, the row in the same place.
+    let mut looks = 0;
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let v = b.js(
+            &format!(
+                "const l = document.querySelector('.vlist'); const a = document.activeElement; \
+                 const row = document.querySelector('.vrow[data-key=\"{key}\"]'); \
+                 return [a.__mark === 1, l.scrollTop, l.offsetHeight, row ? row.getBoundingClientRect().top - l.getBoundingClientRect().top : null, fleetPerf.flushes];"
+            ),
+            vec![],
+        );
+        assert_eq!(v[0], true, "focus left the button: {v}");
+        assert_eq!(v[1], before[0], "the list scrolled: {v}");
+        assert_eq!(v[2], before[1], "the list changed height: {v}");
+        assert_eq!(v[3], before[3], "the row moved: {v}");
+        looks += 1;
+        let done = c.get(&format!("/v1/ops/{}", op["id"].as_str().unwrap()))["state"] != "running";
+        if done && v[4].as_u64().unwrap() > f0.as_u64().unwrap() + 5 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the op did not end");
+    }
+    eprintln!("{looks} looks during the restart");
+    // A held order that differs from the live one says so, and sorts on
+    // request: a stopped worker ranks above the running ones.
+    let op = c.op(r#"{"action":"stop","target":"worker:worker_29","hosts":"w-02"}"#);
+    c.wait_op(op["id"].as_str().unwrap(), T);
+    b.wait_js(
+        "the 'sort now' chip",
+        "return !!document.querySelector('.vhead [data-resort]')",
+    );
+    b.click(".vhead [data-resort]");
+    b.wait_js(
+        "the chip gone after sorting, the stopped worker first",
+        "return !document.querySelector('.vhead [data-resort]') && S.lists.get('procs').rows[0].name === 'worker:worker_29'",
+    );
+    b.assert_no_js_errors("through a fleet restart");
 }

@@ -34,6 +34,12 @@ export function onClick(ev) {
     (t.dataset.clear === "procs" ? S.sel : S.hostSel).clear();
     return schedule();
   }
+  const resort = t.closest("[data-resort]");
+  if (resort) {
+    const l = S.lists.get(resort.dataset.resort);
+    if (l) l.force = true;
+    return schedule();
+  }
   const sort = t.closest("[data-sort]");
   if (sort) {
     const cur = S.route.params.get("sort") || "severity";

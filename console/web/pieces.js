@@ -97,12 +97,17 @@ export function exitText(x) {
 export function story(p) {
   if (p.state === "UNKNOWN") return unknownStory(p);
   const live = (p.state === "STARTING" || p.state === "RUNNING" || p.state === "STOPPING") && p.started_at;
+  const r = recentExits(p);
+  // A crash loop: that first, then why, then how often; its pid and
+  // uptime of the moment say nothing.
+  if (r >= FLAP_N) {
+    const why = p.exit_status ? `, last ${esc(exitText(p.exit_status))} ${when(p.exit_status.at)}` : "";
+    return `<b class="error">flapping: ${r} exits in 10 min</b>${why}${p.restarts ? `, ${p.restarts} restarts` : ""}`;
+  }
   let t = live ? `${p.pid != null ? "pid " + p.pid + ", " : ""}up ${when(p.started_at, "up")}` : p.exit_status ? `${esc(exitText(p.exit_status))}, ${when(p.exit_status.at)}` : esc(p.description || "");
   // A live process that exited lately: the reason is what one looks for.
   if (live && p.exit_status && Date.now() - p.exit_status.at < FLAP_MS) t += `, last ${esc(exitText(p.exit_status))} ${when(p.exit_status.at)}`;
   if (p.restarts) t += `, ${p.restarts} restart${p.restarts === 1 ? "" : "s"}`;
-  const r = recentExits(p);
-  if (r >= FLAP_N) t += `, <b class="error">flapping (${r} exits in 10 min)</b>`;
   return t;
 }
 

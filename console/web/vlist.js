@@ -27,7 +27,31 @@ export class VList {
       }
     });
   }
-  set(rows, { head, cls, row, key, rowClass }) {
+  // While the operator works in the list (focus in it, scrolled down, or a
+  // dialog open), live re-sorting would pull rows from under them: rows
+  // keep their places (new ones go last) until they ask, or stop.
+  // `order` is the same sort asked for (view, filter, sort) or a new one.
+  frozen(order) {
+    if (this.force || this.orderOf !== order || !this.pos) return false;
+    const a = document.activeElement;
+    return (a && a !== document.body && this.el.contains(a)) || this.el.scrollTop > 0 || document.getElementById("confirm").open;
+  }
+  set(rows, { head, cls, row, key, rowClass, order }) {
+    const frozen = this.frozen(order);
+    let held = false;
+    if (frozen) {
+      const kept = [];
+      const fresh = [];
+      for (const r of rows) (this.pos.has(key(r)) ? kept : fresh).push(r);
+      kept.sort((a, b) => this.pos.get(key(a)) - this.pos.get(key(b)));
+      const live = rows;
+      rows = kept.concat(fresh);
+      held = rows.some((r, i) => r !== live[i]);
+    }
+    this.force = false;
+    this.orderOf = order;
+    this.pos = new Map(rows.map((r, i) => [key(r), i]));
+    if (held) head += `<button type="button" class="small resort" data-resort="${esc(this.id)}" title="rows keep their places while you work in the list">order held · sort now</button>`;
     this.rows = rows;
     this.row = row;
     this.key = key;
@@ -38,7 +62,11 @@ export class VList {
     const R = rowH();
     this.spacer.style.height = rows.length * R + "px";
     const max = Math.max(240, window.innerHeight - 240);
-    this.el.style.height = Math.min(max, rows.length * R + R + 4) + "px";
+    let height = Math.min(max, rows.length * R + R + 4);
+    // Rows leaving a filtered list must not pull the list from under the
+    // pointer either.
+    if (frozen) height = Math.max(height, this.el.offsetHeight);
+    this.el.style.height = height + "px";
     this.paint();
   }
   paint() {

@@ -280,10 +280,7 @@ impl LogStream {
 
     /// `tail_stamped(max)` and, as `follow` gives, a receiver of every
     /// chunk written after it: no gap, no duplicate.
-    pub fn follow_stamped(
-        &self,
-        max: usize,
-    ) -> (Vec<u8>, Stamps, broadcast::Receiver<Bytes>) {
+    pub fn follow_stamped(&self, max: usize) -> (Vec<u8>, Stamps, broadcast::Receiver<Bytes>) {
         let (bytes, stamps, rx) = self.stamped(max, true);
         (bytes, stamps, rx.expect("asked for"))
     }

@@ -13,6 +13,7 @@ export function sortHead(key, label) {
 export function procRows(l, procs) {
   l.selected = canAct() ? S.sel : null;
   l.set(procs, {
+    order: S.route.view + "?" + S.route.params,
     cls: "g-proc",
     head:
       `<span>${canAct() ? `<input type="checkbox" data-selall="${esc(l.id)}" aria-label="select all shown processes">` : ""}</span>` +
@@ -28,7 +29,7 @@ export function procRows(l, procs) {
         `<span class="c-name">${link(procHref(p.host, p.name), p.name, "mono")}</span>` +
         `<span class="c-state">${stBadge(p.state)} ${wantedNote(p)}</span>` +
         `<span class="c-restarts mono" data-pid="${p.pid == null ? "" : p.pid}" title="restarts">${p.restarts || 0}</span>` +
-        `<span class="c-story sub">${story(p)}</span>` +
+        `<span class="c-story sub" title="${esc(story(p).replace(/<[^>]*>/g, ""))}">${story(p)}</span>` +
         `<span class="c-act">${actButtons({ target: p.name, hosts: p.host, what }, ["start", "stop", "restart", "signal"])}</span>`
       );
     },
@@ -44,6 +45,7 @@ export function hostRows(l, hosts, procs) {
   }
   l.selected = canAct() ? S.hostSel : null;
   l.set(hosts, {
+    order: S.route.view + "?" + S.route.params,
     cls: "g-host",
     head:
       `<span>${canAct() ? `<input type="checkbox" data-hostselall="${esc(l.id)}" aria-label="select all hosts">` : ""}</span>` +
