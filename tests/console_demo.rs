@@ -130,6 +130,43 @@ fn demo_runs_a_fleet_and_cleans_up_on_sigterm() {
         .filter(|&p| ppid(p) == Some(pid) && alive(p))
         .collect();
     assert_eq!(agents.len(), 3, "agents: {agents:?}");
+    // An agent killed (to see what the page says) is reaped, never a
+    // zombie, and started again: its host comes back up.
+    let victim = agents[0];
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for(T, "the killed agent reaped", || {
+        (!alive(victim) && !is_zombie(victim)).then_some(())
+    });
+    wait_for(T, "a new agent in its place, and 3 hosts up", || {
+        let now: Vec<i32> = all_pids()
+            .into_iter()
+            .filter(|&p| ppid(p) == Some(pid) && alive(p) && !is_zombie(p))
+            .collect();
+        let h = get(port, "/v1/hosts", &viewer)?;
+        let up = h["hosts"]
+            .as_array()?
+            .iter()
+            .filter(|h| h["up"] == true)
+            .count();
+        (now.len() == 3 && !now.contains(&victim) && up == 3).then_some(())
+    });
+    // Its programs died with it or were orphaned; the new agent runs its
+    // own. Wait for celery on every host again before counting.
+    wait_for(T, "celery RUNNING on every host again", || {
+        let st = get(port, "/v1/status", &viewer)?;
+        let n = st["processes"]
+            .as_array()?
+            .iter()
+            .filter(|p| p["group"] == "celery" && p["state"] == "RUNNING")
+            .filter_map(|p| p["host"].as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        (n == 3).then_some(())
+    });
     let everything: Vec<i32> = descendants(pid);
     assert!(everything.len() > celery, "{everything:?}");
 

@@ -194,10 +194,17 @@ async fn serve(
     print!("{out}");
 
     let mut server = server;
-    let failed = tokio::select! {
-        _ = term.recv() => None,
-        _ = int.recv() => None,
-        r = &mut server => Some(r),
+    // The demo supervises its agents: one that dies (killed to see what
+    // the page says) is reaped at once, not left a zombie, and started
+    // again on its port with its token, as systemd would.
+    let mut watch = tokio::time::interval(Duration::from_secs(1));
+    let failed = loop {
+        tokio::select! {
+            _ = term.recv() => break None,
+            _ = int.recv() => break None,
+            r = &mut server => break Some(r),
+            _ = watch.tick() => demo.revive(agent_bin),
+        }
     };
     eprintln!(
         "fleet-console demo: stopping the console and {} agent(s)…",
@@ -218,6 +225,23 @@ async fn serve(
 }
 
 impl Demo {
+    /// Reap every agent that exited and start it again from its config.
+    fn revive(&mut self, agent_bin: &Path) {
+        for a in &mut self.agents {
+            let Ok(Some(st)) = a.child.try_wait() else {
+                continue;
+            };
+            eprintln!(
+                "fleet-console demo: agent {} exited ({st}); starting it again",
+                a.name
+            );
+            match start_agent(agent_bin, &a.home) {
+                Ok(child) => a.child = child,
+                Err(e) => eprintln!("fleet-console demo: {e}"),
+            }
+        }
+    }
+
     fn spawn_agent(
         &self,
         agent_bin: &Path,
@@ -242,20 +266,7 @@ impl Demo {
         );
         let cfg = home.join("agent.toml");
         std::fs::write(&cfg, text).map_err(|e| format!("cannot write {}: {e}", cfg.display()))?;
-        let log = std::fs::File::create(home.join("agent.log"))
-            .map_err(|e| format!("cannot create the agent log: {e}"))?;
-        use std::os::unix::process::CommandExt;
-        let child = Command::new(agent_bin)
-            .arg("--config")
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            // Its own process group: Ctrl-C reaches the demo only, which
-            // then stops the agents in order.
-            .process_group(0)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", agent_bin.display()))?;
+        let child = start_agent(agent_bin, &home)?;
         Ok(DemoAgent {
             name,
             home,
@@ -336,6 +347,27 @@ impl Drop for Demo {
             self.stop();
         }
     }
+}
+
+/// Start the agent whose home (config, log) is `home`.
+fn start_agent(agent_bin: &Path, home: &Path) -> Result<Child, String> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(home.join("agent.log"))
+        .map_err(|e| format!("cannot open the agent log: {e}"))?;
+    use std::os::unix::process::CommandExt;
+    Command::new(agent_bin)
+        .arg("--config")
+        .arg(home.join("agent.toml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        // Its own process group: Ctrl-C reaches the demo only, which
+        // then stops the agents in order.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", agent_bin.display()))
 }
 
 /// `pid` is our own child, not yet reaped (its waiter thread holds it).

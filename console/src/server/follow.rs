@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
-const BACKOFF_MAX: Duration = Duration::from_secs(15);
+/// A restarted agent is back in the picture within this (plus jitter).
+const BACKOFF_MAX: Duration = Duration::from_secs(4);
 /// How often a live host's full status is re-read anyway.
 const RESYNC: Duration = Duration::from_secs(30);
 
