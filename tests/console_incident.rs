@@ -734,3 +734,62 @@ fn a_fleet_restart_does_not_pull_rows_focus_or_scroll_from_under_the_operator() 
     );
     b.assert_no_js_errors("through a fleet restart");
 }
+
+#[test]
+fn cpu_and_memory_show_per_process_with_a_history() {
+    let (_a, p) = tcp_agent(CELERY);
+    let c = Console::start(&agent_entries(&[("w-01", p)]));
+    c.wait_running(2, T);
+    // The console's picture carries RSS once it has re-read the agent.
+    let st = wait_for(T, "RSS in the console's status", || {
+        let st = c.get("/v1/status");
+        st["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["rss_bytes"].is_u64())
+            .then_some(st)
+    });
+    let b = Browser::start(c.port);
+    b.login(VIEWER, "watcher");
+    b.goto("/#/processes");
+    let key = "w-01/celery:worker_00";
+    let shown = b.wait_js(
+        "a memory figure in the row",
+        &format!("const e = document.querySelector('.vrow[data-key=\"{key}\"] .c-use'); return e && /[KM]B/.test(e.textContent) && e.textContent"),
+    );
+    // The same figure as the API's, formatted.
+    let rss = st["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "celery:worker_00")
+        .unwrap()["rss_bytes"]
+        .as_u64()
+        .unwrap();
+    let page_rss = b.js(&format!("return S.procs.get('{key}').rss_bytes"), vec![]);
+    assert_eq!(page_rss, rss, "page {page_rss} vs API {rss}");
+    eprintln!("row shows {shown}");
+    // Two more readings: CPU appears, and the detail page draws both.
+    for _ in 0..2 {
+        let n = b.js(
+            &format!("const u = S.usage.get('{key}'); return u ? u.rss.length : 0"),
+            vec![],
+        );
+        b.js(
+            "return new Promise(r => setTimeout(() => fleetReadStatus().then(r), 1100))",
+            vec![],
+        );
+        b.wait_js(
+            "one more reading",
+            &format!("const u = S.usage.get('{key}'); return u && u.rss.length > {n}"),
+        );
+    }
+    b.goto("/#/proc/w-01/celery:worker_00");
+    b.wait_js(
+        "CPU and memory with sparklines",
+        "const c = document.querySelector('[data-usage=cpu]'); const m = document.querySelector('[data-usage=rss]'); \
+         return c && m && /% of a core/.test(c.textContent) && /[KM]B/.test(m.textContent) && c.querySelector('svg.spark polyline') && m.querySelector('svg.spark polyline')",
+    );
+    b.assert_no_js_errors("with CPU and memory");
+}

@@ -37,7 +37,7 @@
 //   morph, state, util → nothing
 
 import { onChange, onClick } from "./clicks.js";
-import { flush, refreshHosts, schedule } from "./data.js";
+import { flush, loadStatus, refreshHosts, schedule } from "./data.js";
 import { watchConn } from "./events.js";
 import { planAction, runAction } from "./dialogs.js";
 import { onKey } from "./keyboard.js";
@@ -45,7 +45,7 @@ import { render } from "./render.js";
 import { tick } from "./pieces.js";
 import { onFilterInput, onRoute } from "./router.js";
 import { login, logout, showLogin, start } from "./session.js";
-import { S } from "./state.js";
+import { S, USAGE_MS } from "./state.js";
 import { $, pkey } from "./util.js";
 
 export function boot() {
@@ -69,6 +69,8 @@ export function boot() {
   window.addEventListener("hashchange", onRoute);
   window.addEventListener("resize", () => schedule());
   setInterval(refreshHosts, 10000);
+  // CPU and memory readings (the picture's events do not carry them).
+  setInterval(() => S.me && S.loaded && loadStatus(), USAGE_MS);
   // An existing session (cookie) skips the login form.
   fetch("/v1/session", { credentials: "same-origin", cache: "no-store" })
     .then((r) => (r.ok ? r.json() : null))
@@ -84,5 +86,5 @@ export function boot() {
 // The page tests and the scale measurements (tests/console_page.rs,
 // tests/console_browser.rs) drive the page through these names, as they did
 // when the page was one classic script; no module reads them back.
-Object.assign(window, { S, pkey, render, flush, fleetPerf: S.perf });
+Object.assign(window, { S, pkey, render, flush, fleetPerf: S.perf, fleetReadStatus: loadStatus });
 document.addEventListener("DOMContentLoaded", boot);

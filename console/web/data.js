@@ -1,7 +1,7 @@
 import { api } from "./api.js";
 import { opEvent } from "./ops.js";
 import { render } from "./render.js";
-import { S } from "./state.js";
+import { S, USAGE_N } from "./state.js";
 import { pkey } from "./util.js";
 
 export function loadStatusSoon() {
@@ -15,6 +15,7 @@ export async function loadStatus() {
     const st = await api("GET", "/v1/status");
     S.hosts = new Map(st.hosts.map((h) => [h.name, h]));
     S.procs = new Map(st.processes.map((p) => [pkey(p.host, p.name), p]));
+    sample(S.procs);
     S.loaded = true;
     S.loadError = null;
   } catch (e) {
@@ -23,6 +24,24 @@ export async function loadStatus() {
   }
   render();
   if (!S.perf.firstRender) S.perf.firstRender = performance.now();
+}
+
+// One reading per process from a status read: RSS as is, CPU as the
+// share of one core since the previous reading of the same pid.
+export function sample(procs, now = Date.now()) {
+  for (const [k, p] of procs) {
+    if (p.pid == null || p.rss_bytes == null) continue;
+    let u = S.usage.get(k);
+    if (!u || u.pid !== p.pid) S.usage.set(k, (u = { pid: p.pid, cpu: [], rss: [], lastCpu: null, lastAt: 0 }));
+    if (u.lastAt && now - u.lastAt < 1000) continue;
+    if (u.lastCpu != null && p.cpu_seconds != null && now > u.lastAt) u.cpu.push(Math.max(0, ((p.cpu_seconds - u.lastCpu) * 1000 * 100) / (now - u.lastAt)));
+    u.rss.push(p.rss_bytes);
+    u.lastCpu = p.cpu_seconds;
+    u.lastAt = now;
+    if (u.cpu.length > USAGE_N) u.cpu.shift();
+    if (u.rss.length > USAGE_N) u.rss.shift();
+  }
+  for (const k of S.usage.keys()) if (!procs.has(k)) S.usage.delete(k);
 }
 
 export async function refreshHosts() {
@@ -83,7 +102,9 @@ export function flush() {
         continue;
       }
       if (e.process) {
-        // The agent's whole copy after the change (see fleet_api::Event).
+        // The agent's whole copy after the change (see fleet_api::Event);
+        // a new pid's CPU and memory are unknown until the next read.
+        if (e.process.pid !== p.pid) p.rss_bytes = p.cpu_seconds = undefined;
         Object.assign(p, e.process);
         p.host = e.host;
         p._flap = p._rank = undefined;

@@ -74,6 +74,7 @@ export const PROC_SORT = {
   state: (a, b) => cmp(a.state, b.state),
   restarts: (a, b) => b.restarts - a.restarts,
   uptime: (a, b) => (a.started_at || 0) - (b.started_at || 0),
+  rss: (a, b) => (b.rss_bytes || 0) - (a.rss_bytes || 0),
 };
 
 export function sortProcs(procs) {

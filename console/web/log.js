@@ -56,15 +56,11 @@ export function startLog(host, name, stream, key) {
   pre.tabIndex = 0;
   pre.setAttribute("aria-label", `log of ${name} on ${host}`);
   const ctrl = new AbortController();
-  // `follow`: the view sticks to the newest line until the reader scrolls
-  // up, and again once they scroll back to the bottom.
-  S.log = { key, ctrl, pre, follow: true };
-  const log = S.log;
+  S.log = { key, ctrl, pre };
+  // The view sticks to the newest line while it is at the bottom, and
+  // stays where the reader scrolled otherwise: read at each append (a
+  // scroll event would come too late for lines already on their way).
   const atBottom = () => pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-  pre.addEventListener("scroll", () => {
-    // Our own jump to the bottom lands at the bottom: follow stays on.
-    log.follow = atBottom();
-  });
   const state = (t) => {
     const el = $("#log-state");
     if (el) el.textContent = t;
@@ -91,6 +87,7 @@ export function startLog(host, name, stream, key) {
     return h;
   };
   const add = (nodes) => {
+    const follow = atBottom();
     const frag = document.createDocumentFragment();
     frag.append(...nodes);
     pre.append(frag);
@@ -98,9 +95,9 @@ export function startLog(host, name, stream, key) {
       // Dropping the oldest lines must not move what the reader looks at.
       const h = pre.scrollHeight;
       while (pre.childNodes.length > LOG_LINES) pre.firstChild.remove();
-      if (!log.follow) pre.scrollTop -= h - pre.scrollHeight;
+      if (!follow) pre.scrollTop -= h - pre.scrollHeight;
     }
-    if (log.follow) pre.scrollTop = pre.scrollHeight;
+    if (follow) pre.scrollTop = pre.scrollHeight;
   };
   const fail = async (r) => {
     let m = r.status + "";

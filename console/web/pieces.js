@@ -1,6 +1,6 @@
 import { flapping, recentExits } from "./filter.js";
 import { canAct, FLAP_MS, FLAP_N, S, STATES } from "./state.js";
-import { enc, esc } from "./util.js";
+import { enc, esc, pkey } from "./util.js";
 
 export const stBadge = (s) => `<span class="st st-${esc(s)}" data-state="${esc(s)}">${esc(s)}</span>`;
 
@@ -116,6 +116,33 @@ export function unknownStory(p) {
   const k = p.last_known;
   if (!k) return "host unreachable";
   return `host unreachable; last known ${esc(k.state)}${k.pid != null ? ", pid " + k.pid : ""}, ${k.as_of ? "as of " + when(k.as_of) : "never seen"}`;
+}
+
+// "45 MB", "1.2 GB".
+export function bytes(n) {
+  if (n == null) return "—";
+  const u = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) (n /= 1024), i++;
+  return (n >= 10 || i === 0 ? Math.round(n) : n.toFixed(1)) + " " + u[i];
+}
+
+// CPU and memory now: "3% · 45 MB" (CPU once two readings exist).
+export function usageText(p) {
+  if (p.pid == null || p.rss_bytes == null) return "—";
+  const u = S.usage.get(pkey(p.host, p.name));
+  const cpu = u && u.cpu.length ? Math.round(u.cpu[u.cpu.length - 1]) + "% · " : "";
+  return cpu + bytes(p.rss_bytes);
+}
+
+// A small line of `xs` (an SVG: no inline style, which the CSP forbids).
+export function spark(xs, label) {
+  if (!xs || xs.length < 2) return `<span class="sub">collecting…</span>`;
+  const w = 120;
+  const h = 24;
+  const max = Math.max(...xs) || 1;
+  const pts = xs.map((x, i) => `${((i / (xs.length - 1)) * w).toFixed(1)},${(h - 2 - (x / max) * (h - 4)).toFixed(1)}`).join(" ");
+  return `<svg class="spark" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(label)}"><polyline fill="none" stroke="currentColor" stroke-width="1.5" points="${pts}"/></svg>`;
 }
 
 // Wanted vs actual: "wanted running" on a stopped one, and the reverse.

@@ -14,6 +14,10 @@ export const FLAP_N = 3;
 export const FLAP_MS = 10 * 60 * 1000;
 // Operations per page of the ops view.
 export const OPS_PAGE = 100;
+// Status re-reads for CPU and memory (the console re-reads agents every
+// 30 s), and how many readings a sparkline shows.
+export const USAGE_MS = 30000;
+export const USAGE_N = 30;
 // Row height of the virtual lists: one line, or two on a narrow screen
 // where the columns fold into the row (see app.css, max-width: 900px).
 export const narrow = () => window.innerWidth <= 900;
@@ -34,6 +38,10 @@ export const S = {
   // event, or its keep-alive every 2 s), and since when it has not (0 while
   // live). Once lost, the picture is shown as of then (events.js).
   conn: { heard: 0, lost: 0, retry: 0 },
+  // Per process (host/name): the last USAGE_N readings of CPU (% of one
+  // core, from cpu_seconds between two status reads) and RSS bytes, for
+  // the columns and sparklines (data.js).
+  usage: new Map(),
   sel: new Set(), // selected process keys
   hostSel: new Set(), // selected host names
   lists: new Map(), // id → VList (kept across renders)

@@ -1,6 +1,6 @@
 import { parseFilter, procOk, sortProcs } from "../filter.js";
 import { startLog } from "../log.js";
-import { actButtons, ago, curF, describe, empty, hostBadge, hostHref, link, procHref, stBadge, story, wantedNote, when } from "../pieces.js";
+import { actButtons, ago, bytes, spark, curF, describe, empty, hostBadge, hostHref, link, procHref, stBadge, story, wantedNote, when } from "../pieces.js";
 import { S } from "../state.js";
 import { $, enc, esc, pkey } from "../util.js";
 import { exitsTable, setView } from "./tables.js";
@@ -30,6 +30,15 @@ export function host([name]) {
   setView(html);
 }
 
+// Now, and the last readings as a sparkline (one every 30 s).
+function usageLine(p, what) {
+  if (p.pid == null || p.rss_bytes == null) return "—";
+  const u = S.usage.get(pkey(p.host, p.name));
+  const xs = u ? u[what] : [];
+  const now = what === "rss" ? bytes(p.rss_bytes) : xs.length ? Math.round(xs[xs.length - 1]) + "% of a core" : "—";
+  return `${now} ${spark(xs, what === "rss" ? "memory, last readings" : "CPU, last readings")}`;
+}
+
 export function proc([host, name]) {
   const p = S.procs.get(pkey(host, name));
   const h = S.hosts.get(host);
@@ -38,7 +47,7 @@ export function proc([host, name]) {
   let html = `<h1><code>${esc(name)}</code> on ${link(hostHref(host), host)} ${p ? stBadge(p.state) : ""}</h1>`;
   if (h && !h.up) html += `<div class="banner">Agent unreachable: ${esc(h.error || "")}. The log tail needs the agent.</div>`;
   if (p) {
-    html += `<dl class="kv"><dt>state</dt><dd>${stBadge(p.state)} since ${when(p.state_since)} ${wantedNote(p)}</dd><dt>wanted</dt><dd>${esc(p.wanted)}</dd><dt>pid</dt><dd class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.pid == null ? "—" : p.pid}</dd><dt>now</dt><dd>${story(p)}</dd><dt>description</dt><dd>${describe(p)}</dd><dt>group / program</dt><dd>${esc(p.group)} / ${esc(p.program)}</dd><dt>restarts</dt><dd>${p.restarts}</dd></dl>`;
+    html += `<dl class="kv"><dt>state</dt><dd>${stBadge(p.state)} since ${when(p.state_since)} ${wantedNote(p)}</dd><dt>wanted</dt><dd>${esc(p.wanted)}</dd><dt>pid</dt><dd class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.pid == null ? "—" : p.pid}</dd><dt>now</dt><dd>${story(p)}</dd><dt>description</dt><dd>${describe(p)}</dd><dt>group / program</dt><dd>${esc(p.group)} / ${esc(p.program)}</dd><dt>restarts</dt><dd>${p.restarts}</dd><dt>cpu</dt><dd data-usage="cpu">${usageLine(p, "cpu")}</dd><dt>memory</dt><dd data-usage="rss">${usageLine(p, "rss")}</dd></dl>`;
     html += `<div class="toolbar">${actButtons({ target: p.name, hosts: p.host, what: `${p.name} on ${p.host}` }, ["start", "stop", "restart", "signal"])}</div>`;
     html += `<h2>Last exits <span class="sub">${(p.exits || []).length}, newest first</span></h2>` + exitsTable(p);
   } else if (S.loaded) html += empty("This process is not in the console's picture.");

@@ -1,5 +1,5 @@
 import { countStates, flapping } from "../filter.js";
-import { actButtons, bar, hostBadge, hostClass, hostHref, link, procHref, stBadge, story, wantedNote } from "../pieces.js";
+import { actButtons, bar, usageText, hostBadge, hostClass, hostHref, link, procHref, stBadge, story, wantedNote } from "../pieces.js";
 import { BAD, canAct, S, STATES } from "../state.js";
 import { esc, pkey } from "../util.js";
 
@@ -17,7 +17,7 @@ export function procRows(l, procs) {
     cls: "g-proc",
     head:
       `<span>${canAct() ? `<input type="checkbox" data-selall="${esc(l.id)}" aria-label="select all shown processes">` : ""}</span>` +
-      `<span>${sortHead("host", "host")}</span><span>${sortHead("name", "process")}</span><span>${sortHead("severity", "state")}</span><span>${sortHead("restarts", "restarts")}</span><span>${sortHead("uptime", "uptime / last exit")}</span><span>${canAct() ? "actions" : ""}</span>`,
+      `<span>${sortHead("host", "host")}</span><span>${sortHead("name", "process")}</span><span>${sortHead("severity", "state")}</span><span>${sortHead("restarts", "restarts")}</span><span>${sortHead("rss", "cpu · mem")}</span><span>${sortHead("uptime", "uptime / last exit")}</span><span>${canAct() ? "actions" : ""}</span>`,
     key: (p) => pkey(p.host, p.name),
     rowClass: (p) => hostClass(S.hosts.get(p.host)) + (S.hosts.get(p.host) && S.hosts.get(p.host).up ? "" : " dim"),
     row: (p) => {
@@ -29,6 +29,7 @@ export function procRows(l, procs) {
         `<span class="c-name">${link(procHref(p.host, p.name), p.name, "mono")}</span>` +
         `<span class="c-state">${stBadge(p.state)} ${wantedNote(p)}</span>` +
         `<span class="c-restarts mono" data-pid="${p.pid == null ? "" : p.pid}" title="restarts">${p.restarts || 0}</span>` +
+        `<span class="c-use mono" title="CPU (share of one core) and resident memory">${usageText(p)}</span>` +
         `<span class="c-story sub" title="${esc(story(p).replace(/<[^>]*>/g, ""))}">${story(p)}</span>` +
         `<span class="c-act">${actButtons({ target: p.name, hosts: p.host, what }, ["start", "stop", "restart", "signal"])}</span>`
       );
