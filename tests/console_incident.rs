@@ -793,3 +793,38 @@ fn cpu_and_memory_show_per_process_with_a_history() {
     );
     b.assert_no_js_errors("with CPU and memory");
 }
+
+#[test]
+fn opted_in_notifications_name_new_trouble_and_only_new_trouble() {
+    let (_a1, p1) = tcp_agent(CELERY);
+    let (mut a2, p2) = tcp_agent(CELERY);
+    let c = Console::start(&agent_entries(&[("w-01", p1), ("w-02", p2)]));
+    c.wait_running(4, T);
+    let b = Browser::start(c.port);
+    b.cdp(
+        "Browser.grantPermissions",
+        serde_json::json!({ "permissions": ["notifications"], "origin": b.base }),
+    );
+    b.login(OPERATOR, "ops");
+    b.wait_js("the fleet", "return S.loaded");
+    // Off by default; on by the header button.
+    assert_eq!(b.js("return S.notify.on", vec![]), false);
+    b.click("#notify");
+    b.wait_js(
+        "notifications on",
+        "return S.notify.on && document.getElementById('notify').getAttribute('aria-pressed') === 'true'",
+    );
+    a2.signal(Signal::SIGKILL);
+    a2.wait_exit(T);
+    let said = b.wait_js(
+        "a notification naming the down host",
+        "return S.notify.said.length > 0 && S.notify.said",
+    );
+    assert!(said[0].as_str().unwrap().contains("w-02 is down"), "{said}");
+    // Kept on across a reload; nothing old is news.
+    b.goto("/");
+    b.wait_js("the fleet again", "return S.loaded && S.notify.on");
+    let again = b.js("return S.notify.said.length", vec![]);
+    assert_eq!(again, 0, "old trouble announced as new");
+    b.assert_no_js_errors("with notifications");
+}

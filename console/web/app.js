@@ -16,13 +16,14 @@
 // Imports point down this list only (acyclic); the one call upwards,
 // api.js showing the login form on a 401, goes through S.hooks:
 //
-//   app        → clicks keyboard session render data dialogs router pieces state util
+//   app        → clicks keyboard notify session render data events dialogs router pieces state util
 //   session    → api data events router state util        (login, logout, start)
 //   clicks     → data dialogs router state util           (click/change handlers)
 //   keyboard   → router state util                        (j/k, Enter, s/r/x/t, /)
 //   events     → data state util                          (live /v1/events)
 //   router     → log ops render state util                (hash → view, filter box)
-//   data       → api ops render state util                (/v1/status, apply events)
+//   data       → api notify ops render state util         (/v1/status, apply events)
+//   notify     → filter state util                        (opt-in notifications)
 //   ops        → api dialogs render state util            (ops list, one op)
 //   render     → views/* filter pieces state              (the view, tab badge)
 //   views/overview, hosts, processes, detail, ops → views/tables views/rows vlist log filter pieces state util
@@ -41,6 +42,7 @@ import { flush, loadStatus, refreshHosts, schedule } from "./data.js";
 import { watchConn } from "./events.js";
 import { planAction, runAction } from "./dialogs.js";
 import { onKey } from "./keyboard.js";
+import { initNotify } from "./notify.js";
 import { render } from "./render.js";
 import { tick } from "./pieces.js";
 import { onFilterInput, onRoute } from "./router.js";
@@ -53,6 +55,7 @@ export function boot() {
   $("#login-form").addEventListener("submit", login);
   $("#logout").addEventListener("click", logout);
   $("#keys-open").addEventListener("click", () => $("#keys").showModal());
+  initNotify();
   $("#filter").addEventListener("input", onFilterInput);
   $("#confirm-go").addEventListener("click", runAction);
   $("#confirm-plan").addEventListener("click", planAction);

@@ -1,4 +1,5 @@
 import { api } from "./api.js";
+import { notifyNew } from "./notify.js";
 import { opEvent } from "./ops.js";
 import { render } from "./render.js";
 import { S, USAGE_N } from "./state.js";
@@ -23,6 +24,7 @@ export async function loadStatus() {
     S.loadError = e.message;
   }
   render();
+  notifyNew();
   if (!S.perf.firstRender) S.perf.firstRender = performance.now();
 }
 
@@ -127,6 +129,7 @@ export function flush() {
   S.perf.events += q.length;
   if (resync) loadStatusSoon();
   render();
+  notifyNew();
   S.perf.lastFlushMs = performance.now() - t0;
   S.perf.flushes++;
 }

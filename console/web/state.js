@@ -42,6 +42,9 @@ export const S = {
   // core, from cpu_seconds between two status reads) and RSS bytes, for
   // the columns and sparklines (data.js).
   usage: new Map(),
+  // Opt-in browser notifications of new trouble (notify.js): on or off
+  // (kept in localStorage), what was already in trouble, and what was said.
+  notify: { on: false, seen: null, said: [] },
   sel: new Set(), // selected process keys
   hostSel: new Set(), // selected host names
   lists: new Map(), // id → VList (kept across renders)

@@ -68,6 +68,7 @@ const ASSETS: &[Asset] = &[
     js!("keyboard"),
     js!("log"),
     js!("morph"),
+    js!("notify"),
     js!("ops"),
     js!("pieces"),
     js!("render"),
