@@ -433,6 +433,17 @@ startsecs = 0
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     b.screenshot(&path);
     eprintln!("wrote {}", path.display());
+    // The process list in dark mode, a host down: its processes UNKNOWN,
+    // CPU and memory per process, a crash loop's story first.
+    b.color_scheme("dark");
+    b.goto("/#/processes");
+    b.wait_js(
+        "rows with memory figures and w-05's note",
+        "return document.querySelectorAll('.vrow[data-key]').length > 10 && [...document.querySelectorAll('.vrow .c-use')].some(e => /[KM]B/.test(e.textContent))",
+    );
+    let dark = path.with_file_name("screenshot-processes-dark.png");
+    b.screenshot(&dark);
+    eprintln!("wrote {}", dark.display());
     drop(agents);
 }
 
