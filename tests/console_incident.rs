@@ -828,3 +828,71 @@ fn opted_in_notifications_name_new_trouble_and_only_new_trouble() {
     assert_eq!(again, 0, "old trouble announced as new");
     b.assert_no_js_errors("with notifications");
 }
+
+#[test]
+fn flapping_counts_every_exit_and_operator_restarts_are_counted_apart() {
+    let fast =
+        format!("{CELERY}\n[program.fast]\ncommand = \"TESTPROG exit 1 30\"\nstartsecs = 0\n");
+    let (a, p) = tcp_agent(&fast);
+    let c = Console::start(&agent_entries(&[("w-01", p)]));
+    // Well past the ten exits the agent lists.
+    let st = wait_for(T, "40 exits of the crash loop", || {
+        let p = a.process("fast:fast");
+        (p["exits_unasked"].as_u64()? >= 40).then_some(p)
+    });
+    assert_eq!(st["exits"].as_array().unwrap().len(), 10, "{st}");
+    let in_window: u64 = st["exits_by_minute"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m[1].as_u64().unwrap())
+        .sum();
+    assert!(in_window >= 40, "{st}");
+    // An operator restarts a worker twice: restarts, but none unasked.
+    for _ in 0..2 {
+        let op = c.op(r#"{"action":"restart","target":"celery:worker_00"}"#);
+        c.wait_op(op["id"].as_str().unwrap(), T);
+    }
+    let w = a.process("celery:worker_00");
+    assert_eq!(
+        (w["restarts"].as_u64(), w["exits_unasked"].as_u64()),
+        (Some(2), Some(0)),
+        "{w}"
+    );
+
+    let b = Browser::start(c.port);
+    b.login(VIEWER, "watcher");
+    b.goto("/#/processes");
+    let text = b.wait_js(
+        "the crash loop's real count",
+        "const r = document.querySelector('.vrow[data-key=\"w-01/fast:fast\"] .c-story'); \
+         const m = r && r.textContent.match(/flapping: (\\d+) exits in 10 min/); return m && +m[1] >= 40 && r.textContent",
+    );
+    eprintln!("{text}");
+    // The page's count is the API's, summed over the window.
+    let (page, api) = (
+        b.js(
+            "const p = S.procs.get('w-01/fast:fast'); return p.exits_by_minute.reduce((n, m) => n + m[1], 0)",
+            vec![],
+        ),
+        c.get("/v1/status")["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "fast:fast")
+            .map(|p| p["exits_by_minute"].clone())
+            .unwrap(),
+    );
+    let api: u64 = api
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m[1].as_u64().unwrap())
+        .sum();
+    assert!(page.as_u64().unwrap() <= api, "page {page} vs API {api}");
+    b.wait_js(
+        "the worker's restarts read as asked for",
+        "const r = document.querySelector('.vrow[data-key=\"w-01/celery:worker_00\"] .c-story'); return r && /2 restarts asked for/.test(r.textContent) && !/after exits/.test(r.textContent)",
+    );
+    b.assert_no_js_errors("reading restarts");
+}

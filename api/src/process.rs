@@ -178,6 +178,30 @@ pub struct ProcessInfo {
     /// signal, then SIGKILL after stopwaitsecs), over the agent's life.
     #[serde(default)]
     pub leftovers: u32,
+    /// Exits fleet did not ask for (crashes, and exits the program chose),
+    /// over the agent's life: `restarts` less these were asked for.
+    #[serde(default)]
+    pub exits_unasked: u32,
+    /// The same exits in the last [`EXIT_WINDOW_MS`], per minute: (unix
+    /// ms of the minute's start, count), oldest first, at most ten pairs.
+    /// How often it really exits, however many (`exits` keeps the last
+    /// few only); a reader sums the minutes still in its window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exits_by_minute: Vec<(u64, u32)>,
+}
+
+/// The window of `exits_by_minute`: ten minutes, the page's flapping rule.
+pub const EXIT_WINDOW_MS: u64 = 10 * 60 * 1000;
+
+/// Count one exit at `at` (unix ms) into `minutes`, dropping minutes that
+/// left the window: the agent's bookkeeping for `exits_by_minute`.
+pub fn count_exit(minutes: &mut Vec<(u64, u32)>, at: u64) {
+    let minute = at - at % 60_000;
+    minutes.retain(|&(m, _)| m + EXIT_WINDOW_MS > minute);
+    match minutes.last_mut() {
+        Some((m, n)) if *m == minute => *n = n.saturating_add(1),
+        _ => minutes.push((minute, 1)),
+    }
 }
 
 impl ProcessInfo {
@@ -203,6 +227,8 @@ impl ProcessInfo {
             rss_bytes: None,
             log_error: None,
             leftovers: 0,
+            exits_unasked: 0,
+            exits_by_minute: vec![],
         }
     }
 
@@ -258,6 +284,23 @@ pub struct AgentStatus {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn exits_by_minute_keep_ten_minutes() {
+        let mut m = vec![];
+        let t0 = 1_000_000_020_000; // 20 s into a minute
+        for k in 0..500 {
+            count_exit(&mut m, t0 + k * 100); // 500 exits in 50 s
+        }
+        assert_eq!(m.iter().map(|x| x.1).sum::<u32>(), 500);
+        assert!(m.len() <= 2, "{m:?}");
+        count_exit(&mut m, t0 + 9 * 60_000);
+        assert_eq!(m.iter().map(|x| x.1).sum::<u32>(), 501);
+        // Eleven minutes on, only the new minute is left.
+        count_exit(&mut m, t0 + 20 * 60_000);
+        assert_eq!(m, vec![(t0 - 20_000 + 20 * 60_000, 1)]);
+    }
+
     use super::*;
 
     fn info(state: ProcessState, pid: Option<u32>, started_at: Option<u64>) -> ProcessInfo {

@@ -41,8 +41,15 @@ export function hostOk(f, h) {
   return true;
 }
 
-// Restarts within FLAP_MS, from the exits the agent keeps.
+// Exits fleet did not ask for within FLAP_MS: the agent's per-minute
+// counts (every exit, however many), or with an older agent the last few
+// exits it lists.
 export function recentExits(p, now = Date.now()) {
+  if (p.exits_by_minute) {
+    let n = 0;
+    for (const [minute, count] of p.exits_by_minute) if (minute + 60000 > now - FLAP_MS) n += count;
+    return n;
+  }
   return (p.exits || []).filter((x) => now - x.at < FLAP_MS && !x.stopped_by_us).length;
 }
 // Computed once per render for every process (filtered() sets _flap), so
@@ -100,7 +107,7 @@ export function filtered(sorted = true) {
   const badHosts = new Map();
   const now = Date.now();
   for (const p of S.procs.values()) {
-    p._flap = p.exits && p.exits.length >= FLAP_N ? recentExits(p, now) >= FLAP_N : false;
+    p._flap = (p.exits_by_minute || p.exits || []).length ? recentExits(p, now) >= FLAP_N : false;
     p._rank = p._flap ? Math.min(SEVERITY[p.state], SEVERITY.BACKOFF) : SEVERITY[p.state];
     if (trouble(p)) badHosts.set(p.host, (badHosts.get(p.host) || 0) + 1);
     if (hostSet.has(p.host) && procOk(f, p)) procs.push(p);

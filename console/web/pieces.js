@@ -107,8 +107,20 @@ export function story(p) {
   let t = live ? `${p.pid != null ? "pid " + p.pid + ", " : ""}up ${when(p.started_at, "up")}` : p.exit_status ? `${esc(exitText(p.exit_status))}, ${when(p.exit_status.at)}` : esc(p.description || "");
   // A live process that exited lately: the reason is what one looks for.
   if (live && p.exit_status && Date.now() - p.exit_status.at < FLAP_MS) t += `, last ${esc(exitText(p.exit_status))} ${when(p.exit_status.at)}`;
-  if (p.restarts) t += `, ${p.restarts} restart${p.restarts === 1 ? "" : "s"}`;
-  return t;
+  return t + restartsText(p);
+}
+
+// Restarts, with those fleet was asked for counted apart: an operator's
+// three restarts do not read like three crashes.
+export function restartsText(p) {
+  if (!p.restarts) return "";
+  const s = (n) => (n === 1 ? "" : "s");
+  if (p.exits_unasked == null) return `, ${p.restarts} restart${s(p.restarts)}`;
+  const asked = Math.max(0, p.restarts - p.exits_unasked);
+  const after = p.restarts - asked;
+  if (!asked) return `, ${after} restart${s(after)} after exits`;
+  if (!after) return `, ${asked} restart${s(asked)} asked for`;
+  return `, ${after} restart${s(after)} after exits, ${asked} asked for`;
 }
 
 // A process on a down host: what it was, and when that was last true.

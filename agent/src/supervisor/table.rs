@@ -36,6 +36,10 @@ pub struct Proc {
     /// Leftovers of its exited instances that the agent stopped.
     pub leftovers: u32,
     pub exits: VecDeque<ExitInfo>,
+    /// Exits fleet did not ask for: over its life, and per minute over the
+    /// last ten (`fleet_api::count_exit`).
+    pub exits_unasked: u32,
+    pub exits_by_minute: Vec<(u64, u32)>,
     /// Why the last start failed, if it did.
     pub spawn_error: Option<String>,
     /// The log files could not be opened: spawns fail with this until a
@@ -140,6 +144,8 @@ impl Proc {
             last_exit: None,
             leftovers: 0,
             exits: VecDeque::new(),
+            exits_unasked: 0,
+            exits_by_minute: Vec::new(),
             spawn_error: None,
             log_error,
             logs_deferred: false,
@@ -175,6 +181,10 @@ impl Proc {
     pub fn record_exit(&mut self, exit: ExitInfo) {
         if self.exits.len() == EXIT_HISTORY {
             self.exits.pop_front();
+        }
+        if !exit.stopped_by_us {
+            self.exits_unasked = self.exits_unasked.saturating_add(1);
+            fleet_api::count_exit(&mut self.exits_by_minute, exit.at);
         }
         self.exits.push_back(exit.clone());
         self.last_exit = Some(exit);
@@ -231,6 +241,8 @@ impl Proc {
                 rss_bytes: None,
                 log_error: self.log_error.clone(),
                 leftovers: self.leftovers,
+                exits_unasked: self.exits_unasked,
+                exits_by_minute: self.exits_by_minute.clone(),
             },
             attempts: self.attempts,
             startsecs: self.spec.startsecs,
