@@ -288,7 +288,8 @@ mod tests {
     #[test]
     fn exits_by_minute_keep_ten_minutes() {
         let mut m = vec![];
-        let t0 = 1_000_000_020_000; // 20 s into a minute
+        let t0 = 1_000_000_040_000; // 20 s into a minute
+        assert_eq!(t0 % 60_000, 20_000);
         for k in 0..500 {
             count_exit(&mut m, t0 + k * 100); // 500 exits in 50 s
         }
