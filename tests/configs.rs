@@ -159,3 +159,61 @@ fn fleetctl_configs_parse() {
     let out = fleetctl_with_config(bad.to_str().unwrap(), 2);
     assert!(out.contains("unknown field `consol`"), "{out}");
 }
+
+/// `environment_file` (systemd's syntax) reaches the program, under its
+/// `environment`; `fleet-agent check` names a missing file and its line in
+/// the config, and a bad line in the file, without quoting a value.
+#[test]
+fn environment_files_reach_the_program_and_check_names_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let envf = dir.path().join("web.env");
+    std::fs::write(
+        &envf,
+        "# from the package\nexport LEVEL=info\nDSN=\"postgres://db/app\"\nSHARED=file\n",
+    )
+    .unwrap();
+    let a = Agent::start(&format!(
+        "[program.web]\ncommand = \"TESTPROG env LEVEL DSN SHARED\"\nstartsecs = 0\n\
+         environment_file = [{:?}, \"-/nonexistent/optional.env\"]\nenvironment = {{ SHARED = \"config\" }}\n",
+        envf.display().to_string()
+    ));
+    let out = wait_for(
+        std::time::Duration::from_secs(20),
+        "the program's output",
+        || {
+            let r = a.request("GET", "/v1/processes/web/log?tail=1000", "");
+            let t = r.text();
+            t.contains("SHARED=").then_some(t)
+        },
+    );
+    assert!(
+        out.contains("LEVEL=info\nDSN=postgres://db/app\nSHARED=config\n"),
+        "{out}"
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[program.web]\ncommand = \"x\"\nenvironment_file = \"/nonexistent/web.env\"\n",
+    )
+    .unwrap();
+    let (ok, text) = check(bad.to_str().unwrap());
+    assert!(!ok);
+    assert!(
+        text.contains("bad.toml:3:20: program.web.environment_file: /nonexistent/web.env: No such file or directory"),
+        "{text}"
+    );
+    std::fs::write(&envf, "OK=1\nTOKEN='secret-value-123\n").unwrap();
+    std::fs::write(
+        &bad,
+        format!(
+            "[program.web]\ncommand = \"x\"\nenvironment_file = {:?}\n",
+            envf.display().to_string()
+        ),
+    )
+    .unwrap();
+    let (ok, text) = check(bad.to_str().unwrap());
+    assert!(!ok);
+    assert!(text.contains("line 2: TOKEN: no closing '"), "{text}");
+    assert!(!text.contains("secret-value"), "{text}");
+}

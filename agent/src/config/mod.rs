@@ -10,6 +10,7 @@
 //! [`ConfigErrors`].
 
 mod agent;
+mod envfile;
 mod error;
 mod expand;
 mod group;
@@ -417,10 +418,12 @@ fn instance(p: &Program, inst: &Instance, name: &str, agent: &AgentSettings) -> 
         num: inst.num,
         argv: p.argv.iter().map(|a| t(a)).collect(),
         directory: p.directory.as_deref().map(|d| p.base_dir.join(t(d))),
+        // Applied in order, later wins: the files, then `environment`.
         environment: p
-            .environment
+            .file_environment
             .iter()
-            .map(|(k, v)| (k.clone(), t(v)))
+            .cloned()
+            .chain(p.environment.iter().map(|(k, v)| (k.clone(), t(v))))
             .collect(),
         stdout: log(&p.stdout, "stdout"),
         stderr: log(&p.stderr, "stderr"),

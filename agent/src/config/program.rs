@@ -26,6 +26,7 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "user",
     "umask",
     "environment",
+    "environment_file",
     "priority",
     "autostart",
     "autorestart",
@@ -79,6 +80,9 @@ pub(crate) struct Program {
     pub directory: Option<String>,
     /// Sorted by key.
     pub environment: Vec<(String, String)>,
+    /// From `environment_file`, in file order, not templated (a file's
+    /// text is the file's); `environment` overrides it.
+    pub file_environment: Vec<(String, String)>,
     pub stdout: LogTemplate,
     pub stderr: LogTemplate,
     /// What every instance takes as is (user, priority, restart and stop
@@ -173,6 +177,7 @@ pub(crate) fn program(
         }
     });
     let environment = environment(cx, &t);
+    let file_environment = environment_files(cx, &t);
 
     // Each option starts at its default in `ProcessSpec::default()`.
     let mut o = ProcessSpec {
@@ -213,9 +218,81 @@ pub(crate) fn program(
         process_name_loc,
         directory,
         environment,
+        file_environment,
         stdout,
         stderr,
         options: o,
+    })
+}
+
+/// `environment_file = "PATH"` or `["PATH", "-PATH"]`: systemd's
+/// `EnvironmentFile=` (a leading `-`: the file may be missing), read now,
+/// at load and at each reload; later files override earlier ones.
+fn environment_files(cx: &mut Ctx, t: &Table) -> Vec<(String, String)> {
+    let Some(v) = t.get("environment_file") else {
+        return Vec::new();
+    };
+    let label = format!("{}.environment_file", t.label);
+    let items: Vec<&Spanned<Raw>> = match v.get_ref() {
+        Raw::String(_) => vec![v],
+        Raw::Array(items) => items.iter().collect(),
+        other => {
+            let msg = format!(
+                "{label}: expected a path or an array of paths, found {}",
+                other.describe()
+            );
+            cx.error(&t.loc(v), msg);
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(s) = cx.string_value(t.file, &label, item) else {
+            continue;
+        };
+        let (optional, s) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s.as_str()),
+        };
+        if s.is_empty() {
+            cx.error(
+                &t.loc(item),
+                format!("{label}: expected a path, found \"\""),
+            );
+            continue;
+        }
+        let path = cx.sink.file(t.file).dir.join(s);
+        match read_env_file(&path) {
+            Ok(pairs) => out.extend(pairs),
+            Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => cx.error(&t.loc(item), format!("{label}: {}: {e}", path.display())),
+        }
+    }
+    out
+}
+
+/// Read and parse one environment file; a syntax error is `InvalidData`
+/// naming the line (never a value).
+fn read_env_file(path: &std::path::Path) -> std::io::Result<Vec<(String, String)>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    f.take(super::envfile::MAX_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > super::envfile::MAX_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} KiB",
+            super::envfile::MAX_BYTES >> 10
+        )));
+    }
+    super::envfile::parse(&text).map_err(|(line, why)| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("line {line}: {why}"),
+        )
     })
 }
 

@@ -306,7 +306,7 @@ fn golden_unknown_keys_all_reported() {
          console_ca_file, console_fingerprint, allow_insecure_console, credential_file)\n\
          DIR/agent.toml:6:1: unknown key \"autostrat\" in [program.web]; did you mean \"autostart\"? \
          (expected one of: command, numprocs, numprocs_start, process_name, directory, user, umask, \
-         environment, priority, autostart, autorestart, exitcodes, startsecs, startretries, \
+         environment, environment_file, priority, autostart, autorestart, exitcodes, startsecs, startretries, \
          stopsignal, stopwaitsecs, stopasgroup, killasgroup, leftovers, redirect_stderr, stdout_logfile, \
          stdout_logfile_maxbytes, stdout_logfile_backups, stderr_logfile, stderr_logfile_maxbytes, \
          stderr_logfile_backups)\n\
@@ -338,7 +338,7 @@ when = 1979-05-27
          digits and _, not starting with a digit)\n\
          DIR/agent.toml:9:38: program.env.environment.PORT: expected a string, found an integer (quote it: PORT = \"...\")\n\
          DIR/agent.toml:10:1: unknown key \"when\" in [program.env] (expected one of: command, numprocs, \
-         numprocs_start, process_name, directory, user, umask, environment, priority, autostart, \
+         numprocs_start, process_name, directory, user, umask, environment, environment_file, priority, autostart, \
          autorestart, exitcodes, startsecs, startretries, stopsignal, stopwaitsecs, stopasgroup, \
          killasgroup, leftovers, redirect_stderr, stdout_logfile, stdout_logfile_maxbytes, stdout_logfile_backups, \
          stderr_logfile, stderr_logfile_maxbytes, stderr_logfile_backups)"
@@ -989,4 +989,58 @@ fn tokens_follow_the_kits_one_trimming_rule() {
         "{e}"
     );
     assert!(!e.contains(token), "{e}");
+}
+
+#[test]
+fn environment_files_are_read_in_order_under_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "base.env",
+        "# defaults\nexport LEVEL=info\nDB=\"postgres://db/app\"\nSHARED=from-base\n",
+    );
+    write(dir.path(), "local.env", "LEVEL=debug\n");
+    let path = write(
+        dir.path(),
+        "agent.toml",
+        "[program.web]\ncommand = \"x\"\nenvironment_file = [\"base.env\", \"-missing.env\", \"local.env\"]\n\
+         environment = { SHARED = \"from-config-{process}\" }\n",
+    );
+    let c = Config::load_with(&path, &env()).unwrap_or_else(|e| panic!("{e}"));
+    let p = one(&c, "web");
+    // Applied in order, later wins: the files (local over base), then
+    // `environment`, templated; the files' text is not.
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for (k, v) in &p.environment {
+        seen.insert(k, v);
+    }
+    assert_eq!(seen["LEVEL"], "debug");
+    assert_eq!(seen["DB"], "postgres://db/app");
+    assert_eq!(seen["SHARED"], "from-config-web");
+}
+
+#[test]
+fn environment_file_errors_name_the_file_and_line_never_a_value() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "bad.env",
+        "OK=1\nSECRET=\"hunter2-value\nNEXT=2\n",
+    );
+    let path = write(
+        dir.path(),
+        "agent.toml",
+        "[program.web]\ncommand = \"x\"\nenvironment_file = \"bad.env\"\n\n\
+         [program.db]\ncommand = \"x\"\nenvironment_file = [\"nowhere.env\"]\n",
+    );
+    let e = errors_in(dir.path(), Config::load_with(&path, &env()));
+    assert!(
+        e.contains("DIR/agent.toml:3:20: program.web.environment_file: DIR/bad.env: line 2: SECRET: no closing \" before the end of the file"),
+        "{e}"
+    );
+    assert!(
+        e.contains("DIR/agent.toml:7:21: program.db.environment_file: DIR/nowhere.env: No such file or directory"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "{e}");
 }
