@@ -241,3 +241,84 @@ autorestart = false
         "{busy:?}"
     );
 }
+
+/// `[agent] forward_output`: each program's lines also reach the agent's
+/// own stdout (its stdout) and stderr (its stderr), led by the process
+/// name, while the log files and the tail keep every byte.
+#[test]
+fn forward_output_copies_each_line_with_its_process_name() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_path = out_dir.path().join("agent.stdout");
+    let out_file = std::fs::File::create(&out_path).unwrap();
+    let a = Agent::start_as(
+        "forward_output = true",
+        "[program.talk]\ncommand = \"TESTPROG stderr hello-both\"\nstartsecs = 0\n\n\
+         [program.tick]\ncommand = \"TESTPROG ticker 20\"\nnumprocs = 2\nprocess_name = \"tick_{num}\"\nstartsecs = 0\n",
+        move |c| {
+            c.stdout(out_file);
+        },
+    );
+    let stdout = wait_for(Duration::from_secs(20), "forwarded lines", || {
+        let t = std::fs::read_to_string(&out_path).ok()?;
+        (t.contains("tick:tick_0 | tick 5\n")
+            && t.contains("tick:tick_1 | tick 5\n")
+            && t.contains("talk:talk | hello-both\n"))
+        .then_some(t)
+    });
+    // Whole lines only: every line is "NAME | text".
+    for l in stdout.lines() {
+        assert!(
+            l.starts_with("tick:tick_0 | tick ")
+                || l.starts_with("tick:tick_1 | tick ")
+                || l == "talk:talk | hello-both",
+            "{l:?}"
+        );
+    }
+    let stderr = wait_for(Duration::from_secs(20), "the stderr line on stderr", || {
+        let t = a.stderr();
+        t.contains("talk:talk | hello-both\n").then_some(t)
+    });
+    assert!(!stderr.contains("tick:tick_0 |"), "stdout lines on stderr");
+    // The tail still has them.
+    let r = a.request("GET", "/v1/processes/talk/log?stream=stderr", "");
+    assert_eq!(r.text(), "hello-both\n");
+}
+
+/// A forwarding target that stops reading (a full pipe) never blocks a
+/// program or the agent: the flood reaches its log file whole, the API
+/// answers, and once the pipe is read again the agent says how much it
+/// did not forward.
+#[test]
+fn forward_output_never_blocks_on_a_stuck_stdout() {
+    let (rd, wr) = nix::unistd::pipe().unwrap();
+    const BYTES: u64 = 16 << 20;
+    let a = Agent::start_as(
+        "forward_output = true",
+        &format!("[program.flood]\ncommand = \"TESTPROG flood {BYTES} 4096\"\nstartsecs = 0\nautorestart = false\n"),
+        move |c| {
+            c.stdout(std::process::Stdio::from(wr));
+        },
+    );
+    a.wait_state("flood:flood", "EXITED", Duration::from_secs(60));
+    let path = a.log_dir.join("flood.stdout.log");
+    wait_for(
+        Duration::from_secs(30),
+        "the whole flood in its file",
+        || (std::fs::metadata(&path).ok()?.len() == BYTES).then_some(()),
+    );
+    assert_eq!(a.state("flood:flood"), "EXITED");
+    // Unstick the pipe: the drop is said.
+    let mut rd = std::fs::File::from(rd);
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        while rd.read(&mut buf).is_ok_and(|n| n > 0) {}
+    });
+    let said = wait_for(Duration::from_secs(30), "the drop reported", || {
+        let t = a.stderr();
+        t.contains("were not forwarded").then_some(t)
+    });
+    assert!(
+        said.contains("bytes of program output were not forwarded"),
+        "{said}"
+    );
+}

@@ -33,6 +33,7 @@ pub const AGENT_KEYS: &[&str] = &[
     "console_fingerprint",
     "allow_insecure_console",
     "credential_file",
+    "forward_output",
 ];
 
 pub(crate) const DEFAULT_SOCKET: &str = "/run/fleet/agent.sock";
@@ -49,6 +50,7 @@ pub(crate) fn agent(cx: &mut Ctx, t: Option<Table>) -> AgentSettings {
         log_dir: PathBuf::from(DEFAULT_LOG_DIR),
         enroll: None,
         secret_env: Vec::new(),
+        forward_output: false,
     };
     let Some(t) = t else { return out };
     cx.check_keys(&t, "[agent]", AGENT_KEYS);
@@ -103,6 +105,7 @@ pub(crate) fn agent(cx: &mut Ctx, t: Option<Table>) -> AgentSettings {
     let mut secret_env = std::mem::take(&mut out.secret_env);
     out.enroll = enrollment(cx, &t, &out, &mut secret_env);
     out.secret_env = secret_env;
+    out.forward_output = cx.field(&t, "forward_output", false, super::values::boolean);
     out
 }
 

@@ -36,6 +36,9 @@ pub struct AgentSettings {
     /// Environment variables that hold the agent's secrets (`token_env`,
     /// `enrollment_token_env`): removed from every program's environment.
     pub secret_env: Vec<String>,
+    /// `forward_output = true`: programs' output also to the agent's own
+    /// stdout/stderr, line by line with the process name (containers).
+    pub forward_output: bool,
 }
 
 /// `console`, `enrollment_token[_file|_env]`, `advertise_url`, `tags`.

@@ -303,7 +303,7 @@ fn golden_unknown_keys_all_reported() {
         "DIR/agent.toml:2:1: unknown key \"nmae\" in [agent]; did you mean \"name\"? (expected one of: \
          name, socket, listen, token, token_file, token_env, tls_cert, tls_key, log_dir, console, \
          enrollment_token, enrollment_token_file, enrollment_token_env, advertise_url, tags, \
-         console_ca_file, console_fingerprint, allow_insecure_console, credential_file)\n\
+         console_ca_file, console_fingerprint, allow_insecure_console, credential_file, forward_output)\n\
          DIR/agent.toml:6:1: unknown key \"autostrat\" in [program.web]; did you mean \"autostart\"? \
          (expected one of: command, numprocs, numprocs_start, process_name, directory, user, umask, \
          environment, environment_file, priority, autostart, autorestart, exitcodes, startsecs, startretries, \

@@ -25,6 +25,7 @@
 
 mod chunk;
 mod file;
+pub mod forward;
 mod pump;
 pub mod read;
 mod ring;
@@ -83,6 +84,8 @@ pub struct LogStream {
     queued: AtomicUsize,
     /// Told when `queued` drops to 0.
     drained: tokio::sync::Notify,
+    /// Set by `forward_as`: the name `forward_output` gives its lines.
+    forward: OnceLock<forward::Label>,
 }
 
 struct FileState {
@@ -119,7 +122,17 @@ impl LogStream {
             reopen_error: Mutex::new(None),
             queued: AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
+            forward: OnceLock::new(),
         }))
+    }
+
+    /// Name this stream's lines for `[agent] forward_output` (the first
+    /// name given sticks: a redirected stderr shares stdout's stream).
+    pub fn forward_as(&self, name: &str, stderr: bool) {
+        let _ = self.forward.set(forward::Label {
+            name: name.into(),
+            stderr,
+        });
     }
 
     /// Take one chunk of program output. A failed file write is reported
@@ -222,6 +235,10 @@ impl LogStream {
         // in its snapshot or on its receiver.
         if let Some(tx) = self.tx.get().filter(|tx| tx.receiver_count() > 0) {
             let _ = tx.send(Bytes::copy_from_slice(data));
+        }
+        // In order too, and never blocking (see `forward`).
+        if let Some(label) = self.forward.get() {
+            forward::send(label, data);
         }
         self.written.fetch_add(data.len() as u64, Relaxed);
     }

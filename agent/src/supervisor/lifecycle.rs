@@ -99,6 +99,9 @@ impl Owner {
                 self.pids.insert(child.pid, name.to_owned());
                 let _g = self.io.enter();
                 self.pumps.retain(|h| !h.is_finished());
+                // What `[agent] forward_output` names the lines.
+                p.stdout.forward_as(name, false);
+                p.stderr.forward_as(name, true);
                 self.pumps.push(spawn_pump(child.stdout, p.stdout.clone()));
                 if let Some(err) = child.stderr {
                     self.pumps.push(spawn_pump(err, p.stderr.clone()));
