@@ -80,6 +80,7 @@ fn defaults() {
             log_dir: "/var/log/fleet".into(),
             enroll: None,
             secret_env: vec![],
+            forward_output: false,
         }
     );
     let log = |s: &str| LogSpec {
