@@ -158,13 +158,14 @@ mod tests {
         let mut partial = HashMap::new();
         let mut text = vec![];
         let l = label("p:p", true);
-        format_lines(&l, &vec![b'a'; LINE_MAX + 10], &mut partial, &mut text);
+        // Held while short; out, marked, once it passes LINE_MAX.
+        format_lines(&l, &vec![b'a'; LINE_MAX - 10], &mut partial, &mut text);
+        assert!(text.is_empty());
+        assert_eq!(partial[&l].len(), LINE_MAX - 10);
+        format_lines(&l, &[b'a'; 20], &mut partial, &mut text);
         let s = String::from_utf8(text).unwrap();
-        assert!(
-            s.starts_with("p:p | aaa") && s.ends_with(" […]\n"),
-            "{}",
-            &s[s.len() - 20..]
-        );
-        assert_eq!(partial[&l].len(), 10);
+        assert!(s.starts_with("p:p | aaa") && s.ends_with(" […]\n"));
+        assert_eq!(s.len(), "p:p | ".len() + LINE_MAX + 10 + " […]\n".len());
+        assert!(partial.is_empty());
     }
 }
