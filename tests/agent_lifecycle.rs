@@ -266,3 +266,48 @@ startsecs = 0
             .filter(|t| t.starts_with("ready"))
     });
 }
+
+/// `startretries = "infinite"`: a program that keeps failing to start
+/// stays in BACKOFF for ever (never FATAL), each delay capped by
+/// `backoff_max`, and the status says when the next attempt is due.
+#[test]
+fn infinite_retries_never_give_up_and_say_when_the_next_try_is() {
+    let a = Agent::start(
+        "[program.flaky]\ncommand = \"TESTPROG exit 1\"\nstartsecs = 5\nstartretries = \"infinite\"\n\
+         backoff = \"exponential\"\nbackoff_max = 1\n",
+    );
+    // Past the default three retries, and past four with supervisord's
+    // 1+2+3+4 s: the cap keeps each delay at 1 s.
+    let p = wait_for(Duration::from_secs(30), "six retries", || {
+        let p = a.process("flaky:flaky");
+        assert_ne!(p["state"], "FATAL", "gave up: {p}");
+        (p["restarts"].as_u64()? >= 6 && p["state"] == "BACKOFF").then_some(p)
+    });
+    let due = p["next_attempt_at"]
+        .as_u64()
+        .expect("next_attempt_at in BACKOFF");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        due + 100 >= now && due <= now + 1100,
+        "due {due}, now {now}"
+    );
+    // A bad value is a config error naming the choices.
+    let text = "[program.x]\ncommand = \"x\"\nstartretries = \"forever\"\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(bin("fleet-agent"))
+        .args(["check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("a.toml:3:16: program.x.startretries: expected a count or \"infinite\""),
+        "{err}"
+    );
+}

@@ -188,6 +188,9 @@ pub struct ProcessInfo {
     /// few only); a reader sums the minutes still in its window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exits_by_minute: Vec<(u64, u32)>,
+    /// In BACKOFF: when the next start attempt is due (unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<u64>,
 }
 
 /// The window of `exits_by_minute`: ten minutes, the page's flapping rule.
@@ -229,6 +232,7 @@ impl ProcessInfo {
             leftovers: 0,
             exits_unasked: 0,
             exits_by_minute: vec![],
+            next_attempt_at: None,
         }
     }
 

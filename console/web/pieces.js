@@ -50,6 +50,12 @@ export function describe(p) {
 
 // Uptimes stop where the page's knowledge stops: with the console lost,
 // nobody knows whether the process still runs.
+// "in 4 s" until then, then "due".
+export function inText(ms) {
+  const s = Math.round((ms - Date.now()) / 1000);
+  return s > 0 ? `in ${s} s` : "due";
+}
+
 export function uptimeText(ms) {
   const s = Math.max(0, Math.floor(((S.conn.lost || Date.now()) - ms) / 1000));
   const two = (n) => String(n).padStart(2, "0");
@@ -71,14 +77,16 @@ export function ago(ms) {
 // A time that ticks by itself: "12 s ago" (fmt "ago") or an uptime.
 export function when(ms, fmt = "ago") {
   if (!ms) return "—";
-  return `<span data-t="${ms}" data-fmt="${fmt}">${fmt === "up" ? uptimeText(ms) : ago(ms)}</span>`;
+  return `<span data-t="${ms}" data-fmt="${fmt}">${timeText(ms, fmt)}</span>`;
 }
+
+const timeText = (ms, fmt) => (fmt === "up" ? uptimeText(ms) : fmt === "in" ? inText(ms) : ago(ms));
 
 // Rewrite ticking times in place, once a second: text only, no rows.
 export function tick() {
   for (const e of document.querySelectorAll("[data-t]")) {
     const ms = +e.dataset.t;
-    const t = e.dataset.fmt === "up" ? uptimeText(ms) : ago(ms);
+    const t = timeText(ms, e.dataset.fmt);
     if (e.firstChild && e.firstChild.nodeValue !== t) e.firstChild.nodeValue = t;
   }
 }
@@ -104,10 +112,12 @@ export function story(p) {
     const why = p.exit_status ? `, last ${esc(exitText(p.exit_status))} ${when(p.exit_status.at)}` : "";
     return `<b class="error">flapping: ${r} exits in 10 min</b>${why}${p.restarts ? `, ${p.restarts} restarts` : ""}`;
   }
+  // A retry loop: when the next attempt comes.
+  const next = p.state === "BACKOFF" && p.next_attempt_at ? `, next attempt ${when(p.next_attempt_at, "in")}` : "";
   let t = live ? `${p.pid != null ? "pid " + p.pid + ", " : ""}up ${when(p.started_at, "up")}` : p.exit_status ? `${esc(exitText(p.exit_status))}, ${when(p.exit_status.at)}` : esc(p.description || "");
   // A live process that exited lately: the reason is what one looks for.
   if (live && p.exit_status && Date.now() - p.exit_status.at < FLAP_MS) t += `, last ${esc(exitText(p.exit_status))} ${when(p.exit_status.at)}`;
-  return t + restartsText(p);
+  return t + next + restartsText(p);
 }
 
 // Restarts, with those fleet was asked for counted apart: an operator's

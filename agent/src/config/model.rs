@@ -85,6 +85,16 @@ pub enum AutoRestart {
     Unexpected,
 }
 
+/// `startretries = "infinite"`: a count no process reaches.
+pub const INFINITE_RETRIES: u32 = u32::MAX;
+
+/// `backoff = "linear" | "exponential"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backoff {
+    Linear,
+    Exponential,
+}
+
 /// `leftovers = "stop" | "keep"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Leftovers {
@@ -150,7 +160,13 @@ pub struct ProcessSpec {
     pub autorestart: AutoRestart,
     pub exitcodes: Vec<i32>,
     pub startsecs: Duration,
+    /// Failed starts before FATAL; `startretries = "infinite"` is
+    /// `u32::MAX` ([`INFINITE_RETRIES`]), which is never reached.
     pub startretries: u32,
+    /// The delay before retry k: `Linear` k seconds (supervisord's), or
+    /// `Exponential` 2^(k-1) seconds; never more than `backoff_max`.
+    pub backoff: Backoff,
+    pub backoff_max: Duration,
     /// Signal number (validated), e.g. `libc::SIGTERM`.
     pub stopsignal: i32,
     pub stopwaitsecs: Duration,
@@ -192,6 +208,10 @@ impl Default for ProcessSpec {
             exitcodes: vec![0],
             startsecs: Duration::from_secs(1),
             startretries: 3,
+            backoff: Backoff::Linear,
+            // Past supervisord's: its delay grows for ever; with its
+            // default of 3 retries the cap is never reached.
+            backoff_max: Duration::from_secs(60),
             stopsignal: libc::SIGTERM,
             stopwaitsecs: Duration::from_secs(10),
             stopasgroup: false,

@@ -33,6 +33,8 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "exitcodes",
     "startsecs",
     "startretries",
+    "backoff",
+    "backoff_max",
     "stopsignal",
     "stopwaitsecs",
     "stopasgroup",
@@ -192,9 +194,9 @@ pub(crate) fn program(
     o.autorestart = cx.field(&t, "autorestart", o.autorestart, values::autorestart);
     o.exitcodes = cx.field(&t, "exitcodes", o.exitcodes, exitcodes);
     o.startsecs = cx.field(&t, "startsecs", o.startsecs, values::seconds);
-    o.startretries = cx.field(&t, "startretries", o.startretries.into(), |v| {
-        values::int_in(v, 0, U32_MAX)
-    }) as u32;
+    o.startretries = cx.field(&t, "startretries", o.startretries, values::startretries);
+    o.backoff = cx.field(&t, "backoff", o.backoff, values::backoff);
+    o.backoff_max = cx.field(&t, "backoff_max", o.backoff_max, values::seconds);
     o.stopsignal = cx.field(&t, "stopsignal", o.stopsignal, values::signal);
     o.stopwaitsecs = cx.field(&t, "stopwaitsecs", o.stopwaitsecs, values::seconds);
     o.stopasgroup = cx.field(&t, "stopasgroup", o.stopasgroup, values::boolean);

@@ -106,6 +106,8 @@ fn defaults() {
             exitcodes: vec![0],
             startsecs: Duration::from_secs(1),
             startretries: 3,
+            backoff: Backoff::Linear,
+            backoff_max: Duration::from_secs(60),
             stopsignal: libc::SIGTERM,
             stopwaitsecs: Duration::from_secs(10),
             stopasgroup: false,
@@ -307,7 +309,7 @@ fn golden_unknown_keys_all_reported() {
          console_ca_file, console_fingerprint, allow_insecure_console, credential_file, forward_output)\n\
          DIR/agent.toml:6:1: unknown key \"autostrat\" in [program.web]; did you mean \"autostart\"? \
          (expected one of: command, numprocs, numprocs_start, process_name, directory, user, umask, \
-         environment, environment_file, priority, autostart, autorestart, exitcodes, startsecs, startretries, \
+         environment, environment_file, priority, autostart, autorestart, exitcodes, startsecs, startretries, backoff, backoff_max, \
          stopsignal, stopwaitsecs, stopasgroup, killasgroup, leftovers, redirect_stderr, stdout_logfile, \
          stdout_logfile_maxbytes, stdout_logfile_backups, stderr_logfile, stderr_logfile_maxbytes, \
          stderr_logfile_backups)\n\
@@ -340,7 +342,7 @@ when = 1979-05-27
          DIR/agent.toml:9:38: program.env.environment.PORT: expected a string, found an integer (quote it: PORT = \"...\")\n\
          DIR/agent.toml:10:1: unknown key \"when\" in [program.env] (expected one of: command, numprocs, \
          numprocs_start, process_name, directory, user, umask, environment, environment_file, priority, autostart, \
-         autorestart, exitcodes, startsecs, startretries, stopsignal, stopwaitsecs, stopasgroup, \
+         autorestart, exitcodes, startsecs, startretries, backoff, backoff_max, stopsignal, stopwaitsecs, stopasgroup, \
          killasgroup, leftovers, redirect_stderr, stdout_logfile, stdout_logfile_maxbytes, stdout_logfile_backups, \
          stderr_logfile, stderr_logfile_maxbytes, stderr_logfile_backups)"
     );

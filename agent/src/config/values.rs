@@ -160,6 +160,38 @@ pub(crate) fn autorestart(v: &Raw) -> Result<AutoRestart, String> {
 }
 
 /// `"stop"` or `"keep"`.
+/// `startretries`: a count, or `"infinite"` (never FATAL).
+pub(crate) fn startretries(v: &Raw) -> Result<u32, String> {
+    match v {
+        Raw::String(s) if s.trim().eq_ignore_ascii_case("infinite") => {
+            Ok(super::model::INFINITE_RETRIES)
+        }
+        Raw::Integer(_) => {
+            int_in(v, 0, i64::from(super::model::INFINITE_RETRIES) - 1).map(|n| n as u32)
+        }
+        _ => Err(format!("expected a count or \"infinite\", {}", found(v))),
+    }
+}
+
+/// `backoff = "linear" | "exponential"`.
+pub(crate) fn backoff(v: &Raw) -> Result<super::model::Backoff, String> {
+    use super::model::Backoff;
+    match v {
+        Raw::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "linear" => Ok(Backoff::Linear),
+            "exponential" => Ok(Backoff::Exponential),
+            _ => Err(format!(
+                "expected \"linear\" or \"exponential\", {}",
+                found(v)
+            )),
+        },
+        _ => Err(format!(
+            "expected \"linear\" or \"exponential\", {}",
+            found(v)
+        )),
+    }
+}
+
 pub(crate) fn leftovers(v: &Raw) -> Result<Leftovers, String> {
     match v {
         Raw::String(s) => match s.trim().to_ascii_lowercase().as_str() {

@@ -19,9 +19,11 @@
 //! | STOPPING (no pid) | FamilyGone | STOPPED | Spawn if a restart is pending |
 //! | STOPPING | Exited | STOPPED | Spawn if a restart is pending |
 //!
-//! The backoff delay before retry k is k seconds, as in supervisord.
+//! The backoff delay before retry k is k seconds, as in supervisord
+//! (`backoff = "linear"`), or 2^(k-1) seconds (`"exponential"`), at most
+//! `backoff_max`; `startretries = "infinite"` never reaches FATAL.
 
-use crate::config::{AutoRestart, ProcessSpec};
+use crate::config::{AutoRestart, Backoff, ProcessSpec};
 use fleet_api::ProcessState;
 use std::time::{Duration, Instant};
 
@@ -138,15 +140,24 @@ impl State {
 }
 
 fn backoff_or_fatal(retries: u32, spec: &ProcessSpec, now: Instant) -> State {
-    let retries = retries + 1;
+    let retries = retries.saturating_add(1);
     if retries > spec.startretries {
         State::Fatal
     } else {
         State::Backoff {
             retries,
-            until: now + Duration::from_secs(u64::from(retries)),
+            until: now + backoff_delay(retries, spec),
         }
     }
+}
+
+/// The delay before retry `k` (1-based).
+pub fn backoff_delay(k: u32, spec: &ProcessSpec) -> Duration {
+    let secs = match spec.backoff {
+        Backoff::Linear => u64::from(k),
+        Backoff::Exponential => 1u64 << (k.saturating_sub(1)).min(40),
+    };
+    Duration::from_secs(secs).min(spec.backoff_max)
 }
 
 /// Whether an exit code counts as expected (`exitcodes`); a signal death never does.

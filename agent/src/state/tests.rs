@@ -460,3 +460,36 @@ fn deadlines_per_state() {
     assert_eq!(State::Running { pid: 1, since: now }.deadline(&s), None);
     assert_eq!(starting(1, now, 0).deadline(&s), Some(now + S1));
 }
+
+#[test]
+fn infinite_retries_never_reach_fatal_and_the_delay_is_capped() {
+    let mut s = spec();
+    s.startretries = crate::config::INFINITE_RETRIES;
+    s.backoff_max = Duration::from_secs(30);
+    let now = t0();
+    let mut st = State::Stopped;
+    for k in 1..=200u32 {
+        let (next, _) = step(st, Event::SpawnFailed, &s, now);
+        match next {
+            State::Backoff { retries, until } => {
+                assert_eq!(retries, k);
+                assert_eq!(until - now, Duration::from_secs(u64::from(k).min(30)));
+            }
+            ref other => panic!("retry {k}: {other:?}"),
+        }
+        st = next;
+    }
+}
+
+#[test]
+fn exponential_backoff_doubles_up_to_its_cap() {
+    let mut s = spec();
+    s.backoff = crate::config::Backoff::Exponential;
+    s.backoff_max = Duration::from_secs(60);
+    let got: Vec<u64> = (1..=9).map(|k| backoff_delay(k, &s).as_secs()).collect();
+    assert_eq!(got, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    // Linear, supervisord's: k seconds; a huge k is capped, never overflows.
+    s.backoff = crate::config::Backoff::Linear;
+    assert_eq!(backoff_delay(3, &s), Duration::from_secs(3));
+    assert_eq!(backoff_delay(u32::MAX, &s), Duration::from_secs(60));
+}

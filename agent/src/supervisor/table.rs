@@ -243,6 +243,13 @@ impl Proc {
                 leftovers: self.leftovers,
                 exits_unasked: self.exits_unasked,
                 exits_by_minute: self.exits_by_minute.clone(),
+                next_attempt_at: match self.state {
+                    crate::state::State::Backoff { until, .. } => Some(unix_ms(
+                        SystemTime::now()
+                            + until.saturating_duration_since(std::time::Instant::now()),
+                    )),
+                    _ => None,
+                },
             },
             attempts: self.attempts,
             startsecs: self.spec.startsecs,
