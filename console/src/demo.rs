@@ -148,50 +148,7 @@ async fn serve(
         let _ = stop_rx.await;
     }));
 
-    let url = format!("http://{addr}");
-    let fleetctl = bin_dir.join("fleetctl");
-    let fleetctl = if fleetctl.exists() {
-        fleetctl.display().to_string()
-    } else {
-        "fleetctl".into()
-    };
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "fleet demo: {} agent(s) on loopback, console in this process\n",
-        demo.agents.len()
-    );
-    let _ = writeln!(out, "  console:        {url}");
-    let _ = writeln!(out, "  operator token: {operator}");
-    let _ = writeln!(out, "  viewer token:   {viewer}");
-    let _ = writeln!(
-        out,
-        "  files:          {} (removed on exit)",
-        demo.dir.display()
-    );
-    let _ = writeln!(out, "  hosts:");
-    for a in &demo.agents {
-        let _ = writeln!(
-            out,
-            "    {:<8} http://127.0.0.1:{}  tags {}",
-            a.name, a.port, a.tags
-        );
-    }
-    let _ = writeln!(out, "\nIn another terminal:\n");
-    let _ = writeln!(out, "  export FLEET_CONSOLE={url} FLEET_TOKEN={operator}");
-    let _ = writeln!(out, "  {fleetctl} status");
-    let _ = writeln!(out, "  {fleetctl} hosts");
-    let _ = writeln!(out, "  {fleetctl} restart group:celery");
-    let _ = writeln!(
-        out,
-        "  {fleetctl} restart group:celery --hosts @workers --rolling 1"
-    );
-    let _ = writeln!(out, "  {fleetctl} ops");
-    let _ = writeln!(
-        out,
-        "\nOpen {url} and log in with a token. Ctrl-C stops the console and every agent."
-    );
-    print!("{out}");
+    print!("{}", demo.banner(addr, bin_dir, &operator, &viewer));
 
     let mut server = server;
     // The demo supervises its agents: one that dies (killed to see what
@@ -225,6 +182,55 @@ async fn serve(
 }
 
 impl Demo {
+    /// What the demo prints: where everything is and what to try.
+    fn banner(&self, addr: SocketAddr, bin_dir: &Path, operator: &str, viewer: &str) -> String {
+        let demo = self;
+        let url = format!("http://{addr}");
+        let fleetctl = bin_dir.join("fleetctl");
+        let fleetctl = if fleetctl.exists() {
+            fleetctl.display().to_string()
+        } else {
+            "fleetctl".into()
+        };
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "fleet demo: {} agent(s) on loopback, console in this process\n",
+            demo.agents.len()
+        );
+        let _ = writeln!(out, "  console:        {url}");
+        let _ = writeln!(out, "  operator token: {operator}");
+        let _ = writeln!(out, "  viewer token:   {viewer}");
+        let _ = writeln!(
+            out,
+            "  files:          {} (removed on exit)",
+            demo.dir.display()
+        );
+        let _ = writeln!(out, "  hosts:");
+        for a in &demo.agents {
+            let _ = writeln!(
+                out,
+                "    {:<8} http://127.0.0.1:{}  tags {}",
+                a.name, a.port, a.tags
+            );
+        }
+        let _ = writeln!(out, "\nIn another terminal:\n");
+        let _ = writeln!(out, "  export FLEET_CONSOLE={url} FLEET_TOKEN={operator}");
+        let _ = writeln!(out, "  {fleetctl} status");
+        let _ = writeln!(out, "  {fleetctl} hosts");
+        let _ = writeln!(out, "  {fleetctl} restart group:celery");
+        let _ = writeln!(
+            out,
+            "  {fleetctl} restart group:celery --hosts @workers --rolling 1"
+        );
+        let _ = writeln!(out, "  {fleetctl} ops");
+        let _ = writeln!(
+            out,
+            "\nOpen {url} and log in with a token. Ctrl-C stops the console and every agent."
+        );
+        out
+    }
+
     /// Reap every agent that exited and start it again from its config.
     fn revive(&mut self, agent_bin: &Path) {
         for a in &mut self.agents {

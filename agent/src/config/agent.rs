@@ -2,6 +2,7 @@
 //! enrollment with a console. Secrets are read now, so a bad one fails the
 //! load rather than the first request.
 
+use super::error::Loc;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -122,24 +123,7 @@ fn enrollment(
     let tags = tags(cx, t);
     let Some(console) = cx.string(t, "console") else {
         if t.get("console").is_none() {
-            for k in [
-                "enrollment_token",
-                "enrollment_token_file",
-                "enrollment_token_env",
-                "advertise_url",
-                "tags",
-                "console_ca_file",
-                "console_fingerprint",
-                "allow_insecure_console",
-                "credential_file",
-            ] {
-                if t.get(k).is_some() {
-                    cx.error(
-                        &t.key_loc(k),
-                        format!("agent.{k} is set but agent.console is not (it is only used to register with a console)"),
-                    );
-                }
-            }
+            keys_without_console(cx, t);
         }
         return None;
     };
@@ -150,62 +134,8 @@ fn enrollment(
         ok = false;
     }
     let credential_file = cx.path(t, "credential_file");
-    let ca = cx.path(t, "console_ca_file");
-    let fp = cx.string(t, "console_fingerprint");
-    let allow_insecure = match t.get("allow_insecure_console") {
-        Some(v) => match super::values::boolean(v.get_ref()) {
-            Ok(b) => b,
-            Err(e) => {
-                cx.error(&t.loc(v), format!("agent.allow_insecure_console: {e}"));
-                false
-            }
-        },
-        None => false,
-    };
-    let trust = match (ca, fp) {
-        (Some(_), Some(_)) => {
-            cx.error(
-                &t.key_loc("console_fingerprint"),
-                "agent.console_fingerprint: set console_ca_file or console_fingerprint, not both",
-            );
-            ok = false;
-            Trust::System
-        }
-        (Some(f), None) => Trust::CaFile(f),
-        (None, Some(f)) => match fleet_daemon::pin::parse_fingerprint(&f) {
-            Some(b) => Trust::Fingerprint(b),
-            None => {
-                cx.error(
-                    &t.key_loc("console_fingerprint"),
-                    "agent.console_fingerprint: expected a SHA-256 in hex (64 digits, colons allowed, optional \"sha256:\" prefix)",
-                );
-                ok = false;
-                Trust::System
-            }
-        },
-        (None, None) => Trust::System,
-    };
-    let mut insecure = false;
-    if let Some(host) = console.strip_prefix("http://") {
-        if trust != Trust::System {
-            cx.error(
-                &console_loc,
-                "agent.console: console_ca_file/console_fingerprint need an https:// console",
-            );
-            ok = false;
-        }
-        if !loopback_authority(host.trim_end_matches('/')) {
-            if allow_insecure {
-                insecure = true;
-            } else {
-                cx.error(
-                    &console_loc,
-                    "agent.console: plain http:// to a non-loopback console sends the enrollment token and this agent's token in clear; use https:// or set allow_insecure_console = true",
-                );
-                ok = false;
-            }
-        }
-    }
+    let trust = console_trust(cx, t);
+    let insecure = plain_http(cx, t, &console, &console_loc, trust.as_ref());
     // A token that is set but refused (too short, unreadable) has its own
     // error already; this one is for a token not set at all.
     let token_set = ["token", "token_file", "token_env"]
@@ -232,34 +162,12 @@ fn enrollment(
             "agent.console needs one of enrollment_token, enrollment_token_file and enrollment_token_env",
         );
     }
-    let advertise_url = match advertise {
-        Some(u) => {
-            if let Err(e) = http_url(&u) {
-                let loc = t.loc(t.get("advertise_url").expect("just read"));
-                cx.error(&loc, format!("agent.advertise_url: {e}"));
-                ok = false;
-            }
-            u.trim_end_matches('/').to_string()
-        }
-        None => match agent.listen {
-            Some(a) if a.ip().is_unspecified() => {
-                cx.error(
-                    &console_loc,
-                    format!("agent.console: set agent.advertise_url: the console cannot reach {a}, which listens on every address"),
-                );
-                ok = false;
-                String::new()
-            }
-            Some(a) => {
-                let scheme = if agent.tls.is_some() { "https" } else { "http" };
-                format!("{scheme}://{a}")
-            }
-            None => String::new(),
-        },
-    };
-    if !ok {
+    let advertise_url = advertise_url(cx, t, agent, advertise, &console_loc);
+    let (Some(trust), Some(insecure), Some(advertise_url), true) =
+        (trust, insecure, advertise_url, ok)
+    else {
         return None;
-    }
+    };
     Some(Enrollment {
         console: console.trim_end_matches('/').to_string(),
         token: token?,
@@ -269,6 +177,135 @@ fn enrollment(
         insecure,
         credential_file,
     })
+}
+
+/// Enrollment keys without `console`: each is an error (they do nothing).
+fn keys_without_console(cx: &mut Ctx, t: &Table) {
+    for k in [
+        "enrollment_token",
+        "enrollment_token_file",
+        "enrollment_token_env",
+        "advertise_url",
+        "tags",
+        "console_ca_file",
+        "console_fingerprint",
+        "allow_insecure_console",
+        "credential_file",
+    ] {
+        if t.get(k).is_some() {
+            cx.error(
+                &t.key_loc(k),
+                format!("agent.{k} is set but agent.console is not (it is only used to register with a console)"),
+            );
+        }
+    }
+}
+
+/// `console_ca_file` or `console_fingerprint` (not both), else the system
+/// roots; `None` after an error.
+fn console_trust(cx: &mut Ctx, t: &Table) -> Option<Trust> {
+    let ca = cx.path(t, "console_ca_file");
+    let fp = cx.string(t, "console_fingerprint");
+    match (ca, fp) {
+        (Some(_), Some(_)) => {
+            cx.error(
+                &t.key_loc("console_fingerprint"),
+                "agent.console_fingerprint: set console_ca_file or console_fingerprint, not both",
+            );
+            None
+        }
+        (Some(f), None) => Some(Trust::CaFile(f)),
+        (None, Some(f)) => match fleet_daemon::pin::parse_fingerprint(&f) {
+            Some(b) => Some(Trust::Fingerprint(b)),
+            None => {
+                cx.error(
+                    &t.key_loc("console_fingerprint"),
+                    "agent.console_fingerprint: expected a SHA-256 in hex (64 digits, colons allowed, optional \"sha256:\" prefix)",
+                );
+                None
+            }
+        },
+        (None, None) => Some(Trust::System),
+    }
+}
+
+/// A plain `http://` console: no CA or pin (there is no TLS to check),
+/// and not off loopback unless `allow_insecure_console` (then `true`,
+/// warned about at every start). `None` after an error.
+fn plain_http(
+    cx: &mut Ctx,
+    t: &Table,
+    console: &str,
+    console_loc: &Loc,
+    trust: Option<&Trust>,
+) -> Option<bool> {
+    let allow_insecure = match t.get("allow_insecure_console") {
+        Some(v) => match super::values::boolean(v.get_ref()) {
+            Ok(b) => b,
+            Err(e) => {
+                cx.error(&t.loc(v), format!("agent.allow_insecure_console: {e}"));
+                false
+            }
+        },
+        None => false,
+    };
+    let Some(host) = console.strip_prefix("http://") else {
+        return Some(false);
+    };
+    let mut ok = true;
+    if trust.is_some_and(|t| *t != Trust::System) {
+        cx.error(
+            console_loc,
+            "agent.console: console_ca_file/console_fingerprint need an https:// console",
+        );
+        ok = false;
+    }
+    if loopback_authority(host.trim_end_matches('/')) {
+        return ok.then_some(false);
+    }
+    if !allow_insecure {
+        cx.error(
+            console_loc,
+            "agent.console: plain http:// to a non-loopback console sends the enrollment token and this agent's token in clear; use https:// or set allow_insecure_console = true",
+        );
+        return None;
+    }
+    ok.then_some(true)
+}
+
+/// Where the console reaches this agent: `advertise_url`, else from
+/// `listen` (which must then name one address). `None` after an error.
+fn advertise_url(
+    cx: &mut Ctx,
+    t: &Table,
+    agent: &AgentSettings,
+    advertise: Option<String>,
+    console_loc: &Loc,
+) -> Option<String> {
+    match advertise {
+        Some(u) => {
+            if let Err(e) = http_url(&u) {
+                let loc = t.loc(t.get("advertise_url").expect("just read"));
+                cx.error(&loc, format!("agent.advertise_url: {e}"));
+                return None;
+            }
+            Some(u.trim_end_matches('/').to_string())
+        }
+        None => match agent.listen {
+            Some(a) if a.ip().is_unspecified() => {
+                cx.error(
+                    console_loc,
+                    format!("agent.console: set agent.advertise_url: the console cannot reach {a}, which listens on every address"),
+                );
+                None
+            }
+            Some(a) => {
+                let scheme = if agent.tls.is_some() { "https" } else { "http" };
+                Some(format!("{scheme}://{a}"))
+            }
+            None => Some(String::new()),
+        },
+    }
 }
 
 /// `HOST[:PORT]` naming localhost or a loopback address.

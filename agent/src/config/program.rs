@@ -181,29 +181,7 @@ pub(crate) fn program(
     let environment = environment(cx, &t);
     let file_environment = environment_files(cx, &t);
 
-    // Each option starts at its default in `ProcessSpec::default()`.
-    let mut o = ProcessSpec {
-        user,
-        umask,
-        ..ProcessSpec::default()
-    };
-    o.priority = cx.field(&t, "priority", o.priority.into(), |v| {
-        values::int_in(v, i32::MIN.into(), i32::MAX.into())
-    }) as i32;
-    o.autostart = cx.field(&t, "autostart", o.autostart, values::boolean);
-    o.autorestart = cx.field(&t, "autorestart", o.autorestart, values::autorestart);
-    o.exitcodes = cx.field(&t, "exitcodes", o.exitcodes, exitcodes);
-    o.startsecs = cx.field(&t, "startsecs", o.startsecs, values::seconds);
-    o.startretries = cx.field(&t, "startretries", o.startretries, values::startretries);
-    o.backoff = cx.field(&t, "backoff", o.backoff, values::backoff);
-    o.backoff_max = cx.field(&t, "backoff_max", o.backoff_max, values::seconds);
-    o.stopsignal = cx.field(&t, "stopsignal", o.stopsignal, values::signal);
-    o.stopwaitsecs = cx.field(&t, "stopwaitsecs", o.stopwaitsecs, values::seconds);
-    o.stopasgroup = cx.field(&t, "stopasgroup", o.stopasgroup, values::boolean);
-    // supervisord: killasgroup defaults to stopasgroup.
-    o.killasgroup = cx.field(&t, "killasgroup", o.stopasgroup, values::boolean);
-    o.leftovers = cx.field(&t, "leftovers", o.leftovers, values::leftovers);
-    o.redirect_stderr = cx.field(&t, "redirect_stderr", o.redirect_stderr, values::boolean);
+    let o = options(cx, &t, user, umask);
     let stdout = log(cx, &t, "stdout");
     let stderr = log(cx, &t, "stderr");
 
@@ -296,6 +274,35 @@ fn read_env_file(path: &std::path::Path) -> std::io::Result<Vec<(String, String)
             format!("line {line}: {why}"),
         )
     })
+}
+
+/// The options every instance takes as is: restart and stop policy,
+/// priority. Each starts at its default in `ProcessSpec::default()`.
+fn options(cx: &mut Ctx, t: &Table, user: Option<UserSpec>, umask: Option<u32>) -> ProcessSpec {
+    let t = *t;
+    let mut o = ProcessSpec {
+        user,
+        umask,
+        ..ProcessSpec::default()
+    };
+    o.priority = cx.field(&t, "priority", o.priority.into(), |v| {
+        values::int_in(v, i32::MIN.into(), i32::MAX.into())
+    }) as i32;
+    o.autostart = cx.field(&t, "autostart", o.autostart, values::boolean);
+    o.autorestart = cx.field(&t, "autorestart", o.autorestart, values::autorestart);
+    o.exitcodes = cx.field(&t, "exitcodes", o.exitcodes, exitcodes);
+    o.startsecs = cx.field(&t, "startsecs", o.startsecs, values::seconds);
+    o.startretries = cx.field(&t, "startretries", o.startretries, values::startretries);
+    o.backoff = cx.field(&t, "backoff", o.backoff, values::backoff);
+    o.backoff_max = cx.field(&t, "backoff_max", o.backoff_max, values::seconds);
+    o.stopsignal = cx.field(&t, "stopsignal", o.stopsignal, values::signal);
+    o.stopwaitsecs = cx.field(&t, "stopwaitsecs", o.stopwaitsecs, values::seconds);
+    o.stopasgroup = cx.field(&t, "stopasgroup", o.stopasgroup, values::boolean);
+    // supervisord: killasgroup defaults to stopasgroup.
+    o.killasgroup = cx.field(&t, "killasgroup", o.stopasgroup, values::boolean);
+    o.leftovers = cx.field(&t, "leftovers", o.leftovers, values::leftovers);
+    o.redirect_stderr = cx.field(&t, "redirect_stderr", o.redirect_stderr, values::boolean);
+    o
 }
 
 /// `command`: a string split like a shell does (after `${VAR}`, so a

@@ -204,6 +204,9 @@ fn after_stop(then: AfterStop) -> (State, Vec<Action>) {
 
 /// The transition function. Events that do not apply to a state leave it
 /// unchanged with no action (e.g. an exit of a pid that is not ours).
+// One match over (state, event), the table in this file's header arm by
+// arm: longer than ~120 lines on purpose, so the whole machine reads in
+// one place.
 pub fn transition(
     state: &State,
     event: Event,

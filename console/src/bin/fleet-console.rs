@@ -133,63 +133,66 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(async move {
-        let app = match server::App::new(cfg) {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("fleet-console: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        if app.auth.open() {
-            tracing::warn!(
-                "no [[tokens]] configured: anyone who can reach the loopback listener may act"
-            );
+    rt.block_on(serve(cfg))
+}
+
+/// Open the store, bind, say READY, serve until SIGTERM or SIGINT.
+async fn serve(cfg: config::Config) -> ExitCode {
+    let app = match server::App::new(cfg) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("fleet-console: {e}");
+            return ExitCode::FAILURE;
         }
-        let listener = match tokio::net::TcpListener::bind(app.config.listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("fleet-console: cannot listen on {}: {e}", app.config.listen);
-                return ExitCode::FAILURE;
-            }
-        };
-        let scheme = if app.config.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        tracing::info!(
-            "listening on {scheme}://{} ({} agent(s), data in {})",
-            listener
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            app.inventory.len(),
-            app.config.data_dir.display()
+    };
+    if app.auth.open() {
+        tracing::warn!(
+            "no [[tokens]] configured: anyone who can reach the loopback listener may act"
         );
-        // Handlers first, then READY=1: a SIGTERM right after readiness
-        // must not be missed.
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-            .expect("SIGINT handler");
-        fleet_console::notify::ready();
-        let shutdown = async move {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            fleet_console::notify::stopping();
-            tracing::info!("shutting down");
-        };
-        match server::run(app, listener, shutdown).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("fleet-console: {e}");
-                ExitCode::FAILURE
-            }
+    }
+    let listener = match tokio::net::TcpListener::bind(app.config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("fleet-console: cannot listen on {}: {e}", app.config.listen);
+            return ExitCode::FAILURE;
         }
-    })
+    };
+    let scheme = if app.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(
+        "listening on {scheme}://{} ({} agent(s), data in {})",
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        app.inventory.len(),
+        app.config.data_dir.display()
+    );
+    // Handlers first, then READY=1: a SIGTERM right after readiness must
+    // not be missed.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .expect("SIGINT handler");
+    fleet_console::notify::ready();
+    let shutdown = async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        fleet_console::notify::stopping();
+        tracing::info!("shutting down");
+    };
+    match server::run(app, listener, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fleet-console: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The console holds a connection per agent (its event stream) plus one per
