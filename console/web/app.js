@@ -18,7 +18,7 @@
 //
 //   app        → clicks keyboard notify session render data events dialogs router pieces state util
 //   session    → api data events router state util        (login, logout, start)
-//   clicks     → data dialogs router state util           (click/change handlers)
+//   clicks     → api data dialogs log router state util   (click/change handlers)
 //   keyboard   → router state util                        (j/k, Enter, s/r/x/t, /)
 //   events     → data state util                          (live /v1/events)
 //   router     → log ops render state util                (hash → view, filter box)

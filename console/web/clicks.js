@@ -1,8 +1,10 @@
+import { api } from "./api.js";
 import { schedule } from "./data.js";
+import { stopLog } from "./log.js";
 import { openAction, paintGo } from "./dialogs.js";
 import { onRoute, parseHash, setParam } from "./router.js";
 import { S } from "./state.js";
-import { pkey } from "./util.js";
+import { enc, pkey } from "./util.js";
 
 export function onClick(ev) {
   const t = ev.target;
@@ -48,12 +50,40 @@ export function onClick(ev) {
   }
   const page = t.closest("[data-page]");
   if (page) return setParam("offset", page.dataset.page === "0" ? null : page.dataset.page, true);
+  const clear = t.closest("[data-clear-log]");
+  if (clear) return clearLog(clear);
   if (t.matches("[data-download]") && S.log) {
     const a = document.createElement("a");
     a.href = URL.createObjectURL(new Blob([S.log.pre.textContent], { type: "text/plain" }));
     a.download = S.log.key.replace(/\0/g, "_").replace(/[^\w.-]/g, "_") + ".log";
     a.click();
     setTimeout(() => URL.revokeObjectURL(a.href), 5000);
+  }
+}
+
+// "clear log": the first click arms it (a log is evidence), the second
+// within 5 s clears both streams' files and tails on the agent (audited by
+// the console), then the view starts over empty.
+async function clearLog(btn) {
+  if (!btn.dataset.armed) {
+    btn.dataset.armed = "1";
+    btn.textContent = "click again to clear";
+    setTimeout(() => {
+      delete btn.dataset.armed;
+      btn.textContent = "clear log";
+    }, 5000);
+    return;
+  }
+  const key = btn.dataset.clearLog;
+  const i = key.indexOf("/");
+  const [host, name] = [key.slice(0, i), key.slice(i + 1)];
+  btn.disabled = true;
+  try {
+    await api("POST", `/v1/hosts/${enc(host)}/processes/${enc(name)}/log/clear`);
+    stopLog();
+    schedule();
+  } catch (e) {
+    btn.textContent = "not cleared: " + e.message;
   }
 }
 

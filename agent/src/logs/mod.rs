@@ -282,6 +282,11 @@ impl LogStream {
         lock(&self.tail).settle();
     }
 
+    /// Empty the in-memory tail (followers and the byte count go on).
+    pub fn clear_tail(&self) {
+        lock(&self.tail).clear();
+    }
+
     /// The last `max` bytes (at most the tail's capacity).
     pub fn tail(&self, max: usize) -> Vec<u8> {
         lock(&self.tail).last(max)
@@ -428,6 +433,26 @@ fn faults() -> &'static watch::Sender<u64> {
 
 fn fault_changed() {
     faults().send_modify(|n| *n += 1);
+}
+
+/// "Clear log", the one rule for every face (the JSON API, supervisord's
+/// `clearProcessLogs`): empty each stream's file (through
+/// `read::clear`: a regular file only, never through a link) and its
+/// in-memory tail, so what a reader sees next is what comes next. A
+/// redirected stderr is stdout's stream, cleared once.
+pub async fn clear(stdout: &Arc<LogStream>, stderr: &Arc<LogStream>) -> io::Result<()> {
+    let streams: &[&Arc<LogStream>] = if Arc::ptr_eq(stdout, stderr) {
+        &[stdout]
+    } else {
+        &[stdout, stderr]
+    };
+    for s in streams {
+        if let Some(path) = s.path() {
+            read::clear(path.to_path_buf()).await?;
+        }
+        s.clear_tail();
+    }
+    Ok(())
 }
 
 /// A receiver that is told each time a stream's [`LogStream::error`]

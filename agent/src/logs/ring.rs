@@ -91,6 +91,14 @@ impl Ring {
         self.cap
     }
 
+    /// Forget every byte (a "clear log"); the allocation goes too.
+    pub fn clear(&mut self) {
+        self.buf = Vec::new();
+        self.head = 0;
+        self.held = None;
+        self.stamps.at.clear();
+    }
+
     /// Take a chunk; one that covers the whole tail is kept without a copy.
     pub fn push_chunk(&mut self, chunk: Chunk) {
         if self.cap == 0 || chunk.as_slice().len() < self.cap {

@@ -1,7 +1,7 @@
 import { parseFilter, procOk, sortProcs } from "../filter.js";
 import { startLog } from "../log.js";
 import { actButtons, ago, bytes, spark, curF, describe, empty, hostBadge, hostHref, link, procHref, stBadge, story, wantedNote, when } from "../pieces.js";
-import { S } from "../state.js";
+import { canAct, S } from "../state.js";
 import { $, enc, esc, pkey } from "../util.js";
 import { exitsTable, setView } from "./tables.js";
 
@@ -53,7 +53,7 @@ export function proc([host, name]) {
   } else if (S.loaded) html += empty("This process is not in the console's picture.");
   const base = procHref(host, name);
   const seg = (k, label) => `<a class="btn small${stream === k ? " on" : ""}" href="${base}?stream=${k}" data-stream="${k}"${stream === k ? ' aria-current="true"' : ""}>${label}</a>`;
-  html += `<h2>Log <span class="seg">${seg("both", "stdout + stderr")} ${seg("stdout", "stdout")} ${seg("stderr", "stderr")}</span> <button type="button" class="small" data-download="log">download shown</button> ${["stdout", "stderr"].map((st) => `<a class="small" data-file="${st}" href="/v1/hosts/${enc(host)}/processes/${enc(name)}/log/file?stream=${st}" download>${st} log file</a>`).join(" ")} <span class="sub" id="log-state"></span></h2>`;
+  html += `<h2>Log <span class="seg">${seg("both", "stdout + stderr")} ${seg("stdout", "stdout")} ${seg("stderr", "stderr")}</span> <button type="button" class="small" data-download="log">download shown</button>${canAct() ? ` <button type="button" class="small" data-clear-log="${esc(host + "/" + name)}" aria-label="${esc(`clear the log files and tail of ${name} on ${host}`)}">clear log</button>` : ""} ${["stdout", "stderr"].map((st) => `<a class="small" data-file="${st}" href="/v1/hosts/${enc(host)}/processes/${enc(name)}/log/file?stream=${st}" download>${st} log file</a>`).join(" ")} <span class="sub" id="log-state"></span></h2>`;
   // Same tag as the kept log element, so the morph keeps it in place
   // (moving it would reset its scroll position).
   html += `<pre data-mount="log"></pre>`;
