@@ -896,3 +896,111 @@ fn flapping_counts_every_exit_and_operator_restarts_are_counted_apart() {
     );
     b.assert_no_js_errors("reading restarts");
 }
+
+#[test]
+fn an_operator_clears_a_log_from_the_page_and_it_is_audited() {
+    let (a, p) = tcp_agent(CHATTY);
+    let c = Console::start(&agent_entries(&[("w-01", p)]));
+    let file = a.log_dir.join("chatty.stdout.log");
+    wait_for(T, "the log file filling", || {
+        (std::fs::metadata(&file).ok()?.len() > 2000).then_some(())
+    });
+    // A viewer has no button, and the route refuses it.
+    let b = Browser::start(c.port);
+    b.login(VIEWER, "watcher");
+    b.goto("/#/proc/w-01/chatty:chatty?stream=stdout");
+    b.wait_js(
+        "the log",
+        "return document.querySelectorAll('#log .ln[data-st]').length > 5",
+    );
+    assert_eq!(
+        b.js(
+            "return !!document.querySelector('[data-clear-log]')",
+            vec![]
+        ),
+        false
+    );
+    let r = c.request(
+        "POST",
+        "/v1/hosts/w-01/processes/chatty:chatty/log/clear",
+        Some(VIEWER),
+        "",
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    drop(b);
+
+    let b = Browser::start(c.port);
+    b.login(OPERATOR, "ops");
+    b.goto("/#/proc/w-01/chatty:chatty?stream=stdout");
+    b.wait_js(
+        "the log",
+        "return document.querySelectorAll('#log .ln[data-st]').length > 5",
+    );
+    // One click arms it (and says so, through re-renders); the second
+    // clears.
+    b.js("document.getElementById('log').__old = 1", vec![]);
+    b.click("[data-clear-log]");
+    b.wait_js(
+        "the button armed",
+        "return document.querySelector('[data-clear-log]').textContent === 'click again to clear'",
+    );
+    assert!(
+        std::fs::metadata(&file).unwrap().len() > 2000,
+        "cleared on the first click"
+    );
+    let before = std::fs::metadata(&file).unwrap().len();
+    b.click("[data-clear-log]");
+    wait_for(T, "the file emptied", || {
+        (std::fs::metadata(&file).ok()?.len() < before / 2).then_some(())
+    });
+    // The tail starts over too, and the page's new view holds only what
+    // came after the clear.
+    let oldest: u64 = wait_for(T, "a line after the clear", || {
+        let tail = a
+            .request("GET", "/v1/processes/chatty/log?tail=100000", "")
+            .text();
+        tail.lines()
+            .next()?
+            .trim_start_matches("tick ")
+            .parse()
+            .ok()
+    });
+    assert!(oldest > 50, "the tail still starts at tick {oldest}");
+    let first = b.wait_js(
+        "a new log view",
+        "const p = document.getElementById('log'); const l = [...document.querySelectorAll('#log .ln[data-st] .tx')]; \
+         return p.__old !== 1 && l.length > 0 && l[0].textContent",
+    );
+    let n: u64 = first
+        .as_str()
+        .unwrap()
+        .trim_start_matches("tick ")
+        .parse()
+        .unwrap();
+    assert!(
+        n >= oldest,
+        "the page shows tick {n}, from before the clear (tail from {oldest})"
+    );
+    // Audited, with who.
+    let audit = std::process::Command::new(bin("fleet-console"))
+        .args(["audit", "verify", "--config"])
+        .arg(&c.config)
+        .output()
+        .unwrap();
+    assert!(audit.status.success(), "{audit:?}");
+    let db = c.dir.path().join("data/console.db");
+    let rows = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select who, op from audit where kind='clear_log'\").fetchall())",
+        ])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let rows = String::from_utf8_lossy(&rows.stdout);
+    assert!(
+        rows.contains("'ops'") && rows.contains("chatty:chatty") && rows.contains("w-01"),
+        "{rows}"
+    );
+    b.assert_no_js_errors("clearing a log");
+}

@@ -65,16 +65,14 @@ export function onClick(ev) {
 // within 5 s clears both streams' files and tails on the agent (audited by
 // the console), then the view starts over empty.
 async function clearLog(btn) {
-  if (!btn.dataset.armed) {
-    btn.dataset.armed = "1";
-    btn.textContent = "click again to clear";
-    setTimeout(() => {
-      delete btn.dataset.armed;
-      btn.textContent = "clear log";
-    }, 5000);
-    return;
-  }
   const key = btn.dataset.clearLog;
+  // Armed in S, not on the element: a re-render keeps it.
+  if (!S.clearArm || S.clearArm.key !== key || Date.now() >= S.clearArm.until) {
+    S.clearArm = { key, until: Date.now() + 5000 };
+    setTimeout(schedule, 5001);
+    return schedule();
+  }
+  S.clearArm = null;
   const i = key.indexOf("/");
   const [host, name] = [key.slice(0, i), key.slice(i + 1)];
   btn.disabled = true;

@@ -45,6 +45,8 @@ export const S = {
   // Opt-in browser notifications of new trouble (notify.js): on or off
   // (kept in localStorage), what was already in trouble, and what was said.
   notify: { on: false, seen: null, said: [] },
+  // The "clear log" button armed by a first click: {key, until}.
+  clearArm: null,
   sel: new Set(), // selected process keys
   hostSel: new Set(), // selected host names
   lists: new Map(), // id → VList (kept across renders)

@@ -110,6 +110,23 @@ fn stamped_follow_body(stream: &LogStream, tail: usize, h: &Handle) -> Body {
     Body::from_stream(body)
 }
 
+/// `POST /v1/processes/{name}/log/clear`: empty the process's log files
+/// and its in-memory tail (`logs::clear`, the rule supervisord's
+/// `clearProcessLogs` follows too). 204.
+pub async fn clear(
+    State(h): State<Handle>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let Path(name) = path?;
+    let out = stream_of(&h, &name, Some("stdout"))?;
+    let err = stream_of(&h, &name, Some("stderr"))?;
+    crate::logs::clear(&out, &err)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot clear the log of {name:?}: {e}")))?;
+    tracing::info!(process = %name, "log cleared");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// The stream `stream` (default stdout) of the process `name` (a full name,
 /// or a process name that is unique).
 fn stream_of(h: &Handle, name: &str, stream: Option<&str>) -> Result<Arc<LogStream>, ApiError> {

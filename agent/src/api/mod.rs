@@ -88,6 +88,9 @@ pub static ROUTES: &[Route] = {
         route(Method::GET, "/v1/processes/{name}/log/file", Token, |m| {
             on(m, logs::file)
         }),
+        route(Method::POST, "/v1/processes/{name}/log/clear", Token, |m| {
+            on(m, logs::clear)
+        }),
         // The registration challenge: answered on TCP only, where the
         // token is (see `crate::server::prove`).
         route(Method::POST, "/v1/enroll/proof", Token, |m| {

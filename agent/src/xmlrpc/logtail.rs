@@ -113,17 +113,12 @@ fn budget_cap(budget: &Budget) -> Result<u64, Fault> {
     })
 }
 
-/// Empty a process's log files (supervisord's `clearProcessLogs`): only a
-/// regular file, opened without following a link. The in-memory tail is
-/// not the file and stays.
+/// Empty a process's log files and tail (supervisord's
+/// `clearProcessLogs`): the JSON API's rule, `logs::clear`.
 pub async fn clear_logs(p: &ProcSnap) -> Result<(), Fault> {
-    let (out, err) = log_paths(p);
-    for path in [out, err].into_iter().filter(|s| !s.is_empty()) {
-        if let Err(e) = read::clear(path.into()).await {
-            return Err(Fault::with(Code::Failed, e.to_string()));
-        }
-    }
-    Ok(())
+    crate::logs::clear(&p.stdout, &p.stderr)
+        .await
+        .map_err(|e| Fault::with(Code::Failed, e.to_string()))
 }
 
 fn not_found(why: impl Into<String>) -> Response {

@@ -205,6 +205,18 @@ impl AgentClient {
         })
     }
 
+    /// Empty a process's log files and tail on the agent.
+    pub async fn clear_log(&self, name: &str) -> Result<(), CallError> {
+        let path = format!("/v1/processes/{}/log/clear", encode::segment(name));
+        tokio::time::timeout(
+            STATUS_TIMEOUT,
+            self.client.request("POST", &path, None, &[]),
+        )
+        .await
+        .map_err(|_| CallError::Unreachable("timed out clearing the log".into()))??;
+        Ok(())
+    }
+
     /// Open the current log file of `stream` (a download; each piece within
     /// [`STREAM_READ_TIMEOUT`]).
     pub async fn log_file(&self, name: &str, stream: &str) -> Result<ByteStream, CallError> {

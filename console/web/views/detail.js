@@ -30,6 +30,9 @@ export function host([name]) {
   setView(html);
 }
 
+// The "clear log" button asks for a second click within 5 s (clicks.js).
+const armed = (key) => S.clearArm && S.clearArm.key === key && Date.now() < S.clearArm.until;
+
 // Now, and the last readings as a sparkline (one every 30 s).
 function usageLine(p, what) {
   if (p.pid == null || p.rss_bytes == null) return "—";
@@ -53,7 +56,7 @@ export function proc([host, name]) {
   } else if (S.loaded) html += empty("This process is not in the console's picture.");
   const base = procHref(host, name);
   const seg = (k, label) => `<a class="btn small${stream === k ? " on" : ""}" href="${base}?stream=${k}" data-stream="${k}"${stream === k ? ' aria-current="true"' : ""}>${label}</a>`;
-  html += `<h2>Log <span class="seg">${seg("both", "stdout + stderr")} ${seg("stdout", "stdout")} ${seg("stderr", "stderr")}</span> <button type="button" class="small" data-download="log">download shown</button>${canAct() ? ` <button type="button" class="small" data-clear-log="${esc(host + "/" + name)}" aria-label="${esc(`clear the log files and tail of ${name} on ${host}`)}">clear log</button>` : ""} ${["stdout", "stderr"].map((st) => `<a class="small" data-file="${st}" href="/v1/hosts/${enc(host)}/processes/${enc(name)}/log/file?stream=${st}" download>${st} log file</a>`).join(" ")} <span class="sub" id="log-state"></span></h2>`;
+  html += `<h2>Log <span class="seg">${seg("both", "stdout + stderr")} ${seg("stdout", "stdout")} ${seg("stderr", "stderr")}</span> <button type="button" class="small" data-download="log">download shown</button>${canAct() ? ` <button type="button" class="small" data-clear-log="${esc(host + "/" + name)}" aria-label="${esc(`clear the log files and tail of ${name} on ${host}`)}">${armed(host + "/" + name) ? "click again to clear" : "clear log"}</button>` : ""} ${["stdout", "stderr"].map((st) => `<a class="small" data-file="${st}" href="/v1/hosts/${enc(host)}/processes/${enc(name)}/log/file?stream=${st}" download>${st} log file</a>`).join(" ")} <span class="sub" id="log-state"></span></h2>`;
   // Same tag as the kept log element, so the morph keeps it in place
   // (moving it would reset its scroll position).
   html += `<pre data-mount="log"></pre>`;

@@ -3,9 +3,13 @@
 //! `GET /v1/hosts/{host}/processes/{name}/log/file?stream=`: the agent's
 //! current log file as a download, streamed through and cut off past
 //! `LOG_FILE_MAX`.
+//! `POST /v1/hosts/{host}/processes/{name}/log/clear` (operator, audited):
+//! empty the process's log files and tail on its agent.
 
-use super::ApiError;
+use super::{operator, ApiError, Source};
 use crate::server::agent_client::CallError;
+use crate::server::auth::Caller;
+use crate::server::picture::now_ms;
 use crate::server::App;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -13,6 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use fleet_api::ErrorCode;
 use fleet_api::{FileQuery, LogQuery, Stream};
 use futures_util::StreamExt;
@@ -97,6 +102,35 @@ pub async fn file(
 }
 
 /// An agent's refusal in fleet's error shape, with the host named.
+pub async fn clear(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Source(source): Source,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    operator(&caller)?;
+    let Path((host, name)) = path?;
+    let (entry, _) = target(&app, &host, None)?;
+    // Audited before it happens (a log is evidence): nothing unaudited.
+    let detail = serde_json::json!({ "host": host, "process": name });
+    app.store
+        .event(
+            "clear_log",
+            &caller.name,
+            source.as_deref(),
+            &detail,
+            now_ms(),
+        )
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let client = app.clients.for_host(&entry).map_err(ApiError::internal)?;
+    client
+        .clear_log(&name)
+        .await
+        .map_err(|e| failed(&host, e))?;
+    tracing::info!(%host, process = %name, who = %caller.name, "log cleared");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 fn failed(host: &str, e: CallError) -> ApiError {
     match e {
         CallError::Agent { status, message } => {

@@ -119,6 +119,12 @@ pub static ROUTES: &[Route] = {
             Viewer,
             |m| on(m, logs::file),
         ),
+        route(
+            Method::POST,
+            "/v1/hosts/{host}/processes/{name}/log/clear",
+            Operator,
+            |m| on(m, logs::clear),
+        ),
         route(Method::GET, "/metrics", Viewer, |m| on(m, metrics::metrics)),
         route(Method::POST, "/v1/session", Login, |m| {
             on(m, session::login)
