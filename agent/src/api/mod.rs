@@ -18,7 +18,6 @@ mod status;
 pub use auth::{require_token, TcpToken};
 pub use error::ApiError;
 pub use logs::follow_body;
-pub(crate) use processes::wait_for;
 
 use crate::supervisor::Handle;
 use axum::extract::DefaultBodyLimit;
