@@ -25,6 +25,7 @@
 
 mod chunk;
 mod file;
+mod follow;
 mod pump;
 pub mod read;
 mod ring;
@@ -47,6 +48,7 @@ use std::sync::atomic::{
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use tokio::sync::{broadcast, watch};
 
+pub use follow::follow_body;
 pub use pump::spawn_pump;
 
 /// In-memory tail kept per stream.
