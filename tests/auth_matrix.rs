@@ -1,5 +1,5 @@
 //! Issue #14, the auth matrix: every route of both daemons, taken from the
-//! route tables their routers are built from (`fleet_agent::api::ROUTES`,
+//! route tables their routers are built from (`fleet_agent::routes::ROUTES`,
 //! `fleet_console::server::http::routes()`), so a new route cannot be
 //! missed, × every kind of credential, against the real binaries. The
 //! expected answer of each (route, credential) comes from the route's
@@ -7,7 +7,7 @@
 
 mod common;
 use common::console::*;
-use fleet_agent::api::{Access as AgentAccess, ROUTES as AGENT_ROUTES};
+use fleet_agent::routes::{Access as AgentAccess, ROUTES as AGENT_ROUTES};
 use fleet_console::server::http::{routes as console_routes, Access};
 use std::io::{Read, Write};
 use std::net::TcpStream;

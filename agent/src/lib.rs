@@ -14,6 +14,7 @@ pub mod config;
 pub mod enroll;
 pub mod import;
 pub mod logs;
+pub mod routes;
 pub mod server;
 pub mod service;
 pub mod spawn;

@@ -1,8 +1,8 @@
-//! Listeners: the unix control socket (guarded by file permissions) and the
-//! optional TCP listener (bearer token required; TLS when configured,
-//! through the daemons' kit). Both drain in-flight responses on shutdown.
+//! Listeners: binding and serving the unix control socket (guarded by file
+//! permissions) and the optional TCP listener (bearer token required; TLS
+//! when configured, through the daemons' kit). Both drain in-flight
+//! responses on shutdown. What they serve is `crate::routes`.
 
-use crate::api::TcpToken;
 use crate::config::{AgentSettings, TlsFiles};
 use axum::Router;
 use fleet_daemon::serve::{serve, Limits};
@@ -11,7 +11,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -126,19 +125,14 @@ pub fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ListenError> {
     fleet_daemon::tls::acceptor(&files.cert, &files.key).map_err(ListenError::Tls)
 }
 
-/// Serve the TCP listener with the token check in front of every route.
+/// Serve the TCP listener (its router built with the token check on every
+/// route that needs it, `crate::routes::router`).
 pub fn serve_tcp(
     tcp: TcpListener,
     tls: Option<TlsAcceptor>,
     router: Router,
-    token: String,
     stop: Stop,
 ) -> io::Result<JoinHandle<()>> {
-    let token = Arc::new(token);
-    let router = router.layer(axum::middleware::from_fn_with_state(
-        token,
-        crate::api::require_token,
-    ));
     let limits = Limits::default();
     Ok(match tls {
         Some(acceptor) => {
@@ -147,25 +141,6 @@ pub fn serve_tcp(
         }
         None => tokio::spawn(serve(tcp, router, stop, limits)),
     })
-}
-
-/// `POST /v1/enroll/proof`: answer the console's challenge (it only
-/// trusts this agent's URL once the answer checks out). The console's way
-/// in is TCP, and the answer is made with the token, so it exists on TCP
-/// only: the unix socket (no token check, no [`TcpToken`]) answers 404.
-pub async fn prove(
-    token: Option<axum::Extension<TcpToken>>,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<axum::Json<fleet_api::ProofResponse>, fleet_daemon::http::ApiError> {
-    let Some(axum::Extension(TcpToken(token))) = token else {
-        return Err(fleet_daemon::http::ApiError::not_found(
-            "the registration challenge is answered on the TCP listener only",
-        ));
-    };
-    let req: fleet_api::ProofRequest = fleet_daemon::http::json_body(&body?)?;
-    Ok(axum::Json(fleet_api::ProofResponse {
-        proof: fleet_daemon::proof::answer(&token, &req.name, &req.nonce),
-    }))
 }
 
 /// The unix socket has its own connection cap, so a flood on TCP never

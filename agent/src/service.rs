@@ -10,7 +10,7 @@
 
 use crate::config::{AgentSettings, Config};
 use crate::server::{self, ListenError, UnixSocket};
-use crate::{api, supervisor, sys};
+use crate::{routes, supervisor, sys};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -102,15 +102,13 @@ pub async fn run(
     // Log write failures (full disk) become events, off the owner thread.
     tokio::spawn(supervisor::report_log_faults(handle.clone()));
     let finished = futures_util::future::FutureExt::shared(handle.finished());
-    let router = api::router(handle.clone());
     let mut servers = Vec::new();
     if let (Some(tcp), Some(token)) = (listeners.tcp, token) {
         servers.push(
             server::serve_tcp(
                 tcp.listener,
                 tcp.tls,
-                router.clone(),
-                token,
+                routes::router(handle.clone(), Some(std::sync::Arc::new(token))),
                 Box::pin(finished.clone()),
             )
             .map_err(|source| ListenError::Io {
@@ -123,6 +121,7 @@ pub async fn run(
         listener: unix,
         name: mut socket,
     } = listeners.unix;
+    let router = routes::router(handle.clone(), None);
     servers.push(server::serve_unix(unix, router, Box::pin(finished)));
     socket.publish()?;
     if let Some((mut e, token)) = enroll {

@@ -9,7 +9,9 @@
 //! configs apply, and `secret::resolve`, the one reader of a token's
 //! source), `trust` (the one TLS trust type of every HTTPS client: system
 //! roots, a CA file or a pin), `pin` (trust one certificate by
-//! its SHA-256), `proof` (the registration challenge's HMAC), `time` (epoch milliseconds) and
+//! its SHA-256), `proof` (the registration challenge's HMAC), `routes` (the
+//! route-table shape both daemons' routers are mounted from, with per-route
+//! auth layers), `time` (epoch milliseconds) and
 //! `hex`.
 #![forbid(unsafe_code)]
 
@@ -20,6 +22,7 @@ pub mod log;
 pub mod notify;
 pub mod pin;
 pub mod proof;
+pub mod routes;
 pub mod secret;
 pub mod serve;
 pub mod time;

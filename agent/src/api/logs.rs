@@ -17,11 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use fleet_api::{FileQuery, LogQuery, Stream};
-use futures_util::StreamExt;
-use std::convert::Infallible;
 use std::sync::Arc;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::BroadcastStream;
 
 /// Default tail, as supervisorctl's.
 const DEFAULT_TAIL: usize = 1600;
@@ -54,27 +50,11 @@ pub async fn log(
     if !q.follow.unwrap_or(false) {
         return Ok((headers, stream.tail(tail)).into_response());
     }
-    Ok((headers, follow_body(&stream, tail, &h)).into_response())
-}
-
-/// The last `tail` bytes of `stream`, then every chunk as it is written,
-/// until the agent stops: the one follow body (`/v1/.../log?follow=true`
-/// and supervisord's `/logtail`). A reader that falls behind is told how
-/// much it missed, in the stream.
-pub fn follow_body(stream: &LogStream, tail: usize, h: &Handle) -> Body {
-    let (first, rx) = stream.follow(tail);
-    let live = BroadcastStream::new(rx).map(|item| {
-        Ok::<Bytes, Infallible>(match item {
-            Ok(b) => b,
-            Err(BroadcastStreamRecvError::Lagged(n)) => Bytes::from(format!(
-                "\n[fleet-agent: {n} chunks skipped, this reader fell behind]\n"
-            )),
-        })
-    });
-    let body = futures_util::stream::once(async move { Ok(Bytes::from(first)) })
-        .chain(live)
-        .take_until(h.finished());
-    Body::from_stream(body)
+    Ok((
+        headers,
+        crate::logs::follow_body(&stream, tail, h.finished()),
+    )
+        .into_response())
 }
 
 /// The last `tail` bytes stamped, then each new line as `MS\tLINE`, MS the

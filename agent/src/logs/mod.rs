@@ -25,6 +25,7 @@
 
 mod chunk;
 mod file;
+mod follow;
 pub mod forward;
 mod pump;
 pub mod read;
@@ -48,6 +49,7 @@ use std::sync::atomic::{
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use tokio::sync::{broadcast, watch};
 
+pub use follow::follow_body;
 pub use pump::spawn_pump;
 
 /// In-memory tail kept per stream.

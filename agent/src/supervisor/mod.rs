@@ -20,6 +20,7 @@ mod run;
 mod shutdown;
 mod table;
 mod verbs;
+mod wait;
 
 pub use events::EventLog;
 pub use groups::{GroupError, GroupOp, GroupReply, Reread};
@@ -27,10 +28,11 @@ pub use log_faults::report as report_log_faults;
 pub use reload::{diff, Diff};
 pub use run::{start, Exit as SupervisorExit};
 pub use table::{describe, unix_ms};
+pub use wait::Acted;
 
 use crate::config::Config;
 use crate::logs::LogStream;
-use fleet_api::{Outcome, ProcessInfo, ProcessState, ReloadResponse, Selector, Verb};
+use fleet_api::{Outcome, ProcessInfo, ReloadResponse, Selector, Verb};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -182,19 +184,5 @@ impl Handle {
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.borrow().clone()
-    }
-}
-
-/// The state a verb drives a process to, and whether `state` settles it.
-pub fn settled(verb: Verb, state: ProcessState) -> Option<bool> {
-    use ProcessState as S;
-    match (verb, state) {
-        (Verb::Start | Verb::Restart, S::Running) => Some(true),
-        (Verb::Start | Verb::Restart, S::Backoff | S::Fatal | S::Exited | S::Stopped) => {
-            Some(false)
-        }
-        (Verb::Stop, s) if s.is_stopped() => Some(true),
-        (Verb::Signal, _) => Some(true),
-        _ => None,
     }
 }

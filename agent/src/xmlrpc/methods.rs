@@ -8,10 +8,9 @@ use super::catalog::METHODS;
 use super::info::{all_members, group_members, is_running, lookup, process_info, result, spec_of};
 use super::logtail::{channel, clear_logs, read_log, tail_log, NO_MAIN_LOG};
 use super::wire::{Code, Fault, Value};
-use crate::api::wait_for;
 use crate::logs::read::Budget;
 use crate::supervisor::{
-    unix_ms, ActError, GroupError, GroupOp, GroupReply, Handle, ProcSnap, ReloadError, Touched,
+    unix_ms, ActError, Acted, GroupError, GroupOp, GroupReply, Handle, ProcSnap, ReloadError,
 };
 use fleet_api::{ExitKind, Outcome, ProcessState, Selector, Signal, Verb};
 use std::time::SystemTime;
@@ -90,7 +89,8 @@ fn now_ms() -> u64 {
 }
 
 /// Run `verb` on each process (one owner command each, in the given
-/// order), wait as `/v1` does, and answer per process.
+/// order), wait as `/v1` does (`Handle::act_each_and_wait`), and answer
+/// per process.
 async fn act_many(
     h: &Handle,
     procs: &[ProcSnap],
@@ -98,46 +98,43 @@ async fn act_many(
     signal: Option<i32>,
     wait: bool,
 ) -> Vec<Result<(), Fault>> {
-    let mut watch = h.snapshot.clone();
-    let mut out: Vec<Option<Result<(), Fault>>> = vec![None; procs.len()];
-    let mut touched: Vec<(usize, Touched)> = Vec::new();
-    for (i, p) in procs.iter().enumerate() {
-        match h.act(selector(p), verb, signal).await {
-            Ok(mut t) if t.len() == 1 => touched.push((i, t.remove(0))),
-            Ok(_) => out[i] = Some(Err(Fault::with(Code::BadName, spec_of(p)))),
-            Err(e) => out[i] = Some(Err(act_fault(e, &spec_of(p)))),
-        }
-    }
     let waited = wait && verb != Verb::Signal;
-    let results = wait_for(
-        &mut watch,
-        verb,
-        touched.iter().map(|(_, t)| t.clone()).collect(),
-        waited,
-    )
-    .await;
+    let acted = h
+        .act_each_and_wait(procs.iter().map(selector).collect(), verb, signal, waited)
+        .await;
     let snap = h.snapshot();
-    for ((i, t), r) in touched.iter().zip(results) {
-        let spec = spec_of(&procs[*i]);
-        let now = snap.get(&t.name);
-        let spawn_failed = now.is_some_and(|p| {
-            matches!(p.info.state, ProcessState::Backoff | ProcessState::Fatal)
-                && p.attempts > t.attempts_before
-                && p.info
-                    .exit_status
-                    .as_ref()
-                    .is_some_and(|x| x.kind == ExitKind::SpawnFailed)
-        });
-        out[*i] = Some(match (verb, r.outcome) {
-            (Verb::Start, _) if spawn_failed => Err(Fault::with(Code::SpawnError, spec)),
-            (_, Outcome::Ok | Outcome::Already) => Ok(()),
-            (Verb::Start | Verb::Restart, _) if !waited => Ok(()),
-            (Verb::Start | Verb::Restart, _) => Err(Fault::with(Code::AbnormalTermination, spec)),
-            (_, _) => Err(Fault::with(Code::Failed, format!("{spec}: {}", r.message))),
-        });
-    }
-    out.into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(Fault::new(Code::Failed))))
+    procs
+        .iter()
+        .zip(acted)
+        .map(|(p, a)| {
+            let spec = spec_of(p);
+            let Acted {
+                touched: t,
+                result: r,
+            } = match a {
+                Ok(mut each) if each.len() == 1 => each.remove(0),
+                Ok(_) => return Err(Fault::with(Code::BadName, spec)),
+                Err(e) => return Err(act_fault(e, &spec)),
+            };
+            let now = snap.get(&t.name);
+            let spawn_failed = now.is_some_and(|p| {
+                matches!(p.info.state, ProcessState::Backoff | ProcessState::Fatal)
+                    && p.attempts > t.attempts_before
+                    && p.info
+                        .exit_status
+                        .as_ref()
+                        .is_some_and(|x| x.kind == ExitKind::SpawnFailed)
+            });
+            match (verb, r.outcome) {
+                (Verb::Start, _) if spawn_failed => Err(Fault::with(Code::SpawnError, spec)),
+                (_, Outcome::Ok | Outcome::Already) => Ok(()),
+                (Verb::Start | Verb::Restart, _) if !waited => Ok(()),
+                (Verb::Start | Verb::Restart, _) => {
+                    Err(Fault::with(Code::AbnormalTermination, spec))
+                }
+                (_, _) => Err(Fault::with(Code::Failed, format!("{spec}: {}", r.message))),
+            }
+        })
         .collect()
 }
 

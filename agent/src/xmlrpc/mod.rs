@@ -6,7 +6,7 @@
 //! `wire.rs` the XML-RPC codec, `methods.rs` the methods, `info.rs`
 //! namespecs and the process-info struct, `logtail.rs` logs. The contract:
 //! reference/supervisor-xmlrpc.md; the mapping: ARCHITECTURE.md. The
-//! routes are rows of `crate::api::ROUTES` (access `TokenOrBasic`).
+//! routes are rows of `crate::routes::ROUTES` (access `TokenOrBasic`).
 
 mod catalog;
 mod info;

@@ -1,8 +1,7 @@
 //! The console's HTTP API (axum): an explicit route table ([`ROUTES`], each
-//! route with who may call it; the router and its auth layers are built
-//! from it), one JSON error
-//! shape, bearer-token roles applied by one middleware on every route but
-//! `/healthz`, agent registration (which takes the enrollment token), the
+//! route with who may call it; the router and its per-route auth layers are
+//! built from it with the kit's `fleet_daemon::routes::mount`), one JSON
+//! error shape, bearer-token roles checked on every route but `/healthz`, agent registration (which takes the enrollment token), the
 //! web page's static assets and the session login.
 //!
 //! A request authenticates with `Authorization: Bearer` (CLI, scripts) or
@@ -33,9 +32,10 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::routing::on;
 use axum::Router;
 use fleet_api::{ErrorCode, Role};
+use fleet_daemon::routes::{mount, route};
 use std::sync::Arc;
 
 /// Request bodies are small JSON objects; anything bigger is a 413.
@@ -65,28 +65,9 @@ pub enum Access {
     Enrollment,
 }
 
-/// One API route: what it answers, who may call it, and its handler.
-pub struct Route {
-    pub method: Method,
-    /// axum's pattern: `{name}` is one path segment.
-    pub path: &'static str,
-    pub access: Access,
-    handler: fn(MethodFilter) -> MethodRouter<Arc<App>>,
-}
-
-const fn route(
-    method: Method,
-    path: &'static str,
-    access: Access,
-    handler: fn(MethodFilter) -> MethodRouter<Arc<App>>,
-) -> Route {
-    Route {
-        method,
-        path,
-        access,
-        handler,
-    }
-}
+/// One API route: what it answers, who may call it, and its handler (the
+/// kit's route shape, shared with the agent).
+pub type Route = fleet_daemon::routes::Route<Arc<App>, Access>;
 
 /// Every API route: [`router`] mounts these and the page's assets
 /// (`web::paths`), nothing else, and puts the token check (`Viewer`) and
@@ -152,19 +133,16 @@ pub fn routes() -> Vec<(Method, &'static str, Access)> {
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    let api = ROUTES.iter().fold(Router::new(), |router, r| {
-        let filter = MethodFilter::try_from(r.method.clone())
-            .expect("every route's method is a standard one");
-        let mut handler = (r.handler)(filter);
+    let api = mount(ROUTES, |access, _, mut handler| {
         // Layers run outside in: the token check, then the role check.
-        if r.access == Access::Operator {
+        if access == Access::Operator {
             handler = handler.route_layer(middleware::from_fn(require_operator));
         }
-        if matches!(r.access, Access::Viewer | Access::Operator) {
+        if matches!(access, Access::Viewer | Access::Operator) {
             handler =
                 handler.route_layer(middleware::from_fn_with_state(app.clone(), require_token));
         }
-        router.route(r.path, handler)
+        handler
     });
     api.merge(crate::server::web::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })

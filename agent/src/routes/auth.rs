@@ -1,10 +1,11 @@
-//! Token check for the TCP listener, compared in constant time: `Bearer
-//! <token>` everywhere but the public routes of the table (`/healthz`), and on supervisord's routes (`/RPC2`, `/logtail`,
-//! `/mainlogtail`) also HTTP Basic with the token as the password (any user
-//! name), answered as supervisord does: 401 with
-//! `WWW-Authenticate: Basic realm="default"`.
+//! Token check for the TCP listener, compared in constant time, a layer
+//! on each route whose access needs it (see `super::router`): `Bearer
+//! <token>` everywhere but the public routes of the table (`/healthz`), and
+//! on supervisord's routes (`/RPC2`, `/logtail`, `/mainlogtail`) also HTTP
+//! Basic with the token as the password (any user name), answered as
+//! supervisord does: 401 with `WWW-Authenticate: Basic realm="default"`.
 
-use super::ApiError;
+use crate::api::{ApiError, TcpToken};
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::StatusCode;
@@ -47,24 +48,23 @@ fn given(req: &Request) -> Given {
     Given::Nothing
 }
 
-/// The agent's token, for handlers that answer with it (the registration
-/// challenge): present only on requests that came through [`require_token`],
-/// i.e. on TCP.
+/// What a route's token check compares with.
 #[derive(Clone)]
-pub struct TcpToken(pub Arc<String>);
+pub struct Auth {
+    pub token: Arc<String>,
+    /// HTTP Basic accepted too (access `TokenOrBasic`: supervisord's
+    /// routes).
+    pub basic: bool,
+}
 
-/// axum middleware: 401 unless the request carries the token. Which routes
-/// also take HTTP Basic comes from the route table (`super::ROUTES`).
+/// axum middleware: 401 unless the request carries the token; on success
+/// the request carries [`TcpToken`] for the handlers that answer with it.
 pub async fn require_token(
-    State(token): State<Arc<String>>,
+    State(Auth { token, basic }): State<Auth>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let access = super::access_of(req.uri().path());
-    if access == Some(super::Access::Public) {
-        return next.run(req).await;
-    }
-    let supervisord = access == Some(super::Access::TokenOrBasic);
+    let supervisord = basic;
     let ok = |t: &[u8]| bool::from(t.ct_eq(token.as_bytes())) && !t.is_empty();
     let authorised = match given(&req) {
         Given::Bearer(t) => ok(t.as_bytes()),

@@ -6,9 +6,9 @@
 //! with an `Origin` (no page is served by the agent, so every browser
 //! request is cross-origin) is refused, and the body must be `text/xml`
 //! (what supervisorctl and Python's xmlrpc.client send), which no simple
-//! request can carry.
+//! request can carry. A layer on supervisord's POST routes (see
+//! `super::router`), on every listener.
 
-use super::{access_of, Access};
 use axum::extract::Request;
 use axum::http::header::{CONTENT_TYPE, ORIGIN};
 use axum::http::{Method, StatusCode};
@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 pub async fn browser_guard(req: Request, next: Next) -> Response {
-    if req.method() == Method::POST && access_of(req.uri().path()) == Some(Access::TokenOrBasic) {
+    if req.method() == Method::POST {
         if let Some(why) = refusal(req.headers()) {
             return (StatusCode::FORBIDDEN, format!("403 Forbidden: {why}\n")).into_response();
         }
