@@ -35,14 +35,14 @@ pub async fn log(
         if q.follow == Some(true) {
             return Ok((
                 [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-                stamped_follow_body(&stream, tail, &h),
+                crate::logs::stamped_follow_body(&stream, tail, h.finished()),
             )
                 .into_response());
         }
         let (bytes, stamps) = stream.tail_stamped(tail);
         return Ok((
             [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-            stamped(&bytes, &stamps),
+            crate::logs::stamped(&bytes, &stamps),
         )
             .into_response());
     }
@@ -55,39 +55,6 @@ pub async fn log(
         crate::logs::follow_body(&stream, tail, h.finished()),
     )
         .into_response())
-}
-
-/// The last `tail` bytes stamped, then each new line as `MS\tLINE`, MS the
-/// agent's clock when the chunk holding the line's first byte reached this
-/// follower. A line split across chunks is stamped once, at its start.
-fn stamped_follow_body(stream: &LogStream, tail: usize, h: &Handle) -> Body {
-    let (bytes, stamps, rx) = stream.follow_stamped(tail);
-    let first = stamped(&bytes, &stamps);
-    // The tail ends at a line end (or is empty): the next byte starts one.
-    let mut line_start = first.is_empty() || first.ends_with('\n');
-    let live = BroadcastStream::new(rx).map(move |item| {
-        let chunk = match item {
-            Ok(b) => b,
-            Err(BroadcastStreamRecvError::Lagged(n)) => Bytes::from(format!(
-                "\n[fleet-agent: {n} chunks skipped, this reader fell behind]\n"
-            )),
-        };
-        let ms = fleet_daemon::time::now_ms().to_string();
-        let mut out = String::with_capacity(chunk.len() + 16);
-        for piece in chunk.split_inclusive(|&b| b == b'\n') {
-            if line_start {
-                out.push_str(&ms);
-                out.push('\t');
-            }
-            out.push_str(&String::from_utf8_lossy(piece));
-            line_start = piece.ends_with(b"\n");
-        }
-        Ok::<Bytes, Infallible>(Bytes::from(out))
-    });
-    let body = futures_util::stream::once(async move { Ok(Bytes::from(first)) })
-        .chain(live)
-        .take_until(h.finished());
-    Body::from_stream(body)
 }
 
 /// `POST /v1/processes/{name}/log/clear`: empty the process's log files
@@ -130,30 +97,6 @@ fn stream_of(h: &Handle, name: &str, stream: Option<&str>) -> Result<Arc<LogStre
         Stream::Stdout => Ok(proc.stdout.clone()),
         Stream::Stderr => Ok(proc.stderr.clone()),
     }
-}
-
-/// `bytes` as `MS\tLINE\n` lines: MS the time of the line's first byte
-/// (from `stamps`, (offset, ms) pairs each covering the bytes up to the
-/// next), empty before the first pair. Bytes that are not UTF-8 are
-/// replaced, as the page would.
-fn stamped(bytes: &[u8], stamps: &[(u64, u64)]) -> String {
-    let mut out = String::with_capacity(bytes.len() + bytes.len() / 8);
-    let mut at = 0usize;
-    let mut next = 0usize;
-    let mut time = None;
-    for line in bytes.split_inclusive(|&b| b == b'\n') {
-        while next < stamps.len() && stamps[next].0 <= at as u64 {
-            time = Some(stamps[next].1);
-            next += 1;
-        }
-        if let Some(ms) = time {
-            out.push_str(&ms.to_string());
-        }
-        out.push('\t');
-        out.push_str(&String::from_utf8_lossy(line));
-        at += line.len();
-    }
-    out
 }
 
 /// `GET /v1/processes/{name}/log/file?stream=`: the current log file as it
@@ -216,8 +159,8 @@ mod tests {
     fn stamped_lines_take_their_first_bytes_time_or_none() {
         // Bytes 0..4 have no time; 4.. read at 7, 9.. at 8: "cd" began
         // at 7, in the chunk read at 7.
-        let s = super::stamped(b"old\nab\ncd\nef", &[(4, 7), (9, 8)]);
+        let s = crate::logs::stamped(b"old\nab\ncd\nef", &[(4, 7), (9, 8)]);
         assert_eq!(s, "\told\n7\tab\n7\tcd\n8\tef");
-        assert_eq!(super::stamped(b"", &[(0, 1)]), "");
+        assert_eq!(crate::logs::stamped(b"", &[(0, 1)]), "");
     }
 }

@@ -49,7 +49,7 @@ use std::sync::atomic::{
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use tokio::sync::{broadcast, watch};
 
-pub use follow::follow_body;
+pub use follow::{follow_body, stamped, stamped_follow_body};
 pub use pump::spawn_pump;
 
 /// In-memory tail kept per stream.
