@@ -6,8 +6,8 @@
 //! nothing is kept between a reread and an add: each reads the file as it
 //! is then. `/v1/reload` stays finer (only changed processes are touched).
 
-use super::run::Owner;
 use super::table::Proc;
+use super::Owner;
 use crate::config::{Config, ProcessSpec};
 use crate::state::Event;
 use fleet_api::Wanted;
@@ -60,7 +60,7 @@ pub enum GroupError {
 
 impl Owner {
     pub(super) fn groups(&mut self, op: GroupOp) -> Result<GroupReply, GroupError> {
-        if self.shutdown.is_some() {
+        if self.shutdown.levels.is_some() {
             return Err(GroupError::ShuttingDown);
         }
         match op {

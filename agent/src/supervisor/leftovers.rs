@@ -17,13 +17,27 @@
 //! (pid and start time), marked adoptees, and their descendants: the group
 //! id alone could by then name somebody else's group.
 
-use super::run::Owner;
+use super::Owner;
 use crate::config::Leftovers;
 use crate::spawn::MARK_VAR;
 use crate::sys;
 use crate::sys::proc::Stat;
 use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime};
+
+/// The owner's part for leftovers and strays.
+#[derive(Default)]
+pub(super) struct Parts {
+    /// Instances whose main was reaped in this wake-up.
+    pub exited: Vec<Exited>,
+    /// Leftover families being stopped.
+    pub hunts: Vec<Hunt>,
+    /// Something was reaped since the last look: a hunt may be over.
+    pub reaped_since_look: bool,
+    /// Stray children sent SIGTERM at shutdown, and when SIGKILL follows.
+    pub swept: std::collections::HashSet<(u32, u64)>,
+    pub sweep_kill_at: Option<std::time::Instant>,
+}
 
 /// An instance whose main has exited, to look for leftovers of.
 pub(super) struct Exited {
@@ -69,7 +83,7 @@ impl Owner {
         if p.spec.leftovers == Leftovers::Keep || p.spec.killasgroup || p.mark.is_empty() {
             return;
         }
-        self.exited.push(Exited {
+        self.leftovers.exited.push(Exited {
             name: p.full_name(),
             mark: p.mark.clone(),
             pid,
@@ -85,19 +99,21 @@ impl Owner {
     pub(super) fn hunt(&mut self) {
         let now = Instant::now();
         let due_now = |e: &Exited| e.due <= now;
-        if !self.exited.iter().any(due_now) && !self.hunts.iter().any(|h| h.kill_at <= now) {
+        if !self.leftovers.exited.iter().any(due_now)
+            && !self.leftovers.hunts.iter().any(|h| h.kill_at <= now)
+        {
             // Nothing due; hunts still running end when a look finds them
             // gone (at their SIGKILL time, or on a reap below).
-            if self.hunts.is_empty() || !self.reaped_since_look {
+            if self.leftovers.hunts.is_empty() || !self.leftovers.reaped_since_look {
                 return;
             }
         }
-        self.reaped_since_look = false;
+        self.leftovers.reaped_since_look = false;
         let all = sys::proc::scan();
-        let (due, later): (Vec<Exited>, Vec<Exited>) = std::mem::take(&mut self.exited)
+        let (due, later): (Vec<Exited>, Vec<Exited>) = std::mem::take(&mut self.leftovers.exited)
             .into_iter()
             .partition(due_now);
-        self.exited = later;
+        self.leftovers.exited = later;
         for e in due {
             let marker = format!("{MARK_VAR}={}", e.mark);
             let found = self.members(&all, &marker, |s| s.pgid == e.pid);
@@ -108,7 +124,7 @@ impl Owner {
                 let _ = sys::signal::send(s.pid, e.signal);
             }
             let mut kill_at = now + e.stopwaitsecs;
-            if let Some(d) = self.shutdown_deadline {
+            if let Some(d) = self.shutdown.deadline {
                 // Shutdown is bounded by the largest stopwaitsecs.
                 kill_at = kill_at.min(d.max(now + STRAY_GRACE));
             }
@@ -128,7 +144,7 @@ impl Owner {
                 self.dirty = true;
             }
             self.note(&e.name, e.pid, desc);
-            self.hunts.push(Hunt {
+            self.leftovers.hunts.push(Hunt {
                 name: e.name,
                 mark: e.mark,
                 pid: e.pid,
@@ -137,7 +153,7 @@ impl Owner {
                 kill_at,
             });
         }
-        let mut hunts = std::mem::take(&mut self.hunts);
+        let mut hunts = std::mem::take(&mut self.leftovers.hunts);
         hunts.retain_mut(|h| {
             let marker = format!("{MARK_VAR}={}", h.mark);
             let known: HashSet<(u32, u64)> = h.members.iter().copied().collect();
@@ -164,22 +180,23 @@ impl Owner {
             }
             true
         });
-        self.hunts = hunts;
+        self.leftovers.hunts = hunts;
     }
 
     /// The earliest SIGKILL due among hunts (and the shutdown sweep).
     pub(super) fn hunt_deadline(&self) -> Option<Instant> {
-        self.hunts
+        self.leftovers
+            .hunts
             .iter()
             .map(|h| h.kill_at)
-            .chain(self.exited.iter().map(|e| e.due))
-            .chain(self.sweep_kill_at)
+            .chain(self.leftovers.exited.iter().map(|e| e.due))
+            .chain(self.leftovers.sweep_kill_at)
             .min()
     }
 
     /// Leftover families still to look for or being stopped.
     pub(super) fn hunting(&self) -> bool {
-        !self.hunts.is_empty() || !self.exited.is_empty()
+        !self.leftovers.hunts.is_empty() || !self.leftovers.exited.is_empty()
     }
 
     /// Family members in `all`: seeds chosen by `seed`, the agent's adopted
@@ -217,21 +234,23 @@ impl Owner {
             return true;
         }
         let now = Instant::now();
+        let deadline = self.shutdown.deadline;
         let kill_at = *self
+            .leftovers
             .sweep_kill_at
-            .get_or_insert_with(|| self.shutdown_deadline.unwrap_or(now).max(now + STRAY_GRACE));
+            .get_or_insert_with(|| deadline.unwrap_or(now).max(now + STRAY_GRACE));
         let kill = now >= kill_at;
         for s in &left {
             if kill {
                 let _ = sys::signal::send(s.pid, libc::SIGKILL);
-            } else if self.swept.insert((s.pid, s.start)) {
+            } else if self.leftovers.swept.insert((s.pid, s.start)) {
                 tracing::info!(pid = s.pid, "stopping a leftover child of the agent");
                 let _ = sys::signal::send(s.pid, libc::SIGTERM);
             }
         }
         if kill {
             tracing::warn!(pids = ?left.iter().map(|s| s.pid).collect::<Vec<_>>(), "leftover children still running at shutdown: SIGKILL");
-            self.sweep_kill_at = Some(now + STRAY_GRACE);
+            self.leftovers.sweep_kill_at = Some(now + STRAY_GRACE);
         }
         false
     }

@@ -3,8 +3,8 @@
 //! thread only (see `run.rs`), so a pid is in the table before its exit
 //! can be seen.
 
-use super::run::Owner;
 use super::table::{open_logs, unix_ms, Proc};
+use super::Owner;
 use crate::logs::spawn_pump;
 use crate::spawn::{self, MARK_VAR};
 use crate::state::{self, Action, Event, Exit as RawExit, State};
@@ -72,7 +72,7 @@ impl Owner {
     }
 
     pub(super) fn spawn(&mut self, name: &str) {
-        if self.shutdown.is_some() {
+        if self.shutdown.levels.is_some() {
             return;
         }
         let Some(&i) = self.index.get(name) else {
@@ -154,7 +154,7 @@ impl Owner {
 
     pub(super) fn reap(&mut self) {
         let reaped = sys::wait::reap_all();
-        self.reaped_since_look |= !reaped.is_empty();
+        self.leftovers.reaped_since_look |= !reaped.is_empty();
         for (pid, exit) in reaped {
             let Some(name) = self.pids.remove(&pid) else {
                 // An adopted descendant or a child whose exec failed.

@@ -16,8 +16,8 @@
 //! stopwaitsecs, then SIGKILL, and starting fresh is exact and keeps one
 //! way of owning a process.
 
-use super::run::Owner;
 use super::table::unix_ms;
+use super::Owner;
 use crate::spawn::MARK_VAR;
 use crate::sys;
 use fleet_api::ProcessState;

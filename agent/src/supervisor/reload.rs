@@ -2,8 +2,8 @@
 //! applying it. Finer than supervisord's (which restarts a whole group when
 //! one member changes): only processes whose spec differs are touched.
 
-use super::run::Owner;
 use super::table::Proc;
+use super::Owner;
 use super::ReloadError;
 use crate::config::{Config, ProcessSpec};
 use crate::state::Event;
@@ -63,7 +63,7 @@ pub fn diff(old: &[ProcessSpec], new: &[ProcessSpec]) -> Diff {
 
 impl Owner {
     pub(super) fn reload(&mut self, config: Option<Config>) -> Result<ReloadResponse, ReloadError> {
-        if self.shutdown.is_some() {
+        if self.shutdown.levels.is_some() {
             return Err(ReloadError::ShuttingDown);
         }
         let config = match config {

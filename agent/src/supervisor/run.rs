@@ -5,6 +5,7 @@
 //! spawns and reaps, so a pid is registered before its exit can be seen.
 
 use super::table::{unix_ms, Proc};
+use super::Owner;
 use super::{Command, EventLog, Handle, Snapshot};
 use crate::config::Config;
 use crate::state::{transition, Action, Event};
@@ -20,51 +21,6 @@ use tokio::task::JoinHandle;
 /// What the owner hands back when it is done: the log pumps still draining.
 pub struct Exit {
     pub pumps: Vec<JoinHandle<()>>,
-}
-
-pub(super) struct Owner {
-    pub(super) config: Config,
-    pub(super) procs: Vec<Proc>,
-    /// Full name → index in `procs`.
-    pub(super) index: HashMap<String, usize>,
-    /// Main pid → full name.
-    pub(super) pids: HashMap<u32, String>,
-    pub(super) events: Arc<EventLog>,
-    pub(super) snapshot: watch::Sender<Arc<Snapshot>>,
-    pub(super) dirty: bool,
-    pub(super) devnull: OwnedFd,
-    /// The main runtime, where log pumps run.
-    pub(super) io: tokio::runtime::Handle,
-    pub(super) pumps: Vec<JoinHandle<()>>,
-    pub(super) spawn_seq: u64,
-    pub(super) agent_pid: u32,
-    /// This agent's identity in spawn markers (see `previous.rs`).
-    pub(super) agent_id: String,
-    /// Priorities still to stop, highest last; `Some` once shutting down.
-    pub(super) shutdown: Option<Vec<i32>>,
-    pub(super) shutdown_level_started: bool,
-    /// When a shutdown must be over: its start plus the largest
-    /// stopwaitsecs (leftovers and strays are SIGKILLed by then).
-    pub(super) shutdown_deadline: Option<Instant>,
-    /// Instances whose main was reaped in this wake-up (see `leftovers.rs`).
-    pub(super) exited: Vec<super::leftovers::Exited>,
-    /// Leftover families being stopped.
-    pub(super) hunts: Vec<super::leftovers::Hunt>,
-    /// Something was reaped since the last look: a hunt may be over.
-    pub(super) reaped_since_look: bool,
-    /// Stray children sent SIGTERM at shutdown, and when SIGKILL follows.
-    pub(super) swept: HashSet<(u32, u64)>,
-    pub(super) sweep_kill_at: Option<Instant>,
-    /// Events of this cycle, recorded by `publish` right after the
-    /// snapshot: a follower that re-reads the status because of an event
-    /// must find a status at least as new as the event (recorded before
-    /// it, a re-read could bring back what the event had changed).
-    pub(super) unsent: Vec<fleet_api::Event>,
-    /// Processes whose removal was reported while their row waits for
-    /// `sweep`: no "added" note for them.
-    pub(super) gone: HashSet<String>,
-    /// The first publish reports nothing: readers start from a status.
-    pub(super) published: bool,
 }
 
 /// Start the supervisor on its own thread. `io` is the runtime that runs
@@ -121,14 +77,8 @@ pub fn start(
         spawn_seq: 0,
         agent_pid: std::process::id(),
         agent_id,
-        shutdown: None,
-        shutdown_level_started: false,
-        shutdown_deadline: None,
-        exited: Vec::new(),
-        hunts: Vec::new(),
-        reaped_since_look: false,
-        swept: HashSet::new(),
-        sweep_kill_at: None,
+        shutdown: super::shutdown::Parts::default(),
+        leftovers: super::leftovers::Parts::default(),
         unsent: Vec::new(),
         gone: HashSet::new(),
         published: false,
@@ -236,7 +186,7 @@ impl Owner {
         self.dirty = false;
         let snap = Snapshot {
             procs: self.procs.iter().map(Proc::snap).collect(),
-            shutting_down: self.shutdown.is_some(),
+            shutting_down: self.shutdown.levels.is_some(),
         };
         let notes = match std::mem::replace(&mut self.published, true) {
             true => self.quiet_changes(&snap),

@@ -2,32 +2,43 @@
 //! first, each with its own stop semantics; then wait for leftovers being
 //! stopped and stop any other child, so the agent exits with none left.
 
-use super::run::Owner;
 use super::table::Proc;
+use super::Owner;
 use crate::state::{Event, State};
 use fleet_api::Wanted;
 use std::time::Instant;
 
+/// The owner's part for a shutdown in progress.
+#[derive(Default)]
+pub(super) struct Parts {
+    /// Priorities still to stop, highest last; `Some` once shutting down.
+    pub levels: Option<Vec<i32>>,
+    pub level_started: bool,
+    /// When a shutdown must be over: its start plus the largest
+    /// stopwaitsecs (leftovers and strays are SIGKILLed by then).
+    pub deadline: Option<std::time::Instant>,
+}
+
 impl Owner {
     pub(super) fn begin_shutdown(&mut self, why: &str) {
-        if self.shutdown.is_some() {
+        if self.shutdown.levels.is_some() {
             return;
         }
         tracing::info!("{why}: stopping all programs in reverse priority order");
         let mut levels: Vec<i32> = self.procs.iter().map(|p| p.spec.priority).collect();
         levels.sort_unstable();
         levels.dedup();
-        self.shutdown = Some(levels);
+        self.shutdown.levels = Some(levels);
         let longest = self.procs.iter().map(|p| p.spec.stopwaitsecs).max();
-        self.shutdown_deadline = Some(Instant::now() + longest.unwrap_or_default());
-        self.shutdown_level_started = false;
+        self.shutdown.deadline = Some(Instant::now() + longest.unwrap_or_default());
+        self.shutdown.level_started = false;
         self.dirty = true;
     }
 
     /// Stop one priority level at a time, highest first; true when all done.
     pub(super) fn advance_shutdown(&mut self) -> bool {
         loop {
-            let Some(levels) = &self.shutdown else {
+            let Some(levels) = &self.shutdown.levels else {
                 return false;
             };
             let Some(&level) = levels.last() else {
@@ -40,8 +51,8 @@ impl Owner {
                 .filter(|p| p.spec.priority == level)
                 .map(Proc::full_name)
                 .collect();
-            if !self.shutdown_level_started {
-                self.shutdown_level_started = true;
+            if !self.shutdown.level_started {
+                self.shutdown.level_started = true;
                 for name in &names {
                     let i = self.index[name];
                     self.procs[i].wanted = Wanted::Stopped;
@@ -55,10 +66,10 @@ impl Owner {
             if !done {
                 return false;
             }
-            if let Some(levels) = &mut self.shutdown {
+            if let Some(levels) = &mut self.shutdown.levels {
                 levels.pop();
             }
-            self.shutdown_level_started = false;
+            self.shutdown.level_started = false;
         }
     }
 }

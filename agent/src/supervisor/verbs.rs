@@ -1,8 +1,8 @@
 //! The verbs (start, stop, restart, signal) applied to the processes a
 //! selector matches, in priority order.
 
-use super::run::Owner;
 use super::table::Proc;
+use super::Owner;
 use super::{ActError, Touched};
 use crate::state::Event;
 use crate::sys;
@@ -36,7 +36,7 @@ impl Owner {
         verb: Verb,
         signal: Option<i32>,
     ) -> Result<Vec<Touched>, ActError> {
-        if self.shutdown.is_some() {
+        if self.shutdown.levels.is_some() {
             return Err(ActError::ShuttingDown);
         }
         let names = self.select(selector)?;
