@@ -482,40 +482,40 @@ const layout = () => document.body.getBoundingClientRect().height;
 const t0 = performance.now();
 const st = JSON.parse(body);
 S.hosts = new Map(st.hosts.map(h => [h.name, h]));
-S.procs = new Map(st.processes.map(p => [pkey(p.host, p.name), p]));
+S.procs = new Map(st.processes.map(p => [S.test.pkey(p.host, p.name), p]));
 S.loaded = true;
 out.parse_ms = performance.now() - t0;
 for (const [view, args] of [['overview', []], ['hosts', []], ['processes', []], ['group', ['celery']]]) {
   S.route = { view, args, params: new URLSearchParams() };
   const t = performance.now();
-  render(); layout();
+  S.test.render(); layout();
   out[view + '_render_ms'] = performance.now() - t;
   out[view + '_dom_nodes'] = document.getElementById('view').getElementsByTagName('*').length;
 }
 // Filtered: a group across the fleet, by state.
 S.route = { view: 'processes', args: [], params: new URLSearchParams('f=state:fatal') };
-let t = performance.now(); render(); layout(); out.filter_fatal_ms = performance.now() - t;
+let t = performance.now(); S.test.render(); layout(); out.filter_fatal_ms = performance.now() - t;
 // Bursts of process events, applied in one batched flush.
 for (const [label, n, view] of [['overview', 2000, 'overview'], ['processes', 2000, 'processes']]) {
   S.route = { view, args: [], params: new URLSearchParams() };
-  render();
+  S.test.render();
   for (let k = 0; k < n; k++) {
     const p = processes[(k * 7919) % processes.length];
     S.queue.push(['process', JSON.stringify({ kind: 'process', host: p.host, seq: k, time: now + k, name: p.name,
       group: p.group, from: 'RUNNING', to: k % 2 ? 'RUNNING' : 'STARTING', pid: 20000 + k })]);
   }
-  t = performance.now(); flush(); layout();
+  t = performance.now(); S.test.flush(); layout();
   out['flush_' + n + '_events_' + label + '_ms'] = performance.now() - t;
 }
 // One event (the common case) on the overview.
 S.route = { view: 'overview', args: [], params: new URLSearchParams() };
-render();
+S.test.render();
 S.queue.push(['process', JSON.stringify({ kind: 'process', host: 's-001', seq: 1, time: now, name: 'celery:celery_00', group: 'celery', from: 'RUNNING', to: 'STOPPED', pid: null })]);
-t = performance.now(); flush(); layout(); out.flush_1_event_overview_ms = performance.now() - t;
+t = performance.now(); S.test.flush(); layout(); out.flush_1_event_overview_ms = performance.now() - t;
 S.route = { view: 'processes', args: [], params: new URLSearchParams() };
-render();
+S.test.render();
 S.queue.push(['process', JSON.stringify({ kind: 'process', host: 's-001', seq: 2, time: now, name: 'celery:celery_00', group: 'celery', from: 'STOPPED', to: 'RUNNING', pid: 5 })]);
-t = performance.now(); flush(); layout(); out.flush_1_event_processes_ms = performance.now() - t;
+t = performance.now(); S.test.flush(); layout(); out.flush_1_event_processes_ms = performance.now() - t;
 // Scroll the 10,000-row list to the middle.
 const l = S.lists.get('procs');
 t = performance.now(); l.el.scrollTop = 150000; l.paint(); layout(); out.scroll_paint_ms = performance.now() - t;

@@ -121,7 +121,7 @@ fn the_live_log_follows_the_newest_line_and_stays_where_the_reader_scrolls() {
     let grown = log_lines(&b) - first;
     eprintln!("{checks} checks over 10 s; {grown} lines arrived");
     assert!(grown > 100, "the log did not follow: {grown} new lines");
-    let renders = b.js("return fleetPerf.flushes", vec![]);
+    let renders = b.js("return S.perf.flushes", vec![]);
     eprintln!("page re-renders meanwhile: {renders}");
 
     // The reader scrolls up: the view stays where they put it while lines
@@ -693,7 +693,7 @@ fn a_fleet_restart_does_not_pull_rows_focus_or_scroll_from_under_the_operator() 
     let key = before[2].as_str().unwrap().to_owned();
     // Restart everything, fleet-wide, from elsewhere (fleetctl, a colleague).
     let op = c.op(r#"{"action":"restart","target":"all"}"#);
-    let f0 = b.js("return fleetPerf.flushes", vec![]);
+    let f0 = b.js("return S.perf.flushes", vec![]);
     // Through the op: at every look, the same button focused, the list
     // where it was, the row in the same place.
     let mut looks = 0;
@@ -703,7 +703,7 @@ fn a_fleet_restart_does_not_pull_rows_focus_or_scroll_from_under_the_operator() 
             &format!(
                 "const l = document.querySelector('.vlist'); const a = document.activeElement; \
                  const row = document.querySelector('.vrow[data-key=\"{key}\"]'); \
-                 return [a.__mark === 1, l.scrollTop, l.offsetHeight, row ? row.getBoundingClientRect().top - l.getBoundingClientRect().top : null, fleetPerf.flushes];"
+                 return [a.__mark === 1, l.scrollTop, l.offsetHeight, row ? row.getBoundingClientRect().top - l.getBoundingClientRect().top : null, S.perf.flushes];"
             ),
             vec![],
         );
@@ -777,7 +777,7 @@ fn cpu_and_memory_show_per_process_with_a_history() {
             vec![],
         );
         b.js(
-            "return new Promise(r => setTimeout(() => fleetReadStatus().then(r), 1100))",
+            "return new Promise(r => setTimeout(() => S.test.readStatus().then(r), 1100))",
             vec![],
         );
         b.wait_js(

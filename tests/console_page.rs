@@ -123,12 +123,12 @@ fn the_page_is_an_incident_tool() {
     );
     b.js(
         "const e = document.querySelector('.vrow[data-key=\"w-01/crashy:crashy\"] [data-act=restart]'); e.focus(); e.__mark = 1; \
-         window.__row = e.closest('.vrow'); window.__f0 = fleetPerf.flushes;",
+         window.__row = e.closest('.vrow'); window.__f0 = S.perf.flushes;",
         vec![],
     );
     b.wait_js(
         "ten batches of crash-loop events",
-        "return fleetPerf.flushes - window.__f0 >= 10",
+        "return S.perf.flushes - window.__f0 >= 10",
     );
     let kept = b.js(
         "const a = document.activeElement; return [a.__mark === 1, a.isConnected, window.__row.isConnected, a.getAttribute('aria-label')];",
@@ -426,12 +426,12 @@ for (let i = 0; i < 500; i++) {
   }
 }
 S.hosts = new Map(hosts.map(h => [h.name, h]));
-S.procs = new Map(processes.map(p => [pkey(p.host, p.name), p]));
+S.procs = new Map(processes.map(p => [S.test.pkey(p.host, p.name), p]));
 S.loaded = true;
 const out = {};
 for (const view of ['processes', 'overview']) {
   S.route = { view, args: [], params: new URLSearchParams() };
-  render();
+  S.test.render();
   const took = [];
   for (let round = 0; round < 7; round++) {
     for (let k = 0; k < 200; k++) {
@@ -442,7 +442,7 @@ for (const view of ['processes', 'overview']) {
         process: Object.assign({}, p, { state: to, pid: 20000 + k, restarts: round + 1, host: undefined }) })]);
     }
     const t = performance.now();
-    flush();
+    S.test.flush();
     document.body.getBoundingClientRect();
     took.push(performance.now() - t);
   }

@@ -66,7 +66,7 @@ export const S = {
   // Calls up the import graph, set once by app.js: api.js must show the
   // login form on a 401, and session.js imports api.js.
   hooks: { showLogin: () => {} },
-  // Read by the scale measurement (tests/console_page.rs) as `fleetPerf`.
+  // Read by the scale measurements (tests/console_page.rs) as `S.perf`.
   perf: { firstRender: 0, lastFlushMs: 0, flushes: 0, events: 0 },
 };
 
