@@ -8,7 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const CRATES: &[&str] = &["api/src", "daemon/src", "agent/src", "console/src", "client/src"];
+const CRATES: &[&str] = &[
+    "api/src",
+    "daemon/src",
+    "agent/src",
+    "console/src",
+    "client/src",
+];
 const MAX_LINES: usize = 600;
 
 fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
@@ -41,7 +47,10 @@ fn module_of(src: &Path, file: &Path) -> Vec<String> {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
         parts.pop();
     }
     parts
@@ -67,7 +76,10 @@ fn uncommented(code: &str) -> String {
 /// parent's).
 fn references(me: &[String], is_mod_file: bool, code: &str) -> Vec<Vec<String>> {
     let mut out = vec![];
-    for (start, _) in code.match_indices("crate::").chain(code.match_indices("super::")) {
+    for (start, _) in code
+        .match_indices("crate::")
+        .chain(code.match_indices("super::"))
+    {
         if start > 0 {
             let before = code.as_bytes()[start - 1];
             if before.is_ascii_alphanumeric() || before == b'_' {
@@ -143,7 +155,11 @@ fn no_import_circle_between_sibling_modules() {
         }
         for (parent, g) in &edges {
             for cycle in cycles(g) {
-                found.push(format!("{krate}/{}: {}", parent.join("/"), cycle.join(" → ")));
+                found.push(format!(
+                    "{krate}/{}: {}",
+                    parent.join("/"),
+                    cycle.join(" → ")
+                ));
             }
         }
     }
@@ -223,12 +239,19 @@ fn no_production_file_over_600_lines() {
             let n = production(&text).lines().count();
             checked += 1;
             if n > MAX_LINES {
-                long.push(format!("{} ({n} lines)", f.strip_prefix(ROOT).unwrap().display()));
+                long.push(format!(
+                    "{} ({n} lines)",
+                    f.strip_prefix(ROOT).unwrap().display()
+                ));
             }
         }
     }
     assert!(checked > 100, "only {checked} files found");
-    assert!(long.is_empty(), "over {MAX_LINES} lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "over {MAX_LINES} lines:\n{}",
+        long.join("\n")
+    );
 }
 
 #[test]
@@ -244,10 +267,19 @@ fn the_checker_sees_a_circle() {
     assert_eq!(cycles(&g), vec![vec!["a", "b", "c"]]);
     let me = vec!["server".to_string(), "ops".to_string(), "run".to_string()];
     assert_eq!(
-        references(&me, false, "use super::plan::Plan; use crate::server::picture;"),
+        references(
+            &me,
+            false,
+            "use super::plan::Plan; use crate::server::picture;"
+        ),
         vec![
             vec!["server".to_string(), "picture".to_string()],
-            vec!["server".to_string(), "ops".to_string(), "plan".to_string(), "Plan".to_string()],
+            vec![
+                "server".to_string(),
+                "ops".to_string(),
+                "plan".to_string(),
+                "Plan".to_string()
+            ],
         ]
     );
 }

@@ -53,10 +53,23 @@ impl Owner {
     /// until it is gone (at most the largest stopwaitsecs involved, plus
     /// `KILL_WAIT`). Logs and records an event per process.
     pub(super) fn stop_previous(&mut self) {
+        let left = self.find_previous();
+        if left.is_empty() {
+            return;
+        }
+        let killed = self.stop_left(&left);
+        for (name, l) in left {
+            self.note_previous(name, l, &killed);
+        }
+    }
+
+    /// What previous incarnations of this agent left running, by full name:
+    /// the processes marked by one of them, with descendants that cleared
+    /// their environment.
+    fn find_previous(&self) -> BTreeMap<String, Left> {
         let prefix = format!("{}-", self.agent_id);
         let me = self.agent_pid;
         let all = sys::proc::scan();
-        // Full name → what is left of it.
         let mut left: BTreeMap<String, Left> = BTreeMap::new();
         let mut marked = std::collections::HashSet::new();
         for s in &all {
@@ -90,9 +103,6 @@ impl Owner {
                 .pids
                 .push(s.pid);
         }
-        if left.is_empty() {
-            return;
-        }
         // Descendants that cleared their environment belong with their parent.
         for l in left.values_mut() {
             let seeds: std::collections::HashSet<u32> = l.pids.iter().copied().collect();
@@ -104,9 +114,15 @@ impl Owner {
             }
             l.pids.sort_unstable();
         }
+        left
+    }
+
+    /// Each process's stop signal, then SIGKILL after its stopwaitsecs:
+    /// the names that needed the KILL.
+    fn stop_left(&self, left: &BTreeMap<String, Left>) -> Vec<String> {
         let started = Instant::now();
         let mut deadline = started;
-        for (name, l) in &left {
+        for (name, l) in left {
             let (signal, wait) = match self.index.get(name) {
                 Some(&i) => (
                     self.procs[i].spec.stopsignal,
@@ -123,8 +139,8 @@ impl Owner {
         let gone = |pids: &[u32]| pids.iter().all(|&p| !alive(p));
         let all_gone = |left: &BTreeMap<String, Left>| left.values().all(|l| gone(&l.pids));
         let mut killed = Vec::new();
-        if !wait_until(deadline, || all_gone(&left)) {
-            for (name, l) in &left {
+        if !wait_until(deadline, || all_gone(left)) {
+            for (name, l) in left {
                 let survivors: Vec<u32> = l.pids.iter().copied().filter(|&p| alive(p)).collect();
                 for &pid in &survivors {
                     let _ = sys::signal::send(pid, libc::SIGKILL);
@@ -134,47 +150,50 @@ impl Owner {
                     killed.push(name.clone());
                 }
             }
-            if !wait_until(Instant::now() + KILL_WAIT, || all_gone(&left)) {
+            if !wait_until(Instant::now() + KILL_WAIT, || all_gone(left)) {
                 tracing::error!("processes left by a previous agent survive SIGKILL");
             }
         }
-        for (name, l) in left {
-            let how = if killed.contains(&name) {
-                "stop signal, then KILL"
-            } else {
-                "stop signal"
-            };
-            let desc = format!(
-                "stopped {} process{} left running by a previous agent (pid {}) before starting fresh ({how}): {}",
-                l.pids.len(),
-                if l.pids.len() == 1 { "" } else { "es" },
-                l.agent,
-                l.pids
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            );
-            tracing::info!(process = %name, "{desc}");
-            let group = self
-                .index
-                .get(&name)
-                .map(|&i| self.procs[i].spec.group.clone())
-                .unwrap_or_default();
-            self.events.record(fleet_api::Event {
-                process: None,
-                removed: false,
-                seq: 0,
-                time: unix_ms(SystemTime::now()),
-                name,
-                group,
-                from: ProcessState::Stopped,
-                to: ProcessState::Stopped,
-                pid: l.pids.first().copied(),
-                exit_status: None,
-                description: desc,
-            });
-        }
+        killed
+    }
+
+    /// A note event (and a log line) for one process's leftovers stopped.
+    fn note_previous(&mut self, name: String, l: Left, killed: &[String]) {
+        let how = if killed.contains(&name) {
+            "stop signal, then KILL"
+        } else {
+            "stop signal"
+        };
+        let desc = format!(
+            "stopped {} process{} left running by a previous agent (pid {}) before starting fresh ({how}): {}",
+            l.pids.len(),
+            if l.pids.len() == 1 { "" } else { "es" },
+            l.agent,
+            l.pids
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        tracing::info!(process = %name, "{desc}");
+        let group = self
+            .index
+            .get(&name)
+            .map(|&i| self.procs[i].spec.group.clone())
+            .unwrap_or_default();
+        self.events.record(fleet_api::Event {
+            process: None,
+            removed: false,
+            seq: 0,
+            time: unix_ms(SystemTime::now()),
+            name,
+            group,
+            from: ProcessState::Stopped,
+            to: ProcessState::Stopped,
+            pid: l.pids.first().copied(),
+            exit_status: None,
+            description: desc,
+        });
     }
 }
 
