@@ -100,7 +100,8 @@ fn demo_runs_a_fleet_and_cleans_up_on_sigterm() {
         (up == 3).then_some(h)
     });
     assert!(get(port, "/v1/hosts", "wrong-token").is_none());
-    let status = wait_for(T, "celery RUNNING on every host", || {
+    // The status once celery runs on all three hosts.
+    let celery_everywhere = || {
         let st = get(port, "/v1/status", &viewer)?;
         let ps = st["processes"].as_array()?;
         let hosts: std::collections::BTreeSet<&str> = ps
@@ -109,7 +110,8 @@ fn demo_runs_a_fleet_and_cleans_up_on_sigterm() {
             .filter_map(|p| p["host"].as_str())
             .collect();
         (hosts.len() == 3).then(|| st.clone())
-    });
+    };
+    let status = wait_for(T, "celery RUNNING on every host", celery_everywhere);
     let names: Vec<&str> = hosts["hosts"]
         .as_array()
         .unwrap()
@@ -156,17 +158,7 @@ fn demo_runs_a_fleet_and_cleans_up_on_sigterm() {
     });
     // Its programs died with it or were orphaned; the new agent runs its
     // own. Wait for celery on every host again before counting.
-    wait_for(T, "celery RUNNING on every host again", || {
-        let st = get(port, "/v1/status", &viewer)?;
-        let n = st["processes"]
-            .as_array()?
-            .iter()
-            .filter(|p| p["group"] == "celery" && p["state"] == "RUNNING")
-            .filter_map(|p| p["host"].as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
-        (n == 3).then_some(())
-    });
+    wait_for(T, "celery RUNNING on every host again", celery_everywhere);
     let everything: Vec<i32> = descendants(pid);
     assert!(everything.len() > celery, "{everything:?}");
 

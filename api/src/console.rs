@@ -210,6 +210,24 @@ pub struct HostResult {
     pub processes: Vec<ActionResult>,
 }
 
+impl HostResult {
+    /// A host's verdict outside any batch.
+    pub fn new(
+        host: &str,
+        verdict: Verdict,
+        message: String,
+        processes: Vec<ActionResult>,
+    ) -> HostResult {
+        HostResult {
+            host: host.to_string(),
+            verdict,
+            batch: None,
+            message,
+            processes,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpState {

@@ -22,13 +22,8 @@ pub(super) fn classify(
     started: u64,
     before: &[Seen],
 ) -> HostResult {
-    let result = |verdict, message: String, processes| HostResult {
-        host: host.to_string(),
-        verdict,
-        batch: None,
-        message,
-        processes,
-    };
+    let result =
+        |verdict, message: String, processes| HostResult::new(host, verdict, message, processes);
     if now.is_empty() {
         return result(
             Verdict::Skipped,

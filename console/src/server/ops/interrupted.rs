@@ -246,25 +246,7 @@ mod tests {
     }
 
     fn op(hosts: &[&str]) -> Op {
-        Op {
-            id: "op-1".into(),
-            who: "ops".into(),
-            request: serde_json::from_str(r#"{"action":"restart","target":"all"}"#).unwrap(),
-            state: OpState::Running,
-            created_at: 1,
-            finished_at: None,
-            hosts: hosts
-                .iter()
-                .map(|h| HostResult {
-                    host: h.to_string(),
-                    verdict: Verdict::Pending,
-                    batch: Some(1),
-                    message: String::new(),
-                    processes: vec![],
-                })
-                .collect(),
-            source: Some("127.0.0.1:5".into()),
-        }
+        super::super::test_op(hosts, Some(1), Some("127.0.0.1:5"))
     }
 
     /// Done, in flight and untouched hosts from the `host` records; the

@@ -113,25 +113,7 @@ mod tests {
     use fleet_api::{OpState, Verdict};
 
     fn op(hosts: &[&str]) -> Op {
-        Op {
-            id: "op-1".into(),
-            who: "ops".into(),
-            request: serde_json::from_str(r#"{"action":"restart","target":"all"}"#).unwrap(),
-            state: OpState::Running,
-            created_at: 1,
-            finished_at: None,
-            hosts: hosts
-                .iter()
-                .map(|h| HostResult {
-                    host: h.to_string(),
-                    verdict: Verdict::Pending,
-                    batch: None,
-                    message: String::new(),
-                    processes: vec![],
-                })
-                .collect(),
-            source: None,
-        }
+        super::super::test_op(hosts, None, None)
     }
 
     fn seen(name: &str) -> Seen {

@@ -41,3 +41,24 @@ pub struct Refused(pub ErrorCode, pub String);
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// A running `restart all` over `hosts`, each pending (the tests' op).
+#[cfg(test)]
+fn test_op(hosts: &[&str], batch: Option<usize>, source: Option<&str>) -> fleet_api::Op {
+    fleet_api::Op {
+        id: "op-1".into(),
+        who: "ops".into(),
+        request: serde_json::from_str(r#"{"action":"restart","target":"all"}"#).unwrap(),
+        state: fleet_api::OpState::Running,
+        created_at: 1,
+        finished_at: None,
+        hosts: hosts
+            .iter()
+            .map(|h| fleet_api::HostResult {
+                batch,
+                ..fleet_api::HostResult::new(h, fleet_api::Verdict::Pending, String::new(), vec![])
+            })
+            .collect(),
+        source: source.map(str::to_string),
+    }
+}

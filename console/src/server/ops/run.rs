@@ -185,13 +185,8 @@ async fn run_hosts(ctx: &Arc<Ctx>, hosts: &[String], n: usize, gate: bool) -> us
 }
 
 async fn one_host(ctx: &Ctx, host: &str, gate: bool) -> HostResult {
-    let result = |verdict, message: String, processes| HostResult {
-        host: host.to_string(),
-        verdict,
-        batch: None,
-        message,
-        processes,
-    };
+    let result =
+        |verdict, message: String, processes| HostResult::new(host, verdict, message, processes);
     let Some(entry) = ctx.app.inventory.get(host) else {
         return result(Verdict::Failed, "host left the inventory".into(), vec![]);
     };
