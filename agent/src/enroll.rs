@@ -16,15 +16,14 @@
 //! loopback is a config error unless `allow_insecure_console` (warned
 //! about here, at every start).
 
-use crate::config::{Enrollment, Secret, Trust};
+use crate::config::{Enrollment, Secret};
 use fleet_api::{Registration, RegistrationResponse};
+use fleet_client::{Client, ClientError};
 use std::time::Duration;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// The registration answer is a few bytes of JSON.
-const MAX_ANSWER: usize = 64 * 1024;
 
 /// Register, then heartbeat until the runtime ends.
 pub async fn run(enroll: Enrollment, host: String, agent_token: Secret) {
@@ -34,14 +33,21 @@ pub async fn run(enroll: Enrollment, host: String, agent_token: Secret) {
             "plain http:// to a non-loopback console: the enrollment token and this agent's token cross the network in clear (allow_insecure_console = true)"
         );
     }
-    let client = match client(&enroll.trust) {
+    // fleet's one client: capped answers, fleet's error shape only, the
+    // configured trust, and never a redirect (it would carry the tokens
+    // elsewhere).
+    let opts = fleet_client::Options {
+        user_agent: concat!("fleet-agent/", env!("CARGO_PKG_VERSION")),
+        connect_timeout: REQUEST_TIMEOUT,
+        follow_redirects: false,
+    };
+    let http = match fleet_client::http_client(&opts, &enroll.trust) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("cannot build the HTTP client for registration: {e}");
             return;
         }
     };
-    let url = format!("{}/v1/agents/register", enroll.console);
     let reg = Registration {
         name: host,
         url: enroll.advertise_url.clone(),
@@ -55,10 +61,11 @@ pub async fn run(enroll: Enrollment, host: String, agent_token: Secret) {
     // heartbeats. Without one (or once refused), the enrollment token.
     let mut credential = enroll.credential_file.as_deref().and_then(read_credential);
     loop {
-        let bearer = credential.as_ref().unwrap_or(&enroll.token).expose();
-        let result = register(&client, &url, bearer, &reg).await;
+        let bearer = credential.as_ref().unwrap_or(&enroll.token).clone();
+        let client = Client::http(&enroll.console, http.clone(), Some(bearer), true);
+        let result = register(&client, &reg).await;
         if let Err(e) = &result {
-            if credential.is_some() && e.contains(" 401 ") {
+            if credential.is_some() && e.starts_with("console answered 401") {
                 tracing::warn!("the console refused this agent's credential; enrolling again");
                 credential = None;
             }
@@ -125,67 +132,19 @@ fn write_credential(path: &std::path::Path, credential: &str) -> std::io::Result
     std::fs::rename(&tmp, path)
 }
 
-/// The registration client: bounded in time, no redirects, the
-/// configured trust.
-fn client(trust: &Trust) -> Result<reqwest::Client, String> {
-    let b = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(REQUEST_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none());
-    let b = trust.apply(b).map_err(|e| e.to_string())?;
-    b.build().map_err(|e| error_chain(&e))
-}
-
-async fn register(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    reg: &Registration,
-) -> Result<RegistrationResponse, String> {
-    let resp = client
-        .post(url)
-        .bearer_auth(token)
-        .json(reg)
-        .send()
-        .await
-        .map_err(|e| error_chain(&e))?;
-    let status = resp.status();
-    if status.is_redirection() {
-        return Err(format!(
+/// One registration (or heartbeat), within `REQUEST_TIMEOUT`; an error
+/// says what the console answered, never a token.
+async fn register(client: &Client, reg: &Registration) -> Result<RegistrationResponse, String> {
+    let call = client.post_json::<_, RegistrationResponse>("/v1/agents/register", reg);
+    match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+        Err(_) => Err(format!("no answer within {REQUEST_TIMEOUT:?}")),
+        Ok(Ok(r)) => Ok(r.data),
+        Ok(Err(ClientError::Api { status, .. })) if (300..400).contains(&status) => Err(format!(
             "console answered {status} (a redirect): not followed; point agent.console at the console itself"
-        ));
+        )),
+        Ok(Err(ClientError::Api {
+            status, message, ..
+        })) => Err(format!("console answered {status}: {message}")),
+        Ok(Err(e)) => Err(e.to_string()),
     }
-    // A console's answer is small; a larger one is not read past the cap.
-    let body = read_capped(resp, MAX_ANSWER).await?;
-    if !status.is_success() {
-        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        let msg = body["error"]["message"].as_str().unwrap_or("no message");
-        return Err(format!("console answered {status}: {msg}"));
-    }
-    serde_json::from_slice::<RegistrationResponse>(&body)
-        .map_err(|e| format!("unreadable answer: {e}"))
-}
-
-/// The body, or an error once it passes `cap` bytes.
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| error_chain(&e))? {
-        if out.len() + chunk.len() > cap {
-            return Err(format!("the console's answer is larger than {cap} bytes"));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
-/// reqwest's error and its sources on one line (the URL has no secret).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }

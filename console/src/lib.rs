@@ -1,8 +1,8 @@
 //! fleet-console: the central server (`server`) and the `fleetctl` CLI
 //! (`cli`). Both speak the wire types of `fleet-api`, and both call agents
-//! (fleetctl also the console) through one HTTP client (`client`).
+//! (fleetctl also the console) through one HTTP client (the `fleet-client`
+//! crate, which the agent's enrollment uses too).
 pub mod cli;
-pub mod client;
 pub mod demo;
 pub mod server;
 

@@ -2,11 +2,11 @@
 //! crate's one HTTP client (unix socket or http(s), `--cacert` added to
 //! the system roots).
 
-pub use crate::client::encode::segment as encode_segment;
-pub use crate::client::{Client, ClientError};
+pub use fleet_client::encode::segment as encode_segment;
+pub use fleet_client::{Client, ClientError};
 
 use super::config::{Secret, Target};
-use crate::client::{http_client, Options, Trust};
+use fleet_client::{http_client, Options, Trust};
 use std::path::Path;
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 
 use super::client::Client;
 use super::{CliError, Status};
-use crate::client::sse::{SseEvent, SseParser};
+use fleet_client::sse::{SseEvent, SseParser};
 use std::time::Duration;
 
 /// Pause before reconnecting, so a server that closes at once is not

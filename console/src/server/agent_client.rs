@@ -1,12 +1,12 @@
 //! The console's calls to one agent over the crate's HTTP client
-//! (`crate::client`): status, the event stream, actions and logs, each
+//! (`fleet_client`): status, the event stream, actions and logs, each
 //! with connect and read deadlines so a black-holed agent costs a timer,
 //! never a stuck task. TLS is verified against the system roots, a CA
 //! file, or a pinned certificate fingerprint.
 
 use super::inventory::HostEntry;
-use crate::client::{encode, http_client, ByteStream, Client, ClientError, Options, Trust};
 use fleet_api::{ActionRequest, ActionResponse, AgentStatus, Verb};
+use fleet_client::{encode, http_client, ByteStream, Client, ClientError, Options, Trust};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

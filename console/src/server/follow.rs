@@ -13,8 +13,8 @@
 
 use super::agent_client::{AgentClient, CallError};
 use super::picture::Picture;
-use crate::client::sse::SseParser;
 use fleet_api::Event;
+use fleet_client::sse::SseParser;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -103,7 +103,9 @@ impl Ops {
             let mut live = lock(&this.live);
             let host_set: BTreeSet<String> = plan.hosts.iter().cloned().collect();
             for (id, other) in live.iter() {
-                if other.hosts.is_disjoint(&host_set) {
+                // Finished (a reader may already have seen it done) but not
+                // yet out of `live`: its hosts are free.
+                if other.hosts.is_disjoint(&host_set) || lock(&other.op).state != OpState::Running {
                     continue;
                 }
                 let overlap = other.target == *selector

@@ -489,7 +489,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::encode;
+    use crate::encode;
     use axum::extract::Path as UrlPath;
     use axum::routing::get;
 

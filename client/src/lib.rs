@@ -1,6 +1,7 @@
 //! The one HTTP client for fleet's APIs, used by the console (its follow
-//! tasks, op workers and log route, towards agents) and by fleetctl
-//! (towards one agent or the console).
+//! tasks, op workers and log route, towards agents), by fleetctl (towards
+//! one agent or the console) and by the agent's enrollment (towards its
+//! console). It depends on fleet-api and the daemons' kit only.
 //!
 //! `transport` is the [`Client`]: a unix socket (hyper; the agent's local
 //! socket needs no token) or http(s) (reqwest, with a bearer token; trust
