@@ -161,7 +161,7 @@ impl Owner {
         for (_, name) in starts {
             self.apply(&name, Event::Start);
         }
-        self.dirty = true;
+        self.publishing.dirty = true;
         Ok(())
     }
 
@@ -183,7 +183,7 @@ impl Owner {
         }
         self.procs.retain(|p| p.removing || p.spec.group != group);
         self.reindex();
-        self.dirty = true;
+        self.publishing.dirty = true;
         Ok(())
     }
 }

@@ -141,7 +141,7 @@ impl Owner {
             tracing::info!(process = %e.name, leftovers = ?pids, "{desc}");
             if let Some(&i) = self.index.get(&e.name) {
                 self.procs[i].leftovers += pids.len() as u32;
-                self.dirty = true;
+                self.publishing.dirty = true;
             }
             self.note(&e.name, e.pid, desc);
             self.leftovers.hunts.push(Hunt {

@@ -11,7 +11,21 @@ use crate::state::{self, Action, Event, Exit as RawExit, State};
 use crate::sys;
 use fleet_api::{ExitInfo, ExitKind, ProcessState};
 use std::collections::HashSet;
+use std::os::fd::OwnedFd;
 use std::time::SystemTime;
+use tokio::task::JoinHandle;
+
+/// The owner's part for spawning.
+pub(super) struct Parts {
+    /// Every program's stdin.
+    pub devnull: OwnedFd,
+    /// The main runtime, where log pumps run.
+    pub io: tokio::runtime::Handle,
+    /// The log pumps still running.
+    pub pumps: Vec<JoinHandle<()>>,
+    /// Spawns so far, the last part of each spawn's mark.
+    pub seq: u64,
+}
 
 impl Owner {
     pub(super) fn family(&self, i: usize) -> Vec<u32> {
@@ -79,14 +93,14 @@ impl Owner {
             return;
         };
         self.swap_pending(i);
-        self.spawn_seq += 1;
+        self.spawning.seq += 1;
         // Agent identity, agent pid, spawn number: `previous.rs` reads it.
-        let mark = format!("{}-{}-{}", self.agent_id, self.agent_pid, self.spawn_seq);
+        let mark = format!("{}-{}-{}", self.agent_id, self.agent_pid, self.spawning.seq);
         let p = &mut self.procs[i];
         p.attempts += 1;
-        self.dirty = true;
+        self.publishing.dirty = true;
         let spawned = match p.retry_logs() {
-            true => spawn::spawn(&p.spec, &mark, &self.devnull).map_err(|e| e.to_string()),
+            true => spawn::spawn(&p.spec, &mark, &self.spawning.devnull).map_err(|e| e.to_string()),
             false => Err(p.log_error.clone().unwrap_or_default()),
         };
         match spawned {
@@ -97,14 +111,16 @@ impl Owner {
                 p.last_pid = Some(child.pid);
                 p.started_at = Some(SystemTime::now());
                 self.pids.insert(child.pid, name.to_owned());
-                let _g = self.io.enter();
-                self.pumps.retain(|h| !h.is_finished());
+                let _g = self.spawning.io.enter();
+                self.spawning.pumps.retain(|h| !h.is_finished());
                 // What `[agent] forward_output` names the lines.
                 p.stdout.forward_as(name, false);
                 p.stderr.forward_as(name, true);
-                self.pumps.push(spawn_pump(child.stdout, p.stdout.clone()));
+                self.spawning
+                    .pumps
+                    .push(spawn_pump(child.stdout, p.stdout.clone()));
                 if let Some(err) = child.stderr {
-                    self.pumps.push(spawn_pump(err, p.stderr.clone()));
+                    self.spawning.pumps.push(spawn_pump(err, p.stderr.clone()));
                 }
                 self.apply(name, Event::Spawned { pid: child.pid });
             }
@@ -149,7 +165,7 @@ impl Owner {
             }
         }
         p.spec = new;
-        self.dirty = true;
+        self.publishing.dirty = true;
     }
 
     pub(super) fn reap(&mut self) {
@@ -195,7 +211,7 @@ impl Owner {
         });
         if self.procs.len() != before {
             self.reindex();
-            self.dirty = true;
+            self.publishing.dirty = true;
         }
         for i in 0..self.procs.len() {
             if self.procs[i].pending.is_some() && self.procs[i].state.name().is_stopped() {

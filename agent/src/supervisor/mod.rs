@@ -15,6 +15,7 @@ mod leftovers;
 mod lifecycle;
 mod log_faults;
 mod previous;
+mod publish;
 mod reload;
 mod run;
 mod shutdown;
@@ -33,12 +34,10 @@ pub use wait::Acted;
 use crate::config::Config;
 use crate::logs::LogStream;
 use fleet_api::{Outcome, ProcessInfo, ReloadResponse, Selector, Verb};
-use std::collections::{HashMap, HashSet};
-use std::os::fd::OwnedFd;
+use std::collections::HashMap;
 use std::sync::Arc;
 use table::Proc;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 
 struct Owner {
     config: Config,
@@ -48,13 +47,8 @@ struct Owner {
     /// Main pid → full name.
     pids: HashMap<u32, String>,
     events: Arc<EventLog>,
-    snapshot: watch::Sender<Arc<Snapshot>>,
-    dirty: bool,
-    devnull: OwnedFd,
-    /// The main runtime, where log pumps run.
-    io: tokio::runtime::Handle,
-    pumps: Vec<JoinHandle<()>>,
-    spawn_seq: u64,
+    /// Stdin, log pumps and spawn numbers (`lifecycle.rs`).
+    spawning: lifecycle::Parts,
     agent_pid: u32,
     /// This agent's identity in spawn markers (see `previous.rs`).
     agent_id: String,
@@ -62,16 +56,8 @@ struct Owner {
     shutdown: shutdown::Parts,
     /// Leftover families and strays being stopped (`leftovers.rs`).
     leftovers: leftovers::Parts,
-    /// Events of this cycle, recorded by `publish` right after the
-    /// snapshot: a follower that re-reads the status because of an event
-    /// must find a status at least as new as the event (recorded before
-    /// it, a re-read could bring back what the event had changed).
-    unsent: Vec<fleet_api::Event>,
-    /// Processes whose removal was reported while their row waits for
-    /// `sweep`: no "added" note for them.
-    gone: HashSet<String>,
-    /// The first publish reports nothing: readers start from a status.
-    published: bool,
+    /// The snapshot and events of this cycle (`publish.rs`).
+    publishing: publish::Parts,
 }
 
 /// One process as handlers see it.

@@ -144,7 +144,7 @@ impl Owner {
             self.apply(&name, Event::Start);
         }
         self.config = config;
-        self.dirty = true;
+        self.publishing.dirty = true;
         Ok(report)
     }
 

@@ -32,7 +32,7 @@ impl Owner {
         let longest = self.procs.iter().map(|p| p.spec.stopwaitsecs).max();
         self.shutdown.deadline = Some(Instant::now() + longest.unwrap_or_default());
         self.shutdown.level_started = false;
-        self.dirty = true;
+        self.publishing.dirty = true;
     }
 
     /// Stop one priority level at a time, highest first; true when all done.

@@ -91,7 +91,7 @@ impl Owner {
                     });
                 }
             }
-            self.dirty = true;
+            self.publishing.dirty = true;
             out.push(Touched {
                 name,
                 attempts_before,

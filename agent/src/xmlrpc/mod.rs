@@ -3,12 +3,12 @@
 //! `GET /mainlogtail` translate to the same owner commands, selectors,
 //! signals and snapshots as `/v1`, so supervisorctl, Ansible, Datadog,
 //! Telegraf, node_exporter and `xmlrpc.client` scripts work unchanged.
-//! `wire.rs` the XML-RPC codec, `methods.rs` the methods, `info.rs`
+//! `wire.rs` the XML-RPC codec, `methods/` the one method table (name,
+//! signature, help, handler; a file per topic), `info.rs`
 //! namespecs and the process-info struct, `logtail.rs` logs. The contract:
 //! reference/supervisor-xmlrpc.md; the mapping: ARCHITECTURE.md. The
 //! routes are rows of `crate::routes::ROUTES` (access `TokenOrBasic`).
 
-mod catalog;
 mod info;
 mod logtail;
 mod methods;
@@ -18,9 +18,10 @@ pub use logtail::{logtail, mainlogtail};
 pub use methods::call;
 pub use wire::{encode_response, parse_call, Code, Fault, Value};
 
-/// Every method this face serves (what `system.listMethods` answers).
+/// Every method this face serves, sorted (what `system.listMethods`
+/// answers).
 pub fn method_names() -> impl Iterator<Item = &'static str> {
-    catalog::METHODS.iter().map(|(name, _, _)| *name)
+    methods::names().into_iter()
 }
 
 use crate::supervisor::Handle;
