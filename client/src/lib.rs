@@ -5,16 +5,25 @@
 //!
 //! `transport` is the [`Client`]: a unix socket (hyper; the agent's local
 //! socket needs no token) or http(s) (reqwest, with a bearer token; trust
-//! from the system roots, a CA file, or a pinned certificate fingerprint,
-//! the kit's `fleet_daemon::pin`). Non-2xx answers become [`ClientError::Api`] carrying the
-//! server's `{"error": {...}}` message. `sse` parses server-sent events
-//! (resumed by the callers with `Last-Event-ID`), `encode` percent-encodes
-//! path segments (process names and selectors contain `:`).
+//! is the kit's `fleet_daemon::trust::Trust`: the system roots, a CA file,
+//! or a pinned certificate fingerprint). `body` reads answers, always
+//! capped ([`ByteStream`]). `error` is [`ClientError`]: a non-2xx answer
+//! becomes [`ClientError::Api`] with fleet's error body (`fleet_api::
+//! ErrorBody`) decoded into its code and message; a body that is not
+//! fleet's is never quoted. `sse` parses server-sent events (resumed by
+//! the callers with `Last-Event-ID`), `encode` percent-encodes path
+//! segments (process names and selectors contain `:`).
+#![forbid(unsafe_code)]
 
+mod body;
 pub mod encode;
+mod error;
 pub mod sse;
 mod transport;
 
-pub use transport::{
-    http_client, ByteStream, Client, ClientError, Fetched, Options, Response, Trust,
-};
+pub use body::{ByteStream, Response};
+pub use error::ClientError;
+pub use transport::{http_client, Client, Fetched, Options, Trust};
+
+#[cfg(test)]
+mod tests;

@@ -2,20 +2,18 @@
 //! per request) or http(s) (reqwest, pooled; one reqwest client may serve
 //! many base URLs, as the console's agents share one per trust setting).
 
+use crate::body::{Body, ByteStream, Response};
+use crate::error::ClientError;
 use bytes::Bytes;
-use fleet_api::{ErrorBody, ErrorCode};
+use fleet_daemon::trust::{io_reason, root_reason};
 use fleet_daemon::Secret;
-use futures_util::Stream;
-use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The largest body [`ByteStream::collect`] reads.
-pub const MAX_BODY: usize = 32 * 1024 * 1024;
 /// The largest error body read; fleet's error shape is a few hundred bytes.
-const MAX_ERROR_BODY: usize = 64 * 1024;
+pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
 /// A read of an error body gives up after this long without a byte.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an idle connection stays in the pool: less than the daemons
@@ -24,35 +22,7 @@ const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// and fail with "connection closed before message completed": an op's
 /// restart (a POST, never retried: the agent may have acted) came back
 /// `unreachable` from a healthy agent whose last call was 10 s before.
-const POOL_IDLE: Duration = Duration::from_secs(5);
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("cannot connect to {endpoint}: {reason}{hint}")]
-    Connect {
-        endpoint: String,
-        reason: String,
-        hint: &'static str,
-    },
-    #[error("{message} (from {endpoint}, HTTP {status}){hint}")]
-    Api {
-        endpoint: String,
-        status: u16,
-        code: Option<ErrorCode>,
-        message: String,
-        hint: &'static str,
-    },
-    #[error("{endpoint}: request failed: {reason}")]
-    Transport { endpoint: String, reason: String },
-    #[error("{endpoint}: unexpected answer to {path}: {reason}")]
-    Decode {
-        endpoint: String,
-        path: String,
-        reason: String,
-    },
-    #[error("cannot use CA certificate {}: {reason}", path.display())]
-    CaCert { path: PathBuf, reason: String },
-}
+pub(crate) const POOL_IDLE: Duration = Duration::from_secs(5);
 
 /// Which certificates an https server may present: the kit's one type.
 pub use fleet_daemon::trust::Trust;
@@ -110,95 +80,6 @@ pub struct Client {
 pub struct Fetched<T> {
     pub data: T,
     pub raw: serde_json::Value,
-}
-
-enum Body {
-    Hyper(hyper::body::Incoming),
-    Reqwest(reqwest::Response),
-}
-
-/// A response body read chunk by chunk (log follow, server-sent events).
-pub struct ByteStream {
-    body: Body,
-    /// The longest wait for the next chunk (event streams send keep-alives).
-    read_timeout: Option<Duration>,
-}
-
-pub struct Response {
-    pub status: u16,
-    pub body: ByteStream,
-}
-
-use fleet_daemon::trust::{io_reason, root_reason};
-
-impl ByteStream {
-    /// Fail a read that waits longer than `t` for its next chunk.
-    pub fn with_read_timeout(mut self, t: Duration) -> ByteStream {
-        self.read_timeout = Some(t);
-        self
-    }
-
-    /// The next chunk, or `None` at the end of the body.
-    pub async fn chunk(&mut self) -> Result<Option<Bytes>, String> {
-        match self.read_timeout {
-            None => self.body.chunk().await,
-            Some(t) => tokio::time::timeout(t, self.body.chunk())
-                .await
-                .map_err(|_| format!("timed out: nothing received for {}s", t.as_secs()))?,
-        }
-    }
-
-    /// The whole body, refused past [`MAX_BODY`] bytes (a JSON answer of
-    /// a whole fleet is a few MiB; a hostile server's endless body must
-    /// not cost more).
-    pub async fn collect(self) -> Result<Vec<u8>, String> {
-        self.collect_capped(MAX_BODY).await
-    }
-
-    /// The whole body, or an error once it passes `cap` bytes.
-    pub async fn collect_capped(mut self, cap: usize) -> Result<Vec<u8>, String> {
-        let mut out = Vec::new();
-        while let Some(c) = self.chunk().await? {
-            if out.len() + c.len() > cap {
-                return Err(format!("the answer is larger than {cap} bytes"));
-            }
-            out.extend_from_slice(&c);
-        }
-        Ok(out)
-    }
-
-    /// As a stream of chunks (to pass a body through, as the console's log
-    /// route does).
-    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
-        futures_util::stream::unfold(self, |mut s| async move {
-            match s.chunk().await {
-                Ok(Some(b)) => Some((Ok(b), s)),
-                Ok(None) => None,
-                Err(e) => Some((Err(std::io::Error::other(e)), s)),
-            }
-        })
-    }
-}
-
-impl Body {
-    async fn chunk(&mut self) -> Result<Option<Bytes>, String> {
-        match self {
-            Self::Hyper(body) => loop {
-                match body.frame().await {
-                    None => return Ok(None),
-                    Some(Err(e)) => return Err(root_reason(&e)),
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            if !data.is_empty() {
-                                return Ok(Some(data));
-                            }
-                        }
-                    }
-                }
-            },
-            Self::Reqwest(r) => r.chunk().await.map_err(|e| root_reason(&e)),
-        }
-    }
 }
 
 impl Client {
@@ -277,32 +158,12 @@ impl Client {
             .collect_capped(MAX_ERROR_BODY)
             .await
             .unwrap_or_default();
-        // Only fleet's own error shape is shown (its message capped): a
-        // body from something else (a proxy, or a URL that is no agent) is
-        // never echoed, so the console cannot be used to read other
-        // services' answers.
-        let (code, message) = match serde_json::from_slice::<ErrorBody>(&raw) {
-            Ok(b) => (
-                Some(b.error.code),
-                b.error.message.chars().take(500).collect(),
-            ),
-            Err(_) => (
-                None,
-                format!("HTTP status {status} (not a fleet error answer)"),
-            ),
-        };
         let hint = match status {
             401 if self.token.is_none() => "; pass --token or set FLEET_TOKEN",
             401 => "; check --token or FLEET_TOKEN",
             _ => "",
         };
-        Err(ClientError::Api {
-            endpoint: self.endpoint.clone(),
-            status,
-            code,
-            message,
-            hint,
-        })
+        Err(ClientError::from_answer(&self.endpoint, status, &raw, hint))
     }
 
     async fn unix_request(
@@ -352,10 +213,7 @@ impl Client {
             .map_err(|e| transport_err(root_reason(&e)))?;
         Ok(Response {
             status: resp.status().as_u16(),
-            body: ByteStream {
-                body: Body::Hyper(resp.into_body()),
-                read_timeout: None,
-            },
+            body: ByteStream::new(Body::Hyper(resp.into_body())),
         })
     }
 
@@ -399,10 +257,7 @@ impl Client {
         })?;
         Ok(Response {
             status: resp.status().as_u16(),
-            body: ByteStream {
-                body: Body::Reqwest(resp),
-                read_timeout: None,
-            },
+            body: ByteStream::new(Body::Reqwest(resp)),
         })
     }
 
@@ -413,26 +268,9 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<Fetched<T>, ClientError> {
         let resp = self.request(method, path, body, &[]).await?;
-        let decode = |reason: String| ClientError::Decode {
-            endpoint: self.endpoint.clone(),
-            path: path.to_owned(),
-            reason,
-        };
         let bytes = resp.body.collect().await.map_err(|r| self.broken(r))?;
-        // serde's messages quote the offending value ("invalid type:
-        // string \"…\""): a body from something that is no fleet daemon is
-        // never echoed, only its size and where it stopped making sense.
-        let unexpected = |e: serde_json::Error| {
-            let at = if e.line() > 0 {
-                format!(", at line {} column {}", e.line(), e.column())
-            } else {
-                String::new()
-            };
-            decode(format!(
-                "not a fleet answer: unexpected answer ({} bytes{at})",
-                bytes.len()
-            ))
-        };
+        let unexpected =
+            |e: serde_json::Error| ClientError::unexpected(&self.endpoint, path, bytes.len(), &e);
         let raw: serde_json::Value = serde_json::from_slice(&bytes).map_err(unexpected)?;
         let data = T::deserialize(&raw).map_err(unexpected)?;
         Ok(Fetched { data, raw })
@@ -482,97 +320,6 @@ impl Client {
         ClientError::Transport {
             endpoint: self.endpoint.clone(),
             reason,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::encode;
-    use axum::extract::Path as UrlPath;
-    use axum::routing::get;
-
-    #[test]
-    fn idle_connections_leave_the_pool_before_the_daemons_drop_them() {
-        let daemon = fleet_daemon::serve::Limits::default().header_read_timeout;
-        assert!(POOL_IDLE < daemon, "{POOL_IDLE:?} vs {daemon:?}");
-    }
-
-    #[test]
-    fn io_reasons_drop_the_errno() {
-        let e = std::io::Error::from_raw_os_error(2);
-        assert_eq!(io_reason(&e), "No such file or directory");
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn missing_socket_is_a_connect_error_with_a_hint() {
-        let c = Client::unix("/nonexistent/fleet.sock".into());
-        let e = c
-            .get_json::<serde_json::Value>("/v1/status")
-            .await
-            .err()
-            .unwrap();
-        assert_eq!(
-            e.to_string(),
-            "cannot connect to /nonexistent/fleet.sock: No such file or directory (is fleet-agent running?)"
-        );
-    }
-
-    /// Names as the server's router sees them: what the agent's
-    /// `/v1/processes/{name}/log` route would get, over both transports.
-    #[tokio::test(flavor = "current_thread")]
-    async fn path_segments_round_trip_over_both_transports() {
-        let router = || {
-            axum::Router::new().route(
-                "/v1/processes/{name}/{verb}",
-                get(
-                    |UrlPath((name, verb)): UrlPath<(String, String)>| async move {
-                        axum::Json(serde_json::json!({ "name": name, "verb": verb }))
-                    },
-                ),
-            )
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let sock = dir.path().join("api.sock");
-        let unix = tokio::net::UnixListener::bind(&sock).unwrap();
-        tokio::spawn(async move { axum::serve(unix, router()).await });
-        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", tcp.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(tcp, router()).await });
-        let opts = Options {
-            user_agent: "test",
-            connect_timeout: Duration::from_secs(5),
-            follow_redirects: false,
-        };
-        let clients = [
-            Client::unix(sock.clone()),
-            Client::http(
-                &base,
-                http_client(&opts, &Trust::System).unwrap(),
-                None,
-                false,
-            ),
-        ];
-        for c in &clients {
-            for name in [
-                "celery:worker_00",
-                "web:*",
-                "a@b",
-                "group:celery",
-                "sp ace/slash%?#",
-                "é",
-            ] {
-                let got = c
-                    .get_json::<serde_json::Value>(&format!(
-                        "/v1/processes/{}/log",
-                        encode::segment(name)
-                    ))
-                    .await
-                    .unwrap_or_else(|e| panic!("{name} via {}: {e}", c.endpoint()));
-                assert_eq!(got.data["name"], name, "via {}", c.endpoint());
-                assert_eq!(got.data["verb"], "log");
-            }
         }
     }
 }
