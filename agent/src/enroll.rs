@@ -65,7 +65,7 @@ pub async fn run(enroll: Enrollment, host: String, agent_token: Secret) {
         let client = Client::http(&enroll.console, http.clone(), Some(bearer), true);
         let result = register(&client, &reg).await;
         if let Err(e) = &result {
-            if credential.is_some() && e.starts_with("console answered 401") {
+            if credential.is_some() && e.status == Some(401) {
                 tracing::warn!("the console refused this agent's credential; enrolling again");
                 credential = None;
             }
@@ -132,19 +132,46 @@ fn write_credential(path: &std::path::Path, credential: &str) -> std::io::Result
     std::fs::rename(&tmp, path)
 }
 
-/// One registration (or heartbeat), within `REQUEST_TIMEOUT`; an error
-/// says what the console answered, never a token.
-async fn register(client: &Client, reg: &Registration) -> Result<RegistrationResponse, String> {
-    let call = client.post_json::<_, RegistrationResponse>("/v1/agents/register", reg);
-    match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
-        Err(_) => Err(format!("no answer within {REQUEST_TIMEOUT:?}")),
-        Ok(Ok(r)) => Ok(r.data),
-        Ok(Err(ClientError::Api { status, .. })) if (300..400).contains(&status) => Err(format!(
-            "console answered {status} (a redirect): not followed; point agent.console at the console itself"
-        )),
-        Ok(Err(ClientError::Api {
-            status, message, ..
-        })) => Err(format!("console answered {status}: {message}")),
-        Ok(Err(e)) => Err(e.to_string()),
+/// Why one registration (or heartbeat) failed: the console's status when
+/// it answered, and what to log (never a token).
+struct Failure {
+    status: Option<u16>,
+    said: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.said)
     }
+}
+
+/// One registration (or heartbeat), within `REQUEST_TIMEOUT`. The client
+/// reads fleet's error body (a console's message) and never quotes any
+/// other body.
+async fn register(client: &Client, reg: &Registration) -> Result<RegistrationResponse, Failure> {
+    let call = client.post_json::<_, RegistrationResponse>("/v1/agents/register", reg);
+    let e = match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+        Ok(Ok(r)) => return Ok(r.data),
+        Ok(Err(e)) => e,
+        Err(_) => {
+            return Err(Failure {
+                status: None,
+                said: format!("no answer within {REQUEST_TIMEOUT:?}"),
+            })
+        }
+    };
+    let said = match &e {
+        ClientError::Api { status, .. } if (300..400).contains(status) => format!(
+            "console answered {status} (a redirect): not followed; point agent.console at the console itself"
+        ),
+        ClientError::Api {
+            status, message, ..
+        } => format!("console answered {status}: {message}"),
+        e => e.to_string(),
+    };
+    let status = match e {
+        ClientError::Api { status, .. } => Some(status),
+        _ => None,
+    };
+    Err(Failure { status, said })
 }
