@@ -547,6 +547,8 @@ fn t7_agent_pins_its_console_never_follows_redirects_and_refuses_clear_text() {
             .contains("does not match the pinned one")
             .then_some(())
     });
+    // The agent's own settings, never fleetctl's flag.
+    assert!(!a.stderr().contains("--cacert"), "{}", a.stderr());
     let right = format!(
         "console_fingerprint = \"sha256:{}\"\n",
         p.leaf_fingerprint()

@@ -167,6 +167,13 @@ async fn register(client: &Client, reg: &Registration) -> Result<RegistrationRes
         ClientError::Api {
             status, message, ..
         } => format!("console answered {status}: {message}"),
+        // The client's hints are fleetctl's ("pass --cacert"); the agent's
+        // own settings are named here.
+        ClientError::Connect {
+            endpoint, reason, ..
+        } if reason.contains("certificate") => format!(
+            "cannot connect to {endpoint}: {reason} (check agent.console_ca_file or agent.console_fingerprint)"
+        ),
         e => e.to_string(),
     };
     let status = match e {
