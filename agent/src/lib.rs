@@ -12,6 +12,7 @@
 pub mod api;
 pub mod config;
 pub mod enroll;
+pub mod health;
 pub mod import;
 pub mod logs;
 pub mod routes;

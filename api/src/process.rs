@@ -191,6 +191,39 @@ pub struct ProcessInfo {
     /// In BACKOFF: when the next start attempt is due (unix ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<u64>,
+    /// Its health check's verdict; absent when it has no check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    /// The last check's result in words ("HTTP 503", "connection
+    /// refused", "timed out after 2s"), while it has a check and has run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_message: Option<String>,
+}
+
+/// A health check's verdict on a process (`[program.X.health]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Not decided yet (just started, or not running).
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The window of `exits_by_minute`: ten minutes, the page's flapping rule.
@@ -233,6 +266,8 @@ impl ProcessInfo {
             exits_unasked: 0,
             exits_by_minute: vec![],
             next_attempt_at: None,
+            health: None,
+            health_message: None,
         }
     }
 

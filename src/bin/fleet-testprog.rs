@@ -26,6 +26,11 @@
 //!   ticker MS                   print "tick N" every MS milliseconds
 //!   env VAR...                  print VAR=value lines, then wait
 //!   stderr TEXT                 write TEXT to stderr and stdout, then wait
+//!   http PORT FILE [AFTER_MS]   serve HTTP on 127.0.0.1:PORT (after
+//!                               AFTER_MS): each request answers as FILE
+//!                               says at that moment: "fail" 503, "hang"
+//!                               never answers, anything else (or no
+//!                               file) 200 with body "ok <pid>"
 
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -62,6 +67,7 @@ fn main() {
             drop(f);
             wait_forever()
         }
+        "http" => http(arg(1), arg(2), arg(3).parse().unwrap_or(0)),
         "stubborn" => stubborn(arg(1).parse().expect("stubborn N"), arg(2)),
         "doublefork" => doublefork(arg(1)),
         "celery" => celery(arg(1).parse().expect("celery N"), arg(2)),
@@ -247,4 +253,33 @@ fn flood(total: u64, chunk: usize) -> ! {
     }
     out.flush().unwrap();
     std::process::exit(0)
+}
+
+fn http(port: &str, file: &str, after_ms: u64) -> ! {
+    use std::io::Read;
+    std::thread::sleep(Duration::from_millis(after_ms));
+    let l = std::net::TcpListener::bind(format!("127.0.0.1:{port}")).expect("bind PORT");
+    println!("listening {port}");
+    for conn in l.incoming() {
+        let Ok(mut c) = conn else { continue };
+        let mode = std::fs::read_to_string(file).unwrap_or_default();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            let _ = c.read(&mut buf);
+            let (status, body) = match mode.trim() {
+                "hang" => {
+                    std::thread::sleep(Duration::from_secs(3600));
+                    return;
+                }
+                "fail" => ("503 Service Unavailable", "failing".to_owned()),
+                _ => ("200 OK", format!("ok {}", std::process::id())),
+            };
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        });
+    }
+    unreachable!("incoming() never ends")
 }

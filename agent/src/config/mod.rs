@@ -10,13 +10,17 @@
 //! [`ConfigErrors`].
 
 mod agent;
+mod depends;
 mod envfile;
 mod error;
 mod expand;
 mod group;
+mod health;
 mod model;
 mod program;
 pub use agent::AGENT_KEYS;
+pub use depends::ranks;
+pub use health::HEALTH_KEYS;
 pub use program::PROGRAM_KEYS;
 mod raw;
 mod validate;
@@ -302,7 +306,8 @@ fn build(cx: &mut Ctx, source: &Path, docs: &[Doc]) -> Config {
         }),
     );
     let group_of = group::check_groups(cx, &groups, &declared_programs);
-    let processes = processes(cx, &programs, &group_of, &agent);
+    let mut processes = processes(cx, &programs, &group_of, &agent);
+    depends::resolve(cx, &programs, &group_of, &mut processes);
     Config {
         source: source.to_path_buf(),
         agent,
@@ -427,6 +432,7 @@ fn instance(p: &Program, inst: &Instance, name: &str, agent: &AgentSettings) -> 
             .collect(),
         stdout: log(&p.stdout, "stdout"),
         stderr: log(&p.stderr, "stderr"),
+        health: p.health.as_ref().map(|h| h.expand(inst)),
         ..p.options.clone()
     }
 }

@@ -106,6 +106,54 @@ pub enum Leftovers {
     Keep,
 }
 
+/// `[program.X.health]`: how the agent decides a running process is
+/// healthy (`check`), how often and how strictly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthSpec {
+    pub check: HealthCheck,
+    /// Between the end of one check and the start of the next (checks of
+    /// one process never overlap, so a slow target cannot pile them up).
+    pub interval: Duration,
+    /// A check that has not answered by then failed (an exec check is
+    /// killed with its process group).
+    pub timeout: Duration,
+    /// From the spawn: failures in this window do not count, and checks
+    /// run every `min(interval, 1s)` so a quick start is seen quickly.
+    pub start_period: Duration,
+    /// Consecutive failures that make it unhealthy.
+    pub failures: u32,
+    /// Consecutive successes that make it healthy.
+    pub successes: u32,
+    pub on_unhealthy: OnUnhealthy,
+}
+
+/// One kind of check, templates already expanded for the instance.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HealthCheck {
+    /// GET `url`; healthy when the status is in `expect_status` (default
+    /// any 2xx or 3xx; redirects are not followed) and the body contains
+    /// `expect_body` when set.
+    Http {
+        url: String,
+        expect_status: Vec<u16>,
+        expect_body: Option<String>,
+    },
+    /// A TCP connection to `HOST:PORT` is accepted.
+    Tcp { addr: String },
+    /// The command exits 0; run as the program's user, in its directory,
+    /// with its environment.
+    Exec { argv: Vec<String> },
+}
+
+/// `on_unhealthy = "restart" | "none"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnUnhealthy {
+    /// Only report it (status, events, metrics, the rolling gate).
+    None,
+    /// Restart it with its stop semantics; the exit records why.
+    Restart,
+}
+
 /// Where one output stream goes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogSpec {
@@ -179,12 +227,29 @@ pub struct ProcessSpec {
     pub stdout: LogSpec,
     /// Ignored when `redirect_stderr` is true.
     pub stderr: LogSpec,
+    /// `[program.X.health]`, expanded for this instance.
+    pub health: Option<HealthSpec>,
+    /// Full names (`group:process`) of the processes this one waits for
+    /// (`depends_on`), resolved and checked for cycles at load.
+    pub depends_on: Vec<String>,
 }
 
 impl ProcessSpec {
     /// `group:process`, the name the API uses.
     pub fn full_name(&self) -> String {
         format!("{}:{}", self.group, self.name)
+    }
+
+    /// Whether `other` differs from this spec only in what a running
+    /// process can take without a restart (its health check and its
+    /// start order).
+    pub fn same_process(&self, other: &ProcessSpec) -> bool {
+        let strip = |s: &ProcessSpec| ProcessSpec {
+            health: None,
+            depends_on: Vec::new(),
+            ..s.clone()
+        };
+        strip(self) == strip(other)
     }
 }
 
@@ -222,6 +287,8 @@ impl Default for ProcessSpec {
             redirect_stderr: false,
             stdout: LogSpec::default(),
             stderr: LogSpec::default(),
+            health: None,
+            depends_on: Vec::new(),
         }
     }
 }

@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use super::error::{FileId, Loc};
 use super::expand::{check_process_name, is_env_name};
+use super::health::HealthTemplate;
 use super::model::{ProcessSpec, UserSpec};
 use super::raw::{Key, Raw};
 use super::validate::{key_loc, Ctx, Table};
@@ -47,6 +48,8 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "stderr_logfile",
     "stderr_logfile_maxbytes",
     "stderr_logfile_backups",
+    "health",
+    "depends_on",
 ];
 
 /// Where a stream goes, before templates.
@@ -87,6 +90,11 @@ pub(crate) struct Program {
     pub file_environment: Vec<(String, String)>,
     pub stdout: LogTemplate,
     pub stderr: LogTemplate,
+    /// `[program.X.health]`, templates unexpanded.
+    pub health: Option<HealthTemplate>,
+    /// `depends_on` as written (a program, or `group:NAME`), with where;
+    /// resolved to processes by `depends.rs` once every program is known.
+    pub depends_on: Vec<(String, Loc)>,
     /// What every instance takes as is (user, priority, restart and stop
     /// policy ...); its per-instance fields are left at their defaults
     /// for `instance()` in mod.rs to fill.
@@ -182,6 +190,8 @@ pub(crate) fn program(
     let file_environment = environment_files(cx, &t);
 
     let o = options(cx, &t, user, umask);
+    let health = super::health::health(cx, &t);
+    let depends_on = depends_on(cx, &t);
     let stdout = log(cx, &t, "stdout");
     let stderr = log(cx, &t, "stderr");
 
@@ -201,8 +211,43 @@ pub(crate) fn program(
         file_environment,
         stdout,
         stderr,
+        health,
+        depends_on,
         options: o,
     })
+}
+
+/// `depends_on = ["redis", "group:NAME"]`: names only; whether they exist
+/// and form no cycle is checked once every program is read.
+fn depends_on(cx: &mut Ctx, t: &Table) -> Vec<(String, Loc)> {
+    let Some(v) = t.get("depends_on") else {
+        return Vec::new();
+    };
+    let label = format!("{}.depends_on", t.label);
+    let Raw::Array(items) = v.get_ref() else {
+        let msg = format!(
+            "{label}: expected an array of program names or \"group:NAME\", found {}",
+            v.get_ref().describe()
+        );
+        cx.error(&t.loc(v), msg);
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(s) = cx.string_value(t.file, &label, item) else {
+            continue;
+        };
+        let name = s.strip_prefix("group:").unwrap_or(&s);
+        if !super::validate::is_section_name(name) {
+            cx.error(
+                &t.loc(item),
+                format!("{label}: expected a program name or \"group:NAME\", found {s:?}"),
+            );
+            continue;
+        }
+        out.push((s, t.loc(item)));
+    }
+    out
 }
 
 /// `environment_file = "PATH"` or `["PATH", "-PATH"]`: systemd's

@@ -116,6 +116,8 @@ fn defaults() {
             redirect_stderr: false,
             stdout: log("stdout"),
             stderr: log("stderr"),
+            health: None,
+            depends_on: vec![],
         }]
     );
     assert_eq!(c.processes[0].full_name(), "web:web");
@@ -312,7 +314,7 @@ fn golden_unknown_keys_all_reported() {
          environment, environment_file, priority, autostart, autorestart, exitcodes, startsecs, startretries, backoff, backoff_max, \
          stopsignal, stopwaitsecs, stopasgroup, killasgroup, leftovers, redirect_stderr, stdout_logfile, \
          stdout_logfile_maxbytes, stdout_logfile_backups, stderr_logfile, stderr_logfile_maxbytes, \
-         stderr_logfile_backups)\n\
+         stderr_logfile_backups, health, depends_on)\n\
          DIR/agent.toml:8:2: unknown key \"programs\" in the top-level table; did you mean \"program\"? \
          (expected one of: include, agent, program, group)"
     );
@@ -344,7 +346,7 @@ when = 1979-05-27
          numprocs_start, process_name, directory, user, umask, environment, environment_file, priority, autostart, \
          autorestart, exitcodes, startsecs, startretries, backoff, backoff_max, stopsignal, stopwaitsecs, stopasgroup, \
          killasgroup, leftovers, redirect_stderr, stdout_logfile, stdout_logfile_maxbytes, stdout_logfile_backups, \
-         stderr_logfile, stderr_logfile_maxbytes, stderr_logfile_backups)"
+         stderr_logfile, stderr_logfile_maxbytes, stderr_logfile_backups, health, depends_on)"
     );
 }
 
@@ -1046,4 +1048,173 @@ fn environment_file_errors_name_the_file_and_line_never_a_value() {
         "{e}"
     );
     assert!(!e.contains("hunter2"), "{e}");
+}
+
+#[test]
+fn health_checks_load_with_defaults_and_per_instance_templates() {
+    let (_d, r) = load(
+        r#"
+[program.web]
+command = "x"
+numprocs = 2
+process_name = "web_{num}"
+
+[program.web.health]
+http = "http://127.0.0.1:80{num:02}/healthz"
+expect_status = [200, 204]
+interval = "5s"
+timeout = "1500ms"
+start_period = 10
+on_unhealthy = "restart"
+
+[program.redis]
+command = "x"
+[program.redis.health]
+tcp = "127.0.0.1:6379"
+
+[program.worker]
+command = "x"
+[program.worker.health]
+exec = "celery -A app inspect ping -d celery@{host}"
+"#,
+    );
+    let c = r.unwrap_or_else(|e| panic!("{e}"));
+    let h = one(&c, "web_1").health.unwrap();
+    assert_eq!(
+        h.check,
+        HealthCheck::Http {
+            url: "http://127.0.0.1:8001/healthz".into(),
+            expect_status: vec![200, 204],
+            expect_body: None
+        }
+    );
+    assert_eq!(h.interval, Duration::from_secs(5));
+    assert_eq!(h.timeout, Duration::from_millis(1500));
+    assert_eq!(h.start_period, Duration::from_secs(10));
+    assert_eq!((h.failures, h.successes), (3, 1));
+    assert_eq!(h.on_unhealthy, OnUnhealthy::Restart);
+    let r = one(&c, "redis").health.unwrap();
+    assert_eq!(
+        r.check,
+        HealthCheck::Tcp {
+            addr: "127.0.0.1:6379".into()
+        }
+    );
+    assert_eq!(r.interval, Duration::from_secs(10));
+    assert_eq!(r.timeout, Duration::from_secs(5));
+    assert_eq!(r.on_unhealthy, OnUnhealthy::None);
+    let w = one(&c, "worker").health.unwrap();
+    assert_eq!(
+        w.check,
+        HealthCheck::Exec {
+            argv: ["celery", "-A", "app", "inspect", "ping", "-d", "celery@h1"]
+                .map(String::from)
+                .to_vec()
+        }
+    );
+    assert!(one(&c, "web_0").depends_on.is_empty());
+}
+
+#[test]
+fn golden_health_errors() {
+    let text = r#"[program.a]
+command = "x"
+[program.a.health]
+http = "http://x/"
+tcp = "x:1"
+
+[program.b]
+command = "x"
+[program.b.health]
+interval = "0s"
+
+[program.c]
+command = "x"
+[program.c.health]
+tcp = "localhost"
+expect_body = "ok"
+on_unhealthy = "kill"
+timout = "1s"
+"#;
+    assert_eq!(
+        errors(text),
+        "DIR/agent.toml:5:1: program.a.health: one check per program, found http and tcp\n\
+         DIR/agent.toml:9:1: program.b.health: expected one check: http = \"URL\", tcp = \"HOST:PORT\" or exec = \"COMMAND\"\n\
+         DIR/agent.toml:10:12: program.b.health.interval: expected a duration above zero (e.g. \"5s\")\n\
+         DIR/agent.toml:15:7: program.c.health.tcp: expected HOST:PORT (e.g. \"127.0.0.1:6379\"), found \"localhost\"\n\
+         DIR/agent.toml:16:1: program.c.health.expect_body: only an http check has a status and a body\n\
+         DIR/agent.toml:17:16: program.c.health.on_unhealthy: expected \"restart\" or \"none\", found \"kill\"\n\
+         DIR/agent.toml:18:1: unknown key \"timout\" in [program.c.health]; did you mean \"timeout\"? (expected one of: \
+         http, tcp, exec, expect_status, expect_body, interval, timeout, start_period, failures, successes, on_unhealthy)"
+    );
+}
+
+#[test]
+fn depends_on_resolves_programs_and_groups_to_processes() {
+    let (_d, r) = load(
+        r#"
+[program.redis]
+command = "x"
+
+[program.db]
+command = "x"
+
+[group.store]
+programs = ["db"]
+
+[program.web]
+command = "x"
+numprocs = 2
+process_name = "web_{num}"
+depends_on = ["redis", "group:store"]
+
+[program.proxy]
+command = "x"
+depends_on = ["web"]
+"#,
+    );
+    let c = r.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one(&c, "web_0").depends_on, ["redis:redis", "store:db"]);
+    assert_eq!(one(&c, "proxy").depends_on, ["web:web_0", "web:web_1"]);
+    let ranks = ranks(c.processes.iter());
+    assert_eq!(ranks["redis:redis"], 0);
+    assert_eq!(ranks["web:web_1"], 1);
+    assert_eq!(ranks["proxy:proxy"], 2);
+}
+
+#[test]
+fn golden_depends_on_errors() {
+    let text = r#"[program.a]
+command = "x"
+depends_on = ["b"]
+
+[program.b]
+command = "x"
+depends_on = ["c"]
+
+[program.c]
+command = "x"
+depends_on = ["a", "nowhere", "group:none", "c"]
+
+[group.g]
+programs = ["c"]
+
+[program.d]
+command = "x"
+depends_on = ["g"]
+
+[program.e]
+command = "x"
+depends_on = ["bad name", 3]
+"#;
+    assert_eq!(
+        errors(text),
+        "DIR/agent.toml:3:15: program.a.depends_on: start-order cycle: a -> b -> c -> a\n\
+         DIR/agent.toml:11:20: program.c.depends_on: no program named \"nowhere\"\n\
+         DIR/agent.toml:11:31: program.c.depends_on: no group named \"none\"\n\
+         DIR/agent.toml:11:45: program.c.depends_on: \"c\" is c itself; a program cannot wait for itself\n\
+         DIR/agent.toml:18:15: program.d.depends_on: no program named \"g\" (\"g\" is a group: write \"group:g\")\n\
+         DIR/agent.toml:22:15: program.e.depends_on: expected a program name or \"group:NAME\", found \"bad name\"\n\
+         DIR/agent.toml:22:27: program.e.depends_on: expected a string, found 3"
+    );
 }

@@ -55,6 +55,38 @@ pub(crate) fn seconds(v: &Raw) -> Result<Duration, String> {
     ))
 }
 
+/// A duration: seconds as a number (`10`, `0.5`) or a string with a unit
+/// (`"500ms"`, `"5s"`, `"2m"`, `"1h"`).
+pub(crate) fn duration(v: &Raw) -> Result<Duration, String> {
+    let Raw::String(s) = v else {
+        return seconds(v).map_err(|_| {
+            format!(
+                "expected a duration such as \"5s\", \"500ms\" or \"2m\" (or seconds as a number), {}",
+                found(v)
+            )
+        });
+    };
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "s" | "" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    match num.parse::<f64>().map(|n| n * scale) {
+        Ok(secs) if secs >= 0.0 => Duration::try_from_secs_f64(secs).map_err(|e| e.to_string()),
+        _ => Err(format!(
+            "expected a duration such as \"5s\", \"500ms\" or \"2m\", {}",
+            found(v)
+        )),
+    }
+}
+
 /// `"022"`, `"0o022"` or an integer written like supervisord's `022`.
 ///
 /// `literal` is the integer as written in the file: TOML reads `022` as
@@ -235,6 +267,27 @@ mod tests {
             boolean(&s("yes")).unwrap_err(),
             "expected true or false, found \"yes\""
         );
+    }
+
+    #[test]
+    fn duration_strings() {
+        let ms = Duration::from_millis;
+        for (text, want) in [
+            ("5s", ms(5000)),
+            ("500ms", ms(500)),
+            ("2m", ms(120_000)),
+            ("1h", ms(3_600_000)),
+            ("0.5s", ms(500)),
+            ("7", ms(7000)),
+        ] {
+            assert_eq!(duration(&s(text)), Ok(want), "{text}");
+        }
+        assert_eq!(duration(&Raw::Integer(3)), Ok(ms(3000)));
+        for bad in ["", "s", "5 days", "-1s", "1.2.3s", "5sec"] {
+            let e = duration(&s(bad)).unwrap_err();
+            assert!(e.starts_with("expected a duration such as"), "{bad}: {e}");
+        }
+        assert!(duration(&Raw::Boolean(true)).is_err());
     }
 
     #[test]

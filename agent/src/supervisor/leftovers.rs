@@ -256,7 +256,7 @@ impl Owner {
     }
 
     /// An event for a process that does not change its state.
-    fn note(&mut self, name: &str, pid: u32, description: String) {
+    pub(super) fn note(&mut self, name: &str, pid: u32, description: String) {
         let Some(&i) = self.index.get(name) else {
             return;
         };

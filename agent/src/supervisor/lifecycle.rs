@@ -172,6 +172,9 @@ impl Owner {
         let reaped = sys::wait::reap_all();
         self.leftovers.reaped_since_look |= !reaped.is_empty();
         for (pid, exit) in reaped {
+            if self.reaped_check(pid, exit) {
+                continue;
+            }
             let Some(name) = self.pids.remove(&pid) else {
                 // An adopted descendant or a child whose exec failed.
                 tracing::debug!(pid, ?exit, "reaped unmanaged child");
@@ -182,7 +185,13 @@ impl Owner {
             };
             self.note_exited(i, pid);
             let p = &mut self.procs[i];
-            let info = exit_info(exit, p.state.name() == ProcessState::Stopping, &p.spec);
+            let stopping = p.state.name() == ProcessState::Stopping;
+            let mut info = exit_info(exit, stopping, &p.spec);
+            // Why fleet stopped it, when it was not asked to (a failed
+            // health check).
+            if let Some(why) = p.restart_reason.take() {
+                info.message = stopping.then_some(why);
+            }
             p.record_exit(info);
             self.apply(&name, Event::Exited { pid, exit });
         }

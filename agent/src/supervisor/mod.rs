@@ -11,6 +11,7 @@
 
 mod events;
 mod groups;
+mod health;
 mod leftovers;
 mod lifecycle;
 mod log_faults;
@@ -58,6 +59,8 @@ struct Owner {
     leftovers: leftovers::Parts,
     /// The snapshot and events of this cycle (`publish.rs`).
     publishing: publish::Parts,
+    /// Health checks in flight (`health.rs`).
+    health: health::Parts,
 }
 
 /// One process as handlers see it.

@@ -176,6 +176,8 @@ fn changed_fields(was: &fleet_api::ProcessInfo, now: &fleet_api::ProcessInfo) ->
         ("exits", was.exits != now.exits),
         ("restarts", was.restarts != now.restarts),
         ("log_error", was.log_error != now.log_error),
+        ("health", was.health != now.health),
+        ("health_message", was.health_message != now.health_message),
         ("leftovers", was.leftovers != now.leftovers),
         ("description", was.description != now.description),
     ];

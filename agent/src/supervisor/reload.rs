@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Diff {
     pub added: Vec<ProcessSpec>,
     pub changed: Vec<ProcessSpec>,
+    /// Changed only in what a running process takes as is (its health
+    /// check, its start order): updated in place, never restarted.
+    pub retuned: Vec<ProcessSpec>,
     /// Full names.
     pub removed: Vec<String>,
     /// Full names.
@@ -33,10 +36,14 @@ pub fn diff(old: &[ProcessSpec], new: &[ProcessSpec]) -> Diff {
                 d.added.push((*spec).clone());
                 touched.insert(&spec.program);
             }
-            Some(o) if *o != *spec => {
+            Some(o) if !o.same_process(spec) => {
                 d.changed.push((*spec).clone());
                 touched.insert(&spec.program);
                 touched.insert(&o.program);
+            }
+            Some(o) if *o != *spec => {
+                d.retuned.push((*spec).clone());
+                touched.insert(&spec.program);
             }
             Some(_) => d.unchanged.push(name.clone()),
         }
@@ -116,6 +123,22 @@ impl Owner {
                 // Stops with the old spec, starts with the new one.
                 self.apply(&name, Event::Restart);
             }
+        }
+        for spec in d.retuned {
+            let name = spec.full_name();
+            let i = self.index[&name];
+            let p = &mut self.procs[i];
+            p.spec.health = spec.health.clone();
+            p.spec.depends_on = spec.depends_on.clone();
+            if let Some(pending) = &mut p.pending {
+                pending.health = spec.health;
+                pending.depends_on = spec.depends_on;
+            }
+            // A new check starts over from unknown.
+            if let Some(mut run) = p.health.take() {
+                run.cancel();
+            }
+            self.health_follow(i);
         }
         let mut starts: Vec<String> = added
             .iter()

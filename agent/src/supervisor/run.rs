@@ -52,6 +52,7 @@ pub fn start(
         procs.push(p);
     }
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let (health, checks) = super::health::Parts::new();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -80,6 +81,7 @@ pub fn start(
         shutdown: super::shutdown::Parts::default(),
         leftovers: super::leftovers::Parts::default(),
         publishing: super::publish::Parts::new(snap_tx),
+        health,
     };
     owner.reindex();
     // Never twice: what a previous incarnation left running goes first.
@@ -91,7 +93,7 @@ pub fn start(
     std::thread::Builder::new()
         .name("supervisor".into())
         .spawn(move || {
-            let exit = rt.block_on(owner.run(rx, signals));
+            let exit = rt.block_on(owner.run(rx, checks, signals));
             let _ = done_tx.send(exit);
         })?;
     Ok((handle, done_rx))
@@ -128,7 +130,12 @@ impl Owner {
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut sig: Signals) -> Exit {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Command>,
+        mut checks: mpsc::UnboundedReceiver<super::health::Done>,
+        mut sig: Signals,
+    ) -> Exit {
         loop {
             self.fire_deadlines();
             self.sweep();
@@ -151,6 +158,7 @@ impl Owner {
                     }
                 }
                 _ = sig.usr2.recv() => self.reopen_logs(),
+                Some(done) = checks.recv() => self.health_result(done),
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.command(cmd),
                     None => self.begin_shutdown("control channel closed"),
@@ -181,6 +189,7 @@ impl Owner {
             .iter()
             .filter_map(|p| p.state.deadline(&p.spec))
             .chain(self.hunt_deadline())
+            .chain(self.health_deadline())
             .min()
     }
 
@@ -198,6 +207,7 @@ impl Owner {
         if self.hunt_deadline().is_some_and(|d| d <= now) {
             self.hunt();
         }
+        self.fire_health(now);
     }
 
     /// Feed one event to one process's state machine and perform the
@@ -215,7 +225,9 @@ impl Owner {
         if p.state.name() != from || p.state.pid() != old_pid {
             p.state_since = SystemTime::now();
             self.publishing.dirty = true;
+            self.health_follow(i);
         }
+        let p = &self.procs[i];
         if p.state.name() != from {
             let p = &self.procs[i];
             let info = p.snap().info;

@@ -51,6 +51,11 @@ pub struct Proc {
     pub logs_deferred: bool,
     pub stdout: Arc<LogStream>,
     pub stderr: Arc<LogStream>,
+    /// Its health checks since its last spawn (`health.rs`).
+    pub health: Option<super::health::Run>,
+    /// Set when fleet restarts it on its own (an unhealthy verdict):
+    /// becomes the message of the exit that restart causes.
+    pub restart_reason: Option<String>,
 }
 
 /// Open the log streams a spec asks for (one shared stream with
@@ -151,6 +156,8 @@ impl Proc {
             logs_deferred: false,
             stdout,
             stderr,
+            health: None,
+            restart_reason: None,
         }
     }
 
@@ -243,6 +250,12 @@ impl Proc {
                 leftovers: self.leftovers,
                 exits_unasked: self.exits_unasked,
                 exits_by_minute: self.exits_by_minute.clone(),
+                health: self.spec.health.as_ref().map(|_| {
+                    self.health
+                        .as_ref()
+                        .map_or(fleet_api::Health::Unknown, |r| r.tracker.status)
+                }),
+                health_message: self.health.as_ref().and_then(|r| r.tracker.message.clone()),
                 next_attempt_at: match self.state {
                     crate::state::State::Backoff { until, .. } => Some(unix_ms(
                         SystemTime::now()
@@ -301,7 +314,11 @@ fn usage(pid: u32) -> Option<(f64, u64)> {
 pub fn describe(snap: &ProcSnap, now_ms: u64) -> ProcessInfo {
     let mut info = snap.info.clone();
     if let Some(timing) = info.timing(now_ms) {
-        info.description = timing;
+        info.description = match (info.health, &info.health_message) {
+            (Some(h @ fleet_api::Health::Unhealthy), Some(m)) => format!("{timing}, {h}: {m}"),
+            (Some(h), _) => format!("{timing}, {h}"),
+            (None, _) => timing,
+        };
         if let Some((cpu, rss)) = info.pid.and_then(usage) {
             info.cpu_seconds = Some(cpu);
             info.rss_bytes = Some(rss);

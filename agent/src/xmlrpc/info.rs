@@ -143,7 +143,15 @@ pub fn process_info(p: &ProcSnap, now_ms: u64) -> Value {
     let description = match i.state {
         ProcessState::Running => {
             let up = (now - start).max(0) as u64;
-            format!("pid {pid}, uptime {}", fleet_api::format_timedelta(up))
+            let timing = format!("pid {pid}, uptime {}", fleet_api::format_timedelta(up));
+            // Health rides in the text: supervisord's states stay the
+            // only states its clients see.
+            match i.health {
+                Some(h @ (fleet_api::Health::Healthy | fleet_api::Health::Unhealthy)) => {
+                    format!("{timing}, {h}")
+                }
+                _ => timing,
+            }
         }
         ProcessState::Backoff | ProcessState::Fatal if spawnerr.is_empty() => {
             format!("unknown error (try \"tail {}\")", i.process)

@@ -1,0 +1,108 @@
+//! The network probes (http, tcp), run as tasks on the I/O runtime so a
+//! slow or silent target never touches the supervisor's loop; each ends
+//! by its own timeout. Exec checks are children of the agent and run by
+//! the supervisor, which reaps every child (`supervisor/health.rs`).
+
+use std::time::Duration;
+
+/// One check's result: healthy or not, and why in words.
+pub type Verdict = (bool, String);
+
+/// The one HTTP client for checks: no connection kept between checks (a
+/// check must see a fresh connect), no redirect followed (a 3xx is an
+/// answer), no proxy from the environment.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .user_agent(concat!(
+            "fleet-agent/",
+            env!("CARGO_PKG_VERSION"),
+            " health check"
+        ))
+        .build()
+        .expect("a client without custom TLS roots builds")
+}
+
+/// GET `url`: healthy when the status is expected and the body contains
+/// `body` (read up to 64 KiB).
+pub async fn http(
+    client: &reqwest::Client,
+    url: &str,
+    expect: &[u16],
+    body: Option<&str>,
+    timeout: Duration,
+) -> Verdict {
+    let run = async {
+        let resp = client.get(url).send().await.map_err(describe)?;
+        let status = resp.status().as_u16();
+        let status_ok = match expect {
+            [] => (200..400).contains(&status),
+            list => list.contains(&status),
+        };
+        if !status_ok {
+            return Ok((false, format!("HTTP {status}")));
+        }
+        let Some(want) = body else {
+            return Ok((true, format!("HTTP {status}")));
+        };
+        let mut resp = resp;
+        let mut seen = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(describe)? {
+            seen.extend_from_slice(&chunk);
+            if contains(&seen, want.as_bytes()) {
+                return Ok((true, format!("HTTP {status}")));
+            }
+            if seen.len() > 64 << 10 {
+                break;
+            }
+        }
+        Ok::<_, String>((false, format!("HTTP {status}, body without {want:?}")))
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => (false, e),
+        Err(_) => (false, timed_out(timeout)),
+    }
+}
+
+/// A TCP connection to `addr` (HOST:PORT) is accepted.
+pub async fn tcp(addr: &str, timeout: Duration) -> Verdict {
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+        Ok(Ok(_)) => (true, "connected".into()),
+        Ok(Err(e)) => (false, e.to_string()),
+        Err(_) => (false, timed_out(timeout)),
+    }
+}
+
+pub fn timed_out(timeout: Duration) -> String {
+    let ms = timeout.as_millis();
+    match ms {
+        ms if ms < 1000 => format!("timed out after {ms}ms"),
+        ms if ms % 1000 == 0 => format!("timed out after {}s", ms / 1000),
+        ms => format!("timed out after {:.1}s", ms as f64 / 1000.0),
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// reqwest's error with its cause ("connection refused"), not just
+/// "error sending request".
+fn describe(e: reqwest::Error) -> String {
+    use std::error::Error;
+    let mut msg = String::new();
+    let mut cur: Option<&dyn Error> = Some(&e);
+    let mut last = String::new();
+    while let Some(err) = cur {
+        last = err.to_string();
+        cur = err.source();
+    }
+    if e.is_connect() {
+        msg.push_str("cannot connect: ");
+    }
+    msg.push_str(&last);
+    msg
+}
