@@ -121,7 +121,7 @@ fn verbs_drive_real_processes() {
 
         // stop by program: both instances, and only them.
         let touched = h
-            .act("web".parse::<Selector>().unwrap(), Verb::Stop, None)
+            .act("web".parse::<Selector>().unwrap(), Verb::Stop, None, false)
             .await
             .unwrap();
         assert_eq!(touched.len(), 2);
@@ -135,17 +135,27 @@ fn verbs_drive_real_processes() {
         assert_eq!(pid(&h, "cron:cron"), cron);
 
         // start one instance by group:process.
-        h.act("web:web_1".parse::<Selector>().unwrap(), Verb::Start, None)
-            .await
-            .unwrap();
+        h.act(
+            "web:web_1".parse::<Selector>().unwrap(),
+            Verb::Start,
+            None,
+            false,
+        )
+        .await
+        .unwrap();
         let w1b = running(&h, "web:web_1").await;
         assert_ne!(w1b, w1);
         assert_eq!(state(&h, "web:web_0").unwrap().0, ProcessState::Stopped);
 
         // restart: a new pid, the old one gone.
-        h.act("cron".parse::<Selector>().unwrap(), Verb::Restart, None)
-            .await
-            .unwrap();
+        h.act(
+            "cron".parse::<Selector>().unwrap(),
+            Verb::Restart,
+            None,
+            false,
+        )
+        .await
+        .unwrap();
         until(&h, "cron restarted", |h| {
             matches!(state(h, "cron:cron"), Some((ProcessState::Running, Some(p))) if p != cron)
         })
@@ -158,6 +168,7 @@ fn verbs_drive_real_processes() {
             "web:web_1".parse::<Selector>().unwrap(),
             Verb::Signal,
             Some(libc::SIGTERM),
+            false,
         )
         .await
         .unwrap();
@@ -168,7 +179,7 @@ fn verbs_drive_real_processes() {
 
         // A selector matching nothing is an error and touches nothing.
         let e = h
-            .act("nope".parse::<Selector>().unwrap(), Verb::Stop, None)
+            .act("nope".parse::<Selector>().unwrap(), Verb::Stop, None, false)
             .await
             .unwrap_err();
         assert!(matches!(e, ActError::NoMatch(_)), "{e}");
@@ -257,7 +268,7 @@ fn shutdown_stops_everything_in_reverse_priority() {
         }
         assert_eq!(order, vec!["app:app", "db:db"]);
         let e = h
-            .act(Selector::All, Verb::Start, None)
+            .act(Selector::All, Verb::Start, None, false)
             .await
             .expect_err("no verbs after shutdown");
         assert!(matches!(e, ActError::ShuttingDown), "{e}");

@@ -119,9 +119,14 @@ fn quiet_changes_are_notes_carrying_the_process_once() {
 
             // A stop of an exited process: only `wanted` changes.
             let seq = h.events.last_seq();
-            h.act("quits".parse::<Selector>().unwrap(), Verb::Stop, None)
-                .await
-                .unwrap();
+            h.act(
+                "quits".parse::<Selector>().unwrap(),
+                Verb::Stop,
+                None,
+                false,
+            )
+            .await
+            .unwrap();
             let ev = events(&h, seq, "quits:quits");
             assert_eq!(ev.len(), 1, "{ev:?}");
             assert_eq!(
@@ -166,9 +171,14 @@ fn quiet_changes_are_notes_carrying_the_process_once() {
             }
             // One more publish after the sweep: the stop of quits again is
             // a no-op that publishes.
-            h.act("quits".parse::<Selector>().unwrap(), Verb::Stop, None)
-                .await
-                .unwrap();
+            h.act(
+                "quits".parse::<Selector>().unwrap(),
+                Verb::Stop,
+                None,
+                false,
+            )
+            .await
+            .unwrap();
 
             let later = events(&h, seq, "later:later");
             assert_eq!(later.len(), 1, "{later:?}");

@@ -55,6 +55,10 @@ pub struct ActionRequest {
     /// Wait until every process reaches the verb's end state (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<bool>,
+    /// start/restart: also start what the processes wait for
+    /// (`depends_on`), in order; default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_deps: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -177,6 +177,10 @@ pub struct OpRequest {
     /// selection's hosts).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
+    /// start/restart: also start, on each host, what the processes wait
+    /// for (`depends_on`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub with_deps: bool,
 }
 
 /// Per-host verdict of an operation.

@@ -15,6 +15,7 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 pub struct ActQuery {
     wait: Option<bool>,
+    with_deps: Option<bool>,
 }
 
 pub async fn act(
@@ -52,8 +53,14 @@ pub async fn act(
         (_, None) => None,
     };
     let wait = query.wait.or(req.wait).unwrap_or(true);
+    let with_deps = query.with_deps.or(req.with_deps).unwrap_or(false);
+    if with_deps && !matches!(verb, Verb::Start | Verb::Restart) {
+        return Err(ApiError::bad_request(format!(
+            "with_deps applies to start and restart, not {verb}"
+        )));
+    }
     let results = h
-        .act_and_wait(selector, verb, signal, wait)
+        .act_and_wait(selector, verb, signal, with_deps, wait)
         .await
         .map_err(|e| match e {
             ActError::NoMatch(m) => ApiError::not_found(m),

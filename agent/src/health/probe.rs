@@ -71,8 +71,22 @@ pub async fn http(
 pub async fn tcp(addr: &str, timeout: Duration) -> Verdict {
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
         Ok(Ok(_)) => (true, "connected".into()),
-        Ok(Err(e)) => (false, e.to_string()),
+        Ok(Err(e)) => (false, io_error(&e)),
         Err(_) => (false, timed_out(timeout)),
+    }
+}
+
+/// "connection refused", not "Connection refused (os error 111)".
+fn io_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

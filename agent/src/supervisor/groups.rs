@@ -150,16 +150,18 @@ impl Owner {
             }
             added.push(p);
         }
-        let mut starts: Vec<(i32, String)> = added
+        let mut starts: Vec<String> = added
             .iter()
             .filter(|p| p.wanted == Wanted::Running)
-            .map(|p| (p.spec.priority, p.full_name()))
+            .map(|p| p.full_name())
             .collect();
-        starts.sort();
         self.procs.extend(added);
         self.reindex();
-        for (_, name) in starts {
-            self.apply(&name, Event::Start);
+        starts.sort_by_key(|n| (self.start_key(n), n.clone()));
+        for name in starts {
+            if let Err(why) = self.start_ordered(&name, Event::Start) {
+                tracing::warn!(process = %name, "{why}");
+            }
         }
         self.publishing.dirty = true;
         Ok(())

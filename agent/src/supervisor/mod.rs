@@ -15,6 +15,7 @@ mod health;
 mod leftovers;
 mod lifecycle;
 mod log_faults;
+mod order;
 mod previous;
 mod publish;
 mod reload;
@@ -61,6 +62,8 @@ struct Owner {
     publishing: publish::Parts,
     /// Health checks in flight (`health.rs`).
     health: health::Parts,
+    /// Starts held for their dependencies, start ranks (`order.rs`).
+    order: order::Parts,
 }
 
 /// One process as handlers see it.
@@ -76,6 +79,11 @@ pub struct ProcSnap {
     pub stopwaitsecs: std::time::Duration,
     /// Start order (lowest first); stops go in reverse.
     pub priority: i32,
+    /// Start rank from `depends_on` (0: waits for nothing); orders
+    /// before `priority`.
+    pub rank: u32,
+    /// A start is held until what it waits for is ready (`depends_on`).
+    pub waiting: bool,
     pub stdout: Arc<LogStream>,
     /// The same stream as `stdout` with `redirect_stderr`.
     pub stderr: Arc<LogStream>,
@@ -126,6 +134,8 @@ pub enum Command {
         selector: Selector,
         verb: Verb,
         signal: Option<i32>,
+        /// Also start what the selected processes wait for.
+        with_deps: bool,
         reply: oneshot::Sender<Result<Vec<Touched>, ActError>>,
     },
     /// `config: None` re-reads the config file the agent started with.
@@ -167,12 +177,14 @@ impl Handle {
         selector: Selector,
         verb: Verb,
         signal: Option<i32>,
+        with_deps: bool,
     ) -> Result<Vec<Touched>, ActError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Act {
             selector,
             verb,
             signal,
+            with_deps,
             reply,
         };
         self.commands

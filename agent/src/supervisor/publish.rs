@@ -5,7 +5,7 @@
 //! (`quiet_changes`), so an event is never older than the status that
 //! shows it.
 
-use super::table::{unix_ms, Proc};
+use super::table::unix_ms;
 use super::{Owner, Snapshot};
 use fleet_api::{ProcessState, Wanted};
 use std::collections::{HashMap, HashSet};
@@ -51,7 +51,15 @@ impl Owner {
         }
         self.publishing.dirty = false;
         let snap = Snapshot {
-            procs: self.procs.iter().map(Proc::snap).collect(),
+            procs: self
+                .procs
+                .iter()
+                .map(|p| {
+                    let mut s = p.snap();
+                    s.rank = self.order.ranks.get(&s.info.name).copied().unwrap_or(0);
+                    s
+                })
+                .collect(),
             shutting_down: self.shutdown.levels.is_some(),
         };
         let notes = match std::mem::replace(&mut self.publishing.published, true) {

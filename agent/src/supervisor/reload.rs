@@ -109,6 +109,7 @@ impl Owner {
                 .push("[agent] settings changed; restart fleet-agent to apply them".to_owned());
         }
         for name in &d.removed {
+            self.order.waiting.remove(name);
             let i = self.index[name];
             self.procs[i].removing = true;
             self.procs[i].wanted = Wanted::Stopped;
@@ -163,8 +164,11 @@ impl Owner {
         }
         self.procs.extend(added);
         self.reindex();
+        starts.sort_by_key(|n| (self.start_key(n), n.clone()));
         for name in starts {
-            self.apply(&name, Event::Start);
+            if let Err(why) = self.start_ordered(&name, Event::Start) {
+                tracing::warn!(process = %name, "{why}");
+            }
         }
         self.config = config;
         self.publishing.dirty = true;

@@ -82,6 +82,7 @@ pub fn start(
         leftovers: super::leftovers::Parts::default(),
         publishing: super::publish::Parts::new(snap_tx),
         health,
+        order: super::order::Parts::default(),
     };
     owner.reindex();
     // Never twice: what a previous incarnation left running goes first.
@@ -118,15 +119,17 @@ impl Signals {
 impl Owner {
     /// Start what is wanted running, lowest priority number first.
     pub(super) fn autostart(&mut self) {
-        let mut order: Vec<(i32, String)> = self
+        let mut order: Vec<String> = self
             .procs
             .iter()
             .filter(|p| p.wanted == Wanted::Running)
-            .map(|p| (p.spec.priority, p.full_name()))
+            .map(|p| p.full_name())
             .collect();
-        order.sort();
-        for (_, name) in order {
-            self.apply(&name, Event::Start);
+        order.sort_by_key(|n| (self.start_key(n), n.clone()));
+        for name in order {
+            if let Err(why) = self.start_ordered(&name, Event::Start) {
+                tracing::warn!(process = %name, "{why}");
+            }
         }
     }
 
@@ -139,6 +142,7 @@ impl Owner {
         loop {
             self.fire_deadlines();
             self.sweep();
+            self.release_waiting();
             if self.advance_shutdown() {
                 self.publish();
                 break;
@@ -182,6 +186,7 @@ impl Owner {
             .enumerate()
             .map(|(i, p)| (p.full_name(), i))
             .collect();
+        self.rerank();
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
@@ -285,9 +290,10 @@ impl Owner {
                 selector,
                 verb,
                 signal,
+                with_deps,
                 reply,
             } => {
-                let result = self.act(&selector, verb, signal);
+                let result = self.act(&selector, verb, signal, with_deps);
                 // Publish before replying: the caller judges the outcome
                 // from snapshots and must never see one older than its
                 // own command (a start right after a stop would read the

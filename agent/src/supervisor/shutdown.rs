@@ -1,5 +1,6 @@
-//! Shutdown: stop every program one priority level at a time, highest
-//! first, each with its own stop semantics; then wait for leftovers being
+//! Shutdown: stop every program one level at a time, highest first (a
+//! level is a start rank from `depends_on` and a priority: what waits for
+//! a process stops before it), each with its own stop semantics; then wait for leftovers being
 //! stopped and stop any other child, so the agent exits with none left.
 
 use super::table::Proc;
@@ -11,8 +12,9 @@ use std::time::Instant;
 /// The owner's part for a shutdown in progress.
 #[derive(Default)]
 pub(super) struct Parts {
-    /// Priorities still to stop, highest last; `Some` once shutting down.
-    pub levels: Option<Vec<i32>>,
+    /// (rank, priority) levels still to stop, highest last; `Some` once
+    /// shutting down.
+    pub levels: Option<Vec<(u32, i32)>>,
     pub level_started: bool,
     /// When a shutdown must be over: its start plus the largest
     /// stopwaitsecs (leftovers and strays are SIGKILLed by then).
@@ -25,7 +27,12 @@ impl Owner {
             return;
         }
         tracing::info!("{why}: stopping all programs in reverse priority order");
-        let mut levels: Vec<i32> = self.procs.iter().map(|p| p.spec.priority).collect();
+        self.order.waiting.clear();
+        let mut levels: Vec<(u32, i32)> = self
+            .procs
+            .iter()
+            .map(|p| self.start_key(&p.full_name()))
+            .collect();
         levels.sort_unstable();
         levels.dedup();
         self.shutdown.levels = Some(levels);
@@ -48,7 +55,7 @@ impl Owner {
             let names: Vec<String> = self
                 .procs
                 .iter()
-                .filter(|p| p.spec.priority == level)
+                .filter(|p| self.start_key(&p.full_name()) == level)
                 .map(Proc::full_name)
                 .collect();
             if !self.shutdown.level_started {

@@ -56,6 +56,9 @@ pub struct Proc {
     /// Set when fleet restarts it on its own (an unhealthy verdict):
     /// becomes the message of the exit that restart causes.
     pub restart_reason: Option<String>,
+    /// Why a start is held or was refused (`order.rs`), for its
+    /// description while it is not running.
+    pub waiting_for: Option<String>,
 }
 
 /// Open the log streams a spec asks for (one shared stream with
@@ -158,6 +161,7 @@ impl Proc {
             stderr,
             health: None,
             restart_reason: None,
+            waiting_for: None,
         }
     }
 
@@ -200,6 +204,9 @@ impl Proc {
     /// The description, without the live uptime (added by `describe`).
     fn note(&self) -> String {
         use fleet_api::ProcessState as S;
+        if let (Some(w), true) = (&self.waiting_for, self.state.name().is_stopped()) {
+            return w.clone();
+        }
         match self.state.name() {
             S::Backoff | S::Fatal => {
                 let why = match (&self.spawn_error, &self.last_exit) {
@@ -268,6 +275,11 @@ impl Proc {
             startsecs: self.spec.startsecs,
             stopwaitsecs: self.spec.stopwaitsecs,
             priority: self.spec.priority,
+            rank: 0,
+            waiting: self
+                .waiting_for
+                .as_deref()
+                .is_some_and(|w| w.starts_with("waiting")),
             stdout: self.stdout.clone(),
             stderr: self.stderr.clone(),
         }

@@ -1,5 +1,6 @@
 //! The verbs (start, stop, restart, signal) applied to the processes a
-//! selector matches, in priority order.
+//! selector matches, in start order (`depends_on`, then priority);
+//! stops in reverse.
 
 use super::table::Proc;
 use super::Owner;
@@ -35,40 +36,53 @@ impl Owner {
         selector: &Selector,
         verb: Verb,
         signal: Option<i32>,
+        with_deps: bool,
     ) -> Result<Vec<Touched>, ActError> {
         if self.shutdown.levels.is_some() {
             return Err(ActError::ShuttingDown);
         }
-        let names = self.select(selector)?;
+        let mut names = self.select(selector)?;
+        if with_deps && matches!(verb, Verb::Start | Verb::Restart) {
+            names = self.with_deps(names);
+        }
+        let asked: std::collections::HashSet<String> = self.select(selector)?.into_iter().collect();
         let mut out = Vec::with_capacity(names.len());
-        // Start in priority order, stop in reverse.
+        // Start in order, stop in reverse.
         let mut order = names.clone();
-        order.sort_by_key(|n| {
-            let pr = self.procs[self.index[n]].spec.priority;
-            if verb == Verb::Stop {
-                -pr
-            } else {
-                pr
-            }
-        });
+        order.sort_by_key(|n| (self.start_key(n), n.clone()));
+        if verb == Verb::Stop {
+            order.reverse();
+        }
         for name in order {
             let i = self.index[&name];
             let attempts_before = self.procs[i].attempts;
             let state = self.procs[i].state.name();
             let mut done = None;
+            // A dependency pulled in by --with-deps is started, never
+            // restarted.
+            let verb = match verb {
+                Verb::Restart if !asked.contains(&name) => Verb::Start,
+                v => v,
+            };
             match verb {
                 Verb::Start => {
                     self.procs[i].wanted = Wanted::Running;
-                    match state {
+                    let started = match state {
                         ProcessState::Running | ProcessState::Starting => {
-                            done = Some((Outcome::Already, "already started".to_owned()))
+                            done = Some((Outcome::Already, "already started".to_owned()));
+                            Ok(())
                         }
                         // An operator start does not wait out the backoff.
-                        ProcessState::Backoff => self.apply(&name, Event::Restart),
-                        _ => self.apply(&name, Event::Start),
+                        ProcessState::Backoff => self.start_ordered(&name, Event::Restart),
+                        _ => self.start_ordered(&name, Event::Start),
+                    };
+                    if let Err(why) = started {
+                        done = Some((Outcome::Failed, why));
                     }
                 }
                 Verb::Stop => {
+                    self.order.waiting.remove(&name);
+                    self.procs[i].waiting_for = None;
                     self.procs[i].wanted = Wanted::Stopped;
                     if state.is_stopped() {
                         done = Some((Outcome::Already, "not running".to_owned()));
@@ -78,7 +92,16 @@ impl Owner {
                 }
                 Verb::Restart => {
                     self.procs[i].wanted = Wanted::Running;
-                    self.apply(&name, Event::Restart);
+                    let started = match state.has_pid() {
+                        true => {
+                            self.apply(&name, Event::Restart);
+                            Ok(())
+                        }
+                        false => self.start_ordered(&name, Event::Restart),
+                    };
+                    if let Err(why) = started {
+                        done = Some((Outcome::Failed, why));
+                    }
                 }
                 Verb::Signal => {
                     let sig = signal.unwrap_or(libc::SIGHUP);

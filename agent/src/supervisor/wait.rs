@@ -15,6 +15,9 @@ use tokio::time::Instant;
 /// Extra time allowed beyond a process's own start/stop timeouts.
 const WAIT_SLACK: Duration = Duration::from_secs(5);
 
+/// The longest an answer waits for a start held for its dependencies.
+const DEPENDENCY_WAIT: Duration = Duration::from_secs(120);
+
 /// One process a verb touched and how it ended.
 #[derive(Clone, Debug)]
 pub struct Acted {
@@ -31,10 +34,11 @@ impl Handle {
         target: Selector,
         verb: Verb,
         signal: Option<i32>,
+        with_deps: bool,
         wait: bool,
     ) -> Result<Vec<ActionResult>, ActError> {
         let mut each = self
-            .act_each_and_wait(vec![target], verb, signal, wait)
+            .act_each_and_wait(vec![target], verb, signal, with_deps, wait)
             .await;
         Ok(each.remove(0)?.into_iter().map(|a| a.result).collect())
     }
@@ -47,12 +51,13 @@ impl Handle {
         targets: Vec<Selector>,
         verb: Verb,
         signal: Option<i32>,
+        with_deps: bool,
         wait: bool,
     ) -> Vec<Result<Vec<Acted>, ActError>> {
         let mut watch = self.snapshot.clone();
         let mut acted = Vec::with_capacity(targets.len());
         for target in targets {
-            acted.push(self.act(target, verb, signal).await);
+            acted.push(self.act(target, verb, signal, with_deps).await);
         }
         let touched: Vec<Touched> = acted
             .iter()
@@ -129,7 +134,8 @@ async fn wait_for(
     wait: bool,
 ) -> Vec<ActionResult> {
     let mut done: HashMap<String, ActionResult> = HashMap::new();
-    let deadline = {
+    let began = Instant::now();
+    let mut deadline = {
         let snap = watch.borrow().clone();
         let longest = touched
             .iter()
@@ -169,6 +175,15 @@ async fn wait_for(
         if done.len() == touched.len() {
             break;
         }
+        // A start held for its dependencies gets their time too, within
+        // a bound: an answer never waits for ever on a dependency that
+        // stays unhealthy (the start still happens when it is ready).
+        for t in touched.iter().filter(|t| !done.contains_key(&t.name)) {
+            if let Some(p) = snap.get(&t.name).filter(|p| p.waiting) {
+                let want = Instant::now() + p.startsecs + WAIT_SLACK;
+                deadline = deadline.max(want.min(began + DEPENDENCY_WAIT));
+            }
+        }
         let timed_out = tokio::time::timeout_at(deadline, watch.changed()).await;
         if !matches!(timed_out, Ok(Ok(()))) {
             break;
@@ -189,7 +204,12 @@ async fn wait_for(
                     outcome: Outcome::Failed,
                     state,
                     pid,
-                    message: format!("timed out waiting ({state})"),
+                    message: match snap.get(&t.name) {
+                        Some(p) if p.waiting => {
+                            format!("{}; it starts when they are ready", p.info.description)
+                        }
+                        _ => format!("timed out waiting ({state})"),
+                    },
                 }
             })
         })

@@ -57,7 +57,9 @@ pub fn group_members<'a>(snap: &'a Snapshot, group: &str) -> Vec<&'a ProcSnap> {
         .iter()
         .filter(|p| p.info.group == group)
         .collect();
-    v.sort_by(|a, b| (a.priority, &a.info.process).cmp(&(b.priority, &b.info.process)));
+    v.sort_by(|a, b| {
+        (a.rank, a.priority, &a.info.process).cmp(&(b.rank, b.priority, &b.info.process))
+    });
     v
 }
 
@@ -65,7 +67,8 @@ pub fn group_members<'a>(snap: &'a Snapshot, group: &str) -> Vec<&'a ProcSnap> {
 pub fn all_members(snap: &Snapshot) -> Vec<&ProcSnap> {
     let mut v: Vec<&ProcSnap> = snap.procs.iter().collect();
     v.sort_by(|a, b| {
-        (a.priority, &a.info.group, &a.info.process).cmp(&(
+        (a.rank, a.priority, &a.info.group, &a.info.process).cmp(&(
+            b.rank,
             b.priority,
             &b.info.group,
             &b.info.process,

@@ -147,6 +147,7 @@ async fn act(
     let body = ActionRequest {
         signal: signal.clone(),
         wait: None,
+        with_deps: a.with_deps.then_some(true),
     };
     let resp = ctx
         .client

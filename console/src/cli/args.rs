@@ -155,6 +155,11 @@ pub struct ActArgs {
     /// List what would be touched; touch nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// start/restart: also start what the processes wait for
+    /// (`depends_on`), in order; a dependency already running is left
+    /// alone.
+    #[arg(long)]
+    pub with_deps: bool,
 }
 
 #[derive(Debug, Args)]

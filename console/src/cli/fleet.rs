@@ -233,6 +233,7 @@ async fn op(
         timeout_ms: None,
         dry_run: a.dry_run,
         only: vec![],
+        with_deps: a.with_deps,
     };
     let first = match ctx.client.post_json::<_, Op>("/v1/ops", &req).await {
         // An empty selection is a typo's blast radius: exit 2, no op made.

@@ -178,8 +178,13 @@ impl AgentClient {
         target: &str,
         verb: Verb,
         signal: Option<String>,
+        with_deps: bool,
     ) -> Result<ActionResponse, CallError> {
-        let body = ActionRequest { signal, wait: None };
+        let body = ActionRequest {
+            signal,
+            wait: None,
+            with_deps: with_deps.then_some(true),
+        };
         let path = format!(
             "/v1/processes/{}/{}",
             encode::segment(target),

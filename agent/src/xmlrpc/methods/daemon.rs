@@ -126,7 +126,7 @@ async fn restart(c: Call<'_>) -> Result<Value, Fault> {
         ReloadError::Invalid(m) => Fault::with(Code::CantReread, m),
         ReloadError::ShuttingDown => Fault::new(Code::ShutdownState),
     })?;
-    match c.h.act(Selector::All, Verb::Restart, None).await {
+    match c.h.act(Selector::All, Verb::Restart, None, false).await {
         Ok(_) | Err(ActError::NoMatch(_)) => Ok(Value::Bool(true)),
         Err(ActError::ShuttingDown) => Err(Fault::new(Code::ShutdownState)),
     }

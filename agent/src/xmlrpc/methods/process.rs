@@ -263,7 +263,13 @@ async fn act_many(
 ) -> Vec<Result<(), Fault>> {
     let waited = wait && verb != Verb::Signal;
     let acted = h
-        .act_each_and_wait(procs.iter().map(selector).collect(), verb, signal, waited)
+        .act_each_and_wait(
+            procs.iter().map(selector).collect(),
+            verb,
+            signal,
+            false,
+            waited,
+        )
         .await;
     let snap = h.snapshot();
     procs

@@ -59,6 +59,8 @@ pub(super) struct Rules {
     /// The page's selection as (host, process), in request order; empty:
     /// the selector decides.
     pub only: Vec<(String, String)>,
+    /// start/restart: the agents also start what the processes wait for.
+    pub with_deps: bool,
 }
 
 impl Rules {
@@ -69,6 +71,12 @@ impl Rules {
             .target
             .parse()
             .map_err(|e: fleet_api::SelectorError| Refused(ErrorCode::BadSelector, e.0))?;
+        if req.with_deps && !matches!(req.action, Verb::Start | Verb::Restart) {
+            return Err(bad(format!(
+                "with_deps applies to start and restart, not {}",
+                req.action
+            )));
+        }
         let signal = match (req.action, &req.signal) {
             (Verb::Signal, None) => {
                 return Err(Refused(
@@ -133,6 +141,7 @@ impl Rules {
             strategy,
             timeout,
             only,
+            with_deps: req.with_deps,
         })
     }
 

@@ -12,7 +12,8 @@ use crate::server::picture::now_ms;
 use crate::server::store::StoreError;
 use crate::server::App;
 use fleet_api::{
-    ActionResult, FleetEvent, HostResult, Op, OpRequest, Outcome, ProcessState, Verb, Verdict,
+    ActionResult, FleetEvent, Health, HostResult, Op, OpRequest, Outcome, ProcessState, Verb,
+    Verdict,
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -209,7 +210,9 @@ async fn one_host(ctx: &Ctx, host: &str, gate: bool) -> HostResult {
             results: vec![],
         };
         for t in &targets {
-            let r = client.act(t, rules.verb, signal.clone()).await?;
+            let r = client
+                .act(t, rules.verb, signal.clone(), rules.with_deps)
+                .await?;
             all.results.extend(r.results);
         }
         Ok::<_, CallError>(all)
@@ -259,28 +262,65 @@ async fn one_host(ctx: &Ctx, host: &str, gate: bool) -> HostResult {
 }
 
 /// Rolling health gate: every touched process is still RUNNING with the
-/// pid the action reported, read fresh from the agent.
+/// pid the action reported and, where it has a health check, healthy —
+/// read fresh from the agent until `window` is over. An unhealthy verdict
+/// fails at once (the agent only gives one after `failures` checks in a
+/// row past the start period); an undecided one is waited for.
 async fn healthy(
     client: &crate::server::agent_client::AgentClient,
     results: &[ActionResult],
-    timeout: Duration,
+    window: Duration,
 ) -> Result<(), String> {
-    let st = match tokio::time::timeout(timeout, client.status()).await {
-        Ok(Ok(st)) => st,
-        Ok(Err(e)) => return Err(format!("health check failed: {e}")),
-        Err(_) => return Err("health check timed out".into()),
-    };
-    let mut bad = Vec::new();
-    for r in results {
-        match st.processes.iter().find(|p| p.name == r.name) {
-            Some(p) if p.state == ProcessState::Running && p.pid == r.pid => {}
-            Some(p) => bad.push(format!("{} is {} ({})", r.name, p.state, p.description)),
-            None => bad.push(format!("{} disappeared", r.name)),
+    let deadline = tokio::time::Instant::now() + window;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let st = match tokio::time::timeout(left.max(Duration::from_millis(100)), client.status())
+            .await
+        {
+            Ok(Ok(st)) => st,
+            Ok(Err(e)) => return Err(format!("health check failed: {e}")),
+            Err(_) => return Err("health check timed out".into()),
+        };
+        let mut bad = Vec::new();
+        let mut undecided = Vec::new();
+        for r in results {
+            match st.processes.iter().find(|p| p.name == r.name) {
+                Some(p) if p.state == ProcessState::Running && p.pid == r.pid => {
+                    let why = p
+                        .health_message
+                        .as_deref()
+                        .unwrap_or("no check has run yet");
+                    match p.health {
+                        Some(Health::Unhealthy) => {
+                            bad.push(format!("{} is unhealthy ({why})", r.name))
+                        }
+                        Some(Health::Unknown) => undecided.push(format!("{} ({why})", r.name)),
+                        Some(Health::Healthy) | None => {}
+                    }
+                }
+                Some(p) => bad.push(format!("{} is {} ({})", r.name, p.state, p.description)),
+                None => bad.push(format!("{} disappeared", r.name)),
+            }
         }
-    }
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("not healthy after the batch: {}", bad.join("; ")))
+        if !bad.is_empty() {
+            return Err(format!("not healthy after the batch: {}", bad.join("; ")));
+        }
+        if undecided.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "not healthy within {} s: health still unknown for {}",
+                window.as_secs(),
+                undecided.join("; ")
+            ));
+        }
+        // The agent decides at its check interval; a few reads a second
+        // see it promptly at one small request each.
+        tokio::time::sleep(GATE_POLL.min(left)).await;
     }
 }
+
+/// How often the rolling gate re-reads a host's status while a health
+/// verdict is pending.
+const GATE_POLL: Duration = Duration::from_millis(250);

@@ -60,6 +60,7 @@ fn op(id: &str, state: OpState) -> Op {
             timeout_ms: None,
             dry_run: false,
             only: vec![],
+            with_deps: false,
         },
         state,
         created_at: 1,
