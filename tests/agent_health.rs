@@ -85,6 +85,17 @@ startsecs = 0
     assert!(info.contains("<string>RUNNING</string>"), "{info}");
     assert!(info.contains(", unhealthy</string>"), "{info}");
 
+    let m = a.request("GET", "/metrics", "").text();
+    assert!(
+        m.contains("fleet_agent_process_health{name=\"web:web\",health=\"unhealthy\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("fleet_agent_process_health{name=\"web:web\",health=\"healthy\"} 0"));
+    assert!(
+        !m.contains("name=\"plain:plain\",health"),
+        "no series without a check"
+    );
+
     // A target that accepts and never answers: each check times out.
     std::fs::write(&mode, "hang").unwrap();
     wait_for(T, "a timed-out check", || {

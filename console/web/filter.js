@@ -2,7 +2,8 @@ import { BAD, FLAP_MS, FLAP_N, S, SEVERITY, STATES } from "./state.js";
 import { cmp } from "./util.js";
 
 // "web host:w-0* group:celery state:fatal,exited hg:workers is:down"
-// is: down, stale, up (hosts); flapping, trouble (processes).
+// is: down, stale, up (hosts); flapping, trouble, healthy, unhealthy
+// (processes).
 export function parseFilter(text) {
   const f = { text: [], host: null, group: null, state: null, hg: null, name: null, is: new Set(), raw: {} };
   for (const tok of (text || "").trim().split(/\s+/)) {
@@ -17,7 +18,7 @@ export function parseFilter(text) {
     } else f.text.push(tok.toLowerCase());
   }
   f.hostIs = ["down", "stale", "up"].filter((w) => f.is.has(w));
-  f.procIs = ["flapping", "trouble"].filter((w) => f.is.has(w));
+  f.procIs = ["flapping", "trouble", "healthy", "unhealthy"].filter((w) => f.is.has(w));
   f.procTerms = !!(f.group || f.state || f.name || f.procIs.length);
   f.any = f.text.length || f.host || f.group || f.state || f.hg || f.name || f.is.size;
   return f;
@@ -55,7 +56,7 @@ export function recentExits(p, now = Date.now()) {
 // Computed once per render for every process (filtered() sets _flap), so
 // sorting 10,000 rows does not re-scan exit lists.
 export const flapping = (p) => (p._flap !== undefined ? p._flap : recentExits(p) >= FLAP_N);
-export const trouble = (p) => BAD.has(p.state) || flapping(p) || (p.wanted === "running" && p.state === "STOPPED");
+export const trouble = (p) => BAD.has(p.state) || flapping(p) || p.health === "unhealthy" || (p.wanted === "running" && p.state === "STOPPED");
 
 export function procOk(f, p) {
   if (f.group && !f.group.test(p.group)) return false;
@@ -63,6 +64,8 @@ export function procOk(f, p) {
   if (f.name && !f.name.test(p.name) && !f.name.test(p.process)) return false;
   if (f.is.has("flapping") && !flapping(p)) return false;
   if (f.is.has("trouble") && !trouble(p)) return false;
+  if (f.is.has("healthy") && p.health !== "healthy") return false;
+  if (f.is.has("unhealthy") && p.health !== "unhealthy") return false;
   for (const t of f.text) {
     if (!p.name.toLowerCase().includes(t) && !p.host.toLowerCase().includes(t)) return false;
   }
@@ -71,7 +74,7 @@ export function procOk(f, p) {
 
 // A flapping process ranks with BACKOFF whatever its state this instant,
 // so a crash loop does not jump up and down the list.
-export const rankOf = (p) => (p._rank !== undefined ? p._rank : flapping(p) ? Math.min(SEVERITY[p.state], SEVERITY.BACKOFF) : SEVERITY[p.state]);
+export const rankOf = (p) => (p._rank !== undefined ? p._rank : flapping(p) || p.health === "unhealthy" ? Math.min(SEVERITY[p.state], SEVERITY.BACKOFF) : SEVERITY[p.state]);
 
 // Sort keys for ?sort=KEY (a leading "-" reverses); worst first by default.
 export const PROC_SORT = {

@@ -46,6 +46,7 @@ function troubles() {
     if (!S.hosts.get(p.host) || !S.hosts.get(p.host).up) continue;
     if (BAD.has(p.state)) now.set(p.host + "/" + p.name, `${p.name} on ${p.host} is ${p.state}`);
     else if (flapping(p)) now.set(p.host + "/" + p.name, `${p.name} on ${p.host} is flapping`);
+    else if (p.health === "unhealthy") now.set(p.host + "/" + p.name, `${p.name} on ${p.host} is unhealthy${p.health_message ? ": " + p.health_message : ""}`);
   }
   return now;
 }

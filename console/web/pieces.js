@@ -26,6 +26,26 @@ export function bar(counts, total) {
 }
 
 // A green RUNNING count must not hide a crash loop.
+// A health check's verdict, where the process has one: green, red with
+// the failing check's result, grey while undecided.
+export function healthBadge(p) {
+  if (!p.health) return "";
+  const cls = p.health === "healthy" ? "RUNNING" : p.health === "unhealthy" ? "FATAL" : "STOPPED";
+  const title = p.health_message ? ` title="${esc("last check: " + p.health_message)}"` : "";
+  return `<span class="st st-${cls}" data-health="${esc(p.health)}"${title}>${esc(p.health)}</span>`;
+}
+
+// A group's health: how many of its checked processes are unhealthy (red)
+// or all healthy (green); nothing when none has a check.
+export function healthNote(procs) {
+  const checked = procs.filter((p) => p.health);
+  if (!checked.length) return "";
+  const bad = checked.filter((p) => p.health === "unhealthy").length;
+  const good = checked.filter((p) => p.health === "healthy").length;
+  if (bad) return ` <span class="st st-FATAL" data-health-count="unhealthy">${bad} unhealthy</span>`;
+  return ` <span class="st st-${good === checked.length ? "RUNNING" : "STOPPED"}" data-health-count="healthy">${good}/${checked.length} healthy</span>`;
+}
+
 export function flapNote(procs) {
   const n = procs.filter(flapping).length;
   return n ? ` <span class="st st-FATAL">${n} flapping</span>` : "";
@@ -115,6 +135,8 @@ export function story(p) {
   // A retry loop: when the next attempt comes.
   const next = p.state === "BACKOFF" && p.next_attempt_at ? `, next attempt ${when(p.next_attempt_at, "in")}` : "";
   let t = live ? `${p.pid != null ? "pid " + p.pid + ", " : ""}up ${when(p.started_at, "up")}` : p.exit_status ? `${esc(exitText(p.exit_status))}, ${when(p.exit_status.at)}` : esc(p.description || "");
+  // A failing health check is why a RUNNING process is in trouble.
+  if (live && p.health === "unhealthy") t = `<b class="error">unhealthy${p.health_message ? ": " + esc(p.health_message) : ""}</b>, ` + t;
   // A live process that exited lately: the reason is what one looks for.
   if (live && p.exit_status && Date.now() - p.exit_status.at < FLAP_MS) t += `, last ${esc(exitText(p.exit_status))} ${when(p.exit_status.at)}`;
   return t + next + restartsText(p);

@@ -4,7 +4,7 @@ use crate::supervisor::Handle;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use fleet_api::ProcessState;
+use fleet_api::{Health, ProcessState};
 use std::fmt::Write;
 
 pub async fn metrics(State(h): State<Handle>) -> impl IntoResponse {
@@ -46,6 +46,20 @@ pub async fn metrics(State(h): State<Handle>) -> impl IntoResponse {
                 "fleet_agent_log_bytes_total{{name=\"{}\",stream=\"stderr\"}} {}",
                 p.info.name,
                 p.stderr.bytes_written()
+            );
+        }
+    }
+    let _ = writeln!(out, "# HELP fleet_agent_process_health Health-check verdict of each checked process: 1 for its current verdict.\n# TYPE fleet_agent_process_health gauge");
+    for p in &snap.procs {
+        let Some(health) = p.info.health else {
+            continue;
+        };
+        for h in [Health::Healthy, Health::Unhealthy, Health::Unknown] {
+            let _ = writeln!(
+                out,
+                "fleet_agent_process_health{{name=\"{}\",health=\"{h}\"}} {}",
+                p.info.name,
+                u8::from(h == health)
             );
         }
     }

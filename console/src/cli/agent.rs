@@ -5,7 +5,7 @@ use super::client::encode_segment;
 use super::output::{self, Table};
 use super::{action_table, events, selector, signal_name, CliError, Ctx, Status};
 use fleet_api::{
-    ActionRequest, ActionResponse, AgentStatus, Event, Outcome, ProcessInfo, ReloadResponse,
+    ActionRequest, ActionResponse, AgentStatus, Event, Health, Outcome, ProcessInfo, ReloadResponse,
 };
 
 /// Console-only options are usage errors here.
@@ -85,24 +85,22 @@ async fn status(ctx: &Ctx, target: Option<&str>) -> Result<Status, CliError> {
     Ok(Status::Success)
 }
 
-/// The status table; `host` is shown when any row has one.
+/// The status table; `host` is shown when any row has one, `health` when
+/// any process has a check.
 pub fn process_table<'a>(rows: impl Iterator<Item = (Option<&'a str>, &'a ProcessInfo)>) -> Table {
     let rows: Vec<_> = rows.collect();
     let with_host = rows.iter().any(|(h, _)| h.is_some());
-    let header: &[&str] = if with_host {
-        &[
-            "HOST",
-            "GROUP",
-            "NAME",
-            "STATE",
-            "PID",
-            "UPTIME",
-            "DESCRIPTION",
-        ]
-    } else {
-        &["GROUP", "NAME", "STATE", "PID", "UPTIME", "DESCRIPTION"]
-    };
-    let mut t = Table::new(header);
+    let with_health = rows.iter().any(|(_, p)| p.health.is_some());
+    let mut header: Vec<&'static str> = Vec::new();
+    if with_host {
+        header.push("HOST");
+    }
+    header.extend(["GROUP", "NAME", "STATE"]);
+    if with_health {
+        header.push("HEALTH");
+    }
+    header.extend(["PID", "UPTIME", "DESCRIPTION"]);
+    let mut t = Table::new(&header);
     let now = output::now_ms();
     for (host, p) in rows {
         let uptime = p
@@ -113,16 +111,24 @@ pub fn process_table<'a>(rows: impl Iterator<Item = (Option<&'a str>, &'a Proces
             cells.push(host.unwrap_or("").into());
         }
         // A live process's description is its timing ("pid N, uptime T"),
-        // which the PID and UPTIME columns show: show only ones that add.
-        let description = if p.timing(now).is_some() {
-            String::new()
-        } else {
-            p.description.clone()
+        // which the PID and UPTIME columns show: show only ones that add
+        // (why a check fails).
+        let description = match (p.timing(now), p.health) {
+            (Some(_), Some(Health::Unhealthy | Health::Unknown)) => {
+                p.health_message.clone().unwrap_or_default()
+            }
+            (Some(_), _) => String::new(),
+            (None, _) => p.description.clone(),
         };
         cells.extend([
             p.group.clone().into(),
             p.name.clone().into(),
             output::state_cell(p.state),
+        ]);
+        if with_health {
+            cells.push(output::health_cell(p.health));
+        }
+        cells.extend([
             p.pid
                 .map_or_else(|| "-".to_owned(), |p| p.to_string())
                 .into(),

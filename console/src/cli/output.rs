@@ -52,6 +52,22 @@ pub fn state_color(state: ProcessState) -> Option<&'static str> {
     }
 }
 
+/// `healthy` green, `unhealthy` red, `unknown` grey, `-` without a check.
+pub fn health_cell(health: Option<fleet_api::Health>) -> Cell {
+    use fleet_api::Health;
+    match health {
+        None => Cell::from("-"),
+        Some(h) => Cell {
+            text: h.as_str().to_owned(),
+            color: match h {
+                Health::Healthy => Some("32"),
+                Health::Unhealthy => Some("31"),
+                Health::Unknown => Some("90"),
+            },
+        },
+    }
+}
+
 pub fn state_cell(state: ProcessState) -> Cell {
     Cell {
         text: state.as_str().to_owned(),

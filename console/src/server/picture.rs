@@ -449,6 +449,21 @@ impl Picture {
 
     /// Every process's restart count, as (host, process, restarts), sorted:
     /// the agents' own counts, which events and re-reads keep current.
+    /// (host, process, health) of every process with a health check.
+    pub fn health(&self) -> Vec<(String, String, fleet_api::Health)> {
+        let mut out: Vec<(String, String, fleet_api::Health)> = self
+            .read()
+            .iter()
+            .flat_map(|(host, v)| {
+                v.processes
+                    .iter()
+                    .filter_map(move |p| Some((host.clone(), p.name.clone(), p.health?)))
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out
+    }
+
     pub fn restarts(&self) -> Vec<(String, String, u32)> {
         let mut out: Vec<(String, String, u32)> = self
             .read()

@@ -18,6 +18,8 @@ export function overview() {
   let bad = "";
   for (const s of ["FATAL", "BACKOFF", "EXITED"]) if (c[s]) bad += card(c[s], s, "bad", withF("#/processes", andF("state:" + s.toLowerCase())), "trouble-" + s);
   if (flap) bad += card(flap, "flapping", "bad", withF("#/processes", andF("is:flapping")), "trouble-flapping");
+  const sick = procs.filter((p) => p.health === "unhealthy").length;
+  if (sick) bad += card(sick, "unhealthy", "bad", withF("#/processes", andF("is:unhealthy")), "trouble-unhealthy");
   if (unwanted) bad += card(unwanted, "stopped, wanted running", "warn", withF("#/processes", andF("state:stopped is:trouble")), "trouble-unwanted");
   if (down) bad += card(down, "hosts down", "bad", withF("#/hosts", andF("is:down")), "trouble-down");
   if (stale) bad += card(stale, "hosts stale", "warn", withF("#/hosts", andF("is:stale")), "trouble-stale");

@@ -1,6 +1,6 @@
 import { countStates, parseFilter, sortProcs, trouble } from "../filter.js";
 import { morphHTML } from "../morph.js";
-import { absTime, actButtons, andF, bar, curF, empty, exitText, flapNote, hostHref, link, procHref, stateSummary, stBadge, story, wantedNote, when, withF } from "../pieces.js";
+import { absTime, actButtons, andF, bar, curF, empty, exitText, flapNote, healthBadge, healthNote, hostHref, link, procHref, stateSummary, stBadge, story, wantedNote, when, withF } from "../pieces.js";
 import { canAct, S } from "../state.js";
 import { $, cmp, enc, esc, pkey } from "../util.js";
 
@@ -40,7 +40,7 @@ export function groupTable(procs, f) {
     const c = countStates(g.procs);
     rows +=
       `<tr data-group="${esc(name)}"><td>${link("#/group/" + enc(name) + (f ? "?f=" + enc(f) : ""), name)}</td>` +
-      `<td>${g.hosts.size}</td><td>${g.procs.length}</td><td>${bar(c, g.procs.length)}</td><td>${stateSummary(c)}${flapNote(g.procs)}</td>` +
+      `<td>${g.hosts.size}</td><td>${g.procs.length}</td><td>${bar(c, g.procs.length)}</td><td>${stateSummary(c)}${flapNote(g.procs)}${healthNote(g.procs)}</td>` +
       `<td>${actButtons(groupSpec(name, g.hosts, g.procs))}</td></tr>`;
   }
   return `<div class="scroll-x"><table class="groups"><thead><tr><th>program group</th><th>hosts</th><th>processes</th><th>states</th><th></th><th>${canAct() ? "across the fleet" : ""}</th></tr></thead><tbody>${rows}</tbody></table></div>`;
@@ -71,7 +71,7 @@ export function hostGroupTable(hosts, procs) {
     const href = name === "(no group)" ? "#/hosts" : "#/hosts?f=" + enc("hg:" + name);
     rows +=
       `<tr data-hostgroup="${esc(name)}"><td>${link(href, name)}</td><td>${up}/${e.hosts.length}${up < e.hosts.length ? ` <span class="st st-DOWN">${e.hosts.length - up} down</span>` : ""}</td>` +
-      `<td>${e.procs.length}</td><td>${bar(c, e.procs.length)}</td><td>${stateSummary(c)}${flapNote(e.procs)}</td>` +
+      `<td>${e.procs.length}</td><td>${bar(c, e.procs.length)}</td><td>${stateSummary(c)}${flapNote(e.procs)}${healthNote(e.procs)}</td>` +
       `<td>${name === "(no group)" ? "" : actButtons({ target: "all", hosts: "@" + name, nhosts: e.hosts.length, what: `every process on host group ${name} (${e.hosts.length} hosts)`, fleet: true })}</td></tr>`;
   }
   return `<div class="scroll-x"><table class="hostgroups"><thead><tr><th>host group</th><th>hosts up</th><th>processes</th><th>states</th><th></th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`;
@@ -90,7 +90,7 @@ export function troubleTable(procs, hosts = []) {
     rows += `<tr data-down-host="${esc(h.name)}" class="down"><td>${link(hostHref(h.name), h.name)}</td><td class="sub">${n} process(es)</td><td>${stBadge("DOWN")}</td><td class="sub">agent unreachable: ${esc(h.error || "no event stream")}; last seen ${when(h.last_seen)}; its processes are UNKNOWN</td></tr>`;
   }
   for (const p of bad.slice(0, 12)) {
-    rows += `<tr data-key="${esc(pkey(p.host, p.name))}"><td>${link(hostHref(p.host), p.host)}</td><td>${link(procHref(p.host, p.name), p.name, "mono")}</td><td>${stBadge(p.state)} ${wantedNote(p)}</td><td class="sub">${story(p)}</td></tr>`;
+    rows += `<tr data-key="${esc(pkey(p.host, p.name))}"><td>${link(hostHref(p.host), p.host)}</td><td>${link(procHref(p.host, p.name), p.name, "mono")}</td><td>${stBadge(p.state)} ${healthBadge(p)} ${wantedNote(p)}</td><td class="sub">${story(p)}</td></tr>`;
   }
   const more = bad.length > 12 ? `<p>${link(withF("#/processes", andF("is:trouble")), `all ${bad.length} processes in trouble`)}</p>` : "";
   return `<div class="scroll-x"><table class="trouble-list"><thead><tr><th>host</th><th>process</th><th>state</th><th>what happened</th></tr></thead><tbody>${rows}</tbody></table></div>${more}`;

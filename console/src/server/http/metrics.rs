@@ -6,7 +6,7 @@ use crate::server::App;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use fleet_api::ProcessState;
+use fleet_api::{Health, ProcessState};
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -38,6 +38,22 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
             label(&host),
             label(&name)
         );
+    }
+    let _ = writeln!(
+        s,
+        "# HELP fleet_console_process_health Health-check verdict of each checked process: 1 for its current verdict."
+    );
+    let _ = writeln!(s, "# TYPE fleet_console_process_health gauge");
+    for (host, name, health) in app.picture.health() {
+        for h in [Health::Healthy, Health::Unhealthy, Health::Unknown] {
+            let _ = writeln!(
+                s,
+                "fleet_console_process_health{{host=\"{}\",process=\"{}\",health=\"{h}\"}} {}",
+                label(&host),
+                label(&name),
+                u8::from(h == health)
+            );
+        }
     }
     let _ = writeln!(
         s,
