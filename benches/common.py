@@ -183,6 +183,8 @@ class Program:
     stdout_logfile: str | None = None
     stdout_logfile_maxbytes: int | None = None
     stdout_logfile_backups: int | None = None
+    # fleet only: TOML appended after the program's keys (a health table).
+    fleet_extra: str = ""
 
     def process_names(self) -> list[str]:
         if self.numprocs == 1:
@@ -346,6 +348,8 @@ class Fleet(Daemon):
                 lines.append(f"stdout_logfile_maxbytes = {p.stdout_logfile_maxbytes}")
             if p.stdout_logfile_backups is not None:
                 lines.append(f"stdout_logfile_backups = {p.stdout_logfile_backups}")
+            if p.fleet_extra:
+                lines.append(p.fleet_extra)
             lines.append("")
         for g, members in self.groups.items():
             lines.append(f"[group.{g}]")

@@ -49,6 +49,7 @@ SCENARIOS = [
     "log_flood",
     "control",
     "fleet_console",
+    "health",
 ]
 
 SUPERVISOR_SPEC = "supervisor==4.3.0"

@@ -20,7 +20,7 @@ fn check(path: &str) -> (bool, String) {
 fn example_agent_configs_check_clean() {
     let root = env!("CARGO_MANIFEST_DIR");
     for (file, summary) in [
-        ("configs/agent.toml", "4 programs, 7 processes"),
+        ("configs/agent.toml", "5 programs, 8 processes"),
         ("configs/demo/agent.toml", "4 programs, 7 processes"),
         // /etc/fleet/agent.toml as packaged: no programs until you add some.
         ("packaging/etc/agent.toml", "0 programs, 0 processes"),

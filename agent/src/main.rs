@@ -11,7 +11,16 @@ use std::process::ExitCode;
 #[command(
     name = "fleet-agent",
     version,
-    about = "Supervise programs from a TOML config (a supervisord replacement)"
+    about = "Supervise programs from a TOML config (a supervisord replacement)",
+    after_long_help = "Each [program.NAME] takes supervisord's keys (command, numprocs, \
+process_name, directory, user, environment, autostart, autorestart, startsecs, startretries, \
+stopsignal, stopwaitsecs, stopasgroup, killasgroup, redirect_stderr, stdout_logfile ...) and \
+fleet's: environment_file, backoff, backoff_max, leftovers, depends_on = [\"redis\", \
+\"group:NAME\"] (start order: a program starts once what it waits for is RUNNING, and \
+healthy with a check; shutdown stops in reverse), and a [program.NAME.health] table with one \
+check (http = \"URL\", tcp = \"HOST:PORT\" or exec = \"COMMAND\") and interval, timeout, \
+start_period, failures, successes, on_unhealthy = \"restart\" | \"none\". An annotated \
+example: /usr/share/doc/fleet-agent/examples/agent.toml."
 )]
 struct Cli {
     /// Config file to run with (runs in the foreground, logs to stderr).
