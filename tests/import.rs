@@ -431,3 +431,115 @@ fn converted_celery_host_runs_under_the_agent() {
             .filter(|s| s.contains("ready"))
     });
 }
+
+#[test]
+fn dependent_startup_and_httpok_become_depends_on_and_health_checks() {
+    use fleet_agent::config::{HealthCheck, OnUnhealthy};
+    let (_dir, c, stderr) = convert("addons/supervisord.conf");
+    let f = fixture("addons/supervisord.conf");
+    let f = f.to_str().unwrap();
+    // The plugin's listener is not needed; crashmail still is not converted.
+    assert_warns(
+        &stderr,
+        f,
+        10,
+        "[eventlistener:dependentstartup]",
+        "not needed: fleet orders starts itself",
+    );
+    assert_warns(&stderr, f, 60, "[eventlistener:crashmail]", "not converted");
+    assert_warns(
+        &stderr,
+        f,
+        20,
+        "[program:redis] autostart",
+        "fleet starts it itself",
+    );
+    // Order: wait_for → depends_on (a group as group:NAME); the plugin's
+    // autostart=false is undone; a state other than running is kept with
+    // a warning; an unknown name is left out with one.
+    let web = proc(&c, "web");
+    assert_eq!(web.depends_on, ["migrate:migrate", "queue:redis"]);
+    assert!(web.autostart);
+    assert_warns(
+        &stderr,
+        f,
+        35,
+        "[program:web] dependent_startup_wait_for",
+        "not EXITED",
+    );
+    assert_warns(
+        &stderr,
+        f,
+        36,
+        "[program:web] dependent_startup_inherit_priority",
+        "not needed",
+    );
+    assert_warns(
+        &stderr,
+        f,
+        33,
+        "[program:web] autostart",
+        "fleet starts it itself in depends_on order",
+    );
+    assert_eq!(proc(&c, "worker_00").depends_on, ["queue:redis"]);
+    assert_warns(
+        &stderr,
+        f,
+        43,
+        "[program:worker] dependent_startup_wait_for",
+        "\"nosuch\" is no program or group here",
+    );
+    // redis: dependent_startup without wait_for: nothing to wait for, and
+    // it autostarts again.
+    let redis = proc(&c, "redis");
+    assert!(redis.depends_on.is_empty() && redis.autostart);
+    // httpok → an http check that restarts at the first failure.
+    let h = web.health.clone().expect("web has a check");
+    assert_eq!(
+        h.check,
+        HealthCheck::Http {
+            url: "http://127.0.0.1:8080/healthz".into(),
+            expect_status: vec![200],
+            expect_body: Some("ok".into()),
+        }
+    );
+    assert_eq!(h.interval, Duration::from_secs(5));
+    assert_eq!(h.timeout, Duration::from_secs(5));
+    assert_eq!(h.failures, 1);
+    assert_eq!(h.on_unhealthy, OnUnhealthy::Restart);
+    assert_warns(
+        &stderr,
+        f,
+        49,
+        "[eventlistener:httpok_web] command",
+        "-m (mail on restart)",
+    );
+    let w = proc(&c, "worker_01")
+        .health
+        .clone()
+        .expect("workers have a check");
+    assert_eq!(w.interval, Duration::from_secs(60));
+    assert_eq!(w.timeout, Duration::from_secs(10));
+    assert_warns(
+        &stderr,
+        f,
+        53,
+        "[eventlistener:httpok_workers] command",
+        "-g (core dump",
+    );
+    assert_warns(
+        &stderr,
+        f,
+        53,
+        "[eventlistener:httpok_workers] command",
+        "same URL",
+    );
+    assert_warns(
+        &stderr,
+        f,
+        57,
+        "[eventlistener:httpok_ghost] command",
+        "no program \"ghost\"",
+    );
+    assert!(proc(&c, "migrate").health.is_none());
+}

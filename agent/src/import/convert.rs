@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use super::context::{check_name, raw_name, Cx};
 use super::output::{Block, Output};
-use super::{program, sections, Doc, Error, Sec};
+use super::{addons, program, sections, Doc, Error, Sec};
 
 /// Converts the merged document.
 pub fn convert(doc: &Doc, env: &HashMap<String, String>, host: &str) -> Result<Output, Error> {
@@ -56,12 +56,17 @@ pub fn convert(doc: &Doc, env: &HashMap<String, String>, host: &str) -> Result<O
         let name = raw_name(sec);
         check_name(&cx, sec, &name)?;
         let group = group_of.get(&name).cloned();
-        if let Some(b) = program::program(&mut cx, sec, &name, group)? {
+        if let Some(mut b) = program::program(&mut cx, sec, &name, group)? {
+            addons::dependent_startup(&mut cx, sec, &programs, &group_of, &mut b);
             blocks.push(b);
         }
     }
 
     for sec in &doc.sections {
+        // Listeners fleet replaces natively (httpok, dependent-startup).
+        if sec.name.starts_with("eventlistener:") && addons::listener(&mut cx, sec, &mut blocks) {
+            continue;
+        }
         sections::other_section(&mut cx, sec, &mut agent, &mut skipped)?;
     }
 

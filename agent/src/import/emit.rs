@@ -75,11 +75,18 @@ pub fn emit(o: &Output) -> String {
         if !b.header.is_empty() {
             let header: Vec<String> = b.header.split('.').map(toml_key).collect();
             // `program.NAME` where NAME may itself contain dots.
-            let header = match b.header.split_once('.') {
+            // `program.NAME.health`: a program's sub-table.
+            let (base, sub) = match b.header.strip_suffix(".health") {
+                Some(base) if base.starts_with("program.") => (base, ".health"),
+                _ => (b.header.as_str(), ""),
+            };
+            let header = match base.split_once('.') {
                 Some((kind, name)) if name.contains('.') => {
-                    format!("{kind}.{}", toml_str(name))
+                    format!("{kind}.{}{sub}", toml_str(name))
                 }
-                _ => header.join("."),
+                _ if sub.is_empty() => header.join("."),
+                Some((kind, name)) => format!("{kind}.{}{sub}", toml_key(name)),
+                None => header.join("."),
             };
             let _ = writeln!(out, "[{header}]");
         }

@@ -11,6 +11,7 @@
 //! cannot express; `emit` writes that model as TOML, each block commented
 //! with where it came from.
 
+mod addons;
 mod context;
 pub mod convert;
 mod datatypes;

@@ -430,7 +430,8 @@ fn not_converted(cx: &mut Cx, p: &Prog) -> Result<(), Error> {
         }
     }
     for e in &sec.entries {
-        if !PROGRAM_KEYS.contains(&e.key.as_str()) {
+        let key = e.key.as_str();
+        if !PROGRAM_KEYS.contains(&key) && !super::addons::DEPENDENT_STARTUP_KEYS.contains(&key) {
             cx.warn(
                 sec,
                 Some(e),
