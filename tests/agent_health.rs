@@ -327,3 +327,33 @@ expect_body = "{expect}"
         "{p}"
     );
 }
+
+#[test]
+fn an_https_check_answers_without_a_certificate_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = common::pki::pki();
+    pki.write(dir.path());
+    let port = free_port();
+    // The agent checks its own TLS listener's /healthz, whose certificate
+    // no system root signed.
+    let a = Agent::start_with(
+        &format!(
+            "listen = \"127.0.0.1:{port}\"\ntoken = \"tls-token-0123456789abcdef\"\ntls_cert = {:?}\ntls_key = {:?}\n",
+            dir.path().join("leaf.pem"),
+            dir.path().join("leaf.key")
+        ),
+        &format!(
+            r#"
+[program.web]
+command = "TESTPROG sleep"
+startsecs = 0
+
+[program.web.health]
+http = "https://127.0.0.1:{port}/healthz"
+interval = "200ms"
+"#
+        ),
+    );
+    let p = wait_health(&a, "web", "healthy");
+    assert_eq!(p["health_message"], "HTTP 200");
+}

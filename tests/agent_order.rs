@@ -4,6 +4,7 @@
 //! a config error with its place.
 
 mod common;
+use common::ctl::*;
 use common::*;
 use std::time::Duration;
 
@@ -153,6 +154,28 @@ depends_on = ["cache"]
     let start = |n: &str| first(&events, |e| e["name"] == n && e["to"] == "STARTING");
     assert!(start("db:db") < start("cache:cache"));
     assert!(start("cache:cache") < start("web:web"));
+
+    // fleetctl: the same through --with-deps.
+    for n in ["web", "cache", "db"] {
+        assert_eq!(a.post(&format!("/v1/processes/{n}/stop"), "").status, 200);
+    }
+    let sock = a.socket.display().to_string();
+    let o = run({
+        let mut c = fleetctl_cmd();
+        c.args(["--agent", &sock, "start", "web"]);
+        c
+    });
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stdout.contains("use --with-deps"), "{o:?}");
+    let o = run({
+        let mut c = fleetctl_cmd();
+        c.args(["--agent", &sock, "start", "web", "--with-deps"]);
+        c
+    });
+    assert_eq!(o.code, 0, "{o:?}");
+    for n in ["web", "cache", "db"] {
+        assert_eq!(a.state(n), "RUNNING", "{n}: {o:?}");
+    }
 
     // with_deps on stop is a clear 400.
     let r = a.post("/v1/processes/web/stop", r#"{"with_deps": true}"#);

@@ -180,3 +180,49 @@ fn a_rolling_restart_stops_at_the_first_batch_that_comes_up_unhealthy() {
         "w-02 was touched"
     );
 }
+
+#[test]
+fn a_fleet_start_with_deps_starts_each_hosts_chain() {
+    let programs = r#"
+[program.redis]
+command = "TESTPROG sleep"
+autostart = false
+startsecs = 0
+
+[program.web]
+command = "TESTPROG sleep"
+startsecs = 0
+depends_on = ["redis"]
+"#;
+    let (a, port) = tcp_agent(programs);
+    let c = Console::start(&agent_entries(&[("w-01", port)]));
+    wait_for(T, "web refused at autostart, in the picture", || {
+        console_process(&c, "w-01", "web:web")["description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("not started"))
+            .then_some(())
+    });
+    let op = c.op(r#"{"action":"start","target":"web"}"#);
+    let done = c.wait_op(op["id"].as_str().unwrap(), T);
+    assert_eq!(verdicts(&done)[0].1, "failed", "{done}");
+    assert!(
+        done["hosts"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("redis:redis, which is STOPPED"),
+        "{done}"
+    );
+    let op = c.op(r#"{"action":"start","target":"web","with_deps":true}"#);
+    let done = c.wait_op(op["id"].as_str().unwrap(), T);
+    assert_eq!(verdicts(&done)[0].1, "ok", "{done}");
+    assert_eq!(a.state("redis"), "RUNNING");
+    assert_eq!(a.state("web"), "RUNNING");
+    // Only start and restart take it.
+    let r = c.request(
+        "POST",
+        "/v1/ops",
+        Some(OPERATOR),
+        r#"{"action":"stop","target":"web","with_deps":true}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+}

@@ -132,7 +132,8 @@ pub struct HealthSpec {
 pub enum HealthCheck {
     /// GET `url`; healthy when the status is in `expect_status` (default
     /// any 2xx or 3xx; redirects are not followed) and the body contains
-    /// `expect_body` when set.
+    /// `expect_body` when set. An https target's certificate is not
+    /// checked (as Kubernetes' probes).
     Http {
         url: String,
         expect_status: Vec<u16>,

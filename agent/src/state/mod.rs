@@ -20,8 +20,9 @@
 //! | STOPPING | Exited | STOPPED | Spawn if a restart is pending |
 //!
 //! The backoff delay before retry k is k seconds, as in supervisord
-//! (`backoff = "linear"`), or 2^(k-1) seconds (`"exponential"`), at most
-//! `backoff_max`; `startretries = "infinite"` never reaches FATAL.
+//! (`backoff = "linear"`), or 2^(k-1) seconds less up to 20 % of jitter
+//! (`"exponential"`), at most `backoff_max`; `startretries = "infinite"`
+//! never reaches FATAL.
 
 use crate::config::{AutoRestart, Backoff, ProcessSpec};
 use fleet_api::ProcessState;
@@ -139,25 +140,38 @@ impl State {
     }
 }
 
-fn backoff_or_fatal(retries: u32, spec: &ProcessSpec, now: Instant) -> State {
+/// `salt` is the failed attempt's pid (0 when the spawn itself failed):
+/// it spreads exponential delays (see [`backoff_delay`]).
+fn backoff_or_fatal(retries: u32, spec: &ProcessSpec, now: Instant, salt: u32) -> State {
     let retries = retries.saturating_add(1);
     if retries > spec.startretries {
         State::Fatal
     } else {
         State::Backoff {
             retries,
-            until: now + backoff_delay(retries, spec),
+            until: now + backoff_delay(retries, spec, salt),
         }
     }
 }
 
-/// The delay before retry `k` (1-based).
-pub fn backoff_delay(k: u32, spec: &ProcessSpec) -> Duration {
-    let secs = match spec.backoff {
-        Backoff::Linear => u64::from(k),
-        Backoff::Exponential => 1u64 << (k.saturating_sub(1)).min(40),
+/// The delay before retry `k` (1-based). Linear is supervisord's, exact.
+/// Exponential takes up to 20 % off (never more than `backoff_max`), by a
+/// hash of the process, the retry and `salt` (the failed attempt's pid):
+/// processes (and hosts) that failed together do not all retry together,
+/// and the function stays pure.
+pub fn backoff_delay(k: u32, spec: &ProcessSpec, salt: u32) -> Duration {
+    let nominal = match spec.backoff {
+        Backoff::Linear => return Duration::from_secs(u64::from(k)).min(spec.backoff_max),
+        Backoff::Exponential => {
+            Duration::from_secs(1u64 << (k.saturating_sub(1)).min(40)).min(spec.backoff_max)
+        }
     };
-    Duration::from_secs(secs).min(spec.backoff_max)
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (&spec.group, &spec.name, k, salt).hash(&mut h);
+    // u in [0, 1): the top 24 bits of the hash.
+    let u = (h.finish() >> 40) as f64 / (1u64 << 24) as f64;
+    nominal.mul_f64(1.0 - 0.2 * u)
 }
 
 /// Whether an exit code counts as expected (`exitcodes`); a signal death never does.
@@ -244,7 +258,7 @@ pub fn transition(
                 S::Backoff { retries, .. } => *retries,
                 _ => 0,
             };
-            (backoff_or_fatal(retries, spec, now), vec![])
+            (backoff_or_fatal(retries, spec, now, 0), vec![])
         }
         (S::Starting { pid, since, .. }, E::Deadline) if now >= *since + spec.startsecs => (
             S::Running {
@@ -267,7 +281,7 @@ pub fn transition(
                 // Up long enough; the promotion just had not run yet (T8).
                 exited_from_running(exit, spec)
             } else {
-                let next = backoff_or_fatal(*retries, spec, now);
+                let next = backoff_or_fatal(*retries, spec, now, *pid);
                 let actions = if spec.killasgroup {
                     vec![Action::KillFamily]
                 } else {

@@ -486,10 +486,22 @@ fn exponential_backoff_doubles_up_to_its_cap() {
     let mut s = spec();
     s.backoff = crate::config::Backoff::Exponential;
     s.backoff_max = Duration::from_secs(60);
-    let got: Vec<u64> = (1..=9).map(|k| backoff_delay(k, &s).as_secs()).collect();
-    assert_eq!(got, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
-    // Linear, supervisord's: k seconds; a huge k is capped, never overflows.
+    // Nominal 1, 2, 4 ... capped at 60, each less up to 20 % of jitter.
+    for (k, nominal) in (1..=9).zip([1u64, 2, 4, 8, 16, 32, 60, 60, 60]) {
+        let d = backoff_delay(k, &s, 4242);
+        let n = Duration::from_secs(nominal);
+        assert!(d <= n && d >= n.mul_f64(0.8), "retry {k}: {d:?}");
+        // Pure: the same inputs, the same delay.
+        assert_eq!(d, backoff_delay(k, &s, 4242));
+    }
+    // Different failed attempts (pids) spread their retries.
+    let spread: std::collections::BTreeSet<Duration> =
+        (0..50).map(|pid| backoff_delay(6, &s, pid)).collect();
+    assert!(spread.len() > 40, "{spread:?}");
+    assert!(backoff_delay(u32::MAX, &s, 1) <= Duration::from_secs(60));
+    // Linear, supervisord's: exactly k seconds; a huge k is capped, never
+    // overflows.
     s.backoff = crate::config::Backoff::Linear;
-    assert_eq!(backoff_delay(3, &s), Duration::from_secs(3));
-    assert_eq!(backoff_delay(u32::MAX, &s), Duration::from_secs(60));
+    assert_eq!(backoff_delay(3, &s, 4242), Duration::from_secs(3));
+    assert_eq!(backoff_delay(u32::MAX, &s, 1), Duration::from_secs(60));
 }

@@ -1,9 +1,12 @@
 //! The owner's side of health checks: one timer per checked process (its
-//! next check or its running check's deadline, among the owner's
-//! deadlines), network probes run as tasks on the I/O runtime and
-//! answering over a channel, exec probes spawned and reaped here like
-//! every child. Nothing here waits: a hung target costs a pending task,
-//! never a delay of the loop. Costs nothing when no program has a check.
+//! next check or its running check's deadline) in an ordered set, so the
+//! loop finds the next one without a scan and checks due within 20 ms of
+//! each other share a wake-up; network probes run as tasks on the owner's
+//! own runtime (no wake-up of another thread per check; each awaits only
+//! I/O and ends by its own timeout), answering over a channel drained in
+//! one pass; exec probes are spawned and reaped here like every child.
+//! Nothing here waits: a hung target costs a pending task, never a delay
+//! of the loop. Costs nothing when no program has a check.
 
 use super::Owner;
 use crate::config::{HealthCheck, OnUnhealthy};
@@ -11,7 +14,7 @@ use crate::health::probe::{self, Verdict};
 use crate::health::Tracker;
 use crate::state::{Event, State};
 use fleet_api::Health;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -45,6 +48,12 @@ pub(super) struct Parts {
     /// Exec probes running: pid → (process, probe generation, output tail).
     execs: HashMap<u32, Exec>,
     gen: u64,
+    /// Every armed time (a check due, a running check's deadline) with its
+    /// process, earliest first: the loop's next health deadline is the
+    /// first entry, found without a scan. An entry is not removed when its
+    /// time changes; one that no longer matches the process's run is
+    /// dropped when it comes up.
+    timers: BTreeSet<(Instant, String)>,
 }
 
 type Tail = Arc<Mutex<Vec<u8>>>;
@@ -57,6 +66,7 @@ impl Parts {
             client: None,
             execs: HashMap::new(),
             gen: 0,
+            timers: BTreeSet::new(),
         };
         (parts, rx)
     }
@@ -121,11 +131,14 @@ impl Owner {
                 }
                 let mut tracker = Tracker::new(*since);
                 tracker.spawned_pid = Some(*pid);
+                let due = Instant::now() + spread(Tracker::first_delay(spec), 0.5);
                 *run = Some(Run {
                     tracker,
-                    due: Some(Instant::now() + Tracker::first_delay(spec)),
+                    due: Some(due),
                     probe: None,
                 });
+                let name = p.full_name();
+                self.health.timers.insert((due, name));
             }
             (_, run) => {
                 if let Some(mut r) = run.take() {
@@ -138,25 +151,36 @@ impl Owner {
 
     /// The earliest check or check deadline.
     pub(super) fn health_deadline(&self) -> Option<Instant> {
-        self.procs
-            .iter()
-            .filter_map(|p| p.health.as_ref())
-            .filter_map(|r| r.probe.as_ref().map(|p| p.deadline).or(r.due))
-            .min()
+        self.health.timers.first().map(|(at, _)| *at)
     }
 
-    /// Start the checks that are due; fail the ones past their deadline.
+    /// Start the checks that are due (or nearly: within [`COALESCE`], so
+    /// checks close in time share one wake-up); fail the running ones past
+    /// their deadline (exactly: a timeout is never cut short).
     pub(super) fn fire_health(&mut self, now: Instant) {
-        for i in 0..self.procs.len() {
+        let horizon = now + COALESCE;
+        let up: Vec<(Instant, String)> = self
+            .health
+            .timers
+            .iter()
+            .take_while(|(at, _)| *at <= horizon)
+            .cloned()
+            .collect();
+        for (at, name) in up {
+            let Some(&i) = self.index.get(&name) else {
+                self.health.timers.remove(&(at, name));
+                continue;
+            };
             let Some(run) = &self.procs[i].health else {
+                self.health.timers.remove(&(at, name));
                 continue;
             };
             match &run.probe {
-                Some(p) if p.deadline <= now => {
+                Some(p) if p.deadline == at && at <= now => {
+                    self.health.timers.remove(&(at, name.clone()));
                     let gen = p.gen;
                     let timeout = self.procs[i].spec.health.as_ref().map(|h| h.timeout);
                     let why = probe::timed_out(timeout.unwrap_or_default());
-                    let name = self.procs[i].full_name();
                     let (pid, task) = (p.exec_pid, p.task.clone());
                     self.health_verdict(&name, gen, (false, why));
                     // After the verdict, which needs the probe in place.
@@ -167,8 +191,16 @@ impl Owner {
                         kill_group(pid);
                     }
                 }
-                None if run.due.is_some_and(|d| d <= now) => self.start_probe(i, now),
-                _ => {}
+                // Its deadline, not yet come: it stays armed.
+                Some(p) if p.deadline == at => {}
+                None if run.due == Some(at) => {
+                    self.health.timers.remove(&(at, name));
+                    self.start_probe(i, now);
+                }
+                // Stale: the run's time moved on.
+                _ => {
+                    self.health.timers.remove(&(at, name));
+                }
             }
         }
     }
@@ -194,16 +226,24 @@ impl Owner {
                 expect_status,
                 expect_body,
             } => {
-                let client = self
-                    .health
-                    .client
-                    .get_or_insert_with(probe::http_client)
-                    .clone();
+                // The full client only for https, built once.
+                let client = url.starts_with("https://").then(|| {
+                    self.health
+                        .client
+                        .get_or_insert_with(probe::http_client)
+                        .clone()
+                });
                 let (url, expect, body) = (url.clone(), expect_status.clone(), expect_body.clone());
                 let n = name.clone();
-                let t = self.spawning.io.spawn(async move {
-                    let verdict =
-                        probe::http(&client, &url, &expect, body.as_deref(), spec.timeout).await;
+                let t = tokio::spawn(async move {
+                    let verdict = probe::http(
+                        move || client.unwrap_or_else(probe::http_client),
+                        &url,
+                        &expect,
+                        body.as_deref(),
+                        spec.timeout,
+                    )
+                    .await;
                     let _ = tx.send(Done::Probe {
                         name: n,
                         gen,
@@ -215,7 +255,7 @@ impl Owner {
             HealthCheck::Tcp { addr } => {
                 let addr = addr.clone();
                 let n = name.clone();
-                let t = self.spawning.io.spawn(async move {
+                let t = tokio::spawn(async move {
                     let verdict = probe::tcp(&addr, spec.timeout).await;
                     let _ = tx.send(Done::Probe {
                         name: n,
@@ -254,9 +294,11 @@ impl Owner {
                 }
             }
         }
+        let deadline = probe.deadline;
         if let Some(r) = &mut self.procs[i].health {
             r.due = None;
             r.probe = Some(probe);
+            self.health.timers.insert((deadline, name));
         }
     }
 
@@ -279,7 +321,7 @@ impl Owner {
         let keep = tail.clone();
         let out = child.stdout;
         let (tx, pid) = (self.health.tx.clone(), child.pid);
-        self.spawning.io.spawn(async move {
+        tokio::spawn(async move {
             use tokio::io::AsyncReadExt;
             // Drained to the end, so a chatty check never blocks on a
             // full pipe; only the tail is kept.
@@ -342,7 +384,7 @@ impl Owner {
         self.health_verdict(&e.name, e.gen, (ok, message));
     }
 
-    /// A message from the I/O runtime.
+    /// A message from a probe task.
     pub(super) fn health_result(&mut self, done: Done) {
         match done {
             Done::Probe { name, gen, verdict } => self.health_verdict(&name, gen, verdict),
@@ -373,7 +415,9 @@ impl Owner {
         let (ok, message) = verdict;
         let before = run.tracker.message.clone();
         let changed = run.tracker.observe(ok, message.clone(), now, spec);
-        run.due = Some(now + run.tracker.next_delay(now, spec));
+        let due = now + spread(run.tracker.next_delay(now, spec), 0.1);
+        run.due = Some(due);
+        self.health.timers.insert((due, name.to_owned()));
         if before.as_deref() != Some(message.as_str()) || changed.is_some() {
             self.publishing.dirty = true;
         }
@@ -403,6 +447,16 @@ impl Owner {
             self.apply(name, Event::Restart);
         }
     }
+}
+
+/// How close two checks' times must be to share a wake-up of the loop.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// `d` less a random share up to `part` of it: processes started together
+/// (500 workers of one program) do not check together, so no burst of
+/// connections and no burst of work for the loop.
+fn spread(d: std::time::Duration, part: f64) -> std::time::Duration {
+    d.mul_f64(1.0 - part * fastrand::f64())
 }
 
 /// Bytes of an exec check's output kept for its message.

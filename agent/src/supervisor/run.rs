@@ -162,7 +162,14 @@ impl Owner {
                     }
                 }
                 _ = sig.usr2.recv() => self.reopen_logs(),
-                Some(done) = checks.recv() => self.health_result(done),
+                Some(done) = checks.recv() => {
+                    // Every answer already in: one pass of the loop for a
+                    // burst of checks.
+                    self.health_result(done);
+                    while let Ok(done) = checks.try_recv() {
+                        self.health_result(done);
+                    }
+                }
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.command(cmd),
                     None => self.begin_shutdown("control channel closed"),
