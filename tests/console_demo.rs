@@ -127,6 +127,35 @@ fn demo_runs_a_fleet_and_cleans_up_on_sigterm() {
         .count();
     assert!(celery >= 8, "{status}");
 
+    // The workers' broker has a health check; the printed `touch` makes
+    // it unhealthy, seen through the console.
+    let touch = printed
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("touch "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a touch line")
+        .to_owned();
+    let broker = |want: &str| {
+        let st = get(port, "/v1/status", &viewer)?;
+        st["processes"]
+            .as_array()?
+            .iter()
+            .any(|p| p["name"] == "broker:broker" && p["health"] == want)
+            .then_some(())
+    };
+    wait_for(T, "a healthy broker", || broker("healthy"));
+    std::fs::write(&touch, "").unwrap();
+    wait_for(T, "the touched broker unhealthy", || broker("unhealthy"));
+    std::fs::remove_file(&touch).unwrap();
+    wait_for(T, "the broker healthy again", || {
+        let st = get(port, "/v1/status", &viewer)?;
+        let sick = st["processes"]
+            .as_array()?
+            .iter()
+            .any(|p| p["name"] == "broker:broker" && p["health"] != "healthy");
+        (!sick).then_some(())
+    });
+
     let agents: Vec<i32> = all_pids()
         .into_iter()
         .filter(|&p| ppid(p) == Some(pid) && alive(p))

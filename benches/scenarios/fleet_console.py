@@ -127,7 +127,8 @@ def run(ctx):
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 took = time.perf_counter() - t
                 if r.returncode != 0:
-                    raise RuntimeError(f"fleetctl restart {extra}: rc {r.returncode} {r.stderr[-500:]!r}")
+                    bad = [l for l in r.stdout.decode(errors="replace").splitlines() if "ok" not in l.split()][:12]
+                    raise RuntimeError(f"fleetctl restart {extra}: rc {r.returncode} {r.stderr[-500:]!r} {bad!r}")
                 return took
 
             par = restart([])

@@ -224,6 +224,14 @@ impl Demo {
             "  {fleetctl} restart group:celery --hosts @workers --rolling 1"
         );
         let _ = writeln!(out, "  {fleetctl} ops");
+        if let Some(w) = demo.agents.iter().find(|a| !a.tags.contains("web")) {
+            let _ = writeln!(
+                out,
+                "  touch {}   # {}'s broker turns unhealthy (rm it to recover)",
+                w.home.join("broker-down").display(),
+                w.name
+            );
+        }
         let _ = writeln!(
             out,
             "\nOpen {url} and log in with a token. Ctrl-C stops the console and every agent."
@@ -265,6 +273,7 @@ impl Demo {
         } else {
             WORKER_PROGRAMS
         };
+        let programs = programs.replace("DEMO_HOME", &home.display().to_string());
         let text = format!(
             "[agent]\nname = \"{name}\"\nsocket = {:?}\nlog_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{token}\"\n\n{programs}",
             home.join("agent.sock").display().to_string(),
@@ -454,7 +463,24 @@ fn make_dir(rng: &SystemRandom) -> Result<PathBuf, String> {
 }
 
 /// Every program stops as a group so no `sleep` outlives its shell.
-const WORKER_PROGRAMS: &str = r#"[program.worker]
+/// `DEMO_HOME` is the agent's directory.
+const WORKER_PROGRAMS: &str = r#"# The workers' broker, started first. Healthy while DEMO_HOME/broker-down
+# does not exist: `touch` it to watch it turn unhealthy on the page.
+[program.broker]
+command = ["sh", "-c", "echo 'broker: accepting'; while :; do sleep 5; done"]
+startsecs = 1
+stopwaitsecs = 5
+stopasgroup = true
+killasgroup = true
+
+[program.broker.health]
+exec = "test ! -e 'DEMO_HOME/broker-down'"
+interval = "2s"
+timeout = "1s"
+failures = 1
+
+# Start once the broker is RUNNING and healthy; stop before it.
+[program.worker]
 command = ["sh", "-c", "echo 'worker {num} ready'; while :; do echo 'worker {num}: tick'; sleep 2; done"]
 numprocs = 4
 process_name = "worker_{num:02}"
@@ -462,6 +488,7 @@ startsecs = 1
 stopwaitsecs = 5
 stopasgroup = true
 killasgroup = true
+depends_on = ["broker"]
 
 [group.celery]
 programs = ["worker"]
