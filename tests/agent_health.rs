@@ -357,3 +357,64 @@ interval = "200ms"
     let p = wait_health(&a, "web", "healthy");
     assert_eq!(p["health_message"], "HTTP 200");
 }
+
+/// Live processes whose command line holds `needle`.
+fn running_with(needle: &str) -> Vec<i32> {
+    all_pids()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(needle)
+            }) && !is_zombie(*p)
+        })
+        .collect()
+}
+
+#[test]
+fn a_crash_loop_with_hung_checks_leaves_no_check_behind_and_output_is_cleaned() {
+    // Each run lives 300 ms; its check hangs (sleep) and is cancelled by
+    // the exit, killed with its group. The check's output carries an
+    // escape sequence, which never reaches the message.
+    let a = Agent::start(
+        r#"
+[program.crashy]
+command = "TESTPROG exit 1 300"
+startsecs = 0
+autorestart = true
+
+[program.crashy.health]
+exec = "sh -c 'printf \"\\033[31mred\\033[0m alert\\n\"; exec sleep 31.25'"
+interval = "50ms"
+timeout = "5s"
+
+[program.quick]
+command = "TESTPROG sleep"
+startsecs = 0
+
+[program.quick.health]
+exec = "sh -c 'printf \"\\033]0;title\\007bad\\n\"; exit 2'"
+interval = "100ms"
+failures = 1
+"#,
+    );
+    let p = wait_for(T, "quick unhealthy", || {
+        let p = a.process("quick");
+        (p["health"] == "unhealthy").then_some(p)
+    });
+    let msg = p["health_message"].as_str().unwrap();
+    assert!(!msg.chars().any(|c| c.is_control()), "{msg:?}");
+    assert!(
+        msg.starts_with("exit 2: ") && msg.ends_with("bad"),
+        "{msg:?}"
+    );
+    wait_for(T, "five restarts", || {
+        (a.process("crashy")["restarts"].as_u64().unwrap() >= 5).then_some(())
+    });
+    assert_eq!(a.post("/v1/processes/crashy/stop", "").status, 200);
+    wait_for(T, "no hung check left", || {
+        running_with("sleep 31.25").is_empty().then_some(())
+    });
+    wait_for(T, "no zombie", || a.zombies().is_empty().then_some(()));
+}

@@ -368,7 +368,15 @@ impl Owner {
             .lines()
             .rev()
             .find(|l| !l.trim().is_empty())
-            .map(|l| l.trim().chars().take(200).collect::<String>());
+            // The program's own words: shown by fleetctl in a terminal and
+            // by the page, so no control characters (escape sequences).
+            .map(|l| {
+                l.trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
+            });
         let (ok, what) = match exit {
             crate::state::Exit::Code(0) => (true, "exit 0".to_owned()),
             crate::state::Exit::Code(c) => (false, format!("exit {c}")),
