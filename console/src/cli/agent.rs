@@ -289,6 +289,7 @@ pub fn event_line(host: Option<&str>, e: &Event) -> String {
         (Some(x), true) => line.push_str(&format!("  ({x})")),
         (None, true) => {}
     }
+    let mut line = output::printable(line);
     line.push('\n');
     line
 }

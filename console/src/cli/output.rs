@@ -31,8 +31,24 @@ pub struct Cell {
 
 impl From<String> for Cell {
     fn from(text: String) -> Cell {
-        Cell { text, color: None }
+        Cell {
+            text: printable(text),
+            color: None,
+        }
     }
+}
+
+/// Text from a program or a remote party (descriptions, exit and check
+/// messages, names) as it may reach a terminal: every control character
+/// (an escape sequence could move the cursor, retitle or recolour the
+/// operator's terminal) becomes U+FFFD.
+pub fn printable(text: String) -> String {
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
 }
 
 impl From<&str> for Cell {
@@ -171,6 +187,17 @@ pub fn clock(ms: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn cells_never_carry_control_characters() {
+        let c = Cell::from("ok \x1b[2J\x1b]0;pwned\x07 done\n".to_string());
+        assert_eq!(
+            c.text,
+            "ok \u{fffd}[2J\u{fffd}]0;pwned\u{fffd} done\u{fffd}"
+        );
+        assert_eq!(Cell::from("plain ünïcode").text, "plain ünïcode");
+    }
+
     use super::*;
 
     #[test]
