@@ -9,12 +9,6 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
 
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 fn health(a: &Agent, name: &str) -> (String, String) {
     let p = a.process(name);
     (

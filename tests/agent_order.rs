@@ -10,11 +10,6 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// Index of the first event matching `f`.
 fn first(events: &[serde_json::Value], f: impl Fn(&serde_json::Value) -> bool) -> usize {
     events

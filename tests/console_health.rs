@@ -13,11 +13,6 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// A web tier: one process serving on `port`, answering as `mode` says,
 /// checked every 100 ms; with `restart`, restarted when unhealthy.
 fn web(port: u16, mode: &std::path::Path) -> String {

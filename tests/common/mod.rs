@@ -466,6 +466,12 @@ pub fn closed_port() -> (std::os::fd::OwnedFd, u16) {
     }
 }
 
+/// A loopback port nothing listens on right now (for a program to bind).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
 pub fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);

@@ -1,6 +1,6 @@
-//! The network probes (http, tcp), run as tasks on the I/O runtime so a
-//! slow or silent target never touches the supervisor's loop; each ends
-//! by its own timeout. Exec checks are children of the agent and run by
+//! The network probes (http, tcp): tasks that await only I/O, so a slow
+//! or silent target never holds up the supervisor's loop; each ends by
+//! its own timeout. Exec checks are children of the agent and run by
 //! the supervisor, which reaps every child (`supervisor/health.rs`).
 
 use std::time::Duration;
@@ -50,30 +50,17 @@ pub async fn http(
     }
     let client = tls();
     let run = async {
-        let resp = client.get(url).send().await.map_err(describe)?;
-        let status = resp.status().as_u16();
-        let status_ok = match expect {
-            [] => (200..400).contains(&status),
-            list => list.contains(&status),
+        let mut resp = client.get(url).send().await.map_err(describe)?;
+        let mut scan = match Answer::new(resp.status().as_u16(), expect, body) {
+            Ok(scan) => scan,
+            Err(verdict) => return Ok(verdict),
         };
-        if !status_ok {
-            return Ok((false, format!("HTTP {status}")));
-        }
-        let Some(want) = body else {
-            return Ok((true, format!("HTTP {status}")));
-        };
-        let mut resp = resp;
-        let mut seen = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(describe)? {
-            seen.extend_from_slice(&chunk);
-            if contains(&seen, want.as_bytes()) {
-                return Ok((true, format!("HTTP {status}")));
-            }
-            if seen.len() > 64 << 10 {
-                break;
+            if let Some(verdict) = scan.feed(&chunk) {
+                return Ok(verdict);
             }
         }
-        Ok::<_, String>((false, format!("HTTP {status}, body without {want:?}")))
+        Ok::<_, String>(scan.end())
     };
     match tokio::time::timeout(timeout, run).await {
         Ok(Ok(v)) => v,
@@ -119,33 +106,63 @@ async fn plain(url: &str, expect: &[u16], body: Option<&str>) -> Result<Verdict,
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .map_err(|e| e.to_string())?;
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let status_ok = match expect {
-        [] => (200..400).contains(&status),
-        list => list.contains(&status),
-    };
-    if !status_ok {
-        return Ok((false, format!("HTTP {status}")));
-    }
-    let Some(want) = body else {
-        return Ok((true, format!("HTTP {status}")));
+    let mut scan = match Answer::new(resp.status().as_u16(), expect, body) {
+        Ok(scan) => scan,
+        Err(verdict) => return Ok(verdict),
     };
     let mut b = resp.into_body();
-    let mut seen = Vec::new();
     while let Some(frame) = b.frame().await {
         let frame = frame.map_err(|e| e.to_string())?;
-        if let Some(chunk) = frame.data_ref() {
-            seen.extend_from_slice(chunk);
-            if contains(&seen, want.as_bytes()) {
-                return Ok((true, format!("HTTP {status}")));
-            }
-            if seen.len() > 64 << 10 {
-                break;
-            }
+        if let Some(verdict) = frame.data_ref().and_then(|chunk| scan.feed(chunk)) {
+            return Ok(verdict);
         }
     }
     drop(conn);
-    Ok((false, format!("HTTP {status}, body without {want:?}")))
+    Ok(scan.end())
+}
+
+/// The rule of an http check's answer, whichever client read it: the
+/// status, then (with `expect_body`) the body, read up to 64 KiB.
+struct Answer<'a> {
+    status: u16,
+    want: &'a str,
+    seen: Vec<u8>,
+}
+
+impl<'a> Answer<'a> {
+    /// `Err` with the verdict when the status decides alone.
+    fn new(status: u16, expect: &[u16], body: Option<&'a str>) -> Result<Answer<'a>, Verdict> {
+        let status_ok = match expect {
+            [] => (200..400).contains(&status),
+            list => list.contains(&status),
+        };
+        match (status_ok, body) {
+            (false, _) => Err((false, format!("HTTP {status}"))),
+            (true, None) => Err((true, format!("HTTP {status}"))),
+            (true, Some(want)) => Ok(Answer {
+                status,
+                want,
+                seen: Vec::new(),
+            }),
+        }
+    }
+
+    /// A chunk of the body: the verdict once it is known.
+    fn feed(&mut self, chunk: &[u8]) -> Option<Verdict> {
+        self.seen.extend_from_slice(chunk);
+        if contains(&self.seen, self.want.as_bytes()) {
+            return Some((true, format!("HTTP {}", self.status)));
+        }
+        (self.seen.len() > 64 << 10).then(|| self.end())
+    }
+
+    /// The body ended (or its cap) without the text.
+    fn end(&self) -> Verdict {
+        (
+            false,
+            format!("HTTP {}, body without {:?}", self.status, self.want),
+        )
+    }
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
