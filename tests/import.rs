@@ -525,7 +525,17 @@ fn dependent_startup_and_httpok_become_depends_on_and_health_checks() {
         f,
         53,
         "[eventlistener:httpok_workers] command",
-        "-g (core dump",
+        "-g (gcore",
+    );
+    // -p worker:worker_00 names one of worker's two processes: the check
+    // is the program's, so both get it, with a warning.
+    assert_eq!(proc(&c, "worker_00").health, Some(w));
+    assert_warns(
+        &stderr,
+        f,
+        53,
+        "[eventlistener:httpok_workers] command",
+        "names worker_00 of the 2 processes of worker",
     );
     assert_warns(
         &stderr,
@@ -534,12 +544,254 @@ fn dependent_startup_and_httpok_become_depends_on_and_health_checks() {
         "[eventlistener:httpok_workers] command",
         "same URL",
     );
+    // The plugin leaves a program without autostart=false to supervisord.
+    assert_warns(
+        &stderr,
+        f,
+        42,
+        "[program:worker] dependent_startup",
+        "requires autostart=false",
+    );
+    assert_warns(
+        &stderr,
+        f,
+        43,
+        "[program:worker] dependent_startup_wait_for",
+        "\"queue\" is a group",
+    );
     assert_warns(
         &stderr,
         f,
         57,
         "[eventlistener:httpok_ghost] command",
-        "no program \"ghost\"",
+        "httpok -p ghost: no process of that name",
+    );
+    assert_warns(
+        &stderr,
+        f,
+        56,
+        "[eventlistener:httpok_ghost]",
+        "not converted",
     );
     assert!(proc(&c, "migrate").health.is_none());
+}
+
+/// The plugin's own example (its listener run as a script) and the ways
+/// its parser reads `dependent_startup_wait_for`: a bare name waits for
+/// RUNNING, a state list is any-of, unknown states are dropped, extra
+/// colons are ignored, a cycle or a program waiting for itself cannot be
+/// kept (fleet refuses both at load, the plugin exits on them).
+#[test]
+fn dependent_startup_follows_the_plugins_parser() {
+    let (dir, c, stderr) = convert("addons/dependent-startup.conf");
+    let f = fixture("addons/dependent-startup.conf");
+    let f = f.to_str().unwrap();
+    let toml = std::fs::read_to_string(dir.path().join("agent.toml")).unwrap();
+    assert!(!toml.contains("autostart = false\ndepends_on"), "{toml}");
+    assert_warns(
+        &stderr,
+        f,
+        7,
+        "[eventlistener:dependentstartup]",
+        "not needed: fleet orders starts itself (start order: depends_on",
+    );
+    assert!(!stderr.contains("[eventlistener:dependentstartup]: not converted"));
+    for (name, deps) in [
+        ("ping", &[][..]),
+        ("sleep", &["ping:ping"][..]),
+        ("ping2", &["sleep:sleep"][..]),
+        ("ping3", &["ping2:ping2", "ping:ping", "sleep:sleep"][..]),
+        ("left", &["right:right"][..]),
+        ("right", &[][..]),
+        ("plain", &[][..]),
+    ] {
+        let p = proc(&c, name);
+        let mut got = p.depends_on.clone();
+        got.sort();
+        assert_eq!(got, deps, "{name}");
+        // Every program the plugin started autostarts under fleet.
+        assert_eq!(p.autostart, name != "plain", "{name}");
+    }
+    assert_warns(
+        &stderr,
+        f,
+        18,
+        "[program:ping] autostart",
+        "info: autostart=false was for the dependent-startup plugin",
+    );
+    assert_warns(
+        &stderr,
+        f,
+        26,
+        "[program:sleep] dependent_startup_wait_for",
+        "not EXITED",
+    );
+    // A bare name waits for RUNNING: nothing to say.
+    assert!(
+        !stderr.contains("[program:ping2] dependent_startup_wait_for"),
+        "{stderr}"
+    );
+    let ping3 = "[program:ping3] dependent_startup_wait_for";
+    assert_warns(
+        &stderr,
+        f,
+        40,
+        ping3,
+        "the plugin took any of RUNNING, EXITED",
+    );
+    assert_warns(&stderr, f, 40, ping3, "ignores the state \"DONE\"");
+    assert_warns(&stderr, f, 40, ping3, "would never start ping3");
+    assert_warns(
+        &stderr,
+        f,
+        40,
+        ping3,
+        "takes this as \"site\" waiting for RUNNING",
+    );
+    assert_warns(
+        &stderr,
+        f,
+        40,
+        ping3,
+        "\"site\" is no program or group here",
+    );
+    assert_warns(
+        &stderr,
+        f,
+        46,
+        "[program:left] dependent_startup_wait_for",
+        "left cannot wait for itself",
+    );
+    assert_warns(
+        &stderr,
+        f,
+        53,
+        "[program:right] dependent_startup_wait_for",
+        "start-order cycle left → right → left",
+    );
+    assert_warns(
+        &stderr,
+        f,
+        47,
+        "[program:left] dependent_startup_priority",
+        "not an option of the dependent-startup plugin",
+    );
+    assert_warns(
+        &stderr,
+        f,
+        59,
+        "[program:plain] dependent_startup_wait_for",
+        "dependent_startup is not true",
+    );
+}
+
+/// Without the plugin's listener nothing started these programs under
+/// supervisord: autostart = false stays, depends_on still orders them.
+#[test]
+fn dependent_startup_without_the_plugin_keeps_autostart_false() {
+    let (_dir, c, stderr) = convert("addons/no-plugin.conf");
+    let f = fixture("addons/no-plugin.conf");
+    let f = f.to_str().unwrap();
+    assert!(!proc(&c, "db").autostart && !proc(&c, "app").autostart);
+    assert_eq!(proc(&c, "app").depends_on, ["db:db"]);
+    assert_warns(
+        &stderr,
+        f,
+        10,
+        "[program:app] autostart",
+        "no [eventlistener:x] here runs supervisord_dependent_startup",
+    );
+}
+
+/// httpok's command line read as its getopt does, `-p` matched against
+/// process names and `group:name` as httpok matches them.
+#[test]
+fn httpok_listeners_become_health_checks_or_say_why_not() {
+    use fleet_agent::config::{HealthCheck, OnUnhealthy};
+    let (dir, c, stderr) = convert("addons/httpok.conf");
+    let f = fixture("addons/httpok.conf");
+    let f = f.to_str().unwrap();
+    let toml = std::fs::read_to_string(dir.path().join("agent.toml")).unwrap();
+    // Durations are written as strings.
+    assert!(toml.contains("[program.api.health]\nhttp = \"http://localhost:8000/health\"\ninterval = \"60s\"\ntimeout = \"3s\"\nexpect_status = [200, 204]\nfailures = 1\non_unhealthy = \"restart\"\n"), "{toml}");
+    // api_0 and api:api_1: both processes of api; the shortest TICK wins.
+    for p in ["api_0", "api_1"] {
+        let h = proc(&c, p).health.clone().expect("api has a check");
+        assert_eq!(h.interval, Duration::from_secs(60));
+        assert_eq!(h.timeout, Duration::from_secs(3));
+        assert_eq!(h.failures, 1);
+        assert_eq!(h.on_unhealthy, OnUnhealthy::Restart);
+        assert!(
+            matches!(h.check, HealthCheck::Http { ref expect_status, .. } if *expect_status == [200, 204])
+        );
+    }
+    let api = "[eventlistener:httpok_api] command";
+    assert_warns(
+        &stderr,
+        f,
+        20,
+        api,
+        "api runs 2 processes: each gets the check, with the same URL",
+    );
+    assert_warns(
+        &stderr,
+        f,
+        20,
+        api,
+        "-E: fleet checks a process only while it runs",
+    );
+    assert_warns(&stderr, f, 20, api, "-s (mail on restart)");
+    assert_warns(&stderr, f, 20, api, "-d (gcore");
+    // site:front through `python -u`, the scheme lower-cased, -n dropped.
+    let h = proc(&c, "front").health.clone().expect("front has a check");
+    assert_eq!(
+        h.check,
+        HealthCheck::Http {
+            url: "https://front.example.com/status".into(),
+            expect_status: vec![200],
+            expect_body: Some("all good".into()),
+        }
+    );
+    assert_eq!(h.interval, Duration::from_secs(5));
+    assert_eq!(h.timeout, Duration::from_secs(10));
+    assert!(!stderr.contains("httpok_front] command"), "{stderr}");
+    // What does not map: a warning saying why, and the generic trailer.
+    for (line, name, why) in [
+        (28, "httpok_front_again", "front already has a health check"),
+        (
+            32,
+            "httpok_admin_wrong_group",
+            "httpok -p admin:admin: no process of that name",
+        ),
+        (36, "httpok_any", "httpok -a restarts every RUNNING process"),
+        (41, "httpok_no_tick", "gets none, so it never checked"),
+        (
+            44,
+            "httpok_no_scheme",
+            "\"localhost:9300/\" is no http:// or https:// URL",
+        ),
+        (48, "httpok_wildcard", "no wildcards"),
+    ] {
+        let sec = format!("[eventlistener:{name}]");
+        assert!(
+            stderr.contains(&format!("{sec}: not converted")),
+            "{name}:\n{stderr}"
+        );
+        assert!(toml.contains(&format!("# {sec} (")), "{name}:\n{toml}");
+        let key = if name == "httpok_no_tick" {
+            "events"
+        } else {
+            "command"
+        };
+        assert_warns(&stderr, f, line, &format!("{sec} {key}"), why);
+    }
+    assert!(proc(&c, "admin").health.is_none() && proc(&c, "batch").health.is_none());
+    // crashmail watching the process named httpok is not httpok.
+    assert_warns(
+        &stderr,
+        f,
+        51,
+        "[eventlistener:crashmail_httpok]",
+        "not converted: fleet has no event listener protocol",
+    );
 }

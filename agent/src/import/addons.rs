@@ -1,321 +1,348 @@
 //! supervisord add-ons fleet does natively: the
 //! supervisord-dependent-startup plugin (`dependent_startup_*` keys and
 //! its event listener) becomes `depends_on`, and superlance's `httpok`
-//! listeners become `[program.X.health]` http checks. What does not map
-//! is a warning; anything else about an event listener is left to the
+//! listeners become `[program.X.health]` http checks (`httpok.rs`). What
+//! does not map is a warning; any other event listener is left to the
 //! generic "not converted".
+//!
+//! The plugin's rules, from its source (bendikro/supervisord-dependent-startup
+//! 1.4): `dependent_startup_wait_for` is split at spaces into `NAME` or
+//! `NAME:STATE[,STATE...]` (no state: RUNNING; any one listed state will
+//! do), NAME is looked up among the `[program:x]` names only (an unknown
+//! one is dropped with a warning), a program it handles must say
+//! `autostart=false` (otherwise it logs an error and leaves the program to
+//! supervisord), and a start-order cycle makes it exit having started
+//! nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::context::{fleet_name, raw_name, Cx};
+use super::datatypes::boolean;
 use super::output::{Block, Val};
-use super::Sec;
+use super::{httpok, Ent, Sec};
 
-/// The plugin's keys in a `[program:x]`.
+/// The plugin's keys in a `[program:x]` (others with its prefix get their
+/// own warning).
 pub(super) const DEPENDENT_STARTUP_KEYS: &[&str] = &[
     "dependent_startup",
     "dependent_startup_wait_for",
     "dependent_startup_inherit_priority",
 ];
 
-/// `dependent_startup_wait_for = redis:running web:running` → `depends_on`.
-pub(super) fn dependent_startup(
-    cx: &mut Cx,
-    sec: &Sec,
-    programs: &[&Sec],
-    group_of: &HashMap<String, String>,
-    block: &mut Block,
-) {
-    let enabled = sec.get("dependent_startup").is_some_and(|e| {
-        matches!(
-            e.value.trim().to_ascii_lowercase().as_str(),
-            "true" | "yes" | "on" | "1"
-        )
-    });
-    if let Some(e) = sec.get("dependent_startup_inherit_priority") {
-        cx.warn(sec, Some(e), "not needed: fleet starts a program after what it depends on whatever the priorities (a dependency always starts first and stops last)");
-    }
-    if enabled {
-        undo_autostart(cx, sec, block);
-    }
-    let Some(wait) = sec.get("dependent_startup_wait_for") else {
-        return;
-    };
-    if !enabled {
-        cx.warn(sec, Some(wait), "dependent_startup is not true: the plugin ignores dependent_startup_wait_for, so does import");
-        return;
-    }
-    let groups: Vec<String> = group_of.values().cloned().collect();
-    let mut deps: Vec<String> = Vec::new();
-    for item in wait.value.split_whitespace() {
-        // `NAME:STATE` or `GROUP:NAME:STATE`.
-        let parts: Vec<&str> = item.split(':').collect();
-        let (name, state) = match parts.as_slice() {
-            [n, s] => (*n, *s),
-            [_, n, s] => (*n, *s),
-            _ => {
-                cx.warn(
-                    sec,
-                    Some(wait),
-                    format!("{item:?} is not NAME:STATE; left out"),
-                );
-                continue;
-            }
-        };
-        let dep = if programs.iter().any(|p| raw_name(p) == name) {
-            fleet_name(name)
-        } else if groups.iter().any(|g| *g == fleet_name(name)) {
-            format!("group:{}", fleet_name(name))
-        } else {
-            cx.warn(
-                sec,
-                Some(wait),
-                format!("{name:?} is no program or group here; left out of depends_on"),
-            );
-            continue;
-        };
-        if !state.eq_ignore_ascii_case("running") {
-            cx.warn(sec, Some(wait), format!(
-                "{item:?}: fleet waits for a dependency to be RUNNING (and healthy, with a check), not {}; \
-                 kept as a dependency on {dep:?}", state.to_ascii_uppercase()
-            ));
-        }
-        if !deps.contains(&dep) {
-            deps.push(dep);
-        }
-    }
-    if !deps.is_empty() {
-        block.set("depends_on", Val::Strs(deps));
-    }
-}
+/// The states the plugin accepts in `dependent_startup_wait_for`.
+const STATES: &[&str] = &[
+    "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL",
+];
 
-fn undo_autostart(cx: &mut Cx, sec: &Sec, block: &mut Block) {
-    // The plugin needs autostart=false (it starts them itself): fleet's
-    // own start order replaces it, so they autostart again.
-    let before = block.items.len();
-    block
-        .items
-        .retain(|i| !(i.key == "autostart" && i.val == Val::Bool(false)));
-    if block.items.len() != before {
-        cx.warn(sec, sec.get("autostart"), "autostart=false was for the dependent-startup plugin, which started it; fleet starts it itself in depends_on order, so it autostarts");
-    }
-}
-
-/// An `[eventlistener:x]` fleet replaces natively; false for any other.
-pub(super) fn listener(cx: &mut Cx, sec: &Sec, blocks: &mut Vec<Block>) -> bool {
-    let Some(cmd) = sec.get("command") else {
-        return false;
-    };
-    let Ok(argv) = shell_words::split(&cmd.value) else {
-        return false;
-    };
+/// The program a listener's command runs: `argv[0]`'s file name, or past
+/// an interpreter (`python3 -u /path/x.py`, `python -m module`, `env`),
+/// the script's file name or the module's name.
+pub(super) fn listener_program(argv: &[String]) -> Option<(String, usize)> {
     let base = |a: &str| a.rsplit('/').next().unwrap_or(a).to_owned();
-    if argv.iter().any(|a| {
+    let mut i = 0;
+    while let Some(a) = argv.get(i) {
         let b = base(a);
-        b.starts_with("supervisord-dependent-startup") || b == "supervisord_dependent_startup"
-    }) {
-        cx.warn(sec, None, "not needed: fleet orders starts itself (the programs' dependent_startup_wait_for became depends_on); left out");
-        return true;
+        let interpreter = b == "env" || b.starts_with("python") || b.starts_with("pypy");
+        if !interpreter {
+            return Some((b, i));
+        }
+        i += 1;
+        // The interpreter's own flags; `-m MODULE` names the program.
+        // (`env` also takes NAME=VALUE settings.)
+        while let Some(flag) = argv
+            .get(i)
+            .filter(|f| f.starts_with('-') || (b == "env" && f.contains('=')))
+        {
+            if flag == "-m" {
+                return argv.get(i + 1).map(|m| (m.clone(), i + 1));
+            }
+            i += 1;
+        }
     }
-    let Some(at) = argv
-        .iter()
-        .position(|a| base(a) == "httpok" || a == "superlance.httpok")
+    None
+}
+
+/// Whether an `[eventlistener:x]` runs the dependent-startup plugin.
+pub(super) fn is_plugin(sec: &Sec) -> bool {
+    let Some(argv) = sec
+        .get("command")
+        .and_then(|c| shell_words::split(&c.value).ok())
     else {
         return false;
     };
-    httpok(cx, sec, &argv[at + 1..], blocks);
-    true
+    listener_program(&argv).is_some_and(|(p, _)| {
+        let p = p.strip_suffix(".py").unwrap_or(&p).replace('-', "_");
+        p == "supervisord_dependent_startup"
+    })
 }
 
-/// What one httpok listener asks for.
-#[derive(Default)]
-struct Httpok {
-    programs: Vec<String>,
-    any: bool,
-    timeout: Option<String>,
-    code: Option<String>,
-    body: Option<String>,
-    url: Option<String>,
-    unmapped: Vec<String>,
+/// An `[eventlistener:x]` fleet replaces natively; false for any other
+/// (and for one that cannot be converted), which then gets the generic
+/// "not converted".
+pub(super) fn listener(
+    cx: &mut Cx,
+    sec: &Sec,
+    group_of: &HashMap<String, String>,
+    blocks: &mut Vec<Block>,
+) -> bool {
+    if is_plugin(sec) {
+        cx.warn(sec, None, "not needed: fleet orders starts itself (start order: depends_on; the programs' dependent_startup_wait_for became depends_on); left out");
+        return true;
+    }
+    let Some(argv) = sec
+        .get("command")
+        .and_then(|c| shell_words::split(&c.value).ok())
+    else {
+        return false;
+    };
+    match listener_program(&argv) {
+        Some((p, at)) if matches!(p.as_str(), "httpok" | "httpok.py" | "superlance.httpok") => {
+            httpok::convert(cx, sec, &argv[at + 1..], group_of, blocks)
+        }
+        _ => false,
+    }
 }
 
-fn parse_httpok(args: &[String]) -> Result<Httpok, String> {
-    let mut h = Httpok::default();
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].as_str();
-        // `-p X`, `-pX`, `--program=X`, `--program X`.
-        let (opt, inline) = match a.split_once('=') {
-            Some((o, v)) if a.starts_with("--") => (o.to_owned(), Some(v.to_owned())),
-            _ if a.starts_with("--") => (a.to_owned(), None),
-            _ if a.starts_with('-') && a.len() > 2 => (a[..2].to_owned(), Some(a[2..].to_owned())),
-            _ => (a.to_owned(), None),
+/// One `depends_on` entry and the programs it stands for.
+struct Dep {
+    name: String,
+    targets: Vec<String>,
+}
+
+/// A converted program with the plugin's keys.
+struct Waits<'a> {
+    sec: &'a Sec,
+    block: usize,
+    deps: Vec<Dep>,
+}
+
+/// `dependent_startup_wait_for = redis:running web:running` →
+/// `depends_on` on each converted program (`programs`: its section and
+/// its block's index), once every program is known.
+pub(super) fn dependent_startup(
+    cx: &mut Cx,
+    programs: &[(&Sec, usize)],
+    group_of: &HashMap<String, String>,
+    blocks: &mut [Block],
+) {
+    let plugin = cx
+        .doc
+        .sections
+        .iter()
+        .any(|s| s.name.starts_with("eventlistener:") && is_plugin(s));
+    let known: BTreeSet<String> = programs
+        .iter()
+        .map(|(s, _)| fleet_name(&raw_name(s)))
+        .collect();
+    let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (p, g) in group_of {
+        if known.contains(&fleet_name(p)) {
+            members.entry(g.clone()).or_default().push(fleet_name(p));
+        }
+    }
+    let mut all = Vec::new();
+    for &(sec, block) in programs {
+        let Some(enabled) = enabled(cx, sec) else {
+            continue;
         };
-        let takes = matches!(
-            opt.as_str(),
-            "-p" | "--program"
-                | "-t"
-                | "--timeout"
-                | "-c"
-                | "--code"
-                | "-b"
-                | "--body"
-                | "-s"
-                | "--sendmail_program"
-                | "-m"
-                | "--email"
-                | "-g"
-                | "--gcore"
-                | "-d"
-                | "--coredir"
-                | "-n"
-                | "--name"
+        if let Some(e) = sec.get("dependent_startup_inherit_priority") {
+            cx.warn(sec, Some(e), "not needed: fleet starts a program after what it depends on whatever the priorities (a dependency always starts first and stops last)");
+        }
+        for e in &sec.entries {
+            if e.key.starts_with("dependent_startup")
+                && !DEPENDENT_STARTUP_KEYS.contains(&e.key.as_str())
+            {
+                cx.warn(sec, Some(e), "not an option of the dependent-startup plugin (it reads dependent_startup, dependent_startup_wait_for and dependent_startup_inherit_priority); not converted");
+            }
+        }
+        if !enabled {
+            if let Some(wait) = sec.get("dependent_startup_wait_for") {
+                cx.warn(sec, Some(wait), "dependent_startup is not true: the plugin ignores dependent_startup_wait_for, so does import");
+            }
+            continue;
+        }
+        autostart(cx, sec, plugin, &mut blocks[block]);
+        let me = fleet_name(&raw_name(sec));
+        let deps = match sec.get("dependent_startup_wait_for") {
+            Some(wait) => wait_for(cx, sec, wait, &me, &known, &members),
+            None => Vec::new(),
+        };
+        all.push(Waits { sec, block, deps });
+    }
+    break_cycles(cx, &mut all);
+    for w in all {
+        if !w.deps.is_empty() {
+            let names = w.deps.into_iter().map(|d| d.name).collect();
+            blocks[w.block].set("depends_on", Val::Strs(names));
+        }
+    }
+}
+
+/// `dependent_startup`: `None` when the program does not mention the
+/// plugin at all.
+fn enabled(cx: &mut Cx, sec: &Sec) -> Option<bool> {
+    if !sec
+        .entries
+        .iter()
+        .any(|e| e.key.starts_with("dependent_startup"))
+    {
+        return None;
+    }
+    let Some(e) = sec.get("dependent_startup") else {
+        return Some(false);
+    };
+    Some(boolean(e.value.trim()).unwrap_or_else(|m| {
+        cx.warn(
+            sec,
+            Some(e),
+            format!("{m}: the plugin cannot read it; taken as false"),
         );
-        let value = if takes {
-            match inline {
-                Some(v) => Some(v),
-                None => {
-                    i += 1;
-                    Some(args.get(i).cloned().ok_or(format!("{opt} needs a value"))?)
+        false
+    }))
+}
+
+/// The plugin wants `autostart=false` (it starts the program itself);
+/// fleet's own start order replaces it, so the program autostarts again
+/// when the plugin's listener is in this config.
+fn autostart(cx: &mut Cx, sec: &Sec, plugin: bool, block: &mut Block) {
+    let off = |i: &super::output::Item| i.key == "autostart" && i.val == Val::Bool(false);
+    let at = sec.get("autostart");
+    match (block.items.iter().any(off), plugin) {
+        (true, true) => {
+            block.items.retain(|i| !off(i));
+            cx.warn(sec, at, "info: autostart=false was for the dependent-startup plugin, which started it; fleet starts it itself in depends_on order, so it autostarts (autostart = false left out)");
+        }
+        (true, false) => cx.warn(sec, at, "no [eventlistener:x] here runs supervisord_dependent_startup, so nothing started this program: autostart = false kept; if the plugin's listener is configured elsewhere, remove autostart = false (fleet starts it in depends_on order)"),
+        (false, _) => cx.warn(sec, sec.get("dependent_startup"), "the plugin requires autostart=false with dependent_startup=true; without it, it leaves this program to supervisord (started at once, its dependent_startup_wait_for unused); depends_on written as the config meant"),
+    }
+}
+
+/// The entries of one `dependent_startup_wait_for`, as `depends_on` names.
+fn wait_for(
+    cx: &mut Cx,
+    sec: &Sec,
+    wait: &Ent,
+    me: &str,
+    known: &BTreeSet<String>,
+    members: &BTreeMap<String, Vec<String>>,
+) -> Vec<Dep> {
+    let mut deps: Vec<Dep> = Vec::new();
+    for item in wait.value.split_whitespace() {
+        let parts: Vec<&str> = item.split(':').collect();
+        let name = parts[0];
+        let mut states = vec!["RUNNING".to_owned()];
+        match parts.len() {
+            1 => {}
+            2 => {
+                states = parts[1].split(',').map(str::to_ascii_uppercase).collect();
+                let (valid, bad): (Vec<String>, Vec<String>) =
+                    states.into_iter().partition(|s| STATES.contains(&s.as_str()));
+                for b in bad {
+                    cx.warn(sec, Some(wait), format!("{item:?}: the plugin ignores the state {b:?} (it knows {})", STATES.join(", ")));
+                }
+                states = valid;
+            }
+            _ => cx.warn(sec, Some(wait), format!("{item:?}: the plugin reads NAME or NAME:STATES, so it takes this as {name:?} waiting for RUNNING (the rest is ignored)")),
+        }
+        let fname = fleet_name(name);
+        let (dep, targets) = if known.contains(&fname) {
+            (fname.clone(), vec![fname])
+        } else if let Some(m) = members.get(&fname) {
+            cx.warn(sec, Some(wait), format!("{name:?} is a group: the plugin looks up program names only (it drops this one as unknown); written as depends_on \"group:{fname}\", every program of the group"));
+            (format!("group:{fname}"), m.clone())
+        } else {
+            cx.warn(sec, Some(wait), format!("{name:?} is no program or group here (the plugin drops an unknown name too); left out of depends_on"));
+            continue;
+        };
+        if targets.iter().any(|t| t == me) {
+            cx.warn(sec, Some(wait), format!("{item:?}: {me} cannot wait for itself (the plugin refuses this cycle); left out of depends_on"));
+            continue;
+        }
+        match states.as_slice() {
+            [one] if one == "RUNNING" => {}
+            [] => cx.warn(sec, Some(wait), format!("{item:?}: no state left, so the plugin would never start {me}; kept as a dependency on {dep:?} (fleet waits for it to be RUNNING)")),
+            _ if states.iter().any(|s| s == "RUNNING") => cx.warn(sec, Some(wait), format!(
+                "{item:?}: the plugin took any of {}; fleet waits for a dependency to be RUNNING \
+                 (and healthy, with a check); kept as a dependency on {dep:?}", states.join(", ")
+            )),
+            _ => cx.warn(sec, Some(wait), format!(
+                "{item:?}: fleet waits for a dependency to be RUNNING (and healthy, with a check), not {}; \
+                 kept as a dependency on {dep:?}", states.join(" or ")
+            )),
+        }
+        if !deps.iter().any(|d| d.name == dep) {
+            deps.push(Dep { name: dep, targets });
+        }
+    }
+    deps
+}
+
+/// Drops the entry closing each start-order cycle (fleet refuses a cycle
+/// at load; the plugin exits on one having started nothing), with a
+/// warning naming the cycle.
+fn break_cycles(cx: &mut Cx, all: &mut [Waits]) {
+    loop {
+        let of = |w: &Waits| fleet_name(&raw_name(w.sec));
+        let index: HashMap<String, usize> =
+            all.iter().enumerate().map(|(i, w)| (of(w), i)).collect();
+        let Some(path) = find_cycle(all, &index) else {
+            return;
+        };
+        // The last program on the path waits for the first.
+        let (&last, &first) = (path.last().unwrap(), path.first().unwrap());
+        let target = of(&all[first]);
+        let names: Vec<String> = path
+            .iter()
+            .map(|&i| of(&all[i]))
+            .chain([target.clone()])
+            .collect();
+        let w = &mut all[last];
+        let Some(at) = w.deps.iter().position(|d| d.targets.contains(&target)) else {
+            return;
+        };
+        let dep = w.deps.remove(at);
+        cx.warn(w.sec, w.sec.get("dependent_startup_wait_for"), format!(
+            "start-order cycle {}: the plugin exits on a cycle having started nothing, fleet refuses one; {:?} left out of depends_on, decide the order by hand",
+            names.join(" → "), dep.name
+        ));
+    }
+}
+
+/// A cycle as the indexes of the programs on it, in waiting order.
+fn find_cycle(all: &[Waits], index: &HashMap<String, usize>) -> Option<Vec<usize>> {
+    // 0 unvisited, 1 on the current path, 2 done.
+    fn visit(
+        i: usize,
+        all: &[Waits],
+        index: &HashMap<String, usize>,
+        mark: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        mark[i] = 1;
+        path.push(i);
+        for t in all[i].deps.iter().flat_map(|d| &d.targets) {
+            let Some(&j) = index.get(t) else { continue };
+            if mark[j] == 1 {
+                let from = path.iter().position(|&p| p == j).unwrap_or(0);
+                return Some(path[from..].to_vec());
+            }
+            if mark[j] == 0 {
+                if let Some(c) = visit(j, all, index, mark, path) {
+                    return Some(c);
                 }
             }
-        } else {
-            None
-        };
-        match opt.as_str() {
-            "-p" | "--program" => h.programs.push(value.unwrap_or_default()),
-            "-a" | "--any" => h.any = true,
-            "-t" | "--timeout" => h.timeout = value,
-            "-c" | "--code" => h.code = value,
-            "-b" | "--body" => h.body = value,
-            "-s" | "--sendmail_program" | "-m" | "--email" => h.unmapped.push(format!("{opt} (mail on restart): fleet has no mailer; alert on fleet_agent_process_health or follow GET /v1/events")),
-            "-g" | "--gcore" | "-d" | "--coredir" => h.unmapped.push(format!("{opt} (core dump before restart): not done by fleet")),
-            "-e" | "--eager" | "-E" | "--not-eager" => h.unmapped.push(format!("{opt}: fleet checks a process only while it runs")),
-            "-n" | "--name" | "-v" | "--verbose" => {}
-            o if o.starts_with('-') => return Err(format!("unknown option {o}")),
-            _ => h.url = Some(a.to_owned()),
         }
-        i += 1;
+        path.pop();
+        mark[i] = 2;
+        None
     }
-    Ok(h)
-}
-
-fn httpok(cx: &mut Cx, sec: &Sec, args: &[String], blocks: &mut Vec<Block>) {
-    let h = match parse_httpok(args) {
-        Ok(h) => h,
-        Err(e) => {
-            cx.warn(
-                sec,
-                sec.get("command"),
-                format!("httpok listener not converted: {e}"),
-            );
-            return;
+    let mut mark = vec![0u8; all.len()];
+    (0..all.len()).find_map(|i| {
+        if mark[i] != 0 {
+            return None;
         }
-    };
-    let Some(url) = h.url.clone() else {
-        cx.warn(
-            sec,
-            sec.get("command"),
-            "httpok listener without a URL; not converted",
-        );
-        return;
-    };
-    for m in &h.unmapped {
-        cx.warn(sec, sec.get("command"), m.clone());
-    }
-    if h.any {
-        cx.warn(sec, sec.get("command"), "httpok -a restarts every process when the URL fails; fleet checks one program at a time: add a [program.X.health] to the program that serves the URL");
-    }
-    let interval = match sec.get("events").map(|e| e.value.to_ascii_uppercase()) {
-        Some(e) if e.split(',').any(|t| t.trim() == "TICK_5") => "5s",
-        Some(e) if e.split(',').any(|t| t.trim() == "TICK_3600") => "3600s",
-        Some(e) if e.split(',').any(|t| t.trim() == "TICK_60") => "60s",
-        _ => {
-            cx.warn(sec, sec.get("events"), "httpok runs on TICK_5, TICK_60 or TICK_3600 events; none found, the check runs every 60 s");
-            "60s"
-        }
-    };
-    let status = match &h.code {
-        None => 200,
-        Some(c) => match c.trim().parse::<i64>() {
-            Ok(n) if (100..=599).contains(&n) => n,
-            _ => {
-                cx.warn(
-                    sec,
-                    sec.get("command"),
-                    format!("httpok -c {c:?} is not an HTTP status; expecting 200"),
-                );
-                200
-            }
-        },
-    };
-    let timeout = h.timeout.as_deref().unwrap_or("10").trim().to_owned();
-    let timeout = match timeout.parse::<u64>() {
-        Ok(n) if n > 0 => format!("{n}s"),
-        _ => {
-            cx.warn(
-                sec,
-                sec.get("command"),
-                format!("httpok -t {timeout:?} is not a number of seconds; using 10"),
-            );
-            "10s".to_owned()
-        }
-    };
-    for spec in &h.programs {
-        // `NAME`, `GROUP:NAME` or `GROUP:*`.
-        let (group, name) = match spec.split_once(':') {
-            Some((g, n)) => (Some(g), n),
-            None => (None, spec.as_str()),
-        };
-        let wanted = match (group, name) {
-            (Some(g), "*") => fleet_name(g),
-            (_, n) => fleet_name(n),
-        };
-        let header = format!("program.{wanted}");
-        let Some(at) = blocks.iter().position(|b| b.header == header) else {
-            cx.warn(sec, sec.get("command"), format!("httpok -p {spec}: no program {wanted:?} was converted (a process of a numprocs program? name its program); no check added"));
-            continue;
-        };
-        let health = format!("{header}.health");
-        if blocks.iter().any(|b| b.header == health) {
-            cx.warn(sec, sec.get("command"), format!("{wanted} already has a health check from another listener; this one is left out"));
-            continue;
-        }
-        let numprocs = blocks[at]
-            .items
-            .iter()
-            .find(|i| i.key == "numprocs")
-            .map(|i| i.val.clone());
-        if numprocs.is_some() {
-            cx.warn(sec, sec.get("command"), format!("{wanted} runs several processes: the check goes to each, with the same URL; template it per instance (e.g. :80{{num:02}}) if each serves its own port"));
-        }
-        let mut b = Block {
-            header: health,
-            comments: vec![format!(
-                "from [{}] (superlance httpok): restarts it when the URL fails, as httpok did",
-                sec.name
-            )],
-            ..Block::default()
-        };
-        b.set("http", Val::Str(url.clone()));
-        b.set("interval", Val::Str(interval.to_owned()));
-        b.set("timeout", Val::Str(timeout.clone()));
-        b.set("expect_status", Val::Int(status));
-        if let Some(body) = &h.body {
-            b.set("expect_body", Val::Str(body.clone()));
-        }
-        // httpok restarts at the first failed check.
-        b.set("failures", Val::Int(1));
-        b.set("on_unhealthy", Val::Str("restart".into()));
-        blocks.insert(at + 1, b);
-    }
-    if h.programs.is_empty() && !h.any {
-        cx.warn(
-            sec,
-            sec.get("command"),
-            "httpok without -p names no process to restart; not converted",
-        );
-    }
+        visit(i, all, index, &mut mark, &mut Vec::new())
+    })
 }
 
 #[cfg(test)]
@@ -327,18 +354,33 @@ mod tests {
     }
 
     #[test]
-    fn httpok_options_parse_in_every_form() {
-        let h = parse_httpok(&args(
-            "-p web -papi --program worker --timeout=5 -c 204 -b'ok' -m ops@x -e http://127.0.0.1:8080/",
-        ))
-        .unwrap();
-        assert_eq!(h.programs, ["web", "api", "worker"]);
-        assert_eq!(h.timeout.as_deref(), Some("5"));
-        assert_eq!(h.code.as_deref(), Some("204"));
-        assert_eq!(h.body.as_deref(), Some("ok"));
-        assert_eq!(h.url.as_deref(), Some("http://127.0.0.1:8080/"));
-        assert_eq!(h.unmapped.len(), 2);
-        assert!(parse_httpok(&args("-x http://a/")).is_err());
-        assert!(parse_httpok(&args("-p")).is_err());
+    fn listener_programs_past_interpreters() {
+        let p = |s| listener_program(&args(s)).map(|(p, _)| p);
+        assert_eq!(
+            p("python -m supervisord_dependent_startup").as_deref(),
+            Some("supervisord_dependent_startup")
+        );
+        assert_eq!(
+            p("python3 -u /opt/x/supervisord_dependent_startup.py -c /etc/s.conf").as_deref(),
+            Some("supervisord_dependent_startup.py")
+        );
+        assert_eq!(
+            p("/usr/bin/env python3 -m superlance.httpok -p web http://a/").as_deref(),
+            Some("superlance.httpok")
+        );
+        assert_eq!(
+            p("/srv/venv/bin/httpok -p web http://a/").as_deref(),
+            Some("httpok")
+        );
+        // httpok named as the process to mail about is not httpok.
+        assert_eq!(
+            p("crashmail -p httpok -m ops@example.com").as_deref(),
+            Some("crashmail")
+        );
+        assert_eq!(p("python -u").as_deref(), None);
+        assert_eq!(
+            p("env PYTHONUNBUFFERED=1 httpok -p web http://a/").as_deref(),
+            Some("httpok")
+        );
     }
 }

@@ -52,19 +52,24 @@ pub fn convert(doc: &Doc, env: &HashMap<String, String>, host: &str) -> Result<O
     let (group_of, groups) = sections::groups(&mut cx, &programs, &fcgi)?;
 
     let mut blocks = Vec::new();
+    let mut converted = Vec::new();
     for sec in &programs {
         let name = raw_name(sec);
         check_name(&cx, sec, &name)?;
         let group = group_of.get(&name).cloned();
-        if let Some(mut b) = program::program(&mut cx, sec, &name, group)? {
-            addons::dependent_startup(&mut cx, sec, &programs, &group_of, &mut b);
+        if let Some(b) = program::program(&mut cx, sec, &name, group)? {
+            converted.push((*sec, blocks.len()));
             blocks.push(b);
         }
     }
+    // The dependent-startup plugin's keys, once every program is known.
+    addons::dependent_startup(&mut cx, &converted, &group_of, &mut blocks);
 
     for sec in &doc.sections {
         // Listeners fleet replaces natively (httpok, dependent-startup).
-        if sec.name.starts_with("eventlistener:") && addons::listener(&mut cx, sec, &mut blocks) {
+        if sec.name.starts_with("eventlistener:")
+            && addons::listener(&mut cx, sec, &group_of, &mut blocks)
+        {
             continue;
         }
         sections::other_section(&mut cx, sec, &mut agent, &mut skipped)?;

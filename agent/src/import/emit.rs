@@ -75,19 +75,13 @@ pub fn emit(o: &Output) -> String {
         if !b.header.is_empty() {
             let header: Vec<String> = b.header.split('.').map(toml_key).collect();
             // `program.NAME` where NAME may itself contain dots.
-            // `program.NAME.health`: a program's sub-table.
-            let (base, sub) = match b.header.strip_suffix(".health") {
-                Some(base) if base.starts_with("program.") => (base, ".health"),
-                _ => (b.header.as_str(), ""),
+            let mut header = match b.header.split_once('.') {
+                Some((kind, name)) if name.contains('.') => format!("{kind}.{}", toml_str(name)),
+                _ => header.join("."),
             };
-            let header = match base.split_once('.') {
-                Some((kind, name)) if name.contains('.') => {
-                    format!("{kind}.{}{sub}", toml_str(name))
-                }
-                _ if sub.is_empty() => header.join("."),
-                Some((kind, name)) => format!("{kind}.{}{sub}", toml_key(name)),
-                None => header.join("."),
-            };
+            if let Some(sub) = &b.sub {
+                header = format!("{header}.{}", toml_key(sub));
+            }
             let _ = writeln!(out, "[{header}]");
         }
         for item in &b.items {
@@ -109,25 +103,46 @@ mod tests {
     fn values_and_headers() {
         let o = Output {
             files: vec!["/etc/supervisord.conf".into()],
-            blocks: vec![Block {
-                header: "program.web.v2".into(),
-                comments: vec!["from [program:web.v2]".into()],
-                items: vec![
-                    Item {
+            blocks: vec![
+                Block {
+                    header: "program.web.v2".into(),
+                    comments: vec!["from [program:web.v2]".into()],
+                    items: vec![
+                        Item {
+                            key: "command".into(),
+                            val: Val::Str("sh -c \"echo \\\"hi\\\"\"".into()),
+                        },
+                        Item {
+                            key: "exitcodes".into(),
+                            val: Val::Ints(vec![0, 2]),
+                        },
+                        Item {
+                            key: "environment".into(),
+                            val: Val::Table(vec![("A".into(), "1".into())]),
+                        },
+                    ],
+                    trailer: vec!["note".into()],
+                    ..Block::default()
+                },
+                Block {
+                    header: "program.web.v2".into(),
+                    sub: Some("health".into()),
+                    items: vec![Item {
+                        key: "http".into(),
+                        val: Val::Str("http://127.0.0.1:8080/".into()),
+                    }],
+                    ..Block::default()
+                },
+                Block {
+                    // A program named `web.health` is no sub-table.
+                    header: "program.web.health".into(),
+                    items: vec![Item {
                         key: "command".into(),
-                        val: Val::Str("sh -c \"echo \\\"hi\\\"\"".into()),
-                    },
-                    Item {
-                        key: "exitcodes".into(),
-                        val: Val::Ints(vec![0, 2]),
-                    },
-                    Item {
-                        key: "environment".into(),
-                        val: Val::Table(vec![("A".into(), "1".into())]),
-                    },
-                ],
-                trailer: vec!["note".into()],
-            }],
+                        val: Val::Str("true".into()),
+                    }],
+                    ..Block::default()
+                },
+            ],
             warnings: vec![],
         };
         let text = emit(&o);
@@ -136,6 +151,18 @@ mod tests {
         assert!(text.contains("environment = { A = \"1\" }\n"), "{text}");
         assert!(text.contains("# note\n"), "{text}");
         let parsed: toml::Value = toml::from_str(&text).unwrap();
+        assert!(text.contains("[program.\"web.v2\".health]\n"), "{text}");
+        assert!(text.contains("[program.\"web.health\"]\n"), "{text}");
+        assert_eq!(
+            parsed["program"]["web.v2"]["health"]["http"]
+                .as_str()
+                .unwrap(),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            parsed["program"]["web.health"]["command"].as_str().unwrap(),
+            "true"
+        );
         assert_eq!(
             parsed["program"]["web.v2"]["command"].as_str().unwrap(),
             "sh -c \"echo \\\"hi\\\"\""

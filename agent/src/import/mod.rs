@@ -17,6 +17,7 @@ pub mod convert;
 mod datatypes;
 pub mod emit;
 pub mod expand;
+mod httpok;
 pub mod ini;
 pub mod output;
 mod program;

@@ -27,6 +27,9 @@ pub struct Item {
 pub struct Block {
     /// e.g. `program.celery`; empty for a comment-only block.
     pub header: String,
+    /// A sub-table of `header` (`health` for `[program.web.health]`), kept
+    /// apart so a program named `web.health` is not taken for one.
+    pub sub: Option<String>,
     /// Comment lines written above the header.
     pub comments: Vec<String>,
     pub items: Vec<Item>,

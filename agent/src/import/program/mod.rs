@@ -431,7 +431,8 @@ fn not_converted(cx: &mut Cx, p: &Prog) -> Result<(), Error> {
     }
     for e in &sec.entries {
         let key = e.key.as_str();
-        if !PROGRAM_KEYS.contains(&key) && !super::addons::DEPENDENT_STARTUP_KEYS.contains(&key) {
+        // The dependent-startup plugin's keys are addons.rs's.
+        if !PROGRAM_KEYS.contains(&key) && !key.starts_with("dependent_startup") {
             cx.warn(
                 sec,
                 Some(e),
