@@ -14,7 +14,7 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(30);
 
 /// A web tier: one process serving on `port`, answering as `mode` says,
-/// checked every 100 ms; with `restart`, restarted when unhealthy.
+/// checked every 100 ms, and a cron beside it without a check.
 fn web(port: u16, mode: &std::path::Path) -> String {
     format!(
         r#"

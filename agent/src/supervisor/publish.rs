@@ -57,6 +57,7 @@ impl Owner {
                 .map(|p| {
                     let mut s = p.snap();
                     s.rank = self.order.ranks.get(&s.info.name).copied().unwrap_or(0);
+                    s.waiting = self.order.waiting.contains(&s.info.name);
                     s
                 })
                 .collect(),

@@ -276,10 +276,8 @@ impl Proc {
             stopwaitsecs: self.spec.stopwaitsecs,
             priority: self.spec.priority,
             rank: 0,
-            waiting: self
-                .waiting_for
-                .as_deref()
-                .is_some_and(|w| w.starts_with("waiting")),
+            // Set by `publish` from the held set (`order.rs`).
+            waiting: false,
             stdout: self.stdout.clone(),
             stderr: self.stderr.clone(),
         }
