@@ -92,6 +92,7 @@ pub async fn run(
         }
     }
     crate::spawn::hide_env(&config.agent.secret_env);
+    crate::spawn::set_server_socket(&config.agent.socket);
     crate::logs::forward::set_enabled(config.agent.forward_output);
     let token = config.agent.token.as_ref().map(|t| t.expose().to_owned());
     let enroll = config.agent.enroll.clone().zip(config.agent.token.clone());

@@ -45,6 +45,9 @@ fn what(step: &Step, detail: &str) -> String {
 /// A started child and the read ends of its output pipes.
 pub struct Spawned {
     pub pid: u32,
+    /// An event listener's stdin (the write end); other programs read
+    /// /dev/null.
+    pub stdin: Option<OwnedFd>,
     pub stdout: OwnedFd,
     /// `None` with `redirect_stderr`.
     pub stderr: Option<OwnedFd>,
@@ -111,6 +114,18 @@ pub fn hide_env(names: &[String]) {
     *SECRET_ENV.write().unwrap_or_else(|e| e.into_inner()) = names.to_vec();
 }
 
+/// `SUPERVISOR_SERVER_URL`: the agent's unix socket as `unix://PATH`, set
+/// once at start (`[agent] socket` cannot change on reload).
+static SERVER_URL: std::sync::RwLock<String> = std::sync::RwLock::new(String::new());
+
+/// Give every program supervisord's `SUPERVISOR_SERVER_URL`, so
+/// `supervisor.childutils.getRPCInterface(os.environ)` (superlance's
+/// listeners, supervisorctl in a program) reaches this agent's XML-RPC
+/// face over its socket.
+pub fn set_server_socket(socket: &Path) {
+    *SERVER_URL.write().unwrap_or_else(|e| e.into_inner()) = format!("unix://{}", socket.display());
+}
+
 /// The child's environment: the agent's minus its secrets (`hide_env`),
 /// then fleet's own variables, then
 /// the user's identity (supervisord keeps root's HOME; we do not), then the
@@ -129,6 +144,14 @@ fn environment(spec: &ProcessSpec, mark: &str) -> Vec<(OsString, OsString)> {
     set("FLEET_GROUP_NAME", OsStr::new(&spec.group));
     set("FLEET_PROGRAM_NAME", OsStr::new(&spec.program));
     set(MARK_VAR, OsStr::new(mark));
+    // supervisord's own variables, as it sets them for every child.
+    set("SUPERVISOR_ENABLED", OsStr::new("1"));
+    set("SUPERVISOR_PROCESS_NAME", OsStr::new(&spec.name));
+    set("SUPERVISOR_GROUP_NAME", OsStr::new(&spec.group));
+    let url = SERVER_URL.read().unwrap_or_else(|e| e.into_inner()).clone();
+    if !url.is_empty() {
+        set("SUPERVISOR_SERVER_URL", OsStr::new(&url));
+    }
     if let Some(user) = &spec.user {
         set("HOME", user.home.as_os_str());
         set("USER", OsStr::new(&user.name));
@@ -142,9 +165,10 @@ fn environment(spec: &ProcessSpec, mark: &str) -> Vec<(OsString, OsString)> {
 
 /// Start one instance of `spec`. `mark` is the unique value of [`MARK_VAR`].
 pub fn spawn(spec: &ProcessSpec, mark: &str, devnull: &OwnedFd) -> Result<Spawned, SpawnError> {
-    // Two pipes (four descriptors while spawning), never from the reserve:
-    // the API must answer even when programs cannot start.
-    sys::fd_room(4).map_err(SpawnError::Fds)?;
+    // Two pipes (four descriptors while spawning; six for a listener's
+    // stdin), never from the reserve: the API must answer even when
+    // programs cannot start.
+    sys::fd_room(6).map_err(SpawnError::Fds)?;
     let env = environment(spec, mark);
     let path_var = env
         .iter()
@@ -179,6 +203,10 @@ pub fn spawn(spec: &ProcessSpec, mark: &str, devnull: &OwnedFd) -> Result<Spawne
     } else {
         Some(sys::spawn::cloexec_pipe().map_err(|e| io_err(Step::Pipe, e))?)
     };
+    let in_pipe = match spec.listener {
+        Some(_) => Some(sys::spawn::cloexec_pipe().map_err(|e| io_err(Step::Pipe, e))?),
+        None => None,
+    };
     let exec = Exec {
         path: cstr(&path)?,
         argv: spec.argv.iter().map(cstr).collect::<Result<_, _>>()?,
@@ -194,7 +222,9 @@ pub fn spawn(spec: &ProcessSpec, mark: &str, devnull: &OwnedFd) -> Result<Spawne
         cwd: spec.directory.as_ref().map(cstr).transpose()?,
         umask: spec.umask,
         creds,
-        stdin: devnull.as_raw_fd(),
+        stdin: in_pipe
+            .as_ref()
+            .map_or(devnull.as_raw_fd(), |(r, _)| r.as_raw_fd()),
         stdout: out_w.as_raw_fd(),
         stderr: err_pipe
             .as_ref()
@@ -223,8 +253,13 @@ pub fn spawn(spec: &ProcessSpec, mark: &str, devnull: &OwnedFd) -> Result<Spawne
         drop(w);
         r
     });
+    let stdin = in_pipe.map(|(r, w)| {
+        drop(r);
+        w
+    });
     Ok(Spawned {
         pid,
+        stdin,
         stdout: out_r,
         stderr,
     })

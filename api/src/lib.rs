@@ -32,7 +32,7 @@ pub use event::Event;
 pub use log::{FileQuery, LogQuery, Stream, LOG_FILE_MAX};
 pub use process::{
     count_exit, format_timedelta, format_uptime, AgentStatus, ExitInfo, ExitKind, Health,
-    ProcessInfo, ProcessState, Wanted, EXIT_WINDOW_MS,
+    ListenerInfo, ProcessInfo, ProcessState, Wanted, EXIT_WINDOW_MS,
 };
 pub use reload::ReloadResponse;
 pub use selector::{Selectable, Selector, SelectorError};

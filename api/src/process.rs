@@ -198,6 +198,37 @@ pub struct ProcessInfo {
     /// refused", "timed out after 2s"), while it has a check and has run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_message: Option<String>,
+    /// Present for an event listener (`[eventlistener.X]`): its pool and
+    /// where it stands in supervisord's listener protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener: Option<ListenerInfo>,
+}
+
+/// An event listener process as the agent sees it. The counters are its
+/// pool's (every process of a pool shares one buffer), over the agent's
+/// life; they may lag the truth by up to a second (the agent publishes
+/// them at most once a second, so a busy pool does not flood followers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerInfo {
+    /// The pool: the `[eventlistener.X]` section's name.
+    pub pool: String,
+    /// supervisord's listener state while the process runs:
+    /// `ACKNOWLEDGED` (waiting for its READY), `READY`, `BUSY` (an event
+    /// is out), `UNKNOWN` (it broke the protocol and gets no more events
+    /// until it restarts); absent while it is not running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The event types it subscribed to, as written (`PROCESS_STATE`).
+    pub events: Vec<String>,
+    /// Events the pool's listeners answered OK.
+    pub handled: u64,
+    /// Events answered FAIL, or lost with a listener that died on them
+    /// (each was buffered again).
+    pub rejected: u64,
+    /// Events the pool discarded because its buffer was full.
+    pub dropped: u64,
+    /// Events waiting in the pool's buffer now.
+    pub buffered: u32,
 }
 
 /// A health check's verdict on a process (`[program.X.health]`).
@@ -268,6 +299,7 @@ impl ProcessInfo {
             next_attempt_at: None,
             health: None,
             health_message: None,
+            listener: None,
         }
     }
 

@@ -16,6 +16,7 @@ mod error;
 mod expand;
 mod group;
 mod health;
+mod listener;
 mod model;
 mod program;
 pub use agent::AGENT_KEYS;
@@ -238,7 +239,7 @@ impl Loader {
     }
 }
 
-const TOP_KEYS: &[&str] = &["include", "agent", "program", "group"];
+const TOP_KEYS: &[&str] = &["include", "agent", "program", "eventlistener", "group"];
 
 /// Checks every section of every file and expands the processes.
 fn build(cx: &mut Ctx, source: &Path, docs: &[Doc]) -> Config {
@@ -249,6 +250,10 @@ fn build(cx: &mut Ctx, source: &Path, docs: &[Doc]) -> Config {
     // does not also cause "unknown program" errors elsewhere.
     let mut declared_programs: HashMap<String, Loc> = HashMap::new();
     let mut declared_groups: HashMap<String, Loc> = HashMap::new();
+    let mut listeners: HashSet<String> = HashSet::new();
+    // Programs and listeners share one namespace (supervisord's groups
+    // and pools); the first section's kind names it in the error.
+    let mut kinds: HashMap<String, &str> = HashMap::new();
 
     for (i, doc) in docs.iter().enumerate() {
         let top = Table {
@@ -273,25 +278,49 @@ fn build(cx: &mut Ctx, source: &Path, docs: &[Doc]) -> Config {
                 ),
             }
         }
-        for (kind, declared) in [
-            ("program", &mut declared_programs),
-            ("group", &mut declared_groups),
-        ] {
+        for kind in ["program", "eventlistener", "group"] {
+            let declared = match kind {
+                "group" => &mut declared_groups,
+                _ => &mut declared_programs,
+            };
             for (key, v) in sections(cx, &top, kind) {
                 let loc = key_loc(doc.file, key);
                 if let Some(first) = declared.get(&key.name) {
                     let first = located(cx, first);
+                    let what = match kind {
+                        "group" => "group",
+                        _ => kinds.get(&key.name).copied().unwrap_or(kind),
+                    };
                     cx.error(
                         &loc,
-                        format!("{kind} {:?} is already defined at {first}", key.name),
+                        format!("{what} {:?} is already defined at {first}", key.name),
                     );
                     continue;
                 }
                 declared.insert(key.name.clone(), loc);
-                if kind == "program" {
-                    programs.extend(program::program(cx, &key.name, doc.file, key, v));
-                } else {
-                    groups.push(group::group(cx, &key.name, doc.file, key, v));
+                kinds.insert(key.name.clone(), kind);
+                let (file, name) = (doc.file, &key.name);
+                match kind {
+                    "program" => programs.extend(program::program(
+                        cx,
+                        name,
+                        file,
+                        key,
+                        v,
+                        program::Kind::Program,
+                    )),
+                    "eventlistener" => {
+                        listeners.insert(name.clone());
+                        programs.extend(program::program(
+                            cx,
+                            name,
+                            file,
+                            key,
+                            v,
+                            program::Kind::Listener,
+                        ))
+                    }
+                    _ => groups.push(group::group(cx, name, file, key, v)),
                 }
             }
         }
@@ -306,6 +335,16 @@ fn build(cx: &mut Ctx, source: &Path, docs: &[Doc]) -> Config {
         }),
     );
     let group_of = group::check_groups(cx, &groups, &declared_programs);
+    for g in &groups {
+        for (p, loc) in g.programs.iter().filter(|(p, _)| listeners.contains(p)) {
+            let msg = format!(
+                "group.{}.programs: {p:?} is an event listener; a listener's pool is its own \
+                 group (as in supervisord)",
+                g.name
+            );
+            cx.error(loc, msg);
+        }
+    }
     let mut processes = processes(cx, &programs, &group_of, &agent);
     depends::resolve(cx, &programs, &group_of, &mut processes);
     Config {

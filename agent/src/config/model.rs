@@ -233,6 +233,24 @@ pub struct ProcessSpec {
     /// Full names (`group:process`) of the processes this one waits for
     /// (`depends_on`), resolved and checked for cycles at load.
     pub depends_on: Vec<String>,
+    /// `stdout_events_enabled` / `stderr_events_enabled`: its output also
+    /// goes to listeners as `PROCESS_LOG_STDOUT` / `STDERR` events.
+    pub stdout_events: bool,
+    pub stderr_events: bool,
+    /// Set for an `[eventlistener.X]` process: its stdin and stdout carry
+    /// supervisord's listener protocol.
+    pub listener: Option<ListenerSpec>,
+}
+
+/// What `[eventlistener.X]` adds to a program: its pool is X.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListenerSpec {
+    /// The subscribed type names as written (upper-cased), for the API.
+    pub events: Vec<String>,
+    pub subs: crate::listener::event::Subs,
+    /// Events the pool holds while no listener is ready (supervisord's
+    /// default 10); a full buffer discards its oldest.
+    pub buffer_size: usize,
 }
 
 impl ProcessSpec {
@@ -290,6 +308,9 @@ impl Default for ProcessSpec {
             stderr: LogSpec::default(),
             health: None,
             depends_on: Vec::new(),
+            stdout_events: false,
+            stderr_events: false,
+            listener: None,
         }
     }
 }

@@ -50,6 +50,10 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "stderr_logfile_backups",
     "health",
     "depends_on",
+    "stdout_events_enabled",
+    "stderr_events_enabled",
+    "stdout_capture_maxbytes",
+    "stderr_capture_maxbytes",
 ];
 
 /// Where a stream goes, before templates.
@@ -111,9 +115,10 @@ pub(crate) fn program(
     file: FileId,
     key: &Key,
     v: &Spanned<Raw>,
+    kind: Kind,
 ) -> Option<Program> {
     let errors_before = cx.sink.len();
-    let label = format!("program.{name}");
+    let label = format!("{}.{name}", kind.section());
     let Raw::Table(entries) = v.get_ref() else {
         let msg = format!(
             "{label}: expected a table, found {}",
@@ -127,7 +132,22 @@ pub(crate) fn program(
         label: &label,
         entries,
     };
-    cx.check_keys(&t, &format!("[{label}]"), PROGRAM_KEYS);
+    match kind {
+        Kind::Program => cx.check_keys(&t, &format!("[{label}]"), PROGRAM_KEYS),
+        Kind::Listener => {
+            let keys: Vec<&str> = PROGRAM_KEYS
+                .iter()
+                .chain(super::listener::LISTENER_KEYS)
+                .copied()
+                .collect();
+            cx.check_keys(&t, &format!("[{label}]"), &keys);
+        }
+    }
+    capture_mode(cx, &t);
+    let listener = match kind {
+        Kind::Program => None,
+        Kind::Listener => super::listener::listener(cx, &t, &key_loc(file, key)),
+    };
 
     let argv = command(cx, &t, key);
     let numprocs = cx.field(&t, "numprocs", 1, |v| values::int_in(v, 1, U32_MAX)) as u32;
@@ -189,10 +209,18 @@ pub(crate) fn program(
     let environment = environment(cx, &t);
     let file_environment = environment_files(cx, &t);
 
-    let o = options(cx, &t, user, umask);
+    let mut o = options(cx, &t, user, umask, kind);
+    o.listener = listener;
     let health = super::health::health(cx, &t);
     let depends_on = depends_on(cx, &t);
-    let stdout = log(cx, &t, "stdout");
+    let stdout = match kind {
+        Kind::Program => log(cx, &t, "stdout"),
+        Kind::Listener => LogTemplate {
+            target: LogTarget::None,
+            maxbytes: 0,
+            backups: 0,
+        },
+    };
     let stderr = log(cx, &t, "stderr");
 
     if cx.sink.len() != errors_before {
@@ -323,11 +351,22 @@ fn read_env_file(path: &std::path::Path) -> std::io::Result<Vec<(String, String)
 
 /// The options every instance takes as is: restart and stop policy,
 /// priority. Each starts at its default in `ProcessSpec::default()`.
-fn options(cx: &mut Ctx, t: &Table, user: Option<UserSpec>, umask: Option<u32>) -> ProcessSpec {
+fn options(
+    cx: &mut Ctx,
+    t: &Table,
+    user: Option<UserSpec>,
+    umask: Option<u32>,
+    kind: Kind,
+) -> ProcessSpec {
     let t = *t;
     let mut o = ProcessSpec {
         user,
         umask,
+        // supervisord: listeners start first and stop last.
+        priority: match kind {
+            Kind::Program => ProcessSpec::default().priority,
+            Kind::Listener => -1,
+        },
         ..ProcessSpec::default()
     };
     o.priority = cx.field(&t, "priority", o.priority.into(), |v| {
@@ -347,7 +386,46 @@ fn options(cx: &mut Ctx, t: &Table, user: Option<UserSpec>, umask: Option<u32>) 
     o.killasgroup = cx.field(&t, "killasgroup", o.stopasgroup, values::boolean);
     o.leftovers = cx.field(&t, "leftovers", o.leftovers, values::leftovers);
     o.redirect_stderr = cx.field(&t, "redirect_stderr", o.redirect_stderr, values::boolean);
+    o.stdout_events = cx.field(&t, "stdout_events_enabled", false, values::boolean);
+    o.stderr_events = cx.field(&t, "stderr_events_enabled", false, values::boolean);
     o
+}
+
+/// `stdout_capture_maxbytes` / `stderr_capture_maxbytes`: supervisord's
+/// capture mode (`PROCESS_COMMUNICATION` events) is not supported; 0 (its
+/// default, off) is accepted so imported files load.
+fn capture_mode(cx: &mut Ctx, t: &Table) {
+    for key in ["stdout_capture_maxbytes", "stderr_capture_maxbytes"] {
+        let Some(v) = t.get(key) else { continue };
+        if matches!(values::bytes(v.get_ref()), Ok(0)) {
+            continue;
+        }
+        cx.error(
+            &t.loc(v),
+            format!(
+                "{}.{key}: capture mode (PROCESS_COMMUNICATION events) is not supported; \
+                 use stdout_events_enabled / stderr_events_enabled (PROCESS_LOG events), \
+                 or remove the key",
+                t.label
+            ),
+        );
+    }
+}
+
+/// Which kind of section a program comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Program,
+    Listener,
+}
+
+impl Kind {
+    pub fn section(self) -> &'static str {
+        match self {
+            Kind::Program => "program",
+            Kind::Listener => "eventlistener",
+        }
+    }
 }
 
 /// `command`: a string split like a shell does (after `${VAR}`, so a

@@ -118,6 +118,9 @@ fn defaults() {
             stderr: log("stderr"),
             health: None,
             depends_on: vec![],
+            stdout_events: false,
+            stderr_events: false,
+            listener: None,
         }]
     );
     assert_eq!(c.processes[0].full_name(), "web:web");
@@ -314,9 +317,9 @@ fn golden_unknown_keys_all_reported() {
          environment, environment_file, priority, autostart, autorestart, exitcodes, startsecs, startretries, backoff, backoff_max, \
          stopsignal, stopwaitsecs, stopasgroup, killasgroup, leftovers, redirect_stderr, stdout_logfile, \
          stdout_logfile_maxbytes, stdout_logfile_backups, stderr_logfile, stderr_logfile_maxbytes, \
-         stderr_logfile_backups, health, depends_on)\n\
+         stderr_logfile_backups, health, depends_on, stdout_events_enabled, stderr_events_enabled, stdout_capture_maxbytes, stderr_capture_maxbytes)\n\
          DIR/agent.toml:8:2: unknown key \"programs\" in the top-level table; did you mean \"program\"? \
-         (expected one of: include, agent, program, group)"
+         (expected one of: include, agent, program, eventlistener, group)"
     );
 }
 
@@ -346,7 +349,7 @@ when = 1979-05-27
          numprocs_start, process_name, directory, user, umask, environment, environment_file, priority, autostart, \
          autorestart, exitcodes, startsecs, startretries, backoff, backoff_max, stopsignal, stopwaitsecs, stopasgroup, \
          killasgroup, leftovers, redirect_stderr, stdout_logfile, stdout_logfile_maxbytes, stdout_logfile_backups, \
-         stderr_logfile, stderr_logfile_maxbytes, stderr_logfile_backups, health, depends_on)"
+         stderr_logfile, stderr_logfile_maxbytes, stderr_logfile_backups, health, depends_on, stdout_events_enabled, stderr_events_enabled, stdout_capture_maxbytes, stderr_capture_maxbytes)"
     );
 }
 
@@ -688,7 +691,7 @@ name = ""
         errors("[agent]\ntoken_env = \"NOT_SET_ANYWHERE\"\n[agent2]\n"),
         "DIR/agent.toml:2:13: agent.token_env: environment variable NOT_SET_ANYWHERE is not set or is empty\n\
          DIR/agent.toml:3:2: unknown key \"agent2\" in the top-level table; did you mean \"agent\"? \
-         (expected one of: include, agent, program, group)"
+         (expected one of: include, agent, program, eventlistener, group)"
     );
     assert_eq!(
         errors("[agent]\ntoken_env = \"EMPTY\"\n"),
@@ -1217,4 +1220,63 @@ depends_on = ["bad name", 3]
          DIR/agent.toml:22:15: program.e.depends_on: expected a program name or \"group:NAME\", found \"bad name\"\n\
          DIR/agent.toml:22:27: program.e.depends_on: expected a string, found 3"
     );
+}
+
+#[test]
+fn an_event_listener_and_its_errors() {
+    let c = ok(r#"
+[eventlistener.mon]
+command = "memmon -p x=1MB"
+events = ["process_state", "TICK_60"]
+buffer_size = 3
+"#);
+    let p = &c.processes[0];
+    assert_eq!((p.full_name().as_str(), p.priority), ("mon:mon", -1));
+    let l = p.listener.as_ref().unwrap();
+    assert_eq!(l.events, ["PROCESS_STATE", "TICK_60"]);
+    assert_eq!(l.buffer_size, 3);
+    assert!(p.stdout.path.is_none(), "its stdout is the protocol");
+    assert!(p.stderr.path.is_some());
+
+    let e = errors(
+        r#"
+[eventlistener.mon]
+command = "x"
+events = ["TICK_7"]
+stdout_logfile = "/tmp/x"
+redirect_stderr = true
+result_handler = "mymod:handler"
+buffer_size = 0
+
+[eventlistener.quiet]
+command = "x"
+
+[program.dup]
+command = "y"
+
+[eventlistener.dup]
+command = "y"
+events = ["TICK_5"]
+
+[program.cap]
+command = "z"
+stdout_capture_maxbytes = "1MB"
+
+[group.g]
+programs = ["quiet"]
+"#,
+    );
+    for needle in [
+        "unknown event type \"TICK_7\"",
+        "stdout_logfile: a listener's stdout is its protocol channel",
+        "redirect_stderr: not allowed for a listener",
+        "result_handler: only supervisord's default",
+        "buffer_size:",
+        "quiet: missing required key \"events\"",
+        "program \"dup\" is already defined",
+        "capture mode (PROCESS_COMMUNICATION events) is not supported",
+        "\"quiet\" is an event listener",
+    ] {
+        assert!(e.contains(needle), "{needle:?} not in:\n{e}");
+    }
 }

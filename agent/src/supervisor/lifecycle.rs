@@ -116,11 +116,18 @@ impl Owner {
                 // What `[agent] forward_output` names the lines.
                 p.stdout.forward_as(name, false);
                 p.stderr.forward_as(name, true);
-                self.spawning
-                    .pumps
-                    .push(spawn_pump(child.stdout, p.stdout.clone()));
                 if let Some(err) = child.stderr {
                     self.spawning.pumps.push(spawn_pump(err, p.stderr.clone()));
+                }
+                drop(_g);
+                // A listener's stdout is its protocol channel, never a log.
+                match child.stdin {
+                    None => {
+                        let _g = self.spawning.io.enter();
+                        let pump = spawn_pump(child.stdout, p.stdout.clone());
+                        self.spawning.pumps.push(pump);
+                    }
+                    Some(stdin) => self.link(name, child.pid, stdin, child.stdout),
                 }
                 self.apply(name, Event::Spawned { pid: child.pid });
             }
@@ -184,6 +191,7 @@ impl Owner {
                 continue;
             };
             self.note_exited(i, pid);
+            self.unlink(&name, pid);
             let p = &mut self.procs[i];
             let stopping = p.state.name() == ProcessState::Stopping;
             let mut info = exit_info(exit, stopping, &p.spec);

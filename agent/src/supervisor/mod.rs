@@ -14,6 +14,7 @@ mod groups;
 mod health;
 mod leftovers;
 mod lifecycle;
+mod listeners;
 mod log_faults;
 mod order;
 mod previous;
@@ -64,6 +65,8 @@ struct Owner {
     health: health::Parts,
     /// Starts held for their dependencies, start ranks (`order.rs`).
     order: order::Parts,
+    /// Event listener pools and links (`listeners.rs`).
+    listening: listeners::Parts,
 }
 
 /// One process as handlers see it.
@@ -148,6 +151,12 @@ pub enum Command {
         op: GroupOp,
         reply: oneshot::Sender<Result<GroupReply, GroupError>>,
     },
+    /// supervisord's `sendRemoteCommEvent`: a `REMOTE_COMMUNICATION`
+    /// event for the listeners.
+    Remote {
+        kind: String,
+        data: String,
+    },
     Shutdown,
 }
 
@@ -214,6 +223,14 @@ impl Handle {
             .await
             .map_err(|_| GroupError::ShuttingDown)?;
         rx.await.map_err(|_| GroupError::ShuttingDown)?
+    }
+
+    /// Raise a `REMOTE_COMMUNICATION` event; false once shutting down.
+    pub async fn remote_event(&self, kind: String, data: String) -> bool {
+        self.commands
+            .send(Command::Remote { kind, data })
+            .await
+            .is_ok()
     }
 
     /// Ask the owner to stop every program and finish; returns at once.

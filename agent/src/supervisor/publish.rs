@@ -58,6 +58,10 @@ impl Owner {
                     let mut s = p.snap();
                     s.rank = self.order.ranks.get(&s.info.name).copied().unwrap_or(0);
                     s.waiting = self.order.waiting.contains(&s.info.name);
+                    if let Some(l) = &p.spec.listener {
+                        s.info.listener =
+                            Some(self.listener_info(&s.info.name, &p.spec.program, &l.events));
+                    }
                     s
                 })
                 .collect(),
@@ -187,6 +191,7 @@ fn changed_fields(was: &fleet_api::ProcessInfo, now: &fleet_api::ProcessInfo) ->
         ("log_error", was.log_error != now.log_error),
         ("health", was.health != now.health),
         ("health_message", was.health_message != now.health_message),
+        ("listener", was.listener != now.listener),
         ("leftovers", was.leftovers != now.leftovers),
         ("description", was.description != now.description),
     ];

@@ -53,6 +53,7 @@ pub fn start(
     }
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let (health, checks) = super::health::Parts::new();
+    let (listening, heard) = super::listeners::Parts::new();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -83,18 +84,25 @@ pub fn start(
         publishing: super::publish::Parts::new(snap_tx),
         health,
         order: super::order::Parts::default(),
+        listening,
     };
     owner.reindex();
     // Never twice: what a previous incarnation left running goes first.
     owner.stop_previous();
+    // Pools before the first spawn, so listeners hear every start (and
+    // supervisord's PROCESS_GROUP_ADDED for each group).
+    owner.listeners_configured();
     // Autostart before returning, so the first status anyone can read
     // already shows every process and no API call races the first spawns.
     owner.autostart();
+    owner.notify(crate::listener::event::Event::supervisor(
+        crate::listener::event::Kind::SupervisorStateChangeRunning,
+    ));
     owner.publish();
     std::thread::Builder::new()
         .name("supervisor".into())
         .spawn(move || {
-            let exit = rt.block_on(owner.run(rx, checks, signals));
+            let exit = rt.block_on(owner.run(rx, checks, heard, signals));
             let _ = done_tx.send(exit);
         })?;
     Ok((handle, done_rx))
@@ -137,12 +145,14 @@ impl Owner {
         mut self,
         mut rx: mpsc::Receiver<Command>,
         mut checks: mpsc::UnboundedReceiver<super::health::Done>,
+        mut heard: mpsc::UnboundedReceiver<crate::listener::link::Heard>,
         mut sig: Signals,
     ) -> Exit {
         loop {
             self.fire_deadlines();
             self.sweep();
             self.release_waiting();
+            self.dispatch();
             if self.advance_shutdown() {
                 self.publish();
                 break;
@@ -160,6 +170,7 @@ impl Owner {
                         Ok(r) => tracing::info!(added = ?r.added, changed = ?r.changed, removed = ?r.removed, "reloaded on SIGHUP"),
                         Err(e) => tracing::error!("reload on SIGHUP refused: {e}"),
                     }
+                    self.listeners_configured();
                 }
                 _ = sig.usr2.recv() => self.reopen_logs(),
                 Some(done) = checks.recv() => {
@@ -168,6 +179,12 @@ impl Owner {
                     self.health_result(done);
                     while let Ok(done) = checks.try_recv() {
                         self.health_result(done);
+                    }
+                }
+                Some(h) = heard.recv() => {
+                    self.heard(h);
+                    while let Ok(h) = heard.try_recv() {
+                        self.heard(h);
                     }
                 }
                 cmd = rx.recv() => match cmd {
@@ -202,6 +219,7 @@ impl Owner {
             .filter_map(|p| p.state.deadline(&p.spec))
             .chain(self.hunt_deadline())
             .chain(self.health_deadline())
+            .chain(self.listeners_deadline())
             .min()
     }
 
@@ -220,6 +238,7 @@ impl Owner {
             self.hunt();
         }
         self.fire_health(now);
+        self.fire_listeners(now);
     }
 
     /// Feed one event to one process's state machine and perform the
@@ -241,6 +260,7 @@ impl Owner {
         }
         let p = &self.procs[i];
         if p.state.name() != from {
+            self.notify_state(i, from, old_pid);
             let p = &self.procs[i];
             let info = p.snap().info;
             let desc = info.description.clone();
@@ -310,13 +330,18 @@ impl Owner {
             }
             Command::Reload { config, reply } => {
                 let result = self.reload(config.map(|c| *c));
+                self.listeners_configured();
                 self.publish();
                 let _ = reply.send(result);
             }
             Command::Groups { op, reply } => {
                 let result = self.groups(op);
+                self.listeners_configured();
                 self.publish();
                 let _ = reply.send(result);
+            }
+            Command::Remote { kind, data } => {
+                self.notify(crate::listener::event::Event::remote(&kind, &data));
             }
             Command::Shutdown => self.begin_shutdown("shutdown"),
         }

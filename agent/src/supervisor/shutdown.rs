@@ -27,6 +27,9 @@ impl Owner {
             return;
         }
         tracing::info!("{why}: stopping all programs in reverse priority order");
+        self.notify(crate::listener::event::Event::supervisor(
+            crate::listener::event::Kind::SupervisorStateChangeStopping,
+        ));
         self.order.waiting.clear();
         let mut levels: Vec<(u32, i32)> = self
             .procs

@@ -263,6 +263,8 @@ impl Proc {
                         .map_or(fleet_api::Health::Unknown, |r| r.tracker.status)
                 }),
                 health_message: self.health.as_ref().and_then(|r| r.tracker.message.clone()),
+                // Set by `publish` from the pools (`listeners.rs`).
+                listener: None,
                 next_attempt_at: match self.state {
                     crate::state::State::Backoff { until, .. } => Some(unix_ms(
                         SystemTime::now()

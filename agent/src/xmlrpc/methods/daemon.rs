@@ -79,6 +79,13 @@ pub(super) const METHODS: &[Method] = &[
         run: |c| Box::pin(shutdown(c)),
     },
     Method {
+        name: "supervisor.sendRemoteCommEvent",
+        signature: &["boolean", "string", "string"],
+        optional: 0,
+        help: "Send a REMOTE_COMMUNICATION event (type, data) to the event listeners subscribed to it.",
+        run: |c| Box::pin(remote_comm(c)),
+    },
+    Method {
         name: "supervisor.restart",
         signature: &["boolean"],
         optional: 0,
@@ -112,6 +119,15 @@ async fn pid(_: Call<'_>) -> Result<Value, Fault> {
 
 async fn no_main_log(_: Call<'_>) -> Result<Value, Fault> {
     Err(Fault::with(Code::NoFile, NO_MAIN_LOG))
+}
+
+async fn remote_comm(c: Call<'_>) -> Result<Value, Fault> {
+    let kind = c.args.string(0)?;
+    let data = c.args.string(1)?;
+    match c.h.remote_event(kind, data).await {
+        true => Ok(Value::Bool(true)),
+        false => Err(Fault::new(Code::ShutdownState)),
+    }
 }
 
 async fn shutdown(c: Call<'_>) -> Result<Value, Fault> {
