@@ -25,6 +25,7 @@
 //!                               16-digit index so gaps show; then exit 0
 //!   ticker MS                   print "tick N" every MS milliseconds
 //!   env VAR...                  print VAR=value lines, then wait
+//!   hog MB                      allocate and touch MB MiB, then wait
 //!   stderr TEXT                 write TEXT to stderr and stdout, then wait
 //!   http PORT FILE [AFTER_MS]   serve HTTP on 127.0.0.1:PORT (after
 //!                               AFTER_MS): each request answers as FILE
@@ -92,6 +93,16 @@ fn main() {
                 println!("tick {n}");
                 std::thread::sleep(Duration::from_millis(ms));
             }
+        }
+        "hog" => {
+            let mb: usize = arg(1).parse().expect("hog MB");
+            // Touched page by page, so it is resident, not just reserved.
+            let mut v = vec![0u8; mb << 20];
+            for i in (0..v.len()).step_by(4096) {
+                v[i] = 1;
+            }
+            println!("ready {} {}", std::process::id(), v.len());
+            wait_forever()
         }
         "env" => {
             for name in &args[1..] {
