@@ -92,8 +92,16 @@ events = ["PROCESS_STATE_EXITED"]
     assert!(!text.contains("clean"), "{text}");
     // The listener's stdout is the protocol, not a log: nothing of
     // READY/RESULT is in its tail.
-    let tail = a.request("GET", "/v1/processes/crashmail/logs?stream=stdout", "");
-    assert!(!tail.text().contains("READY"), "{}", tail.text());
+    let tail = a.request("GET", "/v1/processes/crashmail/log?stream=stdout", "");
+    assert_eq!(tail.status, 200, "{}", tail.text());
+    assert_eq!(tail.text(), "", "the protocol is not logged");
+    // Its stderr is logged like a program's.
+    let tail = a.request("GET", "/v1/processes/crashmail/log?stream=stderr", "");
+    assert!(
+        tail.text().contains("unexpected exit, mailing"),
+        "{}",
+        tail.text()
+    );
 }
 
 #[test]
@@ -438,4 +446,98 @@ buffer_size = 3
     let r = a.post("/v1/processes/deaf/stop", "");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(a.state("deaf"), "STOPPED");
+}
+
+#[test]
+fn process_log_events_carry_the_output_of_programs_that_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let a = Agent::start(&format!(
+        r#"
+[program.talker]
+command = "TESTPROG stderr hello"
+stdout_events_enabled = true
+startsecs = 0
+
+[program.quiet]
+command = "TESTPROG stderr hush"
+startsecs = 0
+
+[eventlistener.rec]
+command = "python3 {script} {out}"
+events = ["PROCESS_LOG", "REMOTE_COMMUNICATION"]
+"#,
+        script = fixture_listener(),
+        out = out.display()
+    ));
+    let pid = a.wait_state("talker", "RUNNING", T)["pid"]
+        .as_i64()
+        .unwrap();
+    let r = wait_recorded(&out, "a PROCESS_LOG_STDOUT event", |r| !r.is_empty());
+    assert_eq!(r[0]["headers"]["eventname"], "PROCESS_LOG_STDOUT");
+    assert_eq!(
+        r[0]["payload"],
+        format!("processname:talker groupname:talker pid:{pid} channel:stdout\nhello\n")
+    );
+    // Its stderr is not enabled, `quiet` enables nothing: one log event
+    // only, by the time a remote event raised after all that output has
+    // come through the same pool.
+    a.xmlrpc(
+        "supervisor.sendRemoteCommEvent",
+        &["<string>t</string>".into(), "<string>end</string>".into()],
+    );
+    let r = wait_recorded(&out, "the remote event", |r| {
+        r.iter()
+            .any(|e| e["headers"]["eventname"] == "REMOTE_COMMUNICATION")
+    });
+    let logs = r
+        .iter()
+        .filter(|e| e["headers"]["eventname"] != "REMOTE_COMMUNICATION");
+    assert_eq!(logs.count(), 1, "{r:#?}");
+    // The output still reached the log.
+    let tail = a.request("GET", "/v1/processes/talker/log?stream=stdout", "");
+    assert_eq!(tail.status, 200, "{}", tail.text());
+    assert_eq!(tail.text(), "hello\n");
+}
+
+#[test]
+fn an_imported_supervisord_listener_runs_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail.txt");
+    let conf = dir.path().join("supervisord.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[program:crasher]\ncommand={testprog} exit 3 1200\nstartsecs=1\nautorestart=false\n\n\
+             [eventlistener:crashmail]\ncommand=python3 -m superlance.crashmail -a -m ops@example.com -s \"sh -c 'cat >> {mail}'\"\n\
+             events=PROCESS_STATE_EXITED\nstdout_logfile=/tmp/never-written.log\nbuffer_size=20\n",
+            testprog = testprog(),
+            mail = mail.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin("fleet-agent"))
+        .arg("import")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let toml = String::from_utf8(out.stdout).unwrap();
+    assert!(toml.contains("[eventlistener.crashmail]"), "{toml}");
+    assert!(
+        toml.contains("events = [\"PROCESS_STATE_EXITED\"]"),
+        "{toml}"
+    );
+    assert!(toml.contains("buffer_size = 20"), "{toml}");
+    assert!(!toml.contains("never-written"), "{toml}");
+    assert!(!stderr.contains("not converted"), "{stderr}");
+    assert!(stderr.contains("protocol channel"), "{stderr}");
+    let a = Agent::start(&toml);
+    a.wait_state("crasher", "EXITED", T);
+    let text = wait_for(T, "crashmail's mail", || {
+        let t = std::fs::read_to_string(&mail).unwrap_or_default();
+        t.contains("exited unexpectedly").then_some(t)
+    });
+    assert!(text.contains("Process crasher in group crasher"), "{text}");
 }

@@ -202,6 +202,7 @@ fn web_host_groups_odd_syntax_and_unsupported_sections() {
     assert_eq!(
         names(&c),
         [
+            "crashmail:crashmail",
             "web:nginx",
             "web:gunicorn",
             "worker:worker-1",
@@ -264,23 +265,16 @@ fn web_host_groups_odd_syntax_and_unsupported_sections() {
 
     let f = fixture("web/supervisord.conf");
     let f = f.to_str().unwrap();
-    assert_warns(
-        &stderr,
-        f,
-        56,
-        "[eventlistener:crashmail]",
-        "GET /v1/events",
-    );
+    // An event listener runs unchanged, nothing to warn about.
+    assert!(!stderr.contains("[eventlistener:crashmail]"), "{stderr}");
+    let l = proc(&c, "crashmail").listener.clone().unwrap();
+    assert_eq!(l.events, ["PROCESS_STATE_EXITED"]);
+    assert_eq!(l.buffer_size, 10);
     assert_warns(&stderr, f, 60, "[fcgi-program:php]", "not converted");
     assert_warns(&stderr, f, 64, "[Program:ignored]", "case-sensitive");
     assert_warns(&stderr, f, 26, "[program:gunicorn] stderr_syslog", "syslog");
-    assert_warns(
-        &stderr,
-        f,
-        49,
-        "[program:worker] stdout_events_enabled",
-        "fleetctl tail",
-    );
+    // PROCESS_LOG events exist now: the key is kept.
+    assert!(proc(&c, "worker-1").stdout_events);
     assert_warns(&stderr, f, 54, "[group:web] priority", "program's priority");
     assert_warns(&stderr, f, 7, "[supervisord] minfds", "LimitNOFILE");
 }
@@ -438,7 +432,7 @@ fn dependent_startup_and_httpok_become_depends_on_and_health_checks() {
     let (_dir, c, stderr) = convert("addons/supervisord.conf");
     let f = fixture("addons/supervisord.conf");
     let f = f.to_str().unwrap();
-    // The plugin's listener is not needed; crashmail still is not converted.
+    // The plugin's listener is not needed; crashmail runs unchanged.
     assert_warns(
         &stderr,
         f,
@@ -446,7 +440,10 @@ fn dependent_startup_and_httpok_become_depends_on_and_health_checks() {
         "[eventlistener:dependentstartup]",
         "not needed: fleet orders starts itself",
     );
-    assert_warns(&stderr, f, 60, "[eventlistener:crashmail]", "not converted");
+    assert!(!stderr.contains("[eventlistener:crashmail]"), "{stderr}");
+    let crashmail = proc(&c, "crashmail");
+    assert_eq!(crashmail.priority, -1);
+    assert!(crashmail.listener.is_some());
     assert_warns(
         &stderr,
         f,
@@ -571,7 +568,7 @@ fn dependent_startup_and_httpok_become_depends_on_and_health_checks() {
         f,
         56,
         "[eventlistener:httpok_ghost]",
-        "not converted",
+        "kept as an event listener: httpok runs unchanged",
     );
     assert!(proc(&c, "migrate").health.is_none());
 }
@@ -774,10 +771,13 @@ fn httpok_listeners_become_health_checks_or_say_why_not() {
     ] {
         let sec = format!("[eventlistener:{name}]");
         assert!(
-            stderr.contains(&format!("{sec}: not converted")),
+            stderr.contains(&format!("{sec}: kept as an event listener")),
             "{name}:\n{stderr}"
         );
-        assert!(toml.contains(&format!("# {sec} (")), "{name}:\n{toml}");
+        assert!(
+            toml.contains(&format!("[eventlistener.{name}]")),
+            "{name}:\n{toml}"
+        );
         let key = if name == "httpok_no_tick" {
             "events"
         } else {
@@ -786,12 +786,11 @@ fn httpok_listeners_become_health_checks_or_say_why_not() {
         assert_warns(&stderr, f, line, &format!("{sec} {key}"), why);
     }
     assert!(proc(&c, "admin").health.is_none() && proc(&c, "batch").health.is_none());
-    // crashmail watching the process named httpok is not httpok.
-    assert_warns(
-        &stderr,
-        f,
-        51,
-        "[eventlistener:crashmail_httpok]",
-        "not converted: fleet has no event listener protocol",
+    // crashmail watching the process named httpok is not httpok: it runs
+    // as the listener it is.
+    assert!(proc(&c, "crashmail_httpok").listener.is_some());
+    assert!(
+        !stderr.contains("[eventlistener:crashmail_httpok]"),
+        "{stderr}"
     );
 }

@@ -231,6 +231,27 @@ pub struct ListenerInfo {
     pub buffered: u32,
 }
 
+impl ListenerInfo {
+    /// "listener READY, 12 handled, 3 dropped": its state and the counts
+    /// that are not zero (handled always), for tables.
+    pub fn summary(&self) -> String {
+        let mut s = match &self.state {
+            Some(st) => format!("listener {st}, {} handled", self.handled),
+            None => format!("listener, {} handled", self.handled),
+        };
+        for (n, what) in [
+            (self.rejected, "rejected"),
+            (self.dropped, "dropped"),
+            (u64::from(self.buffered), "buffered"),
+        ] {
+            if n > 0 {
+                s.push_str(&format!(", {n} {what}"));
+            }
+        }
+        s
+    }
+}
+
 /// A health check's verdict on a process (`[program.X.health]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

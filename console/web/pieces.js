@@ -35,6 +35,17 @@ export function healthBadge(p) {
   return `<span class="st st-${cls}" data-health="${esc(p.health)}"${title}>${esc(p.health)}</span>`;
 }
 
+// An event listener says so: its protocol state, the pool's counts in
+// the title; UNKNOWN (it broke the protocol) is red, events dropped amber.
+export function listenerBadge(p) {
+  const l = p.listener;
+  if (!l) return "";
+  const st = l.state || "stopped";
+  const cls = st === "UNKNOWN" ? "FATAL" : l.dropped ? "BACKOFF" : "STOPPED";
+  const title = `event listener, pool ${l.pool} (${(l.events || []).join(", ")}): ${l.handled} handled, ${l.rejected} rejected, ${l.dropped} dropped, ${l.buffered} buffered`;
+  return `<span class="st st-${cls}" data-listener="${esc(st)}" title="${esc(title)}">listener ${esc(st)}</span>`;
+}
+
 // A group's health: how many of its checked processes are unhealthy (red)
 // or all healthy (green); nothing when none has a check.
 export function healthNote(procs) {

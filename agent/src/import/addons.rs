@@ -77,8 +77,8 @@ pub(super) fn is_plugin(sec: &Sec) -> bool {
 }
 
 /// An `[eventlistener:x]` fleet replaces natively; false for any other
-/// (and for one that cannot be converted), which then gets the generic
-/// "not converted".
+/// (and for an httpok that cannot become a health check), which the
+/// caller then keeps as a listener that runs unchanged.
 pub(super) fn listener(
     cx: &mut Cx,
     sec: &Sec,
@@ -97,7 +97,15 @@ pub(super) fn listener(
     };
     match listener_program(&argv) {
         Some((p, at)) if matches!(p.as_str(), "httpok" | "httpok.py" | "superlance.httpok") => {
-            httpok::convert(cx, sec, &argv[at + 1..], group_of, blocks)
+            let done = httpok::convert(cx, sec, &argv[at + 1..], group_of, blocks);
+            if !done {
+                cx.warn(
+                    sec,
+                    None,
+                    "kept as an event listener: httpok runs unchanged under fleet-agent",
+                );
+            }
+            done
         }
         _ => false,
     }

@@ -66,10 +66,14 @@ pub fn convert(doc: &Doc, env: &HashMap<String, String>, host: &str) -> Result<O
     addons::dependent_startup(&mut cx, &converted, &group_of, &mut blocks);
 
     for sec in &doc.sections {
-        // Listeners fleet replaces natively (httpok, dependent-startup).
-        if sec.name.starts_with("eventlistener:")
-            && addons::listener(&mut cx, sec, &group_of, &mut blocks)
-        {
+        if sec.name.starts_with("eventlistener:") {
+            // Listeners fleet replaces natively (httpok, dependent-startup);
+            // every other runs unchanged.
+            if !addons::listener(&mut cx, sec, &group_of, &mut blocks) {
+                let name = raw_name(sec);
+                check_name(&cx, sec, &name)?;
+                blocks.extend(program::listener(&mut cx, sec, &name)?);
+            }
             continue;
         }
         sections::other_section(&mut cx, sec, &mut agent, &mut skipped)?;

@@ -246,7 +246,7 @@ fn interval(events: &str) -> Option<u64> {
 }
 
 /// An httpok listener → health checks; false when it cannot be converted
-/// (a warning says why; the caller adds the generic "not converted").
+/// (a warning says why; the caller keeps it as a listener).
 pub(super) fn convert(
     cx: &mut Cx,
     sec: &Sec,
@@ -258,7 +258,11 @@ pub(super) fn convert(
     let h = match parse(args) {
         Ok(h) => h,
         Err(e) => {
-            cx.warn(sec, cmd, format!("httpok listener not converted: {e}"));
+            cx.warn(
+                sec,
+                cmd,
+                format!("no health check made from this httpok listener: {e}"),
+            );
             return false;
         }
     };
@@ -271,20 +275,20 @@ pub(super) fn convert(
             format!("{}://{rest}", scheme.to_ascii_lowercase())
         }
         _ => {
-            cx.warn(sec, cmd, format!("httpok listener not converted: {:?} is no http:// or https:// URL with a host (httpok exits on it)", h.url));
+            cx.warn(sec, cmd, format!("no health check made from this httpok listener: {:?} is no http:// or https:// URL with a host (httpok exits on it)", h.url));
             return false;
         }
     };
     let events = sec.get("events");
     let Some(every) = events.and_then(|e| interval(&e.value)) else {
-        cx.warn(sec, events.or(cmd), "httpok listener not converted: it checks on TICK_5, TICK_60 or TICK_3600 events and gets none, so it never checked");
+        cx.warn(sec, events.or(cmd), "no health check made from this httpok listener: it checks on TICK_5, TICK_60 or TICK_3600 events and gets none, so it never checked");
         return false;
     };
     if h.programs.is_empty() && !h.any {
         cx.warn(
             sec,
             cmd,
-            "httpok listener not converted: without -p or -a it restarts nothing",
+            "no health check made from this httpok listener: without -p or -a it restarts nothing",
         );
         return false;
     }
@@ -292,7 +296,7 @@ pub(super) fn convert(
         cx.warn(sec, cmd, m.clone());
     }
     if h.any {
-        cx.warn(sec, cmd, "httpok -a restarts every RUNNING process when the URL fails: fleet's check belongs to one program, so -a is not converted; add a [program.X.health] to the program(s) that serve the URL");
+        cx.warn(sec, cmd, "httpok -a restarts every RUNNING process when the URL fails: fleet's check belongs to one program, so no health check is made from it; add a [program.X.health] to the program(s) that serve the URL");
     }
     let timeout = match h.timeout {
         None => 10,
@@ -407,7 +411,7 @@ pub(super) fn convert(
         checks.push((t.block, b));
     }
     if checks.is_empty() {
-        // Nothing of it is in the TOML: the generic trailer says so.
+        // Nothing of it is in the TOML: the caller keeps it as a listener.
         return false;
     }
     // Each right after its program, from the last so indexes hold.

@@ -216,10 +216,6 @@ pub(super) fn other_section(
             };
             cx.warn(sec, None, msg);
         }
-        "eventlistener" => {
-            cx.warn(sec, None, "not converted: fleet has no event listener protocol; subscribe to state changes with GET /v1/events (server-sent events) or `fleetctl events` and run the listener as an ordinary program that reads them");
-            skipped.trailer.push(format!("[{}] ({}:{}) not converted: event listener", sec.name, cx.doc.files[sec.file].display(), sec.line));
-        }
         "fcgi-program" => {
             cx.warn(sec, None, "not converted: fleet does not create FastCGI sockets; run the app as a [program] that binds its own socket (e.g. gunicorn --bind unix:...)");
             skipped.trailer.push(format!("[{}] ({}:{}) not converted: fcgi-program", sec.name, cx.doc.files[sec.file].display(), sec.line));

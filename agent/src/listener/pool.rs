@@ -49,6 +49,10 @@ impl Pool {
         self.buffer.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.buffer.is_empty()
+    }
+
     /// Take a new event at the tail; returns the one discarded to make
     /// room, if any.
     pub fn accept(&mut self, event: Arc<Event>, serial: u64) -> Option<Queued> {

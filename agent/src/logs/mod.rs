@@ -30,6 +30,7 @@ pub mod forward;
 mod pump;
 pub mod read;
 mod ring;
+pub mod tap;
 mod writer;
 
 #[cfg(test)]
@@ -88,6 +89,8 @@ pub struct LogStream {
     drained: tokio::sync::Notify,
     /// Set by `forward_as`: the name `forward_output` gives its lines.
     forward: OnceLock<forward::Label>,
+    /// Set by `tap` (`*_events_enabled`): chunks also go to listeners.
+    tap: OnceLock<tap::Tap>,
 }
 
 struct FileState {
@@ -125,7 +128,15 @@ impl LogStream {
             queued: AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
             forward: OnceLock::new(),
+            tap: OnceLock::new(),
         }))
+    }
+
+    /// Send this stream's chunks to the owner as `PROCESS_LOG_*` material
+    /// from now on, as spawn `pid` (the first tap sticks, as `forward_as`;
+    /// each spawn updates the pid).
+    pub fn tap(&self, make: impl FnOnce() -> tap::Tap, pid: u32) {
+        self.tap.get_or_init(make).set_pid(pid);
     }
 
     /// Name this stream's lines for `[agent] forward_output` (the first
@@ -241,6 +252,9 @@ impl LogStream {
         // In order too, and never blocking (see `forward`).
         if let Some(label) = self.forward.get() {
             forward::send(label, data);
+        }
+        if let Some(tap) = self.tap.get() {
+            tap.send(data);
         }
         self.written.fetch_add(data.len() as u64, Relaxed);
     }

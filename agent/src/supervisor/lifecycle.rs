@@ -116,6 +116,7 @@ impl Owner {
                 // What `[agent] forward_output` names the lines.
                 p.stdout.forward_as(name, false);
                 p.stderr.forward_as(name, true);
+                Owner::tap_output(p, child.pid, &self.listening.taps);
                 if let Some(err) = child.stderr {
                     self.spawning.pumps.push(spawn_pump(err, p.stderr.clone()));
                 }

@@ -5,12 +5,13 @@
 //! they come (`heard`), ticks only while some pool subscribes to one.
 //! Nothing here waits on a listener.
 
-use super::table::unix_ms;
+use super::table::{unix_ms, Proc};
 use super::Owner;
 use crate::listener::event::{envelope, Event, Kind, Subs, Who};
 use crate::listener::link::{self, Heard, What};
 use crate::listener::pool::{Pool, Queued};
 use crate::listener::protocol::{Said, State};
+use crate::logs::tap::{self, Tap, Tapped};
 use fleet_api::{ListenerInfo, ProcessState};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::fd::OwnedFd;
@@ -40,6 +41,8 @@ pub(super) struct Parts {
     groups: BTreeSet<String>,
     /// Counters changed since the last publish; publish by then.
     flush_at: Option<Instant>,
+    /// Where `*_events_enabled` streams send their chunks.
+    pub taps: mpsc::Sender<Tapped>,
 }
 
 struct Link {
@@ -52,8 +55,9 @@ struct Link {
 }
 
 impl Parts {
-    pub fn new() -> (Parts, mpsc::UnboundedReceiver<Heard>) {
+    pub fn new() -> (Parts, Inputs) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (taps, tapped) = mpsc::channel(tap::DEPTH);
         let parts = Parts {
             pools: BTreeMap::new(),
             subs: Subs::default(),
@@ -63,9 +67,17 @@ impl Parts {
             ticks: [None; 3],
             groups: BTreeSet::new(),
             flush_at: None,
+            taps,
         };
-        (parts, rx)
+        (parts, Inputs { heard: rx, tapped })
     }
+}
+
+/// What the owner loop waits on for listeners: what they said, and the
+/// output of programs with `*_events_enabled`.
+pub(super) struct Inputs {
+    pub heard: mpsc::UnboundedReceiver<Heard>,
+    pub tapped: mpsc::Receiver<Tapped>,
 }
 
 impl Owner {
@@ -158,6 +170,41 @@ impl Owner {
             group: &p.spec.group,
         };
         let event = Event::state(&who, from, to, tries, expected, pid);
+        self.notify(event);
+    }
+
+    /// A program was just spawned, its pumps not started yet: its
+    /// streams with `*_events_enabled` send their chunks (as this pid) for
+    /// `PROCESS_LOG_*` events.
+    pub(super) fn tap_output(p: &Proc, pid: u32, tx: &mpsc::Sender<Tapped>) {
+        let name = p.full_name();
+        if p.spec.stdout_events {
+            p.stdout.tap(|| Tap::new(&name, false, tx.clone()), pid);
+        }
+        if p.spec.stderr_events && !p.spec.redirect_stderr {
+            p.stderr.tap(|| Tap::new(&name, true, tx.clone()), pid);
+        }
+    }
+
+    /// A chunk of a tapped stream: a `PROCESS_LOG_*` event, if the
+    /// process still asks for them.
+    pub(super) fn tapped(&mut self, t: Tapped) {
+        let Some(&i) = self.index.get(&t.name) else {
+            return;
+        };
+        let spec = &self.procs[i].spec;
+        let on = match t.stderr {
+            false => spec.stdout_events,
+            true => spec.stderr_events,
+        };
+        if !on {
+            return;
+        }
+        let who = Who {
+            process: &spec.name,
+            group: &spec.group,
+        };
+        let event = Event::log(&who, t.pid, t.stderr, &t.data);
         self.notify(event);
     }
 
@@ -255,7 +302,7 @@ impl Owner {
     /// Hand buffered events to READY listeners of RUNNING processes, the
     /// oldest first, one event per listener at a time.
     pub(super) fn dispatch(&mut self) {
-        if self.listening.pools.values().all(|p| p.len() == 0) {
+        if self.listening.pools.values().all(Pool::is_empty) {
             return;
         }
         let mut ready: Vec<&String> = self

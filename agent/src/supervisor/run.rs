@@ -145,7 +145,7 @@ impl Owner {
         mut self,
         mut rx: mpsc::Receiver<Command>,
         mut checks: mpsc::UnboundedReceiver<super::health::Done>,
-        mut heard: mpsc::UnboundedReceiver<crate::listener::link::Heard>,
+        mut heard: super::listeners::Inputs,
         mut sig: Signals,
     ) -> Exit {
         loop {
@@ -181,10 +181,16 @@ impl Owner {
                         self.health_result(done);
                     }
                 }
-                Some(h) = heard.recv() => {
+                Some(h) = heard.heard.recv() => {
                     self.heard(h);
-                    while let Ok(h) = heard.try_recv() {
+                    while let Ok(h) = heard.heard.try_recv() {
                         self.heard(h);
+                    }
+                }
+                Some(t) = heard.tapped.recv() => {
+                    self.tapped(t);
+                    while let Ok(t) = heard.tapped.try_recv() {
+                        self.tapped(t);
                     }
                 }
                 cmd = rx.recv() => match cmd {

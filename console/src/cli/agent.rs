@@ -113,13 +113,20 @@ pub fn process_table<'a>(rows: impl Iterator<Item = (Option<&'a str>, &'a Proces
         // A live process's description is its timing ("pid N, uptime T"),
         // which the PID and UPTIME columns show: show only ones that add
         // (why a check fails).
-        let description = match (p.timing(now), p.health) {
+        let mut description = match (p.timing(now), p.health) {
             (Some(_), Some(Health::Unhealthy | Health::Unknown)) => {
                 p.health_message.clone().unwrap_or_default()
             }
             (Some(_), _) => String::new(),
             (None, _) => p.description.clone(),
         };
+        // A listener says so, with its pool's counts.
+        if let Some(l) = &p.listener {
+            description = match description.is_empty() {
+                true => l.summary(),
+                false => format!("{}; {description}", l.summary()),
+            };
+        }
         cells.extend([
             p.group.clone().into(),
             p.name.clone().into(),

@@ -1,6 +1,6 @@
 import { parseFilter, procOk, sortProcs } from "../filter.js";
 import { startLog } from "../log.js";
-import { actButtons, ago, bytes, spark, curF, describe, empty, healthBadge, healthNote, hostBadge, hostHref, link, procHref, stBadge, story, wantedNote, when } from "../pieces.js";
+import { actButtons, ago, bytes, spark, curF, describe, empty, healthBadge, listenerBadge, healthNote, hostBadge, hostHref, link, procHref, stBadge, story, wantedNote, when } from "../pieces.js";
 import { canAct, S } from "../state.js";
 import { $, enc, esc, pkey } from "../util.js";
 import { exitsTable, setView } from "./tables.js";
@@ -23,7 +23,7 @@ export function host([name]) {
     html += `<h2>${esc(g)} <span class="sub">${ps.length}</span>${healthNote(ps)} ${actButtons({ target: "group:" + g, hosts: name, what: `program group ${g} on ${name}` })}</h2>`;
     html += `<div class="scroll-x"><table class="procs"><thead><tr><th>process</th><th>state</th><th>restarts</th><th>uptime / last exit</th><th></th></tr></thead><tbody>`;
     for (const p of ps) {
-      html += `<tr data-key="${esc(pkey(p.host, p.name))}"><td>${link(procHref(p.host, p.name), p.name, "mono")}</td><td>${stBadge(p.state)} ${healthBadge(p)} ${wantedNote(p)}</td><td class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.restarts || 0}</td><td class="sub">${story(p)}</td><td>${actButtons({ target: p.name, hosts: p.host, what: `${p.name} on ${p.host}` }, ["start", "stop", "restart", "signal"])}</td></tr>`;
+      html += `<tr data-key="${esc(pkey(p.host, p.name))}"><td>${link(procHref(p.host, p.name), p.name, "mono")}</td><td>${stBadge(p.state)} ${healthBadge(p)} ${listenerBadge(p)} ${wantedNote(p)}</td><td class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.restarts || 0}</td><td class="sub">${story(p)}</td><td>${actButtons({ target: p.name, hosts: p.host, what: `${p.name} on ${p.host}` }, ["start", "stop", "restart", "signal"])}</td></tr>`;
     }
     html += `</tbody></table></div>`;
   }
@@ -50,7 +50,7 @@ export function proc([host, name]) {
   let html = `<h1><code>${esc(name)}</code> on ${link(hostHref(host), host)} ${p ? stBadge(p.state) : ""}</h1>`;
   if (h && !h.up) html += `<div class="banner">Agent unreachable: ${esc(h.error || "")}. The log tail needs the agent.</div>`;
   if (p) {
-    html += `<dl class="kv"><dt>state</dt><dd>${stBadge(p.state)} since ${when(p.state_since)} ${wantedNote(p)}</dd><dt>wanted</dt><dd>${esc(p.wanted)}</dd>${p.health ? `<dt>health</dt><dd>${healthBadge(p)} ${esc(p.health_message || "no check has run yet")}</dd>` : ""}<dt>pid</dt><dd class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.pid == null ? "—" : p.pid}</dd><dt>now</dt><dd>${story(p)}</dd><dt>description</dt><dd>${describe(p)}</dd><dt>group / program</dt><dd>${esc(p.group)} / ${esc(p.program)}</dd><dt>restarts</dt><dd>${p.restarts}</dd><dt>cpu</dt><dd data-usage="cpu">${usageLine(p, "cpu")}</dd><dt>memory</dt><dd data-usage="rss">${usageLine(p, "rss")}</dd></dl>`;
+    html += `<dl class="kv"><dt>state</dt><dd>${stBadge(p.state)} since ${when(p.state_since)} ${wantedNote(p)}</dd><dt>wanted</dt><dd>${esc(p.wanted)}</dd>${p.health ? `<dt>health</dt><dd>${healthBadge(p)} ${esc(p.health_message || "no check has run yet")}</dd>` : ""}${p.listener ? `<dt>listener</dt><dd data-listener-detail>${listenerBadge(p)} pool ${esc(p.listener.pool)} · ${esc((p.listener.events || []).join(", "))} · ${p.listener.handled} handled · ${p.listener.rejected} rejected · ${p.listener.dropped} dropped · ${p.listener.buffered} buffered</dd>` : ""}<dt>pid</dt><dd class="mono" data-pid="${p.pid == null ? "" : p.pid}">${p.pid == null ? "—" : p.pid}</dd><dt>now</dt><dd>${story(p)}</dd><dt>description</dt><dd>${describe(p)}</dd><dt>group / program</dt><dd>${esc(p.group)} / ${esc(p.program)}</dd><dt>restarts</dt><dd>${p.restarts}</dd><dt>cpu</dt><dd data-usage="cpu">${usageLine(p, "cpu")}</dd><dt>memory</dt><dd data-usage="rss">${usageLine(p, "rss")}</dd></dl>`;
     html += `<div class="toolbar">${actButtons({ target: p.name, hosts: p.host, what: `${p.name} on ${p.host}` }, ["start", "stop", "restart", "signal"])}</div>`;
     html += `<h2>Last exits <span class="sub">${(p.exits || []).length}, newest first</span></h2>` + exitsTable(p);
   } else if (S.loaded) html += empty("This process is not in the console's picture.");

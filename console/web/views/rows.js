@@ -1,5 +1,5 @@
 import { countStates, flapping } from "../filter.js";
-import { actButtons, bar, healthBadge, usageText, hostBadge, hostClass, hostHref, link, procHref, stBadge, story, wantedNote } from "../pieces.js";
+import { actButtons, bar, healthBadge, listenerBadge, usageText, hostBadge, hostClass, hostHref, link, procHref, stBadge, story, wantedNote } from "../pieces.js";
 import { BAD, canAct, S, STATES } from "../state.js";
 import { esc, pkey } from "../util.js";
 
@@ -27,7 +27,7 @@ export function procRows(l, procs) {
         `<span class="c-sel">${canAct() ? `<input type="checkbox" data-sel="${esc(k)}"${S.sel.has(k) ? " checked" : ""} aria-label="${esc("select " + what)}">` : ""}</span>` +
         `<span class="c-host">${link(hostHref(p.host), p.host)}</span>` +
         `<span class="c-name">${link(procHref(p.host, p.name), p.name, "mono")}</span>` +
-        `<span class="c-state">${stBadge(p.state)} ${healthBadge(p)} ${wantedNote(p)}</span>` +
+        `<span class="c-state">${stBadge(p.state)} ${healthBadge(p)} ${listenerBadge(p)} ${wantedNote(p)}</span>` +
         `<span class="c-restarts mono" data-pid="${p.pid == null ? "" : p.pid}" title="restarts">${p.restarts || 0}</span>` +
         `<span class="c-use mono" title="CPU (share of one core) and resident memory">${usageText(p)}</span>` +
         `<span class="c-story sub" title="${esc(story(p).replace(/<[^>]*>/g, ""))}">${story(p)}</span>` +

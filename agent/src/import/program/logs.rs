@@ -15,6 +15,9 @@ enum Log {
 pub(super) fn logs(cx: &mut Cx, p: &Prog, block: &mut Block) -> Result<(), Error> {
     let sec = p.sec;
     let mut redirect = cx.pvalue(p, "redirect_stderr", boolean)?.unwrap_or(false);
+    if p.listener {
+        return listener_logs(cx, p, block, redirect);
+    }
     let target = |cx: &mut Cx, stream: &str| -> Result<Log, Error> {
         let key = format!("{stream}_logfile");
         let Some(ent) = sec.get(&key) else {
@@ -106,6 +109,54 @@ pub(super) fn logs(cx: &mut Cx, p: &Prog, block: &mut Block) -> Result<(), Error
             if n != 10 {
                 block.set(&bk, Val::Int(n));
             }
+        }
+    }
+    Ok(())
+}
+
+/// A listener: its stdout is the protocol, so only stderr is a log.
+fn listener_logs(cx: &mut Cx, p: &Prog, block: &mut Block, redirect: bool) -> Result<(), Error> {
+    let sec = p.sec;
+    if redirect {
+        return Err(cx.error(
+            sec,
+            sec.get("redirect_stderr"),
+            "redirect_stderr=true is not allowed for an event listener (supervisord refuses it: it would interfere with the protocol)",
+        ));
+    }
+    for k in [
+        "stdout_logfile",
+        "stdout_logfile_maxbytes",
+        "stdout_logfile_backups",
+    ] {
+        if let Some(ent) = sec.get(k) {
+            cx.warn(sec, Some(ent), "a listener's stdout is its protocol channel: fleet never logs it (supervisord wrote the protocol exchange there); left out");
+        }
+    }
+    if let Some(ent) = sec.get("stderr_logfile") {
+        let t = cx.pexpand(p, ent, Mode::Template, true)?;
+        match t.to_lowercase().as_str() {
+            "auto" => {}
+            "none" | "syslog" => block.set("stderr_logfile", Val::Str("NONE".into())),
+            "" => return Err(cx.error(sec, Some(ent), "empty log file name")),
+            _ => {
+                let path = absolute(cx, sec, ent, t, "stderr_logfile");
+                block.set("stderr_logfile", Val::Str(path));
+            }
+        }
+    }
+    if let Some(n) = cx.pvalue(p, "stderr_logfile_maxbytes", byte_size)? {
+        if n != DEFAULT_MAXBYTES {
+            block.set("stderr_logfile_maxbytes", size_val(n));
+        }
+    }
+    if let Some(n) = cx.pvalue(p, "stderr_logfile_backups", py_int)? {
+        if n < 0 {
+            let m = format!("{n} must be >= 0");
+            return Err(cx.error(sec, sec.get("stderr_logfile_backups"), m));
+        }
+        if n != 10 {
+            block.set("stderr_logfile_backups", Val::Int(n));
         }
     }
     Ok(())

@@ -14,6 +14,7 @@ use super::expand::{escape_dollars, expand, Expanded, Mode};
 use super::output::{Block, Val};
 use super::{Ent, Error, Sec};
 
+mod listener;
 mod logs;
 use crate::config::is_env_name;
 use logs::logs;
@@ -60,6 +61,9 @@ const DEFAULT_MAXBYTES: u64 = 50 << 20;
 /// Per-program state while converting one `[program:x]`.
 struct Prog<'a> {
     sec: &'a Sec,
+    /// An `[eventlistener:x]`: a program whose stdin/stdout carry the
+    /// listener protocol.
+    listener: bool,
     name: String,
     group: String,
     numprocs: u32,
@@ -122,9 +126,26 @@ pub(super) fn program(
     raw_name: &str,
     group: Option<String>,
 ) -> Result<Option<Block>, Error> {
+    convert(cx, sec, raw_name, group, false)
+}
+
+/// One `[eventlistener:x]` as `[eventlistener.x]`: a program's keys (its
+/// pool is its own group) plus `events`, `buffer_size`, `result_handler`.
+pub(super) fn listener(cx: &mut Cx, sec: &Sec, raw_name: &str) -> Result<Option<Block>, Error> {
+    convert(cx, sec, raw_name, None, true)
+}
+
+fn convert(
+    cx: &mut Cx,
+    sec: &Sec,
+    raw_name: &str,
+    group: Option<String>,
+    listener: bool,
+) -> Result<Option<Block>, Error> {
     let name = fleet_name(raw_name);
+    let kind = if listener { "eventlistener" } else { "program" };
     let mut block = Block {
-        header: format!("program.{name}"),
+        header: format!("{kind}.{name}"),
         comments: vec![origin(cx.doc, sec)],
         ..Block::default()
     };
@@ -133,6 +154,7 @@ pub(super) fn program(
     }
     let mut p = Prog {
         sec,
+        listener,
         group: group.unwrap_or_else(|| name.clone()),
         name,
         numprocs: 1,
@@ -154,11 +176,14 @@ pub(super) fn program(
     if numprocs_start != 0 {
         block.set("numprocs_start", Val::Int(numprocs_start));
     }
+    if listener {
+        listener::keys(cx, &p, &mut block)?;
+    }
     identity(cx, &p, env, &mut block)?;
     restart_rules(cx, &p, &mut block)?;
     stop_rules(cx, &p, &mut block)?;
     logs(cx, &p, &mut block)?;
-    not_converted(cx, &p)?;
+    not_converted(cx, &p, &mut block)?;
     Ok(Some(block))
 }
 
@@ -345,8 +370,11 @@ fn nonneg(s: &str) -> Result<i64, String> {
 /// When it starts and restarts: `priority`, `autostart`, `autorestart`,
 /// `exitcodes`, `startsecs`, `startretries`.
 fn restart_rules(cx: &mut Cx, p: &Prog, block: &mut Block) -> Result<(), Error> {
+    // supervisord's (and fleet's) listeners default to -1: first up,
+    // last down.
+    let default_priority = if p.listener { -1 } else { 999 };
     if let Some(n) = cx.pvalue(p, "priority", py_int)? {
-        if n != 999 {
+        if n != default_priority {
             block.set("priority", Val::Int(n));
         }
     }
@@ -406,7 +434,7 @@ fn stop_rules(cx: &mut Cx, p: &Prog, block: &mut Block) -> Result<(), Error> {
 }
 
 /// What fleet has no equivalent for: a warning each, and unknown keys.
-fn not_converted(cx: &mut Cx, p: &Prog) -> Result<(), Error> {
+fn not_converted(cx: &mut Cx, p: &Prog, block: &mut Block) -> Result<(), Error> {
     let sec = p.sec;
     for stream in ["stdout", "stderr"] {
         let cap = format!("{stream}_capture_maxbytes");
@@ -417,7 +445,10 @@ fn not_converted(cx: &mut Cx, p: &Prog) -> Result<(), Error> {
         }
         let ev = format!("{stream}_events_enabled");
         if let Some(true) = cx.pvalue(p, &ev, boolean)? {
-            cx.warn(sec, sec.get(&ev), "no PROCESS_LOG events in fleet; follow the output with GET /v1/processes/NAME/log?follow=true or `fleetctl tail -f`");
+            match (p.listener, stream) {
+                (true, "stdout") => cx.warn(sec, sec.get(&ev), "a listener's stdout is its protocol channel: no PROCESS_LOG_STDOUT events from it (supervisord sends none either); left out"),
+                _ => block.set(&ev, Val::Bool(true)),
+            }
         }
         let sl = format!("{stream}_syslog");
         if let Some(true) = cx.pvalue(p, &sl, boolean)? {
@@ -426,13 +457,14 @@ fn not_converted(cx: &mut Cx, p: &Prog) -> Result<(), Error> {
     }
     if let Some(ent) = sec.get("serverurl") {
         if !ent.value.trim().eq_ignore_ascii_case("auto") {
-            cx.warn(sec, Some(ent), "fleet does not set SUPERVISOR_SERVER_URL; programs that call back should use the agent socket (/run/fleet/agent.sock) or FLEET_* variables");
+            cx.warn(sec, Some(ent), "fleet sets SUPERVISOR_SERVER_URL to the agent's own socket (unix://…, where childutils and supervisorctl reach its XML-RPC face); this URL is not used");
         }
     }
     for e in &sec.entries {
         let key = e.key.as_str();
+        let listener_key = p.listener && listener::KEYS.contains(&key);
         // The dependent-startup plugin's keys are addons.rs's.
-        if !PROGRAM_KEYS.contains(&key) && !key.starts_with("dependent_startup") {
+        if !PROGRAM_KEYS.contains(&key) && !listener_key && !key.starts_with("dependent_startup") {
             cx.warn(
                 sec,
                 Some(e),
