@@ -185,6 +185,8 @@ class Program:
     stdout_logfile_backups: int | None = None
     # fleet only: TOML appended after the program's keys (a health table).
     fleet_extra: str = ""
+    # supervisord only: INI appended after the program's section.
+    sup_extra: str = ""
 
     def process_names(self) -> list[str]:
         if self.numprocs == 1:
@@ -442,6 +444,9 @@ class Supervisord(Daemon):
             if p.stdout_logfile_backups is not None:
                 lines.append(f"stdout_logfile_backups={p.stdout_logfile_backups}")
             lines.append("")
+            if p.sup_extra:
+                lines.append(p.sup_extra)
+                lines.append("")
         for g, members in self.groups.items():
             lines.append(f"[group:{g}]")
             lines.append("programs=" + ",".join(members))

@@ -50,6 +50,7 @@ SCENARIOS = [
     "control",
     "fleet_console",
     "health",
+    "listeners",
 ]
 
 SUPERVISOR_SPEC = "supervisor==4.3.0"

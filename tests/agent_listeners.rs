@@ -541,3 +541,59 @@ fn an_imported_supervisord_listener_runs_unchanged() {
     });
     assert!(text.contains("Process crasher in group crasher"), "{text}");
 }
+
+#[test]
+fn a_pool_hands_each_event_to_one_of_its_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let a = Agent::start(&format!(
+        r#"
+[eventlistener.pool]
+command = "python3 {script} {out}"
+events = ["REMOTE_COMMUNICATION"]
+numprocs = 3
+process_name = "{{program}}_{{num}}"
+buffer_size = 50
+startsecs = 0
+"#,
+        script = fixture_listener(),
+        out = out.display()
+    ));
+    for n in 0..3 {
+        wait_for(T, "each READY", || {
+            (a.process(&format!("pool_{n}"))["listener"]["state"] == "READY").then_some(())
+        });
+    }
+    // Sent at once: the first listener is busy with one while the next
+    // come, so they spread over the pool.
+    let mut calls = String::new();
+    for n in 0..30 {
+        calls.push_str(&format!(
+            "<value><struct><member><name>methodName</name><value><string>supervisor.sendRemoteCommEvent</string></value></member>\
+             <member><name>params</name><value><array><data><value><string>t</string></value><value><string>{n}</string></value></data></array></value></member></struct></value>"
+        ));
+    }
+    a.xmlrpc(
+        "system.multicall",
+        &[format!("<array><data>{calls}</data></array>")],
+    );
+    let r = wait_recorded(&out, "30 events", |r| r.len() >= 30);
+    let mut serials: Vec<u64> = r
+        .iter()
+        .map(|e| {
+            e["headers"]["poolserial"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    serials.sort();
+    assert_eq!(serials, (0..30).collect::<Vec<u64>>(), "each exactly once");
+    let pids: std::collections::BTreeSet<i64> =
+        r.iter().map(|e| e["pid"].as_i64().unwrap()).collect();
+    assert!(pids.len() >= 2, "spread over the pool: {pids:?}");
+    wait_for(T, "the pool's count", || {
+        (a.process("pool_0")["listener"]["handled"] == 30).then_some(())
+    });
+}
