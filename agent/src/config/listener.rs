@@ -133,3 +133,40 @@ fn events(cx: &mut Ctx, t: &Table, section: &Loc) -> Option<(Vec<String>, Subs)>
     }
     Some((names, subs))
 }
+
+/// `stdout_capture_maxbytes` / `stderr_capture_maxbytes`: supervisord's
+/// capture mode (`PROCESS_COMMUNICATION` events) is not supported; 0 (its
+/// default, off) is accepted so imported files load.
+pub(crate) fn capture_mode(cx: &mut Ctx, t: &Table) {
+    for key in ["stdout_capture_maxbytes", "stderr_capture_maxbytes"] {
+        let Some(v) = t.get(key) else { continue };
+        if matches!(values::bytes(v.get_ref()), Ok(0)) {
+            continue;
+        }
+        cx.error(
+            &t.loc(v),
+            format!(
+                "{}.{key}: capture mode (PROCESS_COMMUNICATION events) is not supported; \
+                 use stdout_events_enabled / stderr_events_enabled (PROCESS_LOG events), \
+                 or remove the key",
+                t.label
+            ),
+        );
+    }
+}
+
+/// Which kind of section a program comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Program,
+    Listener,
+}
+
+impl Kind {
+    pub fn section(self) -> &'static str {
+        match self {
+            Kind::Program => "program",
+            Kind::Listener => "eventlistener",
+        }
+    }
+}

@@ -307,7 +307,7 @@ fn build(cx: &mut Ctx, source: &Path, docs: &[Doc]) -> Config {
                         file,
                         key,
                         v,
-                        program::Kind::Program,
+                        listener::Kind::Program,
                     )),
                     "eventlistener" => {
                         listeners.insert(name.clone());
@@ -317,7 +317,7 @@ fn build(cx: &mut Ctx, source: &Path, docs: &[Doc]) -> Config {
                             file,
                             key,
                             v,
-                            program::Kind::Listener,
+                            listener::Kind::Listener,
                         ))
                     }
                     _ => groups.push(group::group(cx, name, file, key, v)),

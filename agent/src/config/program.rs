@@ -11,6 +11,7 @@ use toml::Spanned;
 use super::error::{FileId, Loc};
 use super::expand::{check_process_name, is_env_name};
 use super::health::HealthTemplate;
+use super::listener::{capture_mode, Kind};
 use super::model::{ProcessSpec, UserSpec};
 use super::raw::{Key, Raw};
 use super::validate::{key_loc, Ctx, Table};
@@ -374,7 +375,7 @@ fn options(
     }) as i32;
     o.autostart = cx.field(&t, "autostart", o.autostart, values::boolean);
     o.autorestart = cx.field(&t, "autorestart", o.autorestart, values::autorestart);
-    o.exitcodes = cx.field(&t, "exitcodes", o.exitcodes, exitcodes);
+    o.exitcodes = cx.field(&t, "exitcodes", o.exitcodes, values::exitcodes);
     o.startsecs = cx.field(&t, "startsecs", o.startsecs, values::seconds);
     o.startretries = cx.field(&t, "startretries", o.startretries, values::startretries);
     o.backoff = cx.field(&t, "backoff", o.backoff, values::backoff);
@@ -389,43 +390,6 @@ fn options(
     o.stdout_events = cx.field(&t, "stdout_events_enabled", false, values::boolean);
     o.stderr_events = cx.field(&t, "stderr_events_enabled", false, values::boolean);
     o
-}
-
-/// `stdout_capture_maxbytes` / `stderr_capture_maxbytes`: supervisord's
-/// capture mode (`PROCESS_COMMUNICATION` events) is not supported; 0 (its
-/// default, off) is accepted so imported files load.
-fn capture_mode(cx: &mut Ctx, t: &Table) {
-    for key in ["stdout_capture_maxbytes", "stderr_capture_maxbytes"] {
-        let Some(v) = t.get(key) else { continue };
-        if matches!(values::bytes(v.get_ref()), Ok(0)) {
-            continue;
-        }
-        cx.error(
-            &t.loc(v),
-            format!(
-                "{}.{key}: capture mode (PROCESS_COMMUNICATION events) is not supported; \
-                 use stdout_events_enabled / stderr_events_enabled (PROCESS_LOG events), \
-                 or remove the key",
-                t.label
-            ),
-        );
-    }
-}
-
-/// Which kind of section a program comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Program,
-    Listener,
-}
-
-impl Kind {
-    pub fn section(self) -> &'static str {
-        match self {
-            Kind::Program => "program",
-            Kind::Listener => "eventlistener",
-        }
-    }
 }
 
 /// `command`: a string split like a shell does (after `${VAR}`, so a
@@ -475,20 +439,6 @@ fn command(cx: &mut Ctx, t: &Table, program_key: &Key) -> Option<Vec<String>> {
             cx.error(&t.loc(v), format!("{label}: expected a non-empty command"));
             None
         }
-    }
-}
-
-fn exitcodes(v: &Raw) -> Result<Vec<i32>, String> {
-    let expected = "expected a non-empty array of exit codes (integers 0..=255)";
-    match v {
-        Raw::Array(items) if !items.is_empty() => items
-            .iter()
-            .map(|item| match item.get_ref() {
-                Raw::Integer(i) if (0..=255).contains(i) => Ok(*i as i32),
-                other => Err(format!("{expected}, found {}", other.describe())),
-            })
-            .collect(),
-        other => Err(format!("{expected}, found {}", other.describe())),
     }
 }
 
@@ -629,11 +579,11 @@ mod tests {
     fn exit_codes() {
         let arr = |v: Vec<Raw>| Raw::Array(v.into_iter().map(|r| Spanned::new(0..0, r)).collect());
         assert_eq!(
-            exitcodes(&arr(vec![Raw::Integer(0), Raw::Integer(2)])),
+            values::exitcodes(&arr(vec![Raw::Integer(0), Raw::Integer(2)])),
             Ok(vec![0, 2])
         );
-        assert!(exitcodes(&arr(vec![])).is_err());
-        assert!(exitcodes(&arr(vec![Raw::Integer(256)])).is_err());
-        assert!(exitcodes(&Raw::Integer(0)).is_err());
+        assert!(values::exitcodes(&arr(vec![])).is_err());
+        assert!(values::exitcodes(&arr(vec![Raw::Integer(256)])).is_err());
+        assert!(values::exitcodes(&Raw::Integer(0)).is_err());
     }
 }

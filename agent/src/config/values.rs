@@ -235,6 +235,21 @@ pub(crate) fn leftovers(v: &Raw) -> Result<Leftovers, String> {
     }
 }
 
+/// `exitcodes = [0, 2]`: a non-empty array of codes 0..=255.
+pub(crate) fn exitcodes(v: &Raw) -> Result<Vec<i32>, String> {
+    let expected = "expected a non-empty array of exit codes (integers 0..=255)";
+    match v {
+        Raw::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|item| match item.get_ref() {
+                Raw::Integer(i) if (0..=255).contains(i) => Ok(*i as i32),
+                other => Err(format!("{expected}, found {}", other.describe())),
+            })
+            .collect(),
+        other => Err(format!("{expected}, found {}", other.describe())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
