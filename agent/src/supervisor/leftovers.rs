@@ -109,7 +109,7 @@ impl Owner {
             }
         }
         self.leftovers.reaped_since_look = false;
-        let all = sys::proc::scan();
+        let all = self.below_agent();
         let (due, later): (Vec<Exited>, Vec<Exited>) = std::mem::take(&mut self.leftovers.exited)
             .into_iter()
             .partition(due_now);
@@ -199,6 +199,18 @@ impl Owner {
         !self.leftovers.hunts.is_empty() || !self.leftovers.exited.is_empty()
     }
 
+    /// What a family can be among: the agent is the child subreaper, so
+    /// whatever a program leaves behind is below the agent, and not below
+    /// another program's main. Walking that subtree costs O(the agent's
+    /// children and what they left), not O(every process on the host) (a
+    /// big Celery host runs thousands); a full scan only where the kernel
+    /// keeps no child lists.
+    fn below_agent(&self) -> Vec<Stat> {
+        let pids = &self.pids;
+        sys::proc::scan_below(self.agent_pid, |pid| pids.contains_key(&pid))
+            .unwrap_or_else(sys::proc::scan)
+    }
+
     /// Family members in `all`: seeds chosen by `seed`, the agent's adopted
     /// children that carry `marker`, and their descendants; never the
     /// agent or a managed main process.
@@ -227,8 +239,8 @@ impl Owner {
         if self.hunting() {
             return false;
         }
-        let all = sys::proc::scan();
         let agent = self.agent_pid;
+        let all = sys::proc::scan_below(agent, |_| false).unwrap_or_else(sys::proc::scan);
         let left = sys::proc::closure(&all, |s| s.ppid == agent, |pid| pid == agent);
         if left.is_empty() {
             return true;

@@ -55,6 +55,45 @@ pub fn scan() -> Vec<Stat> {
     .collect()
 }
 
+/// The processes below `root` (its descendants, not itself), walking the
+/// kernel's per-thread child lists and not descending into the pids
+/// `skip` names: O(the subtree), whatever else runs on the machine.
+/// `None` when the kernel keeps no child lists (CONFIG_PROC_CHILDREN
+/// unset): the caller then scans everything.
+pub fn scan_below(root: u32, skip: impl Fn(u32) -> bool) -> Option<Vec<Stat>> {
+    let mut todo = children_of(root)?;
+    let mut seen: HashSet<u32> = HashSet::new();
+    let mut out = Vec::new();
+    while let Some(pid) = todo.pop() {
+        if skip(pid) || !seen.insert(pid) {
+            continue;
+        }
+        // Gone since its parent listed it: nothing below it either.
+        let Some(st) = stat(pid) else { continue };
+        out.push(st);
+        todo.extend(children_of(pid).into_iter().flatten());
+    }
+    Some(out)
+}
+
+/// The children of every thread of `pid`, from
+/// /proc/PID/task/TID/children; `None` if no list could be read.
+fn children_of(pid: u32) -> Option<Vec<u32>> {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut out = Vec::new();
+    let mut read = false;
+    for t in tasks.flatten() {
+        if let Ok(list) = fs::read_to_string(t.path().join("children")) {
+            read = true;
+            out.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    read.then_some(out)
+}
+
 /// Whether the process's initial environment holds `needle` (`KEY=VALUE`).
 pub fn environ_has(pid: u32, needle: &[u8]) -> bool {
     match fs::read(format!("/proc/{pid}/environ")) {
@@ -126,7 +165,11 @@ pub struct FamilyKey<'a> {
 /// members of its process group, descendants of the main pid, and orphans
 /// the agent adopted that carry the marker, plus all their descendants.
 pub fn family(key: &FamilyKey<'_>) -> Vec<u32> {
-    family_in(&scan(), key, |pid| environ_has(pid, key.marker))
+    // The agent is the child subreaper: a family is below it (see
+    // `scan_below`), and never below another managed main.
+    let skip = |pid: u32| pid != key.pid && key.exclude.contains(&pid);
+    let all = scan_below(key.agent_pid, skip).unwrap_or_else(scan);
+    family_in(&all, key, |pid| environ_has(pid, key.marker))
 }
 
 fn family_in(all: &[Stat], key: &FamilyKey<'_>, marked: impl Fn(u32) -> bool) -> Vec<u32> {
@@ -239,5 +282,36 @@ mod tests {
         let me = std::process::id();
         assert_eq!(stat(me).unwrap().pid, me);
         assert!(usage(me).unwrap().1 > 0);
+    }
+
+    #[test]
+    fn scan_below_walks_the_subtree_and_skips_what_it_is_told() {
+        // A child with a child of its own (the shell waits on both).
+        let mut sh = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30; wait"])
+            .spawn()
+            .unwrap();
+        let shell = sh.id();
+        let me = std::process::id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let below = loop {
+            let below = scan_below(me, |_| false).expect("this kernel keeps child lists");
+            if below.iter().filter(|s| s.ppid == shell).count() == 2 {
+                break below;
+            }
+            assert!(std::time::Instant::now() < deadline, "{below:?}");
+        };
+        assert!(below.iter().any(|s| s.pid == shell && s.ppid == me));
+        // Skipping the shell skips everything below it too.
+        let skipped = scan_below(me, |p| p == shell).unwrap();
+        assert!(skipped.iter().all(|s| s.pid != shell && s.ppid != shell));
+        for s in below.iter().filter(|s| s.ppid == shell) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(s.pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = sh.kill();
+        let _ = sh.wait();
     }
 }
