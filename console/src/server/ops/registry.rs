@@ -282,6 +282,16 @@ pub(super) fn finish(app: &App, op: &Mutex<Op>, end: End) {
                     "internal error: the operation task failed; see the console's log".into();
             }
         }
+        // Counted before the op lock is let go: whoever sees it finished
+        // sees it counted.
+        let outcome = match end {
+            End::Aborted => "aborted",
+            End::Done if o.all_ok() => "ok",
+            End::Done | End::Panicked => "failed",
+        };
+        app.ops.count(outcome);
+        let took = Duration::from_millis(now.saturating_sub(o.created_at));
+        app.ops.observe(o.request.action.as_str(), outcome, took);
         o.clone()
     };
     if end == End::Panicked {
@@ -290,14 +300,6 @@ pub(super) fn finish(app: &App, op: &Mutex<Op>, end: End) {
     if let Err(e) = journal::result(&app.store, &done, now) {
         tracing::error!("op {}: {e}", done.id);
     }
-    let outcome = match end {
-        End::Aborted => "aborted",
-        End::Done if done.all_ok() => "ok",
-        End::Done | End::Panicked => "failed",
-    };
-    app.ops.count(outcome);
-    let took = Duration::from_millis(now.saturating_sub(done.created_at));
-    app.ops.observe(done.request.action.as_str(), outcome, took);
     lock(&app.ops.live).remove(&done.id);
     app.picture.publish(FleetEvent::Op { op: done });
 }
