@@ -613,6 +613,20 @@ fn promtool_accepts_both_endpoints_and_the_shipped_rules() {
         String::from_utf8_lossy(&rules.stdout),
         String::from_utf8_lossy(&rules.stderr)
     );
+    // And they fire on the series that should fire them (promtool's unit
+    // tests of the rules).
+    let tests = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/monitoring");
+    let unit = Command::new("promtool")
+        .args(["test", "rules", "fleet-alerts.test.yml"])
+        .current_dir(tests)
+        .output()
+        .expect("promtool");
+    assert!(
+        unit.status.success(),
+        "promtool test rules:\n{}{}",
+        String::from_utf8_lossy(&unit.stdout),
+        String::from_utf8_lossy(&unit.stderr)
+    );
     let f = Fleet::start();
     for (what, text) in [("agent", f.agent_text()), ("console", f.console_text())] {
         let out = run_with_stdin("promtool", &["check", "metrics"], &text);
