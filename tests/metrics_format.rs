@@ -179,8 +179,15 @@ impl Fleet {
     }
 
     fn console_text(&self) -> String {
-        let r = self.console.request("GET", "/metrics", Some(VIEWER), "");
-        assert_eq!(r.status, 200);
+        self.console_query("")
+    }
+
+    /// The console's `/metrics` with `query` (`?by=host`).
+    fn console_query(&self, query: &str) -> String {
+        let r = self
+            .console
+            .request("GET", &format!("/metrics{query}"), Some(VIEWER), "");
+        assert_eq!(r.status, 200, "{}", r.text());
         r.text()
     }
 }
@@ -522,6 +529,69 @@ fn every_family_is_there_with_its_labels_and_the_values_real_changes_give() {
             >= 1.0
     );
 
+    // Per-host sums instead of per-process series.
+    let by_host = parse(&f.console_query("?by=host"));
+    assert!(
+        by_host
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| !k.starts_with("fleet_console_process_")),
+        "per-process families in ?by=host: {by_host}"
+    );
+    for (family, sample, labels, want) in [
+        (
+            "fleet_console_host_processes",
+            "fleet_console_host_processes",
+            &[("host", "w-01"), ("state", "STOPPED")][..],
+            1.0,
+        ),
+        (
+            "fleet_console_host_processes",
+            "fleet_console_host_processes",
+            &[("host", "w-01"), ("state", "EXITED")][..],
+            1.0,
+        ),
+        (
+            "fleet_console_host_processes",
+            "fleet_console_host_processes",
+            &[("host", "w-01"), ("state", "FATAL")][..],
+            0.0,
+        ),
+        (
+            "fleet_console_host_unhealthy_processes",
+            "fleet_console_host_unhealthy_processes",
+            &[("host", "w-01")][..],
+            1.0,
+        ),
+        (
+            "fleet_console_host_up",
+            "fleet_console_host_up",
+            &[("host", "w-01")][..],
+            1.0,
+        ),
+    ] {
+        assert_eq!(
+            value(&by_host, family, sample, labels),
+            Some(want),
+            "{sample} {labels:?}"
+        );
+    }
+    assert!(
+        value(
+            &by_host,
+            "fleet_console_host_process_restarts",
+            "fleet_console_host_process_restarts_total",
+            &w1
+        )
+        .unwrap()
+            >= 1.0
+    );
+    let bad = f
+        .console
+        .request("GET", "/metrics?by=pid", Some(VIEWER), "");
+    assert_eq!(bad.status, 400, "{}", bad.text());
+
     // An op: counted by outcome, and by action and outcome with its time.
     let op = f
         .console
@@ -628,7 +698,11 @@ fn promtool_accepts_both_endpoints_and_the_shipped_rules() {
         String::from_utf8_lossy(&unit.stderr)
     );
     let f = Fleet::start();
-    for (what, text) in [("agent", f.agent_text()), ("console", f.console_text())] {
+    for (what, text) in [
+        ("agent", f.agent_text()),
+        ("console", f.console_text()),
+        ("console ?by=host", f.console_query("?by=host")),
+    ] {
         let out = run_with_stdin("promtool", &["check", "metrics"], &text);
         assert!(
             out.status.success(),
@@ -714,10 +788,9 @@ fn the_rules_and_the_dashboard_name_only_metrics_that_exist() {
     );
 
     let f = Fleet::start();
-    let live: BTreeSet<String> = sample_names(&f.agent_text())
-        .union(&sample_names(&f.console_text()))
-        .cloned()
-        .collect();
+    let mut live = sample_names(&f.agent_text());
+    live.extend(sample_names(&f.console_text()));
+    live.extend(sample_names(&f.console_query("?by=host")));
     for (file, text) in [
         ("fleet-alerts.yml", &rules),
         ("fleet-dashboard.json", &dashboard),

@@ -5,13 +5,22 @@
 //! `program`) the families the agent exposes too (`fleet_daemon::metrics`),
 //! and operations by outcome and by action and outcome with their
 //! durations (since the console started).
+//!
+//! `GET /metrics?by=host` replaces the per-process families with per-host
+//! sums (processes by state, restarts, unhealthy processes): a series count
+//! that follows the hosts, not the processes, for a Prometheus that cannot
+//! take a big fleet's every process per scrape.
 
+use super::ApiError;
 use crate::server::App;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use fleet_api::{ProcessState, Verb};
+use fleet_api::{FleetProcess, Health, ProcessState, Verb};
 use fleet_daemon::metrics::{process_families, Kind, Labels, ProcessRow, Text};
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 const OUTCOMES: [&str; 5] = ["ok", "failed", "aborted", "interrupted", "dry_run"];
@@ -19,14 +28,35 @@ const VERBS: [Verb; 4] = [Verb::Start, Verb::Stop, Verb::Restart, Verb::Signal];
 /// The outcomes an op run by this console can finish with.
 const FINISHED: [&str; 3] = ["ok", "failed", "aborted"];
 
-pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, fleet_daemon::metrics::CONTENT_TYPE)],
-        render(&app),
-    )
+/// What the per-process series are summed by.
+#[derive(Clone, Copy, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum By {
+    /// Every process its own series.
+    #[default]
+    Process,
+    /// Per-host sums.
+    Host,
 }
 
-fn render(app: &App) -> String {
+#[derive(Deserialize)]
+pub struct MetricsQuery {
+    #[serde(default)]
+    by: By,
+}
+
+pub async fn metrics(
+    State(app): State<Arc<App>>,
+    q: Result<Query<MetricsQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(q) = q?;
+    Ok((
+        [(CONTENT_TYPE, fleet_daemon::metrics::CONTENT_TYPE)],
+        render(&app, q.by),
+    ))
+}
+
+fn render(app: &App, by: By) -> String {
     let (up, down, by_state) = app.picture.counts(&app.inventory);
     let mut t = Text::new();
     t.family("fleet_console_info", Kind::Gauge, "Console version.");
@@ -57,11 +87,16 @@ fn render(app: &App) -> String {
 
     let names: Vec<String> = app.inventory.all().iter().map(|h| h.name.clone()).collect();
     let procs = app.picture.processes(&names, |_, _| true);
-    let rows: Vec<ProcessRow> = procs
-        .iter()
-        .map(|p| ProcessRow::new(Some(&p.host), &p.info))
-        .collect();
-    process_families(&mut t, "fleet_console", &rows, &ProcessState::ALL);
+    match by {
+        By::Process => {
+            let rows: Vec<ProcessRow> = procs
+                .iter()
+                .map(|p| ProcessRow::new(Some(&p.host), &p.info))
+                .collect();
+            process_families(&mut t, "fleet_console", &rows, &ProcessState::ALL);
+        }
+        By::Host => per_host(&mut t, &names, &procs),
+    }
 
     ops(app, &mut t);
     t.finish()
@@ -113,6 +148,61 @@ fn hosts(app: &App, t: &mut Text) {
     );
     for (h, l) in infos.iter().zip(&labels) {
         t.sample(name, l, reconnects.get(&h.name).copied().unwrap_or(0));
+    }
+}
+
+/// Per host: processes by state, their restarts, the unhealthy ones.
+fn per_host(t: &mut Text, names: &[String], procs: &[FleetProcess]) {
+    #[derive(Default)]
+    struct Sums {
+        states: BTreeMap<&'static str, usize>,
+        restarts: u64,
+        unhealthy: usize,
+    }
+    let mut sums: BTreeMap<&str, Sums> = names
+        .iter()
+        .map(|n| (n.as_str(), Sums::default()))
+        .collect();
+    for p in procs {
+        if let Some(s) = sums.get_mut(p.host.as_str()) {
+            *s.states.entry(p.info.state.as_str()).or_default() += 1;
+            s.restarts += u64::from(p.info.restarts);
+            s.unhealthy += usize::from(p.info.health == Some(Health::Unhealthy));
+        }
+    }
+    let labels: Vec<(Labels, &Sums)> = sums
+        .iter()
+        .map(|(h, s)| (Labels::new(&[("host", h)]), s))
+        .collect();
+    let name = "fleet_console_host_processes";
+    t.family(
+        name,
+        Kind::Gauge,
+        "Processes on the host by state (UNKNOWN while it is down).",
+    );
+    for (l, s) in &labels {
+        for st in ProcessState::ALL {
+            let n = s.states.get(st.as_str()).copied().unwrap_or(0);
+            t.sample(name, &l.with("state", st.as_str()), n);
+        }
+    }
+    let name = "fleet_console_host_process_restarts_total";
+    t.family(
+        name,
+        Kind::Counter,
+        "Restarts of the host's processes, summed (each its agent's count since it started).",
+    );
+    for (l, s) in &labels {
+        t.sample(name, l, s.restarts);
+    }
+    let name = "fleet_console_host_unhealthy_processes";
+    t.family(
+        name,
+        Kind::Gauge,
+        "The host's processes whose health check fails.",
+    );
+    for (l, s) in &labels {
+        t.sample(name, l, s.unhealthy);
     }
 }
 
