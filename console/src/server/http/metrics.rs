@@ -83,9 +83,11 @@ fn render(app: &App, by: By) -> String {
         t.sample("fleet_console_processes", &l, n);
     }
 
-    hosts(app, &mut t);
+    // Every host the console knows, in name order (a stable exposition).
+    let mut names: Vec<String> = app.inventory.all().iter().map(|h| h.name.clone()).collect();
+    names.sort();
+    hosts(app, &names, &mut t);
 
-    let names: Vec<String> = app.inventory.all().iter().map(|h| h.name.clone()).collect();
     let procs = app.picture.processes(&names, |_, _| true);
     match by {
         By::Process => {
@@ -103,9 +105,8 @@ fn render(app: &App, by: By) -> String {
 }
 
 /// Per host: up, last contact, staleness, reconnects.
-fn hosts(app: &App, t: &mut Text) {
-    let names: Vec<String> = app.inventory.all().iter().map(|h| h.name.clone()).collect();
-    let infos = app.picture.host_infos(&app.inventory, &names);
+fn hosts(app: &App, names: &[String], t: &mut Text) {
+    let infos = app.picture.host_infos(&app.inventory, names);
     let reconnects = app.picture.reconnects();
     let labels: Vec<Labels> = infos
         .iter()
