@@ -235,3 +235,7 @@ fn ops(app: &App, t: &mut Text) {
         h.write(t, name, &l);
     });
 }
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;
