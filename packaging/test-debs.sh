@@ -98,7 +98,9 @@ has "$console_deb" /usr/bin/fleet-console /etc/fleet/console.toml \
     "$(unitdir "$console_deb")/fleet-console.service" \
     /usr/share/bash-completion/completions/fleet-console \
     /usr/share/zsh/vendor-completions/_fleet-console \
-    /usr/share/fish/vendor_completions.d/fleet-console.fish
+    /usr/share/fish/vendor_completions.d/fleet-console.fish \
+    /usr/share/fleet/monitoring/fleet-alerts.yml \
+    /usr/share/fleet/monitoring/fleet-dashboard.json
 has_re "$console_deb" "/usr/share/man/man1/fleet-console\\.1\\.gz" "fleet-console(1)"
 conffiles "$console_deb" /etc/fleet/console.toml
 postinst=$(dpkg-deb -I "$console_deb" postinst)
@@ -178,6 +180,7 @@ getent passwd fleet-console || fail "no fleet-console user"
     || fail "postinst did not generate /etc/fleet/secrets/ops.token 0640 root:fleet-console"
 [[ $(wc -c </etc/fleet/secrets/ops.token) -ge 44 ]] || fail "ops.token is too short"
 runuser -u fleet-console -- fleet-console check /etc/fleet/console.toml
+promtool check rules /usr/share/fleet/monitoring/fleet-alerts.yml
 ok "fleet-console installed, its user exists, can read its config and has a generated operator token"
 console_unit=$(dpkg -L fleet-console | grep '/fleet-console\.service$')
 verify "$console_unit"

@@ -81,12 +81,12 @@ startsecs = 0
 
     let m = a.request("GET", "/metrics", "").text();
     assert!(
-        m.contains("fleet_agent_process_health{name=\"web:web\",health=\"unhealthy\"} 1"),
+        m.contains("fleet_agent_process_health{name=\"web:web\",group=\"web\",program=\"web\",health=\"unhealthy\"} 1"),
         "{m}"
     );
-    assert!(m.contains("fleet_agent_process_health{name=\"web:web\",health=\"healthy\"} 0"));
+    assert!(m.contains("fleet_agent_process_health{name=\"web:web\",group=\"web\",program=\"web\",health=\"healthy\"} 0"));
     assert!(
-        !m.contains("name=\"plain:plain\",health"),
+        !m.contains("fleet_agent_process_health{name=\"plain:plain\""),
         "no series without a check"
     );
 

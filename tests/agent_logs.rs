@@ -88,7 +88,7 @@ stdout_logfile_backups = 20
     let m = a.request("GET", "/metrics", "").text();
     assert!(
         m.contains(&format!(
-            "fleet_agent_log_bytes_total{{name=\"flood:flood\",stream=\"stdout\"}} {GIB}"
+            "fleet_agent_log_bytes_total{{name=\"flood:flood\",group=\"flood\",program=\"flood\",stream=\"stdout\"}} {GIB}"
         )),
         "{m}"
     );
@@ -97,7 +97,10 @@ stdout_logfile_backups = 20
 /// The agent's counter of bytes captured from `name`'s stdout.
 fn captured(a: &Agent, name: &str) -> u64 {
     let m = a.request("GET", "/metrics", "").text();
-    let key = format!("fleet_agent_log_bytes_total{{name=\"{name}\",stream=\"stdout\"}} ");
+    let (group, _) = name.split_once(':').unwrap();
+    let key = format!(
+        "fleet_agent_log_bytes_total{{name=\"{name}\",group=\"{group}\",program=\"{group}\",stream=\"stdout\"}} "
+    );
     m.lines()
         .find_map(|l| l.strip_prefix(&key))
         .map_or(0, |v| v.trim().parse().unwrap())

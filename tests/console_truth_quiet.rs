@@ -101,7 +101,7 @@ fn quiet_changes_made_at_the_agent_reach_the_console_by_event() {
     assert_eq!(restarts, 1);
     let m = c.request("GET", "/metrics", Some(VIEWER), "").text();
     let line = format!(
-        "fleet_console_process_restarts_total{{host=\"w-01\",process=\"crashy:crashy\"}} {restarts}"
+        "fleet_console_process_restarts_total{{host=\"w-01\",name=\"crashy:crashy\",group=\"crashy\",program=\"crashy\"}} {restarts}"
     );
     assert!(m.lines().any(|l| l == line), "no {line:?} in {m}");
     assert!(

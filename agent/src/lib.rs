@@ -14,6 +14,7 @@ pub mod config;
 pub mod enroll;
 pub mod health;
 pub mod import;
+pub mod lag;
 pub mod listener;
 pub mod logs;
 pub mod routes;

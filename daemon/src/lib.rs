@@ -11,14 +11,16 @@
 //! roots, a CA file or a pin), `pin` (trust one certificate by
 //! its SHA-256), `proof` (the registration challenge's HMAC), `routes` (the
 //! route-table shape both daemons' routers are mounted from, with per-route
-//! auth layers), `time` (epoch milliseconds) and
-//! `hex`.
+//! auth layers), `metrics` (the Prometheus text exposition, a lock-free
+//! histogram and the per-process families both `/metrics` share), `time`
+//! (epoch milliseconds) and `hex`.
 #![forbid(unsafe_code)]
 
 pub mod docs;
 pub mod hex;
 pub mod http;
 pub mod log;
+pub mod metrics;
 pub mod notify;
 pub mod pin;
 pub mod proof;

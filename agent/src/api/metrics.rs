@@ -1,69 +1,124 @@
-//! `GET /metrics` in the Prometheus text format.
+//! `GET /metrics` in the Prometheus text format, computed when scraped (an
+//! idle agent does no work for it): the agent itself (build, start time,
+//! descriptors, the owner loop's lag), processes by state, and per process
+//! (labels `name`, `group`, `program`) the families `fleet_daemon::metrics`
+//! defines for agent and console alike, plus captured log bytes.
 
-use crate::supervisor::Handle;
+use crate::supervisor::{describe, Handle};
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use fleet_api::{Health, ProcessState};
-use std::fmt::Write;
+use fleet_api::ProcessState;
+use fleet_daemon::metrics::{process_families, Kind, Labels, ProcessRow, Text};
+
+/// The states an agent reports (UNKNOWN is the console's alone).
+const STATES: [ProcessState; 7] = [
+    ProcessState::Stopped,
+    ProcessState::Starting,
+    ProcessState::Running,
+    ProcessState::Backoff,
+    ProcessState::Stopping,
+    ProcessState::Exited,
+    ProcessState::Fatal,
+];
 
 pub async fn metrics(State(h): State<Handle>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, fleet_daemon::metrics::CONTENT_TYPE)],
+        render(&h),
+    )
+}
+
+fn render(h: &Handle) -> String {
     let snap = h.snapshot();
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP fleet_agent_info Agent version.\n# TYPE fleet_agent_info gauge"
+    let now = fleet_daemon::time::now_ms();
+    let mut t = Text::new();
+    t.family("fleet_agent_info", Kind::Gauge, "Agent version.");
+    t.sample(
+        "fleet_agent_info",
+        &Labels::new(&[("version", env!("CARGO_PKG_VERSION"))]),
+        1u8,
     );
-    let _ = writeln!(
-        out,
-        "fleet_agent_info{{version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
+    t.single(
+        "fleet_agent_start_time_seconds",
+        Kind::Gauge,
+        "Unix time the agent started.",
+        h.started_at as f64 / 1000.0,
     );
-    let _ = writeln!(out, "# HELP fleet_agent_processes Managed processes by state.\n# TYPE fleet_agent_processes gauge");
+    t.single(
+        "fleet_agent_uptime_seconds",
+        Kind::Gauge,
+        "Seconds since the agent started.",
+        now.saturating_sub(h.started_at) as f64 / 1000.0,
+    );
+    t.single(
+        "fleet_agent_open_fds",
+        Kind::Gauge,
+        "File descriptors the agent has open.",
+        crate::sys::open_fds(),
+    );
+    t.single(
+        "fleet_agent_max_fds",
+        Kind::Gauge,
+        "The agent's descriptor limit (soft RLIMIT_NOFILE).",
+        crate::sys::fd_usage().1,
+    );
+    crate::lag::OWNER_LAG.write_family(
+        &mut t,
+        "fleet_agent_owner_lag_seconds",
+        "Time from a SIGCHLD's arrival to its exits handled by the owner loop (reaped, restarts spawned).",
+    );
+    t.single(
+        "fleet_agent_owner_lag_max_seconds",
+        Kind::Gauge,
+        "The longest owner-loop lag since the agent started.",
+        crate::lag::OWNER_LAG.max_seconds(),
+    );
+    t.single(
+        "fleet_agent_events_total",
+        Kind::Counter,
+        "State changes since start.",
+        h.events.last_seq(),
+    );
+
+    t.family(
+        "fleet_agent_processes",
+        Kind::Gauge,
+        "Managed processes by state.",
+    );
     for state in ProcessState::ALL {
         let n = snap.procs.iter().filter(|p| p.info.state == state).count();
-        let _ = writeln!(out, "fleet_agent_processes{{state=\"{state}\"}} {n}");
-    }
-    let _ = writeln!(out, "# HELP fleet_agent_process_restarts_total Spawns after the first, per process.\n# TYPE fleet_agent_process_restarts_total counter");
-    for p in &snap.procs {
-        let _ = writeln!(
-            out,
-            "fleet_agent_process_restarts_total{{name=\"{}\"}} {}",
-            p.info.name, p.info.restarts
+        t.sample(
+            "fleet_agent_processes",
+            &Labels::new(&[("state", state.as_str())]),
+            n,
         );
     }
-    let _ = writeln!(out, "# HELP fleet_agent_log_bytes_total Output bytes captured, per process and stream.\n# TYPE fleet_agent_log_bytes_total counter");
-    for p in &snap.procs {
-        let _ = writeln!(
-            out,
-            "fleet_agent_log_bytes_total{{name=\"{}\",stream=\"stdout\"}} {}",
-            p.info.name,
-            p.stdout.bytes_written()
+
+    // CPU and memory read from /proc now (reused for a second).
+    let infos: Vec<_> = snap.procs.iter().map(|p| describe(p, now)).collect();
+    let rows: Vec<ProcessRow> = infos.iter().map(|i| ProcessRow::new(None, i)).collect();
+    process_families(&mut t, "fleet_agent", &rows, &STATES);
+
+    t.family(
+        "fleet_agent_log_bytes_total",
+        Kind::Counter,
+        "Output bytes captured, per process and stream.",
+    );
+    for (p, r) in snap.procs.iter().zip(&rows) {
+        let name = "fleet_agent_log_bytes_total";
+        t.sample(
+            name,
+            &r.labels.with("stream", "stdout"),
+            p.stdout.bytes_written(),
         );
         if !std::sync::Arc::ptr_eq(&p.stdout, &p.stderr) {
-            let _ = writeln!(
-                out,
-                "fleet_agent_log_bytes_total{{name=\"{}\",stream=\"stderr\"}} {}",
-                p.info.name,
-                p.stderr.bytes_written()
+            t.sample(
+                name,
+                &r.labels.with("stream", "stderr"),
+                p.stderr.bytes_written(),
             );
         }
     }
-    let _ = writeln!(out, "# HELP fleet_agent_process_health Health-check verdict of each checked process: 1 for its current verdict.\n# TYPE fleet_agent_process_health gauge");
-    for p in &snap.procs {
-        let Some(health) = p.info.health else {
-            continue;
-        };
-        for h in [Health::Healthy, Health::Unhealthy, Health::Unknown] {
-            let _ = writeln!(
-                out,
-                "fleet_agent_process_health{{name=\"{}\",health=\"{h}\"}} {}",
-                p.info.name,
-                u8::from(h == health)
-            );
-        }
-    }
-    let _ = writeln!(out, "# HELP fleet_agent_events_total State changes since start.\n# TYPE fleet_agent_events_total counter");
-    let _ = writeln!(out, "fleet_agent_events_total {}", h.events.last_seq());
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    t.finish()
 }

@@ -64,6 +64,8 @@ pub fn start(
         let _ctx = rt.enter();
         Signals::new()?
     };
+    // Beside tokio's handler: when each SIGCHLD arrived (`crate::lag`).
+    crate::sys::signal::stamp_sigchld()?;
     let agent_id = super::previous::identity(&config.agent.socket);
     let mut owner = Owner {
         config,
@@ -164,7 +166,11 @@ impl Owner {
             // reloads and deadlines. Each ready input gets its turn at
             // random; a restart still happens in the wake-up that reaps.
             tokio::select! {
-                _ = sig.chld.recv() => self.reap(),
+                _ = sig.chld.recv() => {
+                    let arrived = crate::sys::signal::take_sigchld_stamp();
+                    self.reap();
+                    crate::lag::sigchld_handled(arrived);
+                }
                 _ = sig.hup.recv() => {
                     match self.reload(None) {
                         Ok(r) => tracing::info!(added = ?r.added, changed = ?r.changed, removed = ?r.removed, "reloaded on SIGHUP"),

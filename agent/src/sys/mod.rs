@@ -77,6 +77,15 @@ pub fn fd_usage() -> (u64, u64) {
     }
 }
 
+/// Descriptors the agent has open (entries of /proc/self/fd, less the
+/// listing's own); the lowest free number when /proc cannot be read.
+pub fn open_fds() -> u64 {
+    match std::fs::read_dir("/proc/self/fd") {
+        Ok(rd) => (rd.count() as u64).saturating_sub(1),
+        Err(_) => fd_usage().0,
+    }
+}
+
 /// `Err` with a clear message when opening `more` descriptors would eat
 /// into [`FD_RESERVE`].
 pub fn fd_room(more: u64) -> Result<(), String> {

@@ -5,6 +5,8 @@ use fleet_api::Signal as Wire;
 use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 
 /// nix's signal for a wire signal, by name, so the number is this
 /// platform's even where it differs from Linux's generic numbering.
@@ -68,6 +70,51 @@ pub fn send_group(pgid: u32, signal: i32) -> Result<(), Errno> {
         Ok(()) | Err(Errno::ESRCH) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Monotonic clock reading of the earliest SIGCHLD not yet taken by the
+/// owner (0: none), written by the signal action [`stamp_sigchld`] adds.
+static SIGCHLD_AT: AtomicU64 = AtomicU64::new(0);
+
+/// CLOCK_MONOTONIC in nanoseconds; async-signal-safe.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes into our struct, and is
+    // async-signal-safe.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Stamp each SIGCHLD's arrival (beside tokio's own handler), so the owner
+/// can tell how long an exit waited for it: [`take_sigchld_stamp`]. Once
+/// per process; later calls do nothing.
+pub fn stamp_sigchld() -> std::io::Result<()> {
+    static DONE: Mutex<bool> = Mutex::new(false);
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if !*done {
+        // SAFETY: the action reads the clock and does one atomic
+        // compare-exchange: both async-signal-safe, no allocation, no lock.
+        unsafe {
+            signal_hook::low_level::register(libc::SIGCHLD, || {
+                let now = monotonic_ns().max(1);
+                let _ = SIGCHLD_AT.compare_exchange(0, now, Relaxed, Relaxed);
+            })
+        }?;
+        *done = true;
+    }
+    Ok(())
+}
+
+/// When the earliest SIGCHLD since the last take arrived (a
+/// [`monotonic_ns`] reading), clearing it: a SIGCHLD arriving from now on
+/// stamps again.
+pub fn take_sigchld_stamp() -> Option<u64> {
+    Some(SIGCHLD_AT.swap(0, Relaxed)).filter(|&t| t != 0)
 }
 
 #[cfg(test)]

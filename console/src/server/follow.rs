@@ -36,6 +36,7 @@ pub async fn follow(client: AgentClient, picture: Arc<Picture>) {
         };
         tracing::debug!(host = %host, "agent stream lost: {why}");
         picture.set_down(&host, why);
+        picture.reconnecting(&host);
         if started.elapsed() > Duration::from_secs(10) {
             backoff = BACKOFF_MIN;
         }

@@ -29,6 +29,9 @@ pub struct HostView {
     pub processes: Vec<ProcessInfo>,
     /// Registered hosts: last heartbeat (unix ms).
     pub heartbeat: Option<u64>,
+    /// Times the follower's event stream broke off or could not be opened
+    /// (each followed by a reconnect), since the console started.
+    pub reconnects: u64,
 }
 
 pub struct Picture {
@@ -272,6 +275,22 @@ impl Picture {
         }
     }
 
+    /// `host`'s follower lost its stream (or could not open it) and will
+    /// try again.
+    pub fn reconnecting(&self, host: &str) {
+        if let Some(v) = self.write().get_mut(host) {
+            v.reconnects += 1;
+        }
+    }
+
+    /// Each host's reconnect count (see [`HostView::reconnects`]).
+    pub fn reconnects(&self) -> HashMap<String, u64> {
+        self.read()
+            .iter()
+            .map(|(h, v)| (h.clone(), v.reconnects))
+            .collect()
+    }
+
     fn publish_host(&self, name: &str) {
         let info = self
             .read()
@@ -445,37 +464,6 @@ impl Picture {
     /// event since.
     pub fn is_up(&self, name: &str) -> bool {
         self.read().get(name).is_some_and(|v| v.up)
-    }
-
-    /// Every process's restart count, as (host, process, restarts), sorted:
-    /// the agents' own counts, which events and re-reads keep current.
-    /// (host, process, health) of every process with a health check.
-    pub fn health(&self) -> Vec<(String, String, fleet_api::Health)> {
-        let mut out: Vec<(String, String, fleet_api::Health)> = self
-            .read()
-            .iter()
-            .flat_map(|(host, v)| {
-                v.processes
-                    .iter()
-                    .filter_map(move |p| Some((host.clone(), p.name.clone(), p.health?)))
-            })
-            .collect();
-        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        out
-    }
-
-    pub fn restarts(&self) -> Vec<(String, String, u32)> {
-        let mut out: Vec<(String, String, u32)> = self
-            .read()
-            .iter()
-            .flat_map(|(host, v)| {
-                v.processes
-                    .iter()
-                    .map(move |p| (host.clone(), p.name.clone(), p.restarts))
-            })
-            .collect();
-        out.sort();
-        out
     }
 }
 

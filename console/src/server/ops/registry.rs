@@ -11,6 +11,7 @@ use fleet_api::{
     ActionResult, ErrorCode, FleetEvent, HostResult, Op, OpRequest, OpState, Outcome, Selector,
     Verdict,
 };
+use fleet_daemon::metrics::{Histogram, OP_BUCKETS};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +32,8 @@ pub(super) struct LiveOp {
 pub struct Ops {
     pub(super) live: Mutex<HashMap<String, LiveOp>>,
     outcomes: Mutex<BTreeMap<&'static str, u64>>,
+    /// How long finished ops took, by (action, outcome).
+    durations: Mutex<BTreeMap<(&'static str, &'static str), Histogram>>,
 }
 
 fn new_id() -> String {
@@ -149,6 +152,27 @@ impl Ops {
         lock(&self.outcomes).clone()
     }
 
+    fn observe(&self, action: &'static str, outcome: &'static str, took: Duration) {
+        lock(&self.durations)
+            .entry((action, outcome))
+            .or_insert_with(|| Histogram::new(OP_BUCKETS))
+            .observe(took);
+    }
+
+    /// `f` over each (action, outcome) of `keys` with its histogram of op
+    /// durations (an empty one before the first), for /metrics.
+    pub fn durations(
+        &self,
+        keys: &[(&'static str, &'static str)],
+        mut f: impl FnMut(&str, &str, &Histogram),
+    ) {
+        let empty = Histogram::new(OP_BUCKETS);
+        let d = lock(&self.durations);
+        for &(action, outcome) in keys {
+            f(action, outcome, d.get(&(action, outcome)).unwrap_or(&empty));
+        }
+    }
+
     /// The op, once more than `after` hosts are final or it stopped running
     /// (or the long-poll expired).
     pub async fn get(app: &App, id: &str, after: Option<usize>) -> Result<Option<Op>, StoreError> {
@@ -258,6 +282,16 @@ pub(super) fn finish(app: &App, op: &Mutex<Op>, end: End) {
                     "internal error: the operation task failed; see the console's log".into();
             }
         }
+        // Counted before the op lock is let go: whoever sees it finished
+        // sees it counted.
+        let outcome = match end {
+            End::Aborted => "aborted",
+            End::Done if o.all_ok() => "ok",
+            End::Done | End::Panicked => "failed",
+        };
+        app.ops.count(outcome);
+        let took = Duration::from_millis(now.saturating_sub(o.created_at));
+        app.ops.observe(o.request.action.as_str(), outcome, took);
         o.clone()
     };
     if end == End::Panicked {
@@ -266,11 +300,6 @@ pub(super) fn finish(app: &App, op: &Mutex<Op>, end: End) {
     if let Err(e) = journal::result(&app.store, &done, now) {
         tracing::error!("op {}: {e}", done.id);
     }
-    app.ops.count(match end {
-        End::Aborted => "aborted",
-        End::Done if done.all_ok() => "ok",
-        End::Done | End::Panicked => "failed",
-    });
     lock(&app.ops.live).remove(&done.id);
     app.picture.publish(FleetEvent::Op { op: done });
 }
