@@ -114,6 +114,11 @@ autorestart = false
 command = "TESTPROG sleep"
 process_name = "odd@{num}-x.y"
 startsecs = 0
+
+[eventlistener.mon]
+command = ["sh", "-c", "echo READY; exec sleep 1000"]
+events = ["TICK_3600"]
+startsecs = 0
 "#;
 
 /// An agent whose processes have been through the changes above, and a
@@ -193,8 +198,8 @@ impl Fleet {
 }
 
 /// Per-process labels: names from the config and closed sets only.
-const PROCESS_LABELS: [&str; 7] = [
-    "host", "name", "group", "program", "state", "health", "stream",
+const PROCESS_LABELS: [&str; 9] = [
+    "host", "name", "group", "program", "state", "health", "stream", "pool", "outcome",
 ];
 
 #[test]
@@ -256,7 +261,29 @@ fn every_family_is_there_with_its_labels_and_the_values_real_changes_give() {
         .iter()
         .filter(|s| s[2] == 1.0)
         .count();
-    assert_eq!(ones, 5, "one current state per process");
+    assert_eq!(ones, 6, "one current state per process");
+    // The listener: its pool's events by outcome, its protocol state.
+    let mon = [("pool", "mon")];
+    for outcome in ["handled", "rejected", "dropped"] {
+        let labels = [mon[0], ("outcome", outcome)];
+        assert_eq!(
+            a(
+                "fleet_agent_listener_events",
+                "fleet_agent_listener_events_total",
+                &labels
+            ),
+            Some(0.0),
+            "{outcome}"
+        );
+    }
+    assert_eq!(
+        a(
+            "fleet_agent_listener_buffered_events",
+            "fleet_agent_listener_buffered_events",
+            &mon
+        ),
+        Some(0.0)
+    );
     let web = [("name", "web:web"), ("group", "web"), ("program", "web")];
     let started = a(
         "fleet_agent_process_start_time_seconds",

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use fleet_api::ProcessState;
-use fleet_daemon::metrics::{process_families, Kind, Labels, ProcessRow, Text};
+use fleet_daemon::metrics::{listener_families, process_families, Kind, Labels, ProcessRow, Text};
 
 /// The states an agent reports (UNKNOWN is the console's alone).
 const STATES: [ProcessState; 7] = [
@@ -99,6 +99,7 @@ fn render(h: &Handle) -> String {
     let infos: Vec<_> = snap.procs.iter().map(|p| describe(p, now)).collect();
     let rows: Vec<ProcessRow> = infos.iter().map(|i| ProcessRow::new(None, i)).collect();
     process_families(&mut t, "fleet_agent", &rows, &STATES);
+    listener_families(&mut t, "fleet_agent", &rows);
 
     t.family(
         "fleet_agent_log_bytes_total",

@@ -13,7 +13,7 @@ mod histogram;
 mod process;
 
 pub use histogram::{Histogram, LATENCY_BUCKETS, OP_BUCKETS};
-pub use process::{process_families, ProcessRow};
+pub use process::{listener_families, process_families, ProcessRow};
 
 use std::fmt::Write;
 

@@ -16,11 +16,13 @@ use fleet_api::{ExitInfo, ExitKind, Health, ProcessInfo, ProcessState, Signal};
 pub struct ProcessRow<'a> {
     pub labels: Labels,
     pub info: &'a ProcessInfo,
+    /// The console's `host` label, for series per host and pool.
+    pub host: Option<&'a str>,
 }
 
 impl<'a> ProcessRow<'a> {
     /// `name`, `group` and `program` labels, after `host` when given.
-    pub fn new(host: Option<&str>, info: &'a ProcessInfo) -> ProcessRow<'a> {
+    pub fn new(host: Option<&'a str>, info: &'a ProcessInfo) -> ProcessRow<'a> {
         let mut pairs = Vec::with_capacity(4);
         if let Some(h) = host {
             pairs.push(("host", h));
@@ -33,6 +35,7 @@ impl<'a> ProcessRow<'a> {
         ProcessRow {
             labels: Labels::new(&pairs),
             info,
+            host,
         }
     }
 }
@@ -162,6 +165,69 @@ pub fn process_families(t: &mut Text, prefix: &str, rows: &[ProcessRow], states:
                 &r.labels.with("health", h.as_str()),
                 u8::from(h == health),
             );
+        }
+    }
+}
+
+/// Event listener protocol states, for `…_listener_state`.
+const LISTENER_STATES: [&str; 4] = ["ACKNOWLEDGED", "READY", "BUSY", "UNKNOWN"];
+
+/// Event listeners: per pool (`pool` label, after `host`) the events
+/// handled, rejected (answered FAIL, or lost with a listener that died on
+/// them: each went out again) and dropped (a full buffer), and what waits
+/// in the buffer; per running listener process its protocol state.
+pub fn listener_families(t: &mut Text, prefix: &str, rows: &[ProcessRow]) {
+    let listeners: Vec<(&ProcessRow, &fleet_api::ListenerInfo)> = rows
+        .iter()
+        .filter_map(|r| r.info.listener.as_ref().map(|l| (r, l)))
+        .collect();
+    // Every process of a pool carries the pool's counts: one series each.
+    let mut pools: Vec<(Labels, &fleet_api::ListenerInfo)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (r, l) in &listeners {
+        if seen.insert((r.host, l.pool.as_str())) {
+            let mut pairs = Vec::with_capacity(2);
+            if let Some(h) = r.host {
+                pairs.push(("host", h));
+            }
+            pairs.push(("pool", l.pool.as_str()));
+            pools.push((Labels::new(&pairs), l));
+        }
+    }
+    let name = format!("{prefix}_listener_events_total");
+    t.family(
+        &name,
+        Kind::Counter,
+        "Events of an event listener pool by outcome: handled (answered OK), rejected (answered FAIL or lost with its listener, then sent again), dropped (its buffer was full).",
+    );
+    for (labels, l) in &pools {
+        for (outcome, n) in [
+            ("handled", l.handled),
+            ("rejected", l.rejected),
+            ("dropped", l.dropped),
+        ] {
+            t.sample(&name, &labels.with("outcome", outcome), n);
+        }
+    }
+    let name = format!("{prefix}_listener_buffered_events");
+    t.family(
+        &name,
+        Kind::Gauge,
+        "Events waiting in an event listener pool's buffer.",
+    );
+    for (labels, l) in &pools {
+        t.sample(&name, labels, l.buffered);
+    }
+    let name = format!("{prefix}_listener_state");
+    t.family(
+        &name,
+        Kind::Gauge,
+        "Protocol state of each running event listener process: 1 for its current state.",
+    );
+    for (r, l) in &listeners {
+        let Some(state) = &l.state else { continue };
+        for s in LISTENER_STATES {
+            t.sample(&name, &r.labels.with("state", s), u8::from(s == state));
         }
     }
 }

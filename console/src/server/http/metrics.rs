@@ -18,7 +18,7 @@ use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use fleet_api::{FleetProcess, Health, ProcessState, Verb};
-use fleet_daemon::metrics::{process_families, Kind, Labels, ProcessRow, Text};
+use fleet_daemon::metrics::{listener_families, process_families, Kind, Labels, ProcessRow, Text};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -96,6 +96,7 @@ fn render(app: &App, by: By) -> String {
                 .map(|p| ProcessRow::new(Some(&p.host), &p.info))
                 .collect();
             process_families(&mut t, "fleet_console", &rows, &ProcessState::ALL);
+            listener_families(&mut t, "fleet_console", &rows);
         }
         By::Host => per_host(&mut t, &names, &procs),
     }
