@@ -51,6 +51,7 @@ SCENARIOS = [
     "fleet_console",
     "health",
     "listeners",
+    "crowd",
 ]
 
 SUPERVISOR_SPEC = "supervisor==4.3.0"
