@@ -501,30 +501,44 @@ events = ["PROCESS_LOG", "REMOTE_COMMUNICATION"]
 }
 
 #[test]
-fn an_imported_supervisord_listener_runs_unchanged() {
+fn imported_supervisord_listeners_run_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let mail = dir.path().join("mail.txt");
+    let out = dir.path().join("events.jsonl");
     let conf = dir.path().join("supervisord.conf");
+    // crashmail, memmon and a childutils listener that answers FAIL once,
+    // written as supervisord estates write them.
     std::fs::write(
         &conf,
         format!(
             "[program:crasher]\ncommand={testprog} exit 3 1200\nstartsecs=1\nautorestart=false\n\n\
+             [program:hog]\ncommand={testprog} hog 96\nstartsecs=0\n\n\
+             [program:small]\ncommand={testprog} sleep\nstartsecs=0\n\n\
              [eventlistener:crashmail]\ncommand=python3 -m superlance.crashmail -a -m ops@example.com -s \"sh -c 'cat >> {mail}'\"\n\
-             events=PROCESS_STATE_EXITED\nstdout_logfile=/tmp/never-written.log\nbuffer_size=20\n",
+             events=PROCESS_STATE_EXITED\nstdout_logfile=/tmp/never-written.log\nbuffer_size=20\n\n\
+             [eventlistener:memmon]\ncommand=python3 -m superlance.memmon -p hog=48MB -p small=48MB\nevents=TICK_5\n\n\
+             [eventlistener:picky]\ncommand=python3 {script} {out} fail-first\nevents=REMOTE_COMMUNICATION\n",
             testprog = testprog(),
-            mail = mail.display()
+            mail = mail.display(),
+            script = fixture_listener(),
+            out = out.display()
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(bin("fleet-agent"))
+    let run = std::process::Command::new(bin("fleet-agent"))
         .arg("import")
         .arg(&conf)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let toml = String::from_utf8(out.stdout).unwrap();
-    assert!(toml.contains("[eventlistener.crashmail]"), "{toml}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    let toml = String::from_utf8(run.stdout).unwrap();
+    for section in ["crashmail", "memmon", "picky"] {
+        assert!(
+            toml.contains(&format!("[eventlistener.{section}]")),
+            "{toml}"
+        );
+    }
     assert!(
         toml.contains("events = [\"PROCESS_STATE_EXITED\"]"),
         "{toml}"
@@ -534,12 +548,32 @@ fn an_imported_supervisord_listener_runs_unchanged() {
     assert!(!stderr.contains("not converted"), "{stderr}");
     assert!(stderr.contains("protocol channel"), "{stderr}");
     let a = Agent::start(&toml);
+
+    // crashmail mails the crash.
     a.wait_state("crasher", "EXITED", T);
     let text = wait_for(T, "crashmail's mail", || {
         let t = std::fs::read_to_string(&mail).unwrap_or_default();
         t.contains("exited unexpectedly").then_some(t)
     });
     assert!(text.contains("Process crasher in group crasher"), "{text}");
+
+    // memmon restarts the hog and only the hog.
+    let small = a.wait_state("small", "RUNNING", T)["pid"].clone();
+    wait_for(T, "memmon restarts hog", || {
+        (a.process("hog")["restarts"].as_u64().unwrap_or(0) >= 1).then_some(())
+    });
+    assert_eq!(a.process("small")["pid"], small);
+
+    // The FAIL listener gets its event again.
+    wait_for(T, "picky READY", || {
+        (listener(&a, "picky")["state"] == "READY").then_some(())
+    });
+    a.xmlrpc(
+        "supervisor.sendRemoteCommEvent",
+        &["<string>t</string>".into(), "<string>x</string>".into()],
+    );
+    let r = wait_recorded(&out, "the event twice", |r| r.len() >= 2);
+    assert_eq!(r[0]["headers"], r[1]["headers"]);
 }
 
 #[test]
