@@ -635,3 +635,24 @@ def wait_file_lines(path: Path, n: int, timeout=30, poll=0.001) -> list[str]:
         if time.time() > deadline:
             raise TimeoutError(f"{path}: {len(lines)} of {n} lines")
         time.sleep(poll)
+
+
+def kill_and_time(d, rec: Path, kills: int, running: int | None = 1, settle: float = 0.05) -> list[float]:
+    """Crash→restart latencies (ms) of the program `fleet-testprog record
+    REC` runs: SIGKILL the newest recorded pid `kills` times; each latency
+    is the new instance's own start time (its line in REC) minus the kill
+    time. Between kills, wait for `running` processes RUNNING (None: don't)
+    and `settle` seconds more."""
+    lines = wait_file_lines(rec, 1)
+    lat = []
+    for _ in range(kills):
+        pid = int(lines[-1].split()[0])
+        n = len(lines)
+        t_kill = time.time_ns()
+        os.kill(pid, signal.SIGKILL)
+        lines = wait_file_lines(rec, n + 1, timeout=30, poll=0.0005)
+        lat.append((int(lines[-1].split()[1]) - t_kill) / 1e6)
+        if running is not None:
+            d.wait_states("RUNNING", running, poll=0.01)
+        time.sleep(settle)
+    return lat

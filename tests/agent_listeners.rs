@@ -39,6 +39,25 @@ fn listener(a: &Agent, name: &str) -> Value {
     a.process(name)["listener"].clone()
 }
 
+/// Wait until listener `name` is in protocol state `state`.
+fn wait_listener(a: &Agent, name: &str, state: &str) {
+    wait_for(T, &format!("{name} {state}"), || {
+        (listener(a, name)["state"] == state).then_some(())
+    });
+}
+
+/// A REMOTE_COMMUNICATION event through supervisord's XML-RPC method.
+fn remote(a: &Agent, kind: &str, data: &str) {
+    let res = a.xmlrpc(
+        "supervisor.sendRemoteCommEvent",
+        &[
+            format!("<string>{kind}</string>"),
+            format!("<string>{data}</string>"),
+        ],
+    );
+    assert!(res.contains("<boolean>1</boolean>"), "{res}");
+}
+
 #[test]
 fn crashmail_mails_an_unexpected_exit_and_not_an_expected_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -253,14 +272,7 @@ buffer_size = 100
     // A stop: STOPPING then STOPPED with the pid; a remote event through
     // supervisord's XML-RPC method.
     a.post("/v1/processes/worker/stop", "");
-    let res = a.xmlrpc(
-        "supervisor.sendRemoteCommEvent",
-        &[
-            "<string>deploy</string>".into(),
-            "<string>v2 is out</string>".into(),
-        ],
-    );
-    assert!(res.contains("<boolean>1</boolean>"), "{res}");
+    remote(&a, "deploy", "v2 is out");
     let r = wait_recorded(&out, "remote event", |r| {
         r.iter()
             .any(|e| e["headers"]["eventname"] == "REMOTE_COMMUNICATION")
@@ -323,13 +335,8 @@ events = ["REMOTE_COMMUNICATION"]
         script = fixture_listener(),
         out = out.display()
     ));
-    wait_for(T, "listener READY", || {
-        (listener(&a, "picky")["state"] == "READY").then_some(())
-    });
-    a.xmlrpc(
-        "supervisor.sendRemoteCommEvent",
-        &["<string>t</string>".into(), "<string>once</string>".into()],
-    );
+    wait_listener(&a, "picky", "READY");
+    remote(&a, "t", "once");
     let r = wait_recorded(&out, "the event twice", |r| r.len() >= 2);
     assert_eq!(
         r[0]["headers"], r[1]["headers"],
@@ -359,13 +366,8 @@ startsecs = 0
         script = fixture_listener(),
         out = out.display()
     ));
-    wait_for(T, "listener READY", || {
-        (listener(&a, "fragile")["state"] == "READY").then_some(())
-    });
-    a.xmlrpc(
-        "supervisor.sendRemoteCommEvent",
-        &["<string>t</string>".into(), "<string>x</string>".into()],
-    );
+    wait_listener(&a, "fragile", "READY");
+    remote(&a, "t", "x");
     let r = wait_recorded(&out, "the event twice", |r| r.len() >= 2);
     assert_ne!(r[0]["pid"], r[1]["pid"], "by two processes");
     assert_eq!(r[0]["headers"], r[1]["headers"]);
@@ -388,21 +390,11 @@ startsecs = 0
         script = fixture_listener(),
         out = out.display()
     ));
-    wait_for(T, "listener READY", || {
-        (listener(&a, "rude")["state"] == "READY").then_some(())
-    });
-    a.xmlrpc(
-        "supervisor.sendRemoteCommEvent",
-        &["<string>t</string>".into(), "<string>1</string>".into()],
-    );
-    wait_for(T, "UNKNOWN", || {
-        (listener(&a, "rude")["state"] == "UNKNOWN").then_some(())
-    });
+    wait_listener(&a, "rude", "READY");
+    remote(&a, "t", "1");
+    wait_listener(&a, "rude", "UNKNOWN");
     // It gets nothing more; the event waits in the buffer.
-    a.xmlrpc(
-        "supervisor.sendRemoteCommEvent",
-        &["<string>t</string>".into(), "<string>2</string>".into()],
-    );
+    remote(&a, "t", "2");
     wait_for(T, "buffered", || {
         (listener(&a, "rude")["buffered"] == 1).then_some(())
     });
@@ -482,10 +474,7 @@ events = ["PROCESS_LOG", "REMOTE_COMMUNICATION"]
     // Its stderr is not enabled, `quiet` enables nothing: one log event
     // only, by the time a remote event raised after all that output has
     // come through the same pool.
-    a.xmlrpc(
-        "supervisor.sendRemoteCommEvent",
-        &["<string>t</string>".into(), "<string>end</string>".into()],
-    );
+    remote(&a, "t", "end");
     let r = wait_recorded(&out, "the remote event", |r| {
         r.iter()
             .any(|e| e["headers"]["eventname"] == "REMOTE_COMMUNICATION")
@@ -565,13 +554,8 @@ fn imported_supervisord_listeners_run_unchanged() {
     assert_eq!(a.process("small")["pid"], small);
 
     // The FAIL listener gets its event again.
-    wait_for(T, "picky READY", || {
-        (listener(&a, "picky")["state"] == "READY").then_some(())
-    });
-    a.xmlrpc(
-        "supervisor.sendRemoteCommEvent",
-        &["<string>t</string>".into(), "<string>x</string>".into()],
-    );
+    wait_listener(&a, "picky", "READY");
+    remote(&a, "t", "x");
     let r = wait_recorded(&out, "the event twice", |r| r.len() >= 2);
     assert_eq!(r[0]["headers"], r[1]["headers"]);
 }

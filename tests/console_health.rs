@@ -36,17 +36,6 @@ startsecs = 0
     )
 }
 
-fn console_process(c: &Console, host: &str, name: &str) -> serde_json::Value {
-    let st = c.get("/v1/status");
-    st["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["host"] == host && p["name"] == name)
-        .cloned()
-        .unwrap_or(serde_json::Value::Null)
-}
-
 #[test]
 fn the_picture_page_and_fleetctl_show_health_as_the_agent_does() {
     let dir = tempfile::tempdir().unwrap();

@@ -12,17 +12,6 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
 
-fn console_process(c: &Console, host: &str, name: &str) -> serde_json::Value {
-    let st = c.get("/v1/status");
-    st["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["host"] == host && p["name"] == name)
-        .cloned()
-        .unwrap_or(serde_json::Value::Null)
-}
-
 #[test]
 fn a_listener_shows_as_what_it_is_everywhere_and_restarts_like_a_program() {
     // It takes one event and never answers: BUSY with one, one buffered,

@@ -5,10 +5,7 @@ new process's own start time - the kill time. 30 repetitions (quick: 10),
 split into 3 alternating runs per supervisor; median and p95 pooled.
 Peers (circus, PM2): 4 kills per run, 1 run (full: 2)."""
 
-import os
-import signal
-import time
-from common import PEERS, Program, Row, alternate, peer_samples, wait_file_lines
+from common import PEERS, Program, Row, alternate, kill_and_time, peer_samples, wait_file_lines
 
 
 def run(ctx):
@@ -21,21 +18,11 @@ def run(ctx):
         wd = ctx.workdir(f"crash-{A.label}")
         rec = wd / "starts"
         progs = [Program("victim", [str(ctx.bin("fleet-testprog")), "record", str(rec)], startsecs=0)]
-        lat = []
         with A(ctx, wd, progs).start() as d:
-            lines = wait_file_lines(rec, 1)
+            wait_file_lines(rec, 1)
             d.wait_states("RUNNING", 1)
-            for i in range(peer_per_run if A in PEERS else per_run):
-                pid = int(lines[-1].split()[0])
-                n = len(lines)
-                t_kill = time.time_ns()
-                os.kill(pid, signal.SIGKILL)
-                lines = wait_file_lines(rec, n + 1, timeout=30, poll=0.0005)
-                lat.append((int(lines[-1].split()[1]) - t_kill) / 1e6)
-                # Let the daemon see it RUNNING again (startsecs=0) and settle.
-                d.wait_states("RUNNING", 1, poll=0.01)
-                time.sleep(0.05)
-        return lat
+            # Each kill waits for it RUNNING again (startsecs=0) and settles.
+            return kill_and_time(d, rec, peer_per_run if A in PEERS else per_run)
 
     res = alternate(ctx, runs, one, peer_reps=peer_runs)
     f = [x for r in res["fleet"] for x in r]

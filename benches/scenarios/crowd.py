@@ -6,11 +6,9 @@ dead program's leftovers by scanning every process pays for the crowd on
 every exit; fleet walks only what is below it. 20 kills per supervisor
 (quick: 10)."""
 
-import os
-import signal
 import subprocess
 import time
-from common import Program, Row, alternate, cpu_s, wait_file_lines
+from common import Program, Row, alternate, cpu_s, kill_and_time, wait_file_lines
 
 CROWD = 3000
 
@@ -24,20 +22,10 @@ def run(ctx):
             wd = ctx.workdir(f"crowd-{A.label}")
             rec = wd / "starts"
             progs = [Program("victim", [str(ctx.bin("fleet-testprog")), "record", str(rec)], startsecs=0)]
-            lat = []
             with A(ctx, wd, progs).start() as d:
-                lines = wait_file_lines(rec, 1)
+                wait_file_lines(rec, 1)
                 d.wait_states("RUNNING", 1)
-                for _ in range(kills):
-                    pid = int(lines[-1].split()[0])
-                    n = len(lines)
-                    t_kill = time.time_ns()
-                    os.kill(pid, signal.SIGKILL)
-                    lines = wait_file_lines(rec, n + 1, timeout=30, poll=0.0005)
-                    lat.append((int(lines[-1].split()[1]) - t_kill) / 1e6)
-                    d.wait_states("RUNNING", 1, poll=0.01)
-                    time.sleep(0.05)
-            return lat
+                return kill_and_time(d, rec, kills)
 
         def cost(A, rep):
             wd = ctx.workdir(f"crowd-flap-{A.label}")

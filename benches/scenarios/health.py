@@ -8,11 +8,9 @@ targets that accept and never answer (2 s timeout: 500 checks always
 pending) beside a crash victim: crash→restart latency against a run
 without checks (10 kills each, quick 6)."""
 
-import os
-import signal
 import socket
 import time
-from common import Fleet, Program, Row, cpu_s, proc_status, rss_kib, wait_file_lines
+from common import Fleet, Program, Row, cpu_s, kill_and_time, proc_status, rss_kib
 
 N = 500
 
@@ -78,21 +76,11 @@ def latency(ctx, hung, kills):
     mode = wd / "mode"
     mode.write_text("hang" if hung else "ok")
     rec = wd / "starts"
-    lat = []
     with Fleet(ctx, wd, programs(ctx, wd, mode, hung, victim=rec)).start() as d:
         d.wait_states("RUNNING", N + 1, timeout=180)
         # Let every check be in flight (hung) before the first kill.
         time.sleep(6 if hung else 1)
-        lines = wait_file_lines(rec, 1)
-        for _ in range(kills):
-            pid = int(lines[-1].split()[0])
-            n = len(lines)
-            t_kill = time.time_ns()
-            os.kill(pid, signal.SIGKILL)
-            lines = wait_file_lines(rec, n + 1, timeout=30, poll=0.0005)
-            lat.append((int(lines[-1].split()[1]) - t_kill) / 1e6)
-            time.sleep(0.3)
-    return lat
+        return kill_and_time(d, rec, kills, running=None, settle=0.3)
 
 
 def run(ctx):

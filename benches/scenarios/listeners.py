@@ -6,10 +6,7 @@ Both supervisors run the identical listener (supervisord's own
 protocol); each kill raises several state events for the pool. 10 kills
 per run, 2 alternating runs (quick: 6, 1)."""
 
-import os
-import signal
-import time
-from common import Program, Row, alternate, wait_file_lines
+from common import Program, Row, alternate, kill_and_time, wait_file_lines
 
 DEAF = ["sh", "-c", "echo READY; exec sleep 100000"]
 
@@ -37,20 +34,10 @@ def run(ctx):
                 )
             progs = [Program("victim", [str(ctx.bin("fleet-testprog")), "record", str(rec)],
                              startsecs=0, fleet_extra=fleet_extra, sup_extra=sup_extra)]
-            lat = []
             with A(ctx, wd, progs).start() as d:
-                lines = wait_file_lines(rec, 1)
+                wait_file_lines(rec, 1)
                 d.wait_states("RUNNING", 2 if deaf else 1)
-                for _ in range(kills):
-                    pid = int(lines[-1].split()[0])
-                    n = len(lines)
-                    t_kill = time.time_ns()
-                    os.kill(pid, signal.SIGKILL)
-                    lines = wait_file_lines(rec, n + 1, timeout=30, poll=0.0005)
-                    lat.append((int(lines[-1].split()[1]) - t_kill) / 1e6)
-                    d.wait_states("RUNNING", 2 if deaf else 1, poll=0.01)
-                    time.sleep(0.05)
-            return lat
+                return kill_and_time(d, rec, kills, running=2 if deaf else 1)
         res = alternate(ctx, runs, go)
         return ([x for r in res["fleet"] for x in r], [x for r in res["supervisord"] for x in r])
 

@@ -257,3 +257,15 @@ pub fn pids(status: &Value) -> std::collections::BTreeMap<(String, String), i64>
         })
         .collect()
 }
+
+/// One process of `host` in the console's `/v1/status` (Null if absent).
+pub fn console_process(c: &Console, host: &str, name: &str) -> Value {
+    let st = c.get("/v1/status");
+    st["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["host"] == host && p["name"] == name)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
