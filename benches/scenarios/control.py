@@ -4,7 +4,8 @@ supervisord: supervisor.getAllProcessInfo, XML-RPC), a fresh connection per
 call, parse included; 20 calls per run (quick: 10), pooled; plus the CLIs
 (`fleetctl --agent SOCKET status`, `supervisorctl -c CONF status`), 3 per run,
 and the same client against both: `supervisorctl -s unix://SOCKET status`
-against fleet-agent's XML-RPC face, 3 per run.
+against fleet-agent's XML-RPC face, 3 per run; fleet's `GET /metrics`
+(Prometheus's scrape), as many as status calls.
 (b) With 100 programs (90 single + one program of numprocs=10), startsecs=1:
 restart all, and restart the group of 10, each until the call returns with
 everything RUNNING again (supervisord: what supervisorctl does, stop then
@@ -12,7 +13,7 @@ start with wait=True)."""
 
 import subprocess
 import time
-from common import Program, Row, alternate
+from common import Program, Row, _unix_conn, alternate
 
 
 def run(ctx):
@@ -30,6 +31,18 @@ def run(ctx):
                 lat.append((time.perf_counter() - t0) * 1000)
                 assert len(st) == big
             out["status"] = lat
+            if A.label == "fleet":
+                # Prometheus's scrape (fleet only: supervisord has none).
+                ml = []
+                for _ in range(calls):
+                    t0 = time.perf_counter()
+                    c = _unix_conn(d.sock)
+                    c.request("GET", "/metrics")
+                    body = c.getresponse().read()
+                    c.close()
+                    ml.append((time.perf_counter() - t0) * 1000)
+                    assert b"fleet_agent_process_state" in body
+                out["metrics"] = ml
             if A.label == "fleet":
                 cli = [str(ctx.bin("fleetctl")), "--agent", d.sock, "status"]
             else:
@@ -94,6 +107,11 @@ def run(ctx):
         r.met = r.fmed() <= 20
     rows.append(r)
     rows.append(Row("control", f"status, {big} processes (CLI)", "ms", pool(f, "cli"), pool(s, "cli")))
+    r = Row("control", f"GET /metrics, {big} processes (fleet only)", "ms", pool(f, "metrics"), None)
+    if big == 500:
+        r.target = "≤ 20 ms"
+        r.met = r.fmed() <= 20
+    rows.append(r)
     r = Row("control", f"supervisorctl status, {big} processes (same client)", "ms",
             pool(f, "supervisorctl"), pool(s, "supervisorctl"))
     r.target = "faster than supervisord"
