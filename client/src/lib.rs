@@ -12,7 +12,9 @@
 //! ErrorBody`) decoded into its code and message; a body that is not
 //! fleet's is never quoted. `sse` parses server-sent events (resumed by
 //! the callers with `Last-Event-ID`), `encode` percent-encodes path
-//! segments (process names and selectors contain `:`).
+//! segments (process names and selectors contain `:`). `xmlrpc` is the
+//! XML-RPC codec, both sides: the agent's supervisord face and the
+//! console's calls to supervisord hosts.
 #![forbid(unsafe_code)]
 
 mod body;
@@ -20,6 +22,7 @@ pub mod encode;
 mod error;
 pub mod sse;
 mod transport;
+pub mod xmlrpc;
 
 pub use body::{ByteStream, Response};
 pub use error::ClientError;

@@ -69,6 +69,10 @@ enum Transport {
 pub struct Client {
     transport: Transport,
     token: Option<Secret>,
+    /// HTTP Basic credentials (supervisord's `[inet_http_server]` or
+    /// `[unix_http_server]` username and password), sent instead of the
+    /// token.
+    basic: Option<(String, Secret)>,
     /// The socket path or base URL, for messages.
     endpoint: String,
     /// What is expected to be listening, for the "is it running?" hint.
@@ -89,6 +93,7 @@ impl Client {
             endpoint: socket.display().to_string(),
             transport: Transport::Unix(socket),
             token: None,
+            basic: None,
             console: false,
         }
     }
@@ -108,8 +113,23 @@ impl Client {
                 client,
             },
             token,
+            basic: None,
             console,
         }
+    }
+
+    /// Send HTTP Basic credentials with every request (over a unix socket
+    /// too), instead of any token.
+    pub fn with_basic(mut self, user: String, password: Secret) -> Client {
+        self.token = None;
+        self.basic = Some((user, password));
+        self
+    }
+
+    fn basic_header(&self) -> Option<String> {
+        let (user, pass) = self.basic.as_ref()?;
+        let raw = format!("{user}:{}", pass.expose());
+        Some(format!("Basic {}", base64(raw.as_bytes())))
     }
 
     pub fn endpoint(&self) -> &str {
@@ -136,6 +156,35 @@ impl Client {
         method: &str,
         path: &str,
         body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, ClientError> {
+        let body = body.map(|b| ("application/json", b));
+        self.send(method, path, body, headers).await
+    }
+
+    /// POST an XML-RPC call; the answer's body, refused past `cap` bytes
+    /// or when a piece takes longer than `read_timeout`.
+    pub async fn post_xml(
+        &self,
+        path: &str,
+        body: String,
+        cap: usize,
+        read_timeout: Duration,
+    ) -> Result<Vec<u8>, ClientError> {
+        let body = Some(("text/xml", body.into_bytes()));
+        let resp = self.send("POST", path, body, &[]).await?;
+        resp.body
+            .with_read_timeout(read_timeout)
+            .collect_capped(cap)
+            .await
+            .map_err(|r| self.broken(r))
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
         headers: &[(&str, &str)],
     ) -> Result<Response, ClientError> {
         let resp = match &self.transport {
@@ -171,7 +220,7 @@ impl Client {
         socket: &Path,
         method: &str,
         path: &str,
-        body: Option<Vec<u8>>,
+        body: Option<(&str, Vec<u8>)>,
         headers: &[(&str, &str)],
     ) -> Result<Response, ClientError> {
         let stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
@@ -196,15 +245,18 @@ impl Client {
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, "localhost");
-        if body.is_some() {
-            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        if let Some((kind, _)) = &body {
+            req = req.header(hyper::header::CONTENT_TYPE, *kind);
+        }
+        if let Some(auth) = self.basic_header() {
+            req = req.header(hyper::header::AUTHORIZATION, auth);
         }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
         let req = req
             .body(http_body_util::Full::new(Bytes::from(
-                body.unwrap_or_default(),
+                body.map(|(_, b)| b).unwrap_or_default(),
             )))
             .map_err(|e| transport_err(e.to_string()))?;
         let resp = sender
@@ -223,7 +275,7 @@ impl Client {
         base: &str,
         method: &str,
         path: &str,
-        body: Option<Vec<u8>>,
+        body: Option<(&str, Vec<u8>)>,
         headers: &[(&str, &str)],
     ) -> Result<Response, ClientError> {
         let method =
@@ -235,10 +287,11 @@ impl Client {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t.expose());
         }
-        if let Some(b) = body {
-            req = req
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(b);
+        if let Some((user, pass)) = &self.basic {
+            req = req.basic_auth(user, Some(pass.expose()));
+        }
+        if let Some((kind, b)) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, kind).body(b);
         }
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -321,5 +374,38 @@ impl Client {
             endpoint: self.endpoint.clone(),
             reason,
         }
+    }
+}
+
+/// Standard base64 with padding (HTTP Basic over the unix socket).
+fn base64(raw: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(raw.len().div_ceil(3) * 4);
+    for c in raw.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[test]
+fn base64_as_rfc_4648() {
+    for (raw, enc) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+    ] {
+        assert_eq!(base64(raw.as_bytes()), enc);
     }
 }
