@@ -27,6 +27,16 @@ pub enum HostSource {
     Registered,
 }
 
+/// Which daemon manages a host: a fleet agent, or supervisord polled over
+/// XML-RPC while an estate moves to fleet (`kind` in console.toml).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostKind {
+    #[default]
+    Fleet,
+    Supervisord,
+}
+
 /// One agent as the console sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HostInfo {
@@ -38,7 +48,11 @@ pub struct HostInfo {
     #[serde(default)]
     pub groups: Vec<String>,
     pub source: HostSource,
-    /// The console currently holds a live event stream to this agent.
+    /// `fleet` (also when absent: older consoles) or `supervisord`.
+    #[serde(default)]
+    pub kind: HostKind,
+    /// The console currently holds a live event stream to this agent (a
+    /// supervisord host: its last poll was answered).
     pub up: bool,
     /// Agent version, once seen.
     #[serde(default)]

@@ -23,8 +23,8 @@ mod signal;
 pub use action::{ActionRequest, ActionResponse, ActionResult, Outcome, Verb};
 pub use batch::{Batch, BatchError};
 pub use console::{
-    FleetEvent, FleetProcess, FleetStatus, HostInfo, HostResult, HostSource, HostsResponse, Op,
-    OpRequest, OpState, OpsResponse, ProofRequest, ProofResponse, Registration,
+    FleetEvent, FleetProcess, FleetStatus, HostInfo, HostKind, HostResult, HostSource,
+    HostsResponse, Op, OpRequest, OpState, OpsResponse, ProofRequest, ProofResponse, Registration,
     RegistrationResponse, Role, StrategyKind, Verdict,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

@@ -32,6 +32,7 @@ fn host(name: &str, up: bool) -> HostInfo {
         tags: Default::default(),
         groups: vec![],
         source: HostSource::Config,
+        kind: Default::default(),
         up,
         version: Some("0.1.0".into()),
         last_seen: Some(0),

@@ -2,9 +2,13 @@
 //! (`fleet_client`): status, the event stream, actions and logs, each
 //! with connect and read deadlines so a black-holed agent costs a timer,
 //! never a stuck task. TLS is verified against the system roots, a CA
-//! file, or a pinned certificate fingerprint.
+//! file, or a pinned certificate fingerprint. A supervisord host's calls
+//! go to `super::supervisord` instead (XML-RPC): status and actions alike,
+//! so the op runner and its health gate treat both kinds the same.
 
+use super::config::AgentKind;
 use super::inventory::HostEntry;
+use super::supervisord::SupervisordClient;
 use fleet_api::{ActionRequest, ActionResponse, AgentStatus, Verb};
 use fleet_client::{encode, http_client, ByteStream, Client, ClientError, Options, Trust};
 use std::collections::HashMap;
@@ -103,24 +107,73 @@ impl ClientFactory {
 
     /// A client for the challenge itself (`AgentClient::prove`).
     pub fn for_proving(&self, h: &Arc<HostEntry>) -> Result<AgentClient, String> {
-        let http = self.http(&h.trust)?;
+        let backend =
+            match &h.kind {
+                AgentKind::Fleet => {
+                    let http = self.http(&h.trust)?;
+                    Backend::Fleet(Arc::new(Client::http(&h.url, http, h.token.clone(), false)))
+                }
+                AgentKind::Supervisord(cfg) => Backend::Supervisord(Arc::new(
+                    SupervisordClient::new(cfg, |t| self.http(t), &h.trust)?,
+                )),
+            };
         Ok(AgentClient {
             host: h.clone(),
-            client: Arc::new(Client::http(&h.url, http, h.token.clone(), false)),
+            backend,
         })
     }
+}
+
+/// Who answers for the host: a fleet agent's JSON API, or supervisord's
+/// XML-RPC (`super::supervisord`).
+#[derive(Clone)]
+enum Backend {
+    Fleet(Arc<Client>),
+    Supervisord(Arc<SupervisordClient>),
 }
 
 /// One agent's API, with the token the console holds for it.
 #[derive(Clone)]
 pub struct AgentClient {
     pub host: Arc<HostEntry>,
-    client: Arc<Client>,
+    backend: Backend,
+}
+
+/// What a supervisord host cannot do that a fleet agent can.
+fn not_on_supervisord(what: &str) -> CallError {
+    CallError::Agent {
+        status: 400,
+        message: format!("{what} is not available on a supervisord host"),
+    }
 }
 
 impl AgentClient {
+    /// The host's supervisord client, when it is one.
+    pub fn supervisord(&self) -> Option<&Arc<SupervisordClient>> {
+        match &self.backend {
+            Backend::Supervisord(s) => Some(s),
+            Backend::Fleet(_) => None,
+        }
+    }
+
+    fn fleet(&self, what: &str) -> Result<&Client, CallError> {
+        match &self.backend {
+            Backend::Fleet(c) => Ok(c),
+            Backend::Supervisord(_) => Err(not_on_supervisord(what)),
+        }
+    }
+
     pub async fn status(&self) -> Result<AgentStatus, CallError> {
-        let call = self.client.get_json::<AgentStatus>("/v1/status");
+        let client = match &self.backend {
+            Backend::Fleet(c) => c,
+            Backend::Supervisord(s) => {
+                return match tokio::time::timeout(STATUS_TIMEOUT, s.status(None)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(timed_out("a status request")),
+                }
+            }
+        };
+        let call = client.get_json::<AgentStatus>("/v1/status");
         match tokio::time::timeout(STATUS_TIMEOUT, call).await {
             Ok(r) => Ok(r?.data),
             Err(_) => Err(timed_out("a status request")),
@@ -132,7 +185,9 @@ impl AgentClient {
     /// without a byte.
     pub async fn events(&self, last: Option<u64>) -> Result<ByteStream, CallError> {
         let last = last.map(|l| l.to_string());
-        let open = self.client.events("/v1/events", last.as_deref());
+        let open = self
+            .fleet("an event stream")?
+            .events("/v1/events", last.as_deref());
         let body = tokio::time::timeout(STATUS_TIMEOUT, open)
             .await
             .map_err(|_| {
@@ -158,7 +213,7 @@ impl AgentClient {
             nonce: nonce.clone(),
         };
         let call = self
-            .client
+            .fleet("the challenge")?
             .post_json::<_, fleet_api::ProofResponse>("/v1/enroll/proof", &req);
         let answer = match tokio::time::timeout(STATUS_TIMEOUT, call).await {
             Ok(r) => r?.data,
@@ -180,6 +235,11 @@ impl AgentClient {
         signal: Option<String>,
         with_deps: bool,
     ) -> Result<ActionResponse, CallError> {
+        let client = match &self.backend {
+            Backend::Fleet(c) => c,
+            // supervisord has no dependencies to start first.
+            Backend::Supervisord(s) => return s.act(target, verb, signal).await,
+        };
         let body = ActionRequest {
             signal,
             wait: None,
@@ -192,7 +252,7 @@ impl AgentClient {
         );
         // The op runner puts its own per-host deadline around this; the
         // body is capped by the client.
-        Ok(self.client.post_json(&path, &body).await?.data)
+        Ok(client.post_json(&path, &body).await?.data)
     }
 
     /// Open a log (headers within [`STATUS_TIMEOUT`]). A tail (not
@@ -200,7 +260,7 @@ impl AgentClient {
     /// a followed log may be quiet for hours, and ends when its reader goes.
     pub async fn log(&self, name: &str, query: &str) -> Result<ByteStream, CallError> {
         let path = format!("/v1/processes/{}/log?{query}", encode::segment(name));
-        let body = tokio::time::timeout(STATUS_TIMEOUT, self.client.stream(&path, &[]))
+        let body = tokio::time::timeout(STATUS_TIMEOUT, self.fleet("a log")?.stream(&path, &[]))
             .await
             .map_err(|_| CallError::Unreachable("timed out waiting for the log".into()))??;
         Ok(if query.contains("follow=true") {
@@ -215,7 +275,8 @@ impl AgentClient {
         let path = format!("/v1/processes/{}/log/clear", encode::segment(name));
         tokio::time::timeout(
             STATUS_TIMEOUT,
-            self.client.request("POST", &path, None, &[]),
+            self.fleet("clearing a log")?
+                .request("POST", &path, None, &[]),
         )
         .await
         .map_err(|_| CallError::Unreachable("timed out clearing the log".into()))??;
@@ -229,7 +290,8 @@ impl AgentClient {
             "/v1/processes/{}/log/file?stream={stream}",
             encode::segment(name)
         );
-        let body = tokio::time::timeout(STATUS_TIMEOUT, self.client.stream(&path, &[]))
+        let client = self.fleet("a log file download")?;
+        let body = tokio::time::timeout(STATUS_TIMEOUT, client.stream(&path, &[]))
             .await
             .map_err(|_| CallError::Unreachable("timed out waiting for the log file".into()))??;
         Ok(body.with_read_timeout(STREAM_READ_TIMEOUT))

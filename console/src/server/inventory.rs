@@ -2,7 +2,9 @@
 //! registered themselves (persisted in the store). Hosts are never dropped
 //! for going quiet; they are shown down.
 
-use super::config::{check_agent_url, valid_host_name, AgentConfig, Secret, Trust, UrlKind};
+use super::config::{
+    check_agent_url, valid_host_name, AgentConfig, AgentKind, Secret, Trust, UrlKind,
+};
 use super::select::{self, HostFacts};
 use super::store::RegisteredAgent;
 use fleet_api::{HostSource, Registration};
@@ -23,6 +25,8 @@ pub struct HostEntry {
     /// true for console.toml hosts). Until then nothing but the challenge
     /// is sent there: no follow, no op, no log.
     pub proven: std::sync::atomic::AtomicBool,
+    /// A fleet agent (always, when registered) or a supervisord host.
+    pub kind: AgentKind,
 }
 
 impl HostEntry {
@@ -67,6 +71,7 @@ impl Inventory {
                     source: HostSource::Config,
                     version: None,
                     proven: true.into(),
+                    kind: a.kind.clone(),
                 }),
             );
         }
@@ -241,5 +246,6 @@ fn from_registration(r: &Registration) -> HostEntry {
         source: HostSource::Registered,
         version: Some(r.version.clone()),
         proven: false.into(),
+        kind: AgentKind::Fleet,
     }
 }

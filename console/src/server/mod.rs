@@ -7,6 +7,9 @@
 //! operations (`ops`) resolve their hosts (`select`), are written to the
 //! audit log (`store`) before they start, and run in the background with
 //! one `agent_client` call per host under a semaphore and a timeout.
+//! A host that still runs supervisord (`supervisord`) is polled instead of
+//! followed, and its calls go over XML-RPC; everything else treats both
+//! kinds alike.
 
 pub mod agent_client;
 pub mod auth;
@@ -18,6 +21,7 @@ pub mod ops;
 pub mod picture;
 pub mod select;
 pub mod store;
+pub mod supervisord;
 pub mod web;
 
 use auth::Auth;
@@ -88,7 +92,8 @@ impl App {
             if a.insecure {
                 tracing::warn!(
                     host = %a.name,
-                    "plain http:// to a non-loopback agent ({}): its token crosses the network in clear (allow_insecure_http = true)",
+                    "plain http:// to a non-loopback {} host ({}): its credentials cross the network in clear (allow_insecure_http = true)",
+                    a.kind.name(),
                     a.url
                 );
             }
@@ -124,7 +129,21 @@ impl App {
             return;
         };
         self.picture.track(name, heartbeat);
+        self.picture.set_kind(name, entry.kind.host_kind());
         let task = match self.clients.for_proving(&entry) {
+            Ok(client) if client.supervisord().is_some() => {
+                let every = match &entry.kind {
+                    config::AgentKind::Supervisord(c) => c.poll,
+                    config::AgentKind::Fleet => config::DEFAULT_POLL,
+                };
+                let sv = client.supervisord().cloned().expect("checked");
+                tokio::spawn(supervisord::poll(
+                    name.to_string(),
+                    sv,
+                    self.picture.clone(),
+                    every,
+                ))
+            }
             Ok(client) if entry.is_proven() => {
                 tokio::spawn(follow::follow(client, self.picture.clone()))
             }

@@ -32,6 +32,8 @@ pub struct HostView {
     /// Times the follower's event stream broke off or could not be opened
     /// (each followed by a reconnect), since the console started.
     pub reconnects: u64,
+    /// A fleet agent or a supervisord host.
+    pub kind: fleet_api::HostKind,
 }
 
 pub struct Picture {
@@ -83,6 +85,13 @@ impl Picture {
         });
         if heartbeat.is_some() {
             v.heartbeat = heartbeat;
+        }
+    }
+
+    /// Which daemon answers for `name` (set before it is followed).
+    pub fn set_kind(&self, name: &str, kind: fleet_api::HostKind) {
+        if let Some(v) = self.write().get_mut(name) {
+            v.kind = kind;
         }
     }
 
@@ -328,6 +337,7 @@ impl Picture {
             } else {
                 HostSource::Config
             },
+            kind: v.kind,
             up,
             version: v.version.clone(),
             last_seen: v.last_seen,
@@ -366,6 +376,7 @@ impl Picture {
         info.tags = e.tags.clone();
         info.groups = inv.groups_of(&e.name);
         info.source = e.source;
+        info.kind = e.kind.host_kind();
         if info.version.is_none() {
             info.version = e.version.clone();
         }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::supervisord::{self, AgentKind};
 use super::validate::Ctx;
 
 #[derive(Deserialize)]
@@ -24,6 +25,11 @@ pub(super) struct RawAgent {
     fingerprint: Option<String>,
     #[serde(default)]
     allow_insecure_http: bool,
+    /// `"fleet"` (the default) or `"supervisord"`.
+    kind: Option<String>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    poll: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -35,6 +41,8 @@ pub struct AgentConfig {
     pub trust: Trust,
     /// Plain HTTP to a non-loopback address (warned about at start).
     pub insecure: bool,
+    /// A fleet agent, or a supervisord host the console polls.
+    pub kind: AgentKind,
 }
 
 /// Every `[[agent]]` entry (with its problems named, it is still listed:
@@ -51,13 +59,51 @@ pub(super) fn agents(cx: &mut Ctx, raw: Vec<RawAgent>) -> Vec<AgentConfig> {
         if agents.iter().any(|o| o.name == a.name) {
             cx.error(format!("{what}: duplicate agent name"));
         }
-        let token = cx.secret(&what, a.token, a.token_file);
-        // The agent refuses a shorter token, so it could never match.
-        if let Some(t) = &token {
-            cx.strong_enough(&what, t);
-        }
         let trust = trust(cx, &what, a.ca_file, a.fingerprint);
-        let insecure = url_insecure(cx, &what, &a.url, &trust, a.allow_insecure_http);
+        let keys = supervisord::Keys {
+            username: a.username,
+            password_file: a.password_file,
+            poll: a.poll,
+        };
+        let (token, insecure, kind) = match a.kind.as_deref().unwrap_or("fleet") {
+            "supervisord" => {
+                for (set, key) in [
+                    (a.token.is_some(), "token"),
+                    (a.token_file.is_some(), "token_file"),
+                ] {
+                    if set {
+                        cx.error(format!(
+                            "{what}: {key} is for fleet agents; a supervisord host takes username and password_file"
+                        ));
+                    }
+                }
+                if trust != Trust::System && !a.url.starts_with("https://") {
+                    cx.error(format!("{what}: ca_file/fingerprint need an https:// url"));
+                }
+                let (sv, insecure) =
+                    supervisord::check(cx, &what, &a.url, keys, a.allow_insecure_http);
+                (None, insecure, AgentKind::Supervisord(sv))
+            }
+            kind => {
+                if kind != "fleet" {
+                    cx.error(format!(
+                        "{what}: kind must be \"fleet\" or \"supervisord\", not {kind:?}"
+                    ));
+                }
+                for key in keys.set() {
+                    cx.error(format!(
+                        "{what}: {key} is for kind = \"supervisord\" hosts; a fleet agent takes token or token_file"
+                    ));
+                }
+                let token = cx.secret(&what, a.token, a.token_file);
+                // The agent refuses a shorter token, so it could never match.
+                if let Some(t) = &token {
+                    cx.strong_enough(&what, t);
+                }
+                let insecure = url_insecure(cx, &what, &a.url, &trust, a.allow_insecure_http);
+                (token, insecure, AgentKind::Fleet)
+            }
+        };
         agents.push(AgentConfig {
             name: a.name,
             url: a.url.trim_end_matches('/').to_string(),
@@ -65,6 +111,7 @@ pub(super) fn agents(cx: &mut Ctx, raw: Vec<RawAgent>) -> Vec<AgentConfig> {
             tags: a.tags,
             trust,
             insecure,
+            kind,
         });
     }
     agents

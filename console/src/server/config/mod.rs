@@ -4,13 +4,16 @@
 //! `console.rs` `[console]` (listen, TLS, data dir, timings), `auth.rs`
 //! `[[tokens]]` and `insecure_no_auth`, `agents.rs` `[[agent]]` (URL and
 //! TLS trust; also the host-name and URL rules registrations use),
-//! `enrollment.rs` `[enrollment]`; `validate.rs` what they share (the
+//! `supervisord.rs` what `kind = "supervisord"` adds to `[[agent]]` (its
+//! url forms, `username`/`password_file`, `poll`), `enrollment.rs`
+//! `[enrollment]`; `validate.rs` what they share (the
 //! problems so far, paths, secrets through `fleet_daemon::secret`).
 
 mod agents;
 mod auth;
 mod console;
 mod enrollment;
+mod supervisord;
 mod validate;
 
 #[cfg(test)]
@@ -31,6 +34,7 @@ pub use enrollment::EnrollmentToken;
 pub use fleet_daemon::trust::Trust;
 /// A secret that never shows up in `Debug` output or logs.
 pub use fleet_daemon::Secret;
+pub use supervisord::{AgentKind, Endpoint, SupervisordConfig, DEFAULT_POLL};
 
 use validate::Ctx;
 

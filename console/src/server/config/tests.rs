@@ -220,3 +220,96 @@ fn every_section_reports_its_problems_together() {
         assert_eq!(*line, format!("/etc/fleet/console.toml: {want}"));
     }
 }
+
+/// `kind = "supervisord"`: its url forms, credentials from a file, poll;
+/// each kind's keys refused on the other, the password never quoted.
+#[test]
+fn supervisord_hosts_and_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = dir.path().join("old.pass");
+    std::fs::write(&pass, "hunter2-very-secret\n").unwrap();
+    let text = format!(
+        r#"{OPS}
+[[agent]]
+name = "old-web-07"
+kind = "supervisord"
+url = "http://127.0.0.1:9001/RPC2"
+username = "admin"
+password_file = "{}"
+poll = "500ms"
+tags = {{ role = "web" }}
+
+[[agent]]
+name = "old-local"
+kind = "supervisord"
+url = "unix:///var/run/supervisor.sock"
+"#,
+        pass.display()
+    );
+    let c = p(&text).unwrap();
+    let AgentKind::Supervisord(sv) = &c.agents[0].kind else {
+        panic!("{:?}", c.agents[0].kind)
+    };
+    assert_eq!(
+        sv.endpoint,
+        Endpoint::Http {
+            base: "http://127.0.0.1:9001".into(),
+            path: "/RPC2".into()
+        }
+    );
+    assert_eq!(sv.poll, std::time::Duration::from_millis(500));
+    let (user, secret) = sv.credentials.as_ref().unwrap();
+    assert_eq!((user.as_str(), secret.expose()), ("admin", "hunter2-very-secret"));
+    assert!(!format!("{c:?}").contains("hunter2"));
+    let AgentKind::Supervisord(local) = &c.agents[1].kind else {
+        panic!()
+    };
+    assert_eq!(local.endpoint, Endpoint::Unix("/var/run/supervisor.sock".into()));
+    assert_eq!(local.poll, DEFAULT_POLL);
+    assert!(matches!(c.agents[1].kind, AgentKind::Supervisord(_)));
+
+    let e = p(&format!(
+        r#"{OPS}
+[[agent]]
+name = "a"
+kind = "supervisord"
+url = "http://10.0.0.1:9001/RPC2"
+token = "agent-0123456789abcdefghijkl"
+username = "admin"
+password_file = "{}"
+poll = "fast"
+
+[[agent]]
+name = "b"
+url = "http://127.0.0.1:9701"
+poll = "2s"
+username = "x"
+
+[[agent]]
+name = "c"
+kind = "circus"
+url = "http://127.0.0.1:9701"
+
+[[agent]]
+name = "d"
+kind = "supervisord"
+url = "ftp://x/RPC2"
+username = "only"
+"#,
+        pass.display()
+    ))
+    .unwrap_err();
+    for want in [
+        "agent \"a\": token is for fleet agents",
+        "agent \"a\": poll must be a duration",
+        "agent \"a\": plain http:// to a non-loopback address sends the password in clear",
+        "agent \"b\": poll is for kind = \"supervisord\" hosts",
+        "agent \"b\": username is for kind = \"supervisord\" hosts",
+        "agent \"c\": kind must be \"fleet\" or \"supervisord\"",
+        "agent \"d\": url: \"ftp://x/RPC2\" must start with",
+        "agent \"d\": set username and password_file together",
+    ] {
+        assert!(e.contains(want), "{want:?} not in {e}");
+    }
+    assert!(!e.contains("hunter2"), "{e}");
+}

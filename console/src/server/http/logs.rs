@@ -1,5 +1,6 @@
 //! `GET /v1/hosts/{host}/processes/{name}/log?stream=&tail=&follow=&timestamps=`:
-//! streamed through from the agent (only those parameters pass).
+//! streamed through from the agent (only those parameters pass); on a
+//! supervisord host, its `tailProcess*Log` (a tail, never followed).
 //! `GET /v1/hosts/{host}/processes/{name}/log/file?stream=`: the agent's
 //! current log file as a download, streamed through and cut off past
 //! `LOG_FILE_MAX`.
@@ -47,6 +48,24 @@ pub async fn log(
     let (entry, stream) = target(&app, &host, q.stream.as_deref())?;
     let query = q.to_query(stream);
     let client = app.clients.for_host(&entry).map_err(ApiError::internal)?;
+    if let Some(sv) = client.supervisord() {
+        // supervisord's tail, capped (`supervisord::TAIL_MAX`); it is not
+        // followed: the answer ends after the tail.
+        let stamped = q.timestamps == Some(true);
+        let tail = tokio::time::timeout(
+            crate::server::agent_client::STATUS_TIMEOUT,
+            sv.tail(&name, stream, q.tail, stamped),
+        )
+        .await
+        .map_err(|_| {
+            failed(
+                &host,
+                CallError::Unreachable("timed out waiting for the log".into()),
+            )
+        })?
+        .map_err(|e| failed(&host, e))?;
+        return Ok(([(CONTENT_TYPE, "application/octet-stream")], tail).into_response());
+    }
     let resp = client
         .log(&name, &query)
         .await
