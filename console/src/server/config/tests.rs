@@ -259,12 +259,18 @@ url = "unix:///var/run/supervisor.sock"
     );
     assert_eq!(sv.poll, std::time::Duration::from_millis(500));
     let (user, secret) = sv.credentials.as_ref().unwrap();
-    assert_eq!((user.as_str(), secret.expose()), ("admin", "hunter2-very-secret"));
+    assert_eq!(
+        (user.as_str(), secret.expose()),
+        ("admin", "hunter2-very-secret")
+    );
     assert!(!format!("{c:?}").contains("hunter2"));
     let AgentKind::Supervisord(local) = &c.agents[1].kind else {
         panic!()
     };
-    assert_eq!(local.endpoint, Endpoint::Unix("/var/run/supervisor.sock".into()));
+    assert_eq!(
+        local.endpoint,
+        Endpoint::Unix("/var/run/supervisor.sock".into())
+    );
     assert_eq!(local.poll, DEFAULT_POLL);
     assert!(matches!(c.agents[1].kind, AgentKind::Supervisord(_)));
 

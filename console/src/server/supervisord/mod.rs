@@ -126,15 +126,22 @@ impl SupervisordClient {
         let Value::Array(answers) = v else {
             return Err(odd("system.multicall did not answer an array"));
         };
+        // supervisord answers each call's value as is; the XML-RPC
+        // multicall convention wraps it in a one-element array. The
+        // version (a string) tells which.
+        let wrapped = matches!(answers.first(), Some(Value::Array(_)));
         let one = |i: usize| match answers.get(i) {
-            Some(Value::Array(a)) if a.len() == 1 => Ok(&a[0]),
-            Some(f @ Value::Struct(_)) => Err(CallError::Agent {
-                status: 500,
-                message: match f.member("faultString") {
-                    Some(Value::Str(s)) => s.clone(),
-                    _ => "a fault".into(),
-                },
-            }),
+            Some(f @ Value::Struct(m)) if m.iter().any(|(k, _)| k == "faultCode") => {
+                Err(CallError::Agent {
+                    status: 500,
+                    message: match f.member("faultString") {
+                        Some(Value::Str(s)) => s.clone(),
+                        _ => "a fault".into(),
+                    },
+                })
+            }
+            Some(Value::Array(a)) if wrapped && a.len() == 1 => Ok(&a[0]),
+            Some(v) if !wrapped => Ok(v),
             _ => Err(odd("system.multicall answered the wrong shape")),
         };
         let version = match one(0)? {

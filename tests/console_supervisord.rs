@@ -1,0 +1,532 @@
+//! Mixed estates (issue #29): one console in front of a fleet agent and
+//! two real supervisords (PyPI `supervisor` 4.3, `python3 -m
+//! supervisor.supervisord -n`), one on a unix socket, one on TCP with a
+//! password. The console's picture agrees field by field with supervisord's
+//! own `getAllProcessInfo` (read with supervisor's own Python client); a
+//! parallel restart of `group:celery` spans both kinds in one op, with a
+//! verdict per host and new pids everywhere; log tails come through; a
+//! SIGKILLed supervisord is shown down and an op on it is `unreachable`
+//! while the others succeed, a SIGSTOPped one (black hole) too, with
+//! `/v1/status` still fast; the password is never in an answer or the
+//! console's log.
+
+mod common;
+use common::console::*;
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+const PASSWORD: &str = "sv-pass-4f9c2e71d0a8b3";
+
+/// A real supervisord in a temp dir, with a `celery` group of two workers
+/// (as the fleet agent's `CELERY`) and a `talker` that writes a line.
+struct Supervisord {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// `unix:///…sock` or `http://127.0.0.1:PORT/RPC2`.
+    url: String,
+    password: bool,
+    /// Pids of the programs it ran (stopped on drop if it cannot).
+    seen: Vec<i32>,
+    frozen: bool,
+}
+
+impl Supervisord {
+    fn start(tcp_with_password: bool) -> Supervisord {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let (server, url) = if tcp_with_password {
+            let port = free_port();
+            (
+                format!(
+                    "[inet_http_server]\nport = 127.0.0.1:{port}\nusername = admin\npassword = {PASSWORD}\n"
+                ),
+                format!("http://127.0.0.1:{port}/RPC2"),
+            )
+        } else {
+            (
+                format!("[unix_http_server]\nfile = {d}/sv.sock\n"),
+                format!("unix://{d}/sv.sock"),
+            )
+        };
+        let conf = format!(
+            "{server}
+[supervisord]
+nodaemon = true
+logfile = {d}/supervisord.log
+pidfile = {d}/supervisord.pid
+childlogdir = {d}
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[group:celery]
+programs = worker
+
+[program:worker]
+command = {tp} sleep
+numprocs = 2
+process_name = %(program_name)s_%(process_num)02d
+startsecs = 0
+stopwaitsecs = 2
+
+[program:talker]
+command = {tp} stderr hello-from-supervisord
+startsecs = 0
+",
+            tp = testprog()
+        );
+        let path = dir.path().join("supervisord.conf");
+        std::fs::write(&path, conf).unwrap();
+        let child = Command::new("python3")
+            .args(["-m", "supervisor.supervisord", "-n", "-c"])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m supervisor.supervisord (pip install supervisor)");
+        let mut sv = Supervisord {
+            dir,
+            child: Some(child),
+            url,
+            password: tcp_with_password,
+            seen: vec![],
+            frozen: false,
+        };
+        wait_for(T, "supervisord to run its 3 programs", || {
+            let all = sv.try_info()?;
+            let running = all
+                .as_array()?
+                .iter()
+                .filter(|p| p["statename"] == "RUNNING")
+                .count();
+            (running == 3).then_some(())
+        });
+        sv
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.as_ref().unwrap().id() as i32)
+    }
+
+    /// supervisord's own `getAllProcessInfo`, read by supervisor's own
+    /// Python client (its `SupervisorTransport`, as supervisorctl uses).
+    fn try_info(&mut self) -> Option<Value> {
+        let script = "import sys, json, xmlrpc.client\n\
+from supervisor.xmlrpc import SupervisorTransport\n\
+t = SupervisorTransport(sys.argv[2] or None, sys.argv[3] or None, sys.argv[1])\n\
+p = xmlrpc.client.ServerProxy('http://127.0.0.1', transport=t)\n\
+print(json.dumps(p.supervisor.getAllProcessInfo()))\n";
+        let (user, pass) = match self.password {
+            true => ("admin", PASSWORD),
+            false => ("", ""),
+        };
+        let out = Command::new("python3")
+            .args(["-c", script, &self.url, user, pass])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        for p in v.as_array()? {
+            if let Some(pid) = p["pid"].as_i64().filter(|p| *p > 0) {
+                if !self.seen.contains(&(pid as i32)) {
+                    self.seen.push(pid as i32);
+                }
+            }
+        }
+        Some(v)
+    }
+
+    fn info(&mut self) -> Vec<Value> {
+        let v = wait_for(T, "supervisord's getAllProcessInfo", || self.try_info());
+        v.as_array().unwrap().clone()
+    }
+}
+
+impl Drop for Supervisord {
+    fn drop(&mut self) {
+        if self.frozen {
+            let _ = kill(self.pid(), Signal::SIGCONT);
+        }
+        if let Some(mut c) = self.child.take() {
+            stop_child(&mut c, Duration::from_secs(10));
+        }
+        // A SIGKILLed supervisord leaves its programs running: stop the
+        // ones it ran, by pid.
+        for pid in &self.seen {
+            if alive(*pid) && !is_zombie(*pid) {
+                let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+            }
+        }
+        let _ = &self.dir;
+    }
+}
+
+/// console.toml entries for the two supervisords, polled every 500 ms.
+fn sv_entries(unix: &Supervisord, tcp: &Supervisord, pass_file: &Path) -> String {
+    format!(
+        "[[agent]]\nname = \"sv-unix\"\nkind = \"supervisord\"\nurl = \"{}\"\npoll = \"500ms\"\n\n\
+         [[agent]]\nname = \"sv-tcp\"\nkind = \"supervisord\"\nurl = \"{}\"\nusername = \"admin\"\n\
+         password_file = \"{}\"\npoll = \"500ms\"\n\n",
+        unix.url,
+        tcp.url,
+        pass_file.display()
+    )
+}
+
+struct Estate {
+    unix: Supervisord,
+    tcp: Supervisord,
+    agent: Agent,
+    console: Console,
+    _secrets: tempfile::TempDir,
+}
+
+/// Both supervisords, a fleet agent with `CELERY`, one console in front.
+fn estate() -> Estate {
+    let unix = Supervisord::start(false);
+    let tcp = Supervisord::start(true);
+    let (agent, port) = tcp_agent(CELERY);
+    let secrets = tempfile::tempdir().unwrap();
+    let pass_file = secrets.path().join("sv-tcp.pass");
+    std::fs::write(&pass_file, format!("{PASSWORD}\n")).unwrap();
+    let console = Console::start(&format!(
+        "{}{}",
+        agent_entries(&[("fleet-1", port)]),
+        sv_entries(&unix, &tcp, &pass_file)
+    ));
+    // 2 fleet workers, 2 workers and a talker per supervisord.
+    let running = poll_until(T, || {
+        let st = console.get("/v1/status");
+        let n = st["processes"]
+            .as_array()?
+            .iter()
+            .filter(|p| p["state"] == "RUNNING")
+            .count();
+        (n == 8).then_some(())
+    });
+    assert!(
+        running.is_some(),
+        "8 RUNNING processes: {}\n{}",
+        console.get("/v1/hosts"),
+        console.stderr()
+    );
+    Estate {
+        unix,
+        tcp,
+        agent,
+        console,
+        _secrets: secrets,
+    }
+}
+
+/// The console's processes of `host`.
+fn of_host(status: &Value, host: &str) -> Vec<Value> {
+    status["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["host"] == host)
+        .cloned()
+        .collect()
+}
+
+/// The console's copy of each of supervisord's processes, field by field;
+/// None while they differ (a poll may be in between).
+fn agrees(console: &[Value], sv: &[Value]) -> Result<(), String> {
+    if console.len() != sv.len() {
+        return Err(format!(
+            "{} processes in the console, {} in supervisord",
+            console.len(),
+            sv.len()
+        ));
+    }
+    for s in sv {
+        let name = format!(
+            "{}:{}",
+            s["group"].as_str().unwrap(),
+            s["name"].as_str().unwrap()
+        );
+        let c = console
+            .iter()
+            .find(|c| c["name"] == name.as_str())
+            .ok_or_else(|| format!("{name} missing in the console"))?;
+        let state = s["statename"].as_str().unwrap();
+        let live = matches!(state, "STARTING" | "RUNNING" | "STOPPING");
+        let want_pid = if live { s["pid"].clone() } else { Value::Null };
+        let start = s["start"].as_i64().unwrap();
+        let want_start = if start > 0 {
+            Value::from(start * 1000)
+        } else {
+            Value::Null
+        };
+        let checks = [
+            ("group", c["group"].clone(), s["group"].clone()),
+            ("process", c["process"].clone(), s["name"].clone()),
+            ("state", c["state"].clone(), Value::from(state)),
+            ("pid", c["pid"].clone(), want_pid),
+            ("started_at", c["started_at"].clone(), want_start),
+        ];
+        for (field, got, want) in checks {
+            if got != want {
+                return Err(format!("{name}.{field}: console {got}, supervisord {want}"));
+            }
+        }
+        if !live && c["description"] != s["description"] {
+            return Err(format!(
+                "{name}.description: {} vs {}",
+                c["description"], s["description"]
+            ));
+        }
+        let stop = s["stop"].as_i64().unwrap();
+        if stop >= start && stop > 0 && c["exit_status"]["code"] != s["exitstatus"] {
+            return Err(format!(
+                "{name}.exit_status: {} vs {}",
+                c["exit_status"], s["exitstatus"]
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn wait_agree(e: &mut Estate, host: &str) {
+    let sv = if host == "sv-unix" {
+        &mut e.unix
+    } else {
+        &mut e.tcp
+    };
+    let mut why = String::new();
+    let ok = poll_until(T, || {
+        let info = sv.try_info()?;
+        let st = e.console.get("/v1/status");
+        match agrees(&of_host(&st, host), info.as_array()?) {
+            Ok(()) => Some(()),
+            Err(w) => {
+                why = w;
+                None
+            }
+        }
+    });
+    assert!(
+        ok.is_some(),
+        "{host}: console and supervisord disagree: {why}"
+    );
+}
+
+#[test]
+fn one_console_sees_and_restarts_both_kinds() {
+    let mut e = estate();
+    let hosts = e.console.get("/v1/hosts");
+    let kinds: Vec<(String, String, bool)> = hosts["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap().to_owned(),
+                h["kind"].as_str().unwrap().to_owned(),
+                h["up"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("fleet-1".to_owned(), "fleet".to_owned(), true),
+            ("sv-tcp".to_owned(), "supervisord".to_owned(), true),
+            ("sv-unix".to_owned(), "supervisord".to_owned(), true),
+        ]
+    );
+    assert!(
+        hosts["hosts"][1]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("supervisord 4."),
+        "{hosts}"
+    );
+    wait_agree(&mut e, "sv-unix");
+    wait_agree(&mut e, "sv-tcp");
+
+    // One op, both kinds: restart group:celery everywhere, in parallel.
+    let before = pids(&e.console.get("/v1/status"));
+    let op = e
+        .console
+        .op(r#"{"action":"restart","target":"group:celery"}"#);
+    let done = e.console.wait_op(op["id"].as_str().unwrap(), T);
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(
+        verdicts(&done),
+        [
+            ("fleet-1".to_owned(), "ok".to_owned()),
+            ("sv-tcp".to_owned(), "ok".to_owned()),
+            ("sv-unix".to_owned(), "ok".to_owned()),
+        ],
+        "{done}"
+    );
+    for h in done["hosts"].as_array().unwrap() {
+        let procs = h["processes"].as_array().unwrap();
+        assert_eq!(procs.len(), 2, "{h}");
+        for p in procs {
+            assert_eq!(
+                (p["outcome"].as_str(), p["state"].as_str()),
+                (Some("ok"), Some("RUNNING")),
+                "{h}"
+            );
+            let key = (
+                h["host"].as_str().unwrap().to_owned(),
+                p["name"].as_str().unwrap().to_owned(),
+            );
+            assert_ne!(Some(&p["pid"].as_i64().unwrap()), before.get(&key), "{h}");
+        }
+    }
+    // Every celery pid changed, the talkers' did not; supervisord agrees.
+    let after = wait_for(T, "the new pids in the picture", || {
+        let st = e.console.get("/v1/status");
+        let now = pids(&st);
+        let changed = before
+            .iter()
+            .filter(|(k, pid)| now.get(*k).is_some_and(|p| p != *pid))
+            .count();
+        (changed == 6 && now.len() == 8).then_some(st)
+    });
+    for ((host, name), pid) in &before {
+        let now = pids(&after)[&(host.clone(), name.clone())];
+        assert_eq!(name.starts_with("celery:"), now != *pid, "{host} {name}");
+    }
+    wait_agree(&mut e, "sv-unix");
+    wait_agree(&mut e, "sv-tcp");
+    // The restarts the console saw between polls.
+    for p in of_host(&after, "sv-tcp") {
+        let want = if p["group"] == "celery" { 1 } else { 0 };
+        assert_eq!(p["restarts"], want, "{p}");
+    }
+
+    // A log tail through the console, plain and stamped.
+    let tail = e.console.request(
+        "GET",
+        "/v1/hosts/sv-tcp/processes/talker:talker/log?stream=stderr&tail=1000",
+        Some(VIEWER),
+        "",
+    );
+    assert_eq!(tail.status, 200, "{}", tail.text());
+    assert!(
+        tail.text().contains("hello-from-supervisord"),
+        "{}",
+        tail.text()
+    );
+    let stamped = e.console.request(
+        "GET",
+        "/v1/hosts/sv-unix/processes/talker:talker/log?stream=stdout&timestamps=true",
+        Some(VIEWER),
+        "",
+    );
+    assert_eq!(stamped.text(), "\thello-from-supervisord\n");
+    let missing = e.console.request(
+        "GET",
+        "/v1/hosts/sv-unix/processes/celery:nope/log",
+        Some(VIEWER),
+        "",
+    );
+    assert_eq!(missing.status, 404, "{}", missing.text());
+
+    // An unknown process: refused by the plan, as on fleet hosts (the
+    // picture holds supervisord's processes).
+    let r = e.console.request(
+        "POST",
+        "/v1/ops",
+        Some(OPERATOR),
+        r#"{"action":"start","target":"nothing-here","hosts":"sv-*"}"#,
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    // A stop of one supervisord process: an op like any other.
+    let op = e
+        .console
+        .op(r#"{"action":"stop","target":"talker","hosts":"sv-unix"}"#);
+    let done = e.console.wait_op(op["id"].as_str().unwrap(), T);
+    assert_eq!(
+        verdicts(&done),
+        [("sv-unix".to_owned(), "ok".to_owned())],
+        "{done}"
+    );
+    wait_agree(&mut e, "sv-unix");
+
+    // The password is nowhere the console answers or logs.
+    let mut seen = String::new();
+    for path in ["/v1/hosts", "/v1/status", "/v1/ops", "/metrics"] {
+        seen.push_str(&e.console.request("GET", path, Some(VIEWER), "").text());
+    }
+    seen.push_str(&done.to_string());
+    seen.push_str(&e.console.stderr());
+    assert!(!seen.contains(PASSWORD), "the password leaked");
+    assert!(!e.agent.stderr().contains(PASSWORD));
+}
+
+#[test]
+fn a_dead_or_black_holed_supervisord_is_down_and_never_blocks() {
+    let mut e = estate();
+    e.tcp.info();
+    e.unix.info();
+    // SIGKILL one supervisord (its programs live on), SIGSTOP the other.
+    kill(e.tcp.pid(), Signal::SIGKILL).unwrap();
+    let mut c = e.tcp.child.take().unwrap();
+    let _ = c.wait();
+    kill(e.unix.pid(), Signal::SIGSTOP).unwrap();
+    e.unix.frozen = true;
+    let t0 = Instant::now();
+    let hosts = wait_for(T, "both supervisord hosts down", || {
+        let h = e.console.get("/v1/hosts");
+        let down = h["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["up"] == false)
+            .count();
+        (down == 2).then_some(h)
+    });
+    // Within the poll timeout (2 s for a 500 ms poll) and a poll.
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    for h in hosts["hosts"].as_array().unwrap() {
+        assert_eq!(h["up"], h["name"] == "fleet-1", "{h}");
+    }
+    // The picture answers at once, vouching for nothing it cannot see.
+    let t = Instant::now();
+    let st = e.console.get("/v1/status");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    for p in of_host(&st, "sv-unix") {
+        assert_eq!(p["state"], "UNKNOWN", "{p}");
+    }
+
+    let op = e
+        .console
+        .op(r#"{"action":"restart","target":"group:celery","timeout_ms":4000}"#);
+    let done = e.console.wait_op(op["id"].as_str().unwrap(), T);
+    assert_eq!(
+        verdicts(&done),
+        [
+            ("fleet-1".to_owned(), "ok".to_owned()),
+            ("sv-tcp".to_owned(), "unreachable".to_owned()),
+            ("sv-unix".to_owned(), "unreachable".to_owned()),
+        ],
+        "{done}"
+    );
+    // Back from the black hole: up again, and in agreement.
+    kill(e.unix.pid(), Signal::SIGCONT).unwrap();
+    e.unix.frozen = false;
+    wait_for(T, "sv-unix up again", || {
+        let h = e.console.get("/v1/hosts");
+        h["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["name"] == "sv-unix" && h["up"] == true)
+            .then_some(())
+    });
+    wait_agree(&mut e, "sv-unix");
+}
