@@ -8,7 +8,7 @@
 
 use super::config::AgentKind;
 use super::inventory::HostEntry;
-use super::supervisord::SupervisordClient;
+use super::supervisord::{SupervisordClient, SvError};
 use fleet_api::{ActionRequest, ActionResponse, AgentStatus, Verb};
 use fleet_client::{encode, http_client, ByteStream, Client, ClientError, Options, Trust};
 use std::collections::HashMap;
@@ -57,6 +57,17 @@ impl From<ClientError> for CallError {
             ClientError::CaCert { path, reason } => {
                 Self::Unreachable(format!("ca_file {}: {reason}", path.display()))
             }
+        }
+    }
+}
+
+/// A supervisord host's failures read as a fleet agent's: no answer is
+/// `Unreachable`, a fault is the host's own refusal.
+impl From<SvError> for CallError {
+    fn from(e: SvError) -> Self {
+        match e {
+            SvError::Unreachable(m) => Self::Unreachable(m),
+            SvError::Refused { status, message } => Self::Agent { status, message },
         }
     }
 }
@@ -168,7 +179,7 @@ impl AgentClient {
             Backend::Fleet(c) => c,
             Backend::Supervisord(s) => {
                 return match tokio::time::timeout(STATUS_TIMEOUT, s.status(None)).await {
-                    Ok(r) => r,
+                    Ok(r) => r.map_err(CallError::from),
                     Err(_) => Err(timed_out("a status request")),
                 }
             }
@@ -238,7 +249,7 @@ impl AgentClient {
         let client = match &self.backend {
             Backend::Fleet(c) => c,
             // supervisord has no dependencies to start first.
-            Backend::Supervisord(s) => return s.act(target, verb, signal).await,
+            Backend::Supervisord(s) => return Ok(s.act(target, verb, signal).await?),
         };
         let body = ActionRequest {
             signal,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::supervisord::{self, AgentKind};
+use super::supervisord::{self, AgentKind, Endpoint, SupervisordConfig};
 use super::validate::Ctx;
 
 #[derive(Deserialize)]
@@ -80,8 +80,8 @@ pub(super) fn agents(cx: &mut Ctx, raw: Vec<RawAgent>) -> Vec<AgentConfig> {
                 if trust != Trust::System && !a.url.starts_with("https://") {
                     cx.error(format!("{what}: ca_file/fingerprint need an https:// url"));
                 }
-                let (sv, insecure) =
-                    supervisord::check(cx, &what, &a.url, keys, a.allow_insecure_http);
+                let sv = supervisord::check(cx, &what, &a.url, keys);
+                let insecure = password_in_clear(cx, &what, &sv, a.allow_insecure_http);
                 (None, insecure, AgentKind::Supervisord(sv))
             }
             kind => {
@@ -159,6 +159,24 @@ fn url_insecure(cx: &mut Ctx, what: &str, url: &str, trust: &Trust, allow: bool)
         }
     }
     false
+}
+
+/// A supervisord password over plain http to a non-loopback address:
+/// refused unless the config allows it (then true: warned about at start).
+fn password_in_clear(cx: &mut Ctx, what: &str, sv: &SupervisordConfig, allow: bool) -> bool {
+    let Endpoint::Http { base, .. } = &sv.endpoint else {
+        return false;
+    };
+    let remote_plain = matches!(check_agent_url(base), Ok(UrlKind::Http { loopback: false }));
+    if !remote_plain || sv.credentials.is_none() {
+        return false;
+    }
+    if !allow {
+        cx.error(format!(
+            "{what}: plain http:// to a non-loopback address sends the password in clear; use https:// or set allow_insecure_http = true"
+        ));
+    }
+    allow
 }
 
 pub fn valid_host_name(s: &str) -> bool {

@@ -84,15 +84,9 @@ impl Keys {
     }
 }
 
-/// Check a supervisord host's url and keys; whether it is plain http to a
-/// non-loopback address with a password the config allowed (`insecure`).
-pub(super) fn check(
-    cx: &mut Ctx,
-    what: &str,
-    url: &str,
-    keys: Keys,
-    allow_insecure_http: bool,
-) -> (SupervisordConfig, bool) {
+/// Check a supervisord host's url and keys (whether its password may
+/// cross plain http is `agents.rs`'s rule, as a token's).
+pub(super) fn check(cx: &mut Ctx, what: &str, url: &str, keys: Keys) -> SupervisordConfig {
     let endpoint = match endpoint(url) {
         Ok(e) => e,
         Err(e) => {
@@ -132,25 +126,11 @@ pub(super) fn check(
             DEFAULT_POLL
         }
     };
-    let mut insecure = false;
-    if let Endpoint::Http { base, .. } = &endpoint {
-        let plain_remote = base.starts_with("http://") && !is_loopback(base);
-        if plain_remote && credentials.is_some() {
-            if allow_insecure_http {
-                insecure = true;
-            } else {
-                cx.error(format!(
-                    "{what}: plain http:// to a non-loopback address sends the password in clear; use https:// or set allow_insecure_http = true"
-                ));
-            }
-        }
-    }
-    let cfg = SupervisordConfig {
+    SupervisordConfig {
         endpoint,
         credentials,
         poll,
-    };
-    (cfg, insecure)
+    }
 }
 
 /// `unix:///abs/path.sock`, or `http(s)://HOST:PORT/PATH` (no query, no
@@ -189,13 +169,6 @@ pub fn endpoint(url: &str) -> Result<Endpoint, String> {
         base.push_str(&format!(":{port}"));
     }
     Ok(Endpoint::Http { base, path })
-}
-
-fn is_loopback(base: &str) -> bool {
-    matches!(
-        super::agents::check_agent_url(base),
-        Ok(super::agents::UrlKind::Http { loopback: true })
-    )
 }
 
 /// `"2s"`, `"500ms"`, `"1m"`.

@@ -63,7 +63,7 @@ pub async fn log(
                 CallError::Unreachable("timed out waiting for the log".into()),
             )
         })?
-        .map_err(|e| failed(&host, e))?;
+        .map_err(|e| failed(&host, e.into()))?;
         return Ok(([(CONTENT_TYPE, "application/octet-stream")], tail).into_response());
     }
     let resp = client

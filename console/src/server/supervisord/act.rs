@@ -8,8 +8,8 @@
 //! `ABNORMAL_TERMINATION`, `BAD_NAME` and the rest `failed` with
 //! supervisord's message.
 
-use super::super::agent_client::CallError;
 use super::SupervisordClient;
+use super::SvError;
 use fleet_api::{ActionResponse, ActionResult, Outcome, ProcessState, Selector, Verb};
 use fleet_client::xmlrpc::Value;
 use std::collections::BTreeMap;
@@ -23,11 +23,11 @@ impl SupervisordClient {
         target: &str,
         verb: Verb,
         signal: Option<String>,
-    ) -> Result<ActionResponse, CallError> {
+    ) -> Result<ActionResponse, SvError> {
         let sel: Selector =
             target
                 .parse()
-                .map_err(|e: fleet_api::SelectorError| CallError::Agent {
+                .map_err(|e: fleet_api::SelectorError| SvError::Refused {
                     status: 400,
                     message: e.to_string(),
                 })?;
@@ -38,7 +38,7 @@ impl SupervisordClient {
             .map(|p| p.name.clone())
             .collect();
         if names.is_empty() {
-            return Err(CallError::Agent {
+            return Err(SvError::Refused {
                 status: 404,
                 message: format!("no process matches {target:?}"),
             });
@@ -105,17 +105,12 @@ impl SupervisordClient {
         sel: &Selector,
         names: &[String],
         said: &mut Said,
-    ) -> Result<(), CallError> {
+    ) -> Result<(), SvError> {
         self.each(sel, names, "start", "ALREADY_STARTED", said)
             .await
     }
 
-    async fn stop(
-        &self,
-        sel: &Selector,
-        names: &[String],
-        said: &mut Said,
-    ) -> Result<(), CallError> {
+    async fn stop(&self, sel: &Selector, names: &[String], said: &mut Said) -> Result<(), SvError> {
         self.each(sel, names, "stop", "NOT_RUNNING", said).await
     }
 
@@ -129,7 +124,7 @@ impl SupervisordClient {
         verb: &str,
         already: &str,
         said: &mut Said,
-    ) -> Result<(), CallError> {
+    ) -> Result<(), SvError> {
         let wait = Value::Bool(true);
         let many = match sel {
             Selector::All => Some((format!("supervisor.{verb}AllProcesses"), vec![wait.clone()])),

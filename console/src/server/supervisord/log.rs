@@ -2,8 +2,8 @@
 //! `supervisor.tailProcessStdoutLog` / `tailProcessStderrLog` (name,
 //! offset 0, length), the length capped.
 
-use super::super::agent_client::CallError;
 use super::SupervisordClient;
+use super::SvError;
 use fleet_api::Stream;
 use fleet_client::xmlrpc::Value;
 
@@ -22,7 +22,7 @@ impl SupervisordClient {
         stream: Stream,
         tail: Option<usize>,
         stamped: bool,
-    ) -> Result<Vec<u8>, CallError> {
+    ) -> Result<Vec<u8>, SvError> {
         let len = tail.unwrap_or(DEFAULT_TAIL).min(TAIL_MAX);
         let method = match stream {
             Stream::Stdout => "supervisor.tailProcessStdoutLog",

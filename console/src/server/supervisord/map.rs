@@ -13,8 +13,8 @@
 //! | `description`            | `description`                              |
 //! | pid/start changed        | `restarts` (+1 per change seen)            |
 
-use super::super::agent_client::CallError;
 use super::odd;
+use super::SvError;
 use fleet_api::{ExitInfo, ExitKind, ProcessInfo, ProcessState, Wanted};
 use fleet_client::xmlrpc::Value;
 use std::collections::HashMap;
@@ -82,7 +82,7 @@ fn program_of(group: &str, name: &str) -> String {
 }
 
 /// One process struct.
-pub fn process(v: &Value, restarts: Option<&mut Restarts>) -> Result<ProcessInfo, CallError> {
+pub fn process(v: &Value, restarts: Option<&mut Restarts>) -> Result<ProcessInfo, SvError> {
     let group = text(v, "group");
     let process = text(v, "name");
     if group.is_empty() || process.is_empty() {
@@ -145,7 +145,7 @@ pub fn process(v: &Value, restarts: Option<&mut Restarts>) -> Result<ProcessInfo
 pub fn processes(
     v: &Value,
     mut restarts: Option<&mut Restarts>,
-) -> Result<Vec<ProcessInfo>, CallError> {
+) -> Result<Vec<ProcessInfo>, SvError> {
     let Value::Array(items) = v else {
         return Err(odd("getAllProcessInfo did not answer an array"));
     };

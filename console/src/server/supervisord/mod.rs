@@ -22,7 +22,6 @@ pub use log::TAIL_MAX;
 pub use map::Restarts;
 pub use poll::poll;
 
-use super::agent_client::CallError;
 use super::config::{Endpoint, SupervisordConfig, Trust};
 use fleet_api::{AgentStatus, ProcessInfo};
 use fleet_client::xmlrpc::{encode_call, parse_response, RemoteFault, Value};
@@ -70,7 +69,7 @@ impl SupervisordClient {
         &self,
         method: &str,
         params: &[Value],
-    ) -> Result<Result<Value, RemoteFault>, CallError> {
+    ) -> Result<Result<Value, RemoteFault>, SvError> {
         let body = encode_call(method, params);
         let raw = self
             .client
@@ -78,7 +77,7 @@ impl SupervisordClient {
             .await
             .map_err(unreachable)?;
         parse_response(&raw).map_err(|e| {
-            CallError::Unreachable(format!(
+            SvError::Unreachable(format!(
                 "supervisord sent an unreadable answer ({} bytes): {e}",
                 raw.len()
             ))
@@ -86,10 +85,10 @@ impl SupervisordClient {
     }
 
     /// Call `method`, a fault being an error (the host's own answer).
-    pub async fn value(&self, method: &str, params: &[Value]) -> Result<Value, CallError> {
+    pub async fn value(&self, method: &str, params: &[Value]) -> Result<Value, SvError> {
         self.call(method, params)
             .await?
-            .map_err(|f| CallError::Agent {
+            .map_err(|f| SvError::Refused {
                 status: if f.name() == Some("BAD_NAME") {
                     404
                 } else {
@@ -100,7 +99,7 @@ impl SupervisordClient {
     }
 
     /// Every process, as supervisord reports it (restarts not counted).
-    pub async fn processes(&self) -> Result<Vec<ProcessInfo>, CallError> {
+    pub async fn processes(&self) -> Result<Vec<ProcessInfo>, SvError> {
         let v = self.value("supervisor.getAllProcessInfo", &[]).await?;
         map::processes(&v, None)
     }
@@ -108,7 +107,7 @@ impl SupervisordClient {
     /// The host's status in fleet's shape, read with one request
     /// (`system.multicall`: version, pid, every process); `restarts`
     /// counts what it has seen across reads.
-    pub async fn status(&self, restarts: Option<&mut Restarts>) -> Result<AgentStatus, CallError> {
+    pub async fn status(&self, restarts: Option<&mut Restarts>) -> Result<AgentStatus, SvError> {
         let calls = [
             "supervisor.getSupervisorVersion",
             "supervisor.getPID",
@@ -132,7 +131,7 @@ impl SupervisordClient {
         let wrapped = matches!(answers.first(), Some(Value::Array(_)));
         let one = |i: usize| match answers.get(i) {
             Some(f @ Value::Struct(m)) if m.iter().any(|(k, _)| k == "faultCode") => {
-                Err(CallError::Agent {
+                Err(SvError::Refused {
                     status: 500,
                     message: match f.member("faultString") {
                         Some(Value::Str(s)) => s.clone(),
@@ -164,21 +163,53 @@ impl SupervisordClient {
     }
 }
 
-fn odd(what: &str) -> CallError {
-    CallError::Unreachable(format!("supervisord sent an unexpected answer: {what}"))
+/// Why a call to supervisord did not give its value: no usable answer
+/// (connect, TLS, timeout, HTTP error, not XML-RPC), or supervisord's own
+/// refusal (a fault: `status` 404 for `BAD_NAME`, else 400). The op runner
+/// reads them as a fleet agent's `CallError` (`unreachable`, `failed`).
+#[derive(Debug)]
+pub enum SvError {
+    Unreachable(String),
+    Refused { status: u16, message: String },
+}
+
+impl std::fmt::Display for SvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreachable(m) => f.write_str(m),
+            Self::Refused { status, message } => {
+                write!(f, "supervisord answered {status}: {message}")
+            }
+        }
+    }
+}
+
+fn odd(what: &str) -> SvError {
+    SvError::Unreachable(format!("supervisord sent an unexpected answer: {what}"))
 }
 
 /// A transport failure, or an HTTP error (supervisord's 401 for a wrong
 /// password): the host cannot be used as configured. Never quotes a body.
-fn unreachable(e: ClientError) -> CallError {
+fn unreachable(e: ClientError) -> SvError {
     match e {
-        ClientError::Api { status: 401, .. } => CallError::Unreachable(
+        ClientError::Api { status: 401, .. } => SvError::Unreachable(
             "supervisord refused the credentials (HTTP 401): check username and password_file"
                 .into(),
         ),
         ClientError::Api { status, .. } => {
-            CallError::Unreachable(format!("supervisord answered HTTP {status}"))
+            SvError::Unreachable(format!("supervisord answered HTTP {status}"))
         }
-        other => CallError::from(other),
+        ClientError::Connect { reason, .. } => {
+            SvError::Unreachable(format!("cannot connect: {reason}"))
+        }
+        ClientError::Transport { reason, .. } => {
+            SvError::Unreachable(format!("request failed: {reason}"))
+        }
+        ClientError::Decode { reason, .. } => {
+            SvError::Unreachable(format!("supervisord sent an unreadable answer: {reason}"))
+        }
+        ClientError::CaCert { path, reason } => {
+            SvError::Unreachable(format!("ca_file {}: {reason}", path.display()))
+        }
     }
 }
