@@ -12,6 +12,7 @@
 
 mod common;
 use common::console::*;
+use common::ctl::*;
 use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -78,6 +79,11 @@ stopwaitsecs = 2
 [program:talker]
 command = {tp} stderr hello-from-supervisord
 startsecs = 0
+
+[program:bad]
+command = /nonexistent/fleet-test-program
+autostart = false
+startretries = 0
 ",
             tp = testprog()
         );
@@ -408,6 +414,60 @@ fn one_console_sees_and_restarts_both_kinds() {
         assert_eq!(p["restarts"], want, "{p}");
     }
 
+    // The daily command, and a rolling restart across both kinds: each
+    // batch of one host must come up RUNNING with the pids the call
+    // reported (read back from supervisord for its hosts).
+    let mut cmd = fleetctl_cmd();
+    let url = format!("http://127.0.0.1:{}", e.console.port);
+    cmd.args([
+        "--console",
+        &url,
+        "--token",
+        OPERATOR,
+        "restart",
+        "group:celery",
+        "-o",
+        "json",
+    ]);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{out:?}");
+    let hosts: Vec<String> = out.json()["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            format!(
+                "{} {}",
+                h["host"].as_str().unwrap(),
+                h["verdict"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(hosts, ["fleet-1 ok", "sv-tcp ok", "sv-unix ok"], "{out:?}");
+    let op = e.console.op(
+        r#"{"action":"restart","target":"group:celery","strategy":"rolling","batch":"1","max_failures":1}"#,
+    );
+    let done = e.console.wait_op(op["id"].as_str().unwrap(), T);
+    assert_eq!(done["state"], "done", "{done}");
+    let batches: Vec<(String, String, i64)> = done["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["host"].as_str().unwrap().to_owned(),
+                h["verdict"].as_str().unwrap().to_owned(),
+                h["batch"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(batches.iter().all(|(_, v, _)| v == "ok"), "{done}");
+    let mut b: Vec<i64> = batches.iter().map(|x| x.2).collect();
+    b.sort();
+    assert_eq!(b, [1, 2, 3], "{done}");
+    wait_agree(&mut e, "sv-unix");
+    wait_agree(&mut e, "sv-tcp");
+
     // A log tail through the console, plain and stamped.
     let tail = e.console.request(
         "GET",
@@ -456,6 +516,39 @@ fn one_console_sees_and_restarts_both_kinds() {
         "{done}"
     );
     wait_agree(&mut e, "sv-unix");
+
+    // supervisord's faults as per-process outcomes: a start of what runs
+    // is `already` (ALREADY_STARTED), a missing command fails with its text.
+    let op = e
+        .console
+        .op(r#"{"action":"start","target":"talker","hosts":"sv-tcp"}"#);
+    let done = e.console.wait_op(op["id"].as_str().unwrap(), T);
+    assert_eq!(
+        verdicts(&done),
+        [("sv-tcp".to_owned(), "ok".to_owned())],
+        "{done}"
+    );
+    assert_eq!(
+        done["hosts"][0]["processes"][0]["outcome"], "already",
+        "{done}"
+    );
+    let op = e
+        .console
+        .op(r#"{"action":"start","target":"bad","hosts":"sv-tcp"}"#);
+    let done = e.console.wait_op(op["id"].as_str().unwrap(), T);
+    assert_eq!(
+        verdicts(&done),
+        [("sv-tcp".to_owned(), "failed".to_owned())],
+        "{done}"
+    );
+    let p = &done["hosts"][0]["processes"][0];
+    assert_eq!(p["outcome"], "failed", "{done}");
+    // supervisord checks the command before it spawns: NO_FILE.
+    assert!(
+        p["message"].as_str().unwrap().starts_with("NO_FILE: "),
+        "{done}"
+    );
+    wait_agree(&mut e, "sv-tcp");
 
     // The password is nowhere the console answers or logs.
     let mut seen = String::new();
