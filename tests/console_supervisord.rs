@@ -488,6 +488,38 @@ fn one_console_sees_and_restarts_both_kinds() {
         "",
     );
     assert_eq!(stamped.text(), "\thello-from-supervisord\n");
+    // Followed: the console polls supervisord's tail from where it ended;
+    // a restarted talker's line comes through, stamped with when the
+    // console read it.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", e.console.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    use std::io::Write;
+    write!(
+        s,
+        "GET /v1/hosts/sv-tcp/processes/talker:talker/log?stream=stdout&tail=0&follow=true&timestamps=true HTTP/1.1\r\n\
+         Host: 127.0.0.1:{}\r\nAuthorization: Bearer {VIEWER}\r\n\r\n",
+        e.console.port
+    )
+    .unwrap();
+    read_stream_until(&s, T, "the follow's headers", |t| t.contains("\r\n\r\n"));
+    let op = e
+        .console
+        .op(r#"{"action":"restart","target":"talker","hosts":"sv-tcp"}"#);
+    e.console.wait_op(op["id"].as_str().unwrap(), T);
+    let text = read_stream_until(&s, T, "the restarted talker's line", |t| {
+        t.contains("\thello-from-supervisord")
+    });
+    let line = text
+        .lines()
+        .find(|l| l.contains("\thello-from-supervisord"))
+        .unwrap();
+    let ms = line.split('\t').next().unwrap();
+    assert!(
+        ms[ms.len().saturating_sub(13)..].parse::<u64>().is_ok(),
+        "no time in {line:?}"
+    );
+    drop(s);
     let missing = e.console.request(
         "GET",
         "/v1/hosts/sv-unix/processes/celery:nope/log",

@@ -1,6 +1,6 @@
 //! `GET /v1/hosts/{host}/processes/{name}/log?stream=&tail=&follow=&timestamps=`:
 //! streamed through from the agent (only those parameters pass); on a
-//! supervisord host, its `tailProcess*Log` (a tail, never followed).
+//! supervisord host, its `tailProcess*Log` (followed by polling it).
 //! `GET /v1/hosts/{host}/processes/{name}/log/file?stream=`: the agent's
 //! current log file as a download, streamed through and cut off past
 //! `LOG_FILE_MAX`.
@@ -49,9 +49,17 @@ pub async fn log(
     let query = q.to_query(stream);
     let client = app.clients.for_host(&entry).map_err(ApiError::internal)?;
     if let Some(sv) = client.supervisord() {
-        // supervisord's tail, capped (`supervisord::TAIL_MAX`); it is not
-        // followed: the answer ends after the tail.
+        // supervisord's tail, capped (`supervisord::TAIL_MAX`); followed
+        // by polling it.
         let stamped = q.timestamps == Some(true);
+        if q.follow == Some(true) {
+            let body = sv.clone().follow(name, stream, q.tail, stamped);
+            return Ok((
+                [(CONTENT_TYPE, "application/octet-stream")],
+                Body::from_stream(body),
+            )
+                .into_response());
+        }
         let tail = tokio::time::timeout(
             crate::server::agent_client::STATUS_TIMEOUT,
             sv.tail(&name, stream, q.tail, stamped),

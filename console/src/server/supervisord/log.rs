@@ -1,18 +1,70 @@
 //! Log tails of a supervisord host's processes:
 //! `supervisor.tailProcessStdoutLog` / `tailProcessStderrLog` (name,
-//! offset 0, length), the length capped.
+//! offset, length), the length capped. supervisord has no follow: a
+//! followed log is the same call every [`FOLLOW_POLL`] from the offset the
+//! last one ended at (supervisord's `tailFile` rules: a log that grew past
+//! the length gives its last bytes, one that shrank starts again at its
+//! end).
 
-use super::SupervisordClient;
-use super::SvError;
+use super::{SupervisordClient, SvError};
+use axum::body::Bytes;
 use fleet_api::Stream;
 use fleet_client::xmlrpc::Value;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The most bytes a tail asks supervisord for.
 pub const TAIL_MAX: usize = 1 << 20;
 /// A tail without `tail=` (supervisorctl's and the agent's default).
 const DEFAULT_TAIL: usize = 1600;
+/// How often a followed log asks for more.
+const FOLLOW_POLL: Duration = Duration::from_secs(1);
+/// The most bytes one follow poll asks for.
+const FOLLOW_MAX: i64 = 64 << 10;
+/// One call's deadline.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl SupervisordClient {
+    /// `length` bytes from `offset`: (bytes, the log's size).
+    async fn read_log(
+        &self,
+        name: &str,
+        stream: Stream,
+        offset: i64,
+        length: i64,
+    ) -> Result<(String, i64), SvError> {
+        let method = match stream {
+            Stream::Stdout => "supervisor.tailProcessStdoutLog",
+            Stream::Stderr => "supervisor.tailProcessStderrLog",
+        };
+        let params = [Value::str(name), Value::Int(offset), Value::Int(length)];
+        let call = self.value(method, &params);
+        let v = tokio::time::timeout(CALL_TIMEOUT, call)
+            .await
+            .map_err(|_| SvError::Unreachable("timed out waiting for the log".into()))??;
+        match &v {
+            Value::Array(a) => match (a.first(), a.get(1)) {
+                (Some(Value::Str(s)), Some(Value::Int(end))) => {
+                    let mut s = s.clone();
+                    if s.len() > TAIL_MAX {
+                        let mut cut = s.len() - TAIL_MAX;
+                        while !s.is_char_boundary(cut) {
+                            cut += 1;
+                        }
+                        s.drain(..cut);
+                    }
+                    Ok((s, *end))
+                }
+                _ => Err(super::odd(
+                    "a log tail that is not [bytes, offset, overflow]",
+                )),
+            },
+            _ => Err(super::odd(
+                "a log tail that is not [bytes, offset, overflow]",
+            )),
+        }
+    }
+
     /// The last `tail` bytes (at most [`TAIL_MAX`]) of `name`'s `stream`.
     /// With `stamped`, lines as `\tLINE`: supervisord keeps no read times,
     /// and an empty time is how fleet's stamped tail says "not known".
@@ -23,36 +75,90 @@ impl SupervisordClient {
         tail: Option<usize>,
         stamped: bool,
     ) -> Result<Vec<u8>, SvError> {
-        let len = tail.unwrap_or(DEFAULT_TAIL).min(TAIL_MAX);
-        let method = match stream {
-            Stream::Stdout => "supervisor.tailProcessStdoutLog",
-            Stream::Stderr => "supervisor.tailProcessStderrLog",
-        };
-        let len = i64::try_from(len).unwrap_or(i64::MAX);
-        let v = self
-            .value(method, &[Value::str(name), Value::Int(0), Value::Int(len)])
-            .await?;
-        let text = match &v {
-            Value::Array(a) => match a.first() {
-                Some(Value::Str(s)) => s.clone(),
-                _ => String::new(),
-            },
-            _ => {
-                return Err(super::odd(
-                    "a log tail that is not [bytes, offset, overflow]",
-                ))
-            }
-        };
-        let mut out = text.into_bytes();
-        out.truncate(TAIL_MAX);
-        if !stamped {
-            return Ok(out);
-        }
-        let mut s = Vec::with_capacity(out.len() + out.len() / 16);
-        for line in out.split_inclusive(|b| *b == b'\n') {
-            s.push(b'\t');
-            s.extend_from_slice(line);
-        }
-        Ok(s)
+        let len = tail.unwrap_or(DEFAULT_TAIL).min(TAIL_MAX) as i64;
+        let (text, _) = self.read_log(name, stream, 0, len).await?;
+        Ok(stamp(text.as_bytes(), stamped.then_some(""), &mut false))
     }
+
+    /// The tail, then what is written after it, polled every
+    /// [`FOLLOW_POLL`] until the reader goes (or a call fails: the body
+    /// ends with the error). Followed lines are stamped with the time the
+    /// console read them.
+    pub fn follow(
+        self: Arc<Self>,
+        name: String,
+        stream: Stream,
+        tail: Option<usize>,
+        stamped: bool,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+        let len = tail.unwrap_or(DEFAULT_TAIL).min(TAIL_MAX) as i64;
+        let start = Follow {
+            offset: None,
+            mid_line: false,
+        };
+        futures_util::stream::unfold(Some(start), move |state| {
+            let me = self.clone();
+            let name = name.clone();
+            async move {
+                let mut f = state?;
+                loop {
+                    let (at, want, stampt) = match f.offset {
+                        None => (0, len, stamped.then(String::new)),
+                        Some(o) => {
+                            tokio::time::sleep(FOLLOW_POLL).await;
+                            let now = fleet_daemon::time::now_ms().to_string();
+                            (o, FOLLOW_MAX, stamped.then_some(now))
+                        }
+                    };
+                    match me.read_log(&name, stream, at, want).await {
+                        Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+                        Ok((text, end)) => {
+                            f.offset = Some(end);
+                            if text.is_empty() {
+                                continue;
+                            }
+                            let out = stamp(text.as_bytes(), stampt.as_deref(), &mut f.mid_line);
+                            return Some((Ok(Bytes::from(out)), Some(f)));
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+struct Follow {
+    /// Where the next read starts (`None`: the tail is still to read).
+    offset: Option<i64>,
+    /// The last piece ended inside a line.
+    mid_line: bool,
+}
+
+/// Lines as `TIME\tLINE` when `time` is given (a piece that continues a
+/// line gets no prefix); `mid_line` carries whether it ended inside one.
+fn stamp(raw: &[u8], time: Option<&str>, mid_line: &mut bool) -> Vec<u8> {
+    let Some(time) = time else {
+        return raw.to_vec();
+    };
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 8);
+    for piece in raw.split_inclusive(|b| *b == b'\n') {
+        if !*mid_line {
+            out.extend_from_slice(time.as_bytes());
+            out.push(b'\t');
+        }
+        out.extend_from_slice(piece);
+        *mid_line = !piece.ends_with(b"\n");
+    }
+    out
+}
+
+#[cfg(test)]
+#[test]
+fn stamps_lines_not_pieces() {
+    let mut mid = false;
+    assert_eq!(stamp(b"a\nb", Some("7"), &mut mid), b"7\ta\n7\tb");
+    assert!(mid);
+    assert_eq!(stamp(b"c\nd\n", Some("8"), &mut mid), b"c\n8\td\n");
+    assert!(!mid);
+    assert_eq!(stamp(b"x\n", None, &mut mid), b"x\n");
 }
