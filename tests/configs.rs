@@ -76,7 +76,8 @@ fn example_console_config_checks_clean() {
     std::fs::write(&copy, &text).unwrap();
     let (code, out) = run("fleet-console", &["check", copy.to_str().unwrap()]);
     assert_eq!(code, Some(0), "configs/console.toml: {out}");
-    assert!(out.contains("ok (2 agent(s), 2 token(s)"), "{out}");
+    // Two fleet agents and a supervisord host.
+    assert!(out.contains("ok (3 agent(s), 2 token(s)"), "{out}");
 
     // /etc/fleet/console.toml as packaged: loopback, no agents yet, the
     // operator token postinst generates. Without that file it refuses,

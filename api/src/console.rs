@@ -364,6 +364,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn host_kind_defaults_to_fleet() {
+        let old = r#"{"name":"w","url":"http://w:1","source":"config","up":true}"#;
+        let h: HostInfo = serde_json::from_str(old).unwrap();
+        assert_eq!(h.kind, HostKind::Fleet);
+        let mut v = serde_json::to_value(&h).unwrap();
+        assert_eq!(v["kind"], "fleet");
+        v["kind"] = "supervisord".into();
+        let h: HostInfo = serde_json::from_value(v).unwrap();
+        assert_eq!(h.kind, HostKind::Supervisord);
+    }
+
+    #[test]
     fn op_request_defaults() {
         let r: OpRequest =
             serde_json::from_str(r#"{"action":"restart","target":"group:celery"}"#).unwrap();
