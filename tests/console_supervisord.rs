@@ -11,6 +11,7 @@
 //! console's log.
 
 mod common;
+use common::browser::*;
 use common::console::*;
 use common::ctl::*;
 use common::*;
@@ -582,6 +583,26 @@ fn one_console_sees_and_restarts_both_kinds() {
     );
     wait_agree(&mut e, "sv-tcp");
 
+    // The page, in headless Chromium: both kinds in the hosts list, a
+    // supervisord host's processes live.
+    let b = Browser::start(e.console.port);
+    b.login(VIEWER, "watcher");
+    b.goto("/#/hosts");
+    b.wait_js(
+        "the supervisord hosts marked",
+        "const rows = [...document.querySelectorAll('[data-key]')].map((r) => r.getAttribute('data-key') + ' ' + r.textContent); \
+         return rows.some((r) => r.startsWith('sv-tcp ') && r.includes('supervisord')) && \
+                rows.some((r) => r.startsWith('fleet-1 ') && !r.includes('supervisord'));",
+    );
+    b.goto("/#/host/sv-unix");
+    b.wait_js(
+        "sv-unix's celery workers RUNNING",
+        "const r = document.querySelector('[data-key=\"sv-unix/celery:worker_00\"]'); \
+         return r && r.textContent.includes('RUNNING');",
+    );
+    b.assert_no_js_errors("supervisord hosts on the page");
+    seen_in_page(&b);
+
     // The password is nowhere the console answers or logs.
     let mut seen = String::new();
     for path in ["/v1/hosts", "/v1/status", "/v1/ops", "/metrics"] {
@@ -654,4 +675,10 @@ fn a_dead_or_black_holed_supervisord_is_down_and_never_blocks() {
             .then_some(())
     });
     wait_agree(&mut e, "sv-unix");
+}
+
+/// The page's text never holds the password either.
+fn seen_in_page(b: &Browser) {
+    let html = b.source();
+    assert!(!html.contains(PASSWORD), "the password is on the page");
 }

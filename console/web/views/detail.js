@@ -14,7 +14,7 @@ export function host([name]) {
   sortProcs(procs);
   let html = `<h1>${esc(name)} ${hostBadge(h)}</h1>`;
   if (!h.up) html += `<div class="banner">Agent unreachable: ${esc(h.error || "no event stream")}. Processes below are the last known picture${h.last_seen ? " (" + ago(h.last_seen) + ")" : ""}.</div>`;
-  html += `<dl class="kv"><dt>url</dt><dd class="mono">${esc(h.url)}</dd><dt>version</dt><dd>${esc(h.version || "—")}</dd><dt>last seen</dt><dd>${when(h.last_seen)}</dd><dt>host groups</dt><dd>${esc((h.groups || []).join(", ") || "—")}</dd><dt>tags</dt><dd>${esc(Object.entries(h.tags || {}).map(([k, v]) => k + "=" + v).join(", ") || "—")}</dd><dt>source</dt><dd>${esc(h.source)}</dd></dl>`;
+  html += `<dl class="kv"><dt>url</dt><dd class="mono">${esc(h.url)}</dd><dt>version</dt><dd>${esc(h.version || "—")}</dd><dt>last seen</dt><dd>${when(h.last_seen)}</dd><dt>host groups</dt><dd>${esc((h.groups || []).join(", ") || "—")}</dd><dt>tags</dt><dd>${esc(Object.entries(h.tags || {}).map(([k, v]) => k + "=" + v).join(", ") || "—")}</dd><dt>source</dt><dd>${esc(h.source)}</dd><dt>kind</dt><dd>${esc(h.kind || "fleet")}</dd></dl>`;
   html += `<div class="toolbar"><b>All processes on ${esc(name)}:</b> ${actButtons({ target: "all", hosts: name, what: `every process on ${name}` })}</div>`;
   const groups = [...new Set(procs.map((p) => p.group))].sort();
   if (!procs.length) html += empty(f.any ? "No process of this host matches the filter." : "No processes known on this host.");

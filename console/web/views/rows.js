@@ -63,7 +63,7 @@ export function hostRows(l, hosts, procs) {
       const summary = !h.up ? esc(h.error || "unreachable") : bad.length ? bad.join(", ") : ps.length ? "all fine" : "no processes";
       return (
         `<span>${canAct() ? `<input type="checkbox" data-hostsel="${esc(h.name)}"${S.hostSel.has(h.name) ? " checked" : ""} aria-label="${esc("select host " + h.name)}">` : ""}</span>` +
-        `<span>${link(hostHref(h.name), h.name)}</span>` +
+        `<span>${link(hostHref(h.name), h.name)}${h.kind === "supervisord" ? ` <span class="sub" title="supervisord, polled over XML-RPC">supervisord</span>` : ""}</span>` +
         `<span>${hostBadge(h)}</span>` +
         `<span class="sub">${esc((h.groups || []).join(", "))}</span>` +
         `<span>${ps.length}</span>` +
