@@ -682,3 +682,99 @@ fn seen_in_page(b: &Browser) {
     let html = b.source();
     assert!(!html.contains(PASSWORD), "the password is on the page");
 }
+
+/// A fake "supervisord" on loopback that answers every request with
+/// `body` (HTTP 200). Its threads end with the test process.
+fn fake_supervisord(body: Vec<u8>) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let body = std::sync::Arc::new(body);
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut buf = [0u8; 65536];
+                let _ = s.read(&mut buf);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(&body);
+            });
+        }
+    });
+    port
+}
+
+/// A hostile or broken supervisord cannot hurt the console: entities are
+/// never expanded, nesting and size are bounded, and what it sent is never
+/// quoted; the host is shown down with why and the picture stays fast.
+#[test]
+fn a_hostile_supervisord_is_bounded() {
+    let lols: String = (0..10).map(|_| "&lol;").collect();
+    let bomb = format!(
+        "<?xml version=\"1.0\"?><!DOCTYPE l [<!ENTITY lol \"lollollol\"><!ENTITY lol2 \"{lols}\">]>\
+         <methodResponse><params><param><value><string>&lol2;</string></value></param></params></methodResponse>"
+    );
+    let deep = format!(
+        "<methodResponse><params><param><value>{}</value></param></params></methodResponse>",
+        "<array><data><value>".repeat(5000)
+    );
+    let huge = format!(
+        "<methodResponse><params><param><value><string>{}</string></value></param></params></methodResponse>",
+        "x".repeat(9 << 20)
+    );
+    let ports = [
+        fake_supervisord(bomb.into_bytes()),
+        fake_supervisord(deep.into_bytes()),
+        fake_supervisord(huge.into_bytes()),
+    ];
+    let entries: String = ["bomb", "deep", "huge"]
+        .iter()
+        .zip(ports)
+        .map(|(name, port)| {
+            format!(
+                "[[agent]]\nname = \"{name}\"\nkind = \"supervisord\"\nurl = \"http://127.0.0.1:{port}/RPC2\"\npoll = \"500ms\"\n\n"
+            )
+        })
+        .collect();
+    let c = Console::start(&entries);
+    let hosts = wait_for(T, "three hosts down with a reason", || {
+        let h = c.get("/v1/hosts");
+        let all = h["hosts"].as_array()?.clone();
+        all.iter()
+            .all(|h| h["up"] == false && h["error"].as_str().is_some_and(|e| e != "connecting"))
+            .then_some(all)
+    });
+    let why = |name: &str| {
+        hosts.iter().find(|h| h["name"] == name).unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        why("bomb").contains("unreadable answer") && why("bomb").contains("entity"),
+        "{}",
+        why("bomb")
+    );
+    assert!(
+        why("deep").contains("nested deeper than"),
+        "{}",
+        why("deep")
+    );
+    assert!(
+        why("huge").contains("larger than 8388608 bytes"),
+        "{}",
+        why("huge")
+    );
+    for h in &hosts {
+        assert!(!h["error"].as_str().unwrap().contains("lollol"), "{h}");
+    }
+    let t = Instant::now();
+    c.get("/v1/status");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+}
