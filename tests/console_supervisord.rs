@@ -7,8 +7,12 @@
 //! verdict per host and new pids everywhere; log tails come through; a
 //! SIGKILLed supervisord is shown down and an op on it is `unreachable`
 //! while the others succeed, a SIGSTOPped one (black hole) too, with
-//! `/v1/status` still fast; the password is never in an answer or the
-//! console's log.
+//! `/v1/status` still fast; the password is never in an answer, the page
+//! or the console's log. Also: `fleetctl restart group:celery` and a
+//! rolling restart across both kinds, supervisord's faults as outcomes, a
+//! followed log, the page in headless Chromium, a hostile supervisord
+//! (entities, nesting, size) bounded, and a host switched to fleet-agent
+//! under the same name keeping its ops.
 
 mod common;
 use common::browser::*;
@@ -777,4 +781,56 @@ fn a_hostile_supervisord_is_bounded() {
     let t = Instant::now();
     c.get("/v1/status");
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+}
+
+/// Migration in place: a host switched from supervisord to fleet-agent
+/// under the same name keeps its ops in the console.
+#[test]
+fn a_host_switched_to_fleet_keeps_its_history() {
+    let sv = Supervisord::start(false);
+    let old = format!(
+        "[[agent]]\nname = \"old-web\"\nkind = \"supervisord\"\nurl = \"{}\"\npoll = \"500ms\"\n",
+        sv.url
+    );
+    let mut c = Console::start(&old);
+    c.wait_running(3, T);
+    let op = c.op(r#"{"action":"restart","target":"group:celery"}"#);
+    let first = op["id"].as_str().unwrap().to_owned();
+    let done = c.wait_op(&first, T);
+    assert_eq!(
+        verdicts(&done),
+        [("old-web".to_owned(), "ok".to_owned())],
+        "{done}"
+    );
+
+    // The switch: supervisord stops, fleet-agent (an import of the same
+    // programs) starts, the entry becomes a fleet agent's, same name.
+    drop(sv);
+    let (_agent, port) = tcp_agent(CELERY);
+    c.stop();
+    let text = std::fs::read_to_string(&c.config).unwrap();
+    let new = format!(
+        "[[agent]]\nname = \"old-web\"\nurl = \"http://127.0.0.1:{port}\"\ntoken = \"{AGENT_TOKEN}\"\n"
+    );
+    std::fs::write(&c.config, text.replace(&old, &new)).unwrap();
+    c.spawn();
+    c.wait_running(2, T);
+    let hosts = c.get("/v1/hosts");
+    assert_eq!(hosts["hosts"][0]["kind"], "fleet", "{hosts}");
+    let op = c.op(r#"{"action":"restart","target":"group:celery"}"#);
+    let done = c.wait_op(op["id"].as_str().unwrap(), T);
+    assert_eq!(
+        verdicts(&done),
+        [("old-web".to_owned(), "ok".to_owned())],
+        "{done}"
+    );
+    // Both ops, before and after the switch, under the host's name.
+    let ops = c.get("/v1/ops?hosts=old-web");
+    let ids: Vec<&str> = ops["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&first.as_str()) && ids.len() == 2, "{ops}");
 }
