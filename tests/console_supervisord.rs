@@ -525,6 +525,21 @@ fn one_console_sees_and_restarts_both_kinds() {
         "no time in {line:?}"
     );
     drop(s);
+    // Cleared through the console (audited), with clearProcessLogs.
+    let r = e.console.request(
+        "POST",
+        "/v1/hosts/sv-unix/processes/talker:talker/log/clear",
+        Some(OPERATOR),
+        "",
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let after = e.console.request(
+        "GET",
+        "/v1/hosts/sv-unix/processes/talker:talker/log?stream=stdout",
+        Some(VIEWER),
+        "",
+    );
+    assert_eq!(after.text(), "", "the log was not cleared");
     let missing = e.console.request(
         "GET",
         "/v1/hosts/sv-unix/processes/celery:nope/log",

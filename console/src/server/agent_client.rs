@@ -281,8 +281,12 @@ impl AgentClient {
         })
     }
 
-    /// Empty a process's log files and tail on the agent.
+    /// Empty a process's log files and tail on the agent (a supervisord
+    /// host: its log files).
     pub async fn clear_log(&self, name: &str) -> Result<(), CallError> {
+        if let Backend::Supervisord(s) = &self.backend {
+            return Ok(s.clear_log(name).await?);
+        }
         let path = format!("/v1/processes/{}/log/clear", encode::segment(name));
         tokio::time::timeout(
             STATUS_TIMEOUT,

@@ -1,4 +1,5 @@
-//! Log tails of a supervisord host's processes:
+//! Logs of a supervisord host's processes: clearing them
+//! (`clearProcessLogs`) and tails:
 //! `supervisor.tailProcessStdoutLog` / `tailProcessStderrLog` (name,
 //! offset, length), the length capped. supervisord has no follow: a
 //! followed log is the same call every [`FOLLOW_POLL`] from the offset the
@@ -63,6 +64,16 @@ impl SupervisordClient {
                 "a log tail that is not [bytes, offset, overflow]",
             )),
         }
+    }
+
+    /// Empty `name`'s log files (`supervisor.clearProcessLogs`).
+    pub async fn clear_log(&self, name: &str) -> Result<(), SvError> {
+        let params = [Value::str(name)];
+        let call = self.value("supervisor.clearProcessLogs", &params);
+        tokio::time::timeout(CALL_TIMEOUT, call)
+            .await
+            .map_err(|_| SvError::Unreachable("timed out clearing the log".into()))??;
+        Ok(())
     }
 
     /// The last `tail` bytes (at most [`TAIL_MAX`]) of `name`'s `stream`.
