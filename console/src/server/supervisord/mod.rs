@@ -5,13 +5,14 @@
 //! hardened codec (`fleet_client::xmlrpc`: no entities, bounded depth).
 //!
 //! supervisord has no event stream, so the picture comes from polling:
-//! `poll.rs` one task per host reads `getAllProcessInfo` every `poll` and
-//! hands it to the picture as a fleet agent's status re-read would be
-//! (changes published as process events); `map.rs` turns supervisord's
-//! process struct into fleet-api's `ProcessInfo` and counts the restarts
-//! it can see between polls (pid or start time changed); `act.rs` the
-//! verbs (start/stop/restart/signal over a selector, fault codes turned
-//! into per-process outcomes); `log.rs` log tails.
+//! `poll.rs` one task per host reads version, pid and `getAllProcessInfo`
+//! (one `system.multicall`) every `poll` and hands them to the picture as
+//! a fleet agent's status re-read would be (changes published as process
+//! events); `map.rs` turns supervisord's process struct into fleet-api's
+//! `ProcessInfo` and counts the restarts it can see between polls (pid or
+//! start time changed); `act.rs` the verbs (start/stop/restart/signal over
+//! a selector, fault codes turned into per-process outcomes); `log.rs`
+//! tails, follows (polled) and clearing.
 
 mod act;
 mod log;
