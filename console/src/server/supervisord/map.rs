@@ -19,32 +19,44 @@ use fleet_api::{ExitInfo, ExitKind, ProcessInfo, ProcessState, Wanted};
 use fleet_client::xmlrpc::Value;
 use std::collections::HashMap;
 
-/// Per process: the (pid, start) last seen and the restarts counted.
+/// Per process: the last pid and start seen (each kept while the other
+/// is absent: a poll that lands between a stop and a start shows neither)
+/// and the restarts counted.
 #[derive(Default)]
 pub struct Restarts {
-    seen: HashMap<String, ((i64, i64), u32)>,
+    seen: HashMap<String, Seen>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    pid: i64,
+    start: i64,
+    restarts: u32,
 }
 
 impl Restarts {
-    /// Count a restart when `name`'s (pid, start) changed to a new start
-    /// since the last look; what restarted twice between two looks counts
-    /// once (a count of what the console saw, not supervisord's).
+    /// Count a restart when `name` shows a start time or a pid other than
+    /// the last ones seen (its first spawn is not one); what restarted
+    /// twice between two looks counts once (a count of what the console
+    /// saw, not supervisord's).
     fn count(&mut self, name: &str, pid: i64, start: i64) -> u32 {
-        let now = (pid, start);
-        match self.seen.get_mut(name) {
-            None => {
-                self.seen.insert(name.to_owned(), (now, 0));
-                0
-            }
-            Some((before, n)) => {
-                if start > 0 && (start != before.1 || (pid > 0 && before.0 > 0 && pid != before.0))
-                {
-                    *n += 1;
-                }
-                *before = now;
-                *n
-            }
+        let s = self.seen.entry(name.to_owned()).or_insert(Seen {
+            pid,
+            start,
+            restarts: 0,
+        });
+        let new_start = start > 0 && s.start > 0 && start != s.start;
+        let new_pid = pid > 0 && s.pid > 0 && pid != s.pid;
+        if new_start || new_pid {
+            s.restarts += 1;
         }
+        if start > 0 {
+            s.start = start;
+        }
+        if pid > 0 {
+            s.pid = pid;
+        }
+        s.restarts
     }
 
     /// Forget processes that are gone (a reread dropped them).
@@ -203,6 +215,14 @@ mod tests {
         assert_eq!((p.pid, p.restarts), (None, 1));
         let e = p.exit_status.unwrap();
         assert_eq!((e.code, e.at, e.stopped_by_us), (Some(3), 110_000, true));
+        // Started again within the same second: the pid tells.
+        let p = process(&sv("worker_00", "RUNNING", 14, 105, 110), Some(&mut r)).unwrap();
+        assert_eq!(p.restarts, 2);
+        // A process first seen never started: its first spawn is no restart.
+        let p = process(&sv("worker_01", "STOPPED", 0, 0, 0), Some(&mut r)).unwrap();
+        assert_eq!(p.restarts, 0);
+        let p = process(&sv("worker_01", "RUNNING", 20, 120, 0), Some(&mut r)).unwrap();
+        assert_eq!(p.restarts, 0);
     }
 
     #[test]
