@@ -747,12 +747,19 @@ fn a_hostile_supervisord_is_bounded() {
         "<methodResponse><params><param><value><string>{}</string></value></param></params></methodResponse>",
         "x".repeat(9 << 20)
     );
+    // A fault whose text is 1 MiB: shown cut short.
+    let loud = format!(
+        "<methodResponse><fault><value><struct><member><name>faultCode</name><value><int>1</int></value></member>\
+         <member><name>faultString</name><value><string>{}</string></value></member></struct></value></fault></methodResponse>",
+        "y".repeat(1 << 20)
+    );
     let ports = [
+        fake_supervisord(loud.into_bytes()),
         fake_supervisord(bomb.into_bytes()),
         fake_supervisord(deep.into_bytes()),
         fake_supervisord(huge.into_bytes()),
     ];
-    let entries: String = ["bomb", "deep", "huge"]
+    let entries: String = ["loud", "bomb", "deep", "huge"]
         .iter()
         .zip(ports)
         .map(|(name, port)| {
@@ -762,7 +769,7 @@ fn a_hostile_supervisord_is_bounded() {
         })
         .collect();
     let c = Console::start(&entries);
-    let hosts = wait_for(T, "three hosts down with a reason", || {
+    let hosts = wait_for(T, "four hosts down with a reason", || {
         let h = c.get("/v1/hosts");
         let all = h["hosts"].as_array()?.clone();
         all.iter()
@@ -789,6 +796,11 @@ fn a_hostile_supervisord_is_bounded() {
         why("huge").contains("larger than 8388608 bytes"),
         "{}",
         why("huge")
+    );
+    assert!(
+        why("loud").ends_with("y…") && why("loud").len() < 400,
+        "{}",
+        why("loud")
     );
     for h in &hosts {
         assert!(!h["error"].as_str().unwrap().contains("lollol"), "{h}");

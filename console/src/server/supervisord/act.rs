@@ -154,7 +154,7 @@ impl SupervisordClient {
                     _ => 0,
                 };
                 let why = match i.member("description") {
-                    Some(Value::Str(s)) => s.clone(),
+                    Some(Value::Str(s)) => super::capped(s, 300),
                     _ => String::new(),
                 };
                 let v = match fleet_client::xmlrpc::Code::from_i64(code).map(|c| c.name()) {

@@ -37,6 +37,18 @@ const ANSWER_MAX: usize = 8 << 20;
 /// that act are bounded by the op's per-host timeout instead).
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The most characters of a parser's reason or a fault's text kept: what
+/// a hostile supervisord writes there is shown on the page.
+const REASON_MAX: usize = 300;
+
+/// `s`, cut at `max` characters (marked with `…`).
+pub(crate) fn capped(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_owned(),
+        Some((at, _)) => format!("{}…", &s[..at]),
+    }
+}
+
 /// One supervisord's XML-RPC endpoint.
 pub struct SupervisordClient {
     client: Client,
@@ -77,12 +89,17 @@ impl SupervisordClient {
             .post_xml(&self.path, body, ANSWER_MAX, READ_TIMEOUT)
             .await
             .map_err(unreachable)?;
-        parse_response(&raw).map_err(|e| {
+        let answer = parse_response(&raw).map_err(|e| {
             SvError::Unreachable(format!(
-                "supervisord sent an unreadable answer ({} bytes): {e}",
-                raw.len()
+                "supervisord sent an unreadable answer ({} bytes): {}",
+                raw.len(),
+                capped(&e, REASON_MAX)
             ))
-        })
+        })?;
+        Ok(answer.map_err(|f| RemoteFault {
+            code: f.code,
+            text: capped(&f.text, REASON_MAX),
+        }))
     }
 
     /// Call `method`, a fault being an error (the host's own answer).
