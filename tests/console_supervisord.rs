@@ -9,7 +9,8 @@
 //! while the others succeed, a SIGSTOPped one (black hole) too, with
 //! `/v1/status` still fast; the password is never in an answer, the page
 //! or the console's log. Also: `fleetctl restart group:celery` and a
-//! rolling restart across both kinds, supervisord's faults as outcomes, a
+//! rolling restart across both kinds, a supervisord SIGKILLed mid-op
+//! (`unreachable`, the fleet host `ok`), supervisord's faults as outcomes, a
 //! followed log, the page in headless Chromium, a hostile supervisord
 //! (entities, nesting, size) bounded, and a host switched to fleet-agent
 //! under the same name keeping its ops.
@@ -44,6 +45,12 @@ struct Supervisord {
 
 impl Supervisord {
     fn start(tcp_with_password: bool) -> Supervisord {
+        Self::start_with(tcp_with_password, "", 3)
+    }
+
+    /// With `extra` programs (`{tp}` is the test program), waiting for
+    /// `running` RUNNING processes.
+    fn start_with(tcp_with_password: bool, extra: &str, running: usize) -> Supervisord {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
         let (server, url) = if tcp_with_password {
@@ -89,8 +96,11 @@ startsecs = 0
 command = /nonexistent/fleet-test-program
 autostart = false
 startretries = 0
+
+{extra}
 ",
-            tp = testprog()
+            tp = testprog(),
+            extra = extra.replace("{tp}", testprog()),
         );
         let path = dir.path().join("supervisord.conf");
         std::fs::write(&path, conf).unwrap();
@@ -110,14 +120,14 @@ startretries = 0
             seen: vec![],
             frozen: false,
         };
-        wait_for(T, "supervisord to run its 3 programs", || {
+        wait_for(T, "supervisord to run its programs", || {
             let all = sv.try_info()?;
-            let running = all
+            let n = all
                 .as_array()?
                 .iter()
                 .filter(|p| p["statename"] == "RUNNING")
                 .count();
-            (running == 3).then_some(())
+            (n == running).then_some(())
         });
         sv
     }
@@ -860,4 +870,57 @@ fn a_host_switched_to_fleet_keeps_its_history() {
         .map(|o| o["id"].as_str().unwrap())
         .collect();
     assert!(ids.contains(&first.as_str()) && ids.len() == 2, "{ops}");
+}
+
+/// A supervisord SIGKILLed while an op waits on it (a start that takes its
+/// 3 s startsecs): that host's verdict is `unreachable`, the fleet host's
+/// `ok`, and the op ends.
+#[test]
+fn a_supervisord_killed_mid_op_is_unreachable_and_the_rest_proceed() {
+    let mut sv = Supervisord::start_with(
+        true,
+        "[program:slow]\ncommand = {tp} sleep\nstartsecs = 3\n",
+        4,
+    );
+    let (_agent, port) = tcp_agent(CELERY);
+    let secrets = tempfile::tempdir().unwrap();
+    let pass_file = secrets.path().join("sv.pass");
+    std::fs::write(&pass_file, PASSWORD).unwrap();
+    let c = Console::start(&format!(
+        "{}[[agent]]\nname = \"sv-tcp\"\nkind = \"supervisord\"\nurl = \"{}\"\nusername = \"admin\"\n\
+         password_file = \"{}\"\npoll = \"500ms\"\n",
+        agent_entries(&[("fleet-1", port)]),
+        sv.url,
+        pass_file.display()
+    ));
+    c.wait_running(6, T);
+    let op = c.op(r#"{"action":"restart","target":"all","timeout_ms":20000}"#);
+    let id = op["id"].as_str().unwrap().to_owned();
+    // Mid-op: the restart's start waits on slow's startsecs.
+    wait_for(T, "supervisord starting slow again", || {
+        let info = sv.try_info()?;
+        info.as_array()?
+            .iter()
+            .any(|p| p["name"] == "slow" && p["statename"] == "STARTING")
+            .then_some(())
+    });
+    assert_eq!(c.get(&format!("/v1/ops/{id}"))["state"], "running");
+    // Frozen first, so what it runs can be listed (and stopped after)
+    // before it dies.
+    kill(sv.pid(), Signal::SIGSTOP).unwrap();
+    let svpid = sv.pid().as_raw();
+    sv.seen
+        .extend(all_pids().into_iter().filter(|p| ppid(*p) == Some(svpid)));
+    kill(sv.pid(), Signal::SIGKILL).unwrap();
+    let _ = sv.child.take().unwrap().wait();
+    let done = c.wait_op(&id, T);
+    assert_eq!(
+        verdicts(&done),
+        [
+            ("fleet-1".to_owned(), "ok".to_owned()),
+            ("sv-tcp".to_owned(), "unreachable".to_owned()),
+        ],
+        "{done}"
+    );
+    assert!(!done.to_string().contains(PASSWORD));
 }
