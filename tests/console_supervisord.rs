@@ -632,6 +632,21 @@ fn one_console_sees_and_restarts_both_kinds() {
     b.assert_no_js_errors("supervisord hosts on the page");
     seen_in_page(&b);
 
+    // /metrics: the kind of each host, and a supervisord host's processes
+    // in the same per-process series as a fleet host's.
+    let m = e.console.request("GET", "/metrics", Some(VIEWER), "").text();
+    for line in [
+        "fleet_console_host_info{host=\"sv-unix\",kind=\"supervisord\"} 1",
+        "fleet_console_host_up{host=\"sv-unix\"} 1",
+    ] {
+        assert!(m.lines().any(|l| l == line), "no {line} in\n{m}");
+    }
+    assert!(
+        m.lines().any(|l| l.starts_with("fleet_console_process_state{host=\"sv-unix\",name=\"celery:worker_00\"")
+            && l.contains("state=\"RUNNING\"") && l.ends_with(" 1")),
+        "{m}"
+    );
+
     // The password is nowhere the console answers or logs.
     let mut seen = String::new();
     for path in ["/v1/hosts", "/v1/status", "/v1/ops", "/metrics"] {

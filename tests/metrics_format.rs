@@ -462,6 +462,7 @@ fn every_family_is_there_with_its_labels_and_the_values_real_changes_give() {
         "fleet_console_info",
         "fleet_console_agents",
         "fleet_console_processes",
+        "fleet_console_host_info",
         "fleet_console_host_up",
         "fleet_console_host_last_seen_timestamp_seconds",
         "fleet_console_host_staleness_seconds",
@@ -495,6 +496,15 @@ fn every_family_is_there_with_its_labels_and_the_values_real_changes_give() {
         value(console, family, sample, labels)
     };
     let w1 = [("host", "w-01")];
+    assert_eq!(
+        c(
+            &console,
+            "fleet_console_host_info",
+            "fleet_console_host_info",
+            &[("host", "w-01"), ("kind", "fleet")]
+        ),
+        Some(1.0)
+    );
     assert_eq!(
         c(
             &console,

@@ -37,6 +37,16 @@ pub enum HostKind {
     Supervisord,
 }
 
+impl HostKind {
+    /// The name in console.toml and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostKind::Fleet => "fleet",
+            HostKind::Supervisord => "supervisord",
+        }
+    }
+}
+
 /// One agent as the console sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HostInfo {

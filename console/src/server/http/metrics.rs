@@ -113,6 +113,15 @@ fn hosts(app: &App, names: &[String], t: &mut Text) {
         .iter()
         .map(|h| Labels::new(&[("host", &h.name)]))
         .collect();
+    let name = "fleet_console_host_info";
+    t.family(
+        name,
+        Kind::Gauge,
+        "Always 1: what manages the host (kind: fleet, or supervisord polled over XML-RPC).",
+    );
+    for (h, l) in infos.iter().zip(&labels) {
+        t.sample(name, &l.with("kind", h.kind.as_str()), 1u8);
+    }
     let name = "fleet_console_host_up";
     t.family(
         name,
