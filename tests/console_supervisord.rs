@@ -634,7 +634,10 @@ fn one_console_sees_and_restarts_both_kinds() {
 
     // /metrics: the kind of each host, and a supervisord host's processes
     // in the same per-process series as a fleet host's.
-    let m = e.console.request("GET", "/metrics", Some(VIEWER), "").text();
+    let m = e
+        .console
+        .request("GET", "/metrics", Some(VIEWER), "")
+        .text();
     for line in [
         "fleet_console_host_info{host=\"sv-unix\",kind=\"supervisord\"} 1",
         "fleet_console_host_up{host=\"sv-unix\"} 1",
@@ -642,8 +645,10 @@ fn one_console_sees_and_restarts_both_kinds() {
         assert!(m.lines().any(|l| l == line), "no {line} in\n{m}");
     }
     assert!(
-        m.lines().any(|l| l.starts_with("fleet_console_process_state{host=\"sv-unix\",name=\"celery:worker_00\"")
-            && l.contains("state=\"RUNNING\"") && l.ends_with(" 1")),
+        m.lines().any(|l| l
+            .starts_with("fleet_console_process_state{host=\"sv-unix\",name=\"celery:worker_00\"")
+            && l.contains("state=\"RUNNING\"")
+            && l.ends_with(" 1")),
         "{m}"
     );
 
