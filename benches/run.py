@@ -52,6 +52,7 @@ SCENARIOS = [
     "health",
     "listeners",
     "crowd",
+    "mixed",
 ]
 
 SUPERVISOR_SPEC = "supervisor==4.3.0"

@@ -270,6 +270,10 @@ class AgentProc:
         # Held by the SIGTERM loop while it judges this agent's exit, so
         # the SIGKILL loop leaves it alone.
         self.busy = False
+        # Answered since its last start (`wait_up`): a reload is only sent
+        # to an incarnation known to serve, so a refused connection from
+        # one still starting is not taken for a fault.
+        self.serving = False
         self.write_config()
 
     def write_config(self) -> None:
@@ -297,6 +301,7 @@ class AgentProc:
         err.close()
         STARTED.add(self.proc.pid)
         self.incarnations += 1
+        self.serving = False
 
     def pid(self) -> int | None:
         p = self.proc
@@ -308,6 +313,7 @@ class AgentProc:
             try:
                 st, _ = http_json(self.port, "GET", "/v1/status", token=AGENT_TOKEN, timeout=2)
                 if st == 200:
+                    self.serving = True
                     return True
             except (OSError, http.client.HTTPException, ValueError):
                 pass
@@ -434,8 +440,9 @@ class Fleet:
             a = random.choice(self.agents)
             with self.lock:
                 pid = a.pid()
-                if pid is None:
+                if pid is None or not a.serving:
                     continue
+                kills = a.kills
                 a.extra = not a.extra
                 a.write_config()
                 n += 1
@@ -446,13 +453,15 @@ class Fleet:
             try:
                 st, body = http_json(a.port, "POST", "/v1/reload", {}, token=AGENT_TOKEN, timeout=30)
             except (OSError, http.client.HTTPException, ValueError) as e:
-                # The agent may have been killed meanwhile.
-                if a.pid() is not None:
+                # The agent may have been killed (and restarted) meanwhile.
+                with self.lock:
+                    same = a.kills == kills and a.pid() is not None
+                if same:
                     self.violation(f"{a.name}: POST /v1/reload failed: {e}")
                 continue
             with self.lock:
                 self.counts["reloads" if st == 200 else "reloads_refused"] += 1
-            if st != 200 and a.pid() is not None:
+            if st != 200 and a.pid() is not None and a.kills == kills:
                 self.violation(f"{a.name}: reload answered {st}: {body}")
 
     def kill_loop(self) -> None:

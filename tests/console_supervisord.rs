@@ -19,6 +19,7 @@ mod common;
 use common::browser::*;
 use common::console::*;
 use common::ctl::*;
+use common::pki::pki;
 use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -535,6 +536,33 @@ fn one_console_sees_and_restarts_both_kinds() {
         "no time in {line:?}"
     );
     drop(s);
+    // The file as a download: readProcessStdoutLog in pieces, the whole
+    // (small) file, as the longest tail gives it.
+    let file = e.console.request(
+        "GET",
+        "/v1/hosts/sv-unix/processes/talker:talker/log/file?stream=stdout",
+        Some(VIEWER),
+        "",
+    );
+    assert_eq!(file.status, 200, "{}", file.text());
+    assert!(
+        file.header("content-disposition")
+            .is_some_and(|d| d.contains("sv-unix_talker_talker_stdout.log")),
+        "{:?}",
+        file.header("content-disposition")
+    );
+    let whole = e.console.request(
+        "GET",
+        "/v1/hosts/sv-unix/processes/talker:talker/log?stream=stdout&tail=1000000",
+        Some(VIEWER),
+        "",
+    );
+    assert!(
+        file.text().contains("hello-from-supervisord"),
+        "{}",
+        file.text()
+    );
+    assert_eq!(file.text(), whole.text());
     // Cleared through the console (audited), with clearProcessLogs.
     let r = e.console.request(
         "POST",
@@ -943,4 +971,105 @@ fn a_supervisord_killed_mid_op_is_unreachable_and_the_rest_proceed() {
         "{done}"
     );
     assert!(!done.to_string().contains(PASSWORD));
+}
+
+/// A supervisord behind TLS (a terminator in front, as sites put stunnel
+/// or a balancer there): the console verifies it with the console's trust
+/// rules, a CA file or a pinned fingerprint; a wrong pin or no trust is a
+/// host down with the certificate named, never a silent plain connection.
+#[test]
+fn a_supervisord_behind_tls_is_verified_like_an_agent() {
+    let sv = Supervisord::start(true);
+    let upstream: u16 = sv
+        .url
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/RPC2")
+        .parse()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki();
+    pki.write(dir.path());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls_proxy.py");
+    let mut proxy = Command::new("python3")
+        .arg(&script)
+        .arg(dir.path().join("leaf.pem"))
+        .arg(dir.path().join("leaf.key"))
+        .arg(upstream.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(proxy.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port: u16 = line.trim().parse().unwrap();
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, PASSWORD).unwrap();
+    let entry = |name: &str, trust: &str| {
+        format!(
+            "[[agent]]\nname = \"{name}\"\nkind = \"supervisord\"\nurl = \"https://127.0.0.1:{port}/RPC2\"\n\
+             username = \"admin\"\npassword_file = {:?}\npoll = \"500ms\"\n{trust}\n\n",
+            pass.display().to_string()
+        )
+    };
+    let other = "ab".repeat(32);
+    let c = Console::start(&format!(
+        "{}{}{}{}",
+        entry(
+            "by-ca",
+            &format!(
+                "ca_file = {:?}",
+                dir.path().join("ca.pem").display().to_string()
+            )
+        ),
+        entry(
+            "pinned",
+            &format!("fingerprint = \"sha256:{}\"", pki.leaf_fingerprint())
+        ),
+        entry("wrong-pin", &format!("fingerprint = \"{other}\"")),
+        entry("no-trust", "")
+    ));
+    let host = |name: &str| -> Value {
+        c.get("/v1/hosts")["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    for name in ["by-ca", "pinned"] {
+        wait_for(T, &format!("{name} up"), || {
+            (host(name)["up"] == true).then_some(())
+        });
+        let running = |p: &Value| p["name"] == "celery:worker_00" && p["state"] == "RUNNING";
+        let ok = poll_until(T, || {
+            of_host(&c.get("/v1/status"), name)
+                .iter()
+                .any(running)
+                .then_some(())
+        });
+        assert!(
+            ok.is_some(),
+            "{name}: {:#?}\n{}",
+            of_host(&c.get("/v1/status"), name),
+            host(name)
+        );
+    }
+    for name in ["wrong-pin", "no-trust"] {
+        let h = wait_for(T, &format!("{name} down with an error"), || {
+            let h = host(name);
+            (h["up"] == false && h["error"].is_string()).then_some(h)
+        });
+        let e = h["error"].as_str().unwrap().to_lowercase();
+        assert!(
+            e.contains("certificate") || e.contains("fingerprint"),
+            "{name}: {e}"
+        );
+    }
+    assert!(!c.stderr().contains(PASSWORD));
+    let _ = proxy.kill();
+    let _ = proxy.wait();
 }

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 TOKEN = "bench-viewer-token-0123456789abcdef"
@@ -64,8 +65,24 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--console", default=str(ROOT / "target/release/fleet-console"))
     a = ap.parse_args()
+    m = measure(a.hosts, a.poll, a.seconds, a.console)
+    print("| hosts | poll | console CPU | RSS (MiB) | HWM (MiB) | /v1/status p50 / p99 (ms) |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| {a.hosts} supervisord | {a.poll} | {m['cpu_pct']:.2f} % of a core "
+        f"| {m['rss']:.1f} | {m['hwm']:.1f} | {statistics.median(m['lat']):.2f} / {m['p99']:.2f} |"
+    )
+    return 0
 
-    work = Path(tempfile.mkdtemp(prefix="fleet-svpoll-"))
+
+def measure(hosts: int, poll: str, seconds: float, console_bin: str, work: Path | None = None,
+            supervisord: list[str] | None = None) -> dict:
+    """Run the measurement; returns cpu_pct, rss, hwm (MiB), lat (ms list),
+    p99. `supervisord`: the command that runs it (default this Python's
+    `-m supervisor.supervisord`)."""
+    a = types.SimpleNamespace(hosts=hosts, poll=poll, seconds=seconds, console=console_bin)
+    supervisord = supervisord or [sys.executable, "-m", "supervisor.supervisord"]
+    work = work or Path(tempfile.mkdtemp(prefix="fleet-svpoll-"))
     children: list[subprocess.Popen] = []
     try:
         entries = []
@@ -93,7 +110,7 @@ startsecs = 0
             )
             children.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(d / "supervisord.conf")],
+                    supervisord + ["-n", "-c", str(d / "supervisord.conf")],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -146,13 +163,7 @@ startsecs = 0
         hwm = status_kib(console.pid, "VmHWM") / 1024
         lat.sort()
         p99 = lat[int(len(lat) * 0.99) - 1]
-        print("| hosts | poll | console CPU | RSS (MiB) | HWM (MiB) | /v1/status p50 / p99 (ms) |")
-        print("|---|---|---|---|---|---|")
-        print(
-            f"| {a.hosts} supervisord | {a.poll} | {100 * (c1 - c0) / (t1 - t0):.2f} % of a core "
-            f"| {rss:.1f} | {hwm:.1f} | {statistics.median(lat):.2f} / {p99:.2f} |"
-        )
-        return 0
+        return {"cpu_pct": 100 * (c1 - c0) / (t1 - t0), "rss": rss, "hwm": hwm, "lat": lat, "p99": p99}
     finally:
         for p in reversed(children):
             if p.poll() is None:

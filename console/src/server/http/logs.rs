@@ -94,14 +94,20 @@ pub async fn file(
     let Query(q) = q?;
     let (entry, stream) = target(&app, &host, q.stream.as_deref())?;
     let client = app.clients.for_host(&entry).map_err(ApiError::internal)?;
-    let resp = client
-        .log_file(&name, stream.as_str())
-        .await
-        .map_err(|e| failed(&host, e))?;
+    let pieces = match client.supervisord() {
+        // supervisord: read in pieces (`supervisord::log`), at most as much.
+        Some(sv) => sv.clone().file(name.clone(), stream).boxed(),
+        None => client
+            .log_file(&name, stream.as_str())
+            .await
+            .map_err(|e| failed(&host, e))?
+            .into_stream()
+            .boxed(),
+    };
     // An agent never sends more than LOG_FILE_MAX; one that does is cut
     // off there (the download then fails rather than filling a disk).
     let mut left = fleet_api::LOG_FILE_MAX;
-    let body = resp.into_stream().map(move |piece| {
+    let body = pieces.map(move |piece| {
         let piece = piece?;
         left = left.checked_sub(piece.len() as u64).ok_or_else(|| {
             std::io::Error::other("the agent sent more than a log file download may hold")

@@ -1,5 +1,6 @@
 //! Logs of a supervisord host's processes: clearing them
-//! (`clearProcessLogs`) and tails:
+//! (`clearProcessLogs`), the file as a download (`readProcess*Log` in
+//! pieces) and tails:
 //! `supervisor.tailProcessStdoutLog` / `tailProcessStderrLog` (name,
 //! offset, length), the length capped. supervisord has no follow: a
 //! followed log is the same call every [`FOLLOW_POLL`] from the offset the
@@ -24,6 +25,8 @@ const FOLLOW_POLL: Duration = Duration::from_secs(1);
 const FOLLOW_MAX: i64 = 64 << 10;
 /// One call's deadline.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// One read of a log file download (well under an answer's cap, 8 MiB).
+const FILE_CHUNK: i64 = 1 << 20;
 
 impl SupervisordClient {
     /// `length` bytes from `offset`: (bytes, the log's size).
@@ -64,6 +67,70 @@ impl SupervisordClient {
                 "a log tail that is not [bytes, offset, overflow]",
             )),
         }
+    }
+
+    /// `length` bytes of the log file from `offset`
+    /// (`readProcessStdoutLog` / `readProcessStderrLog`).
+    async fn read_range(
+        &self,
+        name: &str,
+        stream: Stream,
+        offset: i64,
+        length: i64,
+    ) -> Result<String, SvError> {
+        let method = match stream {
+            Stream::Stdout => "supervisor.readProcessStdoutLog",
+            Stream::Stderr => "supervisor.readProcessStderrLog",
+        };
+        let params = [Value::str(name), Value::Int(offset), Value::Int(length)];
+        let call = self.value(method, &params);
+        let v = tokio::time::timeout(CALL_TIMEOUT, call)
+            .await
+            .map_err(|_| SvError::Unreachable("timed out waiting for the log".into()))??;
+        match v {
+            Value::Str(s) => Ok(s),
+            _ => Err(super::odd("a log read that is not a string")),
+        }
+    }
+
+    /// The log file as a download: its last [`fleet_api::LOG_FILE_MAX`]
+    /// bytes as of the first call (what a fleet agent's download holds),
+    /// read in [`FILE_CHUNK`] pieces: supervisord has no download, and one
+    /// answer is capped. A failed read ends the body with the error.
+    pub fn file(
+        self: Arc<Self>,
+        name: String,
+        stream: Stream,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+        futures_util::stream::unfold(None::<(i64, i64)>, move |state| {
+            let me = self.clone();
+            let name = name.clone();
+            async move {
+                let (at, end) = match state {
+                    Some(range) => range,
+                    // Its size: a tail of nothing answers with the end.
+                    None => match me.read_log(&name, stream, 0, 0).await {
+                        Ok((_, size)) => {
+                            let max = fleet_api::LOG_FILE_MAX as i64;
+                            (size.saturating_sub(max).max(0), size)
+                        }
+                        Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+                    },
+                };
+                if at >= end {
+                    return None;
+                }
+                let want = (end - at).min(FILE_CHUNK);
+                match me.read_range(&name, stream, at, want).await {
+                    // Cut short since (cleared or rotated): what was there.
+                    Ok(text) if text.is_empty() => None,
+                    // By the bytes asked for: supervisord's text may hold
+                    // replacement characters for bytes that were not UTF-8.
+                    Ok(text) => Some((Ok(Bytes::from(text)), Some((at + want, end)))),
+                    Err(e) => Some((Err(std::io::Error::other(e.to_string())), Some((end, end)))),
+                }
+            }
+        })
     }
 
     /// Empty `name`'s log files (`supervisor.clearProcessLogs`).
