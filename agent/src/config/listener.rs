@@ -22,8 +22,9 @@ pub const NOT_FOR_LISTENERS: &[(&str, &str)] = &[
     ("health", "a listener has no health check (its protocol state shows whether it works)"),
 ];
 
-/// supervisord's one result handler, the only one fleet has.
-const DEFAULT_HANDLER: &str = "supervisor.dispatchers:default_handler";
+/// supervisord's one result handler, the only one fleet has (import
+/// reads it too).
+pub const DEFAULT_HANDLER: &str = "supervisor.dispatchers:default_handler";
 
 /// Checks the listener keys of `t`; `None` after reporting an error.
 pub(crate) fn listener(cx: &mut Ctx, t: &Table, section: &Loc) -> Option<ListenerSpec> {
@@ -86,13 +87,15 @@ fn events(cx: &mut Ctx, t: &Table, section: &Loc) -> Option<(Vec<String>, Subs)>
     };
     let raw: Vec<String> = match v.get_ref() {
         Raw::String(s) => s.split(',').map(|s| s.trim().to_owned()).collect(),
-        Raw::Array(items) => items
-            .iter()
-            .map(|i| match i.get_ref() {
-                Raw::String(s) => s.trim().to_owned(),
-                _ => String::new(),
-            })
-            .collect(),
+        Raw::Array(items) => {
+            let mut names = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                // Each name as any string value: `${VAR}` expanded, and a
+                // number or a table is an error at its place, not dropped.
+                names.push(cx.string_value(t.file, &format!("{label}[{i}]"), item)?);
+            }
+            names.into_iter().map(|n| n.trim().to_owned()).collect()
+        }
         other => {
             let msg = format!(
                 "{label}: expected an array of event type names, found {}",

@@ -22,6 +22,7 @@ mod program;
 pub use agent::AGENT_KEYS;
 pub use depends::ranks;
 pub use health::HEALTH_KEYS;
+pub use listener::{DEFAULT_HANDLER, LISTENER_KEYS};
 pub use program::PROGRAM_KEYS;
 mod raw;
 mod validate;

@@ -1251,6 +1251,10 @@ buffer_size = 0
 [eventlistener.quiet]
 command = "x"
 
+[eventlistener.typo]
+command = "x"
+events = ["TICK_5", 60]
+
 [program.dup]
 command = "y"
 
@@ -1276,6 +1280,7 @@ programs = ["quiet"]
         "program \"dup\" is already defined",
         "capture mode (PROCESS_COMMUNICATION events) is not supported",
         "\"quiet\" is an event listener",
+        "eventlistener.typo.events[1]: expected a string, found",
     ] {
         assert!(e.contains(needle), "{needle:?} not in:\n{e}");
     }

@@ -3,11 +3,11 @@
 //! `result_handler`.
 
 use super::*;
+use crate::config::DEFAULT_HANDLER;
 use crate::listener::event::Subs;
 
-pub(super) const KEYS: &[&str] = &["events", "buffer_size", "result_handler"];
-
-const DEFAULT_HANDLER: &str = "supervisor.dispatchers:default_handler";
+/// The keys a listener has beyond a program's: fleet's are supervisord's.
+pub(super) use crate::config::LISTENER_KEYS as KEYS;
 
 pub(super) fn keys(cx: &mut Cx, p: &Prog, block: &mut Block) -> Result<(), Error> {
     let sec = p.sec;
