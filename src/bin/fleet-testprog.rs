@@ -24,6 +24,9 @@
 //!                               (default 65536); each chunk starts with its
 //!                               16-digit index so gaps show; then exit 0
 //!   ticker MS                   print "tick N" every MS milliseconds
+//!   chatty RATE                 print RATE numbered ~100-byte log lines a
+//!                               second, one write each, paced by deadline
+//!                               (a busy worker's logging, not a flood)
 //!   env VAR...                  print VAR=value lines, then wait
 //!   hog MB                      allocate and touch MB MiB, then wait
 //!   stderr TEXT                 write TEXT to stderr and stdout, then wait
@@ -93,6 +96,10 @@ fn main() {
                 println!("tick {n}");
                 std::thread::sleep(Duration::from_millis(ms));
             }
+        }
+        "chatty" => {
+            let rate: u32 = arg(1).parse().expect("chatty RATE");
+            chatty(rate)
         }
         "hog" => {
             let mb: usize = arg(1).parse().expect("hog MB");
@@ -293,4 +300,24 @@ fn http(port: &str, file: &str, after_ms: u64) -> ! {
         });
     }
     unreachable!("incoming() never ends")
+}
+
+/// Lines on an absolute schedule, so a slow reader shows as lines that are
+/// late, never as fewer lines.
+fn chatty(rate: u32) -> ! {
+    let pid = std::process::id();
+    let every = Duration::from_secs(1) / rate.max(1);
+    let start = std::time::Instant::now();
+    let mut out = std::io::stdout().lock();
+    for n in 0u64.. {
+        let _ = writeln!(
+            out,
+            "[{pid}] {n:010} INFO worker: task tasks.process[{n:016x}] succeeded in 0.0042s: None"
+        );
+        let next = start + every * (n as u32 + 1);
+        if let Some(wait) = next.checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    unreachable!()
 }

@@ -31,6 +31,7 @@ mod pump;
 pub mod read;
 mod ring;
 pub mod tap;
+mod tick;
 mod writer;
 
 #[cfg(test)]

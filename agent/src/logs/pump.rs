@@ -12,13 +12,25 @@
 //! until EOF whatever happens to the file: a program never stalls on a full
 //! pipe because its log disk is full. Readiness waits go through tokio's
 //! cooperative budget, so a flood yields to other tasks on the runtime.
+//!
+//! A quiet stream is read at most once per `tick::TICK`: after a read, the
+//! pump takes the pipe out of the reactor and reads it on the next tick
+//! (one timer for every pump), and polls it again after a few empty ticks. A hundred
+//! workers printing 200 lines a second then cost the agent a wake-up per
+//! tick, one read and one write per pipe per tick, instead of a wake-up,
+//! two reads and a write per line. A line
+//! reaches the file and followers at most a tick later; a program never
+//! waits for it (the pipe holds what it writes meanwhile). A read shorter
+//! than the buffer emptied the pipe, so the pump does not read again to
+//! hear `EAGAIN`.
 
 use super::chunk::{Chunk, PageBuf};
 use super::{writer, LogStream};
+use std::cell::RefCell;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
-use tokio::net::unix::pipe;
+use tokio::io::unix::AsyncFd;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -26,6 +38,15 @@ use tracing::Instrument;
 const SMALL: usize = 16 * 1024;
 /// Heap buffer for busy streams (also the largest chunk a follower gets).
 pub(super) const BIG: usize = 256 * 1024;
+thread_local! {
+    /// Where quiet reads land before their bytes are handed on: one per
+    /// thread, reused, so a read neither zeroes nor allocates a buffer.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SMALL].into_boxed_slice());
+}
+
+/// Empty ticks after which a stream that printed is polled again.
+const IDLE_TICKS: u8 = 5;
+
 /// Pipe capacity asked for a busy stream (Linux caps it at
 /// /proc/sys/fs/pipe-max-size, 1 MiB by default, for non-root users).
 #[cfg(target_os = "linux")]
@@ -39,26 +60,29 @@ pub fn spawn_pump(pipe: OwnedFd, stream: Arc<LogStream>) -> JoinHandle<()> {
 }
 
 async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {
-    // `pipe::Receiver` is tokio's `AsyncFd` for pipes (it sets O_NONBLOCK),
-    // without `AsyncFd::register`'s `unsafe`. Keep a duplicate in case it
-    // cannot be registered: the output must be drained either way.
-    let spare = fd.try_clone();
-    let rx = match pipe::Receiver::from_owned_fd(fd) {
-        Ok(rx) => rx,
-        Err(e) => return drain_blocking(spare, stream, e).await,
+    // If the pipe cannot be polled, its output must be drained anyway.
+    if let Err(e) = set_nonblocking(&fd, true) {
+        return drain_blocking(fd, stream, e).await;
+    }
+    let mut pipe = match crate::sys::register_readable(fd) {
+        Ok(rx) => Pipe::Polled(rx),
+        Err((fd, e)) => return drain_blocking(fd, stream, e).await,
     };
-    drop(spare);
     let _settle = Settle(&stream);
     let mut reader = Reader::default();
     loop {
         // `poll_read_ready`, unlike `readable()`, spends tokio's cooperative
         // budget: a pipe that is always ready still yields the worker.
-        if std::future::poll_fn(|cx| rx.poll_read_ready(cx))
-            .await
-            .is_err()
-        {
-            return; // the runtime is shutting down
-        }
+        let mut ready = match &pipe {
+            Pipe::Polled(rx) => match std::future::poll_fn(|cx| rx.poll_read_ready(cx)).await {
+                Ok(guard) => Some(guard),
+                Err(_) => return, // the runtime is shutting down
+            },
+            Pipe::Ticked(..) => {
+                super::tick::next().await;
+                None
+            }
+        };
         // A busy stream's chunks go to the writer thread. Waiting here for
         // room in its queue, before reading, is what slows the program down
         // to the disk's pace. A quiet stream never asks: the thread starts
@@ -68,23 +92,78 @@ async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {
         } else {
             None
         };
-        let read = reader.read(&rx, &stream, permit);
+        let size = if reader.is_busy() { BIG } else { SMALL };
+        let read = match &ready {
+            Some(guard) => reader.read(guard.get_inner(), &stream, permit),
+            None => reader.read(pipe.fd(), &stream, permit),
+        };
         if let Some(chunk) = reader.pending.take() {
             stream.write_chunk(chunk, writer::reserve().await);
         }
-        match read {
+        let got = match read {
             Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(n) => {
+                // Short: the pipe is empty now; no read to hear EAGAIN.
+                if let Some(r) = ready.as_mut().filter(|_| n < size) {
+                    r.clear_ready();
+                }
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Some(r) = ready.as_mut() {
+                    r.clear_ready();
+                }
+                false
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read program output; closing the pipe");
                 break;
             }
-        }
+        };
+        pipe = match pipe.next(got, reader.is_busy()) {
+            Ok(next) => next,
+            // The pipe cannot be polled again: drain it from a thread.
+            Err((fd, e)) => return drain_blocking(fd, stream.clone(), e).await,
+        };
     }
     // Done when every byte is in the file, not just queued.
     stream.flushed().await;
+}
+
+/// A pipe waited on for readiness, or, while its program keeps printing,
+/// read on the shared tick and out of the reactor: registered, every write
+/// of the program would wake the runtime even though nobody waits.
+enum Pipe {
+    Polled(AsyncFd<OwnedFd>),
+    /// With the empty ticks left before it is polled again.
+    Ticked(OwnedFd, u8),
+}
+
+impl Pipe {
+    fn fd(&self) -> &OwnedFd {
+        match self {
+            Pipe::Polled(rx) => rx.get_ref(),
+            Pipe::Ticked(fd, _) => fd,
+        }
+    }
+
+    /// After a read that `got` bytes (or not): a quiet stream that printed
+    /// is ticked; a busy one (a flood, through the writer thread and
+    /// tokio's budget) or one that stopped printing is polled.
+    fn next(self, got: bool, busy: bool) -> Result<Pipe, (OwnedFd, io::Error)> {
+        match (self, got && !busy) {
+            (Pipe::Polled(rx), true) => Ok(Pipe::Ticked(rx.into_inner(), IDLE_TICKS)),
+            (Pipe::Ticked(fd, _), true) => Ok(Pipe::Ticked(fd, IDLE_TICKS)),
+            (Pipe::Ticked(fd, left), false) if left > 1 && !busy => Ok(Pipe::Ticked(fd, left - 1)),
+            (Pipe::Ticked(fd, _), false) => crate::sys::register_readable(fd).map(Pipe::Polled),
+            (polled, false) => Ok(polled),
+        }
+    }
+}
+
+fn read_fd(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    Ok(nix::unistd::read(fd.as_raw_fd(), buf)?)
 }
 
 /// However the pump ends, the stream lets go of its buffers.
@@ -116,23 +195,25 @@ impl Reader {
     /// through the writer thread's queue when there is a `permit`.
     fn read(
         &mut self,
-        pipe: &pipe::Receiver,
+        pipe: &OwnedFd,
         stream: &Arc<LogStream>,
         permit: Option<writer::Permit<'_>>,
     ) -> io::Result<usize> {
         if self.big.is_empty() {
-            let mut small = [0u8; SMALL];
-            let n = pipe.try_read(&mut small)?;
-            let data = &small[..n];
-            if n > 0 {
-                // Earlier chunks may still be queued: then this one goes
-                // behind them, never past them.
-                match permit {
-                    Some(p) => stream.write_chunk(Chunk::copy_of(data), Some(p)),
-                    None if stream.write_inline(data, None) => {}
-                    None => self.pending = Some(Chunk::copy_of(data)),
+            let n = SCRATCH.with_borrow_mut(|small| -> io::Result<usize> {
+                let n = read_fd(pipe, small)?;
+                let data = &small[..n];
+                if n > 0 {
+                    // Earlier chunks may still be queued: then this one goes
+                    // behind them, never past them.
+                    match permit {
+                        Some(p) => stream.write_chunk(Chunk::copy_of(data), Some(p)),
+                        None if stream.write_inline(data, None) => {}
+                        None => self.pending = Some(Chunk::copy_of(data)),
+                    }
                 }
-            }
+                Ok(n)
+            })?;
             if n == SMALL {
                 self.busy(pipe);
             }
@@ -140,7 +221,7 @@ impl Reader {
         }
         let i = self.free_buffer();
         let buf = Arc::get_mut(&mut self.big[i]).expect("a buffer nobody else holds");
-        let n = pipe.try_read(buf.get())?;
+        let n = read_fd(pipe, buf.get())?;
         if n > 0 {
             stream.write_chunk(Chunk::new(self.big[i].clone(), n), permit);
         }
@@ -170,7 +251,7 @@ impl Reader {
         }
     }
 
-    fn busy(&mut self, _pipe: &pipe::Receiver) {
+    fn busy(&mut self, _pipe: &OwnedFd) {
         self.big.push(Arc::new(PageBuf::new(BIG)));
         // Only busy pipes get raised: Linux charges pipe capacity per user
         // (pipe-user-pages-soft), and past that limit every new pipe of the
@@ -186,25 +267,27 @@ impl Reader {
     }
 }
 
-fn set_blocking(fd: OwnedFd) -> io::Result<OwnedFd> {
+fn set_nonblocking(fd: &OwnedFd, on: bool) -> io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
-    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
-    Ok(fd)
+    let flags = if on {
+        flags | OFlag::O_NONBLOCK
+    } else {
+        flags - OFlag::O_NONBLOCK
+    };
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags))?;
+    Ok(())
 }
 
 /// Fallback when the pipe cannot be polled: a blocking read on the blocking
 /// pool, so the program's output is still drained.
-async fn drain_blocking(pipe: io::Result<OwnedFd>, stream: Arc<LogStream>, why: io::Error) {
+async fn drain_blocking(pipe: OwnedFd, stream: Arc<LogStream>, why: io::Error) {
     tracing::warn!(error = %why, "cannot poll an output pipe; draining it from a thread");
-    // `from_owned_fd` may have set O_NONBLOCK before it failed.
-    let pipe = match pipe.and_then(set_blocking) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot drain an output pipe; the program may block");
-            return;
-        }
-    };
+    // O_NONBLOCK may be set already (registration failed after it).
+    if let Err(e) = set_nonblocking(&pipe, false) {
+        tracing::error!(error = %e, "cannot drain an output pipe; the program may block");
+        return;
+    }
     let drain = tokio::task::spawn_blocking(move || {
         let mut pipe = std::fs::File::from(pipe);
         let mut buf = PageBuf::new(BIG);

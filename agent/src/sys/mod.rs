@@ -7,6 +7,20 @@ pub mod spawn;
 pub mod time;
 pub mod wait;
 
+/// Register a descriptor the caller owns with the runtime's reactor, for
+/// readiness (tokio's safe `AsyncFd::with_interest` is deprecated: it cannot
+/// know its `T` keeps the descriptor open).
+/// On failure the descriptor comes back with the error.
+pub fn register_readable(
+    fd: std::os::fd::OwnedFd,
+) -> Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>, (std::os::fd::OwnedFd, std::io::Error)>
+{
+    // SAFETY: an `OwnedFd` is open, stays open while the `AsyncFd` owns it
+    // and always answers the same number to `as_raw_fd`.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts())
+}
+
 /// Become the child subreaper, so descendants that daemonize (double fork,
 /// setsid) are re-parented to the agent and reaped by it, never by init.
 pub fn set_child_subreaper() -> std::io::Result<()> {
