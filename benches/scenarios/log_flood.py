@@ -8,10 +8,15 @@ growing. Integrity: the retained files, concatenated oldest first, must be
 exactly the tail of the stream — every 64 KiB chunk header at its expected
 offset (a lost or duplicated byte shifts them all).
 References, same writer: straight into a file, and through `| cat > file`
-(cat's own CPU from wait4)."""
+(cat's own CPU from wait4).
+Run twice: in the suite's scratch directory (tmpfs), and on disk (a
+directory under $FLEET_BENCH_DISK, default /var/tmp, which must not be
+tmpfs; full: 2 runs), with the same references on the same disk."""
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from common import ADAPTERS, Program, Row, cpu_s, rss_kib, hwm_kib
@@ -70,15 +75,40 @@ def through_cat(tp: str, total: int, out: Path) -> tuple[float, float]:
         return time.time() - t0, ru.ru_utime + ru.ru_stime
 
 
+def fs_type(path) -> str:
+    out = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", str(path)], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
 def run(ctx):
+    rows = flood(ctx, ctx.workdir, 1 if ctx.quick else 3, "")
+    disk = Path(tempfile.mkdtemp(prefix="fleet-bench-", dir=os.environ.get("FLEET_BENCH_DISK", "/var/tmp")))
+    try:
+        fs = fs_type(disk)
+        if fs == "tmpfs":
+            raise RuntimeError(f"{disk} is tmpfs: set FLEET_BENCH_DISK to a directory on disk")
+        n = [0]
+
+        def on_disk(label):
+            n[0] += 1
+            d = disk / f"{n[0]:03}-{label}"
+            d.mkdir()
+            return d
+        ctx.log(f"  log flood on disk ({fs}, {disk})")
+        rows += flood(ctx, on_disk, 1 if ctx.quick else 2, f", on disk ({fs})")
+    finally:
+        shutil.rmtree(disk, ignore_errors=True)
+    return rows
+
+
+def flood(ctx, workdir, reps, where):
     total = (256 if ctx.quick else 1024) * 1024 * 1024
-    reps = 1 if ctx.quick else 3
     tp = str(ctx.bin("fleet-testprog"))
     gib = total / 2**30
     mib = total / 2**20
 
     def one(A, rep):
-        wd = ctx.workdir(f"flood-{A.label}")
+        wd = workdir(f"flood-{A.label}")
         log = wd / "flood.log"
         tf = wd / "times"
         sh = f's=$(date +%s%N); {tp} flood {total} {CHUNK}; e=$(date +%s%N); echo $s $e > {tf}'
@@ -111,7 +141,7 @@ def run(ctx):
         return mib / secs, (c1 - c0) / gib, ondisk / 2**20, bad, (rss1 - rss0) / 1024, hwm / 1024
 
     def ref(rep):
-        wd = ctx.workdir("flood-ref")
+        wd = workdir("flood-ref")
         out = wd / "out"
         with open(out, "wb") as fo:
             t0 = time.time()
@@ -139,28 +169,28 @@ def run(ctx):
 
     f, s = res["fleet"], res["supervisord"]
     rows = []
-    r = Row("log flood", f"child write rate ({mib:.0f} MiB)", "MiB/s", [x[0] for x in f], [x[0] for x in s])
+    r = Row("log flood", f"child write rate ({mib:.0f} MiB{where})", "MiB/s", [x[0] for x in f], [x[0] for x in s])
     cat_med = sorted(refs["cat"])[len(refs["cat"]) // 2]
     r.target = f"≥ `cat > file` ({cat_med:.0f} MiB/s)"
     r.met = r.fmed() >= cat_med
     rows.append(r)
-    rows.append(Row("log flood", "reference: writer > file", "MiB/s", refs["file"], None))
-    rows.append(Row("log flood", "reference: writer | cat > file", "MiB/s", refs["cat"], None))
-    rows.append(Row("log flood", "reference: cat CPU per GiB", "CPU-s/GiB", refs["cat_cpu"], None))
-    r = Row("log flood", "daemon CPU per GiB", "CPU-s/GiB", [x[1] for x in f], [x[1] for x in s])
+    rows.append(Row("log flood", f"reference: writer > file{where}", "MiB/s", refs["file"], None))
+    rows.append(Row("log flood", f"reference: writer | cat > file{where}", "MiB/s", refs["cat"], None))
+    rows.append(Row("log flood", f"reference: cat CPU per GiB{where}", "CPU-s/GiB", refs["cat_cpu"], None))
+    r = Row("log flood", f"daemon CPU per GiB{where}", "CPU-s/GiB", [x[1] for x in f], [x[1] for x in s])
     r.target = "≤ 1/3 of supervisord"
     r.met = r.ratio() <= 1 / 3
     rows.append(r)
     retain = min(total, MAXBYTES * (BACKUPS + 1)) / 2**20
-    rows.append(Row("log flood", f"bytes on disk (written {mib:.0f} MiB, rotation keeps ≤ {retain:.0f})", "MiB",
+    rows.append(Row("log flood", f"bytes kept (written {mib:.0f} MiB, rotation keeps ≤ {retain:.0f}){where}", "MiB",
                     [x[2] for x in f], [x[2] for x in s]))
-    r = Row("log flood", "misplaced 64 KiB chunks in retained tail", "", [x[3] for x in f], [x[3] for x in s])
+    r = Row("log flood", f"misplaced 64 KiB chunks in retained tail{where}", "", [x[3] for x in f], [x[3] for x in s])
     r.target = "0 (every byte on disk)"
     r.met = max(x[3] for x in f) == 0
     rows.append(r)
-    r = Row("log flood", "daemon RSS growth during flood", "MiB", [x[4] for x in f], [x[4] for x in s])
+    r = Row("log flood", f"daemon RSS growth during flood{where}", "MiB", [x[4] for x in f], [x[4] for x in s])
     r.target = "flat (≤ 4 MiB)"
     r.met = r.fmed() <= 4
     rows.append(r)
-    rows.append(Row("log flood", "daemon peak RSS", "MiB", [x[5] for x in f], [x[5] for x in s]))
+    rows.append(Row("log flood", f"daemon peak RSS{where}", "MiB", [x[5] for x in f], [x[5] for x in s]))
     return rows
