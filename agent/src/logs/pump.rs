@@ -14,6 +14,7 @@
 //! cooperative budget, so a flood yields to other tasks on the runtime.
 
 use super::chunk::{Chunk, PageBuf};
+use super::handoff::{Live, Tag};
 use super::{writer, LogStream};
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -35,10 +36,16 @@ const PIPE_SIZE: i32 = 1 << 20;
 /// at EOF, once every byte has been handed to `stream`.
 pub fn spawn_pump(pipe: OwnedFd, stream: Arc<LogStream>) -> JoinHandle<()> {
     // In the caller's span (the process's, if it has one), for the warnings.
-    tokio::spawn(pump(pipe, stream).instrument(tracing::Span::current()))
+    tokio::spawn(pump(pipe, stream, None).instrument(tracing::Span::current()))
 }
 
-async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {
+/// As [`spawn_pump`], for a program's pipe: a re-exec takes it back
+/// (`handoff.rs`) instead of letting the pump close it.
+pub fn spawn_tagged_pump(pipe: OwnedFd, stream: Arc<LogStream>, tag: Tag) -> JoinHandle<()> {
+    tokio::spawn(pump(pipe, stream, Some(tag)).instrument(tracing::Span::current()))
+}
+
+async fn pump(fd: OwnedFd, stream: Arc<LogStream>, tag: Option<Tag>) {
     // `pipe::Receiver` is tokio's `AsyncFd` for pipes (it sets O_NONBLOCK),
     // without `AsyncFd::register`'s `unsafe`. Keep a duplicate in case it
     // cannot be registered: the output must be drained either way.
@@ -50,14 +57,36 @@ async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {
     drop(spare);
     let _settle = Settle(&stream);
     let mut reader = Reader::default();
+    let mut live = tag.as_ref().map(|_| Live::new());
     loop {
         // `poll_read_ready`, unlike `readable()`, spends tokio's cooperative
         // budget: a pipe that is always ready still yields the worker.
-        if std::future::poll_fn(|cx| rx.poll_read_ready(cx))
-            .await
-            .is_err()
-        {
-            return; // the runtime is shutting down
+        let ready = std::future::poll_fn(|cx| rx.poll_read_ready(cx));
+        let frozen = async {
+            match &mut live {
+                Some((_, frozen)) => {
+                    let _ = frozen.wait_for(|f| *f).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = frozen => {
+                // A re-exec: what was read goes to the file, the pipe (and
+                // what is still in it) to the next image.
+                stream.flushed().await;
+                if let (Some((live, _)), Some(tag)) = (live, tag) {
+                    match rx.into_nonblocking_fd() {
+                        Ok(fd) => live.hand_back(tag, fd),
+                        Err(e) => tracing::warn!(error = %e, "cannot hand a pipe over"),
+                    }
+                }
+                return;
+            }
+            r = ready => if r.is_err() {
+                return; // the runtime is shutting down
+            }
         }
         // A busy stream's chunks go to the writer thread. Waiting here for
         // room in its queue, before reading, is what slows the program down
@@ -238,7 +267,7 @@ mod tests {
             maxbytes: 0,
             backups: 0,
         };
-        let pump = pump(r, LogStream::open(&spec, 100).unwrap());
+        let pump = pump(r, LogStream::open(&spec, 100).unwrap(), None);
         assert!(
             std::mem::size_of_val(&pump) < 512,
             "{}",

@@ -114,6 +114,13 @@ pub enum Verb {
     Tail(TailArgs),
     /// Re-read the agent's config and apply the differences (agent mode).
     Reload,
+    /// Re-execute the agent in place (same pid; no program restarted),
+    /// e.g. after its package was upgraded (agent mode).
+    Reexec {
+        /// The binary to execute (default: the one the agent runs as).
+        #[arg(long, value_name = "PATH")]
+        binary: Option<String>,
+    },
     /// List the console's hosts, or remove a registered one (console mode).
     Hosts {
         #[command(subcommand)]

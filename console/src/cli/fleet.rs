@@ -20,6 +20,9 @@ pub fn check(verb: &Verb) -> Result<(), CliError> {
             "reload is an agent verb: pass --agent SOCKET-or-URL (the console has no fleet-wide reload)"
                 .into(),
         )),
+        Verb::Reexec { .. } => Err(CliError::Usage(
+            "reexec is an agent verb: pass --agent SOCKET-or-URL".into(),
+        )),
         Verb::Tail(t) if t.names.len() != 2 => Err(CliError::Usage(
             "in console mode tail needs HOST PROCESS".into(),
         )),
@@ -65,7 +68,7 @@ pub async fn run(ctx: &Ctx, verb: Verb) -> Result<Status, CliError> {
         }
         Verb::Events => events(ctx).await,
         Verb::Ops { id } => ops(ctx, id).await,
-        Verb::Reload => unreachable!("refused by check()"),
+        Verb::Reload | Verb::Reexec { .. } => unreachable!("refused by check()"),
     }
 }
 
