@@ -208,7 +208,7 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
         },
         table,
     };
-    let memfd = match serde_json::to_vec(&state)
+    let memfd = match state::to_bytes(&state)
         .map_err(std::io::Error::other)
         .and_then(|b| exec::memfd_with(&b))
     {

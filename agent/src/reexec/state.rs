@@ -16,14 +16,32 @@ pub const FORMAT_MINOR: u32 = 0;
 pub const MAX_BYTES: u64 = 64 << 20;
 
 /// This build's version as the API reports it. `FLEET_VERSION_SUFFIX` at
-/// build time marks a second build of the same tree (tests re-exec between
-/// the two).
+/// build time marks a second build of the same tree; so does running as
+/// the file `FLEET_TEST_NEXT_BINARY` names (test-only: version N+1 as a
+/// copy of the binary, which also writes a field N does not know).
 pub fn version() -> String {
     format!(
-        "{}{}",
+        "{}{}{}",
         env!("CARGO_PKG_VERSION"),
-        option_env!("FLEET_VERSION_SUFFIX").unwrap_or("")
+        option_env!("FLEET_VERSION_SUFFIX").unwrap_or(""),
+        if is_test_next() { "+next" } else { "" }
     )
+}
+
+/// Test-only: the env var that makes a copy of the binary "version N+1".
+pub const NEXT_BINARY_VAR: &str = "FLEET_TEST_NEXT_BINARY";
+
+fn is_test_next() -> bool {
+    let Some(next) = std::env::var_os(NEXT_BINARY_VAR) else {
+        return false;
+    };
+    std::env::current_exe().is_ok_and(|me| me == std::path::Path::new(&next))
+}
+
+/// What N+1 adds to the hand-off (N ignores it: unknown fields are read
+/// past).
+pub fn extra() -> Option<serde_json::Value> {
+    is_test_next().then(|| serde_json::json!({"written_by": version(), "since": FORMAT_MINOR}))
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -46,6 +64,16 @@ pub struct Handoff {
     pub pipes: Vec<Pipe>,
     pub request: Request,
     pub table: Table,
+}
+
+/// The hand-off as written: with the test's "N+1" field (`extra`), which
+/// no reader declares, so every reader shows it reads past unknown fields.
+pub fn to_bytes(h: &Handoff) -> serde_json::Result<Vec<u8>> {
+    let mut v = serde_json::to_value(h)?;
+    if let (Some(x), Some(map)) = (extra(), v.as_object_mut()) {
+        map.insert("test_next_only".into(), x);
+    }
+    serde_json::to_vec(&v)
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
