@@ -266,3 +266,129 @@ fn reexec_keeps_pid_children_output_events_and_listeners() {
     eprintln!("flood: {n_out} stdout and {n_err} stderr lines, all in order");
     assert!(n_out > 1000 && n_err > 1000, "{n_out} {n_err}");
 }
+
+/// `fleet-agent` copied to `to` (a file of its own, to replace or run as
+/// "version N+1").
+fn copy_agent(to: &std::path::Path) {
+    std::fs::copy(bin("fleet-agent"), to).unwrap();
+}
+
+#[test]
+fn reexec_refusals_and_failures_leave_the_old_image_in_charge() {
+    let dir = tempfile::tempdir().unwrap();
+    let next = dir.path().join("fleet-agent-next");
+    let fail = dir.path().join("fail-resume");
+    copy_agent(&next);
+    let a = Agent::start_as(
+        "",
+        "[program.idle]\ncommand = [\"TESTPROG\", \"sleep\"]\nstartsecs = 0\n",
+        |c| {
+            c.env("FLEET_TEST_NEXT_BINARY", &next)
+                .env("FLEET_TEST_FAIL_RESUME", &fail);
+        },
+    );
+    a.wait_state("idle", "RUNNING", T);
+    let pid = a.pid_of("idle");
+    let version = a.status()["version"].as_str().unwrap().to_owned();
+    let refused = |body: &str, step: &str| {
+        let r = reexec(&a, body);
+        let msg = r["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(msg.starts_with(&format!("{step}: ")), "{step}: {r}");
+        assert_eq!(a.pid_of("idle"), pid);
+        assert_eq!(a.status()["pid"], a.pid());
+        msg
+    };
+    // Missing, not executable, not an agent.
+    refused(r#""binary":"/nonexistent/fleet-agent""#, "binary");
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+    refused(&format!("\"binary\":{plain:?}"), "binary");
+    let msg = refused(r#""binary":"/bin/true""#, "check-resume");
+    assert!(msg.contains("--check-resume"), "{msg}");
+    // A config file that says something else than what runs.
+    let text = std::fs::read_to_string(&a.config).unwrap();
+    std::fs::write(
+        &a.config,
+        format!("{text}\n[program.more]\ncommand = [\"TESTPROG\", \"sleep\"]\n"),
+    )
+    .unwrap();
+    refused("", "config");
+    std::fs::write(&a.config, &text).unwrap();
+
+    // N -> N+1: the copy reports another version.
+    let up = reexec(&a, &format!("\"binary\":{next:?}"));
+    assert_eq!(up["ok"]["previous_version"], version.as_str(), "{up}");
+    assert_eq!(up["ok"]["version"], format!("{version}+next"), "{up}");
+    assert_eq!(a.status()["version"], format!("{version}+next"));
+    // N+1 -> N: N reads past the field only N+1 writes.
+    let agent = bin("fleet-agent");
+    let down = reexec(&a, &format!("\"binary\":{agent:?}"));
+    assert_eq!(down["ok"]["version"], version.as_str(), "{down}");
+    assert_eq!(down["ok"]["previous_version"], format!("{version}+next"));
+    assert_eq!(a.pid_of("idle"), pid);
+
+    // Running as the copy, whose file a package manager then replaces:
+    // a new image that fails to resume hands back to the old image, run
+    // from the descriptor it opened at start.
+    reexec(&a, &format!("\"binary\":{next:?}"))["ok"]
+        .as_object()
+        .expect("up again");
+    let staged = dir.path().join("staged");
+    std::fs::copy("/bin/true", &staged).unwrap();
+    std::fs::rename(&staged, &next).unwrap();
+    std::fs::write(&fail, "").unwrap();
+    let r = reexec(&a, &format!("\"binary\":{agent:?}"));
+    let err = r["error"].as_str().unwrap_or_default();
+    assert!(err.starts_with("resume: "), "{r}");
+    assert!(err.contains("FLEET_TEST_FAIL_RESUME"), "{r}");
+    assert_eq!(a.status()["pid"], a.pid());
+    assert_eq!(a.pid_of("idle"), pid);
+    // Still supervising: a stop and a start work, then a re-exec does.
+    assert_eq!(a.post("/v1/processes/idle/restart", "").status, 200);
+    a.wait_state("idle", "RUNNING", T);
+    std::fs::remove_file(&fail).unwrap();
+    let again = reexec(&a, &format!("\"binary\":{agent:?}"));
+    assert_eq!(again["ok"]["version"], version.as_str(), "{again}");
+}
+
+#[test]
+fn an_unknown_state_major_is_refused_before_the_exec() {
+    let (code, out, _) = agent_bin(&["--check-resume", "99.0"]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("no: state format 99.x"), "{out}");
+    let (_, out, _) = agent_bin(&["--check-resume", "1.7"]);
+    assert!(out.starts_with("yes "), "{out}");
+    let a = Agent::start_as(
+        "",
+        "[program.idle]\ncommand = [\"TESTPROG\", \"sleep\"]\nstartsecs = 0\n",
+        |c| {
+            c.env("FLEET_TEST_FORMAT_MAJOR", "99");
+        },
+    );
+    a.wait_state("idle", "RUNNING", T);
+    let pid = a.pid_of("idle");
+    let r = reexec(&a, "");
+    let msg = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.starts_with("check-resume: ") && msg.contains("99.x"),
+        "{r}"
+    );
+    assert_eq!(a.pid_of("idle"), pid);
+}
+
+/// Run `fleet-agent ARGS`: (exit code, stdout, stderr).
+fn agent_bin(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(bin("fleet-agent"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

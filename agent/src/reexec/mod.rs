@@ -40,8 +40,9 @@ const PUMPS_WITHIN: Duration = Duration::from_secs(5);
 /// How long `--check-resume` may take.
 const CHECK_WITHIN: Duration = Duration::from_secs(10);
 
-/// Test-only: a new image started with this set to 1 fails to resume, so
-/// the fallback to the old image is exercised (`tests/agent_reexec.rs`).
+/// Test-only: a new image started with this set to 1 (or to the path of a
+/// file that exists) fails to resume, so the fallback to the old image is
+/// exercised (`tests/agent_reexec.rs`).
 pub const FAIL_RESUME_VAR: &str = "FLEET_TEST_FAIL_RESUME";
 /// Test-only: the old image writes this major instead of its own, so an
 /// unknown major's refusal (at `check-resume`) is exercised.
@@ -161,7 +162,10 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
         step: "config",
         message: format!("the config file is invalid now: {e}"),
     })?;
-    let (table, thaw) = h.freeze(config).await.map_err(failed("freeze"))?;
+    let (table, thaw) = h
+        .freeze(config)
+        .await
+        .map_err(|(step, message)| Failed { step, message })?;
     ctx.pause.send_replace(true);
     let back = |pipes: Pipes, f: Failed| {
         handoff::thaw();
@@ -298,3 +302,6 @@ async fn check_resume(binary: &Path) -> Result<(), String> {
 fn num(n: i32) -> OsString {
     n.to_string().into()
 }
+
+#[cfg(test)]
+mod tests;

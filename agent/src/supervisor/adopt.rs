@@ -173,15 +173,22 @@ fn time(ms: u64) -> SystemTime {
 
 impl Owner {
     /// Why the table cannot be handed over now, if it cannot.
-    pub(super) fn unfit_for_handoff(&self, fresh: &crate::config::Config) -> Option<String> {
+    /// (step, why): the step is `config` or `freeze`.
+    pub(super) fn unfit_for_handoff(
+        &self,
+        fresh: &crate::config::Config,
+    ) -> Option<(&'static str, String)> {
         if self.shutdown.levels.is_some() {
-            return Some("the agent is shutting down".into());
+            return Some(("freeze", "the agent is shutting down".into()));
         }
         // The new image reads the file: it must be what this image runs.
         if *fresh != self.config {
-            return Some(format!(
-                "{} differs from the config the agent runs; reload it (or put it back) first",
-                fresh.source.display()
+            return Some((
+                "config",
+                format!(
+                    "{} differs from the config the agent runs; reload it (or put it back) first",
+                    fresh.source.display()
+                ),
             ));
         }
         // A listener's stdin/stdout belong to its link task and its pool's
@@ -190,10 +197,11 @@ impl Owner {
             .iter()
             .find(|p| p.spec.listener.is_some() && p.state.pid().is_some())
             .map(|p| {
-                format!(
+                let why = format!(
                     "event listener {} is running; stop it first (listeners are not carried across a re-exec)",
                     p.full_name()
-                )
+                );
+                ("freeze", why)
             })
     }
 

@@ -167,7 +167,7 @@ pub enum Command {
     /// the table runs by, since the new image reads the file.
     Freeze {
         config: Box<Config>,
-        reply: oneshot::Sender<Result<Table, String>>,
+        reply: oneshot::Sender<Result<Table, (&'static str, String)>>,
         thaw: oneshot::Receiver<Pipes>,
     },
 }
@@ -255,7 +255,10 @@ impl Handle {
 
     /// Freeze the owner for a re-exec (`Command::Freeze`); sending the
     /// pipes the pumps gave back (or dropping the sender) thaws it.
-    pub async fn freeze(&self, config: Config) -> Result<(Table, oneshot::Sender<Pipes>), String> {
+    pub async fn freeze(
+        &self,
+        config: Config,
+    ) -> Result<(Table, oneshot::Sender<Pipes>), (&'static str, String)> {
         let (reply, rx) = oneshot::channel();
         let (thaw_tx, thaw) = oneshot::channel();
         let config = Box::new(config);
@@ -266,10 +269,10 @@ impl Handle {
                 thaw,
             })
             .await
-            .map_err(|_| "the agent is shutting down".to_owned())?;
+            .map_err(|_| ("freeze", "the agent is shutting down".to_owned()))?;
         let table = rx
             .await
-            .map_err(|_| "the agent is shutting down".to_owned())??;
+            .map_err(|_| ("freeze", "the agent is shutting down".to_owned()))??;
         Ok((table, thaw_tx))
     }
 
