@@ -19,6 +19,13 @@ pub fn check(verb: &Verb) -> Result<(), CliError> {
         Verb::Hosts { .. } => return console_only("hosts"),
         Verb::Ops { .. } => return console_only("ops"),
         Verb::Status { hosts, .. } if hosts.hosts.is_some() => return console_only("--hosts"),
+        Verb::Reexec { hosts, .. } if hosts.hosts.is_some() => return console_only("--hosts"),
+        Verb::Reexec {
+            rolling: Some(_), ..
+        } => return console_only("--rolling"),
+        Verb::Reexec { target, .. } if target != "all" => {
+            return console_only("reexec with a TARGET")
+        }
         Verb::Tail(t) if t.names.len() == 2 => return console_only("tail with a HOST"),
         Verb::Start(a) | Verb::Stop(a) | Verb::Restart(a) | Verb::Signal { act: a, .. } => a,
         _ => return Ok(()),
@@ -47,7 +54,7 @@ pub async fn run(ctx: &Ctx, verb: Verb) -> Result<Status, CliError> {
         }
         Verb::Tail(t) => tail(ctx, t).await,
         Verb::Reload => reload(ctx).await,
-        Verb::Reexec { binary } => reexec(ctx, binary).await,
+        Verb::Reexec { binary, .. } => reexec(ctx, binary).await,
         Verb::Events => events(ctx).await,
         Verb::Hosts { .. } | Verb::Ops { .. } => unreachable!("refused by check()"),
     }
