@@ -352,6 +352,11 @@ fn reexec_refusals_and_failures_leave_the_old_image_in_charge() {
     std::fs::remove_file(&fail).unwrap();
     let again = reexec(&a, &format!("\"binary\":{agent:?}"));
     assert_eq!(again["ok"]["version"], version.as_str(), "{again}");
+    // The signals held over the window are the image's again: SIGTERM
+    // stops it cleanly.
+    let mut a = a;
+    a.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(a.wait_exit(T), Some(0), "{}", a.stderr());
 }
 
 #[test]

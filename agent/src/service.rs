@@ -165,6 +165,9 @@ pub async fn run_with(
         None => supervisor::start(config, io),
     };
     let (mut handle, done) = started.map_err(RunError::Supervisor)?;
+    // Every handler is in place (main's, the owner's): signals a re-exec
+    // held over its window are delivered now, to this thread.
+    crate::sys::exec::unblock_window_signals();
     handle.listen = listen;
     // Log write failures (full disk) become events, off the owner thread.
     tokio::spawn(supervisor::report_log_faults(handle.clone()));
@@ -243,6 +246,7 @@ pub async fn run_with(
     let commands = handle.clone();
     let stopper = tokio::spawn(async move {
         shutdown.await;
+        crate::reexec::shutting_down();
         commands.shutdown().await;
     });
     let exit = done.await.map_err(|_| RunError::SupervisorDied)?;

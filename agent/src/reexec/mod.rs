@@ -30,6 +30,7 @@ use fleet_api::{ReexecOutcome, ReexecRequest};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
@@ -92,8 +93,25 @@ impl Context {
 }
 
 static CONTEXT: Mutex<Option<Arc<Context>>> = Mutex::new(None);
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+static TERM: std::sync::LazyLock<Arc<AtomicBool>> =
+    std::sync::LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+
+/// The agent is stopping (SIGTERM/SIGINT): a re-exec not yet past its
+/// last step gives up, so the stop is not lost with the old image.
+pub fn shutting_down() {
+    SHUTTING_DOWN.store(true, Ordering::SeqCst);
+}
 
 pub fn install(ctx: Context) -> Arc<Context> {
+    // Set in the signal handler itself (beside tokio's), so the last
+    // check before the exec sees a SIGTERM the runtime has not yet handed
+    // to the shutdown future.
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(sig, TERM.clone()) {
+            tracing::warn!("cannot watch signal {sig} for re-execs: {e}");
+        }
+    }
     let ctx = Arc::new(ctx);
     *CONTEXT.lock().unwrap_or_else(|e| e.into_inner()) = Some(ctx.clone());
     ctx
@@ -235,10 +253,21 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
     tracing::info!(binary = %binary.display(), "re-executing in place");
     fleet_daemon::notify::reloading();
     let args = resume::args(&binary, memfd.as_raw_fd(), ctx.image.as_raw_fd(), None);
-    let e = exec::exec_path(&binary, args, exec::environment(&[]));
+    let mask = exec::block_window_signals();
+    // A SIGTERM taken before the mask went up is the shutdown's: the
+    // frozen owner would never hear it in the new image. (One delivered
+    // to another thread between this check and the exec is still lost.)
+    let e = if SHUTTING_DOWN.load(Ordering::SeqCst) || TERM.load(Ordering::SeqCst) {
+        "the agent is shutting down".into()
+    } else {
+        exec::exec_path(&binary, args, exec::environment(&[])).to_string()
+    };
+    if let Ok(old) = &mask {
+        exec::restore_signals(old);
+    }
     let _ = inherit(false);
     fleet_daemon::notify::ready();
-    Err(back(pipes, failed("exec")(e.to_string())))
+    Err(back(pipes, failed("exec")(e)))
 }
 
 /// A regular file this process may execute.

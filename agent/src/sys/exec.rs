@@ -120,3 +120,46 @@ pub fn exec_fd(fd: BorrowedFd<'_>, args: Vec<OsString>, env: Vec<OsString>) -> s
     };
     run().unwrap_err()
 }
+
+/// The signals a re-exec holds over its window: blocked in the thread that
+/// execs (the mask survives `execve`), so one arriving before the new
+/// image has its handlers waits, pending, instead of killing it (SIGTERM's
+/// default) or going unseen (SIGCHLD).
+fn window_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut s = SigSet::empty();
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+    ] {
+        s.add(sig);
+    }
+    s
+}
+
+/// Block the window's signals in this thread; returns the mask to restore.
+pub fn block_window_signals() -> std::io::Result<nix::sys::signal::SigSet> {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    let mut old = SigSet::empty();
+    pthread_sigmask(
+        SigmaskHow::SIG_BLOCK,
+        Some(&window_signals()),
+        Some(&mut old),
+    )?;
+    Ok(old)
+}
+
+pub fn restore_signals(old: &nix::sys::signal::SigSet) {
+    use nix::sys::signal::{pthread_sigmask, SigmaskHow};
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(old), None);
+}
+
+/// The new image, once its handlers are in place: what arrived in the
+/// window is delivered now.
+pub fn unblock_window_signals() {
+    use nix::sys::signal::{pthread_sigmask, SigmaskHow};
+    let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&window_signals()), None);
+}
