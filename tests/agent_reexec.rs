@@ -352,6 +352,16 @@ fn reexec_refusals_and_failures_leave_the_old_image_in_charge() {
     std::fs::remove_file(&fail).unwrap();
     let again = reexec(&a, &format!("\"binary\":{agent:?}"));
     assert_eq!(again["ok"]["version"], version.as_str(), "{again}");
+    // A program started by a resumed image inherits none of what was
+    // handed over (state, image, sockets, pipes): only 0, 1 and 2.
+    assert_eq!(a.post("/v1/processes/idle/restart", "").status, 200);
+    let p = a.wait_state("idle", "RUNNING", T)["pid"].as_i64().unwrap();
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{p}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    fds.sort();
+    assert_eq!(fds, ["0", "1", "2"]);
     // The signals held over the window are the image's again: SIGTERM
     // stops it cleanly.
     let mut a = a;
