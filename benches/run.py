@@ -54,6 +54,7 @@ SCENARIOS = [
     "crowd",
     "mixed",
     "chatty",
+    "upgrade",
 ]
 
 SUPERVISOR_SPEC = "supervisor==4.3.0"

@@ -286,6 +286,9 @@ fn agent_body(method: &str, path: &str) -> String {
              <methodName>supervisor.getState</methodName><params/></methodCall>"
             .into(),
         ("POST", "/v1/enroll/proof") => r#"{"name":"w1","nonce":"0123456789abcdef"}"#.into(),
+        // Past the token check, refused at its first step (a real re-exec
+        // would end the connection unanswered).
+        ("POST", "/v1/agent/reexec") => r#"{"binary":"/nonexistent/fleet-agent"}"#.into(),
         ("POST", _) => "{}".into(),
         _ => String::new(),
     }

@@ -52,7 +52,7 @@ pub async fn run(enroll: Enrollment, host: String, agent_token: Secret) {
         name: host,
         url: enroll.advertise_url.clone(),
         tags: enroll.tags.clone(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
+        version: crate::reexec::state::version(),
         agent_token: Some(agent_token.expose().to_string()),
     };
     let mut retry = FIRST_RETRY;

@@ -17,6 +17,7 @@ pub mod import;
 pub mod lag;
 pub mod listener;
 pub mod logs;
+pub mod reexec;
 pub mod routes;
 pub mod server;
 pub mod service;

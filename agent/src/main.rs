@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fleet_agent::config::Config;
+use fleet_agent::service::Boot;
 use fleet_agent::Listeners;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,21 @@ struct Cli {
     /// Config file to run with (runs in the foreground, logs to stderr).
     #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Print `yes` if this binary reads the re-exec state format
+    /// MAJOR.MINOR, else why not (asked by a running agent before it
+    /// re-executes into this binary).
+    #[arg(long, value_name = "MAJOR.MINOR", hide = true)]
+    check_resume: Option<String>,
+    /// Internal (re-exec): take over from the state in descriptor FD.
+    #[arg(long, value_name = "FD", hide = true, requires = "fallback")]
+    resume: Option<i32>,
+    /// Internal (re-exec): the previous image, run again if resuming fails.
+    #[arg(long, value_name = "FD", hide = true, requires = "resume")]
+    fallback: Option<i32>,
+    /// Internal (re-exec): this image is the previous one, back after the
+    /// new one failed to resume, for this reason.
+    #[arg(long, value_name = "WHY", hide = true, requires = "resume")]
+    resume_failed: Option<String>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -58,6 +74,19 @@ fn main() -> ExitCode {
         return fleet_agent::docs::run(&[Cli::command()], &dir);
     }
     let cli = Cli::parse();
+    if let Some(v) = &cli.check_resume {
+        println!("{}", fleet_agent::reexec::resume::check(v));
+        return ExitCode::SUCCESS;
+    }
+    if let (Some(state), Some(image)) = (cli.resume, cli.fallback) {
+        return match resume(state, image, cli.resume_failed) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fleet-agent: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match cli.command {
         Some(Cmd::Check { config }) => check(&config),
         Some(Cmd::Import { path, write, force }) => {
@@ -108,19 +137,48 @@ fn run(path: PathBuf) -> anyhow::Result<()> {
     fleet_agent::notify::take_socket();
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
     fleet_daemon::log::init("info");
+    // Our own image, open from the start: a re-exec's fallback, whatever
+    // a package manager puts at the path later.
+    let binary = std::env::current_exe().context("cannot find our own binary")?;
+    let image = fleet_agent::sys::exec::open_image(&binary)
+        .with_context(|| format!("cannot open {}", binary.display()))?;
+    let boot = Boot {
+        binary,
+        image,
+        resumed: None,
+    };
+    runtime()?.block_on(serve(config, None, boot))
+}
+
+/// The new image of a re-exec (or the old one back after it failed).
+fn resume(state: i32, image: i32, failed: Option<String>) -> anyhow::Result<()> {
+    fleet_daemon::log::init("info");
+    let r = fleet_agent::reexec::resume::resume(state, image, failed)
+        .map_err(|e| anyhow::anyhow!("cannot resume: {e}"))?;
+    let boot = Boot {
+        binary: r.binary,
+        image: r.image,
+        resumed: Some(r.carried),
+    };
+    let fds = Some((r.unix, r.tcp));
+    runtime()?.block_on(serve(r.config, fds, boot))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     // One runtime thread (plus the supervisor's own, which parks on this
     // runtime's handle): the API, log pumps and followers are I/O-bound, and
     // the multi-threaded scheduler would add a worker, its malloc arena and
     // libm (its poll-time statistics call `pow`) to every host's RSS.
     // The main thread drives I/O and timers for both, from `block_on`.
-    let rt = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the runtime")?;
-    rt.block_on(serve(config))
+        .context("cannot start the runtime")
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+type Inherited = Option<(std::os::fd::OwnedFd, Option<std::os::fd::OwnedFd>)>;
+
+async fn serve(config: Config, inherited: Inherited, boot: Boot) -> anyhow::Result<()> {
     // Handlers before anything is bound: a SIGTERM right after READY=1 must
     // still be answered with STOPPING=1 and a clean stop.
     use tokio::signal::unix::{signal, SignalKind};
@@ -134,7 +192,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         fleet_agent::notify::stopping();
         tracing::info!("{why} received");
     };
-    let listeners = Listeners::bind(&config.agent).await?;
-    fleet_agent::run(config, listeners, shutdown).await?;
+    let listeners = match inherited {
+        Some((unix, tcp)) => Listeners::adopt(&config.agent, unix, tcp)?,
+        None => Listeners::bind(&config.agent).await?,
+    };
+    fleet_agent::service::run_with(config, listeners, shutdown, Some(boot)).await?;
     Ok(())
 }

@@ -61,6 +61,15 @@ impl SocketName {
         Ok(())
     }
 
+    /// A socket already at its path (handed over by a re-exec).
+    pub fn adopted(path: &Path) -> SocketName {
+        SocketName {
+            staged: path.to_owned(),
+            path: path.to_owned(),
+            published: true,
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -13,6 +13,8 @@ use crate::server::{self, ListenError, UnixSocket};
 use crate::{routes, supervisor, sys};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -33,6 +35,41 @@ pub struct Tcp {
 }
 
 impl Listeners {
+    /// The sockets a previous image handed over (`crate::reexec`), bound
+    /// and listening all along.
+    pub fn adopt(
+        settings: &AgentSettings,
+        unix: OwnedFd,
+        tcp: Option<OwnedFd>,
+    ) -> Result<Listeners, ListenError> {
+        let io_err = |source| ListenError::Io {
+            what: "a handed-over listener".into(),
+            source,
+        };
+        let u = std::os::unix::net::UnixListener::from(unix);
+        u.set_nonblocking(true).map_err(io_err)?;
+        let unix = UnixSocket {
+            listener: tokio::net::UnixListener::from_std(u).map_err(io_err)?,
+            name: server::SocketName::adopted(&settings.socket),
+        };
+        let tcp = match tcp {
+            Some(fd) => {
+                let t = std::net::TcpListener::from(fd);
+                t.set_nonblocking(true).map_err(io_err)?;
+                Some(Tcp {
+                    listener: TcpListener::from_std(t).map_err(io_err)?,
+                    tls: settings
+                        .tls
+                        .as_ref()
+                        .map(server::tls_acceptor)
+                        .transpose()?,
+                })
+            }
+            None => None,
+        };
+        Ok(Listeners { unix, tcp })
+    }
+
     /// Bind TCP (and load TLS) first, then the unix socket (staged).
     pub async fn bind(settings: &AgentSettings) -> Result<Listeners, ListenError> {
         let tcp = match server::bind_tcp(settings).await? {
@@ -78,6 +115,27 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    run_with(config, listeners, shutdown, None).await
+}
+
+/// How the `fleet-agent` binary runs: it can re-exec itself
+/// (`crate::reexec`), and may be the new image of a re-exec.
+pub struct Boot {
+    /// The binary it runs as, and that image opened.
+    pub binary: std::path::PathBuf,
+    pub image: OwnedFd,
+    pub resumed: Option<crate::reexec::resume::Carried>,
+}
+
+/// [`run`], as the binary: with what a re-exec needs, or taking over a
+/// previous image's table (`boot.resumed`).
+pub async fn run_with(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    mut boot: Option<Boot>,
+) -> Result<(), RunError> {
+    let config_path = config.source.clone();
     sys::set_child_subreaper().map_err(RunError::Subreaper)?;
     if !sys::is_root() {
         for p in config.processes.iter().filter(|p| p.user.is_some()) {
@@ -97,34 +155,76 @@ pub async fn run(
     let token = config.agent.token.as_ref().map(|t| t.expose().to_owned());
     let enroll = config.agent.enroll.clone().zip(config.agent.token.clone());
     let host = config.agent.host.clone();
-    let (mut handle, done) = supervisor::start(config, tokio::runtime::Handle::current())
-        .map_err(RunError::Supervisor)?;
+    let (adopted, carried) = match boot.as_mut().and_then(|b| b.resumed.take()) {
+        Some(r) => (Some(r.adopted), Some((r.handoff, r.failed))),
+        None => (None, None),
+    };
+    let io = tokio::runtime::Handle::current();
+    let started = match adopted {
+        Some(a) => supervisor::start_adopting(config, io, a),
+        None => supervisor::start(config, io),
+    };
+    let (mut handle, done) = started.map_err(RunError::Supervisor)?;
+    // Every handler is in place (main's, the owner's): signals a re-exec
+    // held over its window are delivered now, to this thread.
+    crate::sys::exec::unblock_window_signals();
     handle.listen = listen;
     // Log write failures (full disk) become events, off the owner thread.
     tokio::spawn(supervisor::report_log_faults(handle.clone()));
-    let finished = futures_util::future::FutureExt::shared(handle.finished());
-    let mut servers = Vec::new();
-    if let (Some(tcp), Some(token)) = (listeners.tcp, token) {
-        servers.push(
-            server::serve_tcp(
-                tcp.listener,
-                tcp.tls,
-                routes::router(handle.clone(), Some(std::sync::Arc::new(token))),
-                Box::pin(finished.clone()),
-            )
-            .map_err(|source| ListenError::Io {
-                what: listen.map(|a| a.to_string()).unwrap_or_default(),
-                source,
-            })?,
-        );
-    }
+    let finished: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(handle.finished());
+    let finished = futures_util::future::FutureExt::shared(finished);
+    let (pause, _) = tokio::sync::watch::channel(false);
     let server::UnixSocket {
         listener: unix,
         name: mut socket,
     } = listeners.unix;
-    let router = routes::router(handle.clone(), None);
-    servers.push(server::serve_unix(unix, router, Box::pin(finished)));
-    socket.publish()?;
+    let io_err = |what: String| move |source| ListenError::Io { what, source };
+    let unix: OwnedFd = unix
+        .into_std()
+        .map_err(io_err(socket.path().display().to_string()))?
+        .into();
+    let serving = Arc::new(Serving {
+        tcp: match (listeners.tcp, token) {
+            (Some(tcp), Some(token)) => Some((
+                tcp.listener
+                    .into_std()
+                    .map_err(io_err(listen.map(|a| a.to_string()).unwrap_or_default()))?
+                    .into(),
+                tcp.tls,
+                routes::router(handle.clone(), Some(Arc::new(token))),
+            )),
+            _ => None,
+        },
+        unix,
+        unix_router: routes::router(handle.clone(), None),
+        finished: finished.clone(),
+        pause: pause.clone(),
+        servers: Mutex::new(Vec::new()),
+    });
+    serving.start()?;
+    if let Some(b) = boot {
+        let dup = |fd: &OwnedFd| fd.try_clone().map_err(io_err("a listener".into()));
+        let tcp = serving.tcp.as_ref().map(|t| dup(&t.0)).transpose()?;
+        let again = serving.clone();
+        let serve_again = Box::new(move || {
+            if let Err(e) = again.start() {
+                tracing::error!("cannot serve again after a failed re-exec: {e}");
+            }
+        });
+        crate::reexec::install(crate::reexec::Context::new(
+            b.binary,
+            config_path.clone(),
+            b.image,
+            dup(&serving.unix)?,
+            tcp,
+            pause,
+            serve_again,
+        ));
+    }
+    // A handed-over socket has been at its path all along.
+    if carried.is_none() {
+        socket.publish()?;
+    }
     if let Some((mut e, token)) = enroll {
         if let Some(addr) = listen {
             e.advertise_url = advertised(&e.advertise_url, addr);
@@ -132,16 +232,21 @@ pub async fn run(
         tokio::spawn(crate::enroll::run(e, host, token));
     }
     tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
+        version = %crate::reexec::state::version(),
         socket = %socket.path().display(),
         listen = ?listen,
         tls,
+        resumed = carried.is_some(),
         "fleet-agent started"
     );
     crate::notify::ready();
+    if let Some((handoff, failed)) = carried {
+        crate::reexec::resume::served(&handoff, failed);
+    }
     let commands = handle.clone();
     let stopper = tokio::spawn(async move {
         shutdown.await;
+        crate::reexec::shutting_down();
         commands.shutdown().await;
     });
     let exit = done.await.map_err(|_| RunError::SupervisorDied)?;
@@ -154,11 +259,58 @@ pub async fn run(
         );
     }
     // Streams (events, log follow) have ended; let their last bytes out.
+    let servers = std::mem::take(&mut *serving.servers.lock().unwrap_or_else(|e| e.into_inner()));
     let servers = futures_util::future::join_all(servers);
     let _ = tokio::time::timeout(Duration::from_secs(2), servers).await;
     let _ = std::fs::remove_file(socket.path());
     tracing::info!("fleet-agent stopped");
     Ok(())
+}
+
+/// The listeners and what serves them; served again after a failed
+/// re-exec (whose pause ended the servers' accept loops), from duplicates
+/// of the same sockets.
+struct Serving {
+    unix: OwnedFd,
+    tcp: Option<(OwnedFd, Option<TlsAcceptor>, axum::Router)>,
+    unix_router: axum::Router,
+    finished: futures_util::future::Shared<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
+    pause: tokio::sync::watch::Sender<bool>,
+    servers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Serving {
+    /// Serve TCP, then the unix socket, until the agent finishes or a
+    /// re-exec pauses them.
+    fn start(&self) -> Result<(), ListenError> {
+        let stop = || -> server::Stop {
+            let finished = self.finished.clone();
+            let mut pause = self.pause.subscribe();
+            Box::pin(async move {
+                tokio::select! {
+                    _ = finished => {}
+                    _ = pause.wait_for(|p| *p) => {}
+                }
+            })
+        };
+        let io_err = |source| ListenError::Io {
+            what: "a listener".into(),
+            source,
+        };
+        let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((fd, tls, router)) = &self.tcp {
+            let l = std::net::TcpListener::from(fd.try_clone().map_err(io_err)?);
+            l.set_nonblocking(true).map_err(io_err)?;
+            let l = TcpListener::from_std(l).map_err(io_err)?;
+            servers
+                .push(server::serve_tcp(l, tls.clone(), router.clone(), stop()).map_err(io_err)?);
+        }
+        let l = std::os::unix::net::UnixListener::from(self.unix.try_clone().map_err(io_err)?);
+        l.set_nonblocking(true).map_err(io_err)?;
+        let l = tokio::net::UnixListener::from_std(l).map_err(io_err)?;
+        servers.push(server::serve_unix(l, self.unix_router.clone(), stop()));
+        Ok(())
+    }
 }
 
 /// The default advertised URL is built from `listen`; with port 0 it names

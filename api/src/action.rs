@@ -12,6 +12,9 @@ pub enum Verb {
     Stop,
     Restart,
     Signal,
+    /// Re-execute the agent in place (`POST /v1/agent/reexec`): a console
+    /// op over hosts; it names no process and restarts none.
+    Reexec,
 }
 
 impl Verb {
@@ -21,6 +24,7 @@ impl Verb {
             Self::Stop => "stop",
             Self::Restart => "restart",
             Self::Signal => "signal",
+            Self::Reexec => "reexec",
         }
     }
 }
@@ -39,8 +43,9 @@ impl FromStr for Verb {
             "stop" => Ok(Self::Stop),
             "restart" => Ok(Self::Restart),
             "signal" => Ok(Self::Signal),
+            "reexec" => Ok(Self::Reexec),
             other => Err(format!(
-                "unknown action {other:?} (expected start, stop, restart or signal)"
+                "unknown action {other:?} (expected start, stop, restart, signal or reexec)"
             )),
         }
     }

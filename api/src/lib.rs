@@ -16,6 +16,7 @@ mod error;
 mod event;
 mod log;
 mod process;
+mod reexec;
 mod reload;
 mod selector;
 mod signal;
@@ -34,6 +35,7 @@ pub use process::{
     count_exit, format_timedelta, format_uptime, AgentStatus, ExitInfo, ExitKind, Health,
     ListenerInfo, ProcessInfo, ProcessState, Wanted, EXIT_WINDOW_MS,
 };
+pub use reexec::{ReexecOutcome, ReexecRequest, ReexecResponse};
 pub use reload::ReloadResponse;
 pub use selector::{Selectable, Selector, SelectorError};
 pub use signal::{Signal, SignalError};

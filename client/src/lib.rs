@@ -20,6 +20,7 @@
 mod body;
 pub mod encode;
 mod error;
+pub mod reexec;
 pub mod sse;
 mod transport;
 pub mod xmlrpc;

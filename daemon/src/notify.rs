@@ -26,6 +26,24 @@ pub fn ready() {
     send(&format!("READY=1\nMAINPID={}", std::process::id()));
 }
 
+/// Tell systemd the service is reloading (`RELOADING=1`): sent before an
+/// in-place re-exec, whose new image then sends `READY=1` from the same pid.
+pub fn reloading() {
+    send("RELOADING=1");
+}
+
+/// The socket `take_socket` took, for a re-exec to hand to its new image
+/// (which no longer finds it in its environment).
+pub fn socket() -> Option<PathBuf> {
+    SOCKET.get().cloned().flatten()
+}
+
+/// A re-executed image's notify socket, as the old image handed it over;
+/// call instead of `take_socket`, before any thread.
+pub fn set_socket(path: Option<PathBuf>) {
+    let _ = SOCKET.set(path);
+}
+
 /// Tell systemd the service is shutting down (`STOPPING=1`).
 pub fn stopping() {
     send("STOPPING=1");

@@ -34,9 +34,10 @@ fn render(h: &Handle) -> String {
     let now = fleet_daemon::time::now_ms();
     let mut t = Text::new();
     t.family("fleet_agent_info", Kind::Gauge, "Agent version.");
+    let version = crate::reexec::state::version();
     t.sample(
         "fleet_agent_info",
-        &Labels::new(&[("version", env!("CARGO_PKG_VERSION"))]),
+        &Labels::new(&[("version", &version)]),
         1u8,
     );
     t.single(

@@ -9,6 +9,7 @@ mod events;
 mod logs;
 mod metrics;
 mod processes;
+mod reexec;
 mod reload;
 mod status;
 
@@ -18,5 +19,6 @@ pub use events::events;
 pub use logs::{clear as clear_log, file as log_file, log};
 pub use metrics::metrics;
 pub use processes::act;
+pub use reexec::{last as reexec_outcome, reexec};
 pub use reload::reload;
 pub use status::status;

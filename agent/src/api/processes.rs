@@ -28,6 +28,11 @@ pub async fn act(
     let Query(query) = query?;
     let body = body?;
     let verb: Verb = verb.parse().map_err(ApiError::not_found)?;
+    if verb == Verb::Reexec {
+        return Err(ApiError::not_found(
+            "reexec is the agent's, not a process's: POST /v1/agent/reexec".to_owned(),
+        ));
+    }
     let selector: Selector = target
         .parse()
         .map_err(|e: fleet_api::SelectorError| ApiError::new(ErrorCode::BadSelector, e.0))?;

@@ -13,7 +13,7 @@ pub async fn status(State(h): State<Handle>) -> Json<AgentStatus> {
     let now = now_ms();
     Json(AgentStatus {
         host: h.host.clone(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
+        version: crate::reexec::state::version(),
         pid: std::process::id(),
         started_at: h.started_at,
         listen: h.listen.map(|a| a.to_string()),

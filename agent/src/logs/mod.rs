@@ -27,6 +27,7 @@ mod chunk;
 mod file;
 mod follow;
 pub mod forward;
+pub mod handoff;
 mod pump;
 pub mod read;
 mod ring;
@@ -52,7 +53,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use tokio::sync::{broadcast, watch};
 
 pub use follow::{follow_body, stamped, stamped_follow_body};
-pub use pump::spawn_pump;
+pub use pump::{spawn_pump, spawn_tagged_pump};
 
 /// In-memory tail kept per stream.
 pub const TAIL_BYTES: usize = 64 * 1024;

@@ -1,6 +1,6 @@
 //! The pump: drain one output pipe into a [`LogStream`] until EOF.
 //!
-//! The pipe is non-blocking and polled by tokio (`pipe::Receiver`) on the
+//! The pipe is non-blocking and polled by tokio (an `AsyncFd`) on the
 //! main runtime, so an idle program costs a parked task, no thread. A read
 //! goes into a small stack buffer first; a stream that fills it is busy, so
 //! it gets two large page-aligned heap buffers (given back once reads are
@@ -25,6 +25,7 @@
 //! hear `EAGAIN`.
 
 use super::chunk::{Chunk, PageBuf};
+use super::handoff::{Live, Tag};
 use super::{writer, LogStream};
 use std::cell::RefCell;
 use std::io::{self, Read};
@@ -56,10 +57,16 @@ const PIPE_SIZE: i32 = 1 << 20;
 /// at EOF, once every byte has been handed to `stream`.
 pub fn spawn_pump(pipe: OwnedFd, stream: Arc<LogStream>) -> JoinHandle<()> {
     // In the caller's span (the process's, if it has one), for the warnings.
-    tokio::spawn(pump(pipe, stream).instrument(tracing::Span::current()))
+    tokio::spawn(pump(pipe, stream, None).instrument(tracing::Span::current()))
 }
 
-async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {
+/// As [`spawn_pump`], for a program's pipe: a re-exec takes it back
+/// (`handoff.rs`) instead of letting the pump close it.
+pub fn spawn_tagged_pump(pipe: OwnedFd, stream: Arc<LogStream>, tag: Tag) -> JoinHandle<()> {
+    tokio::spawn(pump(pipe, stream, Some(tag)).instrument(tracing::Span::current()))
+}
+
+async fn pump(fd: OwnedFd, stream: Arc<LogStream>, tag: Option<Tag>) {
     // If the pipe cannot be polled, its output must be drained anyway.
     if let Err(e) = set_nonblocking(&fd, true) {
         return drain_blocking(fd, stream, e).await;
@@ -70,18 +77,40 @@ async fn pump(fd: OwnedFd, stream: Arc<LogStream>) {
     };
     let _settle = Settle(&stream);
     let mut reader = Reader::default();
+    let mut live = tag.as_ref().map(|_| Live::new());
     loop {
         // `poll_read_ready`, unlike `readable()`, spends tokio's cooperative
         // budget: a pipe that is always ready still yields the worker.
-        let mut ready = match &pipe {
-            Pipe::Polled(rx) => match std::future::poll_fn(|cx| rx.poll_read_ready(cx)).await {
-                Ok(guard) => Some(guard),
+        let mut ready = tokio::select! {
+            biased;
+            _ = async {
+                match &mut live {
+                    Some((_, frozen)) => {
+                        let _ = frozen.wait_for(|f| *f).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            } => {
+                // A re-exec: what was read goes to the file, the pipe (and
+                // what is still in it) to the next image.
+                stream.flushed().await;
+                if let (Some((live, _)), Some(tag)) = (live, tag) {
+                    live.hand_back(tag, pipe.into_fd());
+                }
+                return;
+            }
+            ready = async {
+                match &pipe {
+                    Pipe::Polled(rx) => std::future::poll_fn(|cx| rx.poll_read_ready(cx)).await.map(Some),
+                    Pipe::Ticked(..) => {
+                        super::tick::next().await;
+                        Ok(None)
+                    }
+                }
+            } => match ready {
+                Ok(guard) => guard,
                 Err(_) => return, // the runtime is shutting down
             },
-            Pipe::Ticked(..) => {
-                super::tick::next().await;
-                None
-            }
         };
         // A busy stream's chunks go to the writer thread. Waiting here for
         // room in its queue, before reading, is what slows the program down
@@ -141,6 +170,14 @@ enum Pipe {
 }
 
 impl Pipe {
+    /// Out of the reactor, still open (for a re-exec).
+    fn into_fd(self) -> OwnedFd {
+        match self {
+            Pipe::Polled(rx) => rx.into_inner(),
+            Pipe::Ticked(fd, _) => fd,
+        }
+    }
+
     fn fd(&self) -> &OwnedFd {
         match self {
             Pipe::Polled(rx) => rx.get_ref(),
@@ -321,7 +358,7 @@ mod tests {
             maxbytes: 0,
             backups: 0,
         };
-        let pump = pump(r, LogStream::open(&spec, 100).unwrap());
+        let pump = pump(r, LogStream::open(&spec, 100).unwrap(), None);
         assert!(
             std::mem::size_of_val(&pump) < 512,
             "{}",

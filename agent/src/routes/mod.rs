@@ -55,6 +55,12 @@ pub static ROUTES: &[Route] = {
         route(Method::GET, "/v1/status", Token, |m| on(m, api::status)),
         route(Method::GET, "/v1/events", Token, |m| on(m, api::events)),
         route(Method::POST, "/v1/reload", Token, |m| on(m, api::reload)),
+        route(Method::POST, "/v1/agent/reexec", Token, |m| {
+            on(m, api::reexec)
+        }),
+        route(Method::GET, "/v1/agent/reexec", Token, |m| {
+            on(m, api::reexec_outcome)
+        }),
         route(Method::POST, "/v1/processes/{target}/{verb}", Token, |m| {
             on(m, api::act)
         }),

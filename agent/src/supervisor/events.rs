@@ -125,6 +125,28 @@ impl EventLog {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).tx = None;
     }
 
+    /// The history and the next sequence number, for a re-exec's hand-off.
+    pub fn export(&self) -> (u64, Vec<Event>) {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (inner.next_seq, inner.history.iter().cloned().collect())
+    }
+
+    /// A re-executed image's log: numbering continues where the old image
+    /// stopped, so a follower resuming by `Last-Event-ID` sees no gap.
+    pub fn restore(next_seq: u64, history: Vec<Event>) -> Self {
+        let log = Self::new();
+        {
+            let mut inner = log.inner.lock().unwrap_or_else(|e| e.into_inner());
+            for e in history.iter().filter(|e| e.process.is_some()) {
+                inner.carrier.insert(e.name.clone(), e.seq);
+            }
+            let keep = history.len().saturating_sub(HISTORY);
+            inner.history = history.into_iter().skip(keep).collect();
+            inner.next_seq = next_seq.max(1);
+        }
+        log
+    }
+
     pub fn last_seq(&self) -> u64 {
         self.inner
             .lock()

@@ -5,7 +5,8 @@
 
 use super::table::{open_logs, unix_ms, Proc};
 use super::Owner;
-use crate::logs::spawn_pump;
+use crate::logs::handoff::Tag;
+use crate::logs::spawn_tagged_pump;
 use crate::spawn::{self, MARK_VAR};
 use crate::state::{self, Action, Event, Exit as RawExit, State};
 use crate::sys;
@@ -118,14 +119,23 @@ impl Owner {
                 p.stderr.forward_as(name, true);
                 Owner::tap_output(p, child.pid, &self.listening.taps);
                 if let Some(err) = child.stderr {
-                    self.spawning.pumps.push(spawn_pump(err, p.stderr.clone()));
+                    let tag = Tag {
+                        name: name.to_owned(),
+                        stderr: true,
+                    };
+                    let pump = spawn_tagged_pump(err, p.stderr.clone(), tag);
+                    self.spawning.pumps.push(pump);
                 }
                 drop(_g);
                 // A listener's stdout is its protocol channel, never a log.
                 match child.stdin {
                     None => {
                         let _g = self.spawning.io.enter();
-                        let pump = spawn_pump(child.stdout, p.stdout.clone());
+                        let tag = Tag {
+                            name: name.to_owned(),
+                            stderr: false,
+                        };
+                        let pump = spawn_tagged_pump(child.stdout, p.stdout.clone(), tag);
                         self.spawning.pumps.push(pump);
                     }
                     Some(stdin) => self.link(name, child.pid, stdin, child.stdout),

@@ -9,6 +9,7 @@
 //! over an mpsc channel; the current picture comes out through a `watch` of
 //! [`Snapshot`] and state changes through the [`EventLog`].
 
+mod adopt;
 mod events;
 mod groups;
 mod health;
@@ -26,11 +27,12 @@ mod table;
 mod verbs;
 mod wait;
 
+pub use adopt::Table;
 pub use events::EventLog;
 pub use groups::{GroupError, GroupOp, GroupReply, Reread};
 pub use log_faults::report as report_log_faults;
 pub use reload::{diff, Diff};
-pub use run::{start, Exit as SupervisorExit};
+pub use run::{start, start_adopting, Adopted, Exit as SupervisorExit};
 pub use table::{describe, unix_ms};
 pub use wait::Acted;
 
@@ -158,7 +160,20 @@ pub enum Command {
         data: String,
     },
     Shutdown,
+    /// An in-place re-exec: answer with the table (or why not), then do
+    /// nothing at all until `thaw` resolves (the exec failed) or the image
+    /// is replaced.
+    /// `config` is the config file read afresh: it must equal the one
+    /// the table runs by, since the new image reads the file.
+    Freeze {
+        config: Box<Config>,
+        reply: oneshot::Sender<Result<Table, (&'static str, String)>>,
+        thaw: oneshot::Receiver<Pipes>,
+    },
 }
+
+/// Pipes the pumps gave back for a re-exec (`logs::handoff`).
+pub type Pipes = Vec<(crate::logs::handoff::Tag, std::os::fd::OwnedFd)>;
 
 /// Cheap to clone; what HTTP handlers hold.
 #[derive(Clone)]
@@ -236,6 +251,29 @@ impl Handle {
     /// Ask the owner to stop every program and finish; returns at once.
     pub async fn shutdown(&self) {
         let _ = self.commands.send(Command::Shutdown).await;
+    }
+
+    /// Freeze the owner for a re-exec (`Command::Freeze`); sending the
+    /// pipes the pumps gave back (or dropping the sender) thaws it.
+    pub async fn freeze(
+        &self,
+        config: Config,
+    ) -> Result<(Table, oneshot::Sender<Pipes>), (&'static str, String)> {
+        let (reply, rx) = oneshot::channel();
+        let (thaw_tx, thaw) = oneshot::channel();
+        let config = Box::new(config);
+        self.commands
+            .send(Command::Freeze {
+                config,
+                reply,
+                thaw,
+            })
+            .await
+            .map_err(|_| ("freeze", "the agent is shutting down".to_owned()))?;
+        let table = rx
+            .await
+            .map_err(|_| ("freeze", "the agent is shutting down".to_owned()))??;
+        Ok((table, thaw_tx))
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {

@@ -31,15 +31,45 @@ pub fn start(
     config: Config,
     io: tokio::runtime::Handle,
 ) -> std::io::Result<(Handle, tokio::sync::oneshot::Receiver<Exit>)> {
+    launch(config, io, None)
+}
+
+/// What a re-executed image takes over (`adopt.rs`).
+pub struct Adopted {
+    pub table: super::adopt::Table,
+    pub pipes: Vec<(crate::logs::handoff::Tag, OwnedFd)>,
+}
+
+/// As [`start`], taking over a previous image's table and pipes instead of
+/// starting anything: nothing is spawned or signalled, what exited during
+/// the re-exec is reaped at once.
+pub fn start_adopting(
+    config: Config,
+    io: tokio::runtime::Handle,
+    adopted: Adopted,
+) -> std::io::Result<(Handle, tokio::sync::oneshot::Receiver<Exit>)> {
+    launch(config, io, Some(adopted))
+}
+
+fn launch(
+    config: Config,
+    io: tokio::runtime::Handle,
+    adopted: Option<Adopted>,
+) -> std::io::Result<(Handle, tokio::sync::oneshot::Receiver<Exit>)> {
     let (tx, rx) = mpsc::channel(256);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
-    let events = Arc::new(EventLog::new());
+    let events = Arc::new(match &adopted {
+        Some(a) => EventLog::restore(a.table.next_event_seq, a.table.events.clone()),
+        None => EventLog::new(),
+    });
     let handle = Handle {
         commands: tx,
         snapshot: snap_rx,
         events: events.clone(),
         host: config.agent.host.clone(),
-        started_at: unix_ms(SystemTime::now()),
+        started_at: adopted
+            .as_ref()
+            .map_or_else(|| unix_ms(SystemTime::now()), |a| a.table.started_at),
         listen: None,
     };
     let devnull: OwnedFd = std::fs::File::open("/dev/null")?.into();
@@ -89,22 +119,34 @@ pub fn start(
         listening,
     };
     owner.reindex();
-    // Never twice: what a previous incarnation left running goes first.
-    owner.stop_previous();
-    // Pools before the first spawn, so listeners hear every start (and
-    // supervisord's PROCESS_GROUP_ADDED for each group).
-    owner.listeners_configured();
-    // Autostart before returning, so the first status anyone can read
-    // already shows every process and no API call races the first spawns.
-    owner.autostart();
-    owner.notify(crate::listener::event::Event::supervisor(
-        crate::listener::event::Kind::SupervisorStateChangeRunning,
-    ));
+    let started_at = handle.started_at;
+    match adopted {
+        Some(a) => {
+            owner.listeners_configured();
+            owner.adopt(a.table, a.pipes);
+            // Children that exited while no image was reaping are zombies
+            // until now: each exit is seen here, once.
+            owner.reap();
+        }
+        None => {
+            // Never twice: what a previous incarnation left running goes first.
+            owner.stop_previous();
+            // Pools before the first spawn, so listeners hear every start (and
+            // supervisord's PROCESS_GROUP_ADDED for each group).
+            owner.listeners_configured();
+            // Autostart before returning, so the first status anyone can read
+            // already shows every process and no API call races the first spawns.
+            owner.autostart();
+            owner.notify(crate::listener::event::Event::supervisor(
+                crate::listener::event::Kind::SupervisorStateChangeRunning,
+            ));
+        }
+    }
     owner.publish();
     std::thread::Builder::new()
         .name("supervisor".into())
         .spawn(move || {
-            let exit = rt.block_on(owner.run(rx, checks, heard, signals));
+            let exit = rt.block_on(owner.run(rx, checks, heard, signals, started_at));
             let _ = done_tx.send(exit);
         })?;
     Ok((handle, done_rx))
@@ -149,6 +191,7 @@ impl Owner {
         mut checks: mpsc::UnboundedReceiver<super::health::Done>,
         mut heard: super::listeners::Inputs,
         mut sig: Signals,
+        started_at: u64,
     ) -> Exit {
         loop {
             self.fire_deadlines();
@@ -200,6 +243,21 @@ impl Owner {
                     }
                 }
                 cmd = rx.recv() => match cmd {
+                    Some(Command::Freeze { config, reply, thaw }) => {
+                        let table = match self.unfit_for_handoff(&config) {
+                            Some(why) => Err(why),
+                            None => Ok(self.table(started_at)),
+                        };
+                        let frozen = table.is_ok();
+                        if reply.send(table).is_ok() && frozen {
+                            // Nothing is reaped, spawned or signalled until
+                            // the exec replaces this image or fails.
+                            if let Ok(pipes) = thaw.await {
+                                self.repump(pipes);
+                            }
+                            self.reap();
+                        }
+                    }
                     Some(cmd) => self.command(cmd),
                     None => self.begin_shutdown("control channel closed"),
                 },
@@ -356,6 +414,8 @@ impl Owner {
                 self.notify(crate::listener::event::Event::remote(&kind, &data));
             }
             Command::Shutdown => self.begin_shutdown("shutdown"),
+            // Handled in `run`, which can wait for the thaw.
+            Command::Freeze { .. } => {}
         }
     }
 }

@@ -113,6 +113,10 @@ impl Owner {
                         _ => (Outcome::Failed, format!("not running ({state})")),
                     });
                 }
+                // Not a process verb (the API refuses it before here).
+                Verb::Reexec => {
+                    done = Some((Outcome::Failed, "reexec is POST /v1/agent/reexec".into()));
+                }
             }
             self.publishing.dirty = true;
             out.push(Touched {

@@ -144,7 +144,7 @@ async fn wait_for(
                 Verb::Start => p.startsecs,
                 Verb::Stop => p.stopwaitsecs * 2,
                 Verb::Restart => p.stopwaitsecs * 2 + p.startsecs,
-                Verb::Signal => Duration::ZERO,
+                Verb::Signal | Verb::Reexec => Duration::ZERO,
             })
             .max()
             .unwrap_or_default();

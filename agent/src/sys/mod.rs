@@ -1,6 +1,7 @@
 //! Every `unsafe` line of the agent lives here: fork/exec, prctl, signals,
 //! waitpid and /proc reading. The rest of the crate forbids unsafe code.
 
+pub mod exec;
 pub mod proc;
 pub mod signal;
 pub mod spawn;

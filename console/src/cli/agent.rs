@@ -19,6 +19,13 @@ pub fn check(verb: &Verb) -> Result<(), CliError> {
         Verb::Hosts { .. } => return console_only("hosts"),
         Verb::Ops { .. } => return console_only("ops"),
         Verb::Status { hosts, .. } if hosts.hosts.is_some() => return console_only("--hosts"),
+        Verb::Reexec { hosts, .. } if hosts.hosts.is_some() => return console_only("--hosts"),
+        Verb::Reexec {
+            rolling: Some(_), ..
+        } => return console_only("--rolling"),
+        Verb::Reexec { target, .. } if target != "all" => {
+            return console_only("reexec with a TARGET")
+        }
         Verb::Tail(t) if t.names.len() == 2 => return console_only("tail with a HOST"),
         Verb::Start(a) | Verb::Stop(a) | Verb::Restart(a) | Verb::Signal { act: a, .. } => a,
         _ => return Ok(()),
@@ -47,6 +54,7 @@ pub async fn run(ctx: &Ctx, verb: Verb) -> Result<Status, CliError> {
         }
         Verb::Tail(t) => tail(ctx, t).await,
         Verb::Reload => reload(ctx).await,
+        Verb::Reexec { binary, .. } => reexec(ctx, binary).await,
         Verb::Events => events(ctx).await,
         Verb::Hosts { .. } | Verb::Ops { .. } => unreachable!("refused by check()"),
     }
@@ -249,6 +257,31 @@ async fn tail(ctx: &Ctx, t: TailArgs) -> Result<Status, CliError> {
         log_query(&t)
     );
     copy_log(ctx, &path).await
+}
+
+/// How long the new image may take to serve.
+const REEXEC_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn reexec(ctx: &Ctx, binary: Option<String>) -> Result<Status, CliError> {
+    use fleet_client::reexec::{reexec, ReexecError};
+    match reexec(&ctx.client, binary, REEXEC_WITHIN).await {
+        Ok(r) => {
+            if ctx.json() {
+                ctx.print_json(&serde_json::to_value(&r).unwrap_or_default())?;
+            } else {
+                ctx.print(&format!(
+                    "re-executed {} in place: pid {}, {} -> {}, {} ms\n",
+                    r.binary, r.pid, r.previous_version, r.version, r.took_ms
+                ))?;
+            }
+            Ok(Status::Success)
+        }
+        Err(ReexecError::Refused(e)) => Err(e.into()),
+        Err(e) => {
+            eprintln!("fleetctl: {e}");
+            Ok(Status::Failed)
+        }
+    }
 }
 
 async fn reload(ctx: &Ctx) -> Result<Status, CliError> {

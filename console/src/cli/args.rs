@@ -114,6 +114,29 @@ pub enum Verb {
     Tail(TailArgs),
     /// Re-read the agent's config and apply the differences (agent mode).
     Reload,
+    /// Re-execute the agent in place (same pid; no program restarted),
+    /// e.g. after its package was upgraded; in console mode on every host
+    /// (`--hosts`, `--rolling`) that runs a process TARGET names.
+    Reexec {
+        /// The binary to execute (agent mode; default: the one the agent
+        /// runs as).
+        #[arg(long, value_name = "PATH")]
+        binary: Option<String>,
+        /// Console mode: the hosts running a process this names (default all).
+        #[arg(default_value = "all")]
+        target: String,
+        #[command(flatten)]
+        hosts: HostsArg,
+        /// Rolling: batches of N hosts or N% of them (console mode).
+        #[arg(long, value_name = "N|N%")]
+        rolling: Option<String>,
+        /// Rolling: abort after F failed hosts (console mode).
+        #[arg(long, value_name = "F", requires = "rolling")]
+        max_failures: Option<usize>,
+        /// List the hosts it would touch; touch nothing (console mode).
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// List the console's hosts, or remove a registered one (console mode).
     Hosts {
         #[command(subcommand)]

@@ -20,6 +20,14 @@ pub fn check(verb: &Verb) -> Result<(), CliError> {
             "reload is an agent verb: pass --agent SOCKET-or-URL (the console has no fleet-wide reload)"
                 .into(),
         )),
+        Verb::Reexec {
+            binary: Some(_), ..
+        } => Err(CliError::Usage(
+            "reexec --binary is for one agent (--agent); across the fleet each agent re-executes its own binary".into(),
+        )),
+        Verb::Reexec {
+            rolling: Some(r), ..
+        } => batch(r).map(drop),
         Verb::Tail(t) if t.names.len() != 2 => Err(CliError::Usage(
             "in console mode tail needs HOST PROCESS".into(),
         )),
@@ -65,6 +73,25 @@ pub async fn run(ctx: &Ctx, verb: Verb) -> Result<Status, CliError> {
         }
         Verb::Events => events(ctx).await,
         Verb::Ops { id } => ops(ctx, id).await,
+        Verb::Reexec {
+            target,
+            hosts,
+            rolling,
+            max_failures,
+            dry_run,
+            ..
+        } => {
+            let a = ActArgs {
+                target,
+                hosts,
+                rolling,
+                max_failures,
+                concurrency: None,
+                dry_run,
+                with_deps: false,
+            };
+            op(ctx, V::Reexec, None, a).await
+        }
         Verb::Reload => unreachable!("refused by check()"),
     }
 }

@@ -208,6 +208,7 @@ fn outcome_text(verb: fleet_api::Verb, signal: Option<&str>, r: &ActionResult) -
         (Outcome::Ok, V::Stop) => "stopped".into(),
         (Outcome::Ok, V::Restart) => "restarted".into(),
         (Outcome::Ok, V::Signal) => format!("sent SIG{}", signal.unwrap_or("?")),
+        (Outcome::Ok, V::Reexec) => "re-executed".into(),
         (Outcome::Already, V::Stop) => "already stopped".into(),
         (Outcome::Already, V::Signal) => "not running".into(),
         (Outcome::Already, _) => "already running".into(),

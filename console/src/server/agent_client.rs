@@ -174,6 +174,30 @@ impl AgentClient {
         }
     }
 
+    /// Re-execute the agent in place and wait (up to `within`) for the new
+    /// image to serve (`fleet_client::reexec`); the agent's default binary.
+    pub async fn reexec(&self, within: Duration) -> Result<fleet_api::ReexecResponse, CallError> {
+        use fleet_client::reexec::{reexec, ReexecError};
+        let client = match &self.backend {
+            Backend::Fleet(c) => c,
+            Backend::Supervisord(_) => {
+                return Err(CallError::Agent {
+                    status: 400,
+                    message: "supervisord cannot re-execute in place: its upgrade (a restart of supervisord) restarts every program".into(),
+                })
+            }
+        };
+        match reexec(client, None, within).await {
+            Ok(r) => Ok(r),
+            Err(ReexecError::Refused(e)) => Err(e.into()),
+            Err(ReexecError::Failed(message)) => Err(CallError::Agent {
+                status: 500,
+                message,
+            }),
+            Err(e @ ReexecError::Lost { .. }) => Err(CallError::Unreachable(e.to_string())),
+        }
+    }
+
     pub async fn status(&self) -> Result<AgentStatus, CallError> {
         let client = match &self.backend {
             Backend::Fleet(c) => c,

@@ -7,7 +7,7 @@ export function ops() {
   const q = S.route.params;
   const sel = (k, opts) => `<label>${k} <select data-opsfilter="${k}" aria-label="filter operations by ${k}"><option value="">any</option>${opts.map((o) => `<option${q.get(k) === o ? " selected" : ""}>${o}</option>`).join("")}</select></label>`;
   const inp = (k) => `<label>${k} <input data-opsfilter="${k}" size="12" value="${esc(q.get(k) || "")}" aria-label="filter operations by ${k}"></label>`;
-  let html = `<h1>Operations</h1><form class="toolbar" id="ops-filter">${sel("action", ["start", "stop", "restart", "signal"])} ${sel("result", ["ok", "failed", "running", "aborted", "interrupted"])} ${inp("who")} ${inp("target")}</form>`;
+  let html = `<h1>Operations</h1><form class="toolbar" id="ops-filter">${sel("action", ["start", "stop", "restart", "signal", "reexec"])} ${sel("result", ["ok", "failed", "running", "aborted", "interrupted"])} ${inp("who")} ${inp("target")}</form>`;
   if (!S.opsLoaded) html += empty("Loading…");
   else if (!S.ops.length) html += empty(q.toString() ? "No operation matches." : "No operations yet.");
   else {

@@ -24,7 +24,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 const OUTCOMES: [&str; 5] = ["ok", "failed", "aborted", "interrupted", "dry_run"];
-const VERBS: [Verb; 4] = [Verb::Start, Verb::Stop, Verb::Restart, Verb::Signal];
+const VERBS: [Verb; 5] = [
+    Verb::Start,
+    Verb::Stop,
+    Verb::Restart,
+    Verb::Signal,
+    Verb::Reexec,
+];
 /// The outcomes an op run by this console can finish with.
 const FINISHED: [&str; 3] = ["ok", "failed", "aborted"];
 

@@ -35,6 +35,13 @@ pub(super) fn classify(
         Verb::Restart => "restarted",
         Verb::Start => "running",
         Verb::Stop => "stopped",
+        Verb::Reexec => {
+            return result(
+                Verdict::Failed,
+                format!("{IN_FLIGHT}; whether the agent re-executed is unknown: its version in the host list tells"),
+                vec![],
+            )
+        }
         Verb::Signal => {
             return result(
                 Verdict::Failed,

@@ -25,6 +25,7 @@ mod classify;
 mod interrupted;
 mod journal;
 mod plan;
+mod reexec;
 mod registry;
 mod run;
 

@@ -195,6 +195,11 @@ async fn one_host(ctx: &Ctx, host: &str, gate: bool) -> HostResult {
         Ok(c) => c,
         Err(e) => return result(Verdict::Unreachable, e, vec![]),
     };
+    if ctx.plan.rules.verb == Verb::Reexec {
+        let r = super::reexec::one_host(&client, host, ctx.plan.rules.timeout).await;
+        ctx.app.picture.resync(host);
+        return r;
+    }
     // A page selection names processes per host; anything else is the
     // one target. The agent's answer changes what events may not carry
     // (`wanted` of a stopped process): have the follower re-read it.

@@ -45,6 +45,12 @@ impl SupervisordClient {
         }
         let mut said = Said::new();
         match verb {
+            Verb::Reexec => {
+                return Err(SvError::Refused {
+                    status: 400,
+                    message: "supervisord cannot re-execute in place: its upgrade (a restart of supervisord) restarts every program".into(),
+                })
+            }
             Verb::Start => self.start(&sel, &names, &mut said).await?,
             Verb::Stop => self.stop(&sel, &names, &mut said).await?,
             Verb::Restart => {
