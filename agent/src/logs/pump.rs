@@ -2,7 +2,7 @@
 //!
 //! The pipe is non-blocking and polled by tokio (an `AsyncFd`) on the
 //! main runtime, so an idle program costs a parked task, no thread. A read
-//! goes into a small stack buffer first; a stream that fills it is busy, so
+//! goes into a small reused buffer first; a stream that fills it is busy, so
 //! it gets two large page-aligned heap buffers (given back once reads are
 //! small again) and a larger pipe, so the program blocks less while the agent
 //! writes. A big read goes to the stream as a shared [`Chunk`]: the tail keeps
