@@ -46,7 +46,8 @@ pub struct App {
     pub config: Config,
     pub inventory: Inventory,
     pub picture: Arc<Picture>,
-    pub store: Store,
+    /// Shared with `auth` when it is PostgreSQL (sessions live there).
+    pub store: Arc<Store>,
     pub clients: agent_client::ClientFactory,
     pub ops: ops::Ops,
     pub auth: Auth,
@@ -72,7 +73,7 @@ pub struct App {
 impl App {
     /// Open the store and build the inventory; no task is started yet.
     pub fn new(config: Config) -> Result<Arc<App>, StoreError> {
-        let store = Store::open(&config.data_dir)?;
+        let store = Arc::new(Store::connect(config.store.as_ref(), &config.data_dir)?);
         let (closed, unresolved) = ops::close_interrupted(&store, picture::now_ms())?;
         if closed > 0 {
             tracing::warn!(
@@ -102,8 +103,12 @@ impl App {
         for _ in 0..closed {
             ops.count("interrupted");
         }
+        let auth = match &*store {
+            Store::Pg(_) => Auth::with_shared(config.tokens.clone(), store.clone()),
+            Store::Lite(_) => Auth::new(config.tokens.clone()),
+        };
         Ok(Arc::new(App {
-            auth: Auth::new(config.tokens.clone()),
+            auth,
             register_limit: http::RateLimit::new(
                 config.enrollment_rate.saturating_mul(4),
                 config.enrollment_rate as f64,

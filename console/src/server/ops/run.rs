@@ -60,7 +60,9 @@ async fn run(app: Arc<App>, op: Arc<Mutex<Op>>, tx: watch::Sender<u64>, plan: Pl
         let o = lock(&op);
         (o.id.clone(), o.who.clone())
     };
+    let store_of = app.clone();
     let ctx = Arc::new(Ctx {
+        journal: journal::writer(move |rows| store_of.store.append_rows(rows)),
         app: app.clone(),
         op: op.clone(),
         id,
@@ -103,6 +105,8 @@ async fn run(app: Arc<App>, op: Arc<Mutex<Op>>, tx: watch::Sender<u64>, plan: Pl
 
 struct Ctx {
     app: Arc<App>,
+    /// Per-host records, group-committed.
+    journal: journal::Writer,
     op: Arc<Mutex<Op>>,
     id: String,
     who: String,
@@ -113,7 +117,7 @@ struct Ctx {
 impl Ctx {
     /// Record that `host`'s call starts, with the processes it selects as
     /// the picture shows them, and show the host in flight.
-    fn started(&self, host: &str) -> Result<(), StoreError> {
+    async fn started(&self, host: &str) -> Result<(), StoreError> {
         let procs = self.app.picture.host_processes(host);
         let before = self
             .plan
@@ -126,7 +130,9 @@ impl Ctx {
             host: host.to_string(),
             before,
         };
-        journal::write(&self.app.store, &self.id, &self.who, &rec, now_ms())?;
+        self.journal
+            .write(&self.id, &self.who, &rec, now_ms())
+            .await?;
         if let Some(slot) = lock(&self.op).hosts.iter_mut().find(|x| x.host == host) {
             slot.message = "in flight".into();
         }
@@ -134,9 +140,10 @@ impl Ctx {
     }
 
     /// Record `host`'s verdict, then show it.
-    fn finished(&self, r: HostResult) {
+    async fn finished(&self, r: HostResult) {
         let rec = Record::Finished { result: r.clone() };
-        if let Err(e) = journal::write(&self.app.store, &self.id, &self.who, &rec, now_ms()) {
+        let written = self.journal.write(&self.id, &self.who, &rec, now_ms());
+        if let Err(e) = written.await {
             tracing::error!(op = %self.id, host = %r.host, "{e}");
         }
         let mut o = lock(&self.op);
@@ -160,7 +167,7 @@ async fn run_hosts(ctx: &Arc<Ctx>, hosts: &[String], n: usize, gate: bool) -> us
             let _permit = sem.acquire_owned().await;
             // Recorded before the call, so a console killed during it
             // knows this host was in flight (intent before act, per host).
-            let r = match ctx.started(&h) {
+            let r = match ctx.started(&h).await {
                 Ok(()) => one_host(&ctx, &h, gate).await,
                 Err(e) => HostResult {
                     host: h.clone(),
@@ -171,7 +178,7 @@ async fn run_hosts(ctx: &Arc<Ctx>, hosts: &[String], n: usize, gate: bool) -> us
                 },
             };
             let failed = matches!(r.verdict, Verdict::Failed | Verdict::Unreachable);
-            ctx.finished(r);
+            ctx.finished(r).await;
             ctx.tx.send_modify(|v| *v += 1);
             failed
         });
