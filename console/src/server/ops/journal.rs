@@ -59,9 +59,16 @@ pub(super) struct Hosts {
     pub finished: HashMap<String, HostResult>,
 }
 
-/// The op, before any host is touched; an error means nothing may start.
-pub(super) fn intent(store: &Store, op: &Op, at: u64) -> Result<(), StoreError> {
-    store.append_intent(op, at)
+/// The op, before any host is touched, if `conflict` (which sees the ops
+/// other consoles run) refuses nothing; an error means nothing may start.
+/// The op's fence with PostgreSQL.
+pub(super) fn intent(
+    store: &Store,
+    op: &Op,
+    at: u64,
+    conflict: Box<dyn FnOnce(Vec<Op>) -> Option<String> + Send>,
+) -> Result<Result<Option<u64>, String>, StoreError> {
+    store.admit(op, at, conflict)
 }
 
 /// Append one per-host record of op `id` (by `who`) on its own (the
@@ -166,6 +173,29 @@ pub(super) fn result(store: &Store, op: &Op, at: u64) -> Result<(), StoreError> 
     store.append(RESULT, op, at)
 }
 
+/// The op as it stands, written only while this console holds its lease
+/// at `fence` (PostgreSQL; none: as [`result`]).
+pub(super) fn result_fenced(
+    store: &Store,
+    op: &Op,
+    at: u64,
+    fence: Option<u64>,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(op).map_err(|error| StoreError::Json {
+        doing: "audit write failed",
+        error,
+    })?;
+    let row = NewRow {
+        op_id: op.id.clone(),
+        kind: RESULT.into(),
+        at,
+        who: op.who.clone(),
+        json,
+        source: None,
+    };
+    store.append_fenced(&[row], &op.id, fence)
+}
+
 /// Ops whose newest record still says running.
 pub(super) fn unfinished(store: &Store) -> Result<Vec<Op>, StoreError> {
     store.unfinished_ops()
@@ -243,7 +273,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let o = op(&["a", "b"]);
-        intent(&s, &o, 1).unwrap();
+        s.append_intent(&o, 1).unwrap();
         for (i, rec) in kinds.iter().enumerate() {
             write(&s, &o.id, &o.who, rec, 2 + i as u64).unwrap();
         }
@@ -273,7 +303,7 @@ mod tests {
         let hosts: Vec<String> = (0..500).map(|i| format!("host-{i:03}")).collect();
         let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
         let o = op(&names);
-        intent(&s, &o, 1).unwrap();
+        s.append_intent(&o, 1).unwrap();
         let before = vec![seen("a"), seen("b")];
         let mut each = Vec::new();
         let t0 = std::time::Instant::now();

@@ -15,6 +15,7 @@ use fleet_api::{
     ActionResult, FleetEvent, Health, HostResult, Op, OpRequest, Outcome, ProcessState, Verb,
     Verdict,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
@@ -35,12 +36,12 @@ impl Ops {
             &app.picture,
             Defaults::of(&app.config),
         )?;
-        let (op, tx) = match Ops::admit(app, who, source, req, &plan)? {
+        let (op, tx, fence) = match Ops::admit(app, who, source, req, &plan)? {
             Admitted::Preview(op) => return Ok(*op),
-            Admitted::Live { op, tx } => (op, tx),
+            Admitted::Live { op, tx, fence } => (op, tx, fence),
         };
         let first = lock(&op).clone();
-        let task = tokio::spawn(run(app.clone(), op.clone(), tx, plan));
+        let task = tokio::spawn(run(app.clone(), op.clone(), tx, plan, fence));
         // A panic in the op task must not leave the op "running" forever
         // (holding its hosts: every overlapping op would get 409).
         let app = app.clone();
@@ -55,14 +56,30 @@ impl Ops {
     }
 }
 
-async fn run(app: Arc<App>, op: Arc<Mutex<Op>>, tx: watch::Sender<u64>, plan: Plan) {
+async fn run(
+    app: Arc<App>,
+    op: Arc<Mutex<Op>>,
+    tx: watch::Sender<u64>,
+    plan: Plan,
+    fence: Option<u64>,
+) {
     let (id, who) = {
         let o = lock(&op);
         (o.id.clone(), o.who.clone())
     };
-    let store_of = app.clone();
+    let lost = Arc::new(AtomicBool::new(false));
+    let (store_of, op_id, lost_on_write) = (app.clone(), id.clone(), lost.clone());
+    let journal = journal::writer(move |rows| {
+        let r = store_of.store.append_fenced(rows, &op_id, fence);
+        if let Err(StoreError::Fenced(_)) = &r {
+            lost_on_write.store(true, Ordering::Release);
+        }
+        r
+    });
+    let renewer = tokio::spawn(renew(app.clone(), id.clone(), fence, lost.clone()));
     let ctx = Arc::new(Ctx {
-        journal: journal::writer(move |rows| store_of.store.append_rows(rows)),
+        journal,
+        lost,
         app: app.clone(),
         op: op.clone(),
         id,
@@ -99,12 +116,49 @@ async fn run(app: Arc<App>, op: Arc<Mutex<Op>>, tx: watch::Sender<u64>, plan: Pl
             }
         }
     }
+    renewer.abort();
     finish(&app, &op, end);
     ctx.tx.send_modify(|v| *v += 1);
 }
 
+/// Keep this console's lease on op `id` (PostgreSQL) while it runs; once
+/// the lease is gone (expired while the console was paused or cut off
+/// from the database, or taken over), `lost` stops the runner before its
+/// next host call.
+async fn renew(app: Arc<App>, id: String, fence: Option<u64>, lost: Arc<AtomicBool>) {
+    if fence.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(RENEW_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let app = app.clone();
+        let op_id = id.clone();
+        let renewed = tokio::task::spawn_blocking(move || app.store.renew(&op_id, fence)).await;
+        match renewed {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                tracing::warn!(op = %id, "lease lost: this console stops the operation");
+                lost.store(true, Ordering::Release);
+                return;
+            }
+            // Unreachable for now: the next tick tries again; a lease that
+            // runs out meanwhile is refused then.
+            Ok(Err(e)) => tracing::warn!(op = %id, "cannot renew the lease: {e}"),
+            Err(_) => return,
+        }
+    }
+}
+
+/// A third of the lease (`store::LEASE`, 10 s): two renewals may fail
+/// before it runs out.
+const RENEW_EVERY: Duration = Duration::from_secs(3);
+
 struct Ctx {
     app: Arc<App>,
+    /// The lease is gone: no host call may start.
+    lost: Arc<AtomicBool>,
     /// Per-host records, group-committed.
     journal: journal::Writer,
     op: Arc<Mutex<Op>>,
@@ -165,6 +219,10 @@ async fn run_hosts(ctx: &Arc<Ctx>, hosts: &[String], n: usize, gate: bool) -> us
         let h = h.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
+            if ctx.lost.load(Ordering::Acquire) {
+                // Another console owns the op now: its hosts are its own.
+                return false;
+            }
             // Recorded before the call, so a console killed during it
             // knows this host was in flight (intent before act, per host).
             let r = match ctx.started(&h).await {

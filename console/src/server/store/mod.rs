@@ -99,6 +99,10 @@ pub enum StoreError {
     },
     #[error("the system random generator failed")]
     Random,
+    /// A runner's write after its op's lease passed (expired, or taken
+    /// by another console): nothing was written.
+    #[error("operation {0}: this console no longer holds its lease; nothing written")]
+    Fenced(String),
     /// `verify` found the log changed: the first broken, unlinked or
     /// missing record, in words.
     #[error("{0}")]
@@ -303,6 +307,63 @@ impl Store {
             json: json.into(),
             source: None,
         }])
+    }
+
+    /// Admit an op: `conflict` sees every op running under a live lease
+    /// on any console (PostgreSQL; with SQLite the one console's own check
+    /// is the whole story, and it sees none); none refused → the intent is
+    /// appended and, with PostgreSQL, the op leased to this console:
+    /// `Ok(Ok(Some(fence)))`. `Ok(Err(why))`: refused, nothing written.
+    pub fn admit(
+        &self,
+        op: &Op,
+        at: u64,
+        conflict: Box<dyn FnOnce(Vec<Op>) -> Option<String> + Send>,
+    ) -> Result<Result<Option<u64>, String>> {
+        let json = serde_json::to_string(op).map_err(StoreError::json("audit write failed"))?;
+        let row = NewRow {
+            op_id: op.id.clone(),
+            kind: "intent".into(),
+            at,
+            who: op.who.clone(),
+            json,
+            source: op.source.clone(),
+        };
+        match self {
+            Store::Lite(s) => s.append_rows(&[row]).map(|()| Ok(None)),
+            Store::Pg(s) => Ok(s.admit(row, conflict)?.map(Some)),
+        }
+    }
+
+    /// Extend this console's lease of `op_id` (always true with SQLite).
+    pub fn renew(&self, op_id: &str, fence: Option<u64>) -> Result<bool> {
+        match (self, fence) {
+            (Store::Pg(s), Some(f)) => s.renew(op_id, f),
+            _ => Ok(true),
+        }
+    }
+
+    /// Append an op's records while this console holds its lease at
+    /// `fence` (none: unconditionally, as with SQLite).
+    pub fn append_fenced(&self, rows: &[NewRow], op_id: &str, fence: Option<u64>) -> Result<()> {
+        match (self, fence) {
+            (Store::Pg(s), Some(f)) if !rows.is_empty() => s.append_fenced(rows, op_id, f),
+            _ => self.append_rows(rows),
+        }
+    }
+
+    /// Take the running ops whose lease expired (their console stopped or
+    /// was cut off): (op id, new fence). None with SQLite.
+    pub fn claim_expired(&self) -> Result<Vec<(String, u64)>> {
+        match self {
+            Store::Pg(s) => s.claim_expired(),
+            Store::Lite(_) => Ok(vec![]),
+        }
+    }
+
+    /// Whether consoles share this store (PostgreSQL).
+    pub fn shared(&self) -> bool {
+        matches!(self, Store::Pg(_))
     }
 
     /// The `kind` records of operation `op_id`, oldest first, with their

@@ -10,7 +10,7 @@ use fleet_api::Op;
 
 use super::{conn, Pg};
 use crate::server::store::audit::{decode, OpQuery};
-use crate::server::store::chain::GENESIS;
+use crate::server::store::chain::{Chain, GENESIS};
 use crate::server::store::verify::{self, NewRow, Row};
 use crate::server::store::{Result, StoreError};
 
@@ -106,40 +106,9 @@ impl Pg {
         let (seq, link) = self.block(async move {
             let mut c = conn(&pool).await?;
             let tx = c.transaction().await.map_err(super::sql(WRITE))?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])
-                .await
-                .map_err(super::sql(WRITE))?;
-            let (_, prev) = head(&tx).await?;
-            // After any row appended behind the console's back (it stays
-            // unlinked; `verify` names it).
-            let next = next_seq_in(&tx).await?;
-            let linked = verify::chain_rows(&chain, next, prev, &rows);
-            let seqs: Vec<i64> = linked.iter().map(|(r, _)| r.seq).collect();
-            let op_ids: Vec<&str> = linked.iter().map(|(r, _)| r.op_id.as_str()).collect();
-            let kinds: Vec<&str> = linked.iter().map(|(r, _)| r.kind.as_str()).collect();
-            let ats: Vec<i64> = linked.iter().map(|(r, _)| r.at).collect();
-            let whos: Vec<&str> = linked.iter().map(|(r, _)| r.who.as_str()).collect();
-            let ops: Vec<&str> = linked.iter().map(|(r, _)| r.op.as_str()).collect();
-            let sources: Vec<Option<&str>> =
-                linked.iter().map(|(r, _)| r.source.as_deref()).collect();
-            let links: Vec<&str> = linked.iter().map(|(_, l)| l.as_str()).collect();
-            tx.execute(
-                "INSERT INTO audit (seq, op_id, kind, at, who, op, source)
-                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[],
-                                      $5::text[], $6::text[], $7::text[])",
-                &[&seqs, &op_ids, &kinds, &ats, &whos, &ops, &sources],
-            )
-            .await
-            .map_err(super::sql(WRITE))?;
-            tx.execute(
-                "INSERT INTO audit_chain (seq, hash) SELECT * FROM UNNEST($1::bigint[], $2::text[])",
-                &[&seqs, &links],
-            )
-            .await
-            .map_err(super::sql(WRITE))?;
+            let last = append_in(&tx, &chain, &rows).await?;
             tx.commit().await.map_err(super::sql(WRITE))?;
-            let last = linked.last().map(|(r, l)| (r.seq, l.clone()));
-            Ok(last.unwrap_or((0, GENESIS.to_string())))
+            Ok(last)
         })?;
         self.set_head(seq, &link)
     }
@@ -231,6 +200,47 @@ impl Pg {
         })?;
         rows.iter().map(|j| decode(j)).collect()
     }
+}
+
+/// Append `rows` inside the caller's transaction (which then commits):
+/// the chain's lock is held to its end. The last record and its link.
+pub(super) async fn append_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    chain: &Chain,
+    rows: &[NewRow],
+) -> Result<(i64, String)> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])
+        .await
+        .map_err(super::sql(WRITE))?;
+    let (_, prev) = head(tx).await?;
+    // After any row appended behind the console's back (it stays
+    // unlinked; `verify` names it).
+    let next = next_seq_in(tx).await?;
+    let linked = verify::chain_rows(chain, next, prev, rows);
+    let seqs: Vec<i64> = linked.iter().map(|(r, _)| r.seq).collect();
+    let op_ids: Vec<&str> = linked.iter().map(|(r, _)| r.op_id.as_str()).collect();
+    let kinds: Vec<&str> = linked.iter().map(|(r, _)| r.kind.as_str()).collect();
+    let ats: Vec<i64> = linked.iter().map(|(r, _)| r.at).collect();
+    let whos: Vec<&str> = linked.iter().map(|(r, _)| r.who.as_str()).collect();
+    let ops: Vec<&str> = linked.iter().map(|(r, _)| r.op.as_str()).collect();
+    let sources: Vec<Option<&str>> = linked.iter().map(|(r, _)| r.source.as_deref()).collect();
+    let links: Vec<&str> = linked.iter().map(|(_, l)| l.as_str()).collect();
+    tx.execute(
+        "INSERT INTO audit (seq, op_id, kind, at, who, op, source)
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[],
+                              $5::text[], $6::text[], $7::text[])",
+        &[&seqs, &op_ids, &kinds, &ats, &whos, &ops, &sources],
+    )
+    .await
+    .map_err(super::sql(WRITE))?;
+    tx.execute(
+        "INSERT INTO audit_chain (seq, hash) SELECT * FROM UNNEST($1::bigint[], $2::text[])",
+        &[&seqs, &links],
+    )
+    .await
+    .map_err(super::sql(WRITE))?;
+    let last = linked.last().map(|(r, l)| (r.seq, l.clone()));
+    Ok(last.unwrap_or((0, GENESIS.to_string())))
 }
 
 /// The newest link: its record and hash (0 and GENESIS for an empty chain).

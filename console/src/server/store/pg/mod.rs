@@ -17,6 +17,7 @@
 
 mod agents;
 mod audit;
+mod leases;
 mod schema;
 mod sessions;
 
@@ -42,6 +43,9 @@ pub struct Pg {
     head_written: Mutex<i64>,
     /// `PostgreSQL DB on HOST:PORT as USER`: never the password.
     what: String,
+    /// This console process among those on the database: who holds a
+    /// lease (random per start: a restarted console is another holder).
+    owner: String,
 }
 
 /// The store's runtime: `Some` until drop, then shut down without
@@ -102,6 +106,7 @@ impl Pg {
             chain,
             head_written: Mutex::new(0),
             what,
+            owner: leases::new_owner()?,
         })
     }
 

@@ -67,6 +67,12 @@ CREATE TABLE sessions (
     last_used TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX sessions_by_name ON sessions (name, last_used);
+CREATE TABLE op_leases (
+    op_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    fence BIGINT NOT NULL,
+    expires TIMESTAMPTZ NOT NULL
+);
 "#];
 
 /// The version the database holds (0: no fleet schema yet).
@@ -166,7 +172,7 @@ async fn grant(pool: Pool, what: String, role: String) -> Result<()> {
     let sql = format!(
         "REVOKE ALL ON audit, audit_chain, audit_key FROM {r};
          GRANT SELECT, INSERT ON audit, audit_chain, audit_key TO {r};
-         GRANT SELECT, INSERT, UPDATE, DELETE ON agents, sessions TO {r};
+         GRANT SELECT, INSERT, UPDATE, DELETE ON agents, sessions, op_leases TO {r};
          GRANT SELECT ON fleet_schema TO {r};"
     );
     c.batch_execute(&sql).await.map_err(|e| StoreError::Schema {
