@@ -53,6 +53,7 @@ SCENARIOS = [
     "listeners",
     "crowd",
     "mixed",
+    "console_store",
 ]
 
 SUPERVISOR_SPEC = "supervisor==4.3.0"

@@ -60,9 +60,11 @@ struct Fleet {
     agents: Vec<Agent>,
     a: Console,
     b: Console,
+    /// A third console: overlapping POSTs reach all three.
+    c: Console,
 }
 
-/// Six agents and two consoles on one fresh database.
+/// Six agents and three consoles on one fresh database.
 fn fleet() -> Fleet {
     let db = Pg::start();
     let (_, url) = db.database();
@@ -76,7 +78,8 @@ fn fleet() -> Fleet {
     let cfg = agent_entries(&entries);
     let a = pg::console(&url, None, &cfg);
     let b = pg::console(&url, Some(&a), &cfg);
-    for c in [&a, &b] {
+    let c = pg::console(&url, Some(&a), &cfg);
+    for c in [&a, &b, &c] {
         c.wait_running(6, Duration::from_secs(30));
     }
     Fleet {
@@ -84,6 +87,7 @@ fn fleet() -> Fleet {
         agents: agents.into_iter().map(|(a, _)| a).collect(),
         a,
         b,
+        c,
     }
 }
 
@@ -97,8 +101,9 @@ fn final_hosts(op: &serde_json::Value) -> usize {
 }
 
 /// An op posted to A is seen running and then done on B (its long-poll
-/// and `fleetctl --console B ops ID`); 100 overlapping POSTs spread over
-/// both consoles while one runs: exactly one accepted.
+/// and `fleetctl --console B ops ID`); overlapping POSTs spread over the
+/// three consoles: all refused while it runs, and once nothing runs, of
+/// 100 exactly one accepted.
 #[test]
 fn ops_are_shared_and_overlaps_refused_across_consoles() {
     let f = fleet();
@@ -108,10 +113,10 @@ fn ops_are_shared_and_overlaps_refused_across_consoles() {
     let seen = f.b.get(&format!("/v1/ops/{id}"));
     assert_eq!(seen["state"], "running", "{seen}");
     // Overlapping POSTs while it runs: all refused, on both consoles.
-    let ports = [f.a.port, f.b.port];
+    let ports = [f.a.port, f.b.port, f.c.port];
     let threads: Vec<_> = (0..100)
         .map(|i| {
-            let port = ports[i % 2];
+            let port = ports[i % 3];
             std::thread::spawn(move || {
                 let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
                 let auth = format!("Bearer {OPERATOR}");
@@ -152,7 +157,7 @@ fn ops_are_shared_and_overlaps_refused_across_consoles() {
     // accepted.
     let threads: Vec<_> = (0..100)
         .map(|i| {
-            let port = ports[i % 2];
+            let port = ports[i % 3];
             std::thread::spawn(move || {
                 let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
                 let auth = format!("Bearer {OPERATOR}");
@@ -291,4 +296,30 @@ fn a_database_restart_mid_op_leaves_true_verdicts() {
     let (code, out, err) =
         console_bin(&["audit", "verify", "--config", f.a.config.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{out}{err}");
+}
+
+/// B's page (headless Chromium, logged in on B) shows an op posted to A
+/// as it runs and when it ends, from B's own event stream.
+#[test]
+fn b_s_page_shows_a_s_op_live() {
+    let f = fleet();
+    let page = common::browser::Browser::start(f.b.port);
+    page.login(OPERATOR, "ops");
+    page.goto("/#/ops");
+    page.wait_js(
+        "the ops view",
+        "return !!document.getElementById('ops-filter')",
+    );
+    let op =
+        f.a.op(r#"{"action":"restart","target":"all","strategy":"rolling","batch":"1"}"#);
+    let id = op["id"].as_str().unwrap().to_string();
+    let state = |s: &str| {
+        format!(
+            "const r = document.querySelector('tr[data-op=\"{id}\"]'); return !!r && r.cells[6].textContent === '{s}'"
+        )
+    };
+    page.wait_js("A's op running on B's page", &state("running"));
+    f.a.wait_op(&id, Duration::from_secs(60));
+    page.wait_js("A's op done on B's page", &state("done"));
+    page.assert_no_js_errors("B's page following A's op");
 }
