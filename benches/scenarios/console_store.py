@@ -53,7 +53,8 @@ class Postgres:
         if not bins:
             raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
         self.bin = f"/usr/lib/postgresql/{bins[-1]}/bin"
-        self.dir = tempfile.mkdtemp(prefix="fleet-bench-pg", dir=base)
+        # Not under the 0700 scratch dir: the postgres user must reach it.
+        self.dir = tempfile.mkdtemp(prefix="fleet-bench-pg")
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
         self.port = free_port()
