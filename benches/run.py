@@ -55,6 +55,7 @@ SCENARIOS = [
     "mixed",
     "chatty",
     "upgrade",
+    "console_store",
 ]
 
 SUPERVISOR_SPEC = "supervisor==4.3.0"

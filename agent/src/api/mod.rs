@@ -6,6 +6,7 @@
 mod enroll;
 mod error;
 mod events;
+mod idempotency;
 mod logs;
 mod metrics;
 mod processes;

@@ -1,7 +1,8 @@
 //! `POST /v1/processes/{target}/{verb}`: start, stop, restart or signal the
 //! processes a selector names, then (unless `wait=false`) wait until each
 //! reaches the verb's end state or fails, and report each one
-//! (`Handle::act_and_wait`, the rule in `supervisor/wait.rs`).
+//! (`Handle::act_and_wait`, the rule in `supervisor/wait.rs`). With an
+//! `Idempotency-Key`, a repeat gets the first answer (`idempotency.rs`).
 
 use super::ApiError;
 use crate::supervisor::{ActError, Handle};
@@ -20,10 +21,12 @@ pub struct ActQuery {
 
 pub async fn act(
     State(h): State<Handle>,
+    headers: axum::http::HeaderMap,
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<ActQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ActionResponse>, ApiError> {
+    let key = super::idempotency::key(&headers)?;
     let Path((target, verb)) = path?;
     let Query(query) = query?;
     let body = body?;
@@ -64,16 +67,25 @@ pub async fn act(
             "with_deps applies to start and restart, not {verb}"
         )));
     }
-    let results = h
-        .act_and_wait(selector, verb, signal, with_deps, wait)
-        .await
-        .map_err(|e| match e {
-            ActError::NoMatch(m) => ApiError::not_found(m),
-            ActError::ShuttingDown => ApiError::new(ErrorCode::ShuttingDown, e.to_string()),
-        })?;
-    Ok(Json(ActionResponse {
-        verb,
-        target,
-        results,
-    }))
+    let run = || async {
+        let results = h
+            .act_and_wait(selector, verb, signal, with_deps, wait)
+            .await
+            .map_err(|e| match e {
+                ActError::NoMatch(m) => ApiError::not_found(m),
+                ActError::ShuttingDown => ApiError::new(ErrorCode::ShuttingDown, e.to_string()),
+            })?;
+        Ok::<_, ApiError>(ActionResponse {
+            verb,
+            target,
+            results,
+        })
+    };
+    match key {
+        None => run().await.map(Json),
+        Some(k) => super::idempotency::slot(&k)
+            .get_or_try_init(run)
+            .await
+            .map(|r| Json(r.clone())),
+    }
 }

@@ -1,6 +1,7 @@
 //! `fleet-console --config FILE` runs the console in the foreground;
 //! `fleet-console check FILE` validates a console.toml;
 //! `fleet-console audit verify --config FILE` checks the audit hash chain;
+//! `fleet-console migrate --config FILE` creates or upgrades the store's schema;
 //! `fleet-console demo` runs a console and a few local agents (see `demo`).
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,16 @@ enum Cmd {
     Audit {
         #[command(subcommand)]
         command: AuditCmd,
+    },
+    /// Create or upgrade the store's schema (SQLite in data_dir, or
+    /// PostgreSQL with [store] url) and exit; a schema newer than this
+    /// console's is refused. The console also migrates an older schema
+    /// at start.
+    Migrate {
+        /// PostgreSQL: the role the consoles run as; it is granted
+        /// only SELECT and INSERT on the audit tables.
+        #[arg(long)]
+        app_role: Option<String>,
     },
     /// Run a demo fleet: N local agents with harmless programs and a
     /// console, until Ctrl-C (which stops and removes everything).
@@ -53,7 +64,7 @@ fn audit_verify(path: Option<PathBuf>) -> ExitCode {
         return ExitCode::from(2);
     };
     let result = config::load(&path).and_then(|c| {
-        server::store::Store::open_existing(&c.data_dir)
+        server::store::Store::open_existing(c.store.as_ref(), &c.data_dir)
             .and_then(|s| s.verify())
             .map_err(|e| e.to_string())
     });
@@ -64,6 +75,36 @@ fn audit_verify(path: Option<PathBuf>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("fleet-console: audit log: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn migrate(path: Option<PathBuf>, app_role: Option<String>) -> ExitCode {
+    let Some(path) = path else {
+        eprintln!("fleet-console: migrate needs --config FILE");
+        return ExitCode::from(2);
+    };
+    let result = config::load(&path).and_then(|c| {
+        let what = match &c.store {
+            Some(_) => "PostgreSQL store",
+            None => "SQLite store",
+        };
+        server::store::Store::migrate(c.store.as_ref(), &c.data_dir, app_role.as_deref())
+            .map(|v| (what, v))
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok((what, (before, after))) if before == after => {
+            println!("{what}: schema version {after}, up to date");
+            ExitCode::SUCCESS
+        }
+        Ok((what, (before, after))) => {
+            println!("{what}: schema migrated from version {before} to {after}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("fleet-console: migrate: {e}");
             ExitCode::FAILURE
         }
     }
@@ -103,6 +144,7 @@ fn main() -> ExitCode {
             }),
             config,
         ) => return audit_verify(config),
+        (Some(Cmd::Migrate { app_role }), config) => return migrate(config, app_role),
         (Some(Cmd::Demo { agents, port }), _) => {
             return fleet_console::demo::run(fleet_console::demo::Options { agents, port });
         }
@@ -163,13 +205,14 @@ async fn serve(cfg: config::Config) -> ExitCode {
         "http"
     };
     tracing::info!(
-        "listening on {scheme}://{} ({} agent(s), data in {})",
+        "listening on {scheme}://{} ({} agent(s), data in {}, {})",
         listener
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default(),
         app.inventory.len(),
-        app.config.data_dir.display()
+        app.config.data_dir.display(),
+        app.store.describe()
     );
     // Handlers first, then READY=1: a SIGTERM right after readiness must
     // not be missed.

@@ -11,7 +11,7 @@ use fleet_daemon::hex::encode as hex;
 use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
@@ -38,6 +38,16 @@ impl Auth {
             tokens,
             sessions: Sessions::default(),
         }
+    }
+
+    /// Sessions kept in `shared` (the PostgreSQL store): a login on one
+    /// console is valid on every other, and a logout ends it everywhere.
+    pub fn with_shared(tokens: Vec<TokenConfig>, shared: Arc<dyn SharedSessions>) -> Auth {
+        let sessions = Sessions {
+            shared: Some(shared),
+            ..Sessions::default()
+        };
+        Auth { tokens, sessions }
     }
 
     /// True when no token is configured (only allowed on loopback).
@@ -116,13 +126,33 @@ struct Session {
     last_used: Instant,
 }
 
-/// Browser sessions, in memory (a console restart logs everyone out).
-/// Keyed by the SHA-256 of the cookie value, so the map never holds a
-/// usable secret and a lookup does not compare secrets byte by byte.
+/// Sessions several consoles share (the PostgreSQL store's table), by
+/// key (the SHA-256 of the cookie value); the same limits as in memory,
+/// times by the database's clock.
+pub trait SharedSessions: Send + Sync {
+    fn open(
+        &self,
+        key: &str,
+        caller: &Caller,
+        csrf: &str,
+        idle: Duration,
+        per_token: usize,
+    ) -> Result<(), String>;
+    /// The live session of `key`, touched; none if expired or unknown (or
+    /// the store unreachable: logged, and the caller is asked to log in).
+    fn get(&self, key: &str, idle: Duration) -> Option<(Caller, String)>;
+    fn close(&self, key: &str) -> bool;
+}
+
+/// Browser sessions, in memory (a console restart logs everyone out), or
+/// in the shared store when there is one. Keyed by the SHA-256 of the
+/// cookie value, so neither holds a usable secret and a lookup does not
+/// compare secrets byte by byte.
 pub struct Sessions {
     rng: SystemRandom,
     map: Mutex<HashMap<String, Session>>,
     idle: Duration,
+    shared: Option<Arc<dyn SharedSessions>>,
 }
 
 impl Default for Sessions {
@@ -141,6 +171,7 @@ impl Sessions {
             rng: SystemRandom::new(),
             map: Mutex::new(HashMap::new()),
             idle,
+            shared: None,
         }
     }
 
@@ -160,6 +191,10 @@ impl Sessions {
     pub fn open(&self, caller: Caller) -> Result<Login, String> {
         let id = self.random()?;
         let csrf = self.random()?;
+        if let Some(shared) = &self.shared {
+            shared.open(&key(&id), &caller, &csrf, self.idle, MAX_SESSIONS_PER_TOKEN)?;
+            return Ok(Login { id, caller, csrf });
+        }
         let now = Instant::now();
         let mut map = self.lock();
         map.retain(|_, s| now.duration_since(s.last_used) < self.idle);
@@ -199,6 +234,11 @@ impl Sessions {
 
     /// The live session of cookie value `id` (touching it), or None.
     pub fn get(&self, id: &str) -> Option<Login> {
+        if let Some(shared) = &self.shared {
+            let (caller, csrf) = shared.get(&key(id), self.idle)?;
+            let id = id.to_string();
+            return Some(Login { id, caller, csrf });
+        }
         let now = Instant::now();
         let mut map = self.lock();
         let k = key(id);
@@ -217,6 +257,9 @@ impl Sessions {
 
     /// Forget a session (logout).
     pub fn close(&self, id: &str) -> bool {
+        if let Some(shared) = &self.shared {
+            return shared.close(&key(id));
+        }
         self.lock().remove(&key(id)).is_some()
     }
 

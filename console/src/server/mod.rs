@@ -46,7 +46,8 @@ pub struct App {
     pub config: Config,
     pub inventory: Inventory,
     pub picture: Arc<Picture>,
-    pub store: Store,
+    /// Shared with `auth` when it is PostgreSQL (sessions live there).
+    pub store: Arc<Store>,
     pub clients: agent_client::ClientFactory,
     pub ops: ops::Ops,
     pub auth: Auth,
@@ -72,8 +73,14 @@ pub struct App {
 impl App {
     /// Open the store and build the inventory; no task is started yet.
     pub fn new(config: Config) -> Result<Arc<App>, StoreError> {
-        let store = Store::open(&config.data_dir)?;
-        let (closed, unresolved) = ops::close_interrupted(&store, picture::now_ms())?;
+        let store = Arc::new(Store::connect(config.store.as_ref(), &config.data_dir)?);
+        // A shared store's ops may be running on another console right
+        // now: those are taken over only once their lease expires
+        // (`take_over_expired`).
+        let (closed, unresolved) = match store.shared() {
+            false => ops::close_interrupted(&store, picture::now_ms())?,
+            true => (0, vec![]),
+        };
         if closed > 0 {
             tracing::warn!(
                 "{closed} operation(s) were interrupted by the last shutdown; marked interrupted, {} with hosts in flight to resolve",
@@ -102,8 +109,12 @@ impl App {
         for _ in 0..closed {
             ops.count("interrupted");
         }
+        let auth = match &*store {
+            Store::Pg(_) => Auth::with_shared(config.tokens.clone(), store.clone()),
+            Store::Lite(_) => Auth::new(config.tokens.clone()),
+        };
         Ok(Arc::new(App {
-            auth: Auth::new(config.tokens.clone()),
+            auth,
             register_limit: http::RateLimit::new(
                 config.enrollment_rate.saturating_mul(4),
                 config.enrollment_rate as f64,
@@ -222,6 +233,8 @@ pub async fn run(
     ops::resolve_interrupted(&app, unresolved);
     let (closing_tx, closing) = watch::channel(false);
     let flusher = tokio::spawn(flush_refusals(app.clone()));
+    let taker = tokio::spawn(take_over_expired(app.clone()));
+    let remote = tokio::spawn(ops::follow_remote_ops(app.clone()));
     let own = http::guard::Listener {
         addr: listener.local_addr()?,
         tls: app.config.tls.is_some(),
@@ -254,9 +267,47 @@ pub async fn run(
         }
     }
     flusher.abort();
+    taker.abort();
+    remote.abort();
     write_refusals(&app, true);
     app.store.log_head("closed");
     Ok(())
+}
+
+/// With a shared store, every 2 s: take the ops whose console stopped
+/// renewing their lease (`store::LEASE`, 10 s): a takeover within 12 s.
+async fn take_over_expired(app: Arc<App>) {
+    if !app.store.shared() {
+        return;
+    }
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let a = app.clone();
+        let claimed = tokio::task::spawn_blocking(move || a.store.claim_expired()).await;
+        let ids: Vec<String> = match claimed {
+            Ok(Ok(c)) => c.into_iter().map(|(id, _)| id).collect(),
+            Ok(Err(e)) => {
+                tracing::warn!("cannot look for ops to take over: {e}");
+                continue;
+            }
+            Err(_) => return,
+        };
+        if ids.is_empty() {
+            continue;
+        }
+        let a = app.clone();
+        match tokio::task::spawn_blocking(move || ops::take_over(&a, &ids)).await {
+            Ok(Ok(n)) => {
+                for _ in 0..n {
+                    app.ops.count("interrupted");
+                }
+            }
+            Ok(Err(e)) => tracing::error!("taking over ops: {e}"),
+            Err(_) => return,
+        }
+    }
 }
 
 /// Every minute, the refused registrations counted since their source's

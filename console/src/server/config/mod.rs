@@ -6,13 +6,14 @@
 //! TLS trust; also the host-name and URL rules registrations use),
 //! `supervisord.rs` what `kind = "supervisord"` adds to `[[agent]]` (its
 //! url forms, `username`/`password_file`, `poll`), `enrollment.rs`
-//! `[enrollment]`; `validate.rs` what they share (the
+//! `[enrollment]`, `store.rs` `[store]` (SQLite or PostgreSQL); `validate.rs` what they share (the
 //! problems so far, paths, secrets through `fleet_daemon::secret`).
 
 mod agents;
 mod auth;
 mod console;
 mod enrollment;
+mod store;
 mod supervisord;
 mod validate;
 
@@ -34,6 +35,7 @@ pub use enrollment::EnrollmentToken;
 pub use fleet_daemon::trust::Trust;
 /// A secret that never shows up in `Debug` output or logs.
 pub use fleet_daemon::Secret;
+pub use store::PgConfig;
 pub use supervisord::{AgentKind, Endpoint, SupervisordConfig, DEFAULT_POLL};
 
 use validate::Ctx;
@@ -50,6 +52,7 @@ struct RawFile {
     #[serde(default)]
     host_groups: BTreeMap<String, Vec<String>>,
     enrollment: Option<enrollment::RawEnrollment>,
+    store: Option<store::RawStore>,
 }
 
 #[derive(Clone, Debug)]
@@ -77,6 +80,8 @@ pub struct Config {
     /// max_agents`, default 10,000): a leaked enrollment token cannot fill
     /// the inventory.
     pub max_registered: usize,
+    /// `[store] url`: PostgreSQL; none: SQLite in `data_dir`.
+    pub store: Option<PgConfig>,
 }
 
 /// Load and validate; the error lists every problem, one per line.
@@ -113,6 +118,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
     let agents = agents::agents(&mut cx, raw.agent);
     host_groups(&mut cx, &raw.host_groups);
     let enrollment = enrollment::enrollment(&mut cx, raw.enrollment);
+    let store = store::store(&mut cx, raw.store);
     if let Some(e) = cx.into_error(path) {
         return Err(e);
     }
@@ -131,6 +137,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
         insecure_no_auth: c.insecure_no_auth,
         enrollment_rate: enrollment.rate,
         max_registered: enrollment.max_registered,
+        store,
     })
 }
 

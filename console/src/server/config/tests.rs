@@ -319,3 +319,46 @@ username = "only"
     }
     assert!(!e.contains("hunter2"), "{e}");
 }
+
+/// `[store]`: absent is SQLite; a URL is PostgreSQL; every bad key is
+/// named, and neither the URL's password nor the password file's
+/// content is ever in a message or in `Debug`.
+#[test]
+fn store_section() {
+    let base = "[console]\ndata_dir = \"d\"\ninsecure_no_auth = true\n";
+    assert!(p(base).unwrap().store.is_none());
+    let pw = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(pw.path(), "s3cret-password-from-file\n").unwrap();
+    let c = p(&format!(
+        "{base}[store]\nurl = \"postgres://fleet:hunter2@db.internal/fleet\"\npassword_file = \"{}\"\n",
+        pw.path().display()
+    ))
+    .unwrap();
+    let s = c.store.as_ref().unwrap();
+    assert_eq!(
+        s.password.as_ref().map(|p| p.expose()),
+        Some("s3cret-password-from-file")
+    );
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains("hunter2") && !dbg.contains("s3cret"), "{dbg}");
+    for (store, want) in [
+        ("password_file = \"/nonexistent\"", "store: url is required"),
+        ("url = \"mysql://x@y/z\"", "store.url: expected postgres://"),
+        (
+            "url = \"postgres://a@b/c\"\ntls = \"maybe\"",
+            "store.tls: expected \"disable\"",
+        ),
+        (
+            "url = \"postgres://a@b/c\"\ntls = \"require\"",
+            "store.tls: TLS to PostgreSQL is not supported",
+        ),
+        (
+            "url = \"postgres://a:hunter2@b/c\"\nport = 1",
+            "unknown field `port`",
+        ),
+    ] {
+        let e = p(&format!("{base}[store]\n{store}\n")).unwrap_err();
+        assert!(e.contains(want), "{store}: {e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+}

@@ -55,9 +55,37 @@ pub struct Unresolved {
 /// Also picks up ops a console stopped under while it was still resolving
 /// them.
 pub fn close(store: &Store, now: u64) -> Result<(usize, Vec<Unresolved>), StoreError> {
+    close_ops(store, journal::unfinished(store)?, now)
+}
+
+/// With a shared store: the ops another console left running whose lease
+/// this console just took (`claim_expired`, ids given), closed as at a
+/// start and their in-flight hosts resolved from their agents. Nothing is
+/// redone: hosts already done keep their verdicts, hosts never started
+/// are `skipped`.
+pub fn take_over(app: &Arc<App>, ids: &[String]) -> Result<usize, StoreError> {
+    let mut ops = Vec::new();
+    for id in ids {
+        if let Some(op) = app.store.get(id)? {
+            ops.push(op);
+        }
+    }
+    let (closed, unresolved) = close_ops(&app.store, ops, now_ms())?;
+    for u in &unresolved {
+        tracing::warn!(op = %u.op.id, "took over an operation whose console stopped; resolving its in-flight hosts");
+    }
+    resolve(app, unresolved);
+    Ok(closed)
+}
+
+fn close_ops(
+    store: &Store,
+    ops: Vec<Op>,
+    now: u64,
+) -> Result<(usize, Vec<Unresolved>), StoreError> {
     let mut closed = 0;
     let mut out = Vec::new();
-    for mut op in journal::unfinished(store)? {
+    for mut op in ops {
         let journal::Hosts {
             mut started,
             mut finished,

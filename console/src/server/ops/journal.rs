@@ -4,10 +4,12 @@
 //! and the result records. The ops engine reaches the store only here and
 //! for the HTTP reads in `registry.rs`.
 
-use crate::server::store::{Store, StoreError};
+use crate::server::store::{NewRow, Store, StoreError};
 use fleet_api::{HostResult, Op, ProcessInfo, ProcessState};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 
 /// The audit kind of per-host records.
 const HOST: &str = "host";
@@ -57,12 +59,21 @@ pub(super) struct Hosts {
     pub finished: HashMap<String, HostResult>,
 }
 
-/// The op, before any host is touched; an error means nothing may start.
-pub(super) fn intent(store: &Store, op: &Op, at: u64) -> Result<(), StoreError> {
-    store.append_intent(op, at)
+/// The op, before any host is touched, if `conflict` (which sees the ops
+/// other consoles run) refuses nothing; an error means nothing may start.
+/// The op's fence with PostgreSQL.
+pub(super) fn intent(
+    store: &Store,
+    op: &Op,
+    at: u64,
+    conflict: Box<dyn FnOnce(Vec<Op>) -> Option<String> + Send>,
+) -> Result<Result<Option<u64>, String>, StoreError> {
+    store.admit(op, at, conflict)
 }
 
-/// Append one per-host record of op `id` (by `who`).
+/// Append one per-host record of op `id` (by `who`) on its own (the
+/// tests'; the runner's go through a [`Writer`]).
+#[cfg(test)]
 pub(super) fn write(
     store: &Store,
     id: &str,
@@ -77,9 +88,112 @@ pub(super) fn write(
     store.op_record(id, HOST, who, &json, at)
 }
 
+/// The most per-host records one transaction takes.
+const MAX_BATCH: usize = 512;
+
+/// Group commit of an op's per-host records: each host task hands its
+/// record over and waits until it is written; the records waiting
+/// meanwhile go in one transaction (a 500-host op is a handful of
+/// transactions, not 1,000). Intent before act still holds per host: a
+/// task calls its agent only once its `Started` record is in.
+pub(super) struct Writer {
+    tx: mpsc::UnboundedSender<(NewRow, oneshot::Sender<Result<(), String>>)>,
+}
+
+/// Start the writer of one op; `append` writes a batch (blocking, on the
+/// blocking pool). It ends when the `Writer` is dropped.
+pub(super) fn writer(
+    append: impl Fn(&[NewRow]) -> Result<(), StoreError> + Send + Sync + 'static,
+) -> Writer {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(NewRow, oneshot::Sender<_>)>();
+    let append = Arc::new(append);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            let rows: Vec<NewRow> = batch.iter().map(|(r, _)| r.clone()).collect();
+            let append = append.clone();
+            let r = match tokio::task::spawn_blocking(move || append(&rows)).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(e) => Err(format!("the audit writer failed: {e}")),
+            };
+            for (_, done) in batch {
+                let _ = done.send(r.clone());
+            }
+        }
+    });
+    Writer { tx }
+}
+
+impl Writer {
+    /// Append one per-host record of op `id` (by `who`), with the others
+    /// waiting now.
+    pub(super) async fn write(
+        &self,
+        id: &str,
+        who: &str,
+        rec: &Record,
+        at: u64,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(rec).map_err(|error| StoreError::Json {
+            doing: "cannot write a host record",
+            error,
+        })?;
+        let row = NewRow {
+            op_id: id.into(),
+            kind: HOST.into(),
+            at,
+            who: who.into(),
+            json,
+            source: None,
+        };
+        let gone = || StoreError::Sql {
+            doing: "audit write failed",
+            error: "the op's audit writer stopped".into(),
+        };
+        let (done, answer) = oneshot::channel();
+        self.tx.send((row, done)).map_err(|_| gone())?;
+        answer
+            .await
+            .map_err(|_| gone())?
+            .map_err(|error| StoreError::Sql {
+                doing: "audit write failed",
+                error,
+            })
+    }
+}
+
 /// The op as it stands (the newest result record is what readers get).
 pub(super) fn result(store: &Store, op: &Op, at: u64) -> Result<(), StoreError> {
     store.append(RESULT, op, at)
+}
+
+/// The op as it stands, written only while this console holds its lease
+/// at `fence` (PostgreSQL; none: as [`result`]).
+pub(super) fn result_fenced(
+    store: &Store,
+    op: &Op,
+    at: u64,
+    fence: Option<u64>,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(op).map_err(|error| StoreError::Json {
+        doing: "audit write failed",
+        error,
+    })?;
+    let row = NewRow {
+        op_id: op.id.clone(),
+        kind: RESULT.into(),
+        at,
+        who: op.who.clone(),
+        json,
+        source: None,
+    };
+    store.append_fenced(&[row], &op.id, fence)
 }
 
 /// Ops whose newest record still says running.
@@ -159,7 +273,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let o = op(&["a", "b"]);
-        intent(&s, &o, 1).unwrap();
+        s.append_intent(&o, 1).unwrap();
         for (i, rec) in kinds.iter().enumerate() {
             write(&s, &o.id, &o.who, rec, 2 + i as u64).unwrap();
         }
@@ -189,7 +303,7 @@ mod tests {
         let hosts: Vec<String> = (0..500).map(|i| format!("host-{i:03}")).collect();
         let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
         let o = op(&names);
-        intent(&s, &o, 1).unwrap();
+        s.append_intent(&o, 1).unwrap();
         let before = vec![seen("a"), seen("b")];
         let mut each = Vec::new();
         let t0 = std::time::Instant::now();

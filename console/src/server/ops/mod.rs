@@ -29,8 +29,10 @@ mod reexec;
 mod registry;
 mod run;
 
-pub use interrupted::{close as close_interrupted, resolve as resolve_interrupted, Unresolved};
-pub use registry::{OpFilter, Ops, LONG_POLL};
+pub use interrupted::{
+    close as close_interrupted, resolve as resolve_interrupted, take_over, Unresolved,
+};
+pub use registry::{follow_remote_ops, OpFilter, Ops, LONG_POLL};
 
 use fleet_api::ErrorCode;
 use std::sync::Mutex;

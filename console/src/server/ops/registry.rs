@@ -26,6 +26,8 @@ pub(super) struct LiveOp {
     hosts: BTreeSet<String>,
     target: Selector,
     touches: HashSet<(String, String)>,
+    /// Its lease's fence (PostgreSQL): every record it writes checks it.
+    fence: Option<u64>,
 }
 
 #[derive(Default)]
@@ -55,6 +57,7 @@ pub(super) enum Admitted {
     Live {
         op: Arc<Mutex<Op>>,
         tx: watch::Sender<u64>,
+        fence: Option<u64>,
     },
 }
 
@@ -102,7 +105,7 @@ impl Ops {
         let selector = &plan.rules.selector;
         let (tx, rx) = watch::channel(0u64);
         let shared = Arc::new(Mutex::new(op.clone()));
-        {
+        let fence = {
             let mut live = lock(&this.live);
             let host_set: BTreeSet<String> = plan.hosts.iter().cloned().collect();
             for (id, other) in live.iter() {
@@ -126,9 +129,27 @@ impl Ops {
                     ));
                 }
             }
+            // Other consoles' ops (shared store): refused where their hosts
+            // meet ours. They carry no process list, so any shared host is
+            // an overlap; this console's own were judged above.
+            let mine: HashSet<String> = live.keys().cloned().collect();
+            let hosts = host_set.clone();
+            let conflict = Box::new(move |running: Vec<Op>| {
+                running
+                    .into_iter()
+                    .filter(|o| !mine.contains(&o.id))
+                    .find(|o| o.hosts.iter().any(|h| hosts.contains(&h.host)))
+                    .map(|o| {
+                        format!(
+                            "operation {} ({} {}) is running on some of these hosts (on another console); wait for it (GET /v1/ops/{})",
+                            o.id, o.request.action, o.request.target, o.id
+                        )
+                    })
+            });
             // Intent before act: refuse if the audit log cannot take it.
-            journal::intent(&app.store, &op, now)
-                .map_err(|e| Refused(ErrorCode::Internal, format!("{e}; nothing was done")))?;
+            let fence = journal::intent(&app.store, &op, now, conflict)
+                .map_err(|e| Refused(ErrorCode::Internal, format!("{e}; nothing was done")))?
+                .map_err(|why| Refused(ErrorCode::Conflict, why))?;
             live.insert(
                 op.id.clone(),
                 LiveOp {
@@ -137,11 +158,17 @@ impl Ops {
                     hosts: host_set,
                     target: selector.clone(),
                     touches: plan.touches.clone(),
+                    fence,
                 },
             );
-        }
+            fence
+        };
         app.picture.publish(FleetEvent::Op { op });
-        Ok(Admitted::Live { op: shared, tx })
+        Ok(Admitted::Live {
+            op: shared,
+            tx,
+            fence,
+        })
     }
 
     pub(crate) fn count(&self, outcome: &'static str) {
@@ -180,7 +207,7 @@ impl Ops {
             .get(id)
             .map(|l| (l.op.clone(), l.progress.clone()));
         let Some((op, mut rx)) = live else {
-            return app.store.get(id);
+            return remote(app, id, after).await;
         };
         let deadline = tokio::time::Instant::now() + LONG_POLL;
         loop {
@@ -226,6 +253,110 @@ impl Ops {
         }
         Ok((ops, more))
     }
+}
+
+/// How often a long-poll on another console's op, and the follower of
+/// other consoles' ops, read the store.
+const REMOTE_POLL: Duration = Duration::from_millis(500);
+
+/// An op this console does not run: as the store has it — with a shared
+/// store, another console's running op with its hosts' verdicts from
+/// their records as they land; a long-poll re-reads it until ready.
+async fn remote(app: &App, id: &str, after: Option<usize>) -> Result<Option<Op>, StoreError> {
+    let deadline = tokio::time::Instant::now() + LONG_POLL;
+    loop {
+        let Some(op) = read_remote(app, id)? else {
+            return Ok(None);
+        };
+        let ready = match after {
+            None => true,
+            Some(n) => count_final(&op) > n || op.state != OpState::Running,
+        };
+        if ready || !app.store.shared() || tokio::time::Instant::now() >= deadline {
+            return Ok(Some(op));
+        }
+        tokio::time::sleep(REMOTE_POLL).await;
+    }
+}
+
+/// Op `id` from the store, a running one with its finished hosts filled
+/// in from their records.
+fn read_remote(app: &App, id: &str) -> Result<Option<Op>, StoreError> {
+    let Some(mut op) = app.store.get(id)? else {
+        return Ok(None);
+    };
+    if op.state == OpState::Running {
+        let done = journal::read(&app.store, id)?.finished;
+        for h in op
+            .hosts
+            .iter_mut()
+            .filter(|h| h.verdict == Verdict::Pending)
+        {
+            if let Some(r) = done.get(&h.host) {
+                let batch = h.batch;
+                *h = HostResult { batch, ..r.clone() };
+            }
+        }
+    }
+    Ok(Some(op))
+}
+
+/// With a shared store: other consoles' ops on this console's event
+/// stream (the page), read from the store by polling (every
+/// `REMOTE_POLL`; simpler than LISTEN/NOTIFY and survives a database
+/// restart without a reconnect protocol). Each running op is published as
+/// its hosts finish, and once more when it ends.
+pub async fn follow_remote_ops(app: Arc<App>) {
+    if !app.store.shared() {
+        return;
+    }
+    let mut seen: HashMap<String, (OpState, usize)> = HashMap::new();
+    loop {
+        tokio::time::sleep(REMOTE_POLL).await;
+        let a = app.clone();
+        let known: Vec<String> = seen.keys().cloned().collect();
+        let read = tokio::task::spawn_blocking(move || remote_round(&a, known)).await;
+        let ops = match read {
+            Ok(Ok(ops)) => ops,
+            Ok(Err(e)) => {
+                tracing::warn!("cannot read other consoles' ops: {e}");
+                continue;
+            }
+            Err(_) => return,
+        };
+        for op in ops {
+            let now = (op.state, count_final(&op));
+            if seen.get(&op.id) == Some(&now) {
+                continue;
+            }
+            if op.state == OpState::Running {
+                seen.insert(op.id.clone(), now);
+            } else {
+                seen.remove(&op.id);
+            }
+            app.picture.publish(FleetEvent::Op { op });
+        }
+    }
+}
+
+/// The running ops this console does not run, and the ones followed so
+/// far (to see them end).
+fn remote_round(app: &App, known: Vec<String>) -> Result<Vec<Op>, StoreError> {
+    let running = crate::server::store::OpQuery {
+        result: Some("running"),
+        ..Default::default()
+    };
+    let (ops, _) = app.store.query(&running, 0, 100)?;
+    let mut ids: Vec<String> = ops.into_iter().map(|o| o.id).collect();
+    ids.extend(known);
+    ids.sort();
+    ids.dedup();
+    let mine: HashSet<String> = lock(&app.ops.live).keys().cloned().collect();
+    let mut out = Vec::new();
+    for id in ids.iter().filter(|id| !mine.contains(*id)) {
+        out.extend(read_remote(app, id)?);
+    }
+    Ok(out)
 }
 
 /// `GET /v1/ops` filters; each given one must hold.
@@ -297,7 +428,8 @@ pub(super) fn finish(app: &App, op: &Mutex<Op>, end: End) {
     if end == End::Panicked {
         tracing::error!(op = %done.id, "operation task panicked; marked aborted");
     }
-    if let Err(e) = journal::result(&app.store, &done, now) {
+    let fence = lock(&app.ops.live).get(&done.id).and_then(|l| l.fence);
+    if let Err(e) = journal::result_fenced(&app.store, &done, now, fence) {
         tracing::error!("op {}: {e}", done.id);
     }
     lock(&app.ops.live).remove(&done.id);

@@ -15,6 +15,7 @@ use fleet_api::{
     ActionResult, FleetEvent, Health, HostResult, Op, OpRequest, Outcome, ProcessState, Verb,
     Verdict,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
@@ -35,12 +36,12 @@ impl Ops {
             &app.picture,
             Defaults::of(&app.config),
         )?;
-        let (op, tx) = match Ops::admit(app, who, source, req, &plan)? {
+        let (op, tx, fence) = match Ops::admit(app, who, source, req, &plan)? {
             Admitted::Preview(op) => return Ok(*op),
-            Admitted::Live { op, tx } => (op, tx),
+            Admitted::Live { op, tx, fence } => (op, tx, fence),
         };
         let first = lock(&op).clone();
-        let task = tokio::spawn(run(app.clone(), op.clone(), tx, plan));
+        let task = tokio::spawn(run(app.clone(), op.clone(), tx, plan, fence));
         // A panic in the op task must not leave the op "running" forever
         // (holding its hosts: every overlapping op would get 409).
         let app = app.clone();
@@ -55,12 +56,30 @@ impl Ops {
     }
 }
 
-async fn run(app: Arc<App>, op: Arc<Mutex<Op>>, tx: watch::Sender<u64>, plan: Plan) {
+async fn run(
+    app: Arc<App>,
+    op: Arc<Mutex<Op>>,
+    tx: watch::Sender<u64>,
+    plan: Plan,
+    fence: Option<u64>,
+) {
     let (id, who) = {
         let o = lock(&op);
         (o.id.clone(), o.who.clone())
     };
+    let lost = Arc::new(AtomicBool::new(false));
+    let (store_of, op_id, lost_on_write) = (app.clone(), id.clone(), lost.clone());
+    let journal = journal::writer(move |rows| {
+        let r = store_of.store.append_fenced(rows, &op_id, fence);
+        if let Err(StoreError::Fenced(_)) = &r {
+            lost_on_write.store(true, Ordering::Release);
+        }
+        r
+    });
+    let renewer = tokio::spawn(renew(app.clone(), id.clone(), fence, lost.clone()));
     let ctx = Arc::new(Ctx {
+        journal,
+        lost,
         app: app.clone(),
         op: op.clone(),
         id,
@@ -97,12 +116,51 @@ async fn run(app: Arc<App>, op: Arc<Mutex<Op>>, tx: watch::Sender<u64>, plan: Pl
             }
         }
     }
+    renewer.abort();
     finish(&app, &op, end);
     ctx.tx.send_modify(|v| *v += 1);
 }
 
+/// Keep this console's lease on op `id` (PostgreSQL) while it runs; once
+/// the lease is gone (expired while the console was paused or cut off
+/// from the database, or taken over), `lost` stops the runner before its
+/// next host call.
+async fn renew(app: Arc<App>, id: String, fence: Option<u64>, lost: Arc<AtomicBool>) {
+    if fence.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(RENEW_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let app = app.clone();
+        let op_id = id.clone();
+        let renewed = tokio::task::spawn_blocking(move || app.store.renew(&op_id, fence)).await;
+        match renewed {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                tracing::warn!(op = %id, "lease lost: this console stops the operation");
+                lost.store(true, Ordering::Release);
+                return;
+            }
+            // Unreachable for now: the next tick tries again; a lease that
+            // runs out meanwhile is refused then.
+            Ok(Err(e)) => tracing::warn!(op = %id, "cannot renew the lease: {e}"),
+            Err(_) => return,
+        }
+    }
+}
+
+/// A third of the lease (`store::LEASE`, 10 s): two renewals may fail
+/// before it runs out.
+const RENEW_EVERY: Duration = Duration::from_secs(3);
+
 struct Ctx {
     app: Arc<App>,
+    /// The lease is gone: no host call may start.
+    lost: Arc<AtomicBool>,
+    /// Per-host records, group-committed.
+    journal: journal::Writer,
     op: Arc<Mutex<Op>>,
     id: String,
     who: String,
@@ -113,7 +171,7 @@ struct Ctx {
 impl Ctx {
     /// Record that `host`'s call starts, with the processes it selects as
     /// the picture shows them, and show the host in flight.
-    fn started(&self, host: &str) -> Result<(), StoreError> {
+    async fn started(&self, host: &str) -> Result<(), StoreError> {
         let procs = self.app.picture.host_processes(host);
         let before = self
             .plan
@@ -126,7 +184,9 @@ impl Ctx {
             host: host.to_string(),
             before,
         };
-        journal::write(&self.app.store, &self.id, &self.who, &rec, now_ms())?;
+        self.journal
+            .write(&self.id, &self.who, &rec, now_ms())
+            .await?;
         if let Some(slot) = lock(&self.op).hosts.iter_mut().find(|x| x.host == host) {
             slot.message = "in flight".into();
         }
@@ -134,9 +194,10 @@ impl Ctx {
     }
 
     /// Record `host`'s verdict, then show it.
-    fn finished(&self, r: HostResult) {
+    async fn finished(&self, r: HostResult) {
         let rec = Record::Finished { result: r.clone() };
-        if let Err(e) = journal::write(&self.app.store, &self.id, &self.who, &rec, now_ms()) {
+        let written = self.journal.write(&self.id, &self.who, &rec, now_ms());
+        if let Err(e) = written.await {
             tracing::error!(op = %self.id, host = %r.host, "{e}");
         }
         let mut o = lock(&self.op);
@@ -158,9 +219,13 @@ async fn run_hosts(ctx: &Arc<Ctx>, hosts: &[String], n: usize, gate: bool) -> us
         let h = h.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
+            if ctx.lost.load(Ordering::Acquire) {
+                // Another console owns the op now: its hosts are its own.
+                return false;
+            }
             // Recorded before the call, so a console killed during it
             // knows this host was in flight (intent before act, per host).
-            let r = match ctx.started(&h) {
+            let r = match ctx.started(&h).await {
                 Ok(()) => one_host(&ctx, &h, gate).await,
                 Err(e) => HostResult {
                     host: h.clone(),
@@ -171,7 +236,7 @@ async fn run_hosts(ctx: &Arc<Ctx>, hosts: &[String], n: usize, gate: bool) -> us
                 },
             };
             let failed = matches!(r.verdict, Verdict::Failed | Verdict::Unreachable);
-            ctx.finished(r);
+            ctx.finished(r).await;
             ctx.tx.send_modify(|v| *v += 1);
             failed
         });

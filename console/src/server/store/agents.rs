@@ -5,7 +5,7 @@
 use fleet_api::Registration;
 use rusqlite::{params, OptionalExtension};
 
-use super::{Result, Store, StoreError};
+use super::{Lite, Result, StoreError};
 
 #[derive(Clone, Debug)]
 pub struct RegisteredAgent {
@@ -14,7 +14,7 @@ pub struct RegisteredAgent {
     pub last_heartbeat: u64,
 }
 
-impl Store {
+impl Lite {
     /// Every registered agent, by name.
     pub fn agents(&self) -> Result<Vec<RegisteredAgent>> {
         const READ: &str = "cannot read the registered agents";

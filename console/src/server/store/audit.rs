@@ -1,13 +1,14 @@
-//! The audit log: appending records (each with its chain link, in one
-//! transaction), reading operations back (`get`, `query`,
+//! The audit log in SQLite: appending records (each with its chain link,
+//! a batch in one transaction), reading operations back (`get`, `query`,
 //! `unfinished_ops`, `op_records`) and `verify`. The rules the log keeps
-//! are in `mod.rs`.
+//! are in `mod.rs`; `OpQuery`, `decode` and `open` serve both stores.
 
 use fleet_api::{Op, OpState, Verdict};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::chain::GENESIS;
-use super::{Result, Store, StoreError};
+use super::verify::{self, NewRow, Row};
+use super::{Lite, Result, StoreError};
 
 /// What `Store::query` keeps; each given one must hold. `target` is a
 /// substring of the process target or of the host selector (`all` when
@@ -46,37 +47,14 @@ const QUERY: &str = "SELECT a.op FROM audit a JOIN
         OR (?4 = 'aborted' AND json_extract(a.op, '$.state') = 'aborted'))
  ORDER BY b.first DESC LIMIT ?5 OFFSET ?6";
 
-impl Store {
-    /// The head in the console's log: a copy outside the data dir, for
-    /// whoever keeps the journal.
-    pub fn log_head(&self, when: &str) {
-        match head(&self.db()) {
-            Ok((seq, link)) => tracing::info!("audit log {when}: head record {seq}, link {link}"),
-            Err(e) => tracing::error!("audit log {when}: {e}"),
-        }
+impl Lite {
+    /// The newest record and its link.
+    pub fn head(&self) -> Result<(i64, String)> {
+        head(&self.db())
     }
 
-    /// Check the whole chain. `Ok((records, head))` when intact; otherwise
-    /// the first record that is broken or missing
-    /// ([`StoreError::Broken`]).
     pub fn verify(&self) -> Result<(u64, String)> {
         let db = self.db();
-        let (n, prev) = self.verify_links(&db)?;
-        let chained: i64 = db
-            .query_row("SELECT COUNT(*) FROM audit_chain", [], |r| r.get(0))
-            .map_err(StoreError::sql(READ))?;
-        if chained as u64 != n {
-            return Err(StoreError::Broken(format!(
-                "record {} is missing: the chain has {chained} links for {n} records",
-                n + 1
-            )));
-        }
-        self.verify_head(&db, n)?;
-        Ok((n, prev))
-    }
-
-    /// Every row's link, in order: how many there are and the last link.
-    fn verify_links(&self, db: &Connection) -> Result<(u64, String)> {
         let mut st = db
             .prepare(
                 "SELECT a.seq, a.op_id, a.kind, a.at, a.who, a.op, a.source, c.hash
@@ -84,122 +62,44 @@ impl Store {
             )
             .map_err(StoreError::sql(READ))?;
         let rows = st
-            .query_map([], |r| Ok((Row::read(r)?, r.get::<_, Option<String>>(7)?)))
+            .query_map([], |r| Ok((read_row(r)?, r.get::<_, Option<String>>(7)?)))
             .map_err(StoreError::sql(READ))?;
-        let mut prev = GENESIS.to_string();
-        let mut n = 0u64;
-        for (expect_seq, row) in (1i64..).zip(rows) {
-            let (row, stored) = row.map_err(StoreError::sql(READ))?;
-            if row.seq != expect_seq {
-                return Err(StoreError::Broken(format!(
-                    "record {expect_seq} is missing (the next record is {})",
-                    row.seq
-                )));
-            }
-            let want = self.chain.link(row.seq, &prev, &row.fields());
-            let why = match stored {
-                Some(h) if h == want => {
-                    prev = h;
-                    n += 1;
-                    continue;
-                }
-                Some(_) => "does not match its hash: it was changed, or an earlier record was",
-                None => "has no link in the chain: it was not written by the console",
-            };
-            return Err(StoreError::Broken(format!(
-                "record {} ({} {} at {}) {why}",
-                row.seq, row.kind, row.op_id, row.at
-            )));
-        }
+        let (n, prev) = verify::links(&self.chain, rows.map(|r| r.map_err(StoreError::sql(READ))))?;
+        let chained: i64 = db
+            .query_row("SELECT COUNT(*) FROM audit_chain", [], |r| r.get(0))
+            .map_err(StoreError::sql(READ))?;
+        verify::count(n, chained)?;
+        verify::head(&self.chain, n, |seq| link_of(&db, seq))?;
         Ok((n, prev))
     }
 
-    /// The head kept outside the database against a log of `n` records.
-    fn verify_head(&self, db: &Connection, n: u64) -> Result<()> {
-        let path = self.chain.head_path().display();
-        let broken = match self.chain.head()? {
-            None if n > 0 => format!(
-                "{path} is missing: the head kept outside the database cannot be checked"
-            ),
-            Some((seq, _)) if seq > n as i64 => format!(
-                "record {} is missing: the log ends at record {n} but {path} names record {seq} (records were removed from the tail)",
-                n + 1,
-            ),
-            Some((seq, link)) if seq > 0 && link_of(db, seq)?.is_none_or(|l| l != link) => {
-                format!("record {seq} does not match the head kept in {path}: the log was rewritten")
-            }
-            _ => return Ok(()),
-        };
-        Err(StoreError::Broken(broken))
-    }
-
-    /// Append one non-op event (`login`, `login_refused`, `register`,
-    /// `register_refused`, `remove`…): who, from where, and what.
-    pub fn event(
-        &self,
-        kind: &str,
-        who: &str,
-        source: Option<&str>,
-        detail: &serde_json::Value,
-        at: u64,
-    ) -> Result<()> {
-        self.insert("-", kind, at, who, &detail.to_string(), source)
-    }
-
-    /// Insert one audit row and its chain link in one transaction.
-    fn insert(
-        &self,
-        op_id: &str,
-        kind: &str,
-        at: u64,
-        who: &str,
-        json: &str,
-        source: Option<&str>,
-    ) -> Result<()> {
+    /// Insert rows and their chain links in one transaction.
+    pub fn append_rows(&self, rows: &[NewRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let mut db = self.db();
         let tx = db.transaction().map_err(StoreError::sql(WRITE))?;
-        tx.execute(
-            "INSERT INTO audit (op_id, kind, at, who, op, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![op_id, kind, at as i64, who, json, source],
-        )
-        .map_err(StoreError::sql(WRITE))?;
-        let row = Row {
-            seq: tx.last_insert_rowid(),
-            op_id: op_id.into(),
-            kind: kind.into(),
-            at: at as i64,
-            who: who.into(),
-            op: json.into(),
-            source: source.map(str::to_owned),
-        };
-        let (_, prev) = head(&tx)?;
-        let link = self.chain.link(row.seq, &prev, &row.fields());
-        tx.execute(
-            "INSERT INTO audit_chain (seq, hash) VALUES (?1, ?2)",
-            params![row.seq, link],
-        )
-        .map_err(StoreError::sql(WRITE))?;
+        let (_, mut prev) = head(&tx)?;
+        let mut last = 0;
+        for r in rows {
+            tx.execute(
+                "INSERT INTO audit (op_id, kind, at, who, op, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![r.op_id, r.kind, r.at as i64, r.who, r.json, r.source],
+            )
+            .map_err(StoreError::sql(WRITE))?;
+            last = tx.last_insert_rowid();
+            let link = self.chain.link(last, &prev, &r.numbered(last).fields());
+            tx.execute(
+                "INSERT INTO audit_chain (seq, hash) VALUES (?1, ?2)",
+                params![last, link],
+            )
+            .map_err(StoreError::sql(WRITE))?;
+            prev = link;
+        }
         tx.commit().map_err(StoreError::sql(WRITE))?;
         // Still under the store's lock: heads are written in record order.
-        self.chain.set_head(row.seq, &link)
-    }
-
-    /// Append one audit record for `op` (`intent` or `result`).
-    pub fn append(&self, kind: &str, op: &Op, at: u64) -> Result<()> {
-        let json = serde_json::to_string(op).map_err(StoreError::json(WRITE))?;
-        self.insert(&op.id, kind, at, &op.who, &json, None)
-    }
-
-    /// Append an operation's `intent`, with the caller's address.
-    pub fn append_intent(&self, op: &Op, at: u64) -> Result<()> {
-        let json = serde_json::to_string(op).map_err(StoreError::json(WRITE))?;
-        self.insert(&op.id, "intent", at, &op.who, &json, op.source.as_deref())
-    }
-
-    /// Append one progress record of operation `op_id` (`host`: a host's
-    /// call started or finished), chained like every other row.
-    pub fn op_record(&self, op_id: &str, kind: &str, who: &str, json: &str, at: u64) -> Result<()> {
-        self.insert(op_id, kind, at, who, json, None)
+        self.chain.set_head(last, &prev)
     }
 
     /// The `kind` records of operation `op_id`, oldest first, with their
@@ -285,19 +185,20 @@ impl Store {
             .map_err(StoreError::sql(READ))?;
         let mut out = Vec::new();
         for r in rows {
-            let op = decode(&r.map_err(StoreError::sql(READ))?)?;
-            let open = op.state == OpState::Running
-                || op.hosts.iter().any(|h| h.verdict == Verdict::Pending);
-            if open {
-                out.push(op);
-            }
+            out.push(decode(&r.map_err(StoreError::sql(READ))?)?);
         }
         Ok(out)
     }
 }
 
+/// Whether an op the store says is `running` or `interrupted` still has
+/// work: running, or a host not yet resolved.
+pub(super) fn open(op: &Op) -> bool {
+    op.state == OpState::Running || op.hosts.iter().any(|h| h.verdict == Verdict::Pending)
+}
+
 /// An op record's JSON.
-fn decode(json: &str) -> Result<Op> {
+pub(super) fn decode(json: &str) -> Result<Op> {
     serde_json::from_str(json).map_err(StoreError::json("cannot read an operation record"))
 }
 
@@ -331,40 +232,14 @@ fn head(db: &Connection) -> Result<(i64, String)> {
     .map_err(StoreError::sql("cannot read the audit chain's head"))
 }
 
-/// One audit row, as hashed.
-struct Row {
-    seq: i64,
-    op_id: String,
-    kind: String,
-    at: i64,
-    who: String,
-    op: String,
-    source: Option<String>,
-}
-
-impl Row {
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-        Ok(Row {
-            seq: r.get(0)?,
-            op_id: r.get(1)?,
-            kind: r.get(2)?,
-            at: r.get(3)?,
-            who: r.get(4)?,
-            op: r.get(5)?,
-            source: r.get(6)?,
-        })
-    }
-
-    /// The fields a link covers, in order.
-    fn fields(&self) -> [String; 7] {
-        [
-            self.seq.to_string(),
-            self.op_id.clone(),
-            self.kind.clone(),
-            self.at.to_string(),
-            self.who.clone(),
-            self.op.clone(),
-            self.source.clone().unwrap_or_default(),
-        ]
-    }
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        seq: r.get(0)?,
+        op_id: r.get(1)?,
+        kind: r.get(2)?,
+        at: r.get(3)?,
+        who: r.get(4)?,
+        op: r.get(5)?,
+        source: r.get(6)?,
+    })
 }

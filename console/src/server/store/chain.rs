@@ -23,6 +23,7 @@ use super::{Result, StoreError};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const MAGIC: &str = "fleet-audit-key v1";
 
+#[derive(Clone)]
 pub struct Chain {
     key: ring::hmac::Key,
     /// The first record linked with the key.
@@ -138,6 +139,17 @@ impl Chain {
                 error,
             }),
         }
+    }
+
+    /// Names the key without revealing it (and the first keyed record):
+    /// a shared database keeps it, so every console on it uses one key.
+    pub fn fingerprint(&self) -> String {
+        let tag = ring::hmac::sign(&self.key, b"fleet audit key fingerprint");
+        format!(
+            "{} from {}",
+            fleet_daemon::hex::encode(&tag.as_ref()[..16]),
+            self.from
+        )
     }
 
     pub fn head_path(&self) -> &Path {

@@ -273,3 +273,13 @@ fn tampering_is_named_by_verify() {
         "record 1 is missing (the next record is 2)"
     );
 }
+
+impl Store {
+    /// The SQLite connection (these tests tamper with it).
+    fn db(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        match self {
+            Store::Lite(l) => l.db(),
+            Store::Pg(_) => panic!("an SQLite store"),
+        }
+    }
+}

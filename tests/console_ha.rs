@@ -1,0 +1,325 @@
+//! Several consoles on one PostgreSQL (`common/pg.rs` starts a real one):
+//! any console accepts any request.
+
+mod common;
+
+use common::browser::{console_http, session_cookie};
+use common::console::*;
+use common::pg::{self, Pg};
+use common::*;
+use std::time::Duration;
+
+/// A login on A is valid on B; a logout on B ends it on A.
+#[test]
+fn sessions_hold_across_consoles() {
+    let db = Pg::start();
+    let (_, url) = db.database();
+    let a = pg::console(&url, None, "");
+    let b = pg::console(&url, Some(&a), "");
+    let body = format!(r#"{{"token":"{OPERATOR}"}}"#);
+    let login = console_http(a.port, "POST", "/v1/session", &[], &body);
+    assert_eq!(login.status, 200, "{}", login.text());
+    let cookie = session_cookie(&login);
+    let csrf = login.json()["csrf"].as_str().unwrap().to_string();
+    let me = console_http(b.port, "GET", "/v1/session", &[("Cookie", &cookie)], "");
+    assert_eq!(me.status, 200, "{}", me.text());
+    assert_eq!(me.json()["name"], "ops");
+    let out = console_http(
+        b.port,
+        "DELETE",
+        "/v1/session",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        "",
+    );
+    assert_eq!(out.status, 204, "{}", out.text());
+    for port in [a.port, b.port] {
+        let me = console_http(port, "GET", "/v1/session", &[("Cookie", &cookie)], "");
+        assert_eq!(me.status, 401, "{}", me.text());
+    }
+    // Both consoles wrote to one chain: intact.
+    let (code, out, err) =
+        console_bin(&["audit", "verify", "--config", a.config.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+}
+
+/// Each agent's one worker takes 2 s to count as started: a restart of
+/// one host lasts about that long, so a rolling op over six hosts one at
+/// a time runs long enough to be interrupted.
+const SLOW: &str = r#"
+[program.worker]
+command = "TESTPROG sleep"
+startsecs = 2
+stopwaitsecs = 2
+
+[group.app]
+programs = ["worker"]
+"#;
+
+struct Fleet {
+    db: Pg,
+    agents: Vec<Agent>,
+    a: Console,
+    b: Console,
+    /// A third console: overlapping POSTs reach all three.
+    c: Console,
+}
+
+/// Six agents and three consoles on one fresh database.
+fn fleet() -> Fleet {
+    let db = Pg::start();
+    let (_, url) = db.database();
+    let agents: Vec<(Agent, u16)> = (0..6).map(|_| tcp_agent(SLOW)).collect();
+    let names: Vec<String> = (0..6).map(|i| format!("h-{i}")).collect();
+    let entries: Vec<(&str, u16)> = names
+        .iter()
+        .zip(&agents)
+        .map(|(n, (_, p))| (n.as_str(), *p))
+        .collect();
+    let cfg = agent_entries(&entries);
+    let a = pg::console(&url, None, &cfg);
+    let b = pg::console(&url, Some(&a), &cfg);
+    let c = pg::console(&url, Some(&a), &cfg);
+    for c in [&a, &b, &c] {
+        c.wait_running(6, Duration::from_secs(30));
+    }
+    Fleet {
+        db,
+        agents: agents.into_iter().map(|(a, _)| a).collect(),
+        a,
+        b,
+        c,
+    }
+}
+
+fn final_hosts(op: &serde_json::Value) -> usize {
+    op["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["verdict"] != "pending")
+        .count()
+}
+
+/// An op posted to A is seen running and then done on B (its long-poll
+/// and `fleetctl --console B ops ID`); overlapping POSTs spread over the
+/// three consoles: all refused while it runs, and once nothing runs, of
+/// 100 exactly one accepted.
+#[test]
+fn ops_are_shared_and_overlaps_refused_across_consoles() {
+    let f = fleet();
+    let op =
+        f.a.op(r#"{"action":"restart","target":"all","strategy":"rolling","batch":"1"}"#);
+    let id = op["id"].as_str().unwrap().to_string();
+    let seen = f.b.get(&format!("/v1/ops/{id}"));
+    assert_eq!(seen["state"], "running", "{seen}");
+    // Overlapping POSTs while it runs: all refused, on both consoles.
+    let ports = [f.a.port, f.b.port, f.c.port];
+    let threads: Vec<_> = (0..100)
+        .map(|i| {
+            let port = ports[i % 3];
+            std::thread::spawn(move || {
+                let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                let auth = format!("Bearer {OPERATOR}");
+                http(
+                    s,
+                    "POST",
+                    "/v1/ops",
+                    &[("Authorization", &auth)],
+                    br#"{"action":"stop","target":"app:worker","hosts":"h-5"}"#,
+                )
+                .unwrap()
+                .status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == 409), "{statuses:?}");
+    // B follows it to the end from the store.
+    let done = f.b.wait_op(&id, Duration::from_secs(60));
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(final_hosts(&done), 6);
+    assert!(
+        done["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["verdict"] == "ok"),
+        "{done}"
+    );
+    let mut cmd = common::ctl::fleetctl_cmd();
+    let url = format!("http://127.0.0.1:{}", f.b.port);
+    cmd.args(["--console", &url, "--token", VIEWER, "ops", &id]);
+    let out = common::ctl::run(cmd);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains(&id), "{out:?}");
+
+    // Now nothing runs: 100 overlapping POSTs over both consoles, one
+    // accepted.
+    let threads: Vec<_> = (0..100)
+        .map(|i| {
+            let port = ports[i % 3];
+            std::thread::spawn(move || {
+                let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                let auth = format!("Bearer {OPERATOR}");
+                http(
+                    s,
+                    "POST",
+                    "/v1/ops",
+                    &[("Authorization", &auth)],
+                    br#"{"action":"restart","target":"all","strategy":"rolling","batch":"1"}"#,
+                )
+                .unwrap()
+                .status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let accepted = statuses.iter().filter(|s| **s == 201).count();
+    let refused = statuses.iter().filter(|s| **s == 409).count();
+    assert_eq!((accepted, refused), (1, 99), "{statuses:?}");
+    let _ = &f.agents;
+}
+
+/// A console SIGKILLed mid-op: the other takes the op over within the
+/// lease (≤ 15 s), hosts done keep their verdict and are not redone,
+/// hosts never started are skipped (untouched), the host in flight is
+/// resolved from its agent; each worker restarted at most once.
+#[test]
+fn a_killed_console_s_op_is_taken_over() {
+    let mut f = fleet();
+    let pids_before: Vec<Option<i32>> = f.agents.iter().map(|a| a.pid_of("worker")).collect();
+    let op =
+        f.a.op(r#"{"action":"restart","target":"all","strategy":"rolling","batch":"1"}"#);
+    let id = op["id"].as_str().unwrap().to_string();
+    wait_for(Duration::from_secs(30), "a host done (seen on B)", || {
+        (final_hosts(&f.b.get(&format!("/v1/ops/{id}"))) >= 1).then_some(())
+    });
+    let pid = nix::unistd::Pid::from_raw(f.a.child.as_ref().unwrap().id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let killed = std::time::Instant::now();
+    let _ = f.a.child.take().unwrap().wait();
+    wait_for(Duration::from_secs(20), "B to take the op over", || {
+        let op = f.b.get(&format!("/v1/ops/{id}"));
+        (op["state"] == "interrupted").then_some(())
+    });
+    let took = killed.elapsed();
+    assert!(took <= Duration::from_secs(15), "taken over after {took:?}");
+    // The in-flight host resolved from its agent.
+    let op = wait_for(Duration::from_secs(30), "in-flight hosts resolved", || {
+        let op = f.b.get(&format!("/v1/ops/{id}"));
+        (final_hosts(&op) == 6).then_some(op)
+    });
+    let hosts = op["hosts"].as_array().unwrap();
+    let ok = hosts.iter().filter(|h| h["verdict"] == "ok").count();
+    assert!(ok >= 1, "{op}");
+    for (h, (agent, before)) in hosts.iter().zip(f.agents.iter().zip(&pids_before)) {
+        let now = agent.pid_of("worker");
+        match h["verdict"].as_str().unwrap() {
+            "skipped" => assert_eq!(now, *before, "an untouched host was restarted: {h}"),
+            "ok" => assert_ne!(now, *before, "{h}"),
+            other => panic!("unexpected verdict {other}: {op}"),
+        }
+    }
+    eprintln!("taken over after {took:?}");
+}
+
+/// A console SIGSTOPped past its lease, then resumed, writes nothing:
+/// its runner's writes are fenced, and it stops before its next host.
+#[test]
+fn a_paused_console_writes_nothing_after_its_lease() {
+    let f = fleet();
+    let op =
+        f.a.op(r#"{"action":"restart","target":"all","strategy":"rolling","batch":"1"}"#);
+    let id = op["id"].as_str().unwrap().to_string();
+    wait_for(Duration::from_secs(30), "a host done", || {
+        (final_hosts(&f.b.get(&format!("/v1/ops/{id}"))) >= 1).then_some(())
+    });
+    let pid = nix::unistd::Pid::from_raw(f.a.child.as_ref().unwrap().id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let taken = wait_for(Duration::from_secs(20), "B to take the op over", || {
+        let op = f.b.get(&format!("/v1/ops/{id}"));
+        (op["state"] == "interrupted" && final_hosts(&op) == 6).then_some(op)
+    });
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    wait_for(Duration::from_secs(20), "A to find its lease gone", || {
+        let log = f.a.stderr();
+        (log.contains("no longer holds its lease") || log.contains("lease lost")).then_some(())
+    });
+    // A's op ended in its memory; nothing of it reached the store.
+    wait_for(Duration::from_secs(30), "A's runner to end", || {
+        (f.a.get(&format!("/v1/ops/{id}"))["state"] != "running").then_some(())
+    });
+    let after = f.b.get(&format!("/v1/ops/{id}"));
+    assert_eq!(after, taken, "the store changed after the takeover");
+    let (code, out, err) =
+        console_bin(&["audit", "verify", "--config", f.b.config.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+}
+
+/// PostgreSQL restarted mid-op: the op still ends (done, or with the
+/// hosts whose records could not be written failed as not touched), each
+/// verdict true to what the agents did, the chain intact.
+#[test]
+fn a_database_restart_mid_op_leaves_true_verdicts() {
+    let f = fleet();
+    let pids_before: Vec<Option<i32>> = f.agents.iter().map(|a| a.pid_of("worker")).collect();
+    let op =
+        f.a.op(r#"{"action":"restart","target":"all","strategy":"rolling","batch":"1"}"#);
+    let id = op["id"].as_str().unwrap().to_string();
+    wait_for(Duration::from_secs(30), "a host done", || {
+        (final_hosts(&f.a.get(&format!("/v1/ops/{id}"))) >= 1).then_some(())
+    });
+    f.db.restart();
+    let done = f.a.wait_op(&id, Duration::from_secs(60));
+    // The store has the same end as A's memory once the database is back.
+    let stored = wait_for(Duration::from_secs(20), "the result on B", || {
+        let op = f.b.get(&format!("/v1/ops/{id}"));
+        (op["state"] != "running").then_some(op)
+    });
+    assert_eq!(stored["hosts"], done["hosts"], "{stored}\n{done}");
+    for (h, (agent, before)) in done["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(f.agents.iter().zip(&pids_before))
+    {
+        let now = agent.pid_of("worker");
+        match h["verdict"].as_str().unwrap() {
+            "ok" => assert_ne!(now, *before, "{h}"),
+            _ => {
+                let msg = h["message"].as_str().unwrap();
+                assert!(msg.starts_with("not touched"), "{h}");
+                assert_eq!(now, *before, "{h}");
+            }
+        }
+    }
+    let (code, out, err) =
+        console_bin(&["audit", "verify", "--config", f.a.config.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+}
+
+/// B's page (headless Chromium, logged in on B) shows an op posted to A
+/// as it runs and when it ends, from B's own event stream.
+#[test]
+fn b_s_page_shows_a_s_op_live() {
+    let f = fleet();
+    let page = common::browser::Browser::start(f.b.port);
+    page.login(OPERATOR, "ops");
+    page.goto("/#/ops");
+    page.wait_js(
+        "the ops view",
+        "return !!document.getElementById('ops-filter')",
+    );
+    let op =
+        f.a.op(r#"{"action":"restart","target":"all","strategy":"rolling","batch":"1"}"#);
+    let id = op["id"].as_str().unwrap().to_string();
+    let state = |s: &str| {
+        format!(
+            "const r = document.querySelector('tr[data-op=\"{id}\"]'); return !!r && r.cells[6].textContent === '{s}'"
+        )
+    };
+    page.wait_js("A's op running on B's page", &state("running"));
+    f.a.wait_op(&id, Duration::from_secs(60));
+    page.wait_js("A's op done on B's page", &state("done"));
+    page.assert_no_js_errors("B's page following A's op");
+}
