@@ -53,6 +53,7 @@ SCENARIOS = [
     "listeners",
     "crowd",
     "mixed",
+    "scale5000",
 ]
 
 SUPERVISOR_SPEC = "supervisor==4.3.0"
