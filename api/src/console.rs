@@ -300,7 +300,9 @@ impl Op {
     }
 }
 
-/// `GET /v1/ops`: newest first.
+/// `GET /v1/ops`: newest first. Each host's `processes` is left empty
+/// here (the page stays small at thousands of hosts); `GET /v1/ops/{id}`
+/// has them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OpsResponse {
     pub ops: Vec<Op>,
