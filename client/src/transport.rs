@@ -2,7 +2,7 @@
 //! per request) or http(s) (reqwest, pooled; one reqwest client may serve
 //! many base URLs, as the console's agents share one per trust setting).
 
-use crate::body::{Body, ByteStream, Response};
+use crate::body::{Body, ByteStream, Response, MAX_BODY};
 use crate::error::ClientError;
 use bytes::Bytes;
 use fleet_daemon::trust::{io_reason, root_reason};
@@ -319,9 +319,14 @@ impl Client {
         method: &str,
         path: &str,
         body: Option<Vec<u8>>,
+        cap: usize,
     ) -> Result<Fetched<T>, ClientError> {
         let resp = self.request(method, path, body, &[]).await?;
-        let bytes = resp.body.collect().await.map_err(|r| self.broken(r))?;
+        let bytes = resp
+            .body
+            .collect_capped(cap)
+            .await
+            .map_err(|r| self.broken(r))?;
         let unexpected =
             |e: serde_json::Error| ClientError::unexpected(&self.endpoint, path, bytes.len(), &e);
         let raw: serde_json::Value = serde_json::from_slice(&bytes).map_err(unexpected)?;
@@ -333,7 +338,17 @@ impl Client {
         &self,
         path: &str,
     ) -> Result<Fetched<T>, ClientError> {
-        self.json("GET", path, None).await
+        self.json("GET", path, None, MAX_BODY).await
+    }
+
+    /// As [`Client::get_json`], for the one answer known to outgrow
+    /// [`MAX_BODY`] (a whole large fleet's status), with its own cap.
+    pub async fn get_json_capped<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        cap: usize,
+    ) -> Result<Fetched<T>, ClientError> {
+        self.json("GET", path, None, cap).await
     }
 
     pub async fn post_json<B: Serialize, T: DeserializeOwned>(
@@ -342,7 +357,7 @@ impl Client {
         body: &B,
     ) -> Result<Fetched<T>, ClientError> {
         let body = serde_json::to_vec(body).expect("request bodies serialize");
-        self.json("POST", path, Some(body)).await
+        self.json("POST", path, Some(body), MAX_BODY).await
     }
 
     /// GET a streaming body (log follow, server-sent events).

@@ -7,8 +7,8 @@ use super::{run, Cli, CliError, Status};
 use bytes::Bytes;
 use clap::Parser;
 use fleet_api::{
-    ActionResult, ErrorBody, ErrorCode, FleetProcess, FleetStatus, HostInfo, HostResult,
-    HostSource, Op, OpRequest, OpState, Outcome, ProcessInfo, ProcessState, Verdict,
+    ActionResult, ErrorBody, ErrorCode, FleetProcess, FleetStatus, FleetSummary, HostInfo,
+    HostResult, HostSource, Op, OpRequest, OpState, Outcome, ProcessInfo, ProcessState, Verdict,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
@@ -60,6 +60,16 @@ fn json(status: u16, v: &impl serde::Serialize) -> Response<Full<Bytes>> {
         .unwrap()
 }
 
+fn fleet_status() -> FleetStatus {
+    FleetStatus {
+        hosts: vec![host("w-01", true), host("w-02", false)],
+        processes: vec![
+            FleetProcess::live("w-01", proc_info("celery:worker_00")),
+            FleetProcess::live("w-02", proc_info("celery:worker_00")),
+        ],
+    }
+}
+
 fn answer(
     fake: &mut Fake,
     method: &str,
@@ -75,16 +85,19 @@ fn answer(
     }
     let path = uri.split('?').next().unwrap();
     match (method, path) {
-        ("GET", "/v1/status") => json(
-            200,
-            &FleetStatus {
-                hosts: vec![host("w-01", true), host("w-02", false)],
-                processes: vec![
-                    FleetProcess::live("w-01", proc_info("celery:worker_00")),
-                    FleetProcess::live("w-02", proc_info("celery:worker_00")),
-                ],
-            },
-        ),
+        ("GET", "/v1/status") => json(200, &fleet_status()),
+        ("GET", "/v1/status/summary") => {
+            let st = fleet_status();
+            json(
+                200,
+                &FleetSummary {
+                    counts: vec![],
+                    hosts: st.hosts,
+                    processes: st.processes,
+                    complete: true,
+                },
+            )
+        }
         ("POST", "/v1/ops") => {
             let request: OpRequest = serde_json::from_str(body).unwrap();
             let hosts = (1..=fake.script.len())
@@ -300,7 +313,7 @@ async fn fleet_status_shows_hosts_and_flags_unreachable_ones() {
     );
     assert_eq!(
         fake.lock().unwrap().seen[0].1,
-        "/v1/status?hosts=w-%2A&target=group%3Acelery"
+        "/v1/status/summary?hosts=w-%2A&target=group%3Acelery&all_below=1000"
     );
 
     let (_, out) = fleetctl(&url, &["--token", "tok", "status", "-o", "json"]).await;
