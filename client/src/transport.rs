@@ -2,7 +2,7 @@
 //! per request) or http(s) (reqwest, pooled; one reqwest client may serve
 //! many base URLs, as the console's agents share one per trust setting).
 
-use crate::body::{Body, ByteStream, Response, MAX_BODY};
+use crate::body::{Body, ByteStream, Response};
 use crate::error::ClientError;
 use bytes::Bytes;
 use fleet_daemon::trust::{io_reason, root_reason};
@@ -319,14 +319,9 @@ impl Client {
         method: &str,
         path: &str,
         body: Option<Vec<u8>>,
-        cap: usize,
     ) -> Result<Fetched<T>, ClientError> {
         let resp = self.request(method, path, body, &[]).await?;
-        let bytes = resp
-            .body
-            .collect_capped(cap)
-            .await
-            .map_err(|r| self.broken(r))?;
+        let bytes = resp.body.collect().await.map_err(|r| self.broken(r))?;
         let unexpected =
             |e: serde_json::Error| ClientError::unexpected(&self.endpoint, path, bytes.len(), &e);
         let raw: serde_json::Value = serde_json::from_slice(&bytes).map_err(unexpected)?;
@@ -338,17 +333,26 @@ impl Client {
         &self,
         path: &str,
     ) -> Result<Fetched<T>, ClientError> {
-        self.json("GET", path, None, MAX_BODY).await
+        self.json("GET", path, None).await
     }
 
-    /// As [`Client::get_json`], for the one answer known to outgrow
-    /// [`MAX_BODY`] (a whole large fleet's status), with its own cap.
-    pub async fn get_json_capped<T: DeserializeOwned>(
+    /// GET a JSON answer under its own `cap`, read as `T` (which may be a
+    /// part of it), with its bytes as they came: for an answer too large
+    /// to hold again as a tree (a large fleet's whole status).
+    pub async fn get_json_bytes<T: DeserializeOwned>(
         &self,
         path: &str,
         cap: usize,
-    ) -> Result<Fetched<T>, ClientError> {
-        self.json("GET", path, None, cap).await
+    ) -> Result<(T, Vec<u8>), ClientError> {
+        let resp = self.request("GET", path, None, &[]).await?;
+        let bytes = resp
+            .body
+            .collect_capped(cap)
+            .await
+            .map_err(|r| self.broken(r))?;
+        let data = serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::unexpected(&self.endpoint, path, bytes.len(), &e))?;
+        Ok((data, bytes))
     }
 
     pub async fn post_json<B: Serialize, T: DeserializeOwned>(
@@ -357,7 +361,7 @@ impl Client {
         body: &B,
     ) -> Result<Fetched<T>, ClientError> {
         let body = serde_json::to_vec(body).expect("request bodies serialize");
-        self.json("POST", path, Some(body), MAX_BODY).await
+        self.json("POST", path, Some(body)).await
     }
 
     /// GET a streaming body (log follow, server-sent events).

@@ -7,8 +7,8 @@ use super::client::{encode_segment, ClientError};
 use super::output::{self, Cell, Table};
 use super::{action_table, events, signal_name, CliError, Ctx, Status};
 use fleet_api::{
-    Batch, ErrorCode, FleetEvent, FleetStatus, FleetSummary, HostResult, HostsResponse, Op,
-    OpRequest, OpState, OpsResponse, StrategyKind, Verdict,
+    Batch, ErrorCode, FleetEvent, FleetSummary, HostInfo, HostResult, HostsResponse, Op, OpRequest,
+    OpState, OpsResponse, StrategyKind, Verdict,
 };
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -96,12 +96,21 @@ async fn status(
 ) -> Result<Status, CliError> {
     let q = query(&[("hosts", hosts.as_deref()), ("target", target)]);
     let hosts = if ctx.json() {
-        let st = ctx
+        // The console's answer as it came (compact): at 100,000 processes
+        // re-reading it into a tree and pretty-printing took 2.4 s of the
+        // 2.8; only the hosts are read, for the exit status.
+        #[derive(serde::Deserialize)]
+        struct Hosts {
+            hosts: Vec<HostInfo>,
+        }
+        let path = format!("/v1/status{q}");
+        let (st, bytes) = ctx
             .client
-            .get_json_capped::<FleetStatus>(&format!("/v1/status{q}"), STATUS_JSON_MAX)
+            .get_json_bytes::<Hosts>(&path, STATUS_JSON_MAX)
             .await?;
-        ctx.print_json(&st.raw)?;
-        st.data.hosts
+        ctx.print_bytes(&bytes)?;
+        ctx.print_bytes(b"\n")?;
+        st.hosts
     } else {
         let sep = if q.is_empty() { '?' } else { '&' };
         let path = format!("/v1/status/summary{q}{sep}all_below={STATUS_TABLE_ALL}");
