@@ -26,6 +26,7 @@ import subprocess
 import threading
 import time
 from common import STARTED, Row, cpu_s, kill_pid, median, rss_kib
+from scenarios import page as browser_page
 from scenarios.fleet_console import TOKEN_OP, free_port, spawn_agents
 
 DEAD, HOLES = 50, 5
@@ -217,6 +218,10 @@ def scale(ctx, hosts, rows):
         t = time.perf_counter()
         code, body = get(cport, "/v1/status/summary?all_below=1000")
         sum_ms, sum_kib = (time.perf_counter() - t) * 1000, len(body) / 1024
+        try:
+            pg, pg_err = browser_page.measure(cport, TOKEN_OP), None
+        except Exception as e:  # reported as a miss with its reason
+            pg, pg_err = {}, str(e)
         time.sleep(2)
         c0, t0 = cpu_s(con.pid), time.time()
         time.sleep(10)
@@ -270,6 +275,20 @@ def scale(ctx, hosts, rows):
     R("`GET /v1/status` size", "MiB", [raw_mib])
     R("`GET /v1/status/summary` (what `fleetctl status` reads)", "ms", [sum_ms])
     R("`GET /v1/status/summary` size", "KiB", [sum_kib])
+    def P(metric, key, limit=None):
+        v = pg.get(key)
+        if v is None:
+            R(f"page: {metric}", "ms", [0.0], f"≤ {limit} ms" if limit else "", False if limit else None,
+              f"not measured: {pg_err or 'no figure'}")
+        elif limit:
+            R(f"page: {metric}", "ms", [v], f"≤ {limit} ms", v <= limit, by(v, limit, "ms"))
+        else:
+            R(f"page: {metric}", "ms", [v])
+    P("overview first render after the login click (GET /v1/status read and parsed)", "first_render_ms", 2000)
+    P(f"processes view render ({pg.get('list_rows', '?')} rows, virtual list)", "processes_render_ms")
+    P(f"processes list scrolled to its middle ({pg.get('rows_in_dom', '?')} rows in the DOM)", "scroll_paint_ms")
+    P("a batch of 200 process events, processes view (median of 7)", "flush_200_processes_ms", 50)
+    P("a batch of 200 process events, overview (median of 7)", "flush_200_overview_ms", 50)
     R("console CPU at 2,000 events/s", "cores", [cores], "≤ 0.5", cores <= 0.5, by(cores, 0.5, "cores"))
     R("console RSS at 2,000 events/s", "MiB", [rss], "≤ 500 MiB", rss <= 500, by(rss, 500, "MiB"))
     R("`fleetctl restart group:celery` parallel, default concurrency 512 (verdicts, audit read back)",
