@@ -335,3 +335,40 @@ async fn a_missing_token_is_a_clear_error() {
         format!("missing token (from {url}, HTTP 401); pass --token or set FLEET_TOKEN")
     );
 }
+
+/// Past `all_below` the human status leads with the counts over every
+/// host and names how many processes the table below lists.
+#[test]
+fn a_large_fleets_status_line_counts_states_and_the_troubled() {
+    use fleet_api::{HostCounts, StateCount};
+    let count = |state, count| StateCount { state, count };
+    let mut fatal = proc_info("celery:worker_01");
+    fatal.state = ProcessState::Fatal;
+    let st = FleetSummary {
+        hosts: vec![host("w-01", true), host("w-02", true), host("w-03", false)],
+        counts: vec![
+            HostCounts {
+                host: "w-01".into(),
+                states: vec![
+                    count(ProcessState::Running, 1500),
+                    count(ProcessState::Fatal, 1),
+                ],
+            },
+            HostCounts {
+                host: "w-02".into(),
+                states: vec![count(ProcessState::Running, 500)],
+            },
+            HostCounts {
+                host: "w-03".into(),
+                states: vec![count(ProcessState::Unknown, 20)],
+            },
+        ],
+        processes: vec![FleetProcess::live("w-01", fatal)],
+        complete: false,
+    };
+    assert_eq!(
+        super::fleet::summary_line(&st),
+        "3 hosts (1 unreachable), 2021 processes: 2000 RUNNING, 1 FATAL, 20 UNKNOWN; \
+         1 not RUNNING or STOPPED as wanted:\n"
+    );
+}

@@ -150,7 +150,7 @@ async fn status(
 
 /// `5000 hosts (55 unreachable), 100000 processes: 94000 RUNNING, …; not
 /// RUNNING or STOPPED as wanted:` above the table of those.
-fn summary_line(st: &FleetSummary) -> String {
+pub(super) fn summary_line(st: &FleetSummary) -> String {
     let down = st.hosts.iter().filter(|h| !h.up).count();
     let totals = st.totals();
     let all: usize = totals.iter().map(|c| c.count).sum();
