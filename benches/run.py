@@ -56,6 +56,7 @@ SCENARIOS = [
     "chatty",
     "upgrade",
     "console_store",
+    "scale5000",
 ]
 
 SUPERVISOR_SPEC = "supervisor==4.3.0"

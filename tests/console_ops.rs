@@ -255,6 +255,13 @@ fn auth_bad_requests_dry_run_and_audit_across_restart() {
         .map(|o| o["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids[0], id, "newest first: {list}");
+    // The list carries verdicts; per-process results are the op's own.
+    assert_eq!(list["ops"][0]["hosts"][0]["verdict"], "ok");
+    assert_eq!(
+        list["ops"][0]["hosts"][0]["processes"],
+        serde_json::json!([])
+    );
+    assert_eq!(back["hosts"][0]["processes"][0]["name"], "celery:worker_00");
     // The dry run was a plan, not an operation: not in the history.
     assert_eq!(ids.len(), 1, "{list}");
     // Filters and paging.

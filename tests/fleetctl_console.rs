@@ -66,6 +66,32 @@ fn fleetctl_drives_the_console() {
     }
     let before = pids(&st);
 
+    // The summary (what the human table reads): counts per host and
+    // state; past all_below only the troubled processes (none: all
+    // RUNNING); at or under it every process. The human table of a fleet
+    // this small is the full one, as it always was.
+    let s = c.get("/v1/status/summary?all_below=5");
+    assert_eq!(s["complete"], false, "{s}");
+    assert_eq!(s["processes"].as_array().unwrap().len(), 0, "{s}");
+    assert_eq!(s["hosts"].as_array().unwrap().len(), 4, "{s}");
+    let w01 = s["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "w-01");
+    assert_eq!(
+        w01.unwrap()["states"],
+        serde_json::json!([{"state": "RUNNING", "count": 2}]),
+        "{s}"
+    );
+    let s = c.get("/v1/status/summary?all_below=6&hosts=%40live");
+    assert_eq!(s["complete"], true, "{s}");
+    assert_eq!(s["processes"].as_array().unwrap().len(), 6, "{s}");
+    let o = run(VIEWER, &["status", "--hosts", "@live"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout.matches("RUNNING").count(), 6, "{}", o.stdout);
+    assert!(!o.stdout.contains("processes:"), "{}", o.stdout);
+
     // hosts -o json: name and up, the dead one down.
     let o = run(VIEWER, &["hosts", "-o", "json"]);
     assert_eq!(o.code, 0, "{}", o.stderr);

@@ -14,6 +14,7 @@ const CRATES: &[&str] = &[
     "agent/src",
     "console/src",
     "client/src",
+    "sim/src",
 ];
 const MAX_LINES: usize = 600;
 

@@ -24,9 +24,9 @@ mod signal;
 pub use action::{ActionRequest, ActionResponse, ActionResult, Outcome, Verb};
 pub use batch::{Batch, BatchError};
 pub use console::{
-    FleetEvent, FleetProcess, FleetStatus, HostInfo, HostKind, HostResult, HostSource,
-    HostsResponse, Op, OpRequest, OpState, OpsResponse, ProofRequest, ProofResponse, Registration,
-    RegistrationResponse, Role, StrategyKind, Verdict,
+    FleetEvent, FleetProcess, FleetStatus, FleetSummary, HostCounts, HostInfo, HostKind,
+    HostResult, HostSource, HostsResponse, Op, OpRequest, OpState, OpsResponse, ProofRequest,
+    ProofResponse, Registration, RegistrationResponse, Role, StateCount, StrategyKind, Verdict,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::Event;

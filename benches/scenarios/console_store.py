@@ -1,4 +1,4 @@
-"""14. The console's store: SQLite (embedded) vs PostgreSQL (issue #30),
+"""17. The console's store: SQLite (embedded) vs PostgreSQL (issue #30),
 one console at a time over the same N fleet-agents (quick: 50; full:
 500), each running one `sleep` worker (startsecs=0, so the op's time is
 the console's and the store's, not the program's). PostgreSQL is a fresh

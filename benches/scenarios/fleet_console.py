@@ -54,9 +54,33 @@ def get_status(port):
         c.close()
 
 
+def spawn_agents(ctx, base, n, agents, entries):
+    """Start `n` fleet-agents under `base` (a `celery` group of 2 `sleep`
+    workers each), appending each process to `agents` and its `[[agent]]`
+    entry (names `w-000`…) to `entries` as it starts, so a failure part
+    way still stops the ones started (scale5000.py calibrates with this)."""
+    tp = str(ctx.bin("fleet-testprog"))
+    for i in range(n):
+        d = base / f"a{i:03}"
+        (d / "logs").mkdir(parents=True)
+        port = free_port()
+        (d / "agent.toml").write_text(
+            "[agent]\n"
+            f"socket = {json.dumps(str(d / 'agent.sock'))}\n"
+            f"log_dir = {json.dumps(str(d / 'logs'))}\n"
+            f'listen = "127.0.0.1:{port}"\ntoken = "{TOKEN_AGENT}"\n'
+            + CELERY.format(tp=tp)
+        )
+        err = open(d / "stderr", "wb")
+        p = subprocess.Popen([str(ctx.bin("fleet-agent")), "--config", str(d / "agent.toml")],
+                             stdout=err, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+        STARTED.add(p.pid)
+        agents.append(p)
+        entries.append(f'[[agent]]\nname = "w-{i:03}"\nurl = "http://127.0.0.1:{port}"\ntoken = "{TOKEN_AGENT}"\n')
+
+
 def run(ctx):
     sizes = (50,) if ctx.quick else (50, 200, 500)
-    tp = str(ctx.bin("fleet-testprog"))
     rows = []
     for n in sizes:
         ctx.log(f" fleet with {n} agents")
@@ -64,23 +88,7 @@ def run(ctx):
         agents = []
         entries = []
         try:
-            for i in range(n):
-                d = base / f"a{i:03}"
-                (d / "logs").mkdir(parents=True)
-                port = free_port()
-                (d / "agent.toml").write_text(
-                    "[agent]\n"
-                    f"socket = {json.dumps(str(d / 'agent.sock'))}\n"
-                    f"log_dir = {json.dumps(str(d / 'logs'))}\n"
-                    f'listen = "127.0.0.1:{port}"\ntoken = "{TOKEN_AGENT}"\n'
-                    + CELERY.format(tp=tp)
-                )
-                err = open(d / "stderr", "wb")
-                p = subprocess.Popen([str(ctx.bin("fleet-agent")), "--config", str(d / "agent.toml")],
-                                     stdout=err, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
-                STARTED.add(p.pid)
-                agents.append(p)
-                entries.append(f'[[agent]]\nname = "w-{i:03}"\nurl = "http://127.0.0.1:{port}"\ntoken = "{TOKEN_AGENT}"\n')
+            spawn_agents(ctx, base, n, agents, entries)
             cport = free_port()
             (base / "data").mkdir()
             (base / "console.toml").write_text(

@@ -1,4 +1,4 @@
-"""14. Upgrade without restarts: 20 programs (`fleet-testprog sleep`,
+"""16. Upgrade without restarts: 20 programs (`fleet-testprog sleep`,
 numprocs=20) running; the supervisor is upgraded in place the only way it
 can be. fleet: `POST /v1/agent/reexec` (the agent re-executes its binary,
 same pid; the outcome is read from `GET /v1/agent/reexec` once the new

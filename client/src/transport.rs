@@ -336,6 +336,25 @@ impl Client {
         self.json("GET", path, None).await
     }
 
+    /// GET a JSON answer under its own `cap`, read as `T` (which may be a
+    /// part of it), with its bytes as they came: for an answer too large
+    /// to hold again as a tree (a large fleet's whole status).
+    pub async fn get_json_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        cap: usize,
+    ) -> Result<(T, Vec<u8>), ClientError> {
+        let resp = self.request("GET", path, None, &[]).await?;
+        let bytes = resp
+            .body
+            .collect_capped(cap)
+            .await
+            .map_err(|r| self.broken(r))?;
+        let data = serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::unexpected(&self.endpoint, path, bytes.len(), &e))?;
+        Ok((data, bytes))
+    }
+
     pub async fn post_json<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,

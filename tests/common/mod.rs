@@ -31,6 +31,8 @@ pub fn bin(name: &str) -> PathBuf {
             "fleet-agent",
             "-p",
             "fleet-console",
+            "-p",
+            "fleet-sim",
         ]);
         // Cargo gives tests CARGO_MANIFEST_DIR and friends; build scripts
         // that track them (ring's) would see a changed environment and

@@ -7,8 +7,8 @@ use super::{run, Cli, CliError, Status};
 use bytes::Bytes;
 use clap::Parser;
 use fleet_api::{
-    ActionResult, ErrorBody, ErrorCode, FleetProcess, FleetStatus, HostInfo, HostResult,
-    HostSource, Op, OpRequest, OpState, Outcome, ProcessInfo, ProcessState, Verdict,
+    ActionResult, ErrorBody, ErrorCode, FleetProcess, FleetStatus, FleetSummary, HostInfo,
+    HostResult, HostSource, Op, OpRequest, OpState, Outcome, ProcessInfo, ProcessState, Verdict,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
@@ -60,6 +60,16 @@ fn json(status: u16, v: &impl serde::Serialize) -> Response<Full<Bytes>> {
         .unwrap()
 }
 
+fn fleet_status() -> FleetStatus {
+    FleetStatus {
+        hosts: vec![host("w-01", true), host("w-02", false)],
+        processes: vec![
+            FleetProcess::live("w-01", proc_info("celery:worker_00")),
+            FleetProcess::live("w-02", proc_info("celery:worker_00")),
+        ],
+    }
+}
+
 fn answer(
     fake: &mut Fake,
     method: &str,
@@ -75,16 +85,19 @@ fn answer(
     }
     let path = uri.split('?').next().unwrap();
     match (method, path) {
-        ("GET", "/v1/status") => json(
-            200,
-            &FleetStatus {
-                hosts: vec![host("w-01", true), host("w-02", false)],
-                processes: vec![
-                    FleetProcess::live("w-01", proc_info("celery:worker_00")),
-                    FleetProcess::live("w-02", proc_info("celery:worker_00")),
-                ],
-            },
-        ),
+        ("GET", "/v1/status") => json(200, &fleet_status()),
+        ("GET", "/v1/status/summary") => {
+            let st = fleet_status();
+            json(
+                200,
+                &FleetSummary {
+                    counts: vec![],
+                    hosts: st.hosts,
+                    processes: st.processes,
+                    complete: true,
+                },
+            )
+        }
         ("POST", "/v1/ops") => {
             let request: OpRequest = serde_json::from_str(body).unwrap();
             let hosts = (1..=fake.script.len())
@@ -300,7 +313,7 @@ async fn fleet_status_shows_hosts_and_flags_unreachable_ones() {
     );
     assert_eq!(
         fake.lock().unwrap().seen[0].1,
-        "/v1/status?hosts=w-%2A&target=group%3Acelery"
+        "/v1/status/summary?hosts=w-%2A&target=group%3Acelery&all_below=1000"
     );
 
     let (_, out) = fleetctl(&url, &["--token", "tok", "status", "-o", "json"]).await;
@@ -320,5 +333,42 @@ async fn a_missing_token_is_a_clear_error() {
     assert_eq!(
         e.to_string(),
         format!("missing token (from {url}, HTTP 401); pass --token or set FLEET_TOKEN")
+    );
+}
+
+/// Past `all_below` the human status leads with the counts over every
+/// host and names how many processes the table below lists.
+#[test]
+fn a_large_fleets_status_line_counts_states_and_the_troubled() {
+    use fleet_api::{HostCounts, StateCount};
+    let count = |state, count| StateCount { state, count };
+    let mut fatal = proc_info("celery:worker_01");
+    fatal.state = ProcessState::Fatal;
+    let st = FleetSummary {
+        hosts: vec![host("w-01", true), host("w-02", true), host("w-03", false)],
+        counts: vec![
+            HostCounts {
+                host: "w-01".into(),
+                states: vec![
+                    count(ProcessState::Running, 1500),
+                    count(ProcessState::Fatal, 1),
+                ],
+            },
+            HostCounts {
+                host: "w-02".into(),
+                states: vec![count(ProcessState::Running, 500)],
+            },
+            HostCounts {
+                host: "w-03".into(),
+                states: vec![count(ProcessState::Unknown, 20)],
+            },
+        ],
+        processes: vec![FleetProcess::live("w-01", fatal)],
+        complete: false,
+    };
+    assert_eq!(
+        super::fleet::summary_line(&st),
+        "3 hosts (1 unreachable), 2021 processes: 2000 RUNNING, 1 FATAL, 20 UNKNOWN; \
+         1 not RUNNING or STOPPED as wanted:\n"
     );
 }

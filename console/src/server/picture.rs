@@ -8,7 +8,8 @@
 
 use super::inventory::{HostEntry, Inventory};
 use fleet_api::{
-    AgentStatus, Event, FleetEvent, FleetProcess, HostInfo, HostSource, ProcessInfo, ProcessState,
+    AgentStatus, Event, FleetEvent, FleetProcess, HostCounts, HostInfo, HostSource, ProcessInfo,
+    ProcessState, StateCount,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -402,6 +403,46 @@ impl Picture {
             }
         }
         out
+    }
+
+    /// Per named host, the processes `keep` accepts counted by the state
+    /// `processes` would show, and those of them `list` accepts (given
+    /// that state) as `processes` projects them: a summary without a copy
+    /// of every process.
+    pub fn tally(
+        &self,
+        names: &[String],
+        mut keep: impl FnMut(&ProcessInfo, &[ProcessInfo]) -> bool,
+        mut list: impl FnMut(ProcessState, &ProcessInfo) -> bool,
+    ) -> (Vec<HostCounts>, Vec<FleetProcess>) {
+        let now = now_ms();
+        let hosts = self.read();
+        let (mut counts, mut listed) = (Vec::with_capacity(names.len()), Vec::new());
+        for n in names {
+            let mut states: Vec<StateCount> = Vec::new();
+            if let Some(v) = hosts.get(n) {
+                let reachable = self.reachable(v, now);
+                for p in v.processes.iter().filter(|p| keep(p, &v.processes)) {
+                    let state = if reachable {
+                        p.state
+                    } else {
+                        ProcessState::Unknown
+                    };
+                    match states.iter_mut().find(|c| c.state == state) {
+                        Some(c) => c.count += 1,
+                        None => states.push(StateCount { state, count: 1 }),
+                    }
+                    if list(state, p) {
+                        listed.push(self.project(n, v, p, now));
+                    }
+                }
+            }
+            counts.push(HostCounts {
+                host: n.clone(),
+                states,
+            });
+        }
+        (counts, listed)
     }
 
     /// A process as the console can vouch for it: the agent's report while

@@ -84,6 +84,9 @@ pub static ROUTES: &[Route] = {
             on(m, hosts::remove)
         }),
         route(Method::GET, "/v1/status", Viewer, |m| on(m, status::status)),
+        route(Method::GET, "/v1/status/summary", Viewer, |m| {
+            on(m, status::summary)
+        }),
         route(Method::POST, "/v1/ops", Operator, |m| on(m, ops::create)),
         route(Method::GET, "/v1/ops", Viewer, |m| on(m, ops::list)),
         route(Method::GET, "/v1/ops/{id}", Viewer, |m| on(m, ops::get)),

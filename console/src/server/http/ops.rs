@@ -1,5 +1,8 @@
 //! `POST /v1/ops` (201 at once; work continues in the background),
-//! `GET /v1/ops` (newest first), `GET /v1/ops/{id}?after=N` (long-poll).
+//! `GET /v1/ops` (newest first, each host's verdict without its
+//! per-process results: a page of 1,000 ops over 5,000 hosts × 20
+//! processes would be hundreds of MB), `GET /v1/ops/{id}?after=N` (the
+//! whole op, per-process results included; long-poll).
 
 use super::error::json_body;
 use super::{operator, ApiError, Source};
@@ -9,7 +12,9 @@ use crate::server::App;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use fleet_api::{Op, OpRequest, OpsResponse};
 use serde::Deserialize;
@@ -43,19 +48,35 @@ pub struct ListQuery {
     filter: OpFilter,
 }
 
+/// List reads at once: each holds a page of ops read from the store and
+/// its JSON until sent, so a viewer sending many waits its turn instead
+/// of multiplying the console's memory.
+static LIST_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// `GET /v1/ops?limit=&offset=&action=&target=&who=&result=`.
 pub async fn list(
     State(app): State<Arc<App>>,
     q: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<OpsResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(q) = q?;
     q.filter.check().map_err(ApiError::bad_request)?;
     let offset = q.offset.unwrap_or(0);
     let limit = q.limit.unwrap_or(100).min(1000);
-    let (ops, more) =
+    // Never closed: acquiring only waits.
+    let _turn = LIST_READS
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let (mut ops, more) =
         Ops::list(&app, &q.filter, offset, limit).map_err(|e| ApiError::internal(e.to_string()))?;
+    for h in ops.iter_mut().flat_map(|o| o.hosts.iter_mut()) {
+        h.processes = Vec::new();
+    }
     let next_offset = more.then_some(offset + ops.len());
-    Ok(Json(OpsResponse { ops, next_offset }))
+    // Serialised under the turn, so the page's memory is bounded too.
+    let body = serde_json::to_vec(&OpsResponse { ops, next_offset })
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[derive(Deserialize)]

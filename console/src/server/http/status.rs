@@ -1,4 +1,5 @@
-//! `GET /v1/status?hosts=SEL&target=SEL`: from the picture, never by
+//! `GET /v1/status?hosts=SEL&target=SEL` and its summary
+//! `GET /v1/status/summary?…&all_below=N`: from the picture, never by
 //! asking agents.
 
 use super::ApiError;
@@ -6,7 +7,7 @@ use crate::server::App;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
-use fleet_api::{ErrorCode, FleetStatus, Selector};
+use fleet_api::{ErrorCode, FleetStatus, FleetSummary, Selector};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -14,13 +15,12 @@ use std::sync::Arc;
 pub struct StatusQuery {
     hosts: Option<String>,
     target: Option<String>,
+    /// Summary only: list every process when there are at most this many.
+    all_below: Option<usize>,
 }
 
-pub async fn status(
-    State(app): State<Arc<App>>,
-    q: Result<Query<StatusQuery>, QueryRejection>,
-) -> Result<Json<FleetStatus>, ApiError> {
-    let Query(q) = q?;
+/// The process selector and the host names a query names.
+fn selection(app: &App, q: &StatusQuery) -> Result<(Selector, Vec<String>), ApiError> {
     let target: Selector = q
         .target
         .as_deref()
@@ -35,21 +35,46 @@ pub async fn status(
             None if app.inventory.is_empty() => Ok(vec![]),
             _ => Err(ApiError::new(ErrorCode::BadSelector, e)),
         })?;
-    let mut processes = app
+    Ok((target, names))
+}
+
+pub async fn status(
+    State(app): State<Arc<App>>,
+    q: Result<Query<StatusQuery>, QueryRejection>,
+) -> Result<Json<FleetStatus>, ApiError> {
+    let Query(q) = q?;
+    let (target, names) = selection(&app, &q)?;
+    // `processes` keeps each live process's uptime current, as the agent's
+    // own status does, from the data.
+    let processes = app
         .picture
         .processes(&names, |p, all| target.matches(p, all));
-    // The agent's "pid N, uptime T" was true when it was sent; keep the
-    // uptime current as the agent's own status does, from the data.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    for p in &mut processes {
-        if let Some(timing) = p.info.timing(now) {
-            p.info.description = timing;
-        }
-    }
     Ok(Json(FleetStatus {
         hosts: app.picture.host_infos(&app.inventory, &names),
         processes,
+    }))
+}
+
+pub async fn summary(
+    State(app): State<Arc<App>>,
+    q: Result<Query<StatusQuery>, QueryRejection>,
+) -> Result<Json<FleetSummary>, ApiError> {
+    let Query(q) = q?;
+    let (target, names) = selection(&app, &q)?;
+    let keep = |p: &_, all: &[_]| target.matches(p, all);
+    let (counts, troubled) = app.picture.tally(&names, keep, |state, p| {
+        state != fleet_api::ProcessState::Unknown && FleetSummary::troubled(p)
+    });
+    let total: usize = counts.iter().flat_map(|h| &h.states).map(|c| c.count).sum();
+    let complete = total <= q.all_below.unwrap_or(0);
+    let processes = match complete {
+        true => app.picture.processes(&names, keep),
+        false => troubled,
+    };
+    Ok(Json(FleetSummary {
+        hosts: app.picture.host_infos(&app.inventory, &names),
+        counts,
+        processes,
+        complete,
     }))
 }
