@@ -8,8 +8,11 @@ use std::path::PathBuf;
 use super::validate::Ctx;
 
 /// Hosts a parallel operation acts on at once unless the request or
-/// `[console] concurrency` says otherwise.
-pub const DEFAULT_CONCURRENCY: usize = 512;
+/// `[console] concurrency` says otherwise. Each is one connection beside
+/// the one per agent the console always holds (its fd limit is raised to
+/// the hard one at start); a restart waits for `startsecs`, so at 512 a
+/// 5,000-host restart took ten waves of at least a second (BOUNDS.md).
+pub const DEFAULT_CONCURRENCY: usize = 2048;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9700";
 
