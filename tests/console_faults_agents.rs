@@ -205,7 +205,9 @@ fn sample_status(
         let o = run(cmd);
         let took = started.elapsed();
         let (run1, wait1) = sched(console);
-        let (ran, waited) = (run1 - run0, wait1 - wait0);
+        // Summed over live threads: one that ended in between (a blocking
+        // pool thread idle for 10 s) takes its share with it.
+        let (ran, waited) = (run1.saturating_sub(run0), wait1.saturating_sub(wait0));
         let (down, error) = check_status(&o);
         let started = Instant::now();
         let r = c.try_request("GET", "/v1/status", Some(VIEWER), "");
