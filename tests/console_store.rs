@@ -496,3 +496,39 @@ fn postgres_sessions_are_shared() {
         "idle"
     );
 }
+
+/// Expired leases are claimed for every unfinished op: one running, and
+/// one left `interrupted` with a host still pending (the console
+/// resolving it stopped too); a finished one is not. Each claim raises
+/// the fence; a live lease is not claimed again.
+#[test]
+fn expired_leases_cover_running_and_half_resolved_ops() {
+    let (db, url) = cluster().database();
+    let dir = tempfile::tempdir().unwrap();
+    let s = pg_store(&url, dir.path());
+    for id in ["op-run", "op-half", "op-done"] {
+        let o = op(id, "ops", OpState::Running, &["h-1"]);
+        let fence = s.admit(&o, 1, Box::new(|_| None)).unwrap().unwrap();
+        assert_eq!(fence, Some(1));
+    }
+    let mut half = op("op-half", "ops", OpState::Interrupted, &["h-1"]);
+    half.finished_at = Some(2);
+    let mut done = op("op-done", "ops", OpState::Done, &["h-1"]);
+    done.hosts[0].verdict = Verdict::Ok;
+    for o in [&half, &done] {
+        let json = serde_json::to_string(o).unwrap();
+        s.append_rows(&[row(&o.id, "result", 2, &json)]).unwrap();
+    }
+    assert!(s.claim_expired().unwrap().is_empty(), "leases still live");
+    cluster().sql(
+        &db,
+        "UPDATE op_leases SET expires = now() - interval '1 second'",
+    );
+    let mut claimed = s.claim_expired().unwrap();
+    claimed.sort();
+    assert_eq!(
+        claimed,
+        [("op-half".to_string(), 2), ("op-run".to_string(), 2)]
+    );
+    assert!(s.claim_expired().unwrap().is_empty(), "claimed twice");
+}
