@@ -10,7 +10,7 @@ mod common;
 use common::pg::{Pg, ADMIN};
 use common::*;
 use fleet_api::{HostResult, Op, OpRequest, OpState, Registration, Verdict};
-use fleet_console::server::config::{PgConfig, Secret};
+use fleet_console::server::config::{PgConfig, PgTls, Secret};
 use fleet_console::server::store::{NewRow, OpQuery, Store};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -25,6 +25,7 @@ fn pg_config(url: &str) -> PgConfig {
     PgConfig {
         url: Secret::new(url),
         password: None,
+        tls: PgTls::Disable,
     }
 }
 
@@ -531,4 +532,49 @@ fn expired_leases_cover_running_and_half_resolved_ops() {
         [("op-half".to_string(), 2), ("op-run".to_string(), 2)]
     );
     assert!(s.claim_expired().unwrap().is_empty(), "claimed twice");
+}
+
+/// `[store] tls`: `verify-full` connects over TLS with the right CA and
+/// refuses a server its CA did not sign; `require` connects over TLS
+/// without a CA. The server's own view (`pg_stat_ssl`) says TLS.
+#[test]
+fn tls_to_postgres() {
+    let pg = Pg::start();
+    let pki = common::pki::pki();
+    pg.enable_tls(&pki);
+    let (db, url) = pg.database();
+    let files = tempfile::tempdir().unwrap();
+    pki.write(files.path());
+    let other = tempfile::tempdir().unwrap();
+    common::pki::pki().write(other.path());
+    let over_tls = || {
+        pg.sql(
+            &db,
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE s.ssl AND a.application_name = 'fleet-console'",
+        )
+    };
+    // One data dir: the consoles of one database share its audit key.
+    let data = tempfile::tempdir().unwrap();
+    let connect = |tls: PgTls| {
+        let c = PgConfig {
+            tls,
+            ..pg_config(&url)
+        };
+        Store::connect(Some(&c), data.path())
+    };
+    let ok = connect(PgTls::VerifyFull(files.path().join("ca.pem"))).unwrap();
+    assert_ne!(over_tls().trim(), "0");
+    drop(ok);
+    let e = connect(PgTls::VerifyFull(other.path().join("ca.pem")))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("certificate") || e.contains("Certificate"),
+        "{e}"
+    );
+    let ok = connect(PgTls::Require).unwrap();
+    assert_ne!(over_tls().trim(), "0");
+    drop(ok);
 }
