@@ -10,7 +10,7 @@ mod common;
 use common::pg::{Pg, ADMIN};
 use common::*;
 use fleet_api::{HostResult, Op, OpRequest, OpState, Registration, Verdict};
-use fleet_console::server::config::{PgConfig, Secret};
+use fleet_console::server::config::{PgConfig, PgTls, Secret};
 use fleet_console::server::store::{NewRow, OpQuery, Store};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -25,6 +25,7 @@ fn pg_config(url: &str) -> PgConfig {
     PgConfig {
         url: Secret::new(url),
         password: None,
+        tls: PgTls::Disable,
     }
 }
 
@@ -495,4 +496,85 @@ fn postgres_sessions_are_shared() {
         SharedSessions::get(&b, "v", std::time::Duration::ZERO).is_none(),
         "idle"
     );
+}
+
+/// Expired leases are claimed for every unfinished op: one running, and
+/// one left `interrupted` with a host still pending (the console
+/// resolving it stopped too); a finished one is not. Each claim raises
+/// the fence; a live lease is not claimed again.
+#[test]
+fn expired_leases_cover_running_and_half_resolved_ops() {
+    let (db, url) = cluster().database();
+    let dir = tempfile::tempdir().unwrap();
+    let s = pg_store(&url, dir.path());
+    for id in ["op-run", "op-half", "op-done"] {
+        let o = op(id, "ops", OpState::Running, &["h-1"]);
+        let fence = s.admit(&o, 1, Box::new(|_| None)).unwrap().unwrap();
+        assert_eq!(fence, Some(1));
+    }
+    let mut half = op("op-half", "ops", OpState::Interrupted, &["h-1"]);
+    half.finished_at = Some(2);
+    let mut done = op("op-done", "ops", OpState::Done, &["h-1"]);
+    done.hosts[0].verdict = Verdict::Ok;
+    for o in [&half, &done] {
+        let json = serde_json::to_string(o).unwrap();
+        s.append_rows(&[row(&o.id, "result", 2, &json)]).unwrap();
+    }
+    assert!(s.claim_expired().unwrap().is_empty(), "leases still live");
+    cluster().sql(
+        &db,
+        "UPDATE op_leases SET expires = now() - interval '1 second'",
+    );
+    let mut claimed = s.claim_expired().unwrap();
+    claimed.sort();
+    assert_eq!(
+        claimed,
+        [("op-half".to_string(), 2), ("op-run".to_string(), 2)]
+    );
+    assert!(s.claim_expired().unwrap().is_empty(), "claimed twice");
+}
+
+/// `[store] tls`: `verify-full` connects over TLS with the right CA and
+/// refuses a server its CA did not sign; `require` connects over TLS
+/// without a CA. The server's own view (`pg_stat_ssl`) says TLS.
+#[test]
+fn tls_to_postgres() {
+    let pg = Pg::start();
+    let pki = common::pki::pki();
+    pg.enable_tls(&pki);
+    let (db, url) = pg.database();
+    let files = tempfile::tempdir().unwrap();
+    pki.write(files.path());
+    let other = tempfile::tempdir().unwrap();
+    common::pki::pki().write(other.path());
+    let over_tls = || {
+        pg.sql(
+            &db,
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE s.ssl AND a.application_name = 'fleet-console'",
+        )
+    };
+    // One data dir: the consoles of one database share its audit key.
+    let data = tempfile::tempdir().unwrap();
+    let connect = |tls: PgTls| {
+        let c = PgConfig {
+            tls,
+            ..pg_config(&url)
+        };
+        Store::connect(Some(&c), data.path())
+    };
+    let ok = connect(PgTls::VerifyFull(files.path().join("ca.pem"))).unwrap();
+    assert_ne!(over_tls().trim(), "0");
+    drop(ok);
+    let e = connect(PgTls::VerifyFull(other.path().join("ca.pem")))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("certificate") || e.contains("Certificate"),
+        "{e}"
+    );
+    let ok = connect(PgTls::Require).unwrap();
+    assert_ne!(over_tls().trim(), "0");
+    drop(ok);
 }

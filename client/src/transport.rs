@@ -319,8 +319,9 @@ impl Client {
         method: &str,
         path: &str,
         body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
     ) -> Result<Fetched<T>, ClientError> {
-        let resp = self.request(method, path, body, &[]).await?;
+        let resp = self.request(method, path, body, headers).await?;
         let bytes = resp.body.collect().await.map_err(|r| self.broken(r))?;
         let unexpected =
             |e: serde_json::Error| ClientError::unexpected(&self.endpoint, path, bytes.len(), &e);
@@ -333,7 +334,7 @@ impl Client {
         &self,
         path: &str,
     ) -> Result<Fetched<T>, ClientError> {
-        self.json("GET", path, None).await
+        self.json("GET", path, None, &[]).await
     }
 
     /// GET a JSON answer under its own `cap`, read as `T` (which may be a
@@ -360,8 +361,19 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<Fetched<T>, ClientError> {
+        self.post_json_with(path, body, &[]).await
+    }
+
+    /// [`Client::post_json`] with extra request headers (a console's
+    /// `Idempotency-Key` on an op's agent calls).
+    pub async fn post_json_with<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        headers: &[(&str, &str)],
+    ) -> Result<Fetched<T>, ClientError> {
         let body = serde_json::to_vec(body).expect("request bodies serialize");
-        self.json("POST", path, Some(body)).await
+        self.json("POST", path, Some(body), headers).await
     }
 
     /// GET a streaming body (log follow, server-sent events).

@@ -160,6 +160,28 @@ impl Pg {
         );
     }
 
+    /// Serve TLS too (clients choose), with `pki`'s leaf as the server's
+    /// certificate: its files in the data directory, owned by the server's
+    /// user, then a reload.
+    pub fn enable_tls(&self, pki: &super::pki::Pki) {
+        let (crt, key) = (
+            self.data().join("server.crt"),
+            self.data().join("server.key"),
+        );
+        std::fs::write(&crt, pki.leaf.pem()).unwrap();
+        std::fs::write(&key, pki.leaf_key.serialize_pem()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if as_root() {
+            let u = nix::unistd::User::from_name("postgres").unwrap().unwrap();
+            for f in [&crt, &key] {
+                nix::unistd::chown(f, Some(u.uid), Some(u.gid)).unwrap();
+            }
+        }
+        self.sql("postgres", "ALTER SYSTEM SET ssl = on");
+        self.sql("postgres", "SELECT pg_reload_conf()");
+    }
+
     /// Run SQL as the superuser in `db`; its output (`psql -At`).
     pub fn sql(&self, db: &str, sql: &str) -> String {
         self.run_ok("psql", &self.psql_args(ADMIN, db, sql))

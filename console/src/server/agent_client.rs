@@ -269,6 +269,7 @@ impl AgentClient {
         verb: Verb,
         signal: Option<String>,
         with_deps: bool,
+        idempotency_key: &str,
     ) -> Result<ActionResponse, CallError> {
         let client = match &self.backend {
             Backend::Fleet(c) => c,
@@ -286,8 +287,11 @@ impl AgentClient {
             verb.as_str()
         );
         // The op runner puts its own per-host deadline around this; the
-        // body is capped by the client.
-        Ok(client.post_json(&path, &body).await?.data)
+        // body is capped by the client. The key (`OP/HOST/FENCE`) lets a
+        // console that took the op over repeat the call without a second
+        // restart (`agent/src/api/idempotency.rs`).
+        let headers = [("idempotency-key", idempotency_key)];
+        Ok(client.post_json_with(&path, &body, &headers).await?.data)
     }
 
     /// Open a log (headers within [`STATUS_TIMEOUT`]). A tail (not

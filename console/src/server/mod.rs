@@ -286,8 +286,8 @@ async fn take_over_expired(app: Arc<App>) {
         tick.tick().await;
         let a = app.clone();
         let claimed = tokio::task::spawn_blocking(move || a.store.claim_expired()).await;
-        let ids: Vec<String> = match claimed {
-            Ok(Ok(c)) => c.into_iter().map(|(id, _)| id).collect(),
+        let ids: Vec<(String, u64)> = match claimed {
+            Ok(Ok(c)) => c,
             Ok(Err(e)) => {
                 tracing::warn!("cannot look for ops to take over: {e}");
                 continue;

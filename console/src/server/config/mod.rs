@@ -35,7 +35,7 @@ pub use enrollment::EnrollmentToken;
 pub use fleet_daemon::trust::Trust;
 /// A secret that never shows up in `Debug` output or logs.
 pub use fleet_daemon::Secret;
-pub use store::PgConfig;
+pub use store::{PgConfig, PgTls};
 pub use supervisord::{AgentKind, Endpoint, SupervisordConfig, DEFAULT_POLL};
 
 use validate::Ctx;

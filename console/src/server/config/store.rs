@@ -26,6 +26,20 @@ pub struct PgConfig {
     pub url: Secret,
     /// From `password_file`; none: the URL's own (or none).
     pub password: Option<Secret>,
+    pub tls: PgTls,
+}
+
+/// `[store] tls`: how the connection to PostgreSQL is protected.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum PgTls {
+    /// Plain TCP (a unix socket or a private network).
+    #[default]
+    Disable,
+    /// Encrypted; the server's certificate is not checked.
+    Require,
+    /// Encrypted; the server's certificate checked against `ca_file`, its
+    /// name against the URL's host.
+    VerifyFull(PathBuf),
 }
 
 pub(super) fn store(cx: &mut Ctx, raw: Option<RawStore>) -> Option<PgConfig> {
@@ -51,22 +65,34 @@ pub(super) fn store(cx: &mut Ctx, raw: Option<RawStore>) -> Option<PgConfig> {
             .map_err(|e| cx.error(format!("store.password_file: {e}")))
             .ok()
     });
-    match raw.tls.as_deref() {
-        None | Some("disable") => {
-            if raw.ca_file.is_some() {
-                cx.error("store.ca_file: only with tls = \"verify-full\"");
+    let tls = match (raw.tls.as_deref(), raw.ca_file) {
+        (None | Some("disable"), None) => PgTls::Disable,
+        (Some("require"), None) => PgTls::Require,
+        (Some("verify-full"), Some(ca)) => {
+            let ca = cx.path(&ca);
+            if let Err(e) = std::fs::metadata(&ca) {
+                cx.error(format!("store.ca_file: cannot read {}: {e}", ca.display()));
             }
+            PgTls::VerifyFull(ca)
         }
-        // Not in this build: refused rather than silently sent in clear.
-        Some("require" | "verify-full") => cx.error(
-            "store.tls: TLS to PostgreSQL is not supported by this build yet; reach the database over a unix socket or a private network (tls = \"disable\")",
-        ),
-        Some(other) => cx.error(format!(
-            "store.tls: expected \"disable\", \"require\" or \"verify-full\", found {other:?}"
-        )),
-    }
+        (Some("verify-full"), None) => {
+            cx.error("store.tls = \"verify-full\" needs ca_file (the CA that signed the server's certificate)");
+            PgTls::Disable
+        }
+        (None | Some("disable" | "require"), Some(_)) => {
+            cx.error("store.ca_file: only with tls = \"verify-full\"");
+            PgTls::Disable
+        }
+        (Some(other), _) => {
+            cx.error(format!(
+                "store.tls: expected \"disable\", \"require\" or \"verify-full\", found {other:?}"
+            ));
+            PgTls::Disable
+        }
+    };
     Some(PgConfig {
         url: Secret::new(url),
         password,
+        tls,
     })
 }

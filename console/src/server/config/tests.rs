@@ -339,6 +339,19 @@ fn store_section() {
         s.password.as_ref().map(|p| p.expose()),
         Some("s3cret-password-from-file")
     );
+    assert_eq!(s.tls, super::PgTls::Disable);
+    let full = p(&format!(
+        "{base}[store]\nurl = \"postgres://a@b/c\"\ntls = \"verify-full\"\nca_file = \"{}\"\n",
+        pw.path().display()
+    ))
+    .unwrap();
+    let want = super::PgTls::VerifyFull(pw.path().to_path_buf());
+    assert_eq!(full.store.unwrap().tls, want);
+    let req = p(&format!(
+        "{base}[store]\nurl = \"postgres://a@b/c\"\ntls = \"require\"\n"
+    ))
+    .unwrap();
+    assert_eq!(req.store.unwrap().tls, super::PgTls::Require);
     let dbg = format!("{c:?}");
     assert!(!dbg.contains("hunter2") && !dbg.contains("s3cret"), "{dbg}");
     for (store, want) in [
@@ -349,8 +362,16 @@ fn store_section() {
             "store.tls: expected \"disable\"",
         ),
         (
-            "url = \"postgres://a@b/c\"\ntls = \"require\"",
-            "store.tls: TLS to PostgreSQL is not supported",
+            "url = \"postgres://a@b/c\"\ntls = \"verify-full\"",
+            "needs ca_file",
+        ),
+        (
+            "url = \"postgres://a@b/c\"\ntls = \"verify-full\"\nca_file = \"/nonexistent/ca.pem\"",
+            "store.ca_file: cannot read /nonexistent/ca.pem",
+        ),
+        (
+            "url = \"postgres://a@b/c\"\ntls = \"require\"\nca_file = \"ca.pem\"",
+            "store.ca_file: only with tls = \"verify-full\"",
         ),
         (
             "url = \"postgres://a:hunter2@b/c\"\nport = 1",

@@ -36,10 +36,10 @@ use tokio::time::Instant;
 /// A host whose call was in flight when the console stopped.
 #[derive(Clone, Debug)]
 pub struct InFlight {
-    host: String,
+    pub(super) host: String,
     /// When its call started (console clock, unix ms).
-    started: u64,
-    before: Vec<Seen>,
+    pub(super) started: u64,
+    pub(super) before: Vec<Seen>,
 }
 
 /// An interrupted op with hosts still to resolve.
@@ -58,18 +58,12 @@ pub fn close(store: &Store, now: u64) -> Result<(usize, Vec<Unresolved>), StoreE
     close_ops(store, journal::unfinished(store)?, now)
 }
 
-/// With a shared store: the ops another console left running whose lease
-/// this console just took (`claim_expired`, ids given), closed as at a
-/// start and their in-flight hosts resolved from their agents. Nothing is
-/// redone: hosts already done keep their verdicts, hosts never started
-/// are `skipped`.
-pub fn take_over(app: &Arc<App>, ids: &[String]) -> Result<usize, StoreError> {
-    let mut ops = Vec::new();
-    for id in ids {
-        if let Some(op) = app.store.get(id)? {
-            ops.push(op);
-        }
-    }
+/// With a shared store: ops taken over that cannot be resumed (their
+/// stored request no longer reads back), or that a console was still
+/// resolving when it stopped: closed as at a start and their in-flight
+/// hosts resolved from their agents. Nothing is redone: hosts already
+/// done keep their verdicts, hosts never started are `skipped`.
+pub(super) fn close_taken(app: &Arc<App>, ops: Vec<Op>) -> Result<usize, StoreError> {
     let (closed, unresolved) = close_ops(&app.store, ops, now_ms())?;
     for u in &unresolved {
         tracing::warn!(op = %u.op.id, "took over an operation whose console stopped; resolving its in-flight hosts");
@@ -89,6 +83,7 @@ fn close_ops(
         let journal::Hosts {
             mut started,
             mut finished,
+            ..
         } = journal::read(store, &op.id)?;
         let previous = op.clone();
         let mut in_flight = Vec::new();
@@ -195,7 +190,7 @@ fn unreadable(host: &str, why: &str) -> HostResult {
     }
 }
 
-async fn resolve_host(app: &App, rules: &Rules, f: &InFlight) -> HostResult {
+pub(super) async fn resolve_host(app: &App, rules: &Rules, f: &InFlight) -> HostResult {
     // Wait as long as the op would have waited for the host.
     let wait = rules.timeout;
     let deadline = Instant::now() + wait;
@@ -290,6 +285,7 @@ mod tests {
             let rec = journal::Record::Started {
                 host: h.into(),
                 before: before.clone(),
+                fence: None,
             };
             journal::write(&s, &o.id, &o.who, &rec, 2).unwrap();
         }

@@ -23,7 +23,15 @@ const RESULT: &str = "result";
 pub(super) enum Record {
     /// The host's call is about to be made; the processes it selects, as
     /// the picture showed them then.
-    Started { host: String, before: Vec<Seen> },
+    Started {
+        host: String,
+        before: Vec<Seen>,
+        /// The lease's fence the call was made under: its
+        /// `Idempotency-Key` is `OP/HOST/FENCE` (none: an older record,
+        /// or SQLite, where the key's fence is 0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fence: Option<u64>,
+    },
     /// The host's verdict.
     Finished { result: HostResult },
 }
@@ -57,6 +65,8 @@ pub(super) struct Hosts {
     /// processes it selected then.
     pub started: HashMap<String, (u64, Vec<Seen>)>,
     pub finished: HashMap<String, HostResult>,
+    /// The fence each started host's call was made under.
+    pub fences: HashMap<String, u64>,
 }
 
 /// The op, before any host is touched, if `conflict` (which sees the ops
@@ -206,7 +216,12 @@ pub(super) fn read(store: &Store, id: &str) -> Result<Hosts, StoreError> {
     let mut out = Hosts::default();
     for (at, json) in store.op_records(id, HOST)? {
         match serde_json::from_str::<Record>(&json) {
-            Ok(Record::Started { host, before }) => {
+            Ok(Record::Started {
+                host,
+                before,
+                fence,
+            }) => {
+                out.fences.insert(host.clone(), fence.unwrap_or(0));
                 out.started.insert(host, (at, before));
             }
             Ok(Record::Finished { result }) => {
@@ -256,6 +271,7 @@ mod tests {
             Record::Started {
                 host: "a".into(),
                 before: vec![seen("x"), seen("y")],
+                fence: Some(2),
             },
             Record::Finished {
                 result: ended("b", Verdict::Failed),
@@ -312,6 +328,7 @@ mod tests {
                 Record::Started {
                     host: h.clone(),
                     before: before.clone(),
+                    fence: None,
                 },
                 Record::Finished {
                     result: ended(h, Verdict::Ok),

@@ -3,8 +3,8 @@
 //! (bounded concurrency, per-host timeout) or rolling (health-gated batches,
 //! abort after `max_failures`) — and record the result.
 //!
-//! Imports go one way: plan ← journal ← registry ← run, and plan, journal,
-//! classify ← interrupted.
+//! Imports go one way: plan ← journal ← registry ← run, plan, journal,
+//! classify ← interrupted ← run, and everything ← resume.
 //! - `plan.rs` reads a request once into typed `Rules` (or refuses it) and
 //!   resolves its hosts and the processes it touches: a `Plan`;
 //! - `journal.rs` is the op's records in the audit log (intent, per-host
@@ -15,6 +15,9 @@
 //! - `interrupted.rs` tells, after a restart, what each host of an
 //!   operation the console stopped under went through (`classify.rs`
 //!   judges an in-flight host).
+//! - `resume.rs` finishes an op taken over from a console that stopped
+//!   (shared store): done hosts kept, in-flight ones resolved or repeated
+//!   under their idempotency key, the rest run under the new lease.
 //!
 //! Architecture Invariants: a request is parsed once (`Rules::read`);
 //! nothing downstream re-reads it. An operation the audit log did not
@@ -27,12 +30,12 @@ mod journal;
 mod plan;
 mod reexec;
 mod registry;
+mod resume;
 mod run;
 
-pub use interrupted::{
-    close as close_interrupted, resolve as resolve_interrupted, take_over, Unresolved,
-};
+pub use interrupted::{close as close_interrupted, resolve as resolve_interrupted, Unresolved};
 pub use registry::{follow_remote_ops, OpFilter, Ops, LONG_POLL};
+pub use resume::take_over;
 
 use fleet_api::ErrorCode;
 use std::sync::Mutex;

@@ -237,6 +237,26 @@ pub(super) fn plan(
     })
 }
 
+/// The plan of an op another console started (taken over): its stored
+/// request read as it was planned, its hosts as recorded (not resolved
+/// again: the op is the one audited), and what it touches now.
+pub(super) fn replan(op: &fleet_api::Op, picture: &Picture, d: Defaults) -> Result<Plan, Refused> {
+    let rules = Rules::read(&op.request, d)?;
+    let hosts: Vec<String> = op.hosts.iter().map(|h| h.host.clone()).collect();
+    let only: HashSet<&(String, String)> = rules.only.iter().collect();
+    let touches = picture
+        .processes(&hosts, |p, all| rules.selector.matches(p, all))
+        .into_iter()
+        .map(|p| (p.host, p.info.name))
+        .filter(|k| only.is_empty() || only.contains(k))
+        .collect();
+    Ok(Plan {
+        rules,
+        hosts,
+        touches,
+    })
+}
+
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;

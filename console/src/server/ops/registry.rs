@@ -174,6 +174,31 @@ impl Ops {
         })
     }
 
+    /// Hold op `op`, taken over from another console at `fence`, as this
+    /// console's own: its hosts, its lease's fence, progress for reads.
+    pub(super) fn adopt(
+        app: &App,
+        op: Op,
+        plan: &Plan,
+        fence: u64,
+    ) -> (Arc<Mutex<Op>>, watch::Sender<u64>) {
+        let (tx, rx) = watch::channel(0u64);
+        let shared = Arc::new(Mutex::new(op));
+        let id = lock(&shared).id.clone();
+        lock(&app.ops.live).insert(
+            id,
+            LiveOp {
+                op: shared.clone(),
+                progress: rx,
+                hosts: plan.hosts.iter().cloned().collect(),
+                target: plan.rules.selector.clone(),
+                touches: plan.touches.clone(),
+                fence: Some(fence),
+            },
+        );
+        (shared, tx)
+    }
+
     pub(crate) fn count(&self, outcome: &'static str) {
         *lock(&self.outcomes).entry(outcome).or_insert(0) += 1;
     }

@@ -3,6 +3,7 @@
 //! a `host` record as each host's call starts and ends, the result record
 //! at the end.
 
+use super::interrupted::{resolve_host, InFlight};
 use super::journal::{self, Record, Seen};
 use super::plan::{plan, Defaults, Plan, Strategy};
 use super::registry::{finish, Admitted, End, Ops};
@@ -41,19 +42,33 @@ impl Ops {
             Admitted::Live { op, tx, fence } => (op, tx, fence),
         };
         let first = lock(&op).clone();
-        let task = tokio::spawn(run(app.clone(), op.clone(), tx, plan, fence));
-        // A panic in the op task must not leave the op "running" forever
-        // (holding its hosts: every overlapping op would get 409).
-        let app = app.clone();
-        tokio::spawn(async move {
-            if let Err(e) = task.await {
-                if e.is_panic() {
-                    finish(&app, &op, End::Panicked);
-                }
-            }
-        });
+        spawn(app, op, tx, plan, fence, vec![]);
         Ok(first)
     }
+}
+
+/// Run `op` in the background: first its hosts `in_flight` (a taken-over
+/// op's, each with the fence its call was made under), then every host
+/// still pending, in the op's batches.
+pub(super) fn spawn(
+    app: &Arc<App>,
+    op: Arc<Mutex<Op>>,
+    tx: watch::Sender<u64>,
+    plan: Plan,
+    fence: Option<u64>,
+    in_flight: Vec<(InFlight, u64)>,
+) {
+    let task = tokio::spawn(run(app.clone(), op.clone(), tx, plan, fence, in_flight));
+    // A panic in the op task must not leave the op "running" forever
+    // (holding its hosts: every overlapping op would get 409).
+    let app = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            if e.is_panic() {
+                finish(&app, &op, End::Panicked);
+            }
+        }
+    });
 }
 
 async fn run(
@@ -62,6 +77,7 @@ async fn run(
     tx: watch::Sender<u64>,
     plan: Plan,
     fence: Option<u64>,
+    in_flight: Vec<(InFlight, u64)>,
 ) {
     let (id, who) = {
         let o = lock(&op);
@@ -86,23 +102,47 @@ async fn run(
         who,
         tx,
         plan,
+        fence,
     });
-    let hosts = &ctx.plan.hosts;
+    let rolling = matches!(ctx.plan.rules.strategy, Strategy::Rolling { .. });
+    settle_in_flight(&ctx, in_flight, rolling).await;
+    // A taken-over op runs only its hosts still pending; its failures so
+    // far count towards `max_failures`.
+    let (todo, mut failures) = {
+        let o = lock(&op);
+        let todo: Vec<(String, usize)> = o
+            .hosts
+            .iter()
+            .filter(|h| h.verdict == Verdict::Pending)
+            .map(|h| (h.host.clone(), h.batch.unwrap_or(1)))
+            .collect();
+        let failed = o.hosts.iter().filter(|h| failed(h.verdict)).count();
+        (todo, failed)
+    };
     let mut end = End::Done;
     match ctx.plan.rules.strategy {
         Strategy::Parallel { concurrency } => {
-            run_hosts(&ctx, hosts, concurrency, false).await;
+            let hosts: Vec<String> = todo.into_iter().map(|(h, _)| h).collect();
+            run_hosts(&ctx, &hosts, concurrency, false).await;
         }
         Strategy::Rolling { max_failures, .. } => {
-            let size = ctx.plan.batch_size().unwrap_or(1).max(1);
-            let mut failures = 0;
-            let batches: Vec<&[String]> = hosts.chunks(size).collect();
-            for (i, batch) in batches.iter().enumerate() {
-                failures += run_hosts(&ctx, batch, batch.len(), true).await;
-                app.picture.publish(FleetEvent::Op {
-                    op: lock(&op).clone(),
-                });
-                if failures >= max_failures && i + 1 < batches.len() {
+            // The op's batches as recorded at admission (`batch` of each
+            // host), so a new owner keeps them.
+            let last = lock(&op).hosts.iter().filter_map(|h| h.batch).max();
+            let last = last.unwrap_or(1);
+            for b in 1..=last {
+                let batch: Vec<String> = todo
+                    .iter()
+                    .filter(|(_, x)| *x == b)
+                    .map(|(h, _)| h.clone())
+                    .collect();
+                if !batch.is_empty() {
+                    failures += run_hosts(&ctx, &batch, batch.len(), true).await;
+                    app.picture.publish(FleetEvent::Op {
+                        op: lock(&op).clone(),
+                    });
+                }
+                if failures >= max_failures && b < last {
                     end = End::Aborted;
                     let mut o = lock(&op);
                     for h in o.hosts.iter_mut().filter(|h| h.verdict == Verdict::Pending) {
@@ -166,6 +206,45 @@ struct Ctx {
     who: String,
     tx: watch::Sender<u64>,
     plan: Plan,
+    /// Its lease's fence (PostgreSQL), in each call's `Idempotency-Key`.
+    fence: Option<u64>,
+}
+
+fn failed(v: Verdict) -> bool {
+    matches!(v, Verdict::Failed | Verdict::Unreachable)
+}
+
+/// The hosts whose call was in flight when a taken-over op's console
+/// stopped: each resolved from its agent (`interrupted::resolve_host`);
+/// where that cannot tell (no answer, or nothing changed yet, or a
+/// signal, which leaves no trace), the call is repeated with the first
+/// call's `Idempotency-Key`: an agent that acted answers as it did then,
+/// one that did not acts now — never a second restart.
+async fn settle_in_flight(ctx: &Arc<Ctx>, in_flight: Vec<(InFlight, u64)>, gate: bool) {
+    let mut set = JoinSet::new();
+    for (f, fence) in in_flight {
+        let ctx = ctx.clone();
+        set.spawn(async move {
+            let verb = ctx.plan.rules.verb;
+            let r = resolve_host(&ctx.app, &ctx.plan.rules, &f).await;
+            let unsure = matches!(r.verdict, Verdict::Unreachable | Verdict::Skipped)
+                || verb == Verb::Signal;
+            let r = if unsure && verb != Verb::Reexec && !ctx.lost.load(Ordering::Acquire) {
+                let again = one_host(&ctx, &f.host, gate, fence).await;
+                let message = format!(
+                    "in flight when its console stopped; repeated with the first call's Idempotency-Key (fence {fence}){}{}",
+                    if again.message.is_empty() { "" } else { ": " },
+                    again.message
+                );
+                HostResult { message, ..again }
+            } else {
+                r
+            };
+            ctx.finished(r).await;
+            ctx.tx.send_modify(|v| *v += 1);
+        });
+    }
+    while set.join_next().await.is_some() {}
 }
 
 impl Ctx {
@@ -183,6 +262,7 @@ impl Ctx {
         let rec = Record::Started {
             host: host.to_string(),
             before,
+            fence: self.fence,
         };
         self.journal
             .write(&self.id, &self.who, &rec, now_ms())
@@ -226,7 +306,7 @@ async fn run_hosts(ctx: &Arc<Ctx>, hosts: &[String], n: usize, gate: bool) -> us
             // Recorded before the call, so a console killed during it
             // knows this host was in flight (intent before act, per host).
             let r = match ctx.started(&h).await {
-                Ok(()) => one_host(&ctx, &h, gate).await,
+                Ok(()) => one_host(&ctx, &h, gate, ctx.fence.unwrap_or(0)).await,
                 Err(e) => HostResult {
                     host: h.clone(),
                     verdict: Verdict::Failed,
@@ -235,7 +315,7 @@ async fn run_hosts(ctx: &Arc<Ctx>, hosts: &[String], n: usize, gate: bool) -> us
                     processes: vec![],
                 },
             };
-            let failed = matches!(r.verdict, Verdict::Failed | Verdict::Unreachable);
+            let failed = failed(r.verdict);
             ctx.finished(r).await;
             ctx.tx.send_modify(|v| *v += 1);
             failed
@@ -250,7 +330,10 @@ async fn run_hosts(ctx: &Arc<Ctx>, hosts: &[String], n: usize, gate: bool) -> us
     failed
 }
 
-async fn one_host(ctx: &Ctx, host: &str, gate: bool) -> HostResult {
+/// One host's call(s), each with `Idempotency-Key: OP/HOST/FENCE` (`/N`
+/// added per target when a page selection names several: the agent keys
+/// its answers by the key alone).
+async fn one_host(ctx: &Ctx, host: &str, gate: bool, fence: u64) -> HostResult {
     let result =
         |verdict, message: String, processes| HostResult::new(host, verdict, message, processes);
     let Some(entry) = ctx.app.inventory.get(host) else {
@@ -279,9 +362,13 @@ async fn one_host(ctx: &Ctx, host: &str, gate: bool) -> HostResult {
             target: rules.selector.to_string(),
             results: vec![],
         };
-        for t in &targets {
+        for (i, t) in targets.iter().enumerate() {
+            let mut key = format!("{}/{host}/{fence}", ctx.id);
+            if targets.len() > 1 {
+                key = format!("{key}/{i}");
+            }
             let r = client
-                .act(t, rules.verb, signal.clone(), rules.with_deps)
+                .act(t, rules.verb, signal.clone(), rules.with_deps, &key)
                 .await?;
             all.results.extend(r.results);
         }

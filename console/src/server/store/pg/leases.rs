@@ -11,8 +11,9 @@
 //! - `append_fenced`: every record the runner writes checks, in its
 //!   transaction, that the lease is still its own with its fence and
 //!   live: a console paused past its lease writes nothing;
-//! - `claim_expired`: another console takes each op whose lease expired,
-//!   the fence one higher (what it then does: `ops/interrupted.rs`).
+//! - `claim_expired`: another console takes each unfinished op whose
+//!   lease expired, the fence one higher, and finishes it
+//!   (`ops/resume.rs`).
 
 use fleet_api::Op;
 use std::time::Duration;
@@ -137,7 +138,9 @@ impl Pg {
         self.set_head(seq, &link)
     }
 
-    /// Take every running op whose lease expired: (op id, new fence).
+    /// Take every op whose lease expired and that is unfinished: running,
+    /// or interrupted with hosts still pending (the console resolving it
+    /// stopped too): (op id, new fence).
     pub fn claim_expired(&self) -> Result<Vec<(String, u64)>> {
         let (pool, owner) = (self.pool.clone(), self.owner.clone());
         let lease = LEASE.as_secs_f64();
@@ -151,7 +154,10 @@ impl Pg {
                         SELECT 1 FROM (SELECT op FROM audit WHERE op_id = l.op_id
                                        AND kind IN ('intent', 'result')
                                        ORDER BY seq DESC LIMIT 1) a
-                        WHERE a.op::jsonb ->> 'state' = 'running')
+                        WHERE a.op::jsonb ->> 'state' = 'running'
+                           OR (a.op::jsonb ->> 'state' = 'interrupted' AND EXISTS (
+                               SELECT 1 FROM jsonb_array_elements(a.op::jsonb -> 'hosts') h
+                               WHERE h ->> 'verdict' = 'pending')))
                      RETURNING l.op_id, l.fence",
                     &[&owner, &lease],
                 )

@@ -20,6 +20,7 @@ mod audit;
 mod leases;
 mod schema;
 mod sessions;
+mod tls;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::future::Future;
@@ -152,13 +153,21 @@ fn pool(c: &PgConfig) -> Result<(Pool, Rt, String)> {
         .enable_all()
         .build()
         .map_err(StoreError::io("cannot start the store's runtime".into()))?;
-    let mgr = Manager::from_config(
-        cfg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let tls = tls::connector(&c.tls).map_err(|error| StoreError::Open {
+        what: what.clone(),
+        error: format!("store.tls: {error}"),
+    })?;
+    let mc = || ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let mgr = match tls {
+        // Never falls back to plain TCP once TLS is asked for.
+        Some(t) => {
+            cfg.ssl_mode(tokio_postgres::config::SslMode::Require);
+            Manager::from_config(cfg, t, mc())
+        }
+        None => Manager::from_config(cfg, NoTls, mc()),
+    };
     let pool = Pool::builder(mgr)
         .max_size(POOL_SIZE)
         .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -207,7 +216,17 @@ async fn conn(pool: &Pool) -> Result<deadpool_postgres::Object> {
 fn pg_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => e.to_string(),
+        // "error performing TLS handshake" says nothing without its
+        // cause (e.g. rustls' "invalid peer certificate: UnknownIssuer").
+        None => {
+            let mut out = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                out = format!("{out}: {c}");
+                cause = c.source();
+            }
+            out
+        }
     }
 }
 
