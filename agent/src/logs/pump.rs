@@ -351,7 +351,9 @@ mod tests {
 
     #[test]
     fn an_idle_pump_is_small() {
-        // 500 programs idle in `readable` must not hold 500 big buffers.
+        // 500 programs idle in `readable` must not hold 500 big buffers
+        // (16 KiB and up). The future itself is a few hundred bytes: the
+        // readiness or tick wait beside the re-exec's watch (576 B).
         let (r, _w) = nix::unistd::pipe().unwrap();
         let spec = LogSpec {
             path: None,
@@ -360,7 +362,7 @@ mod tests {
         };
         let pump = pump(r, LogStream::open(&spec, 100).unwrap(), None);
         assert!(
-            std::mem::size_of_val(&pump) < 512,
+            std::mem::size_of_val(&pump) < 1024,
             "{}",
             std::mem::size_of_val(&pump)
         );
