@@ -15,6 +15,7 @@ tmpfs; full: 2 runs), with the same references on the same disk."""
 
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -170,7 +171,7 @@ def flood(ctx, workdir, reps, where):
     f, s = res["fleet"], res["supervisord"]
     rows = []
     r = Row("log flood", f"child write rate ({mib:.0f} MiB{where})", "MiB/s", [x[0] for x in f], [x[0] for x in s])
-    cat_med = sorted(refs["cat"])[len(refs["cat"]) // 2]
+    cat_med = statistics.median(refs["cat"])
     r.target = f"≥ `cat > file` ({cat_med:.0f} MiB/s)"
     r.met = r.fmed() >= cat_med
     rows.append(r)
