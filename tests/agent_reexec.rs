@@ -168,12 +168,15 @@ fn reexec_keeps_pid_children_output_events_and_listeners() {
                         Err(e) => w.1.push(format!("tcp={tcp}: {e}")),
                     }
                     drop(w);
+                    // The pace under test (the "every 5 ms"), not
+                    // a wait for a condition.
                     std::thread::sleep(Duration::from_millis(5));
                 }
             })
         })
         .collect();
-    // `brief` exits 50 ms after the request was sent.
+    // `brief` exits 50 ms after the request was sent: the delay is the
+    // case under test (an exit inside the window), not a synchronisation.
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(50));
         nix::sys::signal::kill(
