@@ -129,6 +129,14 @@ def agent_run(wd: Path, agent: str, exp: str, tp: str, total: int):
     return (e - s) / 1e9, cpu
 
 
+def remove_and_rename(src, dst):
+    # As the agent (and supervisord) do: a rename over an existing file
+    # makes ext4 write the renamed file out on the spot (auto_da_alloc).
+    if os.path.exists(dst):
+        os.remove(dst)
+    os.rename(src, dst)
+
+
 def copy_run(wd: Path, tp: str, total: int, rotate: bool):
     r, w = os.pipe()
     fcntl.fcntl(r, F_SETPIPE_SZ, 1 << 20)
@@ -153,8 +161,8 @@ def copy_run(wd: Path, tp: str, total: int, rotate: bool):
         if rotate and size >= MAXBYTES:
             for i in range(BACKUPS - 1, 0, -1):
                 if Path(f"{log}.{i}").exists():
-                    os.rename(f"{log}.{i}", f"{log}.{i + 1}")
-            os.rename(log, f"{log}.1")
+                    remove_and_rename(f"{log}.{i}", f"{log}.{i + 1}")
+            remove_and_rename(log, f"{log}.1")
             os.close(fd)
             fd = os.open(log, flags | os.O_TRUNC, 0o600)
             size = 0

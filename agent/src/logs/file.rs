@@ -77,21 +77,31 @@ impl RotatingFile {
         if self.maxbytes == 0 || self.size < self.maxbytes || !self.rotatable {
             return Ok(());
         }
-        if self.backups > 0 {
-            // The oldest backup is about to be replaced. Held open, the
-            // rename only drops its name; the last close, which frees its
-            // pages, happens off the pump: on the blocking pool when this
-            // runs on the runtime, on the log writer thread itself there.
-            let oldest = OpenOptions::new()
+        // supervisord's `removeAndRename`, newest last: each backup that
+        // exists moves up one, its target removed first, so no rename
+        // replaces a file (on ext4 a rename over an existing file writes
+        // the renamed file's delayed blocks out then and there,
+        // `auto_da_alloc`: 100 MB on this thread per rotation). The backup
+        // that falls off the end is held open while its name goes; the last
+        // close, which frees its pages, happens on another thread.
+        for i in (1..=self.backups).rev() {
+            let from = if i == 1 {
+                self.path.clone()
+            } else {
+                self.numbered(i - 1)
+            };
+            if std::fs::symlink_metadata(&from).is_err() {
+                continue;
+            }
+            let to = self.numbered(i);
+            let dropped = OpenOptions::new()
                 .read(true)
                 .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-                .open(self.numbered(self.backups))
+                .open(&to)
                 .ok();
-            for i in (1..self.backups).rev() {
-                rename_if_exists(&self.numbered(i), &self.numbered(i + 1))?;
-            }
-            rename_if_exists(&self.path, &self.numbered(1))?;
-            if let Some(f) = oldest {
+            remove_if_exists(&to)?;
+            rename_if_exists(&from, &to)?;
+            if let Some(f) = dropped {
                 close_in_background(f);
             }
         }
@@ -162,10 +172,48 @@ fn explain(path: &Path, e: io::Error) -> io::Error {
     }
 }
 
+/// The last close of a dropped backup frees its pages: ~0.2 CPU-s per GiB
+/// on tmpfs, and on a disk filesystem it also waits for the pages still
+/// being written back. Never on the caller's thread: on the runtime it goes
+/// to the blocking pool; on the log writer thread to a thread of its own,
+/// so a flood keeps being written meanwhile (on ext4, a copier rotating
+/// 100 MB files inline ran at 1170 MiB/s against 1997 without rotation).
 fn close_in_background(f: File) {
     match tokio::runtime::Handle::try_current() {
         Ok(rt) => drop(rt.spawn_blocking(move || drop(f))),
-        Err(_) => drop(f),
+        Err(_) => match dropper() {
+            Some(tx) => {
+                // A dead dropper gives the file back, closed here.
+                if let Err(back) = tx.send(f) {
+                    drop(back.0);
+                }
+            }
+            None => drop(f),
+        },
+    }
+}
+
+/// The thread that closes dropped backups for the log writer thread,
+/// started on first use.
+fn dropper() -> Option<&'static std::sync::mpsc::Sender<File>> {
+    use std::sync::{mpsc, OnceLock};
+    static TX: OnceLock<Option<mpsc::Sender<File>>> = OnceLock::new();
+    TX.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<File>();
+        std::thread::Builder::new()
+            .name("fleet-logdrop".into())
+            .stack_size(64 * 1024)
+            .spawn(move || rx.into_iter().for_each(drop))
+            .ok()
+            .map(|_| tx)
+    })
+    .as_ref()
+}
+
+fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => r,
     }
 }
 

@@ -121,7 +121,8 @@ async fn pump(fd: OwnedFd, stream: Arc<LogStream>, tag: Option<Tag>) {
         } else {
             None
         };
-        let size = if reader.is_busy() { BIG } else { SMALL };
+        let was_busy = reader.is_busy();
+        let size = if was_busy { BIG } else { SMALL };
         let read = match &ready {
             Some(guard) => reader.read(guard.get_inner(), &stream, permit),
             None => reader.read(pipe.fd(), &stream, permit),
@@ -150,7 +151,7 @@ async fn pump(fd: OwnedFd, stream: Arc<LogStream>, tag: Option<Tag>) {
                 break;
             }
         };
-        pipe = match pipe.next(got, reader.is_busy()) {
+        pipe = match pipe.next(got, was_busy || reader.is_busy()) {
             Ok(next) => next,
             // The pipe cannot be polled again: drain it from a thread.
             Err((fd, e)) => return drain_blocking(fd, stream.clone(), e).await,
@@ -221,7 +222,15 @@ struct Reader {
     /// A read that must queue behind the stream's queued chunks, for which
     /// the pump has to wait for room.
     pending: Option<Chunk>,
+    /// Short reads in a row while busy.
+    short: u8,
 }
+
+/// Short reads in a row after which a busy stream is quiet again. One is
+/// not enough: a flood meets a nearly empty pipe now and then (the writer
+/// thread caught up), and dropping to quiet there would hand the pipe to
+/// the 10 ms tick and reallocate the buffers on the next read.
+const QUIET_AFTER: u8 = 4;
 
 impl Reader {
     fn is_busy(&self) -> bool {
@@ -262,10 +271,12 @@ impl Reader {
         if n > 0 {
             stream.write_chunk(Chunk::new(self.big[i].clone(), n), permit);
         }
-        if n < SMALL {
+        self.short = if n < SMALL { self.short + 1 } else { 0 };
+        if self.short >= QUIET_AFTER {
             // Quiet again: let the buffers go (once written and out of the
             // tail).
             self.big.clear();
+            self.short = 0;
         }
         Ok(n)
     }

@@ -103,6 +103,24 @@ fn rotation_case() {
     assert_eq!(s.bytes_written(), 35);
 }
 
+/// A missing backup (deleted by hand) is a gap that moves up, as with
+/// supervisord's `doRollover`: only a backup that exists moves, and only
+/// the one that falls off the end is lost.
+#[test]
+fn a_gap_in_the_backups_moves_up_as_supervisords_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.log");
+    std::fs::write(numbered(&path, 2), b"two").unwrap();
+    std::fs::write(numbered(&path, 3), b"three").unwrap();
+    let s = LogStream::open(&spec(Some(path.clone()), 4, 3), 100).unwrap();
+    s.write(b"now!");
+    assert_eq!(read(&path), b"");
+    assert_eq!(read(numbered(&path, 1)), b"now!");
+    assert!(!numbered(&path, 2).exists());
+    assert_eq!(read(numbered(&path, 3)), b"two");
+    assert!(!numbered(&path, 4).exists());
+}
+
 #[test]
 fn existing_file_counts_towards_maxbytes() {
     let dir = tempfile::tempdir().unwrap();
