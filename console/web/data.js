@@ -1,7 +1,7 @@
 import { api } from "./api.js";
 import { notifyNew } from "./notify.js";
 import { opEvent } from "./ops.js";
-import { enter, hostChanged, leave } from "./picture.js";
+import { begin, enter, hostChanged, leave } from "./picture.js";
 import { render } from "./render.js";
 import { S, USAGE_N } from "./state.js";
 import { pkey } from "./util.js";
@@ -86,6 +86,7 @@ export function flush() {
   const q = S.queue;
   S.queue = [];
   let resync = false;
+  begin(q.length);
   for (const [kind, data] of q) {
     let e;
     try {
