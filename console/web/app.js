@@ -16,23 +16,24 @@
 // Imports point down this list only (acyclic); the one call upwards,
 // api.js showing the login form on a 401, goes through S.hooks:
 //
-//   app        → clicks keyboard notify session render data events dialogs router pieces state util
+//   app        → clicks keyboard notify session render data events dialogs router picture pieces state util
 //   session    → api data events router state util        (login, logout, start)
 //   clicks     → api data dialogs log router state util   (click/change handlers)
 //   keyboard   → router state util                        (j/k, Enter, s/r/x/t, /)
 //   events     → data state util                          (live /v1/events)
 //   router     → log ops render state util                (hash → view, filter box)
-//   data       → api notify ops render state util         (/v1/status, apply events)
+//   data       → api notify ops picture render state util (/v1/status, apply events)
 //   notify     → filter state util                        (opt-in notifications)
 //   ops        → api dialogs render state util            (ops list, one op)
-//   render     → views/* filter pieces state              (the view, tab badge)
-//   views/overview, hosts, processes, detail, ops → views/tables views/rows vlist log filter pieces state util
-//   views/rows → filter pieces state util                 (virtual-list rows)
+//   render     → views/* picture pieces state             (the view, tab badge)
+//   views/overview, hosts, processes, detail, ops → views/tables views/rows vlist log picture filter pieces state util
+//   views/rows → picture pieces state util                (virtual-list rows)
 //   dialogs    → views/tables api pieces state util       (action dialog)
-//   views/tables → morph filter pieces state util         (shared tables, setView)
+//   views/tables → morph picture filter pieces state util (shared tables, setView)
 //   log        → state util                               (log tail)
 //   vlist      → morph state util                         (virtual list)
 //   pieces     → filter state util                        (badges, links, times)
+//   picture    → filter state util                        (the kept list and counts)
 //   filter     → state util                               (filter, sort)
 //   api        → state                                    (fetch JSON, ApiError)
 //   morph, state, util → nothing
@@ -43,6 +44,7 @@ import { watchConn } from "./events.js";
 import { planAction, runAction } from "./dialogs.js";
 import { onKey } from "./keyboard.js";
 import { initNotify } from "./notify.js";
+import { build, digest, picture } from "./picture.js";
 import { render } from "./render.js";
 import { tick } from "./pieces.js";
 import { onFilterInput, onRoute } from "./router.js";
@@ -89,6 +91,15 @@ export function boot() {
 // The page's one global: its state object. The page tests and the scale
 // measurements (tests/console_*.rs) read it, and drive the page through
 // `S.test`; no module reads that back.
-S.test = { pkey, render, flush, readStatus: loadStatus };
+// picture/recount: the kept (incremental) picture, and one rebuilt from
+// scratch in its place, as plain data (tests/console_picture.rs).
+S.test = {
+  pkey,
+  render,
+  flush,
+  readStatus: loadStatus,
+  picture: () => Object.assign(digest(picture()), { moved: S.pic.moved }),
+  recount: () => digest((S.pic = build())),
+};
 window.S = S;
 document.addEventListener("DOMContentLoaded", boot);

@@ -1,6 +1,7 @@
 import { api } from "./api.js";
 import { notifyNew } from "./notify.js";
 import { opEvent } from "./ops.js";
+import { begin, enter, hostChanged, leave } from "./picture.js";
 import { render } from "./render.js";
 import { S, USAGE_N } from "./state.js";
 import { pkey } from "./util.js";
@@ -56,6 +57,7 @@ export async function refreshHosts() {
       // A host that went down (a heartbeat went stale) or came back: its
       // processes' states change with it (UNKNOWN while down), in /v1/status.
       if (!old || old.up !== h.up) changed = true;
+      hostChanged(old, h);
       S.hosts.set(h.name, h);
     }
     if (changed) loadStatusSoon();
@@ -84,6 +86,7 @@ export function flush() {
   const q = S.queue;
   S.queue = [];
   let resync = false;
+  begin(q.length);
   for (const [kind, data] of q) {
     let e;
     try {
@@ -95,12 +98,14 @@ export function flush() {
     if (kind === "process") {
       const k = pkey(e.host, e.name);
       const p = S.procs.get(k);
-      if (e.removed) {
-        S.procs.delete(k);
+      if (!p) {
+        if (!e.removed) resync = true;
         continue;
       }
-      if (!p) {
-        resync = true;
+      // Out of the kept picture with its old fields, back in with its new.
+      leave(p);
+      if (e.removed) {
+        S.procs.delete(k);
         continue;
       }
       if (e.process) {
@@ -109,7 +114,7 @@ export function flush() {
         if (e.process.pid !== p.pid) p.rss_bytes = p.cpu_seconds = undefined;
         Object.assign(p, e.process);
         p.host = e.host;
-        p._flap = p._rank = undefined;
+        enter(p);
         continue;
       }
       p.state = e.to;
@@ -118,8 +123,10 @@ export function flush() {
       if (e.to === "STARTING") p.started_at = e.time;
       p.description = e.description || "";
       if (e.exit_status) p.exit_status = e.exit_status;
+      enter(p);
     } else if (kind === "host") {
       const old = S.hosts.get(e.host.name);
+      hostChanged(old, e.host);
       S.hosts.set(e.host.name, e.host);
       if (!old || old.up !== e.host.up || old.processes !== e.host.processes) resync = true;
     } else if (kind === "op") {

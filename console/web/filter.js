@@ -53,8 +53,8 @@ export function recentExits(p, now = Date.now()) {
   }
   return (p.exits || []).filter((x) => now - x.at < FLAP_MS && !x.stopped_by_us).length;
 }
-// Computed once per render for every process (filtered() sets _flap), so
-// sorting 10,000 rows does not re-scan exit lists.
+// Kept on each process by picture.js (`_flap`, `_rank`), so sorting
+// 100,000 rows does not re-scan exit lists.
 export const flapping = (p) => (p._flap !== undefined ? p._flap : recentExits(p) >= FLAP_N);
 export const trouble = (p) => BAD.has(p.state) || flapping(p) || p.health === "unhealthy" || (p.wanted === "running" && p.state === "STOPPED");
 
@@ -87,49 +87,17 @@ export const PROC_SORT = {
   rss: (a, b) => (b.rss_bytes || 0) - (a.rss_bytes || 0),
 };
 
-export function sortProcs(procs) {
-  const want = S.route.params.get("sort") || "severity";
-  const rev = want.startsWith("-");
+// The full order of ?sort=KEY: ties broken by host and name, so every
+// process has one place (picture.js binary-searches it).
+export function procOrder(want = "severity") {
+  want = want || "severity";
+  const rev = want.startsWith("-") ? -1 : 1;
   const by = PROC_SORT[want.replace(/^-/, "")] || PROC_SORT.severity;
-  procs.sort((a, b) => (rev ? -1 : 1) * by(a, b) || cmp(a.host, b.host) || cmp(a.name, b.name));
+  return (a, b) => rev * by(a, b) || cmp(a.host, b.host) || cmp(a.name, b.name);
 }
 
-// The filtered picture; `sorted` = false skips ordering 10,000 processes
-// for views that only count them.
-export function filtered(sorted = true) {
-  const f = parseFilter(S.route.params.get("f"));
-  const hosts = [];
-  const hostSet = new Set();
-  for (const h of S.hosts.values()) {
-    if (hostOk(f, h)) {
-      hosts.push(h);
-      hostSet.add(h.name);
-    }
-  }
-  const procs = [];
-  const badHosts = new Map();
-  const now = Date.now();
-  for (const p of S.procs.values()) {
-    p._flap = (p.exits_by_minute || p.exits || []).length ? recentExits(p, now) >= FLAP_N : false;
-    p._rank = p._flap ? Math.min(SEVERITY[p.state], SEVERITY.BACKOFF) : SEVERITY[p.state];
-    if (trouble(p)) badHosts.set(p.host, (badHosts.get(p.host) || 0) + 1);
-    if (hostSet.has(p.host) && procOk(f, p)) procs.push(p);
-  }
-  // With process-level terms, a host shows only if a process of it matches
-  // (or, for plain text, its name matches).
-  let shown = hosts;
-  if (f.procTerms || f.text.length) {
-    const withProc = new Set(procs.map((p) => p.host));
-    shown = hosts.filter(
-      (h) => withProc.has(h.name) || (f.text.length && !f.procTerms && f.text.every((t) => h.name.toLowerCase().includes(t))),
-    );
-  }
-  // Worst first: down, stale, with troubled processes; then by name.
-  // Plain code-unit order: localeCompare is ~10× slower on 10,000 rows.
-  const rank = (h) => (hostDown(h) ? 0 : hostStale(h) ? 1 : badHosts.get(h.name) ? 2 : 3);
-  shown.sort((a, b) => rank(a) - rank(b) || cmp(a.name, b.name));
-  if (sorted) sortProcs(procs);
-  return { f, hosts: shown, procs };
+export function sortProcs(procs) {
+  procs.sort(procOrder(S.route.params.get("sort")));
 }
 
 export function countStates(procs) {

@@ -1,4 +1,4 @@
-import { flapping, recentExits } from "./filter.js";
+import { recentExits } from "./filter.js";
 import { canAct, FLAP_MS, FLAP_N, S, STATES } from "./state.js";
 import { enc, esc, pkey } from "./util.js";
 
@@ -50,16 +50,17 @@ export function listenerBadge(p) {
 // or all healthy (green); nothing when none has a check.
 export function healthNote(procs) {
   const checked = procs.filter((p) => p.health);
-  if (!checked.length) return "";
-  const bad = checked.filter((p) => p.health === "unhealthy").length;
-  const good = checked.filter((p) => p.health === "healthy").length;
-  if (bad) return ` <span class="st st-FATAL" data-health-count="unhealthy">${bad} unhealthy</span>`;
-  return ` <span class="st st-${good === checked.length ? "RUNNING" : "STOPPED"}" data-health-count="healthy">${good}/${checked.length} healthy</span>`;
+  return healthCount({ checked: checked.length, sick: checked.filter((p) => p.health === "unhealthy").length, healthy: checked.filter((p) => p.health === "healthy").length });
 }
 
-export function flapNote(procs) {
-  const n = procs.filter(flapping).length;
+// From counts (picture.js's agg).
+export function flapCount(n) {
   return n ? ` <span class="st st-FATAL">${n} flapping</span>` : "";
+}
+export function healthCount(a) {
+  if (!a.checked) return "";
+  if (a.sick) return ` <span class="st st-FATAL" data-health-count="unhealthy">${a.sick} unhealthy</span>`;
+  return ` <span class="st st-${a.healthy === a.checked ? "RUNNING" : "STOPPED"}" data-health-count="healthy">${a.healthy}/${a.checked} healthy</span>`;
 }
 
 export function stateSummary(counts) {

@@ -1,7 +1,7 @@
 // Render the current route's view from the in-memory picture, and the tab
 // badge. A view is a function of `S` that builds HTML text and morphs it into
 // #view (views/tables.js setView); it never fetches and never re-renders.
-import { trouble } from "./filter.js";
+import { picture } from "./picture.js";
 import { curF, when, withF } from "./pieces.js";
 import { S } from "./state.js";
 import * as detail from "./views/detail.js";
@@ -16,8 +16,7 @@ const VIEWS = Object.assign(Object.create(null), overview, hosts, processes, det
 
 // Tab title and icon carry the count of problems across the whole fleet.
 export function badge() {
-  let n = 0;
-  for (const p of S.procs.values()) if (trouble(p)) n++;
+  let n = picture().bad;
   for (const h of S.hosts.values()) if (!h.up) n++;
   if (n === S.lastBadge) return;
   S.lastBadge = n;

@@ -32,7 +32,7 @@ export class VList {
   // keep their places (new ones go last) until they ask, or stop.
   // `order` is the same sort asked for (view, filter, sort) or a new one.
   frozen(order) {
-    if (this.force || this.orderOf !== order || !this.pos) return false;
+    if (this.force || this.orderOf !== order || !this.key) return false;
     const a = document.activeElement;
     return (a && a !== document.body && this.el.contains(a)) || this.el.scrollTop > 0 || document.getElementById("confirm").open;
   }
@@ -40,17 +40,20 @@ export class VList {
     const frozen = this.frozen(order);
     let held = false;
     if (frozen) {
+      const pos = this.places();
       const kept = [];
       const fresh = [];
-      for (const r of rows) (this.pos.has(key(r)) ? kept : fresh).push(r);
-      kept.sort((a, b) => this.pos.get(key(a)) - this.pos.get(key(b)));
+      for (const r of rows) (pos.has(key(r)) ? kept : fresh).push(r);
+      kept.sort((a, b) => pos.get(key(a)) - pos.get(key(b)));
       const live = rows;
       rows = kept.concat(fresh);
       held = rows.some((r, i) => r !== live[i]);
-    }
+    } else rows = rows.slice(); // the caller's array moves on (picture.js)
     this.force = false;
     this.orderOf = order;
-    this.pos = new Map(rows.map((r, i) => [key(r), i]));
+    // Row places, needed only once the order is held: built then, not on
+    // every update of a 100,000-row list.
+    this.pos = null;
     if (held) head += `<button type="button" class="small resort" data-resort="${esc(this.id)}" title="rows keep their places while you work in the list">order held · sort now</button>`;
     this.rows = rows;
     this.row = row;
@@ -60,14 +63,19 @@ export class VList {
     this.head.className = "vhead " + cls;
     morphHTML(this.head, head);
     const R = rowH();
-    this.spacer.style.height = rows.length * R + "px";
+    const sh = rows.length * R + "px";
+    if (this.spacer.style.height !== sh) this.spacer.style.height = sh;
     const max = Math.max(240, window.innerHeight - 240);
     let height = Math.min(max, rows.length * R + R + 4);
     // Rows leaving a filtered list must not pull the list from under the
     // pointer either.
     if (frozen) height = Math.max(height, this.el.offsetHeight);
-    this.el.style.height = height + "px";
+    if (this.el.style.height !== height + "px") this.el.style.height = height + "px";
     this.paint();
+  }
+  places() {
+    if (!this.pos) this.pos = new Map(this.rows.map((r, i) => [this.key(r), i]));
+    return this.pos;
   }
   paint() {
     const R = rowH();

@@ -70,6 +70,7 @@ const ASSETS: &[Asset] = &[
     js!("morph"),
     js!("notify"),
     js!("ops"),
+    js!("picture"),
     js!("pieces"),
     js!("render"),
     js!("router"),

@@ -1,5 +1,5 @@
-import { countStates, flapping } from "../filter.js";
 import { actButtons, bar, healthBadge, listenerBadge, usageText, hostBadge, hostClass, hostHref, link, procHref, stBadge, story, wantedNote } from "../pieces.js";
+import { agg } from "../picture.js";
 import { BAD, canAct, S, STATES } from "../state.js";
 import { esc, pkey } from "../util.js";
 
@@ -37,13 +37,8 @@ export function procRows(l, procs) {
   });
 }
 
-export function hostRows(l, hosts, procs) {
-  const byHost = new Map();
-  for (const p of procs) {
-    let a = byHost.get(p.host);
-    if (!a) byHost.set(p.host, (a = []));
-    a.push(p);
-  }
+// Per host counts kept by picture.js (`pic.byHost`).
+export function hostRows(l, hosts, pic) {
   l.selected = canAct() ? S.hostSel : null;
   l.set(hosts, {
     order: S.route.view + "?" + S.route.params,
@@ -54,20 +49,19 @@ export function hostRows(l, hosts, procs) {
     key: (h) => h.name,
     rowClass: (h) => hostClass(h),
     row: (h) => {
-      const ps = byHost.get(h.name) || [];
-      const c = countStates(ps);
+      const a = pic.byHost.get(h.name) || agg(false);
+      const c = a.c;
       const bad = STATES.filter((s) => BAD.has(s) && c[s]).map((s) => `${c[s]} ${s}`);
       // A crash loop that is RUNNING this instant is not "all fine".
-      const flap = ps.filter(flapping).length;
-      if (flap) bad.push(`${flap} flapping`);
-      const summary = !h.up ? esc(h.error || "unreachable") : bad.length ? bad.join(", ") : ps.length ? "all fine" : "no processes";
+      if (a.flap) bad.push(`${a.flap} flapping`);
+      const summary = !h.up ? esc(h.error || "unreachable") : bad.length ? bad.join(", ") : a.n ? "all fine" : "no processes";
       return (
         `<span>${canAct() ? `<input type="checkbox" data-hostsel="${esc(h.name)}"${S.hostSel.has(h.name) ? " checked" : ""} aria-label="${esc("select host " + h.name)}">` : ""}</span>` +
         `<span>${link(hostHref(h.name), h.name)}${h.kind === "supervisord" ? ` <span class="sub" title="supervisord, polled over XML-RPC">supervisord</span>` : ""}</span>` +
         `<span>${hostBadge(h)}</span>` +
         `<span class="sub">${esc((h.groups || []).join(", "))}</span>` +
-        `<span>${ps.length}</span>` +
-        `<span>${bar(c, ps.length)}</span>` +
+        `<span>${a.n}</span>` +
+        `<span>${bar(c, a.n)}</span>` +
         `<span class="sub${bad.length || !h.up ? " error" : ""}" title="${summary}">${summary}</span>` +
         `<span class="c-act">${actButtons({ target: "all", hosts: h.name, what: `every process on ${h.name}` })}</span>`
       );

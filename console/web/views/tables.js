@@ -1,6 +1,7 @@
-import { countStates, parseFilter, sortProcs, trouble } from "../filter.js";
+import { parseFilter } from "../filter.js";
 import { morphHTML } from "../morph.js";
-import { absTime, actButtons, andF, bar, curF, empty, exitText, flapNote, healthBadge, healthNote, hostHref, link, procHref, stateSummary, stBadge, story, wantedNote, when, withF } from "../pieces.js";
+import { absTime, actButtons, andF, bar, curF, empty, exitText, flapCount, healthBadge, healthCount, hostHref, link, procHref, stateSummary, stBadge, story, wantedNote, when, withF } from "../pieces.js";
+import { addAgg, agg } from "../picture.js";
 import { canAct, S } from "../state.js";
 import { $, cmp, enc, esc, pkey } from "../util.js";
 
@@ -12,7 +13,8 @@ import { $, cmp, enc, esc, pkey } from "../util.js";
 // so the plan matches the row.
 export function groupSpec(name, hosts, procs) {
   const meant = hostsMeant();
-  const list = [...hosts].sort().join(",");
+  // Sorting 5,000 host names per group only when the selector is the list.
+  const list = meant === undefined ? "" : [...hosts].sort().join(",");
   const sel = meant === undefined ? undefined : meant === null ? list : meant;
   const f = parseFilter(curF());
   const narrowed = procs && (f.procTerms || f.text.length);
@@ -25,41 +27,38 @@ export function groupSpec(name, hosts, procs) {
   return spec;
 }
 
-export function groupTable(procs, f) {
-  const groups = new Map();
-  for (const p of procs) {
-    let g = groups.get(p.group);
-    if (!g) groups.set(p.group, (g = { procs: [], hosts: new Set() }));
-    g.procs.push(p);
-    g.hosts.add(p.host);
+// Rows from the counts picture.js keeps per group (`pic`).
+export function groupTable(pic, f) {
+  if (!pic.groups.size) return empty(S.loaded ? "No program group matches." : "Loading…");
+  // The rows' actions name exactly the processes shown, when the filter
+  // narrows them: only then are the groups' lists needed.
+  const pf = parseFilter(f);
+  let lists = null;
+  if (pf.procTerms || pf.text.length) {
+    lists = new Map();
+    for (const p of pic.procs) (lists.get(p.group) || lists.set(p.group, []).get(p.group)).push(p);
   }
-  if (!groups.size) return empty(S.loaded ? "No program group matches." : "Loading…");
   let rows = "";
-  for (const name of [...groups.keys()].sort()) {
-    const g = groups.get(name);
-    const c = countStates(g.procs);
+  for (const name of [...pic.groups.keys()].sort()) {
+    const g = pic.groups.get(name);
     rows +=
       `<tr data-group="${esc(name)}"><td>${link("#/group/" + enc(name) + (f ? "?f=" + enc(f) : ""), name)}</td>` +
-      `<td>${g.hosts.size}</td><td>${g.procs.length}</td><td>${bar(c, g.procs.length)}</td><td>${stateSummary(c)}${flapNote(g.procs)}${healthNote(g.procs)}</td>` +
-      `<td>${actButtons(groupSpec(name, g.hosts, g.procs))}</td></tr>`;
+      `<td>${g.hosts.size}</td><td>${g.n}</td><td>${bar(g.c, g.n)}</td><td>${stateSummary(g.c)}${flapCount(g.flap)}${healthCount(g)}</td>` +
+      `<td>${actButtons(groupSpec(name, new Set(g.hosts.keys()), lists && lists.get(name)))}</td></tr>`;
   }
   return `<div class="scroll-x"><table class="groups"><thead><tr><th>program group</th><th>hosts</th><th>processes</th><th>states</th><th></th><th>${canAct() ? "across the fleet" : ""}</th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
-export function hostGroupTable(hosts, procs) {
-  const byHost = new Map();
-  for (const p of procs) {
-    let a = byHost.get(p.host);
-    if (!a) byHost.set(p.host, (a = []));
-    a.push(p);
-  }
+// A host group's counts are its hosts' (picture.js keeps them per host).
+export function hostGroupTable(hosts, pic) {
   const groups = new Map();
   for (const h of hosts) {
+    const mine = pic.byHost.get(h.name);
     for (const g of h.groups && h.groups.length ? h.groups : ["(no group)"]) {
       let e = groups.get(g);
-      if (!e) groups.set(g, (e = { hosts: [], procs: [] }));
+      if (!e) groups.set(g, (e = { hosts: [], a: agg(false) }));
       e.hosts.push(h);
-      e.procs.push(...(byHost.get(h.name) || []));
+      if (mine) addAgg(e.a, mine);
     }
   }
   if (!groups.size) return empty("No host matches.");
@@ -67,11 +66,11 @@ export function hostGroupTable(hosts, procs) {
   for (const name of [...groups.keys()].sort()) {
     const e = groups.get(name);
     const up = e.hosts.filter((h) => h.up).length;
-    const c = countStates(e.procs);
+    const c = e.a.c;
     const href = name === "(no group)" ? "#/hosts" : "#/hosts?f=" + enc("hg:" + name);
     rows +=
       `<tr data-hostgroup="${esc(name)}"><td>${link(href, name)}</td><td>${up}/${e.hosts.length}${up < e.hosts.length ? ` <span class="st st-DOWN">${e.hosts.length - up} down</span>` : ""}</td>` +
-      `<td>${e.procs.length}</td><td>${bar(c, e.procs.length)}</td><td>${stateSummary(c)}${flapNote(e.procs)}${healthNote(e.procs)}</td>` +
+      `<td>${e.a.n}</td><td>${bar(c, e.a.n)}</td><td>${stateSummary(c)}${flapCount(e.a.flap)}${healthCount(e.a)}</td>` +
       `<td>${name === "(no group)" ? "" : actButtons({ target: "all", hosts: "@" + name, nhosts: e.hosts.length, what: `every process on host group ${name} (${e.hosts.length} hosts)`, fleet: true })}</td></tr>`;
   }
   return `<div class="scroll-x"><table class="hostgroups"><thead><tr><th>host group</th><th>hosts up</th><th>processes</th><th>states</th><th></th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`;
@@ -79,14 +78,13 @@ export function hostGroupTable(hosts, procs) {
 
 // Down hosts by name, then the worst processes (at most 12), worst first,
 // with their story.
-export function troubleTable(procs, hosts = []) {
-  const bad = procs.filter(trouble);
-  sortProcs(bad);
-  const down = hosts.filter((h) => !h.up);
+export function troubleTable(pic, hosts = []) {
+  const bad = pic.trouble;
+  const down = hosts.filter((h) => !h.up).sort((a, b) => cmp(a.name, b.name));
   if (!bad.length && !down.length) return "";
   let rows = "";
   for (const h of down) {
-    const n = procs.filter((p) => p.host === h.name).length;
+    const n = pic.byHost.has(h.name) ? pic.byHost.get(h.name).n : 0;
     rows += `<tr data-down-host="${esc(h.name)}" class="down"><td>${link(hostHref(h.name), h.name)}</td><td class="sub">${n} process(es)</td><td>${stBadge("DOWN")}</td><td class="sub">agent unreachable: ${esc(h.error || "no event stream")}; last seen ${when(h.last_seen)}; its processes are UNKNOWN</td></tr>`;
   }
   for (const p of bad.slice(0, 12)) {
@@ -113,10 +111,9 @@ export function card(n, label, cls, href, state) {
 
 // What is selected is what is shown: rows a filter hides leave the
 // selection, so an action never touches a process the operator cannot see.
-export function keepShown(procs) {
-  if (!S.sel.size) return;
-  const shown = new Set(procs.map((p) => pkey(p.host, p.name)));
-  for (const k of [...S.sel]) if (!shown.has(k)) S.sel.delete(k);
+// `shown(key)`: is that process shown.
+export function keepShown(shown) {
+  for (const k of [...S.sel]) if (!shown(k)) S.sel.delete(k);
 }
 
 // The host selector the operator means by the current filter: all hosts,
