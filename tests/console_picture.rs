@@ -112,5 +112,30 @@ fn the_kept_picture_equals_a_recount_and_the_api() {
     });
     let seen = seen.unwrap_or_else(|| panic!("the page never agreed with /v1/status: {last}"));
     eprintln!("agreed: {seen}");
+
+    // A burst of more than 16 events takes the one-go path (rows cut out
+    // and woven back in): 40 state changes over every process, as the
+    // agents would send them, then the same comparison.
+    let applied = b.js(
+        "const procs = [...S.procs.values()], now = Date.now(); \
+         for (let k = 0; k < 40; k++) { const p = procs[k % procs.length]; \
+           const to = ['RUNNING', 'BACKOFF', 'STOPPED', 'STARTING', 'EXITED'][k % 5]; \
+           S.queue.push(['process', JSON.stringify({ kind: 'process', host: p.host, seq: 900000 + k, \
+             time: now + k, name: p.name, group: p.group, from: p.state, to, pid: 30000 + k, \
+             process: Object.assign({}, p, { state: to, pid: 30000 + k, restarts: (p.restarts || 0) + k, host: undefined }) })]); } \
+         S.test.flush(); return [...S.procs.values()].filter(p => p.pid >= 30000).length;",
+        vec![],
+    );
+    assert!(
+        applied.as_u64().unwrap_or(0) > 0,
+        "the burst was not applied: {applied}"
+    );
+    let v = b.js(COMPARE, vec![]);
+    assert_eq!(
+        v["differ"],
+        Value::Array(vec![]),
+        "after a burst of 40 events the kept picture differs from a rebuild: {v}"
+    );
+    assert_eq!(v["n"], 4, "{v}");
     b.assert_no_js_errors("while the picture was kept");
 }
