@@ -397,16 +397,3 @@ fn an_unknown_state_major_is_refused_before_the_exec() {
     assert_eq!(a.pid_of("idle"), pid);
 }
 
-/// Run `fleet-agent ARGS`: (exit code, stdout, stderr).
-fn agent_bin(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = std::process::Command::new(bin("fleet-agent"))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}

@@ -624,8 +624,19 @@ pub fn base64(raw: &[u8]) -> String {
 
 /// Run `fleet-console ARGS` (not the server): exit code, stdout, stderr.
 pub fn console_bin(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(bin("fleet-console"))
+    run_bin("fleet-console", args)
+}
+
+/// Run `fleet-agent ARGS` to completion (a check, not a daemon): exit
+/// code, stdout, stderr.
+pub fn agent_bin(args: &[&str]) -> (Option<i32>, String, String) {
+    run_bin("fleet-agent", args)
+}
+
+fn run_bin(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(bin(name))
         .args(args)
+        .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
     (
