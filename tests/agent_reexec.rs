@@ -396,4 +396,3 @@ fn an_unknown_state_major_is_refused_before_the_exec() {
     );
     assert_eq!(a.pid_of("idle"), pid);
 }
-
