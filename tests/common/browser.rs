@@ -90,25 +90,49 @@ impl Browser {
             });
         let profile = tempfile::tempdir().unwrap();
         let out = profile.path().join("chromedriver.out");
-        let mut driver = Command::new(driver_bin)
-            .arg("--port=0")
-            .stdout(std::fs::File::create(&out).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn chromedriver");
-        // "ChromeDriver was started successfully on port N." comes once it
-        // listens.
-        let port: u16 = wait_for(Duration::from_secs(20), "chromedriver to listen", || {
-            if let Ok(Some(st)) = driver.try_wait() {
-                panic!("chromedriver exited early ({st})");
+        // chromedriver has been seen to exit at start-up, rarely, before it
+        // listens (its own start, not the page's): say what it printed and
+        // start it again, at most three times.
+        let mut attempt = 0;
+        let (driver, port) = loop {
+            attempt += 1;
+            let mut driver = Command::new(&driver_bin)
+                .arg("--port=0")
+                .stdout(std::fs::File::create(&out).unwrap())
+                .stderr(std::fs::File::create(out.with_extension("err")).unwrap())
+                .spawn()
+                .expect("spawn chromedriver");
+            // "ChromeDriver was started successfully on port N." comes once
+            // it listens.
+            let port: Option<u16> =
+                wait_for(Duration::from_secs(20), "chromedriver to listen", || {
+                    if let Ok(Some(_)) = driver.try_wait() {
+                        return Some(None);
+                    }
+                    let text = std::fs::read_to_string(&out).ok()?;
+                    let rest = text.split("started successfully on port ").nth(1)?;
+                    rest.split(|c: char| !c.is_ascii_digit())
+                        .next()?
+                        .parse()
+                        .ok()
+                        .map(Some)
+                });
+            match port {
+                Some(port) => break (driver, port),
+                None => {
+                    let said = std::fs::read_to_string(&out).unwrap_or_default()
+                        + &std::fs::read_to_string(out.with_extension("err")).unwrap_or_default();
+                    let st = driver.wait().unwrap();
+                    assert!(
+                        attempt < 3,
+                        "chromedriver exited early ({st}) {attempt} times; it said: {said}"
+                    );
+                    eprintln!(
+                        "chromedriver exited early ({st}), starting it again; it said: {said}"
+                    );
+                }
             }
-            let text = std::fs::read_to_string(&out).ok()?;
-            let rest = text.split("started successfully on port ").nth(1)?;
-            rest.split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
-        });
+        };
         let caps = serde_json::json!({
             "browserName": "chrome",
             // Keep the page's console (exceptions, failed loads) for
