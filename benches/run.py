@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """fleet vs supervisord benchmark suite.
 
-    python3 benches/run.py            # full run (< 20 min + ~3 for peers), writes BENCHMARKS.md
+    python3 benches/run.py            # full run (~25 min with peers), writes BENCHMARKS.md
     python3 benches/run.py --quick    # fewer reps and sizes, no peers (< 3 min)
     python3 benches/run.py --only crash_restart,stop --out /tmp/b.md
     python3 benches/run.py --no-peers # fleet vs supervisord only
