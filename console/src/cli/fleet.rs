@@ -141,7 +141,12 @@ async fn status(
     } else {
         let sep = if q.is_empty() { '?' } else { '&' };
         let path = format!("/v1/status/summary{q}{sep}all_below={STATUS_TABLE_ALL}");
-        let st = ctx.client.get_json::<FleetSummary>(&path).await?.data;
+        // Read straight into the summary: through a JSON tree first (what
+        // `get_json` keeps for `-o json`), 1,000 rows took 20 ms more.
+        let (st, _) = ctx
+            .client
+            .get_json_bytes::<FleetSummary>(&path, STATUS_JSON_MAX)
+            .await?;
         if !st.complete {
             ctx.print(&summary_line(&st))?;
         }
