@@ -161,6 +161,8 @@ fn wire_checks(addr: &str, token: &str) {
         ("bad!name", "start", "", 400, "bad_selector"),
         ("nosuch", "start", "", 404, "not_found"),
         (W0, "explode", "", 404, "not_found"),
+        // The agent's own verb, not a process's (the simulator once took it).
+        (W0, "reexec", "", 404, "not_found"),
     ] {
         let r = act(addr, token, target, verb, body);
         assert_eq!(

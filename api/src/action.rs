@@ -66,6 +66,76 @@ pub struct ActionRequest {
     pub with_deps: Option<bool>,
 }
 
+/// A process verb as the agent's API takes it (`POST
+/// /v1/processes/{target}/{verb}`), checked once for every server of that
+/// route (the agent, fleet-sim), so they refuse the same requests alike.
+/// Errors are (code, message) for the server's own error type.
+pub fn parse_process_verb(
+    target: &str,
+    verb: &str,
+) -> Result<(Verb, crate::Selector), (crate::ErrorCode, String)> {
+    use crate::ErrorCode;
+    let verb: Verb = verb.parse().map_err(|e| (ErrorCode::NotFound, e))?;
+    if verb == Verb::Reexec {
+        return Err((
+            ErrorCode::NotFound,
+            "reexec is the agent's, not a process's: POST /v1/agent/reexec".to_owned(),
+        ));
+    }
+    let selector = target
+        .parse()
+        .map_err(|e: crate::SelectorError| (ErrorCode::BadSelector, e.0))?;
+    Ok((verb, selector))
+}
+
+/// What a checked [`ActionRequest`] asks, with the query's `wait` and
+/// `with_deps` taking precedence over the body's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checked {
+    pub signal: Option<crate::Signal>,
+    pub wait: bool,
+    pub with_deps: bool,
+}
+
+impl ActionRequest {
+    /// The request's rules for `verb`: a signal for `signal` only (and a
+    /// known one), `with_deps` for start and restart only.
+    pub fn check(
+        &self,
+        verb: Verb,
+        query_wait: Option<bool>,
+        query_with_deps: Option<bool>,
+    ) -> Result<Checked, (crate::ErrorCode, String)> {
+        use crate::ErrorCode;
+        let signal = match (verb, &self.signal) {
+            (Verb::Signal, Some(name)) => Some(
+                name.parse()
+                    .map_err(|e: crate::SignalError| (ErrorCode::BadSignal, e.0))?,
+            ),
+            (Verb::Signal, None) => {
+                return Err((
+                    ErrorCode::BadSignal,
+                    "signal needs a body like {\"signal\": \"HUP\"}".to_owned(),
+                ))
+            }
+            (_, Some(_)) => return Err((ErrorCode::BadRequest, format!("{verb} takes no signal"))),
+            (_, None) => None,
+        };
+        let with_deps = query_with_deps.or(self.with_deps).unwrap_or(false);
+        if with_deps && !matches!(verb, Verb::Start | Verb::Restart) {
+            return Err((
+                ErrorCode::BadRequest,
+                format!("with_deps applies to start and restart, not {verb}"),
+            ));
+        }
+        Ok(Checked {
+            signal,
+            wait: query_wait.or(self.wait).unwrap_or(true),
+            with_deps,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {

@@ -21,7 +21,9 @@ mod reload;
 mod selector;
 mod signal;
 
-pub use action::{ActionRequest, ActionResponse, ActionResult, Outcome, Verb};
+pub use action::{
+    parse_process_verb, ActionRequest, ActionResponse, ActionResult, Checked, Outcome, Verb,
+};
 pub use batch::{Batch, BatchError};
 pub use console::{
     FleetEvent, FleetProcess, FleetStatus, FleetSummary, HostCounts, HostInfo, HostKind,

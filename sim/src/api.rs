@@ -15,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fleet_api::{
-    ActionRequest, ActionResponse, ErrorCode, LogQuery, ProofRequest, ProofResponse, Selector,
-    Signal, SignalError, Stream, Verb,
+    ActionRequest, ActionResponse, ErrorCode, LogQuery, ProofRequest, ProofResponse, Stream,
 };
 use fleet_daemon::http::{credentials, json_body, ApiError};
 use futures_util::StreamExt;
@@ -129,36 +128,19 @@ async fn act(
     let Path((target, verb)) = path?;
     let Query(query) = query?;
     let body = body?;
-    let verb: Verb = verb.parse().map_err(ApiError::not_found)?;
-    let selector: Selector = target
-        .parse()
-        .map_err(|e: fleet_api::SelectorError| ApiError::new(ErrorCode::BadSelector, e.0))?;
+    let refused = |(code, message)| ApiError::new(code, message);
+    let (verb, selector) = fleet_api::parse_process_verb(&target, &verb).map_err(refused)?;
     let req: ActionRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ActionRequest::default()
     } else {
         json_body(&body)?
     };
-    match (verb, &req.signal) {
-        (Verb::Signal, Some(name)) => {
-            name.parse::<Signal>()
-                .map_err(|e: SignalError| ApiError::new(ErrorCode::BadSignal, e.0))?;
-        }
-        (Verb::Signal, None) => {
-            return Err(ApiError::new(
-                ErrorCode::BadSignal,
-                "signal needs a body like {\"signal\": \"HUP\"}",
-            ))
-        }
-        (_, Some(_)) => return Err(ApiError::bad_request(format!("{verb} takes no signal"))),
-        (_, None) => {}
-    }
-    let wait = query.wait.or(req.wait).unwrap_or(true);
-    let with_deps = query.with_deps.or(req.with_deps).unwrap_or(false);
-    if with_deps && !matches!(verb, Verb::Start | Verb::Restart) {
-        return Err(ApiError::bad_request(format!(
-            "with_deps applies to start and restart, not {verb}"
-        )));
-    }
+    // The simulator does not follow `depends_on`; the request is checked
+    // all the same.
+    let wait = req
+        .check(verb, query.wait, query.with_deps)
+        .map_err(refused)?
+        .wait;
     let results = h
         .act(verb, &selector, wait)
         .await

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use fleet_api::{ActionRequest, ActionResponse, ErrorCode, Selector, Signal, SignalError, Verb};
+use fleet_api::{ActionRequest, ActionResponse, ErrorCode};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -30,43 +30,18 @@ pub async fn act(
     let Path((target, verb)) = path?;
     let Query(query) = query?;
     let body = body?;
-    let verb: Verb = verb.parse().map_err(ApiError::not_found)?;
-    if verb == Verb::Reexec {
-        return Err(ApiError::not_found(
-            "reexec is the agent's, not a process's: POST /v1/agent/reexec".to_owned(),
-        ));
-    }
-    let selector: Selector = target
-        .parse()
-        .map_err(|e: fleet_api::SelectorError| ApiError::new(ErrorCode::BadSelector, e.0))?;
+    let refused = |(code, message)| ApiError::new(code, message);
+    let (verb, selector) = fleet_api::parse_process_verb(&target, &verb).map_err(refused)?;
     let req: ActionRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ActionRequest::default()
     } else {
         super::error::json_body(&body)?
     };
-    let signal = match (verb, &req.signal) {
-        (Verb::Signal, Some(name)) => {
-            let sig: Signal = name
-                .parse()
-                .map_err(|e: SignalError| ApiError::new(ErrorCode::BadSignal, e.0))?;
-            Some(crate::sys::signal::to_nix(sig) as i32)
-        }
-        (Verb::Signal, None) => {
-            return Err(ApiError::new(
-                ErrorCode::BadSignal,
-                "signal needs a body like {\"signal\": \"HUP\"}",
-            ))
-        }
-        (_, Some(_)) => return Err(ApiError::bad_request(format!("{verb} takes no signal"))),
-        (_, None) => None,
-    };
-    let wait = query.wait.or(req.wait).unwrap_or(true);
-    let with_deps = query.with_deps.or(req.with_deps).unwrap_or(false);
-    if with_deps && !matches!(verb, Verb::Start | Verb::Restart) {
-        return Err(ApiError::bad_request(format!(
-            "with_deps applies to start and restart, not {verb}"
-        )));
-    }
+    let checked = req
+        .check(verb, query.wait, query.with_deps)
+        .map_err(refused)?;
+    let signal = checked.signal.map(|s| crate::sys::signal::to_nix(s) as i32);
+    let (wait, with_deps) = (checked.wait, checked.with_deps);
     let run = || async {
         let results = h
             .act_and_wait(selector, verb, signal, with_deps, wait)
