@@ -342,3 +342,165 @@ fn b_s_page_shows_a_s_op_live() {
     page.wait_js("A's op done on B's page", &state("done"));
     page.assert_no_js_errors("B's page following A's op");
 }
+
+/// Three agents running `signals` (each records the signals it gets),
+/// console A with its test hook set to die at h-1 at `moment`, and B.
+struct Hooked {
+    _db: Pg,
+    _dir: tempfile::TempDir,
+    agents: Vec<Agent>,
+    files: Vec<std::path::PathBuf>,
+    a: Console,
+    b: Console,
+}
+
+fn hooked(moment: &str) -> Hooked {
+    let db = Pg::start();
+    let (_, url) = db.database();
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<std::path::PathBuf> = (0..3)
+        .map(|i| dir.path().join(format!("h-{i}.signals")))
+        .collect();
+    let agents: Vec<(Agent, u16)> = files
+        .iter()
+        .map(|f| {
+            let sig = format!(
+                "[program.sig]\ncommand = \"TESTPROG signals {}\"\nstartsecs = 0\n",
+                f.display()
+            );
+            tcp_agent(&sig)
+        })
+        .collect();
+    for (a, _) in &agents {
+        a.wait_state("sig", "RUNNING", Duration::from_secs(20));
+    }
+    let names: Vec<String> = (0..3).map(|i| format!("h-{i}")).collect();
+    let entries: Vec<(&str, u16)> = names
+        .iter()
+        .zip(&agents)
+        .map(|(n, (_, p))| (n.as_str(), *p))
+        .collect();
+    let cfg = agent_entries(&entries);
+    let hook = format!("{moment}:h-1");
+    let a = pg::console_env(&url, None, &cfg, &[("FLEET_TEST_DIE_IN_FLIGHT", &hook)]);
+    let b = pg::console(&url, Some(&a), &cfg);
+    for c in [&a, &b] {
+        c.wait_running(3, Duration::from_secs(30));
+    }
+    Hooked {
+        _db: db,
+        _dir: dir,
+        agents: agents.into_iter().map(|(a, _)| a).collect(),
+        files,
+        a,
+        b,
+    }
+}
+
+impl Hooked {
+    /// Post `body` to A, see A die by its hook at h-1, and B finish the
+    /// op; returns it, every host `ok`, h-1 settled by the repeat.
+    fn run_through_a_takeover(&mut self, body: &str) -> serde_json::Value {
+        let id = self.a.op(body)["id"].as_str().unwrap().to_string();
+        let a = &mut self.a;
+        let status = wait_for(Duration::from_secs(30), "A to die at h-1", || {
+            a.child.as_mut().unwrap().try_wait().unwrap()
+        });
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "{status}: {}", a.stderr());
+        a.child = None;
+        let op = self.b.wait_op(&id, Duration::from_secs(60));
+        assert_eq!(op["state"], "done", "{op}");
+        let hosts = op["hosts"].as_array().unwrap();
+        assert!(hosts.iter().all(|h| h["verdict"] == "ok"), "{op}");
+        let h1 = hosts.iter().find(|h| h["host"] == "h-1").unwrap();
+        assert!(
+            h1["message"]
+                .as_str()
+                .unwrap()
+                .contains("in flight when its console stopped"),
+            "{h1}"
+        );
+        let (code, out, err) = console_bin(&[
+            "audit",
+            "verify",
+            "--config",
+            self.b.config.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        op
+    }
+}
+
+/// A console SIGKILLed (by its own test hook) with host h-1's call in
+/// flight, at `moment`: "before" its request left, or "after" the agent
+/// answered and before the verdict was written. The store shows the same
+/// `started` record either way, and a signal leaves nothing in the
+/// agent's state to resolve it from: the new owner repeats the call with
+/// the first call's `Idempotency-Key`, and every program gets USR1
+/// exactly once — from the repeat ("before") or from the first call only,
+/// the repeat answered from the agent's cache ("after").
+fn in_flight_signal_is_sent_once(moment: &str) {
+    let mut f = hooked(moment);
+    let op = f.run_through_a_takeover(
+        r#"{"action":"signal","target":"all","signal":"USR1","strategy":"rolling","batch":"1"}"#,
+    );
+    let h1 = &op["hosts"][1];
+    assert!(
+        h1["message"]
+            .as_str()
+            .unwrap()
+            .contains("repeated with the first call's Idempotency-Key"),
+        "{h1}"
+    );
+    // A USR2 sent now is taken after any USR1 sent before it (pending
+    // signals are taken lowest number first): once it is in the file,
+    // every USR1 the op sent is too.
+    for (agent, file) in f.agents.iter().zip(&f.files) {
+        let r = agent.post("/v1/processes/sig/signal", r#"{"signal":"USR2"}"#);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let text = wait_for(Duration::from_secs(10), "the USR2 mark", || {
+            let t = std::fs::read_to_string(file).unwrap_or_default();
+            t.contains("USR2").then_some(t)
+        });
+        let pid = agent.pid_of("sig").unwrap();
+        assert_eq!(
+            text,
+            format!("{pid} USR1\n{pid} USR2\n"),
+            "{}: USR1 not exactly once ({moment}): {op}",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn a_signal_in_flight_before_its_request_left_is_sent_once() {
+    in_flight_signal_is_sent_once("before");
+}
+
+#[test]
+fn a_signal_in_flight_after_its_answer_came_is_sent_once() {
+    in_flight_signal_is_sent_once("after");
+}
+
+/// A restart whose request never left: the agent shows nothing changed,
+/// so the new owner cannot tell it from one not yet acted on, and repeats
+/// it under the first call's key: the program restarts exactly once (not
+/// zero times, not skipped as "nothing to do").
+#[test]
+fn a_restart_in_flight_before_its_request_left_is_done_once() {
+    let mut f = hooked("before");
+    let restarts = |a: &Agent| a.process("sig")["restarts"].as_u64().unwrap();
+    let before: Vec<(Option<i32>, u64)> = f
+        .agents
+        .iter()
+        .map(|a| (a.pid_of("sig"), restarts(a)))
+        .collect();
+    f.run_through_a_takeover(
+        r#"{"action":"restart","target":"all","strategy":"rolling","batch":"1"}"#,
+    );
+    for (i, (agent, (pid, n))) in f.agents.iter().zip(&before).enumerate() {
+        assert_ne!(agent.pid_of("sig"), *pid, "h-{i}");
+        assert_eq!(restarts(agent), n + 1, "h-{i} not restarted exactly once");
+    }
+}

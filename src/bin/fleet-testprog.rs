@@ -15,6 +15,9 @@
 //!                               first child) that ignores TERM and calls
 //!                               setsid; write every pid to PIDFILE, the
 //!                               task's last
+//!   signals FILE                append "PID SIGNAL" to FILE for each
+//!                               SIGUSR1, SIGUSR2 or SIGHUP it gets (a
+//!                               signal leaves no trace in the agent)
 //!   count FILE                  append "PID" to FILE, then exit 1 (a
 //!                               crash loop that counts its runs)
 //!   doublefork PIDFILE          fork a child that forks a grandchild and
@@ -75,6 +78,7 @@ fn main() {
         "stubborn" => stubborn(arg(1).parse().expect("stubborn N"), arg(2)),
         "doublefork" => doublefork(arg(1)),
         "celery" => celery(arg(1).parse().expect("celery N"), arg(2)),
+        "signals" => signals(arg(1)),
         "count" => {
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
@@ -320,4 +324,40 @@ fn chatty(rate: u32) -> ! {
         }
     }
     unreachable!()
+}
+
+/// Take SIGUSR1, SIGUSR2 and SIGHUP synchronously and append each one
+/// received to `file`, one write per line.
+fn signals(file: &str) -> ! {
+    let wanted = [libc::SIGUSR1, libc::SIGUSR2, libc::SIGHUP];
+    // SAFETY: a plain sigset built and installed before any thread exists.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in wanted {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(file)
+        .expect("signals FILE");
+    println!("ready {}", std::process::id());
+    loop {
+        let mut got = 0;
+        // SAFETY: `set` is initialised; sigwait only writes `got`.
+        if unsafe { libc::sigwait(&set, &mut got) } != 0 {
+            continue;
+        }
+        let name = match got {
+            libc::SIGUSR1 => "USR1",
+            libc::SIGUSR2 => "USR2",
+            _ => "HUP",
+        };
+        f.write_all(format!("{} {name}\n", std::process::id()).as_bytes())
+            .unwrap();
+    }
 }

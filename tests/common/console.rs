@@ -58,6 +58,8 @@ pub struct Console {
     pub config: PathBuf,
     pub port: u16,
     pub child: Option<Child>,
+    /// Extra environment for every start (test hooks).
+    pub env: Vec<(String, String)>,
 }
 
 impl Console {
@@ -84,6 +86,7 @@ impl Console {
             config,
             port,
             child: None,
+            env: vec![],
         };
         c.spawn();
         c
@@ -99,6 +102,7 @@ impl Console {
             .arg("--config")
             .arg(&self.config)
             .env("FLEET_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new()

@@ -266,6 +266,16 @@ pub fn console(
     key_from: Option<&super::console::Console>,
     extra: &str,
 ) -> super::console::Console {
+    console_env(url, key_from, extra, &[])
+}
+
+/// `console`, started with `env` added (test hooks).
+pub fn console_env(
+    url: &str,
+    key_from: Option<&super::console::Console>,
+    extra: &str,
+    env: &[(&str, &str)],
+) -> super::console::Console {
     use super::console::{Console, OPERATOR, VIEWER};
     let dir = tempfile::tempdir().unwrap();
     if let Some(first) = key_from {
@@ -290,6 +300,10 @@ pub fn console(
         config,
         port: 0,
         child: None,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     };
     c.spawn();
     c

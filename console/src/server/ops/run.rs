@@ -17,7 +17,7 @@ use fleet_api::{
     Verdict,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -330,6 +330,20 @@ async fn run_hosts(ctx: &Arc<Ctx>, hosts: &[String], n: usize, gate: bool) -> us
     failed
 }
 
+/// Test-only (`tests/console_ha.rs`): `FLEET_TEST_DIE_IN_FLIGHT` set to
+/// `before:HOST` or `after:HOST` SIGKILLs this console with HOST's call
+/// in flight — its `started` record written and its request not sent, or
+/// its answer in and its verdict not written: the two moments a takeover
+/// cannot tell apart from the store, which only the agent's
+/// `Idempotency-Key` answers settle.
+fn die_in_flight(moment: &str, host: &str) {
+    static AT: OnceLock<Option<String>> = OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var("FLEET_TEST_DIE_IN_FLIGHT").ok());
+    if at.as_deref().and_then(|s| s.split_once(':')) == Some((moment, host)) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
 /// One host's call(s), each with `Idempotency-Key: OP/HOST/FENCE` (`/N`
 /// added per target when a page selection names several: the agent keys
 /// its answers by the key alone).
@@ -356,6 +370,7 @@ async fn one_host(ctx: &Ctx, host: &str, gate: bool, fence: u64) -> HostResult {
     // Agents get the signal by its name, whatever form the request used.
     let signal = rules.signal.map(|s| s.name().to_owned());
     let timeout = rules.timeout;
+    die_in_flight("before", host);
     let call = async {
         let mut all = fleet_api::ActionResponse {
             verb: rules.verb,
@@ -375,6 +390,7 @@ async fn one_host(ctx: &Ctx, host: &str, gate: bool, fence: u64) -> HostResult {
         Ok::<_, CallError>(all)
     };
     let answer = tokio::time::timeout(timeout, call).await;
+    die_in_flight("after", host);
     ctx.app.picture.resync(host);
     let resp = match answer {
         Err(_) => {
