@@ -382,7 +382,7 @@ fn hooked(moment: &str) -> Hooked {
         .collect();
     let cfg = agent_entries(&entries);
     let hook = format!("{moment}:h-1");
-    let a = pg::console_env(&url, None, &cfg, &[("FLEET_TEST_DIE_IN_FLIGHT", &hook)]);
+    let a = pg::console_env(&url, None, "", &cfg, &[("FLEET_TEST_DIE_IN_FLIGHT", &hook)]);
     let b = pg::console(&url, Some(&a), &cfg);
     for c in [&a, &b] {
         c.wait_running(3, Duration::from_secs(30));
@@ -503,4 +503,68 @@ fn a_restart_in_flight_before_its_request_left_is_done_once() {
         assert_ne!(agent.pid_of("sig"), *pid, "h-{i}");
         assert_eq!(restarts(agent), n + 1, "h-{i} not restarted exactly once");
     }
+}
+
+/// Behind a load balancer an agent registers with one console and its
+/// heartbeats may all reach that one: the others follow it anyway (from
+/// the store), never show it down for heartbeats they did not take, take
+/// its credential, and a removal on one is a removal on all.
+#[test]
+fn an_agent_registered_at_one_console_is_live_on_every_console() {
+    const ENROLL: &str = "enroll-token-0123456789abcdef";
+    let db = Pg::start();
+    let (_, url) = db.database();
+    let (_agent, port) =
+        tcp_agent("[program.worker]\ncommand = \"TESTPROG sleep\"\nstartsecs = 0\n");
+    let keys = "heartbeat_secs = 1\nstale_after_secs = 2\n";
+    let enrollment = format!("[enrollment]\ntoken = \"{ENROLL}\"\n");
+    let a = pg::console_env(&url, None, keys, &enrollment, &[]);
+    let b = pg::console_env(&url, Some(&a), keys, &enrollment, &[]);
+    let reg = format!(
+        r#"{{"name":"auto-01","url":"http://127.0.0.1:{port}","tags":{{}},"version":"0.1.0","agent_token":"{AGENT_TOKEN}"}}"#
+    );
+    let r = a.request("POST", "/v1/agents/register", Some(ENROLL), &reg);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let credential = r.json()["credential"].as_str().unwrap().to_string();
+    let up_on = |c: &Console| {
+        c.get("/v1/hosts")["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == "auto-01")
+            .map(|h| h["up"] == true)
+    };
+    // Heartbeats to A only, at the agent's pace (every 500 ms): B follows
+    // auto-01, then shows it up on every read for three stale windows.
+    let heartbeat = || {
+        let r = a.request("POST", "/v1/agents/register", Some(&credential), &reg);
+        assert_eq!(r.status, 200, "{}", r.text());
+        std::thread::sleep(Duration::from_millis(500)); // the heartbeat pace
+    };
+    let followed = poll_until(Duration::from_secs(20), || {
+        heartbeat();
+        (up_on(&b) == Some(true) && b.get("/v1/status")["processes"].as_array()?.len() == 1)
+            .then_some(())
+    });
+    assert!(
+        followed.is_some(),
+        "B does not follow auto-01: {}\n{}",
+        b.get("/v1/hosts"),
+        b.stderr()
+    );
+    let until = std::time::Instant::now() + Duration::from_secs(6);
+    while std::time::Instant::now() < until {
+        heartbeat();
+        let hosts = b.get("/v1/hosts");
+        assert_eq!(up_on(&b), Some(true), "B shows auto-01 down: {hosts}");
+    }
+    // The credential A issued is B's too.
+    let r = b.request("POST", "/v1/agents/register", Some(&credential), &reg);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Removed on B: gone from A as well.
+    let r = b.request("DELETE", "/v1/hosts/auto-01", Some(OPERATOR), "");
+    assert_eq!(r.status, 204, "{}", r.text());
+    wait_for(Duration::from_secs(10), "A to forget auto-01", || {
+        up_on(&a).is_none().then_some(())
+    });
 }

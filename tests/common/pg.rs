@@ -266,13 +266,14 @@ pub fn console(
     key_from: Option<&super::console::Console>,
     extra: &str,
 ) -> super::console::Console {
-    console_env(url, key_from, extra, &[])
+    console_env(url, key_from, "", extra, &[])
 }
 
-/// `console`, started with `env` added (test hooks).
+/// `console`, with more `[console]` keys and `env` added (test hooks).
 pub fn console_env(
     url: &str,
     key_from: Option<&super::console::Console>,
+    console_keys: &str,
     extra: &str,
     env: &[(&str, &str)],
 ) -> super::console::Console {
@@ -289,7 +290,7 @@ pub fn console_env(
     }
     let config = dir.path().join("console.toml");
     let text = format!(
-        "[console]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\n\
+        "[console]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n{console_keys}\n\
          [store]\nurl = \"{url}\"\n\n\
          [[tokens]]\nname = \"ops\"\ntoken = \"{OPERATOR}\"\nrole = \"operator\"\n\n\
          [[tokens]]\nname = \"watcher\"\ntoken = \"{VIEWER}\"\nrole = \"viewer\"\n\n{extra}"

@@ -19,6 +19,7 @@ pub mod http;
 pub mod inventory;
 pub mod ops;
 pub mod picture;
+pub mod registrations;
 pub mod select;
 pub mod store;
 pub mod supervisord;
@@ -235,6 +236,7 @@ pub async fn run(
     let flusher = tokio::spawn(flush_refusals(app.clone()));
     let taker = tokio::spawn(take_over_expired(app.clone()));
     let remote = tokio::spawn(ops::follow_remote_ops(app.clone()));
+    let registrations = tokio::spawn(registrations::follow_shared(app.clone()));
     let own = http::guard::Listener {
         addr: listener.local_addr()?,
         tls: app.config.tls.is_some(),
@@ -269,6 +271,7 @@ pub async fn run(
     flusher.abort();
     taker.abort();
     remote.abort();
+    registrations.abort();
     write_refusals(&app, true);
     app.store.log_head("closed");
     Ok(())

@@ -104,6 +104,19 @@ impl Picture {
         }
     }
 
+    /// A heartbeat another console took (shared store), at `at`: newer
+    /// than any this console knows? Then it counts here too.
+    pub fn heard_elsewhere(&self, name: &str, at: u64) -> bool {
+        let mut hosts = self.write();
+        match hosts.get_mut(name) {
+            Some(v) if v.heartbeat.is_some_and(|hb| hb < at) => {
+                v.heartbeat = Some(at);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// A fresh full status from the agent. Returns the previous instance.
     /// Processes that differ from what the picture held are published as
     /// process events (carrying the new copy), and a changed process list
