@@ -143,6 +143,58 @@ fleet-agent check /etc/fleet/agent.toml
 man -w fleet-agent >/dev/null 2>&1 || [[ ! -x /usr/bin/man ]] || fail "man cannot find fleet-agent(1)"
 ok "fleet-agent installed and runs"
 
+step "an upgrade re-execs a running agent in place"
+# The agent as its unit runs it (no systemd here); one program. The
+# postinst's upgrade branch runs for `dpkg -i` of a newer version over an
+# installed one: the same build, re-versioned, replaces /usr/bin/fleet-agent.
+install -d -m 0755 /run/fleet
+cat >/etc/fleet/conf.d/zz-test-debs.toml <<'TOML'
+[program.sleeper]
+command = "sleep 100000"
+startsecs = 0
+TOML
+agent_log=$(mktemp)
+fleet-agent --config /etc/fleet/agent.toml 2>"$agent_log" &
+agent_pid=$!
+trap 'kill "$agent_pid" 2>/dev/null || true' EXIT
+sleeper_pid() {
+    fleetctl --agent /run/fleet/agent.sock status -o json 2>/dev/null |
+        python3 -c 'import json,sys; p=[x for x in json.load(sys.stdin)["processes"] if x["name"]=="sleeper:sleeper"]; print(p[0]["pid"] if p and p[0]["state"]=="RUNNING" else "")' 2>/dev/null || true
+}
+for _ in $(seq 1 200); do
+    before=$(sleeper_pid)
+    [[ -n "$before" ]] && break
+    kill -0 "$agent_pid" 2>/dev/null || { cat "$agent_log" >&2; fail "the agent exited"; }
+    sleep 0.05 # polling for the agent to come up, 10 s at most
+done
+[[ -n "$before" ]] || { cat "$agent_log" >&2; fail "sleeper never RUNNING"; }
+version=$(field "$agent_deb" Version)
+cargo deb --no-build -p fleet-agent --deb-version "${version}+upgrade1" >/dev/null
+newer=$(ls "$out"/fleet-agent_"${version}"+upgrade1_*.deb)
+up=$(dpkg -i "$newer" 2>&1) || { echo "$up" >&2; fail "dpkg -i of the newer fleet-agent failed"; }
+grep -q "^fleet-agent: re-executed" <<<"$up" || { echo "$up" >&2; fail "postinst did not re-exec the agent"; }
+kill -0 "$agent_pid" || fail "the agent is gone after the upgrade"
+[[ $(sleeper_pid) == "$before" ]] || fail "sleeper restarted by the upgrade (pid $before -> $(sleeper_pid))"
+ok "dpkg -i of a newer fleet-agent re-executed the running agent (pid $agent_pid kept, sleeper pid $before kept)"
+
+# A re-exec that is refused (the config on disk no longer matches what
+# the agent runs): the upgrade still succeeds, says the old version runs on.
+echo "# changed" >>/etc/fleet/conf.d/zz-test-debs.toml
+rm -f "$newer"
+cargo deb --no-build -p fleet-agent --deb-version "${version}+upgrade2" >/dev/null
+newer=$(ls "$out"/fleet-agent_"${version}"+upgrade2_*.deb)
+up=$(dpkg -i "$newer" 2>&1) || { echo "$up" >&2; fail "a refused re-exec failed the upgrade"; }
+grep -q "could not re-execute into the new version" <<<"$up" || { echo "$up" >&2; fail "postinst did not say the re-exec failed"; }
+grep -q "is still running and supervising every program" <<<"$up" || { echo "$up" >&2; fail "postinst did not say the old version runs on"; }
+kill -0 "$agent_pid" || fail "the agent is gone after a refused re-exec"
+[[ $(sleeper_pid) == "$before" ]] || fail "sleeper restarted by a refused re-exec"
+ok "a refused re-exec leaves the agent and its programs running and says so; the upgrade stands"
+rm -f "$newer"
+kill -TERM "$agent_pid"
+wait "$agent_pid" || true
+trap - EXIT
+rm -f /etc/fleet/conf.d/zz-test-debs.toml "$agent_log"
+
 step "systemd-analyze verify"
 if ! command -v systemd-analyze >/dev/null && [[ -n "${CI:-}" ]]; then
     apt-get install -y -qq --no-install-recommends systemd >/dev/null 2>&1 ||
