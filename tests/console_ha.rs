@@ -64,18 +64,23 @@ struct Fleet {
     c: Console,
 }
 
+/// `[[agent]]` entries naming the agents h-0, h-1, …
+fn named_h(agents: &[(Agent, u16)]) -> String {
+    let names: Vec<String> = (0..agents.len()).map(|i| format!("h-{i}")).collect();
+    let entries: Vec<(&str, u16)> = names
+        .iter()
+        .zip(agents)
+        .map(|(n, (_, p))| (n.as_str(), *p))
+        .collect();
+    agent_entries(&entries)
+}
+
 /// Six agents and three consoles on one fresh database.
 fn fleet() -> Fleet {
     let db = Pg::start();
     let (_, url) = db.database();
     let agents: Vec<(Agent, u16)> = (0..6).map(|_| tcp_agent(SLOW)).collect();
-    let names: Vec<String> = (0..6).map(|i| format!("h-{i}")).collect();
-    let entries: Vec<(&str, u16)> = names
-        .iter()
-        .zip(&agents)
-        .map(|(n, (_, p))| (n.as_str(), *p))
-        .collect();
-    let cfg = agent_entries(&entries);
+    let cfg = named_h(&agents);
     let a = pg::console(&url, None, &cfg);
     let b = pg::console(&url, Some(&a), &cfg);
     let c = pg::console(&url, Some(&a), &cfg);
@@ -374,13 +379,7 @@ fn hooked(moment: &str) -> Hooked {
     for (a, _) in &agents {
         a.wait_state("sig", "RUNNING", Duration::from_secs(20));
     }
-    let names: Vec<String> = (0..3).map(|i| format!("h-{i}")).collect();
-    let entries: Vec<(&str, u16)> = names
-        .iter()
-        .zip(&agents)
-        .map(|(n, (_, p))| (n.as_str(), *p))
-        .collect();
-    let cfg = agent_entries(&entries);
+    let cfg = named_h(&agents);
     let hook = format!("{moment}:h-1");
     let a = pg::console_env(&url, None, "", &cfg, &[("FLEET_TEST_DIE_IN_FLIGHT", &hook)]);
     let b = pg::console(&url, Some(&a), &cfg);
