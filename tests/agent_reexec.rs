@@ -399,3 +399,46 @@ fn an_unknown_state_major_is_refused_before_the_exec() {
     );
     assert_eq!(a.pid_of("idle"), pid);
 }
+
+/// Health verdicts are carried: right after the re-exec (the new image's
+/// first probe is up to a second away) a healthy program reads healthy and
+/// an unhealthy one unhealthy, with the same pids.
+#[test]
+fn health_verdicts_survive_the_reexec() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, down) = (free_port(), free_port());
+    let mode = dir.path().join("mode");
+    std::fs::write(&mode, "fail").unwrap();
+    let a = Agent::start(&format!(
+        r#"
+[program.up]
+command = "TESTPROG http {up} /nonexistent"
+startsecs = 0
+
+[program.up.health]
+http = "http://127.0.0.1:{up}/"
+interval = "1s"
+
+[program.down]
+command = "TESTPROG http {down} {mode}"
+startsecs = 0
+
+[program.down.health]
+http = "http://127.0.0.1:{down}/"
+interval = "1s"
+failures = 1
+start_period = "0s"
+"#,
+        mode = mode.display()
+    ));
+    let health = |name: &str| a.process(name)["health"].as_str().unwrap_or("").to_owned();
+    wait_for(T, "up healthy, down unhealthy", || {
+        (health("up") == "healthy" && health("down") == "unhealthy").then_some(())
+    });
+    let before = pids(&a);
+    let out = reexec(&a, "");
+    assert!(out["error"].is_null(), "{out}");
+    assert_eq!(health("up"), "healthy");
+    assert_eq!(health("down"), "unhealthy");
+    assert_eq!(pids(&a), before);
+}

@@ -13,7 +13,19 @@ pub mod probe;
 
 use crate::config::HealthSpec;
 use fleet_api::Health;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
+
+/// A tracker's verdict and counts as an in-place re-exec hands them over
+/// (`supervisor/adopt.rs`): a healthy program stays healthy through an
+/// upgrade, and an unhealthy one keeps its count towards a restart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Carried {
+    pub status: Health,
+    pub message: Option<String>,
+    pub fails: u32,
+    pub oks: u32,
+}
 
 /// One process's health since its last spawn.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +51,23 @@ impl Tracker {
             fails: 0,
             oks: 0,
         }
+    }
+
+    pub fn carry(&self) -> Carried {
+        Carried {
+            status: self.status,
+            message: self.message.clone(),
+            fails: self.fails,
+            oks: self.oks,
+        }
+    }
+
+    /// Go on from a verdict the previous image handed over.
+    pub fn resume(&mut self, c: Carried) {
+        self.status = c.status;
+        self.message = c.message;
+        self.fails = c.fails;
+        self.oks = c.oks;
     }
 
     /// Take one check's result; returns the new status when it changed.

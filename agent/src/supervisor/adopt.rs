@@ -2,9 +2,9 @@
 //! is the process table as the old image hands it over — every field a
 //! program's supervision depends on, instants as time elapsed or left —
 //! and `Owner::adopt` makes it the new image's table without spawning or
-//! signalling anything. What is not carried starts afresh: health checks
-//! (their first probe after the usual delay), a leftover hunt (the next
-//! exit starts one), the per-second listener ticks.
+//! signalling anything. Health verdicts and their counts are carried (the
+//! next probe runs within a second). What is not carried starts afresh: a
+//! leftover hunt (the next exit starts one), the per-second listener ticks.
 
 use super::table::unix_ms;
 use super::Owner;
@@ -52,6 +52,10 @@ pub struct ProcRecord {
     pub waiting_for: Option<String>,
     #[serde(default)]
     pub removing: bool,
+    /// The health check's verdict for the running spawn (an older
+    /// hand-off has none: the checks start over).
+    #[serde(default)]
+    pub health: Option<crate::health::Carried>,
 }
 
 /// `State` with its instants as milliseconds elapsed (`since`) or left
@@ -238,6 +242,7 @@ impl Owner {
                     restart_reason: p.restart_reason.clone(),
                     waiting_for: p.waiting_for.clone(),
                     removing: p.removing,
+                    health: p.health.as_ref().map(|h| h.tracker.carry()),
                 })
                 .collect(),
         }
@@ -282,6 +287,10 @@ impl Owner {
                 Owner::tap_output(p, pid, &self.listening.taps);
             }
             self.health_follow(i);
+            let p = &mut self.procs[i];
+            if let (Some(c), Some(run)) = (r.health, p.health.as_mut()) {
+                run.tracker.resume(c);
+            }
         }
         self.order.waiting = table.waiting.into_iter().collect();
         self.repump(pipes);
