@@ -153,9 +153,19 @@ pub fn resume(state_fd: RawFd, image_fd: RawFd, failed: Option<String>) -> Resul
         }
     };
     fleet_daemon::notify::set_socket(handoff.notify_socket.clone());
+    let listener_fds = handoff
+        .table
+        .listening
+        .iter()
+        .flat_map(|l| &l.links)
+        .filter_map(|k| k.conversation.as_ref())
+        .flat_map(|c| c.fds())
+        .filter_map(|n| Some((n, take(n)?)))
+        .collect();
     let adopted = Adopted {
         table: handoff.table.clone(),
         pipes,
+        listener_fds,
     };
     Ok(Resumed {
         config,

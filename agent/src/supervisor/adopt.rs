@@ -2,10 +2,12 @@
 //! is the process table as the old image hands it over — every field a
 //! program's supervision depends on, instants as time elapsed or left —
 //! and `Owner::adopt` makes it the new image's table without spawning or
-//! signalling anything. What is not carried starts afresh: health checks
-//! (their first probe after the usual delay), a leftover hunt (the next
-//! exit starts one), the per-second listener ticks.
+//! signalling anything. Event listeners are carried too
+//! (`listeners_handoff.rs`). What is not carried starts afresh: health
+//! checks (their first probe after the usual delay), a leftover hunt (the
+//! next exit starts one).
 
+use super::listeners_handoff::Listening;
 use super::table::unix_ms;
 use super::Owner;
 use crate::logs::handoff::Tag;
@@ -29,6 +31,10 @@ pub struct Table {
     /// Starts held for their dependencies.
     pub waiting: Vec<String>,
     pub processes: Vec<ProcRecord>,
+    /// Event listeners: pools, serials, each link's pipes and state
+    /// (format 1.1; absent from 1.0).
+    #[serde(default)]
+    pub listening: Option<Listening>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -191,22 +197,12 @@ impl Owner {
                 ),
             ));
         }
-        // A listener's stdin/stdout belong to its link task and its pool's
-        // buffer is not carried: refused rather than losing events.
-        self.procs
-            .iter()
-            .find(|p| p.spec.listener.is_some() && p.state.pid().is_some())
-            .map(|p| {
-                let why = format!(
-                    "event listener {} is running; stop it first (listeners are not carried across a re-exec)",
-                    p.full_name()
-                );
-                ("freeze", why)
-            })
+        None
     }
 
-    /// The table as it stands, for the new image.
-    pub(super) fn table(&self, started_at: u64) -> Table {
+    /// The table as it stands, for the new image, with `listening` (what
+    /// `hand_off_listeners` recorded).
+    pub(super) fn table(&self, started_at: u64, listening: Listening) -> Table {
         let now = Instant::now();
         let (next_event_seq, events) = self.events.export();
         Table {
@@ -240,6 +236,7 @@ impl Owner {
                     removing: p.removing,
                 })
                 .collect(),
+            listening: Some(listening),
         }
     }
 

@@ -16,6 +16,7 @@ mod health;
 mod leftovers;
 mod lifecycle;
 mod listeners;
+mod listeners_handoff;
 mod log_faults;
 mod order;
 mod previous;
