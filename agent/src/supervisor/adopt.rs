@@ -179,10 +179,12 @@ fn time(ms: u64) -> SystemTime {
 
 impl Owner {
     /// Why the table cannot be handed over now, if it cannot.
-    /// (step, why): the step is `config` or `freeze`.
+    /// (step, why): the step is `config`, `freeze`, or `check-resume`
+    /// (the new image would not carry the listeners: `!listeners`).
     pub(super) fn unfit_for_handoff(
         &self,
         fresh: &crate::config::Config,
+        listeners: bool,
     ) -> Option<(&'static str, String)> {
         if self.shutdown.levels.is_some() {
             return Some(("freeze", "the agent is shutting down".into()));
@@ -197,7 +199,19 @@ impl Owner {
                 ),
             ));
         }
-        None
+        if listeners {
+            return None;
+        }
+        self.procs
+            .iter()
+            .find(|p| p.spec.listener.is_some() && p.state.pid().is_some())
+            .map(|p| {
+                let why = format!(
+                    "the new binary's state format does not carry event listeners, and {} is running; stop it first",
+                    p.full_name()
+                );
+                ("check-resume", why)
+            })
     }
 
     /// The table as it stands, for the new image, with `listening` (what

@@ -252,8 +252,8 @@ impl Owner {
                     }
                 }
                 cmd = rx.recv() => match cmd {
-                    Some(Command::Freeze { config, reply, thaw }) => {
-                        let carried = match self.unfit_for_handoff(&config) {
+                    Some(Command::Freeze { config, listeners, reply, thaw }) => {
+                        let carried = match self.unfit_for_handoff(&config, listeners) {
                             Some(why) => Err(why),
                             None => self.hand_off_listeners(&mut heard.heard).await,
                         };
