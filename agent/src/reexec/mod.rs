@@ -235,8 +235,19 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
         },
         table,
     };
+    // Refused here, not by the new image: an image that cannot read the
+    // state falls back to this one, which could not read it either.
+    let sized = |b: Vec<u8>| match b.len() as u64 <= state::MAX_BYTES {
+        true => Ok(b),
+        false => Err(std::io::Error::other(format!(
+            "the state is {} bytes, over {} (event listeners' buffers?)",
+            b.len(),
+            state::MAX_BYTES
+        ))),
+    };
     let memfd = match state::to_bytes(&state)
         .map_err(std::io::Error::other)
+        .and_then(sized)
         .and_then(|b| exec::memfd_with(&b))
     {
         Ok(fd) => fd,
