@@ -5,58 +5,11 @@
 //! speed, and what supervisord's headers and payloads look like.
 
 mod common;
+use common::listen::{fixture_listener, listener, recorded, remote, wait_listener, wait_recorded};
 use common::*;
-use serde_json::Value;
-use std::path::Path;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
-
-fn fixture_listener() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/listener.py")
-        .display()
-        .to_string()
-}
-
-/// The events a fixture listener recorded, in order.
-fn recorded(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn wait_recorded(path: &Path, what: &str, f: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    wait_for(T, what, || {
-        let r = recorded(path);
-        f(&r).then_some(r)
-    })
-}
-
-fn listener(a: &Agent, name: &str) -> Value {
-    a.process(name)["listener"].clone()
-}
-
-/// Wait until listener `name` is in protocol state `state`.
-fn wait_listener(a: &Agent, name: &str, state: &str) {
-    wait_for(T, &format!("{name} {state}"), || {
-        (listener(a, name)["state"] == state).then_some(())
-    });
-}
-
-/// A REMOTE_COMMUNICATION event through supervisord's XML-RPC method.
-fn remote(a: &Agent, kind: &str, data: &str) {
-    let res = a.xmlrpc(
-        "supervisor.sendRemoteCommEvent",
-        &[
-            format!("<string>{kind}</string>"),
-            format!("<string>{data}</string>"),
-        ],
-    );
-    assert!(res.contains("<boolean>1</boolean>"), "{res}");
-}
 
 #[test]
 fn crashmail_mails_an_unexpected_exit_and_not_an_expected_one() {

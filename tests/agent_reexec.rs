@@ -12,8 +12,8 @@
 
 mod common;
 use common::console::AGENT_TOKEN;
+use common::listen::{reexec, unix_get};
 use common::*;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,33 +53,6 @@ fn tcp_get(port: u16, path: &str) -> std::io::Result<Response> {
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let auth = format!("Bearer {AGENT_TOKEN}");
     http(s, "GET", path, &[("Authorization", &auth)], b"")
-}
-
-fn unix_get(a: &Agent, path: &str) -> std::io::Result<Response> {
-    let s = UnixStream::connect(&a.socket)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    http(s, "GET", path, &[], b"")
-}
-
-/// POST the re-exec, then read its outcome as `fleet_client::reexec`
-/// does: the exec ends the connection unanswered.
-fn reexec(a: &Agent, body: &str) -> Value {
-    let id = format!("t{}", unique());
-    let body = match body {
-        "" => format!("{{\"id\":\"{id}\"}}"),
-        b => format!("{{\"id\":\"{id}\",{b}}}"),
-    };
-    if let Ok(r) = UnixStream::connect(&a.socket)
-        .and_then(|s| http(s, "POST", "/v1/agent/reexec", &[], body.as_bytes()))
-    {
-        if r.status != 0 && r.status != 200 {
-            return r.json();
-        }
-    }
-    wait_for(T, "the re-exec's outcome", || {
-        let o = unix_get(a, "/v1/agent/reexec").ok()?.json();
-        (o["id"] == id.as_str()).then_some(o)
-    })
 }
 
 fn pids(a: &Agent) -> BTreeMap<String, Option<i64>> {

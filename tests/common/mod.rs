@@ -531,6 +531,7 @@ pub fn read_pids(path: &Path) -> Vec<i32> {
 pub mod browser;
 pub mod console;
 pub mod ctl;
+pub mod listen;
 pub mod pg;
 pub mod pki;
 pub mod truth;

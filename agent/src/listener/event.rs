@@ -1,6 +1,7 @@
 //! supervisord's event types and their payloads, byte for byte as its
 //! `events.py` renders them, and the header line a listener reads first.
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt::Write;
 
 /// Every concrete event type fleet can send. `PROCESS_STATE_UNKNOWN` and
@@ -137,6 +138,14 @@ impl Kind {
             .expect("every kind has its own name")
     }
 
+    /// The concrete type `name` names (`eventname:`), if any.
+    pub fn named(name: &str) -> Option<Kind> {
+        NAMES
+            .iter()
+            .find(|(n, ks)| ks.len() == 1 && *n == name)
+            .map(|(_, ks)| ks[0])
+    }
+
     /// The `PROCESS_STATE_*` type of a state.
     pub fn of_state(s: fleet_api::ProcessState) -> Kind {
         use fleet_api::ProcessState as S;
@@ -156,9 +165,25 @@ impl Kind {
     pub const TICKS: [(Kind, u64); 3] = [(Tick5, 5), (Tick60, 60), (Tick3600, 3600)];
 }
 
+/// A type is carried (a re-exec's hand-off) by the name a listener reads,
+/// so the names are defined once, in `NAMES`.
+impl Serialize for Kind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
+        let name = String::deserialize(d)?;
+        Kind::named(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown event type {name:?}")))
+    }
+}
+
 /// One event, its payload rendered when it happened (supervisord renders
 /// a state change's pid and tries eagerly too).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub kind: Kind,
     pub payload: String,
@@ -366,7 +391,14 @@ mod tests {
         for (n, ks) in NAMES {
             if ks.len() == 1 {
                 assert_eq!(ks[0].name(), *n);
+                assert_eq!(Kind::named(n), Some(ks[0]));
             }
         }
+        assert_eq!(Kind::named("PROCESS_STATE"), None);
+        let e = Event::state(&W, S::Running, S::Exited, 0, false, Some(42));
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains(r#""kind":"PROCESS_STATE_EXITED""#), "{json}");
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), e);
+        assert!(serde_json::from_str::<Event>(r#"{"kind":"TICK","payload":""}"#).is_err());
     }
 }

@@ -89,6 +89,19 @@ impl Pool {
         self.buffer.pop_front()
     }
 
+    /// The last pool serial given, and what waits, oldest first: what a
+    /// re-exec carries.
+    pub fn carried(&self) -> (Option<u64>, impl Iterator<Item = &Queued>) {
+        (self.serial, self.buffer.iter())
+    }
+
+    /// Take over what [`Pool::carried`] gave (a re-exec): the numbering
+    /// goes on from `serial`.
+    pub fn resume(&mut self, serial: Option<u64>, buffer: Vec<Queued>) {
+        self.serial = serial;
+        self.buffer = buffer.into();
+    }
+
     /// An event that could not be handed out after all, back where it was
     /// (no count: nobody rejected it).
     pub fn unpop(&mut self, q: Queued) {

@@ -19,13 +19,16 @@
 //! longer than [`MAX_LINE`] or a result over [`MAX_RESULT`] bytes is a
 //! violation, so a listener that floods its stdout costs no memory.
 
+use serde::{Deserialize, Serialize};
+
 pub const READY: &[u8] = b"READY\n";
 const RESULT: &[u8] = b"RESULT ";
 /// `RESULT ` and up to 20 digits.
 pub const MAX_LINE: usize = 32;
 pub const MAX_RESULT: usize = 64 * 1024;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum State {
     Acknowledged,
     Ready,
@@ -55,7 +58,9 @@ pub enum Said {
     Violation(String),
 }
 
-#[derive(Debug)]
+/// Serializable: a re-exec carries a conversation half-way through (a
+/// result line read, its bytes not yet).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parser {
     state: State,
     buf: Vec<u8>,
@@ -188,6 +193,19 @@ mod tests {
         }
         assert_eq!(said, vec![Said::Result(b"OK".to_vec()), Said::Ready]);
         assert_eq!(p.state(), State::Ready);
+    }
+
+    #[test]
+    fn a_conversation_carried_half_way_goes_on() {
+        let mut p = Parser::default();
+        p.feed(b"READY\n");
+        p.sent();
+        assert_eq!(p.feed(b"RESULT 2\nO"), vec![]);
+        let json = serde_json::to_string(&p).unwrap();
+        let mut q: Parser = serde_json::from_str(&json).unwrap();
+        assert_eq!(q, p);
+        assert_eq!(q.state(), State::Busy);
+        assert_eq!(q.feed(b"K"), vec![Said::Result(b"OK".to_vec())]);
     }
 
     #[test]

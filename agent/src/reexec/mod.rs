@@ -45,6 +45,11 @@ const CHECK_WITHIN: Duration = Duration::from_secs(10);
 /// file that exists) fails to resume, so the fallback to the old image is
 /// exercised (`tests/agent_reexec.rs`).
 pub const FAIL_RESUME_VAR: &str = "FLEET_TEST_FAIL_RESUME";
+/// Test-only: set to 1 (or to the path of a file that exists), the exec
+/// itself fails — after the pumps and listeners' links handed everything
+/// over — so the old image taking it all back is exercised
+/// (`tests/agent_reexec_listeners.rs`).
+pub const FAIL_EXEC_VAR: &str = "FLEET_TEST_FAIL_EXEC";
 /// Test-only: the old image writes this major instead of its own, so an
 /// unknown major's refusal (at `check-resume`) is exercised.
 pub const FORMAT_MAJOR_VAR: &str = "FLEET_TEST_FORMAT_MAJOR";
@@ -173,7 +178,7 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
         .clone()
         .map_or_else(|| ctx.binary.clone(), PathBuf::from);
     executable(&binary).map_err(failed("binary"))?;
-    check_resume(&binary)
+    let minor = check_resume(&binary)
         .await
         .map_err(failed("check-resume"))?;
     let config = crate::config::Config::load(&ctx.config).map_err(|e| Failed {
@@ -181,7 +186,7 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
         message: format!("the config file is invalid now: {e}"),
     })?;
     let (table, thaw) = h
-        .freeze(config)
+        .freeze(config, minor >= state::LISTENERS_SINCE)
         .await
         .map_err(|(step, message)| Failed { step, message })?;
     ctx.pause.send_replace(true);
@@ -230,8 +235,19 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
         },
         table,
     };
+    // Refused here, not by the new image: an image that cannot read the
+    // state falls back to this one, which could not read it either.
+    let sized = |b: Vec<u8>| match b.len() as u64 <= state::MAX_BYTES {
+        true => Ok(b),
+        false => Err(std::io::Error::other(format!(
+            "the state is {} bytes, over {} (event listeners' buffers?)",
+            b.len(),
+            state::MAX_BYTES
+        ))),
+    };
     let memfd = match state::to_bytes(&state)
         .map_err(std::io::Error::other)
+        .and_then(sized)
         .and_then(|b| exec::memfd_with(&b))
     {
         Ok(fd) => fd,
@@ -259,6 +275,8 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
     // to another thread between this check and the exec is still lost.)
     let e = if SHUTTING_DOWN.load(Ordering::SeqCst) || TERM.load(Ordering::SeqCst) {
         "the agent is shutting down".into()
+    } else if resume::forced(FAIL_EXEC_VAR) {
+        format!("{FAIL_EXEC_VAR} is set (a test's forced failure)")
     } else {
         exec::exec_path(&binary, args, exec::environment(&[])).to_string()
     };
@@ -281,8 +299,9 @@ fn executable(path: &Path) -> Result<(), String> {
 }
 
 /// Ask the binary whether it reads the state this build writes: it prints
-/// `yes` or why not (`resume::check`).
-async fn check_resume(binary: &Path) -> Result<(), String> {
+/// `yes MAJOR.MINOR VERSION` (what it writes itself) or why not
+/// (`resume::check`). Returns its minor (0 if it does not say).
+async fn check_resume(binary: &Path) -> Result<u32, String> {
     let major = std::env::var(FORMAT_MAJOR_VAR)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -318,7 +337,11 @@ async fn check_resume(binary: &Path) -> Result<(), String> {
     };
     let text = text.trim();
     match text.strip_prefix("yes") {
-        Some(_) => Ok(()),
+        Some(rest) => Ok(rest
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.split_once('.')?.1.parse().ok())
+            .unwrap_or(0)),
         None if text.is_empty() => Err(format!(
             "{} does not answer --check-resume (not a fleet-agent that can resume)",
             binary.display()

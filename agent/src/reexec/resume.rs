@@ -153,9 +153,19 @@ pub fn resume(state_fd: RawFd, image_fd: RawFd, failed: Option<String>) -> Resul
         }
     };
     fleet_daemon::notify::set_socket(handoff.notify_socket.clone());
+    let listener_fds = handoff
+        .table
+        .listening
+        .iter()
+        .flat_map(|l| &l.links)
+        .filter_map(|k| k.conversation.as_ref())
+        .flat_map(|c| c.fds())
+        .filter_map(|n| Some((n, take(n)?)))
+        .collect();
     let adopted = Adopted {
         table: handoff.table.clone(),
         pipes,
+        listener_fds,
     };
     Ok(Resumed {
         config,
@@ -178,7 +188,7 @@ fn read(state_fd: RawFd, fallback: bool) -> Result<(Handoff, Config), String> {
     let dup = exec::take_inherited(dup).ok_or("no state descriptor")?;
     let bytes = exec::read_all(dup, state::MAX_BYTES).map_err(|e| e.to_string())?;
     let handoff = state::parse(&bytes)?;
-    if !fallback && forced_failure() {
+    if !fallback && forced(FAIL_RESUME_VAR) {
         return Err(format!("{FAIL_RESUME_VAR}=1 (a test's forced failure)"));
     }
     let config = Config::load(&handoff.config)
@@ -186,9 +196,10 @@ fn read(state_fd: RawFd, fallback: bool) -> Result<(Handoff, Config), String> {
     Ok((handoff, config))
 }
 
-/// Test-only (`FAIL_RESUME_VAR`): `1`, or the path of a file that exists.
-fn forced_failure() -> bool {
-    std::env::var_os(FAIL_RESUME_VAR).is_some_and(|v| v == "1" || Path::new(&v).exists())
+/// Test-only (`FAIL_RESUME_VAR`, `FAIL_EXEC_VAR`): `1`, or the path of a
+/// file that exists.
+pub(super) fn forced(var: &str) -> bool {
+    std::env::var_os(var).is_some_and(|v| v == "1" || Path::new(&v).exists())
 }
 
 /// Exec the old image again, telling it why; returns only on failure.

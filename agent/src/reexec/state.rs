@@ -10,7 +10,11 @@ use std::path::PathBuf;
 /// Bumped for a change an older reader would misread.
 pub const FORMAT_MAJOR: u32 = 1;
 /// Bumped for an addition an older reader may ignore.
-pub const FORMAT_MINOR: u32 = 0;
+pub const FORMAT_MINOR: u32 = 1;
+/// The first minor that carries event listeners (`Table::listening`): an
+/// image of an older one would leave running listeners unlinked, so a
+/// re-exec into it is refused while one runs.
+pub const LISTENERS_SINCE: u32 = 1;
 /// The hand-off is small (a table and the event history); anything larger
 /// is not ours.
 pub const MAX_BYTES: u64 = 64 << 20;

@@ -45,3 +45,47 @@ fn another_major_is_refused_whatever_else_is_there() {
     assert!(super::resume::check(&format!("{FORMAT_MAJOR}.99")).starts_with("yes "));
     assert!(super::resume::check("one").starts_with("no: "));
 }
+
+#[test]
+fn listeners_ride_in_the_table_and_a_1_0_table_has_none() {
+    let mut v = serde_json::to_value(sample()).unwrap();
+    v["format_minor"] = serde_json::json!(0);
+    v["table"].as_object_mut().unwrap().remove("listening");
+    let h = state::parse(&serde_json::to_vec(&v).unwrap()).unwrap();
+    assert!(h.table.listening.is_none());
+
+    let listening = serde_json::json!({
+        "serial": 41,
+        "ticks": [1700000000, null, null],
+        "groups": ["web"],
+        "pools": [{
+            "name": "mon", "serial": 7, "handled": 6, "rejected": 1, "dropped": 0,
+            "buffer": [{"serial": 41, "pool_serial": 7, "event": {
+                "kind": "PROCESS_STATE_EXITED",
+                "payload": "processname:web groupname:web from_state:RUNNING expected:0 pid:9"}}]
+        }],
+        "links": [{
+            "name": "mon", "pid": 12, "state": "BUSY",
+            "busy": {"serial": 40, "pool_serial": 6, "event": {"kind": "TICK_5", "payload": "when:5"}},
+            "conversation": {
+                "stdin_fd": 9, "stdout_fd": 10,
+                "parser": {"state": "BUSY", "buf": [79], "want": 2},
+                "pending": [104, 105]
+            }
+        }]
+    });
+    v["table"]["listening"] = listening.clone();
+    let h = state::parse(&serde_json::to_vec(&v).unwrap()).unwrap();
+    let l = h.table.listening.as_ref().unwrap();
+    assert_eq!(l.links[0].busy.as_ref().unwrap().pool_serial, 6);
+    let fds: Vec<_> = l.links[0].conversation.as_ref().unwrap().fds().collect();
+    assert_eq!(fds, [9, 10]);
+    assert_eq!(
+        serde_json::to_value(l).unwrap(),
+        listening,
+        "read as written"
+    );
+    // An event type no build knows is refused, not guessed.
+    v["table"]["listening"]["pools"][0]["buffer"][0]["event"]["kind"] = "TICK".into();
+    assert!(state::parse(&serde_json::to_vec(&v).unwrap()).is_err());
+}

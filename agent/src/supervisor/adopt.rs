@@ -3,9 +3,11 @@
 //! program's supervision depends on, instants as time elapsed or left —
 //! and `Owner::adopt` makes it the new image's table without spawning or
 //! signalling anything. Health verdicts and their counts are carried (the
-//! next probe runs within a second). What is not carried starts afresh: a
-//! leftover hunt (the next exit starts one), the per-second listener ticks.
+//! next probe runs within a second), and so are event listeners
+//! (`listeners_handoff.rs`). What is not carried starts afresh: a leftover
+//! hunt (the next exit starts one).
 
+use super::listeners_handoff::Listening;
 use super::table::unix_ms;
 use super::Owner;
 use crate::logs::handoff::Tag;
@@ -29,6 +31,10 @@ pub struct Table {
     /// Starts held for their dependencies.
     pub waiting: Vec<String>,
     pub processes: Vec<ProcRecord>,
+    /// Event listeners: pools, serials, each link's pipes and state
+    /// (format 1.1; absent from 1.0).
+    #[serde(default)]
+    pub listening: Option<Listening>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -177,10 +183,12 @@ fn time(ms: u64) -> SystemTime {
 
 impl Owner {
     /// Why the table cannot be handed over now, if it cannot.
-    /// (step, why): the step is `config` or `freeze`.
+    /// (step, why): the step is `config`, `freeze`, or `check-resume`
+    /// (the new image would not carry the listeners: `!listeners`).
     pub(super) fn unfit_for_handoff(
         &self,
         fresh: &crate::config::Config,
+        listeners: bool,
     ) -> Option<(&'static str, String)> {
         if self.shutdown.levels.is_some() {
             return Some(("freeze", "the agent is shutting down".into()));
@@ -195,22 +203,24 @@ impl Owner {
                 ),
             ));
         }
-        // A listener's stdin/stdout belong to its link task and its pool's
-        // buffer is not carried: refused rather than losing events.
+        if listeners {
+            return None;
+        }
         self.procs
             .iter()
             .find(|p| p.spec.listener.is_some() && p.state.pid().is_some())
             .map(|p| {
                 let why = format!(
-                    "event listener {} is running; stop it first (listeners are not carried across a re-exec)",
+                    "the new binary's state format does not carry event listeners, and {} is running; stop it first",
                     p.full_name()
                 );
-                ("freeze", why)
+                ("check-resume", why)
             })
     }
 
-    /// The table as it stands, for the new image.
-    pub(super) fn table(&self, started_at: u64) -> Table {
+    /// The table as it stands, for the new image, with `listening` (what
+    /// `hand_off_listeners` recorded).
+    pub(super) fn table(&self, started_at: u64, listening: Listening) -> Table {
         let now = Instant::now();
         let (next_event_seq, events) = self.events.export();
         Table {
@@ -245,6 +255,7 @@ impl Owner {
                     health: p.health.as_ref().map(|h| h.tracker.carry()),
                 })
                 .collect(),
+            listening: Some(listening),
         }
     }
 

@@ -8,7 +8,7 @@
 use super::table::{unix_ms, Proc};
 use super::Owner;
 use crate::listener::event::{envelope, Event, Kind, Subs, Who};
-use crate::listener::link::{self, Heard, What};
+use crate::listener::link::{self, Carried, Heard, Linked, What};
 use crate::listener::pool::{Pool, Queued};
 use crate::listener::protocol::{Said, State};
 use crate::logs::tap::{self, Tap, Tapped};
@@ -24,34 +24,37 @@ use tokio::sync::mpsc;
 const FLUSH: Duration = Duration::from_secs(1);
 
 /// The owner's part for listeners.
+/// (`listeners_handoff.rs` carries what a re-exec must not lose.)
 pub(super) struct Parts {
     /// By pool name (the `[eventlistener.X]` section).
-    pools: BTreeMap<String, Pool>,
+    pub(super) pools: BTreeMap<String, Pool>,
     /// Every pool's subscriptions: an event no pool wants costs a test.
     subs: Subs,
     /// The last agent-wide serial given.
-    serial: Option<u64>,
+    pub(super) serial: Option<u64>,
     /// Running listener processes by full name.
-    links: HashMap<String, Link>,
+    pub(super) links: HashMap<String, Link>,
     heard: mpsc::UnboundedSender<Heard>,
     /// The period each subscribed tick last fired for (supervisord's
     /// `ticks`: start of the period, unix seconds).
-    ticks: [Option<u64>; 3],
+    pub(super) ticks: [Option<u64>; 3],
     /// Groups as of the last `PROCESS_GROUP_*` events.
-    groups: BTreeSet<String>,
+    pub(super) groups: BTreeSet<String>,
     /// Counters changed since the last publish; publish by then.
     flush_at: Option<Instant>,
     /// Where `*_events_enabled` streams send their chunks.
     pub taps: mpsc::Sender<Tapped>,
 }
 
-struct Link {
-    pool: String,
-    pid: u32,
-    state: State,
+pub(super) struct Link {
+    pub(super) pool: String,
+    pub(super) pid: u32,
+    pub(super) state: State,
     /// The event out with it while BUSY.
-    busy: Option<Queued>,
-    envelopes: mpsc::UnboundedSender<Vec<u8>>,
+    pub(super) busy: Option<Queued>,
+    /// Its task; None once stopped for a re-exec, or when there was none
+    /// to restart (its stdout had closed: it is exiting).
+    pub(super) task: Option<Linked>,
 }
 
 impl Parts {
@@ -210,28 +213,36 @@ impl Owner {
 
     /// A listener was just spawned: start its link.
     pub(super) fn link(&mut self, name: &str, pid: u32, stdin: OwnedFd, stdout: OwnedFd) {
+        let from = Some(Carried::fresh(stdin, stdout));
+        self.link_as(name, pid, from, State::Acknowledged, None);
+    }
+
+    /// Start a link from where a conversation stands (`from`: its pipes,
+    /// or None for a listener whose link had ended), the owner's view of it
+    /// being `state` with `busy` out.
+    pub(super) fn link_as(
+        &mut self,
+        name: &str,
+        pid: u32,
+        from: Option<Carried>,
+        state: State,
+        busy: Option<Queued>,
+    ) {
         let Some(&i) = self.index.get(name) else {
             return;
         };
         let pool = self.procs[i].spec.program.clone();
         let _g = self.spawning.io.enter();
-        let (envelopes, _task) = link::start(
-            name.to_owned(),
+        let heard = self.listening.heard.clone();
+        let task = from.map(|from| link::start(name.to_owned(), pid, from, heard));
+        let link = Link {
+            pool,
             pid,
-            stdin,
-            stdout,
-            self.listening.heard.clone(),
-        );
-        self.listening.links.insert(
-            name.to_owned(),
-            Link {
-                pool,
-                pid,
-                state: State::Acknowledged,
-                busy: None,
-                envelopes,
-            },
-        );
+            state,
+            busy,
+            task,
+        };
+        self.listening.links.insert(name.to_owned(), link);
         self.publishing.dirty = true;
     }
 
@@ -329,7 +340,8 @@ impl Owner {
                 continue;
             };
             let env = envelope(q.serial, &pool.name, q.pool_serial, &q.event);
-            if link.envelopes.send(env).is_err() {
+            let sent = link.task.as_ref().map(|t| t.envelopes.send(env));
+            if !matches!(sent, Some(Ok(()))) {
                 // Its task has ended (stdout closed): it is exiting.
                 pool.unpop(q);
                 link.state = State::Unknown;

@@ -16,6 +16,7 @@ mod health;
 mod leftovers;
 mod lifecycle;
 mod listeners;
+mod listeners_handoff;
 mod log_faults;
 mod order;
 mod previous;
@@ -164,9 +165,11 @@ pub enum Command {
     /// nothing at all until `thaw` resolves (the exec failed) or the image
     /// is replaced.
     /// `config` is the config file read afresh: it must equal the one
-    /// the table runs by, since the new image reads the file.
+    /// the table runs by, since the new image reads the file. Unless
+    /// `listeners` (the new image carries them), no listener may run.
     Freeze {
         config: Box<Config>,
+        listeners: bool,
         reply: oneshot::Sender<Result<Table, (&'static str, String)>>,
         thaw: oneshot::Receiver<Pipes>,
     },
@@ -258,6 +261,7 @@ impl Handle {
     pub async fn freeze(
         &self,
         config: Config,
+        listeners: bool,
     ) -> Result<(Table, oneshot::Sender<Pipes>), (&'static str, String)> {
         let (reply, rx) = oneshot::channel();
         let (thaw_tx, thaw) = oneshot::channel();
@@ -265,6 +269,7 @@ impl Handle {
         self.commands
             .send(Command::Freeze {
                 config,
+                listeners,
                 reply,
                 thaw,
             })

@@ -38,6 +38,9 @@ pub fn start(
 pub struct Adopted {
     pub table: super::adopt::Table,
     pub pipes: Vec<(crate::logs::handoff::Tag, OwnedFd)>,
+    /// The listeners' pipes the table names, by number
+    /// (`listeners_handoff.rs`).
+    pub listener_fds: HashMap<std::os::fd::RawFd, OwnedFd>,
 }
 
 /// As [`start`], taking over a previous image's table and pipes instead of
@@ -121,9 +124,15 @@ fn launch(
     owner.reindex();
     let started_at = handle.started_at;
     match adopted {
-        Some(a) => {
+        Some(mut a) => {
+            let listening = a.table.listening.take();
+            if let Some(l) = &listening {
+                owner.resume_listening(l);
+            }
             owner.listeners_configured();
             owner.adopt(a.table, a.pipes);
+            let links = listening.map(|l| l.links).unwrap_or_default();
+            owner.relink(links, a.listener_fds);
             // Children that exited while no image was reaping are zombies
             // until now: each exit is seen here, once.
             owner.reap();
@@ -243,19 +252,28 @@ impl Owner {
                     }
                 }
                 cmd = rx.recv() => match cmd {
-                    Some(Command::Freeze { config, reply, thaw }) => {
-                        let table = match self.unfit_for_handoff(&config) {
+                    Some(Command::Freeze { config, listeners, reply, thaw }) => {
+                        let carried = match self.unfit_for_handoff(&config, listeners) {
                             Some(why) => Err(why),
-                            None => Ok(self.table(started_at)),
+                            None => self.hand_off_listeners(&mut heard.heard).await,
                         };
-                        let frozen = table.is_ok();
-                        if reply.send(table).is_ok() && frozen {
-                            // Nothing is reaped, spawned or signalled until
-                            // the exec replaces this image or fails.
-                            if let Ok(pipes) = thaw.await {
-                                self.repump(pipes);
+                        match carried {
+                            Err(why) => {
+                                let _ = reply.send(Err(why));
                             }
-                            self.reap();
+                            Ok((listening, fds)) => {
+                                let links = listening.links.clone();
+                                if reply.send(Ok(self.table(started_at, listening))).is_ok() {
+                                    // Nothing is reaped, spawned or signalled
+                                    // until the exec replaces this image or
+                                    // fails.
+                                    if let Ok(pipes) = thaw.await {
+                                        self.repump(pipes);
+                                    }
+                                }
+                                self.relink(links, fds);
+                                self.reap();
+                            }
                         }
                     }
                     Some(cmd) => self.command(cmd),
