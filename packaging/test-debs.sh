@@ -179,7 +179,7 @@ ok "dpkg -i of a newer fleet-agent re-executed the running agent (pid $agent_pid
 
 # A re-exec that is refused (the config on disk no longer matches what
 # the agent runs): the upgrade still succeeds, says the old version runs on.
-echo "# changed" >>/etc/fleet/conf.d/zz-test-debs.toml
+sed -i "s/sleep 100000/sleep 100001/" /etc/fleet/conf.d/zz-test-debs.toml
 rm -f "$newer"
 cargo deb --no-build -p fleet-agent --deb-version "${version}+upgrade2" >/dev/null
 newer=$(ls "$out"/fleet-agent_"${version}"+upgrade2_*.deb)
