@@ -415,3 +415,30 @@ start_period = "0s"
     assert_eq!(health("down"), "unhealthy");
     assert_eq!(pids(&a), before);
 }
+
+/// A SIGTERM at the worst moment — after the re-exec's last check, just
+/// before `execve` (the old image sends it to itself, by a test hook) —
+/// is not lost with the old image: no thread takes it, it waits pending
+/// through the exec, and the new image stops cleanly, its program with it.
+#[test]
+fn a_sigterm_just_before_the_exec_stops_the_new_image() {
+    let mut a = Agent::start_as(
+        "",
+        "[program.idle]\ncommand = \"TESTPROG sleep\"\nstartsecs = 0\n",
+        |c| {
+            c.env("FLEET_TEST_TERM_BEFORE_EXEC", "1");
+        },
+    );
+    let pid = a.wait_state("idle", "RUNNING", T)["pid"].as_i64().unwrap() as i32;
+    let id = format!("t{}", unique());
+    let body = format!("{{\"id\":\"{id}\"}}");
+    // The exec ends the connection unanswered; the agent then stops.
+    let _ = UnixStream::connect(&a.socket)
+        .and_then(|s| http(s, "POST", "/v1/agent/reexec", &[], body.as_bytes()));
+    let code = a.wait_exit(T);
+    assert_eq!(code, Some(0), "{}", a.stderr());
+    let log = a.stderr();
+    assert!(log.contains("re-executing in place"), "{log}");
+    assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(!alive(pid), "idle ({pid}) outlived the agent");
+}

@@ -133,6 +133,8 @@ fn check(path: &std::path::Path) -> ExitCode {
 fn run(path: PathBuf) -> anyhow::Result<()> {
     // Before anything of ours is open: drop the descriptors we inherited.
     fleet_agent::sys::close_inherited_fds();
+    // Still single-threaded: one thread takes the signals, once handled.
+    fleet_agent::sys::signals::start_held().context("cannot start the signal thread")?;
     // Still single-threaded: take NOTIFY_SOCKET out of the programs' env.
     fleet_agent::notify::take_socket();
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
@@ -152,6 +154,9 @@ fn run(path: PathBuf) -> anyhow::Result<()> {
 
 /// The new image of a re-exec (or the old one back after it failed).
 fn resume(state: i32, image: i32, failed: Option<String>) -> anyhow::Result<()> {
+    // Signals the old image held over the exec stay pending until the
+    // handlers are in place again.
+    fleet_agent::sys::signals::start_held().context("cannot start the signal thread")?;
     fleet_daemon::log::init("info");
     let r = fleet_agent::reexec::resume::resume(state, image, failed)
         .map_err(|e| anyhow::anyhow!("cannot resume: {e}"))?;

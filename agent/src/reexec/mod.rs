@@ -25,7 +25,7 @@ pub mod state;
 
 use crate::logs::handoff;
 use crate::supervisor::{unix_ms, Handle, Pipes};
-use crate::sys::exec;
+use crate::sys::{exec, signals};
 use fleet_api::{ReexecOutcome, ReexecRequest};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -50,6 +50,10 @@ pub const FAIL_RESUME_VAR: &str = "FLEET_TEST_FAIL_RESUME";
 /// over — so the old image taking it all back is exercised
 /// (`tests/agent_reexec_listeners.rs`).
 pub const FAIL_EXEC_VAR: &str = "FLEET_TEST_FAIL_EXEC";
+/// Test-only: the old image sends itself SIGTERM after its last check and
+/// just before `execve` — the moment a signal handled by another thread
+/// would be lost with the old image (`tests/agent_reexec.rs`).
+pub const TERM_BEFORE_EXEC_VAR: &str = "FLEET_TEST_TERM_BEFORE_EXEC";
 /// Test-only: the old image writes this major instead of its own, so an
 /// unknown major's refusal (at `check-resume`) is exercised.
 pub const FORMAT_MAJOR_VAR: &str = "FLEET_TEST_FORMAT_MAJOR";
@@ -270,16 +274,22 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
     fleet_daemon::notify::reloading();
     let args = resume::args(&binary, memfd.as_raw_fd(), ctx.image.as_raw_fd(), None);
     let mask = exec::block_window_signals();
-    // A SIGTERM taken before the mask went up is the shutdown's: the
-    // frozen owner would never hear it in the new image. (One delivered
-    // to another thread between this check and the exec is still lost.)
+    // From here no thread takes a signal (`sys/signals.rs`): one arriving
+    // now waits, pending, through the exec for the new image. A SIGTERM
+    // taken before is the shutdown's: the frozen owner would never hear it
+    // in the new image, so the re-exec gives up.
+    signals::hold();
     let e = if SHUTTING_DOWN.load(Ordering::SeqCst) || TERM.load(Ordering::SeqCst) {
         "the agent is shutting down".into()
     } else if resume::forced(FAIL_EXEC_VAR) {
         format!("{FAIL_EXEC_VAR} is set (a test's forced failure)")
     } else {
-        exec::exec_path(&binary, args, exec::environment(&[])).to_string()
+        if resume::forced(TERM_BEFORE_EXEC_VAR) {
+            let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::SIGTERM);
+        }
+        exec::exec_path(&binary, args, exec::environment(&[TERM_BEFORE_EXEC_VAR])).to_string()
     };
+    signals::release();
     if let Ok(old) = &mask {
         exec::restore_signals(old);
     }

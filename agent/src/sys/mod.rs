@@ -4,6 +4,7 @@
 pub mod exec;
 pub mod proc;
 pub mod signal;
+pub mod signals;
 pub mod spawn;
 pub mod time;
 pub mod wait;
