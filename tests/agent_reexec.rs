@@ -442,3 +442,41 @@ fn a_sigterm_just_before_the_exec_stops_the_new_image() {
     assert!(log.contains("SIGTERM received"), "{log}");
     assert!(!alive(pid), "idle ({pid}) outlived the agent");
 }
+
+/// A caller that hangs up right after asking does not cancel the re-exec
+/// half-way (pumps frozen, servers paused): it completes, the outcome is
+/// there by its id, every program kept its pid and output flows.
+#[test]
+fn a_caller_that_hangs_up_does_not_cancel_the_reexec() {
+    let a = Agent::start(
+        "[program.ticker]\ncommand = \"TESTPROG ticker 5\"\nstartsecs = 0\n\
+         [program.idle]\ncommand = \"TESTPROG sleep\"\nstartsecs = 0\n",
+    );
+    a.wait_state("idle", "RUNNING", T);
+    let before = pids(&a);
+    let id = format!("t{}", unique());
+    let body = format!("{{\"id\":\"{id}\"}}");
+    let mut s = UnixStream::connect(&a.socket).unwrap();
+    let req = format!(
+        "POST /v1/agent/reexec HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    std::io::Write::write_all(&mut s, req.as_bytes()).unwrap();
+    s.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(s);
+    let out = wait_for(T, "the re-exec's outcome", || {
+        let o = unix_get(&a, "/v1/agent/reexec").ok()?.json();
+        (o["id"] == id.as_str()).then_some(o)
+    });
+    assert!(out["error"].is_null(), "{out}");
+    assert_eq!(out["ok"]["pid"], a.pid(), "{out}");
+    assert_eq!(pids(&a), before);
+    let ticks = |a: &Agent| {
+        let r = unix_get(a, "/v1/processes/ticker/log?tail=64").unwrap();
+        r.text()
+    };
+    let last = ticks(&a);
+    wait_for(T, "the ticker's output to go on", || {
+        (ticks(&a) != last).then_some(())
+    });
+}

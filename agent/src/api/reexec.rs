@@ -25,7 +25,17 @@ pub async fn reexec(State(h): State<Handle>, body: Result<Bytes, BytesRejection>
             Err(e) => return e,
         }
     };
-    let f = crate::reexec::reexec(&h, req).await;
+    // A task of its own: a caller that hangs up (or times out) while the
+    // pumps are frozen and the servers paused must not cancel the re-exec
+    // half-way, which would leave both so.
+    let run = tokio::spawn(async move { crate::reexec::reexec(&h, req).await });
+    let f = match run.await {
+        Ok(f) => f,
+        Err(e) => crate::reexec::Failed {
+            step: "exec",
+            message: format!("the re-exec task ended: {e}"),
+        },
+    };
     let code = match f.step {
         "binary" | "check-resume" | "config" => ErrorCode::BadRequest,
         "freeze" => ErrorCode::Conflict,
