@@ -49,3 +49,37 @@ fn a_repeated_key_gets_the_first_answer_and_one_restart() {
     assert!(bad.text().contains("Idempotency-Key"), "{}", bad.text());
     assert_eq!(a.pid_of("web"), now);
 }
+
+/// A caller that hangs up while its keyed restart is still waiting (a
+/// console killed mid-call) does not cancel it: the repeat with the same
+/// key gets the first call's answer, and the process restarted once.
+#[test]
+fn a_keyed_call_whose_caller_hung_up_is_not_done_twice() {
+    let a = Agent::start("[program.web]\ncommand = \"TESTPROG sleep\"\nstartsecs = 1\n");
+    let running = a.wait_state("web", "RUNNING", Duration::from_secs(10));
+    let restarts = |a: &Agent| a.process("web")["restarts"].as_u64().unwrap();
+    let before = (running["pid"].as_i64(), restarts(&a));
+    let key = "op-2/h-1/1";
+    let mut s = UnixStream::connect(&a.socket).unwrap();
+    let req = format!(
+        "POST /v1/processes/web/restart HTTP/1.1\r\nHost: agent\r\nIdempotency-Key: {key}\r\nContent-Length: 0\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut s, req.as_bytes()).unwrap();
+    // The restart is under way (a new spawn, STARTING for 1 s): hang up.
+    wait_for(Duration::from_secs(10), "web STARTING again", || {
+        let p = a.process("web");
+        (p["state"] == "STARTING" && p["pid"].as_i64() != before.0).then_some(())
+    });
+    s.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(s);
+    let again = restart(&a, Some(key));
+    assert_eq!(again.status, 200, "{}", again.text());
+    let pid = again.json()["results"][0]["pid"].as_i64();
+    assert_eq!(a.process("web")["pid"].as_i64(), pid, "{}", again.text());
+    assert_eq!(
+        restarts(&a),
+        before.1 + 1,
+        "restarted twice: {}",
+        again.text()
+    );
+}

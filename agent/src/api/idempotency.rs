@@ -6,7 +6,8 @@
 //! [`MAX_KEYS`] keys, the oldest forgotten first; only answers of calls
 //! that acted are kept (a refused call did nothing, so repeating it is
 //! safe). A repeat that arrives while the first is still running waits
-//! for it and answers with its answer. An agent restart forgets the keys
+//! for it and answers with its answer; the first runs in a task of its
+//! own (`processes.rs`), so its caller hanging up does not cancel it. An agent restart forgets the keys
 //! (its processes restarted with it anyway).
 
 use super::ApiError;

@@ -42,7 +42,7 @@ pub async fn act(
         .map_err(refused)?;
     let signal = checked.signal.map(|s| crate::sys::signal::to_nix(s) as i32);
     let (wait, with_deps) = (checked.wait, checked.with_deps);
-    let run = || async {
+    let run = move || async move {
         let results = h
             .act_and_wait(selector, verb, signal, with_deps, wait)
             .await
@@ -58,9 +58,16 @@ pub async fn act(
     };
     match key {
         None => run().await.map(Json),
-        Some(k) => super::idempotency::slot(&k)
-            .get_or_try_init(run)
-            .await
-            .map(|r| Json(r.clone())),
+        // A task of its own: a caller that hangs up mid-call (a console
+        // killed while the verb waits) must not cancel the slot's filling,
+        // or its repeat would act a second time.
+        Some(k) => {
+            let slot = super::idempotency::slot(&k);
+            let filled = tokio::spawn(async move { slot.get_or_try_init(run).await.cloned() });
+            match filled.await {
+                Ok(r) => r.map(Json),
+                Err(e) => Err(ApiError::internal(format!("the call's task ended: {e}"))),
+            }
+        }
     }
 }
