@@ -23,6 +23,7 @@
 //! stops failing, [`fault_changes`] ticks, so the supervisor can report it
 //! as an event.
 
+pub mod carry;
 mod chunk;
 mod file;
 mod follow;
@@ -35,6 +36,8 @@ pub mod tap;
 mod tick;
 mod writer;
 
+#[cfg(test)]
+mod carry_tests;
 #[cfg(test)]
 mod tests;
 

@@ -12,7 +12,8 @@
 //! next image to reap, once), the servers stop accepting (connections wait
 //! in the listen backlog), `pumps` (`logs/handoff.rs`: what was read is
 //! written, the pipes are given back), `state` (`state.rs` into a sealed
-//! memfd; the descriptors to keep lose FD_CLOEXEC), `RELOADING=1`, `exec`.
+//! memfd, the log tails into another, `logs/carry.rs`; the descriptors to
+//! keep lose FD_CLOEXEC), `RELOADING=1`, `exec`.
 //! `resume.rs` is the new image's side; when it cannot resume it execs the
 //! old image again from the descriptor opened at start (so a package
 //! manager replacing the file does not matter), which resumes and records
@@ -23,7 +24,7 @@
 pub mod resume;
 pub mod state;
 
-use crate::logs::handoff;
+use crate::logs::{carry, handoff};
 use crate::supervisor::{unix_ms, Handle, Pipes};
 use crate::sys::{exec, signals};
 use fleet_api::{ReexecOutcome, ReexecRequest};
@@ -211,6 +212,12 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
             return Err(back(p, f));
         }
     };
+    let snap = h.snapshot();
+    let tails = carry::export(
+        snap.procs
+            .iter()
+            .map(|p| (&*p.info.name, &p.stdout, &p.stderr)),
+    );
     let state = state::Handoff {
         format_major: std::env::var(FORMAT_MAJOR_VAR)
             .ok()
@@ -238,6 +245,7 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
             arrived,
         },
         table,
+        tails: tails.as_ref().map(|(_, index)| index.clone()),
     };
     // Refused here, not by the new image: an image that cannot read the
     // state falls back to this one, which could not read it either.
@@ -260,6 +268,7 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
     let keep: Vec<_> = [&memfd, &ctx.image, &ctx.unix]
         .into_iter()
         .chain(ctx.tcp.as_ref())
+        .chain(tails.as_ref().map(|(fd, _)| fd))
         .chain(pipes.iter().map(|(_, fd)| fd))
         .collect();
     let inherit = |on: bool| {

@@ -8,6 +8,7 @@
 use super::state::{self, Handoff};
 use super::{num, FAIL_RESUME_VAR};
 use crate::config::Config;
+use crate::logs::carry;
 use crate::logs::handoff::Tag;
 use crate::supervisor::Adopted;
 use crate::sys::exec;
@@ -128,6 +129,10 @@ pub fn resume(state_fd: RawFd, image_fd: RawFd, failed: Option<String>) -> Resul
     let old_image = take(image_fd);
     let unix = take(handoff.unix_fd).ok_or("the unix socket was not handed over")?;
     let tcp = handoff.tcp_fd.and_then(take);
+    let tails = carry::Received::new(
+        handoff.tails.clone(),
+        handoff.tails.as_ref().and_then(|t| take(t.fd)),
+    );
     let pipes = handoff
         .pipes
         .iter()
@@ -164,6 +169,7 @@ pub fn resume(state_fd: RawFd, image_fd: RawFd, failed: Option<String>) -> Resul
         .collect();
     let adopted = Adopted {
         table: handoff.table.clone(),
+        tails,
         pipes,
         listener_fds,
     };

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// Bumped for a change an older reader would misread.
 pub const FORMAT_MAJOR: u32 = 1;
 /// Bumped for an addition an older reader may ignore.
-pub const FORMAT_MINOR: u32 = 1;
+pub const FORMAT_MINOR: u32 = 2;
 /// The first minor that carries event listeners (`Table::listening`): an
 /// image of an older one would leave running listeners unlinked, so a
 /// re-exec into it is refused while one runs.
@@ -68,6 +68,10 @@ pub struct Handoff {
     pub pipes: Vec<Pipe>,
     pub request: Request,
     pub table: Table,
+    /// The log tails' memfd and its index (`logs/carry.rs`; format 1.2,
+    /// absent from 1.0 and 1.1 and when the memfd could not be made).
+    #[serde(default)]
+    pub tails: Option<crate::logs::carry::Index>,
 }
 
 /// The hand-off as written: with the test's "N+1" field (`extra`), which

@@ -19,7 +19,18 @@ fn sample() -> Handoff {
             arrived: 1,
         },
         table: Table::default(),
+        tails: None,
     }
+}
+
+#[test]
+fn a_handoff_without_tails_reads_as_none() {
+    // What an older (1.0) image writes: no `tails`.
+    let mut v = serde_json::to_value(sample()).unwrap();
+    v.as_object_mut().unwrap().remove("tails");
+    v["format_minor"] = serde_json::json!(0);
+    let h = state::parse(&serde_json::to_vec(&v).unwrap()).unwrap();
+    assert!(h.tails.is_none());
 }
 
 #[test]

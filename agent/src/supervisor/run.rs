@@ -37,6 +37,8 @@ pub fn start(
 /// What a re-executed image takes over (`adopt.rs`).
 pub struct Adopted {
     pub table: super::adopt::Table,
+    /// The log tails, restored before any pump runs (`logs/carry.rs`).
+    pub tails: crate::logs::carry::Received,
     pub pipes: Vec<(crate::logs::handoff::Tag, OwnedFd)>,
     /// The listeners' pipes the table names, by number
     /// (`listeners_handoff.rs`).
@@ -57,7 +59,7 @@ pub fn start_adopting(
 fn launch(
     config: Config,
     io: tokio::runtime::Handle,
-    adopted: Option<Adopted>,
+    mut adopted: Option<Adopted>,
 ) -> std::io::Result<(Handle, tokio::sync::oneshot::Receiver<Exit>)> {
     let (tx, rx) = mpsc::channel(256);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
@@ -83,6 +85,12 @@ fn launch(
             tracing::error!(process = %p.full_name(), "{e}");
         }
         procs.push(p);
+    }
+    if let Some(a) = adopted.as_mut() {
+        let names: Vec<String> = procs.iter().map(Proc::full_name).collect();
+        let streams = procs.iter().zip(&names);
+        a.tails
+            .restore(streams.map(|(p, n)| (n.as_str(), &p.stdout, &p.stderr)));
     }
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let (health, checks) = super::health::Parts::new();
