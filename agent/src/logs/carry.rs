@@ -5,11 +5,13 @@
 //!
 //! The old image, at the `state` step (the pumps have handed their pipes
 //! back, so no program byte reaches a stream meanwhile), copies each
-//! stream's tail into a second sealed memfd, one after another, with an
-//! [`Index`] in the JSON hand-off: per stream its process, which stream,
-//! its byte range in the memfd, its counters and its stamps (as offsets
-//! into its own bytes). Only copies: an exec that fails leaves the old
-//! image's streams as they were. The new image, once its streams exist and
+//! stream's tail into a second sealed memfd, one after another, each
+//! followed by its stamps (as offsets into its own bytes; binary, 16 bytes
+//! each: a chatty stream has hundreds, too many for the JSON hand-off
+//! across hundreds of streams), with an [`Index`] in the JSON hand-off:
+//! per stream its process, which stream, where it is in the memfd and its
+//! counters. Only copies: an exec that fails leaves the old image's
+//! streams as they were. The new image, once its streams exist and
 //! before any pump runs again, fills each stream from its range
 //! ([`Received::restore`]) and closes the memfd. A stream whose tail is now
 //! smaller keeps the last `cap` bytes (only those are read); a process no
@@ -20,11 +22,13 @@
 //! never the re-exec.
 //!
 //! Memory: the memfd holds the sum of the tails, each at most its stream's
-//! cap ([`super::TAIL_BYTES`]); the old image adds one tail's copy at a
+//! cap ([`super::TAIL_BYTES`]) plus its stamps (at most
+//! [`MAX_STAMPS`] × 16 bytes); the old image adds one tail's copy at a
 //! time. In the new image the memfd and the refilled rings coexist until
 //! the memfd is closed, right after the restore: a peak of twice the sum
 //! of the tails, transient, bounded by the caps.
 
+use super::ring::MAX_STAMPS;
 use super::{lock, LogStream};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -49,15 +53,19 @@ pub struct Entry {
     pub name: String,
     /// Its stderr stream (never for a stream shared with stdout).
     pub stderr: bool,
-    /// Where its bytes are in the memfd.
+    /// Where its bytes are in the memfd: `len` bytes at `at`, then
+    /// `stamps` pairs (offset in its bytes, unix ms) as `LogStream::
+    /// tail_stamped` gives them, each number 8 bytes little-endian.
     pub at: u64,
     pub len: u64,
+    pub stamps: u64,
     /// The stream's counters (`LogStream::bytes_written`, `write_errors`).
     pub written: u64,
     pub write_errors: u64,
-    /// (offset in its bytes, unix ms), as `LogStream::tail_stamped`.
-    pub stamps: Vec<(u64, u64)>,
 }
+
+/// Bytes per stamp in the memfd.
+const STAMP: u64 = 16;
 
 /// A process's streams: (full name, stdout, stderr), stderr the same
 /// stream as stdout when redirected.
@@ -109,17 +117,23 @@ fn write_all<'a>(procs: impl IntoIterator<Item = Streams<'a>>) -> io::Result<(Ow
             (bytes, stamps, written)
         };
         file.write_all(&bytes)?;
+        let pairs: Vec<u8> = stamps
+            .iter()
+            .flat_map(|&(off, ms)| [off.to_le_bytes(), ms.to_le_bytes()])
+            .flatten()
+            .collect();
+        file.write_all(&pairs)?;
         let len = bytes.len() as u64;
         streams.push(Entry {
             name: name.to_owned(),
             stderr,
             at,
             len,
+            stamps: stamps.len() as u64,
             written,
             write_errors: s.write_errors.load(Relaxed),
-            stamps,
         });
-        at += len;
+        at += len + pairs.len() as u64;
     }
     let seals = nix::fcntl::SealFlag::F_SEAL_WRITE
         | nix::fcntl::SealFlag::F_SEAL_GROW
@@ -197,11 +211,25 @@ impl Received {
 /// Put `e`'s tail (its last `cap` bytes) and counters into the fresh
 /// stream `s`.
 fn fill(s: &LogStream, file: &File, size: u64, e: &Entry) -> Result<(), String> {
-    let end = e.at.checked_add(e.len).filter(|&end| end <= size);
+    let end = (e.stamps <= MAX_STAMPS as u64)
+        .then(|| e.at.checked_add(e.len)?.checked_add(e.stamps * STAMP))
+        .flatten()
+        .filter(|&end| end <= size);
     if end.is_none() || e.len > e.written {
-        return Err(format!("range {}+{} does not fit", e.at, e.len));
+        return Err(format!(
+            "{}+{} with {} stamps does not fit",
+            e.at, e.len, e.stamps
+        ));
     }
-    if e.stamps.windows(2).any(|w| w[0].0 >= w[1].0) || e.stamps.iter().any(|st| st.0 >= e.len) {
+    let mut raw = vec![0; (e.stamps * STAMP) as usize];
+    file.read_exact_at(&mut raw, e.at + e.len)
+        .map_err(|err| err.to_string())?;
+    let num = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let stamps: Vec<(u64, u64)> = raw
+        .chunks_exact(STAMP as usize)
+        .map(|p| (num(&p[..8]), num(&p[8..])))
+        .collect();
+    if stamps.windows(2).any(|w| w[0].0 >= w[1].0) || stamps.iter().any(|st| st.0 >= e.len) {
         return Err("its stamps do not fit its bytes".into());
     }
     let mut tail = lock(&s.tail);
@@ -214,7 +242,7 @@ fn fill(s: &LogStream, file: &File, size: u64, e: &Entry) -> Result<(), String> 
     // Stream offsets again: the bytes end at `written`.
     let start = e.written - e.len;
     let tail_start = e.written - keep;
-    for &(off, ms) in &e.stamps {
+    for (off, ms) in stamps {
         tail.stamps.note(start + off, ms, tail_start);
     }
     s.written.store(e.written, Relaxed);

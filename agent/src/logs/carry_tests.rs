@@ -149,10 +149,12 @@ fn a_bad_index_or_no_memfd_starts_empty() {
         Received::new(Some(i), Some(handed(&fd))).restore(procs(&new));
         assert_eq!((s.tail(100), s.bytes_written()), (vec![], 0));
     };
-    bad(|e| e.len += 1);
+    bad(|e| e.stamps += 1);
+    bad(|e| e.stamps = u64::MAX);
     bad(|e| e.at = u64::MAX);
     bad(|e| e.written = 0);
-    bad(|e| e.stamps.push((100, 1)));
+    // The stamps read from the wrong place: they do not fit the bytes.
+    bad(|e| e.len -= 1);
     // An older image's hand-off: no index.
     let s = fresh();
     let new = vec![("p", s.clone(), s.clone())];
