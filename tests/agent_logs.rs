@@ -140,6 +140,9 @@ command = "TESTPROG ticker 20"
 startsecs = 0
 "#
     ));
+    // RUNNING first (startsecs = 0 promotes it at the owner's next turn,
+    // which a loaded machine may give after the flood's first 128 KiB).
+    a.wait_state("flood", "RUNNING", Duration::from_secs(30));
     // The flood gets going, then stops: past what the pipe, the writer's
     // queue and the FIFO hold, it is blocked on its own stdout. Past 128 KiB
     // taken in, more is bound for the FIFO (64 KiB) than it can hold, so

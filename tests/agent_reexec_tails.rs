@@ -195,3 +195,61 @@ fn reexec_carries_every_log_tail_byte_for_byte() {
     say("unfiled", 8002);
     read_stream_until(&s, T, "line 8002 followed", |t| t.contains("out 8002\n"));
 }
+
+/// `fleetctl tail -f` through a re-exec: the stream breaks with the exec,
+/// fleetctl waits for the agent and goes on from the byte it reached
+/// (`from` = the answer's `x-log-offset` + what it printed): every tick
+/// once, in order, none missed. The agent ending the stream (it stops)
+/// ends the command.
+#[test]
+fn fleetctl_tail_f_goes_on_across_a_reexec() {
+    let mut a = Agent::start("[program.ticker]\ncommand = \"TESTPROG ticker 5\"\nstartsecs = 0\n");
+    a.wait_state("ticker", "RUNNING", T);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let err = dir.path().join("err");
+    let mut tail = common::ctl::fleetctl_cmd()
+        .arg("--agent")
+        .arg(&a.socket)
+        .args(["tail", "-f", "ticker"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let ticks = || -> Vec<u64> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix("tick ")?.parse().ok())
+            .collect()
+    };
+    let last = |t: &[u64]| t.last().copied().unwrap_or(0);
+    wait_for(T, "tail -f to print ticks", || {
+        (ticks().len() > 20).then_some(())
+    });
+    let at_reexec = last(&ticks());
+    let r = reexec(&a, "");
+    assert!(r["error"].is_null(), "{r}");
+    wait_for(T, "ticks well after the re-exec", || {
+        (last(&ticks()) > at_reexec + 100).then_some(())
+    });
+    let seen = ticks();
+    // The first line may be cut (a tail starts mid-line); from the second
+    // on, every tick once and in order.
+    for w in seen[1..].windows(2) {
+        assert_eq!(w[1], w[0] + 1, "a gap or a repeat around {w:?}");
+    }
+    let said = std::fs::read_to_string(&err).unwrap();
+    assert!(said.contains("going on once it answers"), "{said}");
+    // The agent stopping ends the stream, and tail -f with it.
+    a.signal(nix::sys::signal::Signal::SIGTERM);
+    let code = wait_for(T, "tail -f to end with the agent", || {
+        tail.try_wait().unwrap()
+    });
+    assert!(
+        code.success(),
+        "{code}: {}",
+        std::fs::read_to_string(&err).unwrap()
+    );
+    let _ = a.wait_exit(T);
+}

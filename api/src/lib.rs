@@ -32,7 +32,7 @@ pub use console::{
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::Event;
-pub use log::{FileQuery, LogQuery, Stream, LOG_FILE_MAX};
+pub use log::{FileQuery, LogQuery, Stream, LOG_FILE_MAX, LOG_OFFSET_HEADER};
 pub use process::{
     count_exit, format_timedelta, format_uptime, AgentStatus, ExitInfo, ExitKind, Health,
     ListenerInfo, ProcessInfo, ProcessState, Wanted, EXIT_WINDOW_MS,

@@ -52,7 +52,18 @@ pub struct LogQuery {
     pub tail: Option<usize>,
     pub follow: Option<bool>,
     pub timestamps: Option<bool>,
+    /// Instead of `tail`: the bytes from this stream offset on that the
+    /// tail still holds (offsets count every byte since the stream began,
+    /// across the agent's re-execs; each answer's [`LOG_OFFSET_HEADER`]
+    /// says where its first byte is).
+    #[serde(default)]
+    pub from: Option<u64>,
 }
+
+/// The response header of a log tail or follow: the stream offset of its
+/// first byte, so a follower whose connection broke asks `from` =
+/// that + the bytes it got.
+pub const LOG_OFFSET_HEADER: &str = "x-log-offset";
 
 impl LogQuery {
     /// The query string asking an agent for this, with `stream` checked.
@@ -66,6 +77,9 @@ impl LogQuery {
         }
         if self.timestamps == Some(true) {
             q.push_str("&timestamps=true");
+        }
+        if let Some(at) = self.from {
+            q.push_str(&format!("&from={at}"));
         }
         q
     }

@@ -26,6 +26,7 @@ pub struct ByteStream {
 /// An answer with a 2xx status (see `Client::request`).
 pub struct Response {
     pub status: u16,
+    pub headers: hyper::HeaderMap,
     pub body: ByteStream,
 }
 

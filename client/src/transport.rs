@@ -265,6 +265,7 @@ impl Client {
             .map_err(|e| transport_err(root_reason(&e)))?;
         Ok(Response {
             status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
             body: ByteStream::new(Body::Hyper(resp.into_body())),
         })
     }
@@ -310,6 +311,7 @@ impl Client {
         })?;
         Ok(Response {
             status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
             body: ByteStream::new(Body::Reqwest(resp)),
         })
     }

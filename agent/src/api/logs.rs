@@ -9,12 +9,12 @@
 //! Addressed by process name only; no file path crosses the API.
 
 use super::ApiError;
-use crate::logs::LogStream;
+use crate::logs::{LogStream, Span};
 use crate::supervisor::Handle;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use fleet_api::{FileQuery, LogQuery, Stream};
 use std::sync::Arc;
@@ -30,29 +30,37 @@ pub async fn log(
     let Path(name) = path?;
     let Query(q) = query?;
     let stream = stream_of(&h, &name, q.stream.as_deref())?;
-    let tail = q.tail.unwrap_or(DEFAULT_TAIL);
-    if q.timestamps == Some(true) {
-        if q.follow == Some(true) {
-            return Ok((
-                [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-                crate::logs::stamped_follow_body(&stream, tail, h.finished()),
-            )
-                .into_response());
+    // With `from`, the bytes from that stream offset on (a follower
+    // going on after its connection broke); the answer says where its
+    // first byte is in `x-log-offset` either way.
+    let span = match q.from {
+        Some(at) => Span::From(at),
+        None => Span::Last(q.tail.unwrap_or(DEFAULT_TAIL)),
+    };
+    let follow = q.follow == Some(true);
+    let (kind, (body, start)) = match (q.timestamps == Some(true), follow) {
+        (true, true) => (
+            "text/plain; charset=utf-8",
+            crate::logs::stamped_follow_body(&stream, span, h.finished()),
+        ),
+        (true, false) => {
+            let (bytes, stamps, start) = stream.tail_stamped_span(span);
+            let text = crate::logs::stamped(&bytes, &stamps);
+            ("text/plain; charset=utf-8", (Body::from(text), start))
         }
-        let (bytes, stamps) = stream.tail_stamped(tail);
-        return Ok((
-            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-            crate::logs::stamped(&bytes, &stamps),
-        )
-            .into_response());
-    }
-    let headers = [(CONTENT_TYPE, "application/octet-stream")];
-    if !q.follow.unwrap_or(false) {
-        return Ok((headers, stream.tail(tail)).into_response());
-    }
+        (false, true) => (
+            "application/octet-stream",
+            crate::logs::follow_body(&stream, span, h.finished()),
+        ),
+        (false, false) => {
+            let (bytes, start) = stream.tail_span(span);
+            ("application/octet-stream", (Body::from(bytes), start))
+        }
+    };
+    let offset = HeaderName::from_static(fleet_api::LOG_OFFSET_HEADER);
     Ok((
-        headers,
-        crate::logs::follow_body(&stream, tail, h.finished()),
+        [(CONTENT_TYPE, kind.to_owned()), (offset, start.to_string())],
+        body,
     )
         .into_response())
 }

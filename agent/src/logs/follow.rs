@@ -5,7 +5,7 @@
 //! (`&timestamps=true`). A reader that falls behind is told how much it
 //! missed, in the stream.
 
-use super::LogStream;
+use super::{LogStream, Span};
 use axum::body::{Body, Bytes};
 use futures_util::StreamExt;
 use std::convert::Infallible;
@@ -14,13 +14,14 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
+/// The body, and the stream offset of its first byte.
 pub fn follow_body(
     stream: &LogStream,
-    tail: usize,
+    span: Span,
     until: impl Future<Output = ()> + Send + 'static,
-) -> Body {
-    let (first, rx) = stream.follow(tail);
-    body(Bytes::from(first), rx, |b| b, until)
+) -> (Body, u64) {
+    let (first, rx, start) = stream.follow(span);
+    (body(Bytes::from(first), rx, |b| b, until), start)
 }
 
 /// The last `tail` bytes stamped, then each new line as `MS\tLINE`, MS the
@@ -29,10 +30,10 @@ pub fn follow_body(
 /// split across chunks is stamped once, at its start.
 pub fn stamped_follow_body(
     stream: &LogStream,
-    tail: usize,
+    span: Span,
     until: impl Future<Output = ()> + Send + 'static,
-) -> Body {
-    let (bytes, stamps, rx) = stream.follow_stamped(tail);
+) -> (Body, u64) {
+    let (bytes, stamps, rx, start) = stream.follow_stamped(span);
     let first = stamped(&bytes, &stamps);
     // The tail ends at a line end (or is empty): the next byte starts one.
     let mut line_start = first.is_empty() || first.ends_with('\n');
@@ -49,7 +50,7 @@ pub fn stamped_follow_body(
         }
         Bytes::from(out)
     };
-    body(Bytes::from(first), rx, each, until)
+    (body(Bytes::from(first), rx, each, until), start)
 }
 
 /// `first`, then each chunk of `rx` through `each`, until `until`.

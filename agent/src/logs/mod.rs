@@ -108,6 +108,26 @@ struct FileState {
 /// up to the next.
 pub type Stamps = Vec<(u64, u64)>;
 
+/// Which bytes of the tail a read wants: the last N, or those from a
+/// stream offset on (what a follower whose connection broke — the agent
+/// re-executing — asks, to go on with no gap and no repeat). Offsets count
+/// every byte since the stream began, across re-execs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Span {
+    Last(usize),
+    From(u64),
+}
+
+impl Span {
+    /// How many of the last bytes, with the stream at offset `end`.
+    fn len(self, end: u64) -> usize {
+        match self {
+            Span::Last(n) => n,
+            Span::From(at) => usize::try_from(end.saturating_sub(at)).unwrap_or(usize::MAX),
+        }
+    }
+}
+
 impl LogStream {
     /// Open (append, creating parent directories) the stream's file, if it
     /// has one, and keep a tail of `cap` bytes.
@@ -317,41 +337,62 @@ impl LogStream {
     /// the returned bytes, unix ms) pairs, each covering the bytes up to the
     /// next; bytes before the first pair have no known time.
     pub fn tail_stamped(&self, max: usize) -> (Vec<u8>, Stamps) {
-        let (bytes, stamps, _) = self.stamped(max, false);
+        let (bytes, stamps, _, _) = self.stamped(Span::Last(max), false);
         (bytes, stamps)
     }
 
-    /// `tail_stamped(max)` and, as `follow` gives, a receiver of every
-    /// chunk written after it: no gap, no duplicate.
-    pub fn follow_stamped(&self, max: usize) -> (Vec<u8>, Stamps, broadcast::Receiver<Bytes>) {
-        let (bytes, stamps, rx) = self.stamped(max, true);
-        (bytes, stamps, rx.expect("asked for"))
+    /// `tail_stamped` of `span`, and the stream offset of its first byte.
+    pub fn tail_stamped_span(&self, span: Span) -> (Vec<u8>, Stamps, u64) {
+        let (bytes, stamps, _, start) = self.stamped(span, false);
+        (bytes, stamps, start)
+    }
+
+    /// `tail_stamped` of `span`, as `follow` gives, a receiver of every
+    /// chunk written after it (no gap, no duplicate), and the stream offset
+    /// of its first byte.
+    pub fn follow_stamped(&self, span: Span) -> (Vec<u8>, Stamps, broadcast::Receiver<Bytes>, u64) {
+        let (bytes, stamps, rx, start) = self.stamped(span, true);
+        (bytes, stamps, rx.expect("asked for"), start)
     }
 
     fn stamped(
         &self,
-        max: usize,
+        span: Span,
         follow: bool,
-    ) -> (Vec<u8>, Stamps, Option<broadcast::Receiver<Bytes>>) {
+    ) -> (Vec<u8>, Stamps, Option<broadcast::Receiver<Bytes>>, u64) {
         let tail = lock(&self.tail);
-        let bytes = tail.last(max);
         // `written` moves only under the tail lock.
         let end = self.written.load(Relaxed);
-        let stamps = tail.stamps.between(end - bytes.len() as u64, end);
+        let bytes = tail.last(span.len(end));
+        let start = end - bytes.len() as u64;
+        let stamps = tail.stamps.between(start, end);
         let rx = follow.then(|| {
             self.tx
                 .get_or_init(|| broadcast::channel(FOLLOW_CHUNKS).0)
                 .subscribe()
         });
-        (bytes, stamps, rx)
+        (bytes, stamps, rx, start)
     }
 
-    /// The last `max` bytes and a receiver of every chunk written after
-    /// them: no gap, no duplicate.
-    pub fn follow(&self, max: usize) -> (Vec<u8>, broadcast::Receiver<Bytes>) {
+    /// The bytes of `span` (at most the tail's capacity) and the stream
+    /// offset of the first.
+    pub fn tail_span(&self, span: Span) -> (Vec<u8>, u64) {
         let tail = lock(&self.tail);
+        let end = self.written.load(Relaxed);
+        let bytes = tail.last(span.len(end));
+        let start = end - bytes.len() as u64;
+        (bytes, start)
+    }
+
+    /// The bytes of `span`, a receiver of every chunk written after them
+    /// (no gap, no duplicate), and the stream offset of the first byte.
+    pub fn follow(&self, span: Span) -> (Vec<u8>, broadcast::Receiver<Bytes>, u64) {
+        let tail = lock(&self.tail);
+        let end = self.written.load(Relaxed);
         let tx = self.tx.get_or_init(|| broadcast::channel(FOLLOW_CHUNKS).0);
-        (tail.last(max), tx.subscribe())
+        let bytes = tail.last(span.len(end));
+        let start = end - bytes.len() as u64;
+        (bytes, tx.subscribe(), start)
     }
 
     pub fn path(&self) -> Option<&Path> {

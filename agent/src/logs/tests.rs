@@ -1,6 +1,6 @@
 //! Log capture against real pipes and real files.
 
-use super::{spawn_pump, LogStream};
+use super::{spawn_pump, LogStream, Span};
 use crate::config::LogSpec;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -196,11 +196,32 @@ fn tail_is_bounded_and_correct_after_wrap() {
 fn follow_sees_later_bytes_once() {
     let s = LogStream::open(&spec(None, 0, 0), 100).unwrap();
     s.write(b"abc");
-    let (snap, mut rx) = s.follow(2);
+    let (snap, mut rx, _) = s.follow(Span::Last(2));
     assert_eq!(snap, b"bc");
     s.write(b"def");
     assert_eq!(&rx.try_recv().unwrap()[..], b"def");
     assert!(rx.try_recv().is_err());
+}
+
+/// A follower whose connection broke goes on from the stream offset it
+/// reached: what the tail still holds from there, never a byte twice.
+#[test]
+fn a_span_from_an_offset_is_what_the_tail_holds_from_there() {
+    let s = LogStream::open(&spec(None, 0, 0), 4).unwrap();
+    s.write(b"abcdef");
+    assert_eq!(s.tail_span(Span::Last(3)), (b"def".to_vec(), 3));
+    assert_eq!(s.tail_span(Span::From(3)), (b"def".to_vec(), 3));
+    assert_eq!(s.tail_span(Span::From(6)), (vec![], 6));
+    assert_eq!(s.tail_span(Span::From(9)), (vec![], 6), "past the end");
+    // Older than the tail: the tail's first byte, and it says so.
+    assert_eq!(s.tail_span(Span::From(0)), (b"cdef".to_vec(), 2));
+    let (first, mut rx, start) = s.follow(Span::From(5));
+    assert_eq!((first, start), (b"f".to_vec(), 5));
+    s.write(b"g");
+    assert_eq!(&rx.try_recv().unwrap()[..], b"g");
+    let (bytes, stamps, at) = s.tail_stamped_span(Span::From(4));
+    assert_eq!((bytes, at), (b"efg".to_vec(), 4));
+    assert!(!stamps.is_empty());
 }
 
 #[test]
@@ -221,7 +242,7 @@ fn follow_during_concurrent_writes_has_no_gap_or_duplicate() {
             std::thread::spawn(move || rest.iter().for_each(|c| s.write(c)))
         };
         // Subscribe while the writer may be running.
-        let (mut got, mut rx) = s.follow(usize::MAX);
+        let (mut got, mut rx, _) = s.follow(Span::Last(usize::MAX));
         writer.join().unwrap();
         while let Ok(b) = rx.try_recv() {
             got.extend_from_slice(&b);
@@ -421,7 +442,7 @@ fn a_slow_follower_lags_without_slowing_the_writer() {
     use tokio::sync::broadcast::error::TryRecvError;
     let n = super::FOLLOW_CHUNKS;
     let s = LogStream::open(&spec(None, 0, 0), 100).unwrap();
-    let (_, mut rx) = s.follow(0);
+    let (_, mut rx, _) = s.follow(Span::Last(0));
     // The follower never reads: writes must not block.
     for i in 0..3 * n {
         s.write(format!("{i},").as_bytes());

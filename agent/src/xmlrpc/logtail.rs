@@ -145,7 +145,7 @@ pub async fn logtail(State(h): State<Handle>, Path(rest): Path<String>) -> Respo
     let Some((stream, _)) = stream else {
         return not_found(format!("{spec}: stderr goes to stdout"));
     };
-    let body = crate::logs::follow_body(&stream, 1024, h.finished());
+    let (body, _) = crate::logs::follow_body(&stream, crate::logs::Span::Last(1024), h.finished());
     (
         [
             (CONTENT_TYPE, "text/plain;charset=utf-8"),

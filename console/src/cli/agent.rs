@@ -256,7 +256,75 @@ async fn tail(ctx: &Ctx, t: TailArgs) -> Result<Status, CliError> {
         encode_segment(name),
         log_query(&t)
     );
-    copy_log(ctx, &path).await
+    match t.follow {
+        true => follow_log(ctx, &path).await,
+        false => copy_log(ctx, &path).await,
+    }
+}
+
+/// How long `tail -f` waits for an agent whose stream broke to answer
+/// again (a re-exec takes milliseconds; a package upgrade, seconds).
+const FOLLOW_AGAIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `tail -f` on an agent: copy as it arrives. When the connection breaks
+/// (the agent re-executing for an upgrade), wait for the agent and go on
+/// from the byte reached — `from` = the answer's `x-log-offset` plus the
+/// bytes copied — so nothing is missed or printed twice. A stream the
+/// agent ends (it is stopping) ends the command.
+async fn follow_log(ctx: &Ctx, path: &str) -> Result<Status, CliError> {
+    let mut from: Option<u64> = None;
+    loop {
+        let asked = match from {
+            Some(at) => format!("{path}&from={at}"),
+            None => path.to_owned(),
+        };
+        let since = std::time::Instant::now();
+        let resp = loop {
+            match ctx.client.request("GET", &asked, None, &[]).await {
+                Ok(r) => break r,
+                Err(
+                    fleet_client::ClientError::Connect { .. }
+                    | fleet_client::ClientError::Transport { .. },
+                ) if from.is_some() && since.elapsed() < FOLLOW_AGAIN_WITHIN => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let start = resp
+            .headers
+            .get(fleet_api::LOG_OFFSET_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        match (from, start) {
+            (Some(want), Some(got)) if got > want => eprintln!(
+                "fleetctl: {} bytes were written and left the agent's tail meanwhile",
+                got - want
+            ),
+            (Some(want), Some(got)) if got < want => {
+                eprintln!("fleetctl: the agent's log started over (the agent restarted)")
+            }
+            _ => {}
+        }
+        let mut body = resp.body;
+        let mut at = start;
+        loop {
+            match body.chunk().await {
+                Ok(Some(bytes)) => {
+                    ctx.print_bytes(&bytes)?;
+                    at = at.map(|a| a + bytes.len() as u64);
+                }
+                Ok(None) => return Ok(Status::Success),
+                // An agent too old to say where it started cannot be
+                // followed further without a gap or a repeat.
+                Err(e) if at.is_none() => return Err(ctx.client.broken(e).into()),
+                Err(_) => {
+                    eprintln!("fleetctl: the log stream broke (the agent re-executing?); going on once it answers");
+                    from = at;
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// How long the new image may take to serve.
