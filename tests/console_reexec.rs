@@ -85,3 +85,72 @@ fn a_rolling_fleet_reexec_keeps_every_pid() {
     });
     assert_eq!(after.as_ref(), Some(&before), "{}", c.get("/v1/status"));
 }
+
+/// The last "tick N" numbers of a list of log lines, in order.
+fn tick_numbers(lines: &[String]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("tick ")?.trim().parse().ok())
+        .collect()
+}
+
+/// Reading a live log while its agent re-executes (an upgrade): on the
+/// page (headless Chromium) and with `fleetctl --console URL tail -f`,
+/// the log goes on from the byte it reached — every tick once, in order,
+/// from the first live line on — and the page never says it ended.
+#[test]
+fn a_live_log_goes_on_through_its_agent_s_reexec() {
+    let (a, p) = tcp_agent("[program.ticker]\ncommand = \"TESTPROG ticker 10\"\nstartsecs = 0\n");
+    let c = Console::start(&agent_entries(&[("w-01", p)]));
+    c.wait_running(1, T);
+    let b = common::browser::Browser::start(c.port);
+    b.login(OPERATOR, "ops");
+    b.goto("/#/proc/w-01/ticker:ticker?stream=stdout");
+    // The page's lines from the "live" mark on.
+    let live = || -> Vec<String> {
+        let v = b.js(
+            "const all = [...document.querySelectorAll('#log .ln')]; \
+             const at = all.findIndex(e => e.classList.contains('mark') && e.textContent.includes('live')); \
+             return at < 0 ? [] : all.slice(at + 1).filter(e => e.dataset.st).map(e => e.querySelector('.tx').textContent);",
+            vec![],
+        );
+        serde_json::from_value(v).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut tail = fleetctl_cmd()
+        .args(["--console", &format!("http://127.0.0.1:{}", c.port)])
+        .args(["--token", OPERATOR, "tail", "-f", "w-01", "ticker"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let printed = || {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        tick_numbers(&text.lines().map(str::to_owned).collect::<Vec<_>>())
+    };
+    wait_for(T, "live lines on the page and from fleetctl", || {
+        (tick_numbers(&live()).len() > 20 && printed().len() > 20).then_some(())
+    });
+    let at = *tick_numbers(&live()).last().unwrap();
+    let r = common::listen::reexec(&a, "");
+    assert!(r["error"].is_null(), "{r}");
+    wait_for(T, "ticks well after the re-exec on both", || {
+        let page = tick_numbers(&live());
+        let ctl = printed();
+        (page.last() > Some(&(at + 100)) && ctl.last() > Some(&(at + 100))).then_some(())
+    });
+    for (who, ticks) in [("the page", tick_numbers(&live())), ("fleetctl", printed())] {
+        // fleetctl's first line may be cut (a tail starts mid-line).
+        for w in ticks[1..].windows(2) {
+            assert_eq!(w[1], w[0] + 1, "{who}: a gap or a repeat around {w:?}");
+        }
+    }
+    let state = b.js(
+        "return document.getElementById('log-state').textContent",
+        vec![],
+    );
+    assert_eq!(state, "following…");
+    let _ = tail.kill();
+    let _ = tail.wait();
+}

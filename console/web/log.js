@@ -61,7 +61,9 @@ export function startLog(host, name, stream, key) {
   // stays where the reader scrolled otherwise: read at each append (a
   // scroll event would come too late for lines already on their way).
   const atBottom = () => pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+  // Kept with the log, so a re-render of the view shows it again.
   const state = (t) => {
+    S.log.state = t;
     const el = $("#log-state");
     if (el) el.textContent = t;
   };
@@ -108,11 +110,21 @@ export function startLog(host, name, stream, key) {
     }
     return m;
   };
+  // Each stream's history, and the stream offset just past its last whole
+  // line (x-log-offset + the UTF-8 length of each line), where its follow
+  // starts: no line lost or shown twice between the two. A last line not
+  // yet ended is left to the follow, whole.
+  const utf8 = new TextEncoder();
+  const next = {};
   const tails = streams.map(async (st) => {
     const r = await fetch(base + st + "&tail=" + TAIL + "&timestamps=true", { signal: ctrl.signal, credentials: "same-origin", cache: "no-store" });
     if (!r.ok) throw new Error(await fail(r));
+    const at = r.headers.has("x-log-offset") ? Number(r.headers.get("x-log-offset")) : null;
     const body = await r.text();
-    let lines = parseStamped(body).map(([t, text]) => ({ t, text, st }));
+    const got = parseStamped(body);
+    if (body && !body.endsWith("\n")) got.pop();
+    if (at !== null) next[st] = got.reduce((n, [, text]) => n + utf8.encode(text).length + 1, at);
+    let lines = got.map(([t, text]) => ({ t, text, st }));
     // A full tail may start mid-line: drop its first line.
     if (body.length >= TAIL - 4 && lines.length > 1) lines = lines.slice(1);
     return lines;
@@ -133,22 +145,60 @@ export function startLog(host, name, stream, key) {
       }
     }
   })();
+  // A follow that breaks (its agent re-executing for an upgrade) goes on
+  // from the byte it reached: the answer's x-log-offset plus the UTF-8
+  // length of each whole line shown — no line missed or shown twice. The
+  // agent ending the stream (it is stopping) ends it.
   async function followStream(st) {
-    const r = await fetch(base + st + "&tail=0&follow=true&timestamps=true", { signal: ctrl.signal, credentials: "same-origin", cache: "no-store" });
-    if (!r.ok) throw new Error(await fail(r));
-    const reader = r.body.getReader();
-    const dec = new TextDecoder();
-    let partial = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      partial += dec.decode(value, { stream: true });
-      const cut = partial.lastIndexOf("\n");
-      if (cut < 0) continue;
-      add(parseStamped(partial.slice(0, cut + 1)).map(([t, text]) => line({ t, text, st })));
-      partial = partial.slice(cut + 1);
+    let from = st in next ? next[st] : null;
+    let again = false; // a reconnect: failures are waited out, not shown
+    for (let waited = 0; ; ) {
+      const q = from === null ? "&tail=0" : "&from=" + from;
+      let r = null;
+      try {
+        r = await fetch(base + st + q + "&follow=true&timestamps=true", { signal: ctrl.signal, credentials: "same-origin", cache: "no-store" });
+      } catch (e) {
+        if (e.name === "AbortError" || !again) throw e;
+      }
+      if (!r || !r.ok) {
+        if (!again) throw new Error(await fail(r));
+        // The console answers 502 until the agent serves again.
+        if ((waited += 250) > 60000) throw new Error("its agent did not answer again within 60 s");
+        await new Promise((res) => setTimeout(res, 250));
+        continue;
+      }
+      waited = 0;
+      const at = r.headers.has("x-log-offset") ? Number(r.headers.get("x-log-offset")) : null;
+      if (again) state("following…");
+      if (from !== null && at !== null && at > from) add([mark(`${at - from} bytes were written and left the agent's tail meanwhile`)]);
+      if (again && at !== null && at < from) add([mark("the agent restarted: its log started over")]);
+      let pos = at;
+      const reader = r.body.getReader();
+      const dec = new TextDecoder();
+      let partial = "";
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          partial += dec.decode(value, { stream: true });
+          const cut = partial.lastIndexOf("\n");
+          if (cut < 0) continue;
+          const got = parseStamped(partial.slice(0, cut + 1));
+          if (pos !== null) for (const [, text] of got) pos += utf8.encode(text).length + 1;
+          add(got.map(([t, text]) => line({ t, text, st })));
+          partial = partial.slice(cut + 1);
+        }
+      } catch (e) {
+        if (e.name === "AbortError" || pos === null) throw e;
+        // Its partial line is asked again, whole, from `pos`.
+        from = pos;
+        again = true;
+        state("the stream broke (its agent re-executing?); going on…");
+        continue;
+      }
+      if (partial) add(parseStamped(partial).map(([t, text]) => line({ t, text, st })));
+      return;
     }
-    if (partial) add(parseStamped(partial).map(([t, text]) => line({ t, text, st })));
   }
 }
 

@@ -266,12 +266,13 @@ async fn tail(ctx: &Ctx, t: TailArgs) -> Result<Status, CliError> {
 /// again (a re-exec takes milliseconds; a package upgrade, seconds).
 const FOLLOW_AGAIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// `tail -f` on an agent: copy as it arrives. When the connection breaks
-/// (the agent re-executing for an upgrade), wait for the agent and go on
+/// `tail -f` (on an agent, or through a console): copy as it arrives. When
+/// the connection breaks (the agent re-executing for an upgrade; the
+/// console says the agent is unreachable meanwhile), wait for it and go on
 /// from the byte reached — `from` = the answer's `x-log-offset` plus the
 /// bytes copied — so nothing is missed or printed twice. A stream the
 /// agent ends (it is stopping) ends the command.
-async fn follow_log(ctx: &Ctx, path: &str) -> Result<Status, CliError> {
+pub async fn follow_log(ctx: &Ctx, path: &str) -> Result<Status, CliError> {
     let mut from: Option<u64> = None;
     loop {
         let asked = match from {

@@ -1,7 +1,7 @@
 //! Verbs against the console (`--console URL`): the fleet picture, bulk
 //! operations followed by long-polling, hosts, operation history, events.
 
-use super::agent::{copy_log, event_line, log_query, process_table};
+use super::agent::{copy_log, event_line, follow_log, log_query, process_table};
 use super::args::{ActArgs, HostsCmd, TailArgs, Verb};
 use super::client::{encode_segment, ClientError};
 use super::output::{self, Cell, Table};
@@ -389,7 +389,10 @@ async fn tail(ctx: &Ctx, t: TailArgs) -> Result<Status, CliError> {
         encode_segment(name),
         log_query(&t)
     );
-    copy_log(ctx, &path).await
+    match t.follow {
+        true => follow_log(ctx, &path).await,
+        false => copy_log(ctx, &path).await,
+    }
 }
 
 async fn hosts(ctx: &Ctx) -> Result<Status, CliError> {

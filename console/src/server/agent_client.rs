@@ -297,16 +297,32 @@ impl AgentClient {
     /// Open a log (headers within [`STATUS_TIMEOUT`]). A tail (not
     /// followed) also fails after [`STREAM_READ_TIMEOUT`] without a byte;
     /// a followed log may be quiet for hours, and ends when its reader goes.
-    pub async fn log(&self, name: &str, query: &str) -> Result<ByteStream, CallError> {
+    /// A log tail or follow, and the stream offset of its first byte (the
+    /// agent's `x-log-offset`, passed on so a follower can go on `from`
+    /// it after a break).
+    pub async fn log(
+        &self,
+        name: &str,
+        query: &str,
+    ) -> Result<(ByteStream, Option<u64>), CallError> {
         let path = format!("/v1/processes/{}/log?{query}", encode::segment(name));
-        let body = tokio::time::timeout(STATUS_TIMEOUT, self.fleet("a log")?.stream(&path, &[]))
+        let asked = self.fleet("a log")?.request("GET", &path, None, &[]);
+        let resp = tokio::time::timeout(STATUS_TIMEOUT, asked)
             .await
             .map_err(|_| CallError::Unreachable("timed out waiting for the log".into()))??;
-        Ok(if query.contains("follow=true") {
-            body
-        } else {
-            body.with_read_timeout(STREAM_READ_TIMEOUT)
-        })
+        let offset = resp
+            .headers
+            .get(fleet_api::LOG_OFFSET_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        let body = resp.body;
+        Ok((
+            if query.contains("follow=true") {
+                body
+            } else {
+                body.with_read_timeout(STREAM_READ_TIMEOUT)
+            },
+            offset,
+        ))
     }
 
     /// Empty a process's log files and tail on the agent (a supervisord

@@ -55,13 +55,13 @@ export function proc([host, name]) {
     html += `<h2>Last exits <span class="sub">${(p.exits || []).length}, newest first</span></h2>` + exitsTable(p);
   } else if (S.loaded) html += empty("This process is not in the console's picture.");
   const base = procHref(host, name);
+  const key = host + "\0" + name + "\0" + stream;
   const seg = (k, label) => `<a class="btn small${stream === k ? " on" : ""}" href="${base}?stream=${k}" data-stream="${k}"${stream === k ? ' aria-current="true"' : ""}>${label}</a>`;
-  html += `<h2>Log <span class="seg">${seg("both", "stdout + stderr")} ${seg("stdout", "stdout")} ${seg("stderr", "stderr")}</span> <button type="button" class="small" data-download="log">download shown</button>${canAct() ? ` <button type="button" class="small" data-clear-log="${esc(host + "/" + name)}" aria-label="${esc(`clear the log files and tail of ${name} on ${host}`)}">${armed(host + "/" + name) ? "click again to clear" : "clear log"}</button>` : ""} ${["stdout", "stderr"].map((st) => `<a class="small" data-file="${st}" href="/v1/hosts/${enc(host)}/processes/${enc(name)}/log/file?stream=${st}" download>${st} log file</a>`).join(" ")} <span class="sub" id="log-state"></span></h2>`;
+  html += `<h2>Log <span class="seg">${seg("both", "stdout + stderr")} ${seg("stdout", "stdout")} ${seg("stderr", "stderr")}</span> <button type="button" class="small" data-download="log">download shown</button>${canAct() ? ` <button type="button" class="small" data-clear-log="${esc(host + "/" + name)}" aria-label="${esc(`clear the log files and tail of ${name} on ${host}`)}">${armed(host + "/" + name) ? "click again to clear" : "clear log"}</button>` : ""} ${["stdout", "stderr"].map((st) => `<a class="small" data-file="${st}" href="/v1/hosts/${enc(host)}/processes/${enc(name)}/log/file?stream=${st}" download>${st} log file</a>`).join(" ")} <span class="sub" id="log-state">${esc((S.log && S.log.key === key && S.log.state) || "")}</span></h2>`;
   // Same tag as the kept log element, so the morph keeps it in place
   // (moving it would reset its scroll position).
   html += `<pre data-mount="log"></pre>`;
   setView(html);
-  const key = host + "\0" + name + "\0" + stream;
   if (!S.log || S.log.key !== key) startLog(host, name, stream, key);
   const ph = $(`[data-mount="log"]`);
   if (ph && ph !== S.log.pre) ph.replaceWith(S.log.pre);

@@ -74,15 +74,22 @@ pub async fn log(
         .map_err(|e| failed(&host, e.into()))?;
         return Ok(([(CONTENT_TYPE, "application/octet-stream")], tail).into_response());
     }
-    let resp = client
+    let (resp, offset) = client
         .log(&name, &query)
         .await
         .map_err(|e| failed(&host, e))?;
-    Ok((
+    let mut r = (
         [(CONTENT_TYPE, "application/octet-stream")],
         Body::from_stream(resp.into_stream()),
     )
-        .into_response())
+        .into_response();
+    if let Some(at) = offset {
+        r.headers_mut().insert(
+            fleet_api::LOG_OFFSET_HEADER,
+            axum::http::HeaderValue::from(at),
+        );
+    }
+    Ok(r)
 }
 
 pub async fn file(
