@@ -133,8 +133,10 @@ fn check(path: &std::path::Path) -> ExitCode {
 fn run(path: PathBuf) -> anyhow::Result<()> {
     // Before anything of ours is open: drop the descriptors we inherited.
     fleet_agent::sys::close_inherited_fds();
-    // Still single-threaded: one thread takes the signals, once handled.
-    fleet_agent::sys::signals::start_held().context("cannot start the signal thread")?;
+    // Still single-threaded: every thread created from here inherits the
+    // block; the supervisor's owner thread alone takes these signals, once
+    // every handler is in place.
+    fleet_agent::sys::exec::block_window_signals().context("cannot block signals")?;
     // Still single-threaded: take NOTIFY_SOCKET out of the programs' env.
     fleet_agent::notify::take_socket();
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
@@ -155,8 +157,8 @@ fn run(path: PathBuf) -> anyhow::Result<()> {
 /// The new image of a re-exec (or the old one back after it failed).
 fn resume(state: i32, image: i32, failed: Option<String>) -> anyhow::Result<()> {
     // Signals the old image held over the exec stay pending until the
-    // handlers are in place again.
-    fleet_agent::sys::signals::start_held().context("cannot start the signal thread")?;
+    // owner thread takes them again (inherited block; kept for threads).
+    fleet_agent::sys::exec::block_window_signals().context("cannot block signals")?;
     fleet_daemon::log::init("info");
     let r = fleet_agent::reexec::resume::resume(state, image, failed)
         .map_err(|e| anyhow::anyhow!("cannot resume: {e}"))?;

@@ -165,9 +165,6 @@ pub async fn run_with(
         None => supervisor::start(config, io),
     };
     let (mut handle, done) = started.map_err(RunError::Supervisor)?;
-    // Every handler is in place (main's, the owner's): signals held since
-    // start (a re-exec's window included) are delivered now.
-    crate::sys::signals::release();
     handle.listen = listen;
     // Log write failures (full disk) become events, off the owner thread.
     tokio::spawn(supervisor::report_log_faults(handle.clone()));

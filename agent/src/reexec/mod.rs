@@ -26,7 +26,7 @@ pub mod state;
 
 use crate::logs::{carry, handoff};
 use crate::supervisor::{unix_ms, Handle, Pipes};
-use crate::sys::{exec, signals};
+use crate::sys::exec;
 use fleet_api::{ReexecOutcome, ReexecRequest};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -283,11 +283,11 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
     fleet_daemon::notify::reloading();
     let args = resume::args(&binary, memfd.as_raw_fd(), ctx.image.as_raw_fd(), None);
     let mask = exec::block_window_signals();
-    // From here no thread takes a signal (`sys/signals.rs`): one arriving
-    // now waits, pending, through the exec for the new image. A SIGTERM
-    // taken before is the shutdown's: the frozen owner would never hear it
-    // in the new image, so the re-exec gives up.
-    signals::hold();
+    // No thread takes a signal since the freeze (the owner, the one that
+    // does, blocked them): one arriving now waits, pending, through the
+    // exec for the new image. A SIGTERM taken before is the shutdown's: the
+    // frozen owner would never hear it in the new image, so the re-exec
+    // gives up.
     let e = if SHUTTING_DOWN.load(Ordering::SeqCst) || TERM.load(Ordering::SeqCst) {
         "the agent is shutting down".into()
     } else if resume::forced(FAIL_EXEC_VAR) {
@@ -298,7 +298,6 @@ async fn run(h: &Handle, req: ReexecRequest) -> Result<std::convert::Infallible,
         }
         exec::exec_path(&binary, args, exec::environment(&[TERM_BEFORE_EXEC_VAR])).to_string()
     };
-    signals::release();
     if let Ok(old) = &mask {
         exec::restore_signals(old);
     }

@@ -163,6 +163,13 @@ fn launch(
     std::thread::Builder::new()
         .name("supervisor".into())
         .spawn(move || {
+            // The one thread that takes TERM/INT/HUP/USR2/CHLD: `main`
+            // blocked them before any thread existed, so every other
+            // thread inherits the block; every handler is in place by
+            // now. A re-exec's freeze blocks them here too
+            // (`Command::Freeze`), so one arriving in the window waits,
+            // pending, through `execve` for the next image.
+            crate::sys::exec::unblock_window_signals();
             let exit = rt.block_on(owner.run(rx, checks, heard, signals, started_at));
             let _ = done_tx.send(exit);
         })?;
@@ -271,6 +278,10 @@ impl Owner {
                             }
                             Ok((listening, fds)) => {
                                 let links = listening.links.clone();
+                                // No thread takes a signal from here on: one
+                                // sent in the window waits for the next image
+                                // (or for the thaw, if the exec fails).
+                                let mask = crate::sys::exec::block_window_signals();
                                 if reply.send(Ok(self.table(started_at, listening))).is_ok() {
                                     // Nothing is reaped, spawned or signalled
                                     // until the exec replaces this image or
@@ -278,6 +289,9 @@ impl Owner {
                                     if let Ok(pipes) = thaw.await {
                                         self.repump(pipes);
                                     }
+                                }
+                                if let Ok(old) = &mask {
+                                    crate::sys::exec::restore_signals(old);
                                 }
                                 self.relink(links, fds);
                                 self.reap();

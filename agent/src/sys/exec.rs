@@ -157,8 +157,8 @@ pub fn restore_signals(old: &nix::sys::signal::SigSet) {
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(old), None);
 }
 
-/// The new image, once its handlers are in place: what arrived in the
-/// window is delivered now.
+/// The supervisor's owner thread, once every handler is in place (and
+/// after a failed re-exec): what arrived meanwhile is delivered now.
 pub fn unblock_window_signals() {
     use nix::sys::signal::{pthread_sigmask, SigmaskHow};
     let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&window_signals()), None);

@@ -4,7 +4,6 @@
 pub mod exec;
 pub mod proc;
 pub mod signal;
-pub mod signals;
 pub mod spawn;
 pub mod time;
 pub mod wait;
