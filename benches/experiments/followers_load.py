@@ -16,6 +16,19 @@ follower reads), drains them on threads, and measures the agent's CPU
 (utime + stime from /proc/PID/stat) and RSS over SECONDS, and the events
 each stream received. Prints one markdown row per K. Stdlib only;
 everything started is stopped by pid.
+
+Measured (release build, 2-core VM, nothing else running, 20 s per row;
+10 programs restarting ~20 times a second each, ~577 events/s):
+
+| followers | agent CPU (% of a core) | agent RSS (MiB) | events per stream per s |
+|---|---|---|---|
+| 0 | 6.8 | 5.5 | — |
+| 1 | 8.5 | 5.8 | 577 |
+| 3 | 9.4 | 5.8 | 576 |
+
+The restarts themselves cost 6.8 %; the first follower 1.7 points, each
+further one about 0.45 (three consoles on PostgreSQL: +2.6 points and
+0.3 MiB over none, at a far higher event rate than a healthy host's).
 """
 
 import argparse
