@@ -513,57 +513,64 @@ fn an_agent_registered_at_one_console_is_live_on_every_console() {
     const ENROLL: &str = "enroll-token-0123456789abcdef";
     let db = Pg::start();
     let (_, url) = db.database();
-    let (_agent, port) =
-        tcp_agent("[program.worker]\ncommand = \"TESTPROG sleep\"\nstartsecs = 0\n");
     let keys = "heartbeat_secs = 1\nstale_after_secs = 2\n";
     let enrollment = format!("[enrollment]\ntoken = \"{ENROLL}\"\n");
     let a = pg::console_env(&url, None, keys, &enrollment, &[]);
     let b = pg::console_env(&url, Some(&a), keys, &enrollment, &[]);
-    let reg = format!(
-        r#"{{"name":"auto-01","url":"http://127.0.0.1:{port}","tags":{{}},"version":"0.1.0","agent_token":"{AGENT_TOKEN}"}}"#
+    // A real agent that enrolls with A and sends every heartbeat to A.
+    let _agent = Agent::start_with(
+        &format!(
+            "name = \"self-01\"\nlisten = \"127.0.0.1:0\"\ntoken = \"{AGENT_TOKEN}\"\n\
+             console = \"http://127.0.0.1:{}\"\nenrollment_token = \"{ENROLL}\"\n",
+            a.port
+        ),
+        "[program.worker]\ncommand = \"TESTPROG sleep\"\nstartsecs = 0\n",
     );
-    let r = a.request("POST", "/v1/agents/register", Some(ENROLL), &reg);
-    assert_eq!(r.status, 200, "{}", r.text());
-    let credential = r.json()["credential"].as_str().unwrap().to_string();
-    let up_on = |c: &Console| {
+    let up_on = |c: &Console, name: &str| {
         c.get("/v1/hosts")["hosts"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|h| h["name"] == "auto-01")
+            .find(|h| h["name"] == name)
             .map(|h| h["up"] == true)
     };
-    // Heartbeats to A only, at the agent's pace (every 500 ms): B follows
-    // auto-01, then shows it up on every read for three stale windows.
-    let heartbeat = || {
-        let r = a.request("POST", "/v1/agents/register", Some(&credential), &reg);
-        assert_eq!(r.status, 200, "{}", r.text());
-        std::thread::sleep(Duration::from_millis(500)); // the heartbeat pace
-    };
     let followed = poll_until(Duration::from_secs(20), || {
-        heartbeat();
-        (up_on(&b) == Some(true) && b.get("/v1/status")["processes"].as_array()?.len() == 1)
+        (up_on(&b, "self-01") == Some(true)
+            && b.get("/v1/status")["processes"].as_array()?.len() == 1)
             .then_some(())
     });
     assert!(
         followed.is_some(),
-        "B does not follow auto-01: {}\n{}",
+        "B does not follow self-01: {}\n{}",
         b.get("/v1/hosts"),
         b.stderr()
     );
+    // Three stale windows of B's reads: up on every one.
     let until = std::time::Instant::now() + Duration::from_secs(6);
     while std::time::Instant::now() < until {
-        heartbeat();
         let hosts = b.get("/v1/hosts");
-        assert_eq!(up_on(&b), Some(true), "B shows auto-01 down: {hosts}");
+        assert_eq!(
+            up_on(&b, "self-01"),
+            Some(true),
+            "B shows self-01 down: {hosts}"
+        );
     }
-    // The credential A issued is B's too.
+    // A credential A issued is B's too; a host removed on B leaves A.
+    let (_other, port) = tcp_agent("");
+    let reg = format!(
+        r#"{{"name":"auto-02","url":"http://127.0.0.1:{port}","tags":{{}},"version":"0.1.0","agent_token":"{AGENT_TOKEN}"}}"#
+    );
+    let r = a.request("POST", "/v1/agents/register", Some(ENROLL), &reg);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let credential = r.json()["credential"].as_str().unwrap().to_string();
     let r = b.request("POST", "/v1/agents/register", Some(&credential), &reg);
     assert_eq!(r.status, 200, "{}", r.text());
-    // Removed on B: gone from A as well.
-    let r = b.request("DELETE", "/v1/hosts/auto-01", Some(OPERATOR), "");
+    wait_for(Duration::from_secs(10), "A to list auto-02", || {
+        up_on(&a, "auto-02").is_some().then_some(())
+    });
+    let r = b.request("DELETE", "/v1/hosts/auto-02", Some(OPERATOR), "");
     assert_eq!(r.status, 204, "{}", r.text());
-    wait_for(Duration::from_secs(10), "A to forget auto-01", || {
-        up_on(&a).is_none().then_some(())
+    wait_for(Duration::from_secs(10), "A to forget auto-02", || {
+        up_on(&a, "auto-02").is_none().then_some(())
     });
 }

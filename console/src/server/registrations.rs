@@ -10,7 +10,7 @@ use super::inventory::Registered;
 use super::store::RegisteredAgent;
 use super::App;
 use fleet_api::HostSource;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,23 +28,23 @@ pub async fn follow_shared(app: Arc<App>) {
     }
     let mut tick = tokio::time::interval(every(app.config.stale_after_secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut stored = HashSet::new();
+    let mut missing = HashMap::new();
     loop {
         tick.tick().await;
         let a = app.clone();
         match tokio::task::spawn_blocking(move || a.store.agents()).await {
-            Ok(Ok(rows)) => stored = apply(&app, rows, &stored),
+            Ok(Ok(rows)) => apply(&app, rows, &mut missing),
             Ok(Err(e)) => tracing::warn!("cannot read the registered agents: {e}"),
             Err(_) => return,
         }
     }
 }
 
-/// Take in the store's registrations; returns their names. A registered
-/// host is forgotten only once it was in an earlier read and is not now:
-/// this console's own new registration is in its inventory a moment
-/// before it is in the store.
-fn apply(app: &App, rows: Vec<RegisteredAgent>, before: &HashSet<String>) -> HashSet<String> {
+/// Take in the store's registrations. A registered host the store no
+/// longer has is forgotten once two reads in a row miss it: this console's
+/// own new registration is in its inventory a moment before it is in the
+/// store, which one read may catch.
+fn apply(app: &App, rows: Vec<RegisteredAgent>, missing: &mut HashMap<String, u32>) {
     let mut now = HashSet::with_capacity(rows.len());
     for r in rows {
         let name = r.reg.name.clone();
@@ -66,16 +66,22 @@ fn apply(app: &App, rows: Vec<RegisteredAgent>, before: &HashSet<String>) -> Has
         }
         now.insert(name);
     }
-    for gone in before.difference(&now) {
-        if app
-            .inventory
-            .get(gone)
-            .is_some_and(|h| h.source == HostSource::Registered)
-        {
-            app.inventory.remove(gone);
-            app.unfollow(gone);
+    let registered: Vec<String> = app
+        .inventory
+        .all()
+        .into_iter()
+        .filter(|h| h.source == HostSource::Registered && !now.contains(&h.name))
+        .map(|h| h.name.clone())
+        .collect();
+    missing.retain(|name, _| registered.contains(name));
+    for gone in registered {
+        let misses = missing.entry(gone.clone()).or_insert(0);
+        *misses += 1;
+        if *misses >= 2 {
+            missing.remove(&gone);
+            app.inventory.remove(&gone);
+            app.unfollow(&gone);
             tracing::info!(host = %gone, "registered host removed (at another console)");
         }
     }
-    now
 }
