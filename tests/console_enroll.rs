@@ -18,10 +18,8 @@ fn an_agent_enrolls_itself_and_is_shown_down_when_killed() {
     );
     let mut agent = Agent::start_with(
         &format!(
-            "name = \"self-01\"\nlisten = \"127.0.0.1:0\"\ntoken = \"{AGENT_TOKEN}\"\n\
-             console = \"http://127.0.0.1:{}\"\nenrollment_token = \"{ENROLL}\"\n\
-             tags = {{ role = \"worker\", dc = \"lab\" }}\n",
-            c.port
+            "{}tags = {{ role = \"worker\", dc = \"lab\" }}\n",
+            enrolling_keys("self-01", c.port, ENROLL)
         ),
         "[program.worker]\ncommand = \"TESTPROG sleep\"\nnumprocs = 2\nprocess_name = \"w{num}\"\nstartsecs = 0\n[group.celery]\nprograms = [\"worker\"]\n",
     );
@@ -68,11 +66,7 @@ fn an_agent_enrolls_itself_and_is_shown_down_when_killed() {
 fn a_wrong_enrollment_token_is_retried_and_registers_nothing() {
     let c = Console::start(&format!("[enrollment]\ntoken = \"{ENROLL}\"\n"));
     let agent = Agent::start_with(
-        &format!(
-            "name = \"rogue-01\"\nlisten = \"127.0.0.1:0\"\ntoken = \"{AGENT_TOKEN}\"\n\
-             console = \"http://127.0.0.1:{}\"\nenrollment_token = \"not-the-enrollment-token-0123\"\n",
-            c.port
-        ),
+        &enrolling_keys("rogue-01", c.port, "not-the-enrollment-token-0123"),
         "[program.a]\ncommand = \"TESTPROG sleep\"\nstartsecs = 0\n",
     );
     let log = wait_for(T, "the agent to log the refusal", || {

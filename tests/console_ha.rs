@@ -519,11 +519,7 @@ fn an_agent_registered_at_one_console_is_live_on_every_console() {
     let b = pg::console_env(&url, Some(&a), keys, &enrollment, &[]);
     // A real agent that enrolls with A and sends every heartbeat to A.
     let _agent = Agent::start_with(
-        &format!(
-            "name = \"self-01\"\nlisten = \"127.0.0.1:0\"\ntoken = \"{AGENT_TOKEN}\"\n\
-             console = \"http://127.0.0.1:{}\"\nenrollment_token = \"{ENROLL}\"\n",
-            a.port
-        ),
+        &enrolling_keys("self-01", a.port, ENROLL),
         "[program.worker]\ncommand = \"TESTPROG sleep\"\nstartsecs = 0\n",
     );
     let up_on = |c: &Console, name: &str| {

@@ -30,6 +30,15 @@ pub struct Response {
     pub body: ByteStream,
 }
 
+impl Response {
+    /// A log answer's `x-log-offset`: the stream offset of its first byte.
+    pub fn log_offset(&self) -> Option<u64> {
+        self.headers
+            .get(fleet_api::LOG_OFFSET_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+    }
+}
+
 impl ByteStream {
     pub(crate) fn new(body: Body) -> ByteStream {
         ByteStream {

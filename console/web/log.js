@@ -31,6 +31,11 @@ export function parseStamped(text) {
     });
 }
 
+// The bytes the agent read for whole [ms, line] pairs: each line's UTF-8
+// length and its newline (where a follow that broke goes on `from`).
+const utf8 = new TextEncoder();
+export const rawLength = (lines) => lines.reduce((n, [, text]) => n + utf8.encode(text).length + 1, 0);
+
 // Two streams' lines into one list in time order; a line without a time
 // keeps its place before its stream's first timed line.
 export function mergeByTime(a, b) {
@@ -114,7 +119,6 @@ export function startLog(host, name, stream, key) {
   // line (x-log-offset + the UTF-8 length of each line), where its follow
   // starts: no line lost or shown twice between the two. A last line not
   // yet ended is left to the follow, whole.
-  const utf8 = new TextEncoder();
   const next = {};
   const tails = streams.map(async (st) => {
     const r = await fetch(base + st + "&tail=" + TAIL + "&timestamps=true", { signal: ctrl.signal, credentials: "same-origin", cache: "no-store" });
@@ -123,7 +127,7 @@ export function startLog(host, name, stream, key) {
     const body = await r.text();
     const got = parseStamped(body);
     if (body && !body.endsWith("\n")) got.pop();
-    if (at !== null) next[st] = got.reduce((n, [, text]) => n + utf8.encode(text).length + 1, at);
+    if (at !== null) next[st] = at + rawLength(got);
     let lines = got.map(([t, text]) => ({ t, text, st }));
     // A full tail may start mid-line: drop its first line.
     if (body.length >= TAIL - 4 && lines.length > 1) lines = lines.slice(1);
@@ -184,7 +188,7 @@ export function startLog(host, name, stream, key) {
           const cut = partial.lastIndexOf("\n");
           if (cut < 0) continue;
           const got = parseStamped(partial.slice(0, cut + 1));
-          if (pos !== null) for (const [, text] of got) pos += utf8.encode(text).length + 1;
+          if (pos !== null) pos += rawLength(got);
           add(got.map(([t, text]) => line({ t, text, st })));
           partial = partial.slice(cut + 1);
         }

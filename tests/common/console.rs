@@ -41,6 +41,15 @@ pub fn listening_port(log: &str) -> Option<u16> {
     addr.rsplit_once(':')?.1.parse().ok()
 }
 
+/// `[agent]` keys of an agent named `name` that enrolls with the console
+/// on `port` using `enrollment_token` (and heartbeats there).
+pub fn enrolling_keys(name: &str, port: u16, enrollment_token: &str) -> String {
+    format!(
+        "name = \"{name}\"\nlisten = \"127.0.0.1:0\"\ntoken = \"{AGENT_TOKEN}\"\n\
+         console = \"http://127.0.0.1:{port}\"\nenrollment_token = \"{enrollment_token}\"\n"
+    )
+}
+
 /// `[[agent]]` entries for console.toml.
 pub fn agent_entries(agents: &[(&str, u16)]) -> String {
     agents

@@ -361,10 +361,7 @@ impl LogStream {
         follow: bool,
     ) -> (Vec<u8>, Stamps, Option<broadcast::Receiver<Bytes>>, u64) {
         let tail = lock(&self.tail);
-        // `written` moves only under the tail lock.
-        let end = self.written.load(Relaxed);
-        let bytes = tail.last(span.len(end));
-        let start = end - bytes.len() as u64;
+        let (bytes, start, end) = self.span_of(&tail, span);
         let stamps = tail.stamps.between(start, end);
         let rx = follow.then(|| {
             self.tx
@@ -377,21 +374,25 @@ impl LogStream {
     /// The bytes of `span` (at most the tail's capacity) and the stream
     /// offset of the first.
     pub fn tail_span(&self, span: Span) -> (Vec<u8>, u64) {
-        let tail = lock(&self.tail);
+        let (bytes, start, _) = self.span_of(&lock(&self.tail), span);
+        (bytes, start)
+    }
+
+    /// `span`'s bytes of `tail` (held locked: `written` moves only under
+    /// the tail lock), the stream offset of the first and of the end.
+    fn span_of(&self, tail: &Ring, span: Span) -> (Vec<u8>, u64, u64) {
         let end = self.written.load(Relaxed);
         let bytes = tail.last(span.len(end));
         let start = end - bytes.len() as u64;
-        (bytes, start)
+        (bytes, start, end)
     }
 
     /// The bytes of `span`, a receiver of every chunk written after them
     /// (no gap, no duplicate), and the stream offset of the first byte.
     pub fn follow(&self, span: Span) -> (Vec<u8>, broadcast::Receiver<Bytes>, u64) {
         let tail = lock(&self.tail);
-        let end = self.written.load(Relaxed);
+        let (bytes, start, _) = self.span_of(&tail, span);
         let tx = self.tx.get_or_init(|| broadcast::channel(FOLLOW_CHUNKS).0);
-        let bytes = tail.last(span.len(end));
-        let start = end - bytes.len() as u64;
         (bytes, tx.subscribe(), start)
     }
 

@@ -292,10 +292,7 @@ pub async fn follow_log(ctx: &Ctx, path: &str) -> Result<Status, CliError> {
                 Err(e) => return Err(e.into()),
             }
         };
-        let start = resp
-            .headers
-            .get(fleet_api::LOG_OFFSET_HEADER)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let start = resp.log_offset();
         match (from, start) {
             (Some(want), Some(got)) if got > want => eprintln!(
                 "fleetctl: {} bytes were written and left the agent's tail meanwhile",

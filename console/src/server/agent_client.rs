@@ -310,10 +310,7 @@ impl AgentClient {
         let resp = tokio::time::timeout(STATUS_TIMEOUT, asked)
             .await
             .map_err(|_| CallError::Unreachable("timed out waiting for the log".into()))??;
-        let offset = resp
-            .headers
-            .get(fleet_api::LOG_OFFSET_HEADER)
-            .and_then(|v| v.to_str().ok()?.parse().ok());
+        let offset = resp.log_offset();
         let body = resp.body;
         Ok((
             if query.contains("follow=true") {
